@@ -1,0 +1,383 @@
+//! `init`: create what is missing of a kubeadm PKI and its kubeconfigs, reuse what is there,
+//! with kubeadm's semantics for existing files.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rayon::prelude::*;
+use time::OffsetDateTime;
+
+use crate::ca::CertificateAuthority;
+use crate::cert::Certificate;
+use crate::cluster::ClusterConfig;
+use crate::error::{Error, Result};
+use crate::fsio::{self, MAX_CONFIG_FILE, Transaction};
+use crate::issue::CertRequest;
+use crate::key::PrivateKey;
+use crate::kubeconfig::{Kubeconfig, PemSource};
+use crate::lock::DirLock;
+use crate::profile::{CaKind, KubeconfigSpec, ProfileSpec};
+use crate::store::{self, KEY_MODE, PkiDir};
+use crate::validity::Validity;
+
+/// What init did with one item.
+#[derive(Clone, Copy, Debug, Eq, PartialEq)]
+pub enum Action {
+    /// Generated and written.
+    Created,
+    /// Found on disk, checked, and kept.
+    Reused,
+    /// Found on disk and checked against an externally managed CA (its key is absent).
+    External,
+}
+
+impl Action {
+    /// `created`, `reused` or `external`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Created => "created",
+            Self::Reused => "reused",
+            Self::External => "external",
+        }
+    }
+}
+
+/// The kind of an item init handles.
+#[derive(Clone, Copy, Debug, Eq, PartialEq)]
+pub enum ItemKind {
+    /// A CA certificate and key.
+    Ca,
+    /// A leaf certificate and key in the cert dir.
+    Certificate,
+    /// A kubeconfig file.
+    Kubeconfig,
+    /// The service-account key pair.
+    ServiceAccountKey,
+}
+
+/// One line of init's report.
+#[derive(Clone, Debug)]
+pub struct InitItem {
+    /// kubeadm's name (`ca`, `apiserver`, `admin.conf`, `sa`).
+    pub name: String,
+    /// What it is.
+    pub kind: ItemKind,
+    /// What was done.
+    pub action: Action,
+    /// The (main) file.
+    pub path: PathBuf,
+    /// The certificate's NotAfter, if it has one.
+    pub not_after: Option<OffsetDateTime>,
+    /// The SANs of a serving certificate, as openssl prints them.
+    pub sans: Option<String>,
+}
+
+/// What init did.
+#[derive(Clone, Debug, Default)]
+pub struct InitReport {
+    /// Every item, in kubeadm's order.
+    pub items: Vec<InitItem>,
+    /// Things worth knowing that are not errors (a kubeconfig pointing at another server).
+    pub warnings: Vec<String>,
+    /// Files written.
+    pub written: Vec<PathBuf>,
+    /// Files of an interrupted earlier run that were completed or discarded first.
+    pub recovered: Vec<PathBuf>,
+}
+
+/// How init runs.
+#[derive(Clone, Debug)]
+pub struct InitOptions {
+    /// The moment certificates are issued at.
+    pub now: OffsetDateTime,
+    /// How long to wait for another kubepki process's lock.
+    pub lock_timeout: Duration,
+    /// Accept CA keys readable by group or others.
+    pub allow_insecure_permissions: bool,
+}
+
+impl InitOptions {
+    /// Issue at the current time, wait up to a minute for the lock.
+    pub fn now() -> Self {
+        Self { now: OffsetDateTime::now_utc(), lock_timeout: Duration::from_secs(60), allow_insecure_permissions: false }
+    }
+}
+
+/// Creates the cert dir and kubeconfigs for `cfg`, as `kubeadm init phase certs all` and
+/// `kubeadm init phase kubeconfig all` do.
+///
+/// Existing files follow kubeadm's rules: an existing CA is reused (with its key) and never
+/// overwritten; a CA without its key is external, and everything it signs must already exist
+/// and verify; an existing leaf is reused if it verifies against its CA and carries the
+/// subject, usages and (at least) the SANs wanted, and is an error otherwise; an existing
+/// kubeconfig is reused if its CA is the cluster CA. Nothing is written unless everything
+/// checks out, and then everything is written in one transaction. A second run with the same
+/// configuration writes nothing.
+pub fn init(cfg: &ClusterConfig, options: &InitOptions) -> Result<InitReport> {
+    cfg.validate()?;
+    let created_dir = !cfg.cert_dir.exists();
+    fsio::create_dir_all(&cfg.cert_dir, 0o755)?;
+    let result = locked_init(cfg, options);
+    if result.is_err() && created_dir {
+        // Leave no trace of a failed first run: the directory held only the lock file.
+        let _ = std::fs::remove_file(cfg.cert_dir.join(crate::lock::LOCK_NAME));
+        let _ = std::fs::remove_dir(&cfg.cert_dir);
+    }
+    result
+}
+
+fn locked_init(cfg: &ClusterConfig, options: &InitOptions) -> Result<InitReport> {
+    let _lock = DirLock::acquire(&cfg.cert_dir, options.lock_timeout)?;
+    let recovery = fsio::recover(&cfg.cert_dir, &[cfg.kubeconfig_dir.as_path()])?;
+    let pki = PkiDir::new(&cfg.cert_dir).allow_insecure_permissions(options.allow_insecure_permissions);
+    let mut report = InitReport {
+        recovered: recovery.completed.into_iter().chain(recovery.discarded).collect(),
+        ..InitReport::default()
+    };
+
+    // Read everything first: nothing is generated or written until the whole tree checks out.
+    let cas: Vec<(CaKind, Option<CertificateAuthority>)> =
+        cfg.cas().into_iter().map(|k| Ok((k, pki.load_ca(k)?))).collect::<Result<_>>()?;
+    let leaves: Vec<(&ProfileSpec, Option<store::LoadedPair>)> =
+        cfg.leaves().into_iter().map(|s| Ok((s, pki.load_pair(s.base_name)?))).collect::<Result<_>>()?;
+    let kubeconfigs: Vec<(&KubeconfigSpec, Option<Kubeconfig>)> = crate::profile::KUBECONFIGS
+        .iter()
+        .map(|s| Ok((s, read_kubeconfig(&cfg.kubeconfig_dir.join(s.file_name))?)))
+        .collect::<Result<_>>()?;
+    let sa: Option<PrivateKey> = store::read_key(&pki.sa_key_path())?;
+
+    // One key per missing item, generated in parallel (RSA keys take tens of milliseconds).
+    let missing = cas.iter().filter(|(_, c)| c.is_none()).count()
+        + leaves.iter().filter(|(_, p)| p.is_none()).count()
+        + kubeconfigs.iter().filter(|(_, k)| k.is_none()).count()
+        + usize::from(sa.is_none());
+    let mut keys = (0..missing)
+        .into_par_iter()
+        .map(|_| cfg.encryption_algorithm.generate())
+        .collect::<Result<Vec<_>>>()?
+        .into_iter();
+    let mut next_key = || keys.next().ok_or_else(|| Error::InvalidValue {
+        field: "internal",
+        value: String::new(),
+        reason: "key count mismatch".into(),
+    });
+
+    let mut tx = Transaction::new(&cfg.cert_dir);
+    let mut ready: Vec<CertificateAuthority> = Vec::new();
+    for (kind, existing) in cas {
+        let (ca, action) = match existing {
+            Some(ca) => {
+                let action = if ca.is_external() { Action::External } else { Action::Reused };
+                (ca, action)
+            }
+            None => {
+                let ca = CertificateAuthority::from_key(
+                    kind.name(),
+                    kind.common_name(),
+                    next_key()?,
+                    cfg.ca_validity,
+                    options.now,
+                    pki.cert_path(kind.base_name()),
+                    pki.key_path(kind.base_name()),
+                )?;
+                // Invariant: a CA made here holds its key.
+                if let Some(key) = ca.key() {
+                    pki.stage_pair(&mut tx, kind.base_name(), key, &ca.cert.to_pem());
+                }
+                (ca, Action::Created)
+            }
+        };
+        report.items.push(InitItem {
+            name: kind.name().into(),
+            kind: ItemKind::Ca,
+            action,
+            path: ca.cert_path.clone(),
+            not_after: Some(ca.cert.not_after),
+            sans: None,
+        });
+        ready.push(ca);
+    }
+    let ca_of = |kind: CaKind| ready.iter().find(|c| c.name == kind.name());
+
+    for (spec, existing) in leaves {
+        let Some(ca) = ca_of(spec.ca) else { continue };
+        let request = cfg.request(spec)?;
+        let item = |action, cert: &Certificate, path: PathBuf| InitItem {
+            name: spec.name.into(),
+            kind: ItemKind::Certificate,
+            action,
+            path,
+            not_after: Some(cert.not_after),
+            sans: (!cert.sans.is_empty()).then(|| cert.sans.to_string()),
+        };
+        match existing {
+            Some(pair) => {
+                check_existing(&pair.cert_path, pair.leaf(), &request, ca)?;
+                let action = if ca.is_external() { Action::External } else { Action::Reused };
+                report.items.push(item(action, pair.leaf(), pair.cert_path.clone()));
+            }
+            None => {
+                let signer = ca.signer(spec.name)?;
+                let key = next_key()?;
+                let validity = Validity::starting_at(options.now, cfg.cert_validity);
+                let der = signer.sign(spec.name, &request, &key, validity)?;
+                let cert = Certificate::from_der(der, spec.name)?;
+                pki.stage_pair(&mut tx, spec.base_name, &key, &cert.to_pem());
+                report.items.push(item(Action::Created, &cert, pki.cert_path(spec.base_name)));
+            }
+        }
+    }
+
+    match sa {
+        Some(key) => {
+            let pub_path = pki.sa_pub_path();
+            let want = key.public_key_pem();
+            match fsio::read_optional(&pub_path, fsio::MAX_PEM_FILE, "public key file")? {
+                Some(existing) if normalize_pem(&existing) != normalize_pem(want.as_bytes()) => {
+                    return Err(Error::ExistingMismatch {
+                        path: pub_path,
+                        difference: "it is not the public key of sa.key".into(),
+                    });
+                }
+                Some(_) => {}
+                None => tx.add(&pub_path, want.into_bytes(), KEY_MODE),
+            }
+            report.items.push(sa_item(&pki, Action::Reused));
+        }
+        None => {
+            if pki.sa_pub_path().exists() {
+                return Err(Error::HalfPair { present: pki.sa_pub_path(), missing: pki.sa_key_path() });
+            }
+            let key = next_key()?;
+            tx.add(pki.sa_key_path(), key.to_pem().as_bytes(), KEY_MODE);
+            tx.add(pki.sa_pub_path(), key.public_key_pem().into_bytes(), KEY_MODE);
+            report.items.push(sa_item(&pki, Action::Created));
+        }
+    }
+
+    let Some(cluster_ca) = ca_of(CaKind::Ca) else {
+        return Err(Error::InvalidValue { field: "internal", value: String::new(), reason: "no cluster CA".into() });
+    };
+    for (spec, existing) in kubeconfigs {
+        let path = cfg.kubeconfig_dir.join(spec.file_name);
+        let server = cfg.server_url(spec.endpoint)?;
+        match existing {
+            Some(kc) => {
+                let not_after = check_existing_kubeconfig(&path, &kc, &server, cluster_ca, &mut report.warnings)?;
+                report.items.push(InitItem {
+                    name: spec.file_name.into(),
+                    kind: ItemKind::Kubeconfig,
+                    action: if cluster_ca.is_external() { Action::External } else { Action::Reused },
+                    path,
+                    not_after,
+                    sans: None,
+                });
+            }
+            None => {
+                let signer = cluster_ca.signer(spec.file_name)?;
+                let request = cfg.kubeconfig_request(spec);
+                let key = next_key()?;
+                let validity = Validity::starting_at(options.now, cfg.cert_validity);
+                let der = signer.sign(spec.file_name, &request, &key, validity)?;
+                let cert = Certificate::from_der(der, spec.file_name)?;
+                let kc = Kubeconfig::with_client_cert(
+                    &cfg.cluster_name,
+                    &server,
+                    &cluster_ca.cert.to_pem(),
+                    &request.subject.common_name,
+                    &cert.to_pem(),
+                    &key.to_pem(),
+                );
+                tx.add(&path, kc.to_yaml().as_bytes(), KEY_MODE);
+                report.items.push(InitItem {
+                    name: spec.file_name.into(),
+                    kind: ItemKind::Kubeconfig,
+                    action: Action::Created,
+                    path,
+                    not_after: Some(cert.not_after),
+                    sans: None,
+                });
+            }
+        }
+    }
+
+    report.written = tx.commit()?;
+    Ok(report)
+}
+
+fn sa_item(pki: &PkiDir, action: Action) -> InitItem {
+    InitItem { name: "sa".into(), kind: ItemKind::ServiceAccountKey, action, path: pki.sa_key_path(), not_after: None, sans: None }
+}
+
+fn normalize_pem(b: &[u8]) -> Vec<u8> {
+    b.iter().copied().filter(|c| !c.is_ascii_whitespace()).collect()
+}
+
+fn read_kubeconfig(path: &Path) -> Result<Option<Kubeconfig>> {
+    let Some(bytes) = fsio::read_optional(path, MAX_CONFIG_FILE, "kubeconfig")? else {
+        return Ok(None);
+    };
+    let bytes = zeroize::Zeroizing::new(bytes);
+    let text = std::str::from_utf8(&bytes).map_err(|_| Error::Kubeconfig {
+        source_name: path.display().to_string(),
+        reason: "not text (UTF-8)".into(),
+    })?;
+    Kubeconfig::from_yaml(text, &path.display().to_string()).map(Some)
+}
+
+/// kubeadm's checks on an existing leaf, with the difference spelled out.
+fn check_existing(path: &Path, cert: &Certificate, want: &CertRequest, ca: &CertificateAuthority) -> Result<()> {
+    let mismatch = |difference: String| Error::ExistingMismatch { path: path.to_owned(), difference };
+    cert.verify_issued_by(&ca.cert)
+        .map_err(|reason| mismatch(format!("it is not signed by {} ({}): {reason}", ca.name, ca.cert_path.display())))?;
+    if cert.subject != want.subject {
+        return Err(mismatch(format!("its subject is \"{}\" where \"{}\" is wanted", cert.subject, want.subject)));
+    }
+    if cert.usage != Some(want.usage) {
+        let have = cert.usage.map_or_else(|| "none".to_owned(), |u| u.to_string());
+        return Err(mismatch(format!("its extended key usage is {have} where {} is wanted", want.usage)));
+    }
+    let (dns, ips) = want.sans.missing_from(&cert.sans);
+    if !dns.is_empty() || !ips.is_empty() {
+        let missing: Vec<String> =
+            dns.iter().map(|d| format!("DNS:{d}")).chain(ips.iter().map(|i| format!("IP:{i}"))).collect();
+        return Err(mismatch(format!("it lacks the SANs {}", missing.join(", "))));
+    }
+    Ok(())
+}
+
+/// kubeadm's checks on an existing kubeconfig: its current cluster's CA must be the cluster
+/// CA; another server is only a warning. An embedded client certificate must be signed by the
+/// CA. Returns the client certificate's NotAfter when it is embedded.
+fn check_existing_kubeconfig(
+    path: &Path,
+    kc: &Kubeconfig,
+    server: &str,
+    ca: &CertificateAuthority,
+    warnings: &mut Vec<String>,
+) -> Result<Option<OffsetDateTime>> {
+    let mismatch = |difference: String| Error::ExistingMismatch { path: path.to_owned(), difference };
+    let current = kc.current()?;
+    let ca_pem = match kc.cluster_ca(&current.cluster)? {
+        Some(PemSource::Embedded(pem)) => pem,
+        Some(PemSource::File(file)) => fsio::read_required(&file, fsio::MAX_PEM_FILE, "certificate file")?,
+        None => return Err(mismatch(format!("its cluster {:?} has no certificate-authority", current.cluster))),
+    };
+    let certs = Certificate::from_pem_bundle(&ca_pem, &format!("{} certificate-authority-data", path.display()))?;
+    if !certs.iter().any(|c| c == &ca.cert) {
+        return Err(mismatch(format!("its cluster CA is not {} (a kubeconfig from another cluster?)", ca.cert_path.display())));
+    }
+    if let Some(have) = kc.server(&current.cluster).filter(|s| *s != server) {
+        warnings.push(format!("{} points at {have}, not {server}", path.display()));
+    }
+    match kc.client_certificate(&current.user)? {
+        Some(PemSource::Embedded(pem)) => {
+            let source = format!("{} client-certificate-data", path.display());
+            let cert = &Certificate::from_pem_bundle(&pem, &source)?[0];
+            cert.verify_issued_by(&ca.cert)
+                .map_err(|reason| mismatch(format!("its client certificate is not signed by {}: {reason}", ca.name)))?;
+            Ok(Some(cert.not_after))
+        }
+        _ => Ok(None),
+    }
+}

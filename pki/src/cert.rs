@@ -1,0 +1,326 @@
+//! Certificates as kubepki sees them: parsed once into an owned summary.
+
+use std::fmt;
+use std::net::IpAddr;
+
+use aws_lc_rs::digest;
+use time::OffsetDateTime;
+use x509_parser::certificate::X509Certificate;
+use x509_parser::extensions::{GeneralName, ParsedExtension};
+use x509_parser::prelude::FromDer;
+
+use crate::error::{Error, Result};
+use crate::profile::Usage;
+use crate::san::AltNames;
+
+/// The subject fields kubeadm uses: CN (a Kubernetes user name) and O (its groups).
+#[derive(Clone, Debug, Default, Eq, Hash, PartialEq)]
+pub struct Subject {
+    /// The CommonName.
+    pub common_name: String,
+    /// The Organization values, in order.
+    pub organizations: Vec<String>,
+}
+
+impl Subject {
+    /// A subject with a CN and the given organizations.
+    pub fn new(common_name: impl Into<String>, organizations: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        Self { common_name: common_name.into(), organizations: organizations.into_iter().map(Into::into).collect() }
+    }
+}
+
+impl fmt::Display for Subject {
+    /// `O=system:nodes, CN=system:node:cp1`, in the order Go encodes them.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for o in &self.organizations {
+            write!(f, "O={o}, ")?;
+        }
+        write!(f, "CN={}", self.common_name)
+    }
+}
+
+/// The kind and size of a certificate's public key.
+#[derive(Clone, Debug, Eq, PartialEq)]
+pub enum PublicKeyKind {
+    /// ECDSA on a named curve (`P-256`, `P-384`, `P-521`, or the OID of another).
+    Ec {
+        /// The curve.
+        curve: String,
+    },
+    /// Ed25519.
+    Ed25519,
+    /// RSA.
+    Rsa {
+        /// The modulus size.
+        bits: usize,
+    },
+    /// Anything else, by algorithm OID.
+    Other {
+        /// The algorithm OID.
+        oid: String,
+    },
+}
+
+impl PublicKeyKind {
+    /// Whether the key is too weak for a cluster PKI (RSA below 2048 bits).
+    pub fn is_weak(&self) -> bool {
+        matches!(self, Self::Rsa { bits } if *bits < 2048)
+    }
+}
+
+impl fmt::Display for PublicKeyKind {
+    /// kubeadm's names where they exist: `RSA-2048`, `ECDSA-P256`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Ec { curve } => write!(f, "ECDSA-{}", curve.replace('-', "")),
+            Self::Ed25519 => f.write_str("Ed25519"),
+            Self::Rsa { bits } => write!(f, "RSA-{bits}"),
+            Self::Other { oid } => write!(f, "unknown ({oid})"),
+        }
+    }
+}
+
+/// A parsed certificate: its DER and everything kubepki reads from it.
+#[derive(Clone)]
+pub struct Certificate {
+    der: Vec<u8>,
+    /// Subject CN and O.
+    pub subject: Subject,
+    /// The subject as openssl would print it (`O=..., CN=...`).
+    pub subject_string: String,
+    /// The issuer as openssl would print it.
+    pub issuer_string: String,
+    /// The DER of the subject Name.
+    pub raw_subject: Vec<u8>,
+    /// The DER of the issuer Name.
+    pub raw_issuer: Vec<u8>,
+    /// The serial number in lowercase hex (as `openssl x509 -serial` prints it, but lowercase).
+    pub serial: String,
+    /// NotBefore.
+    pub not_before: OffsetDateTime,
+    /// NotAfter.
+    pub not_after: OffsetDateTime,
+    /// DNS and IP SANs.
+    pub sans: AltNames,
+    /// BasicConstraints CA:TRUE.
+    pub is_ca: bool,
+    /// The serverAuth/clientAuth EKUs, if any.
+    pub usage: Option<Usage>,
+    /// The public key's kind.
+    pub public_key: PublicKeyKind,
+    /// The DER SubjectPublicKeyInfo.
+    pub spki: Vec<u8>,
+    /// The signature algorithm's name (`sha256WithRSAEncryption`, `ecdsa-with-SHA256`, ...).
+    pub signature_algorithm: &'static str,
+    /// Whether the signature uses SHA-1 or MD5.
+    pub weak_signature: bool,
+    /// The SubjectKeyIdentifier.
+    pub subject_key_id: Option<Vec<u8>>,
+    /// The AuthorityKeyIdentifier's key identifier.
+    pub authority_key_id: Option<Vec<u8>>,
+}
+
+impl fmt::Debug for Certificate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Certificate")
+            .field("subject", &self.subject_string)
+            .field("issuer", &self.issuer_string)
+            .field("serial", &self.serial)
+            .field("not_after", &self.not_after)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PartialEq for Certificate {
+    fn eq(&self, other: &Self) -> bool {
+        self.der == other.der
+    }
+}
+
+impl Eq for Certificate {}
+
+impl Certificate {
+    /// Parses one DER certificate; `source_name` names its origin in errors.
+    pub fn from_der(der: Vec<u8>, source_name: &str) -> Result<Self> {
+        let invalid = |reason: String| Error::InvalidCertificate { source_name: source_name.to_owned(), reason };
+        let (rest, x509) = X509Certificate::from_der(&der).map_err(|e| invalid(format!("not a valid X.509 certificate: {e}")))?;
+        if !rest.is_empty() {
+            return Err(invalid("trailing data after the certificate".into()));
+        }
+        let mut sans = AltNames::new();
+        let mut subject_key_id = None;
+        let mut authority_key_id = None;
+        for ext in x509.extensions() {
+            match ext.parsed_extension() {
+                ParsedExtension::SubjectAlternativeName(san) => {
+                    for name in &san.general_names {
+                        match name {
+                            GeneralName::DNSName(d) => sans.add_dns(*d),
+                            GeneralName::IPAddress(b) => {
+                                if let Some(ip) = ip_from_bytes(b) {
+                                    sans.add_ip(ip);
+                                }
+                            }
+                            _ => {}
+                        }
+                    }
+                }
+                ParsedExtension::SubjectKeyIdentifier(k) => subject_key_id = Some(k.0.to_vec()),
+                ParsedExtension::AuthorityKeyIdentifier(a) => {
+                    authority_key_id = a.key_identifier.as_ref().map(|k| k.0.to_vec());
+                }
+                ParsedExtension::ParseError { error } => {
+                    return Err(invalid(format!("malformed extension {}: {error}", ext.oid)));
+                }
+                _ => {}
+            }
+        }
+        let usage = x509
+            .extended_key_usage()
+            .map_err(|e| invalid(format!("malformed extendedKeyUsage: {e}")))?
+            .and_then(|eku| Usage::from_flags(eku.value.server_auth, eku.value.client_auth));
+        let subject = Subject {
+            common_name: x509.subject().iter_common_name().next().and_then(|a| a.as_str().ok()).unwrap_or("").to_owned(),
+            organizations: x509.subject().iter_organization().filter_map(|a| a.as_str().ok()).map(str::to_owned).collect(),
+        };
+        let spki = x509.public_key();
+        let public_key = match spki.algorithm.algorithm.to_id_string().as_str() {
+            "1.2.840.113549.1.1.1" => PublicKeyKind::Rsa { bits: spki.parsed().map(|k| k.key_size()).unwrap_or(0) },
+            "1.2.840.10045.2.1" => {
+                let curve = spki
+                    .algorithm
+                    .parameters
+                    .as_ref()
+                    .and_then(|p| p.as_oid().ok())
+                    .map(|o| o.to_id_string())
+                    .unwrap_or_default();
+                PublicKeyKind::Ec {
+                    curve: match curve.as_str() {
+                        "1.2.840.10045.3.1.7" => "P-256".into(),
+                        "1.3.132.0.34" => "P-384".into(),
+                        "1.3.132.0.35" => "P-521".into(),
+                        _ => curve,
+                    },
+                }
+            }
+            "1.3.101.112" => PublicKeyKind::Ed25519,
+            oid => PublicKeyKind::Other { oid: oid.to_owned() },
+        };
+        let (signature_algorithm, weak_signature) = signature_name(&x509.signature_algorithm.algorithm.to_id_string());
+        let validity = x509.validity();
+        let cert = Self {
+            subject_string: x509.subject().to_string(),
+            issuer_string: x509.issuer().to_string(),
+            raw_subject: x509.subject().as_raw().to_vec(),
+            raw_issuer: x509.issuer().as_raw().to_vec(),
+            serial: hex(x509.raw_serial()),
+            not_before: validity.not_before.to_datetime(),
+            not_after: validity.not_after.to_datetime(),
+            sans,
+            is_ca: x509.is_ca(),
+            usage,
+            public_key,
+            spki: spki.raw.to_vec(),
+            signature_algorithm,
+            weak_signature,
+            subject_key_id,
+            authority_key_id,
+            subject,
+            der: Vec::new(),
+        };
+        Ok(Self { der, ..cert })
+    }
+
+    /// Parses every `CERTIFICATE` block of a PEM file (a bundle yields several). A file with
+    /// no certificate at all is an error.
+    pub fn from_pem_bundle(pem: &[u8], source_name: &str) -> Result<Vec<Self>> {
+        let invalid = |reason: String| Error::InvalidCertificate { source_name: source_name.to_owned(), reason };
+        if !crate::pem::looks_like_pem(pem) {
+            return Err(invalid(if pem.is_empty() { "the file is empty".into() } else { "not PEM: no -----BEGIN line".into() }));
+        }
+        let blocks = crate::pem::parse(pem).map_err(invalid)?;
+        let certs = blocks
+            .iter()
+            .filter(|b| b.label == "CERTIFICATE")
+            .map(|b| Self::from_der(b.der.clone(), source_name))
+            .collect::<Result<Vec<_>>>()?;
+        if certs.is_empty() {
+            let labels: Vec<_> = blocks.iter().map(|b| b.label.as_str()).collect();
+            return Err(invalid(format!("no CERTIFICATE block (found {})", labels.join(", "))));
+        }
+        Ok(certs)
+    }
+
+    /// The DER encoding.
+    pub fn der(&self) -> &[u8] {
+        &self.der
+    }
+
+    /// The PEM encoding (one `CERTIFICATE` block).
+    pub fn to_pem(&self) -> String {
+        crate::pem::encode("CERTIFICATE", &self.der)
+    }
+
+    /// The SHA-256 fingerprint of the DER, in lowercase hex.
+    pub fn fingerprint_sha256(&self) -> String {
+        hex(digest::digest(&digest::SHA256, &self.der).as_ref())
+    }
+
+    /// Whether the subject equals the issuer (byte-wise) — a root or self-issued certificate.
+    pub fn is_self_issued(&self) -> bool {
+        self.raw_subject == self.raw_issuer
+    }
+
+    /// The lifetime NotAfter − NotBefore.
+    pub fn lifetime(&self) -> time::Duration {
+        self.not_after - self.not_before
+    }
+
+    /// Checks that `ca` issued this certificate: the issuer name equals the CA's subject and
+    /// the signature verifies with the CA's public key. Returns the reason on failure.
+    pub fn verify_issued_by(&self, ca: &Self) -> std::result::Result<(), String> {
+        if self.raw_issuer != ca.raw_subject {
+            return Err(format!("its issuer \"{}\" is not the CA's subject \"{}\"", self.issuer_string, ca.subject_string));
+        }
+        let (_, leaf) = X509Certificate::from_der(&self.der).map_err(|e| e.to_string())?;
+        let (_, ca_x509) = X509Certificate::from_der(&ca.der).map_err(|e| e.to_string())?;
+        leaf.verify_signature(Some(ca_x509.public_key())).map_err(|_| "the signature does not verify with the CA's key".to_owned())
+    }
+}
+
+fn ip_from_bytes(b: &[u8]) -> Option<IpAddr> {
+    match b.len() {
+        4 => Some(IpAddr::from(<[u8; 4]>::try_from(b).ok()?)),
+        16 => Some(IpAddr::from(<[u8; 16]>::try_from(b).ok()?)),
+        _ => None,
+    }
+}
+
+fn signature_name(oid: &str) -> (&'static str, bool) {
+    match oid {
+        "1.2.840.113549.1.1.11" => ("sha256WithRSAEncryption", false),
+        "1.2.840.113549.1.1.12" => ("sha384WithRSAEncryption", false),
+        "1.2.840.113549.1.1.13" => ("sha512WithRSAEncryption", false),
+        "1.2.840.113549.1.1.10" => ("rsassaPss", false),
+        "1.2.840.10045.4.3.2" => ("ecdsa-with-SHA256", false),
+        "1.2.840.10045.4.3.3" => ("ecdsa-with-SHA384", false),
+        "1.2.840.10045.4.3.4" => ("ecdsa-with-SHA512", false),
+        "1.3.101.112" => ("ED25519", false),
+        "1.2.840.113549.1.1.5" => ("sha1WithRSAEncryption", true),
+        "1.2.840.113549.1.1.4" => ("md5WithRSAEncryption", true),
+        "1.2.840.10045.4.1" => ("ecdsa-with-SHA1", true),
+        "1.2.840.10040.4.3" => ("dsa-with-SHA1", true),
+        _ => ("unknown", false),
+    }
+}
+
+/// Lowercase hex of `bytes`.
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for &b in bytes {
+        s.push(DIGITS[usize::from(b >> 4)] as char);
+        s.push(DIGITS[usize::from(b & 15)] as char);
+    }
+    s
+}

@@ -1,0 +1,145 @@
+//! The few DER structures kubepki must take apart or put together by hand: PKCS#8 around
+//! PKCS#1 and SEC 1 keys (kubeadm's key encodings), and the RSA modulus size.
+
+/// rsaEncryption, 1.2.840.113549.1.1.1.
+const OID_RSA_ENCRYPTION: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01];
+/// id-ecPublicKey, 1.2.840.10045.2.1.
+const OID_EC_PUBLIC_KEY: &[u8] = &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01];
+
+const TAG_INTEGER: u8 = 0x02;
+const TAG_BIT_STRING: u8 = 0x03;
+const TAG_OCTET_STRING: u8 = 0x04;
+const TAG_NULL: u8 = 0x05;
+const TAG_OID: u8 = 0x06;
+const TAG_SEQUENCE: u8 = 0x30;
+const TAG_CONTEXT_0: u8 = 0xa0;
+
+/// Splits one TLV off the front of `input`: `(tag, contents, rest)`.
+fn read_tlv(input: &[u8]) -> Result<(u8, &[u8], &[u8]), &'static str> {
+    let (&tag, rest) = input.split_first().ok_or("unexpected end of data")?;
+    let (&first, rest) = rest.split_first().ok_or("unexpected end of data")?;
+    let (len, rest) = if first < 0x80 {
+        (usize::from(first), rest)
+    } else {
+        let n = usize::from(first & 0x7f);
+        if n == 0 || n > 4 || rest.len() < n {
+            return Err("unsupported length encoding");
+        }
+        let len = rest[..n].iter().fold(0usize, |acc, &b| (acc << 8) | usize::from(b));
+        (len, &rest[n..])
+    };
+    if rest.len() < len {
+        return Err("length exceeds the data");
+    }
+    Ok((tag, &rest[..len], &rest[len..]))
+}
+
+fn expect(input: &[u8], want: u8) -> Result<(&[u8], &[u8]), &'static str> {
+    let (tag, contents, rest) = read_tlv(input)?;
+    if tag != want {
+        return Err("unexpected DER tag");
+    }
+    Ok((contents, rest))
+}
+
+fn write_tlv(out: &mut Vec<u8>, tag: u8, contents: &[u8]) {
+    out.push(tag);
+    let len = contents.len();
+    if len < 0x80 {
+        out.push(len as u8);
+    } else {
+        let bytes = len.to_be_bytes();
+        let skip = bytes.iter().take_while(|&&b| b == 0).count();
+        out.push(0x80 | (bytes.len() - skip) as u8);
+        out.extend_from_slice(&bytes[skip..]);
+    }
+    out.extend_from_slice(contents);
+}
+
+fn pkcs8(algorithm_identifier: &[u8], inner_key: &[u8]) -> Vec<u8> {
+    let mut body = Vec::with_capacity(inner_key.len() + 32);
+    write_tlv(&mut body, TAG_INTEGER, &[0]);
+    write_tlv(&mut body, TAG_SEQUENCE, algorithm_identifier);
+    write_tlv(&mut body, TAG_OCTET_STRING, inner_key);
+    let mut out = Vec::with_capacity(body.len() + 4);
+    write_tlv(&mut out, TAG_SEQUENCE, &body);
+    out
+}
+
+/// Wraps a PKCS#1 RSAPrivateKey in a PKCS#8 PrivateKeyInfo.
+pub(crate) fn wrap_pkcs1_in_pkcs8(pkcs1: &[u8]) -> Vec<u8> {
+    let mut alg = Vec::new();
+    write_tlv(&mut alg, TAG_OID, OID_RSA_ENCRYPTION);
+    write_tlv(&mut alg, TAG_NULL, &[]);
+    pkcs8(&alg, pkcs1)
+}
+
+/// Wraps a SEC 1 ECPrivateKey (which must name its curve) in a PKCS#8 PrivateKeyInfo.
+pub(crate) fn wrap_sec1_in_pkcs8(sec1: &[u8]) -> Result<Vec<u8>, &'static str> {
+    let (mut body, _) = expect(sec1, TAG_SEQUENCE)?;
+    let mut curve = None;
+    while !body.is_empty() {
+        let (tag, contents, rest) = read_tlv(body)?;
+        if tag == TAG_CONTEXT_0 {
+            let (oid, _) = expect(contents, TAG_OID)?;
+            curve = Some(oid);
+        }
+        body = rest;
+    }
+    let curve = curve.ok_or("the key does not name its curve")?;
+    let mut alg = Vec::new();
+    write_tlv(&mut alg, TAG_OID, OID_EC_PUBLIC_KEY);
+    write_tlv(&mut alg, TAG_OID, curve);
+    Ok(pkcs8(&alg, sec1))
+}
+
+/// The key inside a PKCS#8 PrivateKeyInfo (PKCS#1 for RSA).
+pub(crate) fn pkcs8_inner_key(pkcs8: &[u8]) -> Option<Vec<u8>> {
+    let (body, _) = expect(pkcs8, TAG_SEQUENCE).ok()?;
+    let (_version, rest) = expect(body, TAG_INTEGER).ok()?;
+    let (_alg, rest) = expect(rest, TAG_SEQUENCE).ok()?;
+    let (key, _) = expect(rest, TAG_OCTET_STRING).ok()?;
+    Some(key.to_vec())
+}
+
+/// The modulus size in bits of an RSA SubjectPublicKeyInfo, or `None` if it is not RSA.
+pub(crate) fn rsa_modulus_bits(spki: &[u8]) -> Option<usize> {
+    let (body, _) = expect(spki, TAG_SEQUENCE).ok()?;
+    let (alg, rest) = expect(body, TAG_SEQUENCE).ok()?;
+    let (oid, _) = expect(alg, TAG_OID).ok()?;
+    if oid != OID_RSA_ENCRYPTION {
+        return None;
+    }
+    let (bits, _) = expect(rest, TAG_BIT_STRING).ok()?;
+    let (key, _) = expect(bits.get(1..)?, TAG_SEQUENCE).ok()?;
+    let (modulus, _) = expect(key, TAG_INTEGER).ok()?;
+    let modulus = match modulus.iter().position(|&b| b != 0) {
+        Some(i) => &modulus[i..],
+        None => return Some(0),
+    };
+    Some(modulus.len() * 8 - modulus[0].leading_zeros() as usize)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_lengths_round_trip() {
+        let contents = vec![7u8; 300];
+        let mut out = Vec::new();
+        write_tlv(&mut out, TAG_OCTET_STRING, &contents);
+        assert_eq!(&out[..4], &[0x04, 0x82, 0x01, 0x2c]);
+        let (tag, back, rest) = read_tlv(&out).unwrap();
+        assert_eq!((tag, back, rest.len()), (TAG_OCTET_STRING, &contents[..], 0));
+    }
+
+    #[test]
+    fn truncated_input_is_an_error_not_a_panic() {
+        for input in [&[][..], &[0x30], &[0x30, 0x05, 0x01], &[0x30, 0x85, 0, 0, 0, 0, 1]] {
+            assert!(read_tlv(input).is_err(), "{input:?}");
+        }
+        assert!(wrap_sec1_in_pkcs8(&[0x30, 0x03, 0x02, 0x01, 0x01]).is_err());
+        assert_eq!(pkcs8_inner_key(&[0x30, 0x00]), None);
+    }
+}

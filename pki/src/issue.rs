@@ -1,0 +1,229 @@
+//! Issuing certificates with kubeadm's extensions: self-signed CAs and CA-signed leaves.
+
+use aws_lc_rs::digest;
+use aws_lc_rs::rand::{SecureRandom, SystemRandom};
+use rcgen::{
+    BasicConstraints, CertificateParams, CustomExtension, DistinguishedName, DnType, DnValue, IsCa,
+    Issuer, KeyIdMethod, KeyPair, KeyUsagePurpose, SanType, SerialNumber,
+};
+
+use rcgen::string::PrintableString;
+
+use crate::cert::{Certificate, Subject};
+use crate::error::{Error, Result};
+use crate::key::PrivateKey;
+use crate::profile::Usage;
+use crate::san::AltNames;
+use crate::validity::Validity;
+
+/// What a leaf certificate asserts: the part a renewal keeps.
+#[derive(Clone, Debug, Eq, PartialEq)]
+pub struct CertRequest {
+    /// Subject CN and O.
+    pub subject: Subject,
+    /// DNS and IP SANs (empty for client certificates: no SAN extension is written).
+    pub sans: AltNames,
+    /// Extended key usages.
+    pub usage: Usage,
+}
+
+impl CertRequest {
+    /// Reads the request back from an existing certificate (what `kubeadm certs renew` keeps:
+    /// CN, O, DNS and IP SANs, EKUs). `None` if the certificate has neither serverAuth nor
+    /// clientAuth.
+    pub fn from_certificate(cert: &Certificate) -> Option<Self> {
+        Some(Self { subject: cert.subject.clone(), sans: cert.sans.clone(), usage: cert.usage? })
+    }
+}
+
+/// A random serial number uniform in [1, 2^63), as kubeadm's `NewSignedCert` draws it; never
+/// derived from the key, so a renewal that keeps its key still gets a new serial.
+pub fn random_serial() -> Result<SerialNumber> {
+    let rng = SystemRandom::new();
+    loop {
+        let mut bytes = [0u8; 8];
+        rng.fill(&mut bytes).map_err(|_| Error::Crypto {
+            action: "draw a random serial number".into(),
+            source: rcgen::Error::RingUnspecified,
+        })?;
+        bytes[0] &= 0x7f;
+        if bytes != [0; 8] {
+            return Ok(SerialNumber::from_slice(&bytes));
+        }
+    }
+}
+
+/// Encodes a name value as Go does: PrintableString when every character allows it,
+/// UTF8String otherwise (`kubeadm:cluster-admins` has a `:`).
+fn dn_value(s: &str) -> DnValue {
+    match PrintableString::try_from(s) {
+        Ok(p) => DnValue::PrintableString(p),
+        Err(_) => DnValue::Utf8String(s.to_owned()),
+    }
+}
+
+fn distinguished_name(subject: &Subject) -> Result<DistinguishedName> {
+    let mut dn = DistinguishedName::new();
+    // Go's pkix.Name order: O before CN.
+    match subject.organizations.as_slice() {
+        [] => {}
+        [o] => dn.push(DnType::OrganizationName, dn_value(o)),
+        [o1, o2] => {
+            // rcgen keeps one value per attribute type; a second O needs the OID spelled out.
+            dn.push(DnType::OrganizationName, dn_value(o1));
+            dn.push(DnType::CustomDnType(vec![2, 5, 4, 10]), dn_value(o2));
+        }
+        _ => {
+            return Err(Error::InvalidValue {
+                field: "organizations",
+                value: subject.organizations.join(","),
+                reason: "at most two organizations (groups) per certificate are supported".into(),
+            });
+        }
+    }
+    dn.push(DnType::CommonName, dn_value(&subject.common_name));
+    Ok(dn)
+}
+
+fn san_types(sans: &AltNames) -> Result<Vec<SanType>> {
+    let mut out = Vec::with_capacity(sans.dns_names().len() + sans.ip_addresses().len());
+    for d in sans.dns_names() {
+        let ia5 = d.try_into().map_err(|_| Error::InvalidValue {
+            field: "DNS name",
+            value: d.to_owned(),
+            reason: "not ASCII".into(),
+        })?;
+        out.push(SanType::DnsName(ia5));
+    }
+    out.extend(sans.ip_addresses().iter().map(|&ip| SanType::IpAddress(ip)));
+    Ok(out)
+}
+
+/// RFC 5280 §4.2.1.2 method 1: SHA-1 of the subjectPublicKey bits, as Go (and so kubeadm)
+/// computes a CA's SubjectKeyIdentifier.
+fn key_id(key: &KeyPair) -> Vec<u8> {
+    digest::digest(&digest::SHA1_FOR_LEGACY_USE_ONLY, key.public_key_raw()).as_ref().to_vec()
+}
+
+fn base_params(subject: &Subject, validity: Validity) -> Result<CertificateParams> {
+    let mut params = CertificateParams::default();
+    params.distinguished_name = distinguished_name(subject)?;
+    params.serial_number = Some(random_serial()?);
+    params.not_before = validity.not_before;
+    params.not_after = validity.not_after;
+    Ok(params)
+}
+
+/// Issues a self-signed CA certificate as kubeadm's `NewSelfSignedCACert` does: subject CN,
+/// one DNS SAN equal to the CN, KeyUsage digitalSignature + keyEncipherment + keyCertSign
+/// (critical), BasicConstraints CA:TRUE (critical, no path length), a SubjectKeyIdentifier and
+/// no AuthorityKeyIdentifier.
+pub fn self_signed_ca(common_name: &str, key: &PrivateKey, validity: Validity) -> Result<Certificate> {
+    let mut params = base_params(&Subject::new(common_name, Vec::<String>::new()), validity)?;
+    params.subject_alt_names = san_types(&{
+        let mut n = AltNames::new();
+        n.add_dns(common_name);
+        n
+    })?;
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    params.key_usages =
+        vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment, KeyUsagePurpose::KeyCertSign];
+    params.key_identifier_method = KeyIdMethod::PreSpecified(key_id(key.key_pair()));
+    params.use_authority_key_identifier_extension = false;
+    let cert = params.self_signed(key.key_pair()).map_err(|source| Error::Crypto {
+        action: format!("self-sign the {common_name} CA certificate"),
+        source,
+    })?;
+    Certificate::from_der(cert.der().to_vec(), common_name)
+}
+
+/// Signs leaves with one CA; build it once, sign many.
+pub struct Signer<'a> {
+    issuer: Issuer<'a, &'a KeyPair>,
+    ca_cert: &'a Certificate,
+    ca_name: &'a str,
+}
+
+impl std::fmt::Debug for Signer<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Signer").field("ca", &self.ca_name).finish_non_exhaustive()
+    }
+}
+
+impl<'a> Signer<'a> {
+    /// A signer for the CA `ca_cert` whose private key is `ca_key`. `ca_name` names the CA in
+    /// errors. The key must belong to the certificate.
+    pub fn new(ca_name: &'a str, ca_cert: &'a Certificate, ca_key: &'a PrivateKey) -> Result<Self> {
+        if !ca_key.matches_spki(&ca_cert.spki) {
+            return Err(Error::KeyMismatch { key: format!("the key of {ca_name}"), cert: ca_name.to_owned() });
+        }
+        let issuer = Issuer::from_ca_cert_der(&ca_cert.der().into(), ca_key.key_pair()).map_err(|source| {
+            Error::Crypto { action: format!("use {ca_name} as an issuer"), source }
+        })?;
+        Ok(Self { issuer, ca_cert, ca_name })
+    }
+
+    /// The CA certificate.
+    pub fn ca_certificate(&self) -> &Certificate {
+        self.ca_cert
+    }
+
+    /// Issues a leaf for `public_key` as kubeadm's `NewSignedCert` does: KeyUsage
+    /// digitalSignature + keyEncipherment (critical), the request's EKUs, BasicConstraints
+    /// CA:FALSE (critical), AuthorityKeyIdentifier = the CA's SubjectKeyIdentifier, no
+    /// SubjectKeyIdentifier, SANs only when there are some. Returns the DER.
+    ///
+    /// `name` names the certificate in errors. A leaf that would outlive its CA is refused.
+    pub fn sign(&self, name: &str, request: &CertRequest, public_key: &PrivateKey, validity: Validity) -> Result<Vec<u8>> {
+        if validity.not_after > self.ca_cert.not_after {
+            return Err(Error::OutlivesCa {
+                name: name.to_owned(),
+                not_after: validity.not_after,
+                ca: self.ca_name.to_owned(),
+                ca_not_after: self.ca_cert.not_after,
+            });
+        }
+        let mut params = base_params(&request.subject, validity)?;
+        params.subject_alt_names = san_types(&request.sans)?;
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment];
+        params.extended_key_usages = [
+            (request.usage.server_auth(), rcgen::ExtendedKeyUsagePurpose::ServerAuth),
+            (request.usage.client_auth(), rcgen::ExtendedKeyUsagePurpose::ClientAuth),
+        ]
+        .into_iter()
+        .filter_map(|(on, eku)| on.then_some(eku))
+        .collect();
+        // CA:FALSE without a SubjectKeyIdentifier, as Go writes non-CA certificates: rcgen's
+        // ExplicitNoCa would add an SKI, so BasicConstraints is written by hand (an empty
+        // SEQUENCE, critical).
+        params.is_ca = IsCa::NoCa;
+        let mut basic_constraints = CustomExtension::from_oid_content(&[2, 5, 29, 19], vec![0x30, 0x00]);
+        basic_constraints.set_criticality(true);
+        params.custom_extensions = vec![basic_constraints];
+        params.use_authority_key_identifier_extension = self.ca_cert.subject_key_id.is_some();
+        let cert = params.signed_by(public_key.key_pair(), &self.issuer).map_err(|source| Error::Crypto {
+            action: format!("sign the {name} certificate with {}", self.ca_name),
+            source,
+        })?;
+        let der = cert.der().to_vec();
+        // rcgen re-encodes the CA's subject as the issuer; a CA made by another tool with an
+        // unusual name encoding would produce a leaf that does not chain. Refuse that here.
+        let issuer_raw = raw_issuer(&der).ok_or_else(|| Error::InvalidCertificate {
+            source_name: name.to_owned(),
+            reason: "the signed certificate does not parse".into(),
+        })?;
+        if issuer_raw != self.ca_cert.raw_subject {
+            return Err(Error::InvalidCertificate {
+                source_name: self.ca_name.to_owned(),
+                reason: "its subject name cannot be reproduced byte-for-byte as an issuer name".into(),
+            });
+        }
+        Ok(der)
+    }
+}
+
+fn raw_issuer(der: &[u8]) -> Option<Vec<u8>> {
+    use x509_parser::prelude::FromDer;
+    let (_, x) = x509_parser::certificate::X509Certificate::from_der(der).ok()?;
+    Some(x.issuer().as_raw().to_vec())
+}

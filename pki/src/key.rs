@@ -1,0 +1,263 @@
+//! Key algorithms, key generation, and private keys in kubeadm's encodings.
+//!
+//! kubeadm writes RSA keys as PKCS#1 (`RSA PRIVATE KEY`) and ECDSA keys as SEC 1
+//! (`EC PRIVATE KEY`, with the curve named inside). We write the same, and read those as
+//! well as PKCS#8 (`PRIVATE KEY`).
+
+use std::fmt;
+use std::str::FromStr;
+
+use aws_lc_rs::encoding::AsDer;
+use aws_lc_rs::signature::{ECDSA_P256_SHA256_ASN1_SIGNING, ECDSA_P384_SHA384_ASN1_SIGNING, EcdsaKeyPair};
+use rcgen::{KeyPair, PublicKeyData, PKCS_ECDSA_P256_SHA256, PKCS_ECDSA_P384_SHA384, PKCS_RSA_SHA256, RsaKeySize};
+use zeroize::Zeroizing;
+
+use crate::der;
+use crate::error::{Error, Result};
+
+/// A key algorithm, named as kubeadm's `encryptionAlgorithm` names it.
+#[derive(Clone, Copy, Debug, Default, Eq, Hash, PartialEq)]
+pub enum KeyAlgorithm {
+    /// ECDSA on NIST P-256 (`ECDSA-P256`), kubepki's default: fast, small, accepted everywhere.
+    #[default]
+    EcdsaP256,
+    /// ECDSA on NIST P-384 (`ECDSA-P384`).
+    EcdsaP384,
+    /// RSA with a 2048-bit modulus (`RSA-2048`), kubeadm's default.
+    Rsa2048,
+    /// RSA with a 3072-bit modulus (`RSA-3072`).
+    Rsa3072,
+    /// RSA with a 4096-bit modulus (`RSA-4096`).
+    Rsa4096,
+}
+
+impl KeyAlgorithm {
+    /// Every algorithm, in the order kubeadm's documentation lists them.
+    pub const ALL: [Self; 5] =
+        [Self::Rsa2048, Self::Rsa3072, Self::Rsa4096, Self::EcdsaP256, Self::EcdsaP384];
+
+    /// kubeadm's name for the algorithm, e.g. `RSA-2048`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::EcdsaP256 => "ECDSA-P256",
+            Self::EcdsaP384 => "ECDSA-P384",
+            Self::Rsa2048 => "RSA-2048",
+            Self::Rsa3072 => "RSA-3072",
+            Self::Rsa4096 => "RSA-4096",
+        }
+    }
+
+    /// Whether keys of this algorithm are RSA keys (slow to generate: worth doing in parallel).
+    pub fn is_rsa(self) -> bool {
+        matches!(self, Self::Rsa2048 | Self::Rsa3072 | Self::Rsa4096)
+    }
+
+    /// Generates a new private key.
+    pub fn generate(self) -> Result<PrivateKey> {
+        let generated = match self {
+            Self::EcdsaP256 => KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256),
+            Self::EcdsaP384 => KeyPair::generate_for(&PKCS_ECDSA_P384_SHA384),
+            Self::Rsa2048 => KeyPair::generate_rsa_for(&PKCS_RSA_SHA256, RsaKeySize::_2048),
+            Self::Rsa3072 => KeyPair::generate_rsa_for(&PKCS_RSA_SHA256, RsaKeySize::_3072),
+            Self::Rsa4096 => KeyPair::generate_rsa_for(&PKCS_RSA_SHA256, RsaKeySize::_4096),
+        };
+        let pair = generated.map_err(|source| Error::Crypto {
+            action: format!("generate a {} key", self.as_str()),
+            source,
+        })?;
+        Ok(PrivateKey { pair, algorithm: self })
+    }
+}
+
+impl fmt::Display for KeyAlgorithm {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for KeyAlgorithm {
+    type Err = Error;
+
+    /// Parses kubeadm's names. An empty string means `RSA-2048`, as it does to kubeadm.
+    fn from_str(s: &str) -> Result<Self> {
+        if s.is_empty() {
+            return Ok(Self::Rsa2048);
+        }
+        Self::ALL.into_iter().find(|a| a.as_str() == s).ok_or_else(|| Error::InvalidValue {
+            field: "encryption algorithm",
+            value: s.to_owned(),
+            reason: "expected one of RSA-2048, RSA-3072, RSA-4096, ECDSA-P256, ECDSA-P384".into(),
+        })
+    }
+}
+
+/// A private key with the algorithm it was made for.
+///
+/// Its `Debug` output never shows key material.
+pub struct PrivateKey {
+    pair: KeyPair,
+    algorithm: KeyAlgorithm,
+}
+
+impl fmt::Debug for PrivateKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PrivateKey").field("algorithm", &self.algorithm).finish_non_exhaustive()
+    }
+}
+
+impl PrivateKey {
+    /// Reads a PEM private key: PKCS#1 `RSA PRIVATE KEY`, SEC 1 `EC PRIVATE KEY` or PKCS#8
+    /// `PRIVATE KEY`. `source_name` names the origin in errors.
+    ///
+    /// Only RSA (2048, 3072 or 4096 bits) and ECDSA P-256/P-384 keys are accepted, as kubeadm
+    /// accepts only RSA and ECDSA keys.
+    pub fn from_pem(pem: &str, source_name: &str) -> Result<Self> {
+        let invalid = |reason: String| Error::InvalidKey { source_name: source_name.to_owned(), reason };
+        let blocks = crate::pem::parse(pem.as_bytes()).map_err(invalid)?;
+        let block = blocks
+            .iter()
+            .find(|b| b.label.ends_with("PRIVATE KEY"))
+            .ok_or_else(|| invalid("no PEM private key found (expected RSA PRIVATE KEY, EC PRIVATE KEY or PRIVATE KEY)".into()))?;
+        if block.label == "ENCRYPTED PRIVATE KEY" {
+            return Err(invalid("encrypted private keys are not supported".into()));
+        }
+        let der = Zeroizing::new(block.der.clone());
+        let pkcs8 = match block.label.as_str() {
+            "PRIVATE KEY" => der,
+            "RSA PRIVATE KEY" => Zeroizing::new(der::wrap_pkcs1_in_pkcs8(&der)),
+            "EC PRIVATE KEY" => Zeroizing::new(
+                der::wrap_sec1_in_pkcs8(&der).map_err(|e| invalid(format!("malformed EC PRIVATE KEY: {e}")))?,
+            ),
+            other => return Err(invalid(format!("unsupported PEM block {other:?}"))),
+        };
+        let pair = KeyPair::try_from(pkcs8.as_slice())
+            .map_err(|e| invalid(format!("cannot load the private key: {e}")))?;
+        let algorithm = algorithm_of(&pair).ok_or_else(|| {
+            invalid("unsupported key type: only RSA (2048, 3072, 4096 bits) and ECDSA P-256/P-384 keys are accepted".into())
+        })?;
+        Ok(Self { pair, algorithm })
+    }
+
+    /// The key's algorithm.
+    pub fn algorithm(&self) -> KeyAlgorithm {
+        self.algorithm
+    }
+
+    /// The rcgen key pair, for signing.
+    pub fn key_pair(&self) -> &KeyPair {
+        &self.pair
+    }
+
+    /// The DER SubjectPublicKeyInfo of the public key.
+    pub fn public_key_der(&self) -> Vec<u8> {
+        self.pair.subject_public_key_info()
+    }
+
+    /// The public key as a PKIX `PUBLIC KEY` PEM block (the format of kubeadm's `sa.pub`).
+    pub fn public_key_pem(&self) -> String {
+        self.pair.public_key_pem()
+    }
+
+    /// The private key in kubeadm's PEM encoding: PKCS#1 for RSA, SEC 1 for ECDSA.
+    pub fn to_pem(&self) -> Zeroizing<String> {
+        let pkcs8 = Zeroizing::new(self.pair.serialize_der());
+        let (label, der) = if self.algorithm.is_rsa() {
+            // Invariant: rcgen serializes a PKCS#8 PrivateKeyInfo it produced itself, so the
+            // inner key is always present.
+            ("RSA PRIVATE KEY", der::pkcs8_inner_key(&pkcs8).unwrap_or_default())
+        } else {
+            let alg = match self.algorithm {
+                KeyAlgorithm::EcdsaP384 => &ECDSA_P384_SHA384_ASN1_SIGNING,
+                _ => &ECDSA_P256_SHA256_ASN1_SIGNING,
+            };
+            // Invariant: the PKCS#8 comes from a key aws-lc-rs generated or parsed for this
+            // curve, so it parses back and marshals as RFC 5915 with the named curve.
+            let sec1 = EcdsaKeyPair::from_pkcs8(alg, &pkcs8)
+                .ok()
+                .and_then(|k| k.private_key().as_der().ok())
+                .map(|d| d.as_ref().to_vec())
+                .unwrap_or_default();
+            ("EC PRIVATE KEY", sec1)
+        };
+        let der = Zeroizing::new(der);
+        Zeroizing::new(crate::pem::encode(label, &der))
+    }
+
+    /// Whether this key is the private half of the public key in `spki_der`.
+    pub fn matches_spki(&self, spki_der: &[u8]) -> bool {
+        self.pair.subject_public_key_info() == spki_der
+    }
+}
+
+fn algorithm_of(pair: &KeyPair) -> Option<KeyAlgorithm> {
+    let alg = pair.algorithm();
+    if alg == &PKCS_ECDSA_P256_SHA256 {
+        return Some(KeyAlgorithm::EcdsaP256);
+    }
+    if alg == &PKCS_ECDSA_P384_SHA384 {
+        return Some(KeyAlgorithm::EcdsaP384);
+    }
+    if alg == &PKCS_RSA_SHA256 {
+        let spki = pair.subject_public_key_info();
+        return match der::rsa_modulus_bits(&spki)? {
+            2048 => Some(KeyAlgorithm::Rsa2048),
+            3072 => Some(KeyAlgorithm::Rsa3072),
+            4096 => Some(KeyAlgorithm::Rsa4096),
+            _ => None,
+        };
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip_and_empty_means_rsa_2048() {
+        for a in KeyAlgorithm::ALL {
+            assert_eq!(a.as_str().parse::<KeyAlgorithm>().unwrap(), a);
+        }
+        assert_eq!("".parse::<KeyAlgorithm>().unwrap(), KeyAlgorithm::Rsa2048);
+        let err = "ED25519".parse::<KeyAlgorithm>().unwrap_err().to_string();
+        assert!(err.contains("ED25519") && err.contains("ECDSA-P384"), "{err}");
+    }
+
+    #[test]
+    fn ecdsa_keys_are_written_as_sec1_with_the_curve_and_read_back() {
+        for a in [KeyAlgorithm::EcdsaP256, KeyAlgorithm::EcdsaP384] {
+            let key = a.generate().unwrap();
+            let pem = key.to_pem();
+            assert!(pem.starts_with("-----BEGIN EC PRIVATE KEY-----\n"), "{}", a);
+            let back = PrivateKey::from_pem(&pem, "test").unwrap();
+            assert_eq!(back.algorithm(), a);
+            assert_eq!(back.public_key_der(), key.public_key_der());
+        }
+    }
+
+    #[test]
+    fn rsa_keys_are_written_as_pkcs1_and_read_back() {
+        let key = KeyAlgorithm::Rsa2048.generate().unwrap();
+        let pem = key.to_pem();
+        assert!(pem.starts_with("-----BEGIN RSA PRIVATE KEY-----\n"));
+        let back = PrivateKey::from_pem(&pem, "test").unwrap();
+        assert_eq!(back.algorithm(), KeyAlgorithm::Rsa2048);
+        assert!(back.matches_spki(&key.public_key_der()));
+    }
+
+    #[test]
+    fn garbage_and_encrypted_keys_are_refused_with_the_source_named() {
+        let err = PrivateKey::from_pem("hello", "pki/ca.key").unwrap_err().to_string();
+        assert!(err.starts_with("pki/ca.key: no PEM private key"), "{err}");
+        let enc = "-----BEGIN ENCRYPTED PRIVATE KEY-----\nAAAA\n-----END ENCRYPTED PRIVATE KEY-----\n";
+        let err = PrivateKey::from_pem(enc, "k").unwrap_err().to_string();
+        assert!(err.contains("encrypted"), "{err}");
+    }
+
+    #[test]
+    fn debug_output_has_no_key_material() {
+        let key = KeyAlgorithm::EcdsaP256.generate().unwrap();
+        let dbg = format!("{key:?}");
+        assert_eq!(dbg, "PrivateKey { algorithm: EcdsaP256, .. }");
+    }
+}
