@@ -1,1 +1,22 @@
-fn main() {}
+//! `kubepki`: own a Kubernetes cluster's PKI end to end.
+
+mod app;
+mod cluster_flags;
+mod commands;
+mod exit;
+mod output;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    // aws-lc-rs is the one crypto provider; installing it up front guards against a feature
+    // leak bringing in a second one (an Err here means one is already installed).
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let cli = app::Cli::parse();
+    match commands::run(cli) {
+        Ok(code) => code,
+        Err(err) => exit::report(&err),
+    }
+}

@@ -126,14 +126,58 @@ pub fn init(cfg: &ClusterConfig, options: &InitOptions) -> Result<InitReport> {
     result
 }
 
-fn locked_init(cfg: &ClusterConfig, options: &InitOptions) -> Result<InitReport> {
-    let _lock = DirLock::acquire(&cfg.cert_dir, options.lock_timeout)?;
+/// Takes the cert dir's lock and completes or discards an interrupted write: what every
+/// command that writes does first.
+pub fn open_locked(cfg: &ClusterConfig, options: &InitOptions) -> Result<(DirLock, PkiDir, Vec<PathBuf>)> {
+    let lock = DirLock::acquire(&cfg.cert_dir, options.lock_timeout)?;
     let recovery = fsio::recover(&cfg.cert_dir, &[cfg.kubeconfig_dir.as_path()])?;
     let pki = PkiDir::new(&cfg.cert_dir).allow_insecure_permissions(options.allow_insecure_permissions);
-    let mut report = InitReport {
-        recovered: recovery.completed.into_iter().chain(recovery.discarded).collect(),
-        ..InitReport::default()
-    };
+    Ok((lock, pki, recovery.completed.into_iter().chain(recovery.discarded).collect()))
+}
+
+/// Issues one missing cert-dir leaf (`kubepki issue apiserver`) from the existing CA. An
+/// existing leaf is not replaced: that is rotation's job.
+pub fn issue_leaf(cfg: &ClusterConfig, spec: &ProfileSpec, options: &InitOptions) -> Result<InitItem> {
+    cfg.validate()?;
+    if !cfg.cert_dir.is_dir() {
+        return Err(Error::Read {
+            path: cfg.cert_dir.clone(),
+            source: std::io::Error::new(std::io::ErrorKind::NotFound, "the cert dir does not exist (run `kubepki init` first)"),
+        });
+    }
+    let (_lock, pki, _) = open_locked(cfg, options)?;
+    let (cert_path, key_path) = (pki.cert_path(spec.base_name), pki.key_path(spec.base_name));
+    if cert_path.exists() || key_path.exists() {
+        let present = if cert_path.exists() { cert_path } else { key_path };
+        return Err(Error::ExistingMismatch {
+            path: present,
+            difference: format!("{} is already issued", spec.name),
+        });
+    }
+    let ca = pki.load_ca(spec.ca)?.ok_or_else(|| Error::Read {
+        path: pki.cert_path(spec.ca.base_name()),
+        source: std::io::Error::new(std::io::ErrorKind::NotFound, format!("{} is needed to issue {}", spec.ca, spec.name)),
+    })?;
+    let signer = ca.signer(spec.name)?;
+    let key = cfg.encryption_algorithm.generate()?;
+    let der = signer.sign(spec.name, &cfg.request(spec)?, &key, Validity::starting_at(options.now, cfg.cert_validity))?;
+    let cert = Certificate::from_der(der, spec.name)?;
+    let mut tx = Transaction::new(&cfg.cert_dir);
+    pki.stage_pair(&mut tx, spec.base_name, &key, &cert.to_pem());
+    tx.commit()?;
+    Ok(InitItem {
+        name: spec.name.into(),
+        kind: ItemKind::Certificate,
+        action: Action::Created,
+        path: pki.cert_path(spec.base_name),
+        not_after: Some(cert.not_after),
+        sans: (!cert.sans.is_empty()).then(|| cert.sans.to_string()),
+    })
+}
+
+fn locked_init(cfg: &ClusterConfig, options: &InitOptions) -> Result<InitReport> {
+    let (_lock, pki, recovered) = open_locked(cfg, options)?;
+    let mut report = InitReport { recovered, ..InitReport::default() };
 
     // Read everything first: nothing is generated or written until the whole tree checks out.
     let cas: Vec<(CaKind, Option<CertificateAuthority>)> =

@@ -3,12 +3,12 @@
 //!
 //! # The commit protocol
 //!
-//! 1. Every new file is written beside its target as `.<name>.kubepki-new` with its final mode,
-//!    then fsynced; the directories are fsynced.
+//! 1. Every new file is written beside its target as `.<name>.kubepki-new` with its final mode;
+//!    then each file system involved is synced (`syncfs`).
 //! 2. The journal (`.kubepki-journal` in the journal directory) is written the same way and
 //!    renamed into place: **this rename is the commit point**.
 //! 3. Each temporary file is renamed over its target (a certificate's key and certificate are
-//!    renamed back to back), the directories fsynced, and the journal removed.
+//!    renamed back to back), the file systems synced again, and the journal removed.
 //!
 //! A crash before step 2 leaves the old files and some temporary files, which [`recover`]
 //! deletes. A crash after it leaves a journal, which [`recover`] completes. A key is therefore
@@ -18,9 +18,10 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Write as _};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
@@ -109,12 +110,17 @@ fn tmp_path(path: &Path) -> PathBuf {
 
 /// Writes `contents` to `path` (created with `mode`, truncating any leftover) and fsyncs it.
 fn write_synced(path: &Path, contents: &[u8], mode: u32) -> Result<()> {
+    write_unsynced(path, contents, mode)?;
+    File::open(path).and_then(|f| f.sync_all()).map_err(|source| Error::Write { path: path.to_owned(), source })
+}
+
+/// Writes `contents` to `path`, created with exactly `mode`, without syncing.
+fn write_unsynced(path: &Path, contents: &[u8], mode: u32) -> Result<()> {
     let write_err = |source| Error::Write { path: path.to_owned(), source };
     let mut f = OpenOptions::new().write(true).create(true).truncate(true).mode(mode).open(path).map_err(write_err)?;
     // The mode given to open() is filtered by the umask; set it exactly.
     f.set_permissions(fs::Permissions::from_mode(mode)).map_err(write_err)?;
-    f.write_all(contents).map_err(write_err)?;
-    f.sync_all().map_err(write_err)
+    f.write_all(contents).map_err(write_err)
 }
 
 /// Replaces one file atomically on its own (temporary file, fsync, rename, fsync directory).
@@ -200,36 +206,58 @@ impl Transaction {
     }
 
     fn stage(&self, renames: &mut Vec<(PathBuf, PathBuf)>) -> Result<()> {
-        let mut dirs: Vec<PathBuf> = Vec::new();
-        for w in &self.writes {
-            let dir = w.path.parent().unwrap_or(Path::new(".")).to_path_buf();
-            create_dir_all(&dir, 0o755)?;
-            let tmp = tmp_path(&w.path);
-            renames.push((tmp.clone(), w.path.clone()));
-            write_synced(&tmp, &w.contents, w.mode)?;
-            failpoint("commit:staged-one");
-            if !dirs.contains(&dir) {
-                dirs.push(dir);
-            }
+        let dirs = parent_dirs(self.writes.iter().map(|w| w.path.as_path()));
+        for dir in &dirs {
+            create_dir_all(dir, 0o755)?;
         }
-        dirs.iter().try_for_each(|d| sync_dir(d))
+        renames.extend(self.writes.iter().map(|w| (tmp_path(&w.path), w.path.clone())));
+        // Temporary files are written in parallel and made durable with one syncfs per file
+        // system rather than one fsync per file: a bulk issue writes thousands.
+        self.writes.par_iter().zip(renames.par_iter()).try_for_each(|(w, (tmp, _))| write_unsynced(tmp, &w.contents, w.mode))?;
+        failpoint("commit:staged");
+        sync_filesystems(&dirs)
     }
 }
 
+fn parent_dirs<'a>(paths: impl Iterator<Item = &'a Path>) -> Vec<PathBuf> {
+    let mut dirs: Vec<PathBuf> = Vec::new();
+    for p in paths {
+        let dir = match p.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        if !dirs.contains(&dir) {
+            dirs.push(dir);
+        }
+    }
+    dirs
+}
+
+/// Makes everything written under `dirs` durable: one `syncfs` per file system they are on.
+fn sync_filesystems(dirs: &[PathBuf]) -> Result<()> {
+    let mut devices = Vec::new();
+    for dir in dirs {
+        let write_err = |source| Error::Write { path: dir.clone(), source };
+        let meta = fs::metadata(dir).map_err(write_err)?;
+        if devices.contains(&meta.dev()) {
+            continue;
+        }
+        devices.push(meta.dev());
+        let handle = File::open(dir).map_err(write_err)?;
+        rustix::fs::syncfs(&handle).map_err(|e| write_err(e.into()))?;
+    }
+    Ok(())
+}
+
 fn apply(journal: &Path, renames: &[(PathBuf, PathBuf)]) -> Result<()> {
-    let mut dirs: Vec<&Path> = Vec::new();
     for (tmp, path) in renames {
         // A missing temporary file was renamed by an earlier, interrupted attempt.
         if tmp.exists() {
             fs::rename(tmp, path).map_err(|source| Error::Write { path: path.clone(), source })?;
             failpoint("commit:renamed-one");
         }
-        let dir = path.parent().unwrap_or(Path::new("."));
-        if !dirs.contains(&dir) {
-            dirs.push(dir);
-        }
     }
-    dirs.iter().try_for_each(|d| sync_dir(d))?;
+    sync_filesystems(&parent_dirs(renames.iter().map(|(_, p)| p.as_path())))?;
     fs::remove_file(journal).map_err(|source| Error::Write { path: journal.to_owned(), source })?;
     sync_dir(journal.parent().unwrap_or(Path::new(".")))
 }

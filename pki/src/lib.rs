@@ -41,6 +41,7 @@ pub mod key;
 pub mod kubeadm_config;
 pub mod kubeconfig;
 pub mod lock;
+pub mod node;
 pub mod pem;
 pub mod profile;
 pub mod san;

@@ -1,0 +1,30 @@
+//! The command line: every subcommand and its flags.
+
+use clap::{Parser, Subcommand};
+
+use crate::commands::{init::InitArgs, issue::IssueArgs, kubeconfig::KubeconfigArgs};
+
+const AFTER_HELP: &str = "\
+Exit codes: 0 success · 1 the operation failed (I/O, lock held, a check failed) · 2 the input
+is wrong (flags, config file, existing files that do not fit); nothing was changed.
+`kubepki check` uses the monitoring convention 0 ok · 1 warning · 2 critical · 3 unreadable input.";
+
+/// Own a Kubernetes cluster's PKI end to end: bootstrap it in kubeadm's layout, check expiry
+/// everywhere, rotate on a policy, and verify mutual TLS.
+#[derive(Debug, Parser)]
+#[command(name = "kubepki", version, after_help = AFTER_HELP, max_term_width = 100)]
+pub(crate) struct Cli {
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Create a kubeadm PKI (CAs, leaves, SA keys) and kubeconfigs; reuse what exists.
+    Init(InitArgs),
+    /// Issue one certificate from an existing PKI: a missing leaf, a kubelet kubeconfig, or
+    /// kubelet serving certificates for many nodes.
+    Issue(IssueArgs),
+    /// Kubeconfig utilities (a kubeconfig for a user, like `kubeadm kubeconfig user`).
+    Kubeconfig(KubeconfigArgs),
+}

@@ -1,0 +1,168 @@
+//! The cluster flags shared by `init`, `issue` and `rotate`: kubeadm's flag names, layered as
+//! defaults < `--config` file < flags.
+
+use std::net::{IpAddr, UdpSocket};
+use std::path::PathBuf;
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use kubepki_pki::{ClusterConfig, KeyAlgorithm, KubeadmConfig, Lifetime};
+
+/// Flags that describe the cluster, named as kubeadm names them.
+#[derive(Args, Clone, Debug, Default)]
+pub(crate) struct ClusterFlags {
+    /// A kubeadm configuration file (v1beta3 or v1beta4; InitConfiguration and
+    /// ClusterConfiguration are read, other documents ignored). Flags override it.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) config: Option<PathBuf>,
+    /// Where certificates are stored [default: /etc/kubernetes/pki].
+    #[arg(long, value_name = "DIR")]
+    pub(crate) cert_dir: Option<PathBuf>,
+    /// Where kubeconfig files are stored [default: /etc/kubernetes].
+    #[arg(long, value_name = "DIR")]
+    pub(crate) kubeconfig_dir: Option<PathBuf>,
+    /// The node's name [default: the host name, lowercased].
+    #[arg(long, value_name = "NAME")]
+    pub(crate) node_name: Option<String>,
+    /// The IP address the API server advertises [default: the address of the default route].
+    #[arg(long, value_name = "IP")]
+    pub(crate) apiserver_advertise_address: Option<IpAddr>,
+    /// The API server's port [default: 6443].
+    #[arg(long, value_name = "PORT")]
+    pub(crate) apiserver_bind_port: Option<u16>,
+    /// A stable address for the control plane (a load balancer): HOST[:PORT].
+    #[arg(long, value_name = "HOST[:PORT]")]
+    pub(crate) control_plane_endpoint: Option<String>,
+    /// Extra SANs for the API server certificate (IP addresses or DNS names).
+    #[arg(long, value_name = "LIST", value_delimiter = ',')]
+    pub(crate) apiserver_cert_extra_sans: Option<Vec<String>>,
+    /// Extra SANs for the etcd server certificate.
+    #[arg(long, value_name = "LIST", value_delimiter = ',')]
+    pub(crate) etcd_server_cert_extra_sans: Option<Vec<String>>,
+    /// Extra SANs for the etcd peer certificate.
+    #[arg(long, value_name = "LIST", value_delimiter = ',')]
+    pub(crate) etcd_peer_cert_extra_sans: Option<Vec<String>>,
+    /// The Service IP range; its first address is an API server SAN [default: 10.96.0.0/12].
+    #[arg(long, value_name = "CIDR")]
+    pub(crate) service_cidr: Option<String>,
+    /// The Services' DNS domain [default: cluster.local].
+    #[arg(long, value_name = "DOMAIN")]
+    pub(crate) service_dns_domain: Option<String>,
+    /// The cluster's name in kubeconfigs [default: kubernetes].
+    #[arg(long, value_name = "NAME")]
+    pub(crate) cluster_name: Option<String>,
+    /// RSA-2048, RSA-3072, RSA-4096, ECDSA-P256 or ECDSA-P384 [default: ECDSA-P256; with
+    /// --config, the file's encryptionAlgorithm, which kubeadm defaults to RSA-2048].
+    #[arg(long, value_name = "ALGORITHM")]
+    pub(crate) encryption_algorithm: Option<String>,
+    /// Leaf certificate validity, a Go duration or days (8760h, 90d) [default: 8760h].
+    #[arg(long, value_name = "DURATION")]
+    pub(crate) cert_validity: Option<String>,
+    /// CA certificate validity [default: 87600h].
+    #[arg(long, value_name = "DURATION")]
+    pub(crate) ca_validity: Option<String>,
+    /// etcd is external: no etcd CA and no etcd certificates.
+    #[arg(long)]
+    pub(crate) external_etcd: bool,
+}
+
+impl ClusterFlags {
+    /// Defaults, then the config file, then the flags; validated.
+    pub(crate) fn resolve(&self) -> Result<ClusterConfig> {
+        let file = self.config.as_deref().map(KubeadmConfig::read).transpose()?;
+        let mut cfg = ClusterConfig::new(String::new(), IpAddr::from([0, 0, 0, 0]));
+        if let Some(file) = &file {
+            file.apply_to(&mut cfg);
+        }
+        let from_file = |f: fn(&KubeadmConfig) -> bool| file.as_ref().is_some_and(f);
+        if let Some(v) = &self.cert_dir {
+            cfg.cert_dir = v.clone();
+        }
+        if let Some(v) = &self.kubeconfig_dir {
+            cfg.kubeconfig_dir = v.clone();
+        }
+        cfg.node_name = match (&self.node_name, from_file(|k| k.node_name.is_some())) {
+            (Some(n), _) => n.clone(),
+            (None, true) => cfg.node_name,
+            (None, false) => host_name()?,
+        };
+        cfg.advertise_address = match (self.apiserver_advertise_address, from_file(|k| k.advertise_address.is_some())) {
+            (Some(a), _) => a,
+            (None, true) => cfg.advertise_address,
+            (None, false) => default_route_address()?,
+        };
+        if let Some(v) = self.apiserver_bind_port {
+            cfg.bind_port = v;
+        }
+        if let Some(v) = &self.control_plane_endpoint {
+            cfg.control_plane_endpoint = Some(v.clone());
+        }
+        if let Some(v) = &self.apiserver_cert_extra_sans {
+            cfg.apiserver_cert_sans = v.clone();
+        }
+        if let Some(v) = &self.etcd_server_cert_extra_sans {
+            cfg.etcd_server_cert_sans = v.clone();
+        }
+        if let Some(v) = &self.etcd_peer_cert_extra_sans {
+            cfg.etcd_peer_cert_sans = v.clone();
+        }
+        if let Some(v) = &self.service_cidr {
+            cfg.service_subnet = v.clone();
+        }
+        if let Some(v) = &self.service_dns_domain {
+            cfg.dns_domain = v.clone();
+        }
+        if let Some(v) = &self.cluster_name {
+            cfg.cluster_name = v.clone();
+        }
+        if let Some(v) = &self.encryption_algorithm {
+            cfg.encryption_algorithm = v.parse::<KeyAlgorithm>()?;
+        } else if file.is_none() {
+            cfg.encryption_algorithm = KeyAlgorithm::EcdsaP256;
+        }
+        if let Some(v) = &self.cert_validity {
+            cfg.cert_validity = v.parse::<Lifetime>().context("--cert-validity")?;
+        }
+        if let Some(v) = &self.ca_validity {
+            cfg.ca_validity = v.parse::<Lifetime>().context("--ca-validity")?;
+        }
+        cfg.external_etcd |= self.external_etcd;
+        if cfg.cert_validity > cfg.ca_validity {
+            bail!(crate::exit::coded(
+                crate::exit::INPUT,
+                anyhow::anyhow!(
+                    "the certificate validity ({}) is longer than the CA validity ({}): a leaf never outlives its CA",
+                    cfg.cert_validity,
+                    cfg.ca_validity
+                )
+            ));
+        }
+        cfg.validate()?;
+        Ok(cfg)
+    }
+}
+
+/// The host name, lowercased, as kubeadm's default node name.
+fn host_name() -> Result<String> {
+    let name = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
+        .context("could not read the host name; pass --node-name")?;
+    Ok(name.trim().to_lowercase())
+}
+
+/// The local address of the default route (no packet is sent: connecting a UDP socket only
+/// picks the route), as kubeadm picks the advertise address.
+fn default_route_address() -> Result<IpAddr> {
+    for target in ["8.8.8.8:53", "[2001:4860:4860::8888]:53"] {
+        let bind = if target.starts_with('[') { "[::]:0" } else { "0.0.0.0:0" };
+        if let Ok(addr) = UdpSocket::bind(bind).and_then(|s| s.connect(target).and_then(|()| s.local_addr())) {
+            if !addr.ip().is_unspecified() && !addr.ip().is_loopback() {
+                return Ok(addr.ip());
+            }
+        }
+    }
+    bail!(crate::exit::coded(
+        crate::exit::INPUT,
+        anyhow::anyhow!("could not find this host's address from its default route; pass --apiserver-advertise-address")
+    ))
+}

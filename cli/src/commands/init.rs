@@ -1,0 +1,109 @@
+//! `kubepki init`.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Result;
+use clap::Args;
+use kubepki_pki::bootstrap::{InitItem, ItemKind};
+use kubepki_pki::{InitOptions, InitReport};
+use serde_json::json;
+
+use crate::cluster_flags::ClusterFlags;
+use crate::output::{self, Format};
+
+/// `kubepki init`: what `kubeadm init phase certs all` and `kubeadm init phase kubeconfig all`
+/// write, with kubeadm's rules for files that already exist.
+#[derive(Args, Debug)]
+pub(crate) struct InitArgs {
+    #[command(flatten)]
+    pub(crate) cluster: ClusterFlags,
+    /// Output format.
+    #[arg(short, long, value_enum, default_value_t)]
+    pub(crate) output: Format,
+    /// How long to wait for another kubepki process holding the cert dir's lock (e.g. 30s).
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
+    pub(crate) lock_timeout: Duration,
+    /// Accept CA keys readable by group or others.
+    #[arg(long)]
+    pub(crate) allow_insecure_permissions: bool,
+}
+
+pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
+    kubepki_pki::validity::parse_duration(s).map_err(|e| e.to_string())
+}
+
+pub(crate) fn run(args: &InitArgs) -> Result<ExitCode> {
+    let cfg = args.cluster.resolve()?;
+    let options = InitOptions {
+        lock_timeout: args.lock_timeout,
+        allow_insecure_permissions: args.allow_insecure_permissions,
+        ..InitOptions::now()
+    };
+    let report = kubepki_pki::init(&cfg, &options)?;
+    match args.output {
+        Format::Json => output::print_json(&json!({
+            "certDir": cfg.cert_dir,
+            "kubeconfigDir": cfg.kubeconfig_dir,
+            "encryptionAlgorithm": cfg.encryption_algorithm.as_str(),
+            "items": report.items.iter().map(item_json).collect::<Vec<_>>(),
+            "warnings": report.warnings,
+            "written": report.written,
+            "recovered": report.recovered,
+        }))?,
+        Format::Table => print_table(&cfg, &report),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn kind_str(kind: ItemKind) -> &'static str {
+    match kind {
+        ItemKind::Ca => "ca",
+        ItemKind::Certificate => "certificate",
+        ItemKind::Kubeconfig => "kubeconfig",
+        ItemKind::ServiceAccountKey => "service-account-key",
+    }
+}
+
+fn item_json(i: &InitItem) -> serde_json::Value {
+    json!({
+        "name": i.name,
+        "kind": kind_str(i.kind),
+        "action": i.action.as_str(),
+        "path": i.path,
+        "notAfter": i.not_after.map(output::rfc3339),
+        "sans": i.sans,
+    })
+}
+
+fn print_table(cfg: &kubepki_pki::ClusterConfig, report: &InitReport) {
+    for path in &report.recovered {
+        println!("[init] completed an interrupted write: {}", path.display());
+    }
+    println!(
+        "[init] cert dir {}, kubeconfig dir {}, {} keys",
+        cfg.cert_dir.display(),
+        cfg.kubeconfig_dir.display(),
+        cfg.encryption_algorithm
+    );
+    let mut rows = vec![vec!["ACTION".into(), "NAME".into(), "EXPIRES".into(), "PATH".into()]];
+    rows.extend(report.items.iter().map(|i| {
+        vec![
+            i.action.as_str().into(),
+            i.name.clone(),
+            i.not_after.map(output::short_date).unwrap_or_else(|| "-".into()),
+            i.path.display().to_string(),
+        ]
+    }));
+    print!("{}", output::table(&rows));
+    for i in report.items.iter().filter(|i| i.sans.is_some()) {
+        println!("[init] {} is valid for {}", i.name, i.sans.as_deref().unwrap_or(""));
+    }
+    for w in &report.warnings {
+        println!("[init] warning: {w}");
+    }
+    match report.written.len() {
+        0 => println!("[init] everything was already in place; nothing written"),
+        n => println!("[init] wrote {n} files"),
+    }
+}

@@ -1,0 +1,182 @@
+//! `kubepki issue`.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Subcommand};
+use kubepki_pki::node::{self, Node};
+use kubepki_pki::profile::Endpoint;
+use kubepki_pki::{CaKind, InitOptions, PkiDir, Profile, fsio};
+use serde_json::json;
+
+use crate::cluster_flags::ClusterFlags;
+use crate::commands::init::parse_duration;
+use crate::exit::{INPUT, coded};
+use crate::output::{self, Format, Progress};
+
+/// `kubepki issue`: one certificate from an existing PKI.
+#[derive(Args, Debug)]
+pub(crate) struct IssueArgs {
+    #[command(subcommand)]
+    target: Target,
+}
+
+#[derive(Args, Debug)]
+struct Common {
+    #[command(flatten)]
+    cluster: ClusterFlags,
+    /// Output format.
+    #[arg(short, long, value_enum, default_value_t)]
+    output: Format,
+    /// How long to wait for another kubepki process holding the cert dir's lock.
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
+    lock_timeout: Duration,
+    /// Accept CA keys readable by group or others.
+    #[arg(long)]
+    allow_insecure_permissions: bool,
+    /// No progress bar.
+    #[arg(short, long)]
+    quiet: bool,
+}
+
+#[derive(Debug, Subcommand)]
+enum Target {
+    /// The certificate for serving the Kubernetes API (apiserver.crt).
+    Apiserver(Common),
+    /// The certificate for the API server to connect to kubelet.
+    ApiserverKubeletClient(Common),
+    /// The certificate for the front proxy client.
+    FrontProxyClient(Common),
+    /// The certificate for serving etcd (etcd/server.crt).
+    EtcdServer(Common),
+    /// The certificate for etcd nodes to communicate with each other (etcd/peer.crt).
+    EtcdPeer(Common),
+    /// The certificate for liveness probes to healthcheck etcd.
+    EtcdHealthcheckClient(Common),
+    /// The certificate the apiserver uses to access etcd.
+    ApiserverEtcdClient(Common),
+    /// A kubelet kubeconfig (client certificate system:node:<node-name> in system:nodes).
+    KubeletClient {
+        #[command(flatten)]
+        common: Common,
+        /// Where to write the kubeconfig [default: ./kubelet-<node-name>.conf].
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
+    /// Kubelet serving certificates (:10250), signed by the cluster CA, for one node
+    /// (--node-name, --node-ip) or many (--nodes FILE); written as <out>/<node>/kubelet.crt
+    /// and kubelet.key.
+    KubeletServing {
+        #[command(flatten)]
+        common: Common,
+        /// The node's IP addresses.
+        #[arg(long, value_name = "IP[,IP...]", value_delimiter = ',', conflicts_with = "nodes")]
+        node_ip: Vec<IpAddr>,
+        /// A file with one node a line: `name ip[,ip...]` (# starts a comment).
+        #[arg(long, value_name = "FILE")]
+        nodes: Option<PathBuf>,
+        /// The output directory.
+        #[arg(long, value_name = "DIR", default_value = ".")]
+        out: PathBuf,
+    },
+}
+
+pub(crate) fn run(args: &IssueArgs) -> Result<ExitCode> {
+    match &args.target {
+        Target::Apiserver(c) => leaf(c, Profile::ApiServer),
+        Target::ApiserverKubeletClient(c) => leaf(c, Profile::ApiServerKubeletClient),
+        Target::FrontProxyClient(c) => leaf(c, Profile::FrontProxyClient),
+        Target::EtcdServer(c) => leaf(c, Profile::EtcdServer),
+        Target::EtcdPeer(c) => leaf(c, Profile::EtcdPeer),
+        Target::EtcdHealthcheckClient(c) => leaf(c, Profile::EtcdHealthcheckClient),
+        Target::ApiserverEtcdClient(c) => leaf(c, Profile::ApiServerEtcdClient),
+        Target::KubeletClient { common, out } => kubelet_client(common, out.as_ref()),
+        Target::KubeletServing { common, node_ip, nodes, out } => kubelet_serving(common, node_ip, nodes.as_ref(), out),
+    }
+}
+
+fn options(c: &Common) -> InitOptions {
+    InitOptions { lock_timeout: c.lock_timeout, allow_insecure_permissions: c.allow_insecure_permissions, ..InitOptions::now() }
+}
+
+fn leaf(c: &Common, profile: Profile) -> Result<ExitCode> {
+    let cfg = c.cluster.resolve()?;
+    let item = kubepki_pki::bootstrap::issue_leaf(&cfg, profile.spec(), &options(c))?;
+    match c.output {
+        Format::Json => output::print_json(&json!({
+            "name": item.name,
+            "path": item.path,
+            "notAfter": item.not_after.map(output::rfc3339),
+            "sans": item.sans,
+        }))?,
+        Format::Table => {
+            println!("[issue] {} written to {}", item.name, item.path.display());
+            if let Some(sans) = &item.sans {
+                println!("[issue] {} is valid for {sans}", item.name);
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn load_cluster_ca(cfg: &kubepki_pki::ClusterConfig, c: &Common) -> Result<kubepki_pki::CertificateAuthority> {
+    let pki = PkiDir::new(&cfg.cert_dir).allow_insecure_permissions(c.allow_insecure_permissions);
+    pki.load_ca(CaKind::Ca)?.with_context(|| format!("no cluster CA at {} (run `kubepki init` first)", pki.cert_path("ca").display()))
+}
+
+fn kubelet_client(c: &Common, out: Option<&PathBuf>) -> Result<ExitCode> {
+    let cfg = c.cluster.resolve()?;
+    let ca = load_cluster_ca(&cfg, c)?;
+    let server = cfg.server_url(Endpoint::ControlPlane)?;
+    let kc = node::kubelet_kubeconfig(&ca, &cfg.cluster_name, &server, &cfg.node_name, cfg.encryption_algorithm, cfg.cert_validity, time::OffsetDateTime::now_utc())?;
+    let out = out.cloned().unwrap_or_else(|| PathBuf::from(format!("kubelet-{}.conf", cfg.node_name)));
+    if out.exists() {
+        bail!(coded(INPUT, anyhow::anyhow!("{} exists; remove it or choose another --out", out.display())));
+    }
+    fsio::replace_file(&out, kc.to_yaml().as_bytes(), 0o600)?;
+    match c.output {
+        Format::Json => output::print_json(&json!({"node": cfg.node_name, "path": out, "server": server}))?,
+        Format::Table => println!("[issue] kubelet kubeconfig for system:node:{} written to {}", cfg.node_name, out.display()),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn kubelet_serving(c: &Common, node_ips: &[IpAddr], nodes_file: Option<&PathBuf>, out: &PathBuf) -> Result<ExitCode> {
+    let cfg = c.cluster.resolve()?;
+    let nodes = match nodes_file {
+        Some(file) => {
+            let text = fsio::read_required(file, 64 << 20, "nodes file")?;
+            let text = String::from_utf8(text).map_err(|_| coded(INPUT, anyhow::anyhow!("{} is not text", file.display())))?;
+            node::parse_nodes(&text, file)?
+        }
+        None => {
+            if c.cluster.node_name.is_none() {
+                bail!(coded(INPUT, anyhow::anyhow!("give --node-name and --node-ip, or --nodes FILE")));
+            }
+            vec![Node::new(&cfg.node_name, node_ips.to_vec())?]
+        }
+    };
+    let existing: Vec<_> = nodes.iter().map(|n| out.join(&n.name).join("kubelet.crt")).filter(|p| p.exists()).take(3).collect();
+    if let Some(first) = existing.first() {
+        bail!(coded(INPUT, anyhow::anyhow!("{} exists (and {} more); nothing was written", first.display(), existing.len() - 1)));
+    }
+    let ca = load_cluster_ca(&cfg, c)?;
+    let progress = Progress::new("issuing", nodes.len(), c.quiet || c.output == Format::Json);
+    let written = node::issue_serving(
+        &ca,
+        &nodes,
+        out,
+        cfg.encryption_algorithm,
+        cfg.cert_validity,
+        time::OffsetDateTime::now_utc(),
+        &|done| progress.set(done),
+    )?;
+    match c.output {
+        Format::Json => output::print_json(&json!({"nodes": nodes.len(), "files": written.len(), "out": out}))?,
+        Format::Table => println!("[issue] {} kubelet serving certificates written under {}", nodes.len(), out.display()),
+    }
+    Ok(ExitCode::SUCCESS)
+}

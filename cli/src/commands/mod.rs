@@ -1,0 +1,18 @@
+//! One module per subcommand.
+
+pub(crate) mod init;
+pub(crate) mod issue;
+pub(crate) mod kubeconfig;
+
+use std::process::ExitCode;
+
+use crate::app::{Cli, Command};
+
+/// Runs the parsed command line; `Ok` carries the exit code of a command that decides its own.
+pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Init(args) => init::run(&args),
+        Command::Issue(args) => issue::run(&args),
+        Command::Kubeconfig(args) => kubeconfig::run(&args),
+    }
+}

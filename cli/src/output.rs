@@ -1,0 +1,82 @@
+//! Rendering helpers shared by the commands.
+
+use std::io::{IsTerminal, Write};
+
+use clap::ValueEnum;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+/// `-o` for commands that print a report.
+#[derive(Clone, Copy, Debug, Default, Eq, PartialEq, ValueEnum)]
+pub(crate) enum Format {
+    /// A human-readable table.
+    #[default]
+    Table,
+    /// JSON (a documented, stable schema).
+    Json,
+}
+
+/// RFC 3339 in UTC, second precision: `2026-11-27T10:00:00Z`.
+pub(crate) fn rfc3339(t: OffsetDateTime) -> String {
+    let t = t.to_offset(time::UtcOffset::UTC).replace_nanosecond(0).unwrap_or(t);
+    t.format(&Rfc3339).unwrap_or_default()
+}
+
+/// `2026-11-27 10:00 UTC`.
+pub(crate) fn short_date(t: OffsetDateTime) -> String {
+    let t = t.to_offset(time::UtcOffset::UTC);
+    format!("{:04}-{:02}-{:02} {:02}:{:02} UTC", t.year(), u8::from(t.month()), t.day(), t.hour(), t.minute())
+}
+
+/// Prints a JSON value, pretty, with a trailing newline.
+pub(crate) fn print_json(value: &serde_json::Value) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    serde_json::to_writer_pretty(&mut out, value)?;
+    writeln!(out)?;
+    Ok(())
+}
+
+/// Lays out rows in columns separated by three spaces (the last column unpadded).
+pub(crate) fn table(rows: &[Vec<String>]) -> String {
+    let cols = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let widths: Vec<usize> =
+        (0..cols).map(|c| rows.iter().filter_map(|r| r.get(c)).map(|s| s.chars().count()).max().unwrap_or(0)).collect();
+    let mut out = String::new();
+    for row in rows {
+        let mut line = String::new();
+        for (c, cell) in row.iter().enumerate() {
+            if c + 1 == row.len() {
+                line.push_str(cell);
+            } else {
+                line.push_str(&format!("{cell:<w$}   ", w = widths[c]));
+            }
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+/// A progress counter on stderr, drawn only when stderr is a terminal.
+pub(crate) struct Progress {
+    total: usize,
+    enabled: bool,
+    label: &'static str,
+}
+
+impl Progress {
+    pub(crate) fn new(label: &'static str, total: usize, quiet: bool) -> Self {
+        Self { total, enabled: !quiet && std::io::stderr().is_terminal(), label }
+    }
+
+    pub(crate) fn set(&self, done: usize) {
+        if self.enabled && (done == self.total || done % 64 == 0) {
+            let width = 30;
+            let filled = if self.total == 0 { width } else { done * width / self.total };
+            eprint!("\r{} [{}{}] {done}/{}", self.label, "#".repeat(filled), " ".repeat(width - filled), self.total);
+            if done == self.total {
+                eprintln!();
+            }
+        }
+    }
+}
