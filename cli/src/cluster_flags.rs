@@ -155,14 +155,17 @@ fn host_name() -> Result<String> {
 fn default_route_address() -> Result<IpAddr> {
     for target in ["8.8.8.8:53", "[2001:4860:4860::8888]:53"] {
         let bind = if target.starts_with('[') { "[::]:0" } else { "0.0.0.0:0" };
-        if let Ok(addr) = UdpSocket::bind(bind).and_then(|s| s.connect(target).and_then(|()| s.local_addr())) {
-            if !addr.ip().is_unspecified() && !addr.ip().is_loopback() {
-                return Ok(addr.ip());
-            }
+        if let Ok(addr) = UdpSocket::bind(bind).and_then(|s| s.connect(target).and_then(|()| s.local_addr()))
+            && !addr.ip().is_unspecified()
+            && !addr.ip().is_loopback()
+        {
+            return Ok(addr.ip());
         }
     }
     bail!(crate::exit::coded(
         crate::exit::INPUT,
-        anyhow::anyhow!("could not find this host's address from its default route; pass --apiserver-advertise-address")
+        anyhow::anyhow!(
+            "could not find this host's address from its default route; pass --apiserver-advertise-address"
+        )
     ))
 }

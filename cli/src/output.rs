@@ -70,9 +70,9 @@ impl Progress {
     }
 
     pub(crate) fn set(&self, done: usize) {
-        if self.enabled && (done == self.total || done % 64 == 0) {
+        if self.enabled && (done == self.total || done.is_multiple_of(64)) {
             let width = 30;
-            let filled = if self.total == 0 { width } else { done * width / self.total };
+            let filled = (done * width).checked_div(self.total).unwrap_or(width);
             eprint!("\r{} [{}{}] {done}/{}", self.label, "#".repeat(filled), " ".repeat(width - filled), self.total);
             if done == self.total {
                 eprintln!();

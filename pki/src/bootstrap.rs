@@ -99,7 +99,11 @@ pub struct InitOptions {
 impl InitOptions {
     /// Issue at the current time, wait up to a minute for the lock.
     pub fn now() -> Self {
-        Self { now: OffsetDateTime::now_utc(), lock_timeout: Duration::from_secs(60), allow_insecure_permissions: false }
+        Self {
+            now: OffsetDateTime::now_utc(),
+            lock_timeout: Duration::from_secs(60),
+            allow_insecure_permissions: false,
+        }
     }
 }
 
@@ -142,25 +146,29 @@ pub fn issue_leaf(cfg: &ClusterConfig, spec: &ProfileSpec, options: &InitOptions
     if !cfg.cert_dir.is_dir() {
         return Err(Error::Read {
             path: cfg.cert_dir.clone(),
-            source: std::io::Error::new(std::io::ErrorKind::NotFound, "the cert dir does not exist (run `kubepki init` first)"),
+            source: std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                "the cert dir does not exist (run `kubepki init` first)",
+            ),
         });
     }
     let (_lock, pki, _) = open_locked(cfg, options)?;
     let (cert_path, key_path) = (pki.cert_path(spec.base_name), pki.key_path(spec.base_name));
     if cert_path.exists() || key_path.exists() {
         let present = if cert_path.exists() { cert_path } else { key_path };
-        return Err(Error::ExistingMismatch {
-            path: present,
-            difference: format!("{} is already issued", spec.name),
-        });
+        return Err(Error::ExistingMismatch { path: present, difference: format!("{} is already issued", spec.name) });
     }
     let ca = pki.load_ca(spec.ca)?.ok_or_else(|| Error::Read {
         path: pki.cert_path(spec.ca.base_name()),
-        source: std::io::Error::new(std::io::ErrorKind::NotFound, format!("{} is needed to issue {}", spec.ca, spec.name)),
+        source: std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            format!("{} is needed to issue {}", spec.ca, spec.name),
+        ),
     })?;
     let signer = ca.signer(spec.name)?;
     let key = cfg.encryption_algorithm.generate()?;
-    let der = signer.sign(spec.name, &cfg.request(spec)?, &key, Validity::starting_at(options.now, cfg.cert_validity))?;
+    let der =
+        signer.sign(spec.name, &cfg.request(spec)?, &key, Validity::starting_at(options.now, cfg.cert_validity))?;
     let cert = Certificate::from_der(der, spec.name)?;
     let mut tx = Transaction::new(&cfg.cert_dir);
     pki.stage_pair(&mut tx, spec.base_name, &key, &cert.to_pem());
@@ -200,11 +208,13 @@ fn locked_init(cfg: &ClusterConfig, options: &InitOptions) -> Result<InitReport>
         .map(|_| cfg.encryption_algorithm.generate())
         .collect::<Result<Vec<_>>>()?
         .into_iter();
-    let mut next_key = || keys.next().ok_or_else(|| Error::InvalidValue {
-        field: "internal",
-        value: String::new(),
-        reason: "key count mismatch".into(),
-    });
+    let mut next_key = || {
+        keys.next().ok_or_else(|| Error::InvalidValue {
+            field: "internal",
+            value: String::new(),
+            reason: "key count mismatch".into(),
+        })
+    };
 
     let mut tx = Transaction::new(&cfg.cert_dir);
     let mut ready: Vec<CertificateAuthority> = Vec::new();
@@ -350,7 +360,14 @@ fn locked_init(cfg: &ClusterConfig, options: &InitOptions) -> Result<InitReport>
 }
 
 fn sa_item(pki: &PkiDir, action: Action) -> InitItem {
-    InitItem { name: "sa".into(), kind: ItemKind::ServiceAccountKey, action, path: pki.sa_key_path(), not_after: None, sans: None }
+    InitItem {
+        name: "sa".into(),
+        kind: ItemKind::ServiceAccountKey,
+        action,
+        path: pki.sa_key_path(),
+        not_after: None,
+        sans: None,
+    }
 }
 
 fn normalize_pem(b: &[u8]) -> Vec<u8> {
@@ -372,8 +389,9 @@ fn read_kubeconfig(path: &Path) -> Result<Option<Kubeconfig>> {
 /// kubeadm's checks on an existing leaf, with the difference spelled out.
 fn check_existing(path: &Path, cert: &Certificate, want: &CertRequest, ca: &CertificateAuthority) -> Result<()> {
     let mismatch = |difference: String| Error::ExistingMismatch { path: path.to_owned(), difference };
-    cert.verify_issued_by(&ca.cert)
-        .map_err(|reason| mismatch(format!("it is not signed by {} ({}): {reason}", ca.name, ca.cert_path.display())))?;
+    cert.verify_issued_by(&ca.cert).map_err(|reason| {
+        mismatch(format!("it is not signed by {} ({}): {reason}", ca.name, ca.cert_path.display()))
+    })?;
     if cert.subject != want.subject {
         return Err(mismatch(format!("its subject is \"{}\" where \"{}\" is wanted", cert.subject, want.subject)));
     }
@@ -409,7 +427,10 @@ fn check_existing_kubeconfig(
     };
     let certs = Certificate::from_pem_bundle(&ca_pem, &format!("{} certificate-authority-data", path.display()))?;
     if !certs.iter().any(|c| c == &ca.cert) {
-        return Err(mismatch(format!("its cluster CA is not {} (a kubeconfig from another cluster?)", ca.cert_path.display())));
+        return Err(mismatch(format!(
+            "its cluster CA is not {} (a kubeconfig from another cluster?)",
+            ca.cert_path.display()
+        )));
     }
     if let Some(have) = kc.server(&current.cluster).filter(|s| *s != server) {
         warnings.push(format!("{} points at {have}, not {server}", path.display()));

@@ -43,13 +43,13 @@ impl CertificateAuthority {
         if !cert.is_ca {
             return Err(Error::NotCa { source_name: cert_path.display().to_string() });
         }
-        if let Some(k) = &key {
-            if !k.matches_spki(&cert.spki) {
-                return Err(Error::KeyMismatch {
-                    key: key_path.display().to_string(),
-                    cert: cert_path.display().to_string(),
-                });
-            }
+        if let Some(k) = &key
+            && !k.matches_spki(&cert.spki)
+        {
+            return Err(Error::KeyMismatch {
+                key: key_path.display().to_string(),
+                cert: cert_path.display().to_string(),
+            });
         }
         Ok(Self { name, cert, others: certs.collect(), cert_path, key_path, key })
     }

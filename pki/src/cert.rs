@@ -143,7 +143,8 @@ impl Certificate {
     /// Parses one DER certificate; `source_name` names its origin in errors.
     pub fn from_der(der: Vec<u8>, source_name: &str) -> Result<Self> {
         let invalid = |reason: String| Error::InvalidCertificate { source_name: source_name.to_owned(), reason };
-        let (rest, x509) = X509Certificate::from_der(&der).map_err(|e| invalid(format!("not a valid X.509 certificate: {e}")))?;
+        let (rest, x509) =
+            X509Certificate::from_der(&der).map_err(|e| invalid(format!("not a valid X.509 certificate: {e}")))?;
         if !rest.is_empty() {
             return Err(invalid("trailing data after the certificate".into()));
         }
@@ -180,8 +181,19 @@ impl Certificate {
             .map_err(|e| invalid(format!("malformed extendedKeyUsage: {e}")))?
             .and_then(|eku| Usage::from_flags(eku.value.server_auth, eku.value.client_auth));
         let subject = Subject {
-            common_name: x509.subject().iter_common_name().next().and_then(|a| a.as_str().ok()).unwrap_or("").to_owned(),
-            organizations: x509.subject().iter_organization().filter_map(|a| a.as_str().ok()).map(str::to_owned).collect(),
+            common_name: x509
+                .subject()
+                .iter_common_name()
+                .next()
+                .and_then(|a| a.as_str().ok())
+                .unwrap_or("")
+                .to_owned(),
+            organizations: x509
+                .subject()
+                .iter_organization()
+                .filter_map(|a| a.as_str().ok())
+                .map(str::to_owned)
+                .collect(),
         };
         let spki = x509.public_key();
         let public_key = match spki.algorithm.algorithm.to_id_string().as_str() {
@@ -236,7 +248,11 @@ impl Certificate {
     pub fn from_pem_bundle(pem: &[u8], source_name: &str) -> Result<Vec<Self>> {
         let invalid = |reason: String| Error::InvalidCertificate { source_name: source_name.to_owned(), reason };
         if !crate::pem::looks_like_pem(pem) {
-            return Err(invalid(if pem.is_empty() { "the file is empty".into() } else { "not PEM: no -----BEGIN line".into() }));
+            return Err(invalid(if pem.is_empty() {
+                "the file is empty".into()
+            } else {
+                "not PEM: no -----BEGIN line".into()
+            }));
         }
         let blocks = crate::pem::parse(pem).map_err(invalid)?;
         let certs = blocks
@@ -280,11 +296,15 @@ impl Certificate {
     /// the signature verifies with the CA's public key. Returns the reason on failure.
     pub fn verify_issued_by(&self, ca: &Self) -> std::result::Result<(), String> {
         if self.raw_issuer != ca.raw_subject {
-            return Err(format!("its issuer \"{}\" is not the CA's subject \"{}\"", self.issuer_string, ca.subject_string));
+            return Err(format!(
+                "its issuer \"{}\" is not the CA's subject \"{}\"",
+                self.issuer_string, ca.subject_string
+            ));
         }
         let (_, leaf) = X509Certificate::from_der(&self.der).map_err(|e| e.to_string())?;
         let (_, ca_x509) = X509Certificate::from_der(&ca.der).map_err(|e| e.to_string())?;
-        leaf.verify_signature(Some(ca_x509.public_key())).map_err(|_| "the signature does not verify with the CA's key".to_owned())
+        leaf.verify_signature(Some(ca_x509.public_key()))
+            .map_err(|_| "the signature does not verify with the CA's key".to_owned())
     }
 }
 

@@ -4,9 +4,9 @@
 use std::net::IpAddr;
 use std::path::PathBuf;
 
+use crate::cert::Subject;
 use crate::error::{Error, Result};
 use crate::issue::CertRequest;
-use crate::cert::Subject;
 use crate::key::KeyAlgorithm;
 use crate::profile::{CaKind, Endpoint, KubeconfigSpec, ProfileSpec, SanRule};
 use crate::san::{self, AltNames};
@@ -99,7 +99,11 @@ impl ClusterConfig {
             });
         }
         if self.bind_port == 0 {
-            return Err(Error::InvalidValue { field: "API server bind port", value: "0".into(), reason: "must be 1-65535".into() });
+            return Err(Error::InvalidValue {
+                field: "API server bind port",
+                value: "0".into(),
+                reason: "must be 1-65535".into(),
+            });
         }
         san::first_service_ip(&self.service_subnet)?;
         self.control_plane_host_port()?;
@@ -135,7 +139,9 @@ impl ClusterConfig {
             }
         };
         let port = port
-            .map(|p| p.parse::<u16>().ok().filter(|&p| p != 0).ok_or_else(|| invalid("the port must be a number in 1-65535")))
+            .map(|p| {
+                p.parse::<u16>().ok().filter(|&p| p != 0).ok_or_else(|| invalid("the port must be a number in 1-65535"))
+            })
             .transpose()?;
         if host.parse::<IpAddr>().is_err() && !san::is_dns1123_subdomain(&host) {
             return Err(invalid("the host must be an IP address or a DNS name"));
@@ -146,10 +152,10 @@ impl ClusterConfig {
     /// The URL kubeconfigs use to reach the API server: the control-plane endpoint (with its
     /// port, or the bind port), or else this node's own endpoint.
     pub fn server_url(&self, endpoint: Endpoint) -> Result<String> {
-        if endpoint == Endpoint::ControlPlane {
-            if let Some((host, port)) = self.control_plane_host_port()? {
-                return Ok(format_url(&host, port.unwrap_or(self.bind_port)));
-            }
+        if endpoint == Endpoint::ControlPlane
+            && let Some((host, port)) = self.control_plane_host_port()?
+        {
+            return Ok(format_url(&host, port.unwrap_or(self.bind_port)));
         }
         Ok(format_url(&self.advertise_address.to_string(), self.bind_port))
     }
@@ -230,11 +236,7 @@ impl ClusterConfig {
 }
 
 fn format_url(host: &str, port: u16) -> String {
-    if host.contains(':') {
-        format!("https://[{host}]:{port}")
-    } else {
-        format!("https://{host}:{port}")
-    }
+    if host.contains(':') { format!("https://[{host}]:{port}") } else { format!("https://{host}:{port}") }
 }
 
 #[cfg(test)]
@@ -265,7 +267,10 @@ mod tests {
     fn etcd_sans_as_kubeadm() {
         let mut c = cfg();
         c.etcd_peer_cert_sans = vec!["etcd-1.internal".into()];
-        assert_eq!(c.alt_names(SanRule::EtcdServer).unwrap().to_string(), "DNS:cp1, DNS:localhost, IP:192.168.0.10, IP:127.0.0.1, IP:::1");
+        assert_eq!(
+            c.alt_names(SanRule::EtcdServer).unwrap().to_string(),
+            "DNS:cp1, DNS:localhost, IP:192.168.0.10, IP:127.0.0.1, IP:::1"
+        );
         assert_eq!(
             c.alt_names(SanRule::EtcdPeer).unwrap().to_string(),
             "DNS:cp1, DNS:etcd-1.internal, DNS:localhost, IP:192.168.0.10, IP:127.0.0.1, IP:::1"

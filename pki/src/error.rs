@@ -182,15 +182,13 @@ pub enum Error {
 
     /// Another kubepki process holds the cert dir's lock.
     #[error(
-        "{} is locked by another kubepki process (pid {holder}); gave up after {waited_secs}s \
+        "{} is locked by another kubepki process; gave up after {waited_secs}s \
          (raise --lock-timeout to wait longer)",
         path.display()
     )]
     Locked {
         /// The lock file.
         path: PathBuf,
-        /// The holder's pid as it recorded it, or `unknown`.
-        holder: String,
         /// How long we waited.
         waited_secs: u64,
     },

@@ -213,7 +213,10 @@ impl Transaction {
         renames.extend(self.writes.iter().map(|w| (tmp_path(&w.path), w.path.clone())));
         // Temporary files are written in parallel and made durable with one syncfs per file
         // system rather than one fsync per file: a bulk issue writes thousands.
-        self.writes.par_iter().zip(renames.par_iter()).try_for_each(|(w, (tmp, _))| write_unsynced(tmp, &w.contents, w.mode))?;
+        self.writes
+            .par_iter()
+            .zip(renames.par_iter())
+            .try_for_each(|(w, (tmp, _))| write_unsynced(tmp, &w.contents, w.mode))?;
         failpoint("commit:staged");
         sync_filesystems(&dirs)
     }
@@ -359,7 +362,10 @@ mod tests {
         fs::write(d.join("a.key"), "new-key").unwrap();
         let journal = Journal {
             version: 1,
-            renames: vec![(d.join(".a.key.kubepki-new"), d.join("a.key")), (d.join(".a.crt.kubepki-new"), d.join("a.crt"))],
+            renames: vec![
+                (d.join(".a.key.kubepki-new"), d.join("a.key")),
+                (d.join(".a.crt.kubepki-new"), d.join("a.crt")),
+            ],
         };
         fs::write(d.join(JOURNAL_NAME), serde_json::to_vec(&journal).unwrap()).unwrap();
         // A stray temp file of an uncommitted transaction in a subdirectory.

@@ -3,8 +3,8 @@
 use aws_lc_rs::digest;
 use aws_lc_rs::rand::{SecureRandom, SystemRandom};
 use rcgen::{
-    BasicConstraints, CertificateParams, CustomExtension, DistinguishedName, DnType, DnValue, IsCa,
-    Issuer, KeyIdMethod, KeyPair, KeyUsagePurpose, SanType, SerialNumber,
+    BasicConstraints, CertificateParams, CustomExtension, DistinguishedName, DnType, DnValue, IsCa, Issuer,
+    KeyIdMethod, KeyPair, KeyUsagePurpose, SanType, SerialNumber,
 };
 
 use rcgen::string::PrintableString;
@@ -130,10 +130,9 @@ pub fn self_signed_ca(common_name: &str, key: &PrivateKey, validity: Validity) -
         vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment, KeyUsagePurpose::KeyCertSign];
     params.key_identifier_method = KeyIdMethod::PreSpecified(key_id(key.key_pair()));
     params.use_authority_key_identifier_extension = false;
-    let cert = params.self_signed(key.key_pair()).map_err(|source| Error::Crypto {
-        action: format!("self-sign the {common_name} CA certificate"),
-        source,
-    })?;
+    let cert = params
+        .self_signed(key.key_pair())
+        .map_err(|source| Error::Crypto { action: format!("self-sign the {common_name} CA certificate"), source })?;
     Certificate::from_der(cert.der().to_vec(), common_name)
 }
 
@@ -157,9 +156,8 @@ impl<'a> Signer<'a> {
         if !ca_key.matches_spki(&ca_cert.spki) {
             return Err(Error::KeyMismatch { key: format!("the key of {ca_name}"), cert: ca_name.to_owned() });
         }
-        let issuer = Issuer::from_ca_cert_der(&ca_cert.der().into(), ca_key.key_pair()).map_err(|source| {
-            Error::Crypto { action: format!("use {ca_name} as an issuer"), source }
-        })?;
+        let issuer = Issuer::from_ca_cert_der(&ca_cert.der().into(), ca_key.key_pair())
+            .map_err(|source| Error::Crypto { action: format!("use {ca_name} as an issuer"), source })?;
         Ok(Self { issuer, ca_cert, ca_name })
     }
 
@@ -174,7 +172,13 @@ impl<'a> Signer<'a> {
     /// SubjectKeyIdentifier, SANs only when there are some. Returns the DER.
     ///
     /// `name` names the certificate in errors. A leaf that would outlive its CA is refused.
-    pub fn sign(&self, name: &str, request: &CertRequest, public_key: &PrivateKey, validity: Validity) -> Result<Vec<u8>> {
+    pub fn sign(
+        &self,
+        name: &str,
+        request: &CertRequest,
+        public_key: &PrivateKey,
+        validity: Validity,
+    ) -> Result<Vec<u8>> {
         if validity.not_after > self.ca_cert.not_after {
             return Err(Error::OutlivesCa {
                 name: name.to_owned(),

@@ -9,7 +9,7 @@ use std::str::FromStr;
 
 use aws_lc_rs::encoding::AsDer;
 use aws_lc_rs::signature::{ECDSA_P256_SHA256_ASN1_SIGNING, ECDSA_P384_SHA384_ASN1_SIGNING, EcdsaKeyPair};
-use rcgen::{KeyPair, PublicKeyData, PKCS_ECDSA_P256_SHA256, PKCS_ECDSA_P384_SHA384, PKCS_RSA_SHA256, RsaKeySize};
+use rcgen::{KeyPair, PKCS_ECDSA_P256_SHA256, PKCS_ECDSA_P384_SHA384, PKCS_RSA_SHA256, PublicKeyData, RsaKeySize};
 use zeroize::Zeroizing;
 
 use crate::der;
@@ -33,8 +33,7 @@ pub enum KeyAlgorithm {
 
 impl KeyAlgorithm {
     /// Every algorithm, in the order kubeadm's documentation lists them.
-    pub const ALL: [Self; 5] =
-        [Self::Rsa2048, Self::Rsa3072, Self::Rsa4096, Self::EcdsaP256, Self::EcdsaP384];
+    pub const ALL: [Self; 5] = [Self::Rsa2048, Self::Rsa3072, Self::Rsa4096, Self::EcdsaP256, Self::EcdsaP384];
 
     /// kubeadm's name for the algorithm, e.g. `RSA-2048`.
     pub fn as_str(self) -> &'static str {
@@ -61,10 +60,8 @@ impl KeyAlgorithm {
             Self::Rsa3072 => KeyPair::generate_rsa_for(&PKCS_RSA_SHA256, RsaKeySize::_3072),
             Self::Rsa4096 => KeyPair::generate_rsa_for(&PKCS_RSA_SHA256, RsaKeySize::_4096),
         };
-        let pair = generated.map_err(|source| Error::Crypto {
-            action: format!("generate a {} key", self.as_str()),
-            source,
-        })?;
+        let pair = generated
+            .map_err(|source| Error::Crypto { action: format!("generate a {} key", self.as_str()), source })?;
         Ok(PrivateKey { pair, algorithm: self })
     }
 }
@@ -114,10 +111,9 @@ impl PrivateKey {
     pub fn from_pem(pem: &str, source_name: &str) -> Result<Self> {
         let invalid = |reason: String| Error::InvalidKey { source_name: source_name.to_owned(), reason };
         let blocks = crate::pem::parse(pem.as_bytes()).map_err(invalid)?;
-        let block = blocks
-            .iter()
-            .find(|b| b.label.ends_with("PRIVATE KEY"))
-            .ok_or_else(|| invalid("no PEM private key found (expected RSA PRIVATE KEY, EC PRIVATE KEY or PRIVATE KEY)".into()))?;
+        let block = blocks.iter().find(|b| b.label.ends_with("PRIVATE KEY")).ok_or_else(|| {
+            invalid("no PEM private key found (expected RSA PRIVATE KEY, EC PRIVATE KEY or PRIVATE KEY)".into())
+        })?;
         if block.label == "ENCRYPTED PRIVATE KEY" {
             return Err(invalid("encrypted private keys are not supported".into()));
         }
@@ -130,10 +126,12 @@ impl PrivateKey {
             ),
             other => return Err(invalid(format!("unsupported PEM block {other:?}"))),
         };
-        let pair = KeyPair::try_from(pkcs8.as_slice())
-            .map_err(|e| invalid(format!("cannot load the private key: {e}")))?;
+        let pair =
+            KeyPair::try_from(pkcs8.as_slice()).map_err(|e| invalid(format!("cannot load the private key: {e}")))?;
         let algorithm = algorithm_of(&pair).ok_or_else(|| {
-            invalid("unsupported key type: only RSA (2048, 3072, 4096 bits) and ECDSA P-256/P-384 keys are accepted".into())
+            invalid(
+                "unsupported key type: only RSA (2048, 3072, 4096 bits) and ECDSA P-256/P-384 keys are accepted".into(),
+            )
         })?;
         Ok(Self { pair, algorithm })
     }

@@ -119,10 +119,8 @@ impl KubeadmConfig {
     /// Reads and parses a kubeadm configuration file.
     pub fn read(path: &Path) -> Result<Self> {
         let bytes = fsio::read_required(path, MAX_CONFIG_FILE, "kubeadm configuration file")?;
-        let text = std::str::from_utf8(&bytes).map_err(|_| Error::KubeadmConfig {
-            path: path.to_owned(),
-            reason: "not text (UTF-8)".into(),
-        })?;
+        let text = std::str::from_utf8(&bytes)
+            .map_err(|_| Error::KubeadmConfig { path: path.to_owned(), reason: "not text (UTF-8)".into() })?;
         Self::parse(text, path)
     }
 
@@ -146,13 +144,17 @@ impl KubeadmConfig {
             }
             let Some(version) = api_version.strip_prefix("kubeadm.k8s.io/") else { continue };
             if version != "v1beta3" && version != "v1beta4" {
-                return Err(invalid(format!("{api_version} is not supported (use kubeadm.k8s.io/v1beta3 or v1beta4; `kubeadm config migrate` converts older files)")));
+                return Err(invalid(format!(
+                    "{api_version} is not supported (use kubeadm.k8s.io/v1beta3 or v1beta4; `kubeadm config migrate` converts older files)"
+                )));
             }
             seen_kubeadm = true;
             let bad = |e: serde_json::Error| invalid(format!("{kind}: {e}"));
             match kind {
                 "InitConfiguration" => out.apply_init(serde_json::from_value(doc.clone()).map_err(bad)?, &invalid)?,
-                "ClusterConfiguration" => out.apply_cluster(serde_json::from_value(doc.clone()).map_err(bad)?, version, &invalid)?,
+                "ClusterConfiguration" => {
+                    out.apply_cluster(serde_json::from_value(doc.clone()).map_err(bad)?, version, &invalid)?
+                }
                 _ => {}
             }
         }
@@ -166,18 +168,26 @@ impl KubeadmConfig {
         self.node_name = init.node_registration.and_then(|n| n.name).filter(|s| !s.is_empty());
         if let Some(ep) = init.local_api_endpoint {
             if let Some(addr) = ep.advertise_address.filter(|s| !s.is_empty()) {
-                self.advertise_address =
-                    Some(addr.parse().map_err(|_| invalid(format!("localAPIEndpoint.advertiseAddress {addr:?} is not an IP address")))?);
+                self.advertise_address = Some(addr.parse().map_err(|_| {
+                    invalid(format!("localAPIEndpoint.advertiseAddress {addr:?} is not an IP address"))
+                })?);
             }
             if let Some(port) = ep.bind_port.filter(|&p| p != 0) {
-                self.bind_port =
-                    Some(u16::try_from(port).map_err(|_| invalid(format!("localAPIEndpoint.bindPort {port} is not a port number")))?);
+                self.bind_port = Some(
+                    u16::try_from(port)
+                        .map_err(|_| invalid(format!("localAPIEndpoint.bindPort {port} is not a port number")))?,
+                );
             }
         }
         Ok(())
     }
 
-    fn apply_cluster(&mut self, c: ClusterConfiguration, version: &str, invalid: &dyn Fn(String) -> Error) -> Result<()> {
+    fn apply_cluster(
+        &mut self,
+        c: ClusterConfiguration,
+        version: &str,
+        invalid: &dyn Fn(String) -> Error,
+    ) -> Result<()> {
         let nonempty = |s: Option<String>| s.filter(|s| !s.is_empty());
         self.control_plane_endpoint = nonempty(c.control_plane_endpoint);
         self.apiserver_cert_sans = c.api_server.and_then(|a| a.cert_sans);
@@ -289,8 +299,12 @@ cgroupDriver: systemd
         let k = KubeadmConfig::parse(text, Path::new("k.yaml")).unwrap();
         assert_eq!(k.encryption_algorithm, KeyAlgorithm::Rsa2048);
         assert!(k.external_etcd);
-        let gate = "apiVersion: kubeadm.k8s.io/v1beta3\nkind: ClusterConfiguration\nfeatureGates:\n  PublicKeysECDSA: true\n";
-        assert_eq!(KubeadmConfig::parse(gate, Path::new("k.yaml")).unwrap().encryption_algorithm, KeyAlgorithm::EcdsaP256);
+        let gate =
+            "apiVersion: kubeadm.k8s.io/v1beta3\nkind: ClusterConfiguration\nfeatureGates:\n  PublicKeysECDSA: true\n";
+        assert_eq!(
+            KubeadmConfig::parse(gate, Path::new("k.yaml")).unwrap().encryption_algorithm,
+            KeyAlgorithm::EcdsaP256
+        );
     }
 
     #[test]
@@ -299,10 +313,22 @@ cgroupDriver: systemd
             ("apiVersion: kubeadm.k8s.io/v1beta2\nkind: ClusterConfiguration\n", "v1beta2 is not supported"),
             ("kind: ClusterConfiguration\n", "no apiVersion"),
             ("apiVersion: v1\nkind: ConfigMap\n", "no kubeadm.k8s.io"),
-            ("apiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\nencryptionAlgorithm: DSA\n", "encryptionAlgorithm"),
-            ("apiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\ncertificateValidityPeriod: forever\n", "certificateValidityPeriod"),
-            ("apiVersion: kubeadm.k8s.io/v1beta4\nkind: InitConfiguration\nlocalAPIEndpoint: {advertiseAddress: nope}\n", "advertiseAddress"),
-            ("apiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\napiServer: {certSANs: 5}\n", "ClusterConfiguration"),
+            (
+                "apiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\nencryptionAlgorithm: DSA\n",
+                "encryptionAlgorithm",
+            ),
+            (
+                "apiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\ncertificateValidityPeriod: forever\n",
+                "certificateValidityPeriod",
+            ),
+            (
+                "apiVersion: kubeadm.k8s.io/v1beta4\nkind: InitConfiguration\nlocalAPIEndpoint: {advertiseAddress: nope}\n",
+                "advertiseAddress",
+            ),
+            (
+                "apiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\napiServer: {certSANs: 5}\n",
+                "ClusterConfiguration",
+            ),
             ("a: [\n", "not valid YAML"),
         ] {
             let err = KubeadmConfig::parse(text, Path::new("k.yaml")).unwrap_err().to_string();

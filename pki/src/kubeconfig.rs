@@ -52,7 +52,14 @@ impl Kubeconfig {
     /// The kubeconfig kubeadm's `CreateWithCerts` builds: one cluster with embedded CA data,
     /// one user named after the client certificate's CN with embedded certificate and key, one
     /// context `<user>@<cluster>`, which is current.
-    pub fn with_client_cert(cluster: &str, server: &str, ca_pem: &str, user: &str, cert_pem: &str, key_pem: &str) -> Self {
+    pub fn with_client_cert(
+        cluster: &str,
+        server: &str,
+        ca_pem: &str,
+        user: &str,
+        cert_pem: &str,
+        key_pem: &str,
+    ) -> Self {
         let context = format!("{user}@{cluster}");
         let doc = json!({
             "apiVersion": "v1",
@@ -69,7 +76,8 @@ impl Kubeconfig {
     /// Parses a kubeconfig. `source_name` names it in errors.
     pub fn from_yaml(text: &str, source_name: &str) -> Result<Self> {
         let invalid = |reason: String| Error::Kubeconfig { source_name: source_name.to_owned(), reason };
-        let doc: Value = serde_saphyr::from_str(text).map_err(|e| invalid(format!("not valid YAML: {}", first_line(&e.to_string()))))?;
+        let doc: Value = serde_saphyr::from_str(text)
+            .map_err(|e| invalid(format!("not valid YAML: {}", first_line(&e.to_string()))))?;
         let doc = match doc {
             Value::Object(_) => doc,
             Value::Null => return Err(invalid("the file is empty".into())),
@@ -144,7 +152,8 @@ impl Kubeconfig {
 
     /// The cluster and user of context `name`.
     pub fn context(&self, name: &str) -> Result<ContextRef> {
-        let ctx = self.named("contexts", name).ok_or_else(|| self.invalid(format!("context {name:?} does not exist")))?;
+        let ctx =
+            self.named("contexts", name).ok_or_else(|| self.invalid(format!("context {name:?} does not exist")))?;
         let field = |f: &str| ctx.get(f).and_then(Value::as_str).map(str::to_owned);
         Ok(ContextRef {
             name: name.to_owned(),
@@ -174,7 +183,12 @@ impl Kubeconfig {
         self.named("clusters", cluster)?.get("server")?.as_str()
     }
 
-    fn pem_source(&self, entry: Option<&Map<String, Value>>, data_key: &str, file_key: &str) -> Result<Option<PemSource>> {
+    fn pem_source(
+        &self,
+        entry: Option<&Map<String, Value>>,
+        data_key: &str,
+        file_key: &str,
+    ) -> Result<Option<PemSource>> {
         let Some(entry) = entry else { return Ok(None) };
         if let Some(data) = entry.get(data_key).and_then(Value::as_str).filter(|s| !s.is_empty()) {
             let bytes = STANDARD
@@ -182,7 +196,11 @@ impl Kubeconfig {
                 .map_err(|e| self.invalid(format!("{data_key} is not valid base64: {e}")))?;
             return Ok(Some(PemSource::Embedded(bytes)));
         }
-        Ok(entry.get(file_key).and_then(Value::as_str).filter(|s| !s.is_empty()).map(|p| PemSource::File(PathBuf::from(p))))
+        Ok(entry
+            .get(file_key)
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+            .map(|p| PemSource::File(PathBuf::from(p))))
     }
 
     /// A cluster's CA: embedded `certificate-authority-data` or a `certificate-authority` path.
@@ -253,9 +271,20 @@ mod tests {
 
     #[test]
     fn kubeadm_shape_and_key_order() {
-        let kc = Kubeconfig::with_client_cert("kubernetes", "https://10.0.0.1:6443", "CA", "kubernetes-admin", "CERT", "KEY");
+        let kc = Kubeconfig::with_client_cert(
+            "kubernetes",
+            "https://10.0.0.1:6443",
+            "CA",
+            "kubernetes-admin",
+            "CERT",
+            "KEY",
+        );
         let y = kc.to_yaml();
-        let keys: Vec<&str> = y.lines().filter(|l| !l.starts_with(' ') && !l.starts_with('-')).map(|l| l.split(':').next().unwrap()).collect();
+        let keys: Vec<&str> = y
+            .lines()
+            .filter(|l| !l.starts_with(' ') && !l.starts_with('-'))
+            .map(|l| l.split(':').next().unwrap())
+            .collect();
         assert_eq!(keys, ["apiVersion", "clusters", "contexts", "current-context", "kind", "preferences", "users"]);
         assert!(y.contains("current-context: kubernetes-admin@kubernetes\n"), "{}", *y);
         assert!(y.contains("preferences: {}\n"), "{}", *y);
@@ -270,7 +299,10 @@ mod tests {
     fn editing_keeps_unknown_fields() {
         let text = "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: https://x:6443\n    certificate-authority: /etc/kubernetes/pki/ca.crt\n    extensions:\n    - name: e\n      extension: {a: 1}\ncontexts:\n- name: ctx\n  context: {cluster: c, user: u, namespace: kube-system}\ncurrent-context: ctx\nusers:\n- name: u\n  user:\n    client-certificate: /var/lib/kubelet/pki/kubelet-client-current.pem\n    client-key: /var/lib/kubelet/pki/kubelet-client-current.pem\n- name: other\n  user:\n    token: abc\n";
         let mut kc = Kubeconfig::from_yaml(text, "t").unwrap();
-        assert_eq!(kc.client_certificate("u").unwrap(), Some(PemSource::File("/var/lib/kubelet/pki/kubelet-client-current.pem".into())));
+        assert_eq!(
+            kc.client_certificate("u").unwrap(),
+            Some(PemSource::File("/var/lib/kubelet/pki/kubelet-client-current.pem".into()))
+        );
         kc.set_client_credentials("u", "C", "K").unwrap();
         kc.set_cluster_ca("c", "CA").unwrap();
         let y = kc.to_yaml();

@@ -1,7 +1,10 @@
 //! An exclusive lock per cert dir, so that two kubepki processes never interleave their writes.
+//!
+//! The lock is an `flock` on `.kubepki.lock` in the cert dir: the kernel releases it when the
+//! holder exits, even by SIGKILL, so a crashed run never leaves a stale lock. The file is
+//! never written, so taking the lock changes nothing on disk.
 
 use std::fs::{File, OpenOptions, TryLockError};
-use std::io::{Read, Seek, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -22,7 +25,7 @@ impl DirLock {
     /// Takes the lock of `dir` (which must exist), waiting up to `timeout` for another holder.
     pub fn acquire(dir: &Path, timeout: Duration) -> Result<Self> {
         let path = dir.join(LOCK_NAME);
-        let mut file = OpenOptions::new()
+        let file = OpenOptions::new()
             .read(true)
             .write(true)
             .create(true)
@@ -38,20 +41,11 @@ impl DirLock {
                     std::thread::sleep(Duration::from_millis(50).min(timeout.saturating_sub(start.elapsed())));
                 }
                 Err(TryLockError::WouldBlock) => {
-                    let mut holder = String::new();
-                    let _ = file.read_to_string(&mut holder);
-                    let holder = holder.trim();
-                    return Err(Error::Locked {
-                        path,
-                        holder: if holder.is_empty() { "unknown".into() } else { holder.to_owned() },
-                        waited_secs: start.elapsed().as_secs(),
-                    });
+                    return Err(Error::Locked { path, waited_secs: start.elapsed().as_secs() });
                 }
                 Err(TryLockError::Error(source)) => return Err(Error::Write { path, source }),
             }
         }
-        // Record the holder for the next process's error message.
-        let _ = file.set_len(0).and_then(|()| file.rewind()).and_then(|()| write!(file, "{}", std::process::id()));
         Ok(Self { _file: file, path })
     }
 
@@ -70,7 +64,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let held = DirLock::acquire(dir.path(), Duration::ZERO).unwrap();
         let err = DirLock::acquire(dir.path(), Duration::from_millis(120)).unwrap_err().to_string();
-        assert!(err.contains("locked by another kubepki process") && err.contains(&std::process::id().to_string()), "{err}");
+        assert!(err.contains("locked by another kubepki process"), "{err}");
         drop(held);
         DirLock::acquire(dir.path(), Duration::ZERO).unwrap();
     }

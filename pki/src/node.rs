@@ -51,7 +51,10 @@ impl Node {
             sans.add_ip(ip);
         }
         CertRequest {
-            subject: Subject::new(KUBELET_SERVING.common_name.resolve(&self.name), KUBELET_SERVING.organizations.iter().copied()),
+            subject: Subject::new(
+                KUBELET_SERVING.common_name.resolve(&self.name),
+                KUBELET_SERVING.organizations.iter().copied(),
+            ),
             sans,
             usage: KUBELET_SERVING.usage,
         }
@@ -112,7 +115,12 @@ pub fn issue_serving(
         .par_iter()
         .map(|node| {
             let key = algorithm.generate()?;
-            let der = signer.sign(&format!("{} for {}", KUBELET_SERVING.name, node.name), &node.serving_request(), &key, validity)?;
+            let der = signer.sign(
+                &format!("{} for {}", KUBELET_SERVING.name, node.name),
+                &node.serving_request(),
+                &key,
+                validity,
+            )?;
             progress(done.fetch_add(1, Ordering::Relaxed) + 1);
             Ok((out.join(&node.name), crate::pem::encode("CERTIFICATE", &der), key.to_pem().to_string()))
         })
@@ -139,7 +147,10 @@ pub fn kubelet_kubeconfig(
 ) -> Result<Kubeconfig> {
     Node::new(node_name, Vec::new())?;
     let request = CertRequest {
-        subject: Subject::new(KUBELET_CLIENT.common_name.resolve(node_name), KUBELET_CLIENT.organizations.iter().copied()),
+        subject: Subject::new(
+            KUBELET_CLIENT.common_name.resolve(node_name),
+            KUBELET_CLIENT.organizations.iter().copied(),
+        ),
         sans: AltNames::new(),
         usage: KUBELET_CLIENT.usage,
     };

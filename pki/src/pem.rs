@@ -111,8 +111,14 @@ mod tests {
     #[test]
     fn malformed_blocks_are_errors() {
         assert!(parse(b"-----BEGIN CERTIFICATE-----\nAAAA\n").unwrap_err().contains("no matching END"));
-        assert!(parse(b"-----BEGIN CERTIFICATE-----\n!!!!\n-----END CERTIFICATE-----\n").unwrap_err().contains("base64"));
-        assert!(parse(b"-----BEGIN RSA PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\nAAAA\n-----END RSA PRIVATE KEY-----\n").unwrap_err().contains("headers"));
+        assert!(
+            parse(b"-----BEGIN CERTIFICATE-----\n!!!!\n-----END CERTIFICATE-----\n").unwrap_err().contains("base64")
+        );
+        assert!(
+            parse(b"-----BEGIN RSA PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\nAAAA\n-----END RSA PRIVATE KEY-----\n")
+                .unwrap_err()
+                .contains("headers")
+        );
         assert!(parse(&[0xff, 0xfe, 0x00]).unwrap_err().contains("not text"));
         assert_eq!(parse(b"no pem here").unwrap(), vec![]);
     }

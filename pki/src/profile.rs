@@ -346,10 +346,7 @@ impl FromStr for Profile {
         Self::ALL.into_iter().find(|p| p.name() == s).ok_or_else(|| Error::InvalidValue {
             field: "certificate name",
             value: s.to_owned(),
-            reason: format!(
-                "expected one of {}",
-                Self::ALL.map(Self::name).join(", ")
-            ),
+            reason: format!("expected one of {}", Self::ALL.map(Self::name).join(", ")),
         })
     }
 }
@@ -441,8 +438,7 @@ pub const KUBECONFIGS: [KubeconfigSpec; 5] = [
 
 impl KubeconfigKind {
     /// Every kubeconfig, in kubeadm's order.
-    pub const ALL: [Self; 5] =
-        [Self::Admin, Self::SuperAdmin, Self::Kubelet, Self::ControllerManager, Self::Scheduler];
+    pub const ALL: [Self; 5] = [Self::Admin, Self::SuperAdmin, Self::Kubelet, Self::ControllerManager, Self::Scheduler];
 
     /// The file's row of the table.
     pub fn spec(self) -> &'static KubeconfigSpec {
@@ -493,26 +489,54 @@ mod tests {
     fn leaves_match_kubeadm_certlist() {
         let row = |name: &str| LEAVES.iter().find(|s| s.name == name).unwrap();
         let a = row("apiserver");
-        assert_eq!((a.base_name, a.ca, a.common_name, a.usage), ("apiserver", CaKind::Ca, CommonName::Fixed("kube-apiserver"), Usage::Server));
+        assert_eq!(
+            (a.base_name, a.ca, a.common_name, a.usage),
+            ("apiserver", CaKind::Ca, CommonName::Fixed("kube-apiserver"), Usage::Server)
+        );
         let k = row("apiserver-kubelet-client");
-        assert_eq!((k.common_name, k.organizations, k.usage), (CommonName::Fixed("kube-apiserver-kubelet-client"), &["kubeadm:cluster-admins"][..], Usage::Client));
+        assert_eq!(
+            (k.common_name, k.organizations, k.usage),
+            (CommonName::Fixed("kube-apiserver-kubelet-client"), &["kubeadm:cluster-admins"][..], Usage::Client)
+        );
         let f = row("front-proxy-client");
-        assert_eq!((f.ca, f.common_name, f.organizations.len()), (CaKind::FrontProxyCa, CommonName::Fixed("front-proxy-client"), 0));
+        assert_eq!(
+            (f.ca, f.common_name, f.organizations.len()),
+            (CaKind::FrontProxyCa, CommonName::Fixed("front-proxy-client"), 0)
+        );
         let s = row("etcd-server");
-        assert_eq!((s.base_name, s.ca, s.common_name, s.usage), ("etcd/server", CaKind::EtcdCa, CommonName::NodeName, Usage::ServerAndClient));
+        assert_eq!(
+            (s.base_name, s.ca, s.common_name, s.usage),
+            ("etcd/server", CaKind::EtcdCa, CommonName::NodeName, Usage::ServerAndClient)
+        );
         let p = row("etcd-peer");
-        assert_eq!((p.base_name, p.common_name, p.usage, p.sans), ("etcd/peer", CommonName::NodeName, Usage::ServerAndClient, SanRule::EtcdPeer));
+        assert_eq!(
+            (p.base_name, p.common_name, p.usage, p.sans),
+            ("etcd/peer", CommonName::NodeName, Usage::ServerAndClient, SanRule::EtcdPeer)
+        );
         let h = row("etcd-healthcheck-client");
-        assert_eq!((h.base_name, h.common_name, h.organizations.len()), ("etcd/healthcheck-client", CommonName::Fixed("kube-etcd-healthcheck-client"), 0));
+        assert_eq!(
+            (h.base_name, h.common_name, h.organizations.len()),
+            ("etcd/healthcheck-client", CommonName::Fixed("kube-etcd-healthcheck-client"), 0)
+        );
         let e = row("apiserver-etcd-client");
-        assert_eq!((e.base_name, e.ca, e.common_name, e.organizations.len()), ("apiserver-etcd-client", CaKind::EtcdCa, CommonName::Fixed("kube-apiserver-etcd-client"), 0));
+        assert_eq!(
+            (e.base_name, e.ca, e.common_name, e.organizations.len()),
+            ("apiserver-etcd-client", CaKind::EtcdCa, CommonName::Fixed("kube-apiserver-etcd-client"), 0)
+        );
         assert!(LEAVES.iter().filter(|s| s.organizations.contains(&SYSTEM_MASTERS_GROUP)).count() == 0);
     }
 
     #[test]
     fn cas_match_kubeadm() {
         let got: Vec<_> = CaKind::ALL.iter().map(|c| (c.name(), c.base_name(), c.common_name())).collect();
-        assert_eq!(got, [("ca", "ca", "kubernetes"), ("front-proxy-ca", "front-proxy-ca", "front-proxy-ca"), ("etcd-ca", "etcd/ca", "etcd-ca")]);
+        assert_eq!(
+            got,
+            [
+                ("ca", "ca", "kubernetes"),
+                ("front-proxy-ca", "front-proxy-ca", "front-proxy-ca"),
+                ("etcd-ca", "etcd/ca", "etcd-ca")
+            ]
+        );
     }
 
     /// kubeadm-pki.md §2.1: only super-admin.conf is in system:masters.
@@ -526,7 +550,12 @@ mod tests {
             got,
             [
                 ("admin.conf", "kubernetes-admin".to_owned(), Some("kubeadm:cluster-admins"), Endpoint::ControlPlane),
-                ("super-admin.conf", "kubernetes-super-admin".to_owned(), Some("system:masters"), Endpoint::ControlPlane),
+                (
+                    "super-admin.conf",
+                    "kubernetes-super-admin".to_owned(),
+                    Some("system:masters"),
+                    Endpoint::ControlPlane
+                ),
                 ("kubelet.conf", "system:node:cp1".to_owned(), Some("system:nodes"), Endpoint::ControlPlane),
                 ("controller-manager.conf", "system:kube-controller-manager".to_owned(), None, Endpoint::Local),
                 ("scheduler.conf", "system:kube-scheduler".to_owned(), None, Endpoint::Local),

@@ -134,7 +134,9 @@ pub fn first_service_ip(service_cidrs: &str) -> Result<IpAddr> {
     Ok(match addr {
         IpAddr::V4(v4) => {
             if prefix > 30 {
-                return Err(invalid("the prefix length must be at most 30 for IPv4 (the range needs a usable address)"));
+                return Err(invalid(
+                    "the prefix length must be at most 30 for IPv4 (the range needs a usable address)",
+                ));
             }
             let mask = if prefix == 0 { 0 } else { u32::MAX << (32 - prefix) };
             IpAddr::from((u32::from(v4) & mask).wrapping_add(1).to_be_bytes())
@@ -163,7 +165,10 @@ mod tests {
             n.add_ip(ip.parse().unwrap());
         }
         assert_eq!(n.dns_names().collect::<Vec<_>>(), ["cp1", "kubernetes", "kubernetes.default"]);
-        assert_eq!(n.to_string(), "DNS:cp1, DNS:kubernetes, DNS:kubernetes.default, IP:10.96.0.1, IP:192.168.0.10, IP:127.0.0.1");
+        assert_eq!(
+            n.to_string(),
+            "DNS:cp1, DNS:kubernetes, DNS:kubernetes.default, IP:10.96.0.1, IP:192.168.0.10, IP:127.0.0.1"
+        );
     }
 
     #[test]

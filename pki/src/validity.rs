@@ -65,11 +65,8 @@ impl FromStr for Lifetime {
 /// Parses a Go duration (`8760h0m0s`, `1.5h`, `90s`, `300ms`) extended with `d` (24h) and `w`
 /// (7d). Negative durations are refused.
 pub fn parse_duration(s: &str) -> Result<Duration> {
-    let invalid = |reason: &str| Error::InvalidValue {
-        field: "duration",
-        value: s.to_owned(),
-        reason: reason.to_owned(),
-    };
+    let invalid =
+        |reason: &str| Error::InvalidValue { field: "duration", value: s.to_owned(), reason: reason.to_owned() };
     let t = s.trim();
     if t.is_empty() {
         return Err(invalid("empty"));

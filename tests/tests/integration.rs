@@ -1,1 +1,5 @@
+//! kubepki's integration tests: one binary, run against the `kubepki` binary cargo built, with
+//! real etcd, kubectl and openssl. Modules are named after what they cover.
 
+mod common;
+mod init;

@@ -99,7 +99,11 @@ pub(crate) fn run(args: &IssueArgs) -> Result<ExitCode> {
 }
 
 fn options(c: &Common) -> InitOptions {
-    InitOptions { lock_timeout: c.lock_timeout, allow_insecure_permissions: c.allow_insecure_permissions, ..InitOptions::now() }
+    InitOptions {
+        lock_timeout: c.lock_timeout,
+        allow_insecure_permissions: c.allow_insecure_permissions,
+        ..InitOptions::now()
+    }
 }
 
 fn leaf(c: &Common, profile: Profile) -> Result<ExitCode> {
@@ -124,14 +128,23 @@ fn leaf(c: &Common, profile: Profile) -> Result<ExitCode> {
 
 fn load_cluster_ca(cfg: &kubepki_pki::ClusterConfig, c: &Common) -> Result<kubepki_pki::CertificateAuthority> {
     let pki = PkiDir::new(&cfg.cert_dir).allow_insecure_permissions(c.allow_insecure_permissions);
-    pki.load_ca(CaKind::Ca)?.with_context(|| format!("no cluster CA at {} (run `kubepki init` first)", pki.cert_path("ca").display()))
+    pki.load_ca(CaKind::Ca)?
+        .with_context(|| format!("no cluster CA at {} (run `kubepki init` first)", pki.cert_path("ca").display()))
 }
 
 fn kubelet_client(c: &Common, out: Option<&PathBuf>) -> Result<ExitCode> {
     let cfg = c.cluster.resolve()?;
     let ca = load_cluster_ca(&cfg, c)?;
     let server = cfg.server_url(Endpoint::ControlPlane)?;
-    let kc = node::kubelet_kubeconfig(&ca, &cfg.cluster_name, &server, &cfg.node_name, cfg.encryption_algorithm, cfg.cert_validity, time::OffsetDateTime::now_utc())?;
+    let kc = node::kubelet_kubeconfig(
+        &ca,
+        &cfg.cluster_name,
+        &server,
+        &cfg.node_name,
+        cfg.encryption_algorithm,
+        cfg.cert_validity,
+        time::OffsetDateTime::now_utc(),
+    )?;
     let out = out.cloned().unwrap_or_else(|| PathBuf::from(format!("kubelet-{}.conf", cfg.node_name)));
     if out.exists() {
         bail!(coded(INPUT, anyhow::anyhow!("{} exists; remove it or choose another --out", out.display())));
@@ -139,7 +152,9 @@ fn kubelet_client(c: &Common, out: Option<&PathBuf>) -> Result<ExitCode> {
     fsio::replace_file(&out, kc.to_yaml().as_bytes(), 0o600)?;
     match c.output {
         Format::Json => output::print_json(&json!({"node": cfg.node_name, "path": out, "server": server}))?,
-        Format::Table => println!("[issue] kubelet kubeconfig for system:node:{} written to {}", cfg.node_name, out.display()),
+        Format::Table => {
+            println!("[issue] kubelet kubeconfig for system:node:{} written to {}", cfg.node_name, out.display())
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -149,7 +164,8 @@ fn kubelet_serving(c: &Common, node_ips: &[IpAddr], nodes_file: Option<&PathBuf>
     let nodes = match nodes_file {
         Some(file) => {
             let text = fsio::read_required(file, 64 << 20, "nodes file")?;
-            let text = String::from_utf8(text).map_err(|_| coded(INPUT, anyhow::anyhow!("{} is not text", file.display())))?;
+            let text =
+                String::from_utf8(text).map_err(|_| coded(INPUT, anyhow::anyhow!("{} is not text", file.display())))?;
             node::parse_nodes(&text, file)?
         }
         None => {
@@ -159,9 +175,13 @@ fn kubelet_serving(c: &Common, node_ips: &[IpAddr], nodes_file: Option<&PathBuf>
             vec![Node::new(&cfg.node_name, node_ips.to_vec())?]
         }
     };
-    let existing: Vec<_> = nodes.iter().map(|n| out.join(&n.name).join("kubelet.crt")).filter(|p| p.exists()).take(3).collect();
+    let existing: Vec<_> =
+        nodes.iter().map(|n| out.join(&n.name).join("kubelet.crt")).filter(|p| p.exists()).take(3).collect();
     if let Some(first) = existing.first() {
-        bail!(coded(INPUT, anyhow::anyhow!("{} exists (and {} more); nothing was written", first.display(), existing.len() - 1)));
+        bail!(coded(
+            INPUT,
+            anyhow::anyhow!("{} exists (and {} more); nothing was written", first.display(), existing.len() - 1)
+        ));
     }
     let ca = load_cluster_ca(&cfg, c)?;
     let progress = Progress::new("issuing", nodes.len(), c.quiet || c.output == Format::Json);
@@ -176,7 +196,9 @@ fn kubelet_serving(c: &Common, node_ips: &[IpAddr], nodes_file: Option<&PathBuf>
     )?;
     match c.output {
         Format::Json => output::print_json(&json!({"nodes": nodes.len(), "files": written.len(), "out": out}))?,
-        Format::Table => println!("[issue] {} kubelet serving certificates written under {}", nodes.len(), out.display()),
+        Format::Table => {
+            println!("[issue] {} kubelet serving certificates written under {}", nodes.len(), out.display())
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

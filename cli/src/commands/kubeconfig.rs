@@ -51,9 +51,21 @@ pub(crate) fn run(args: &KubeconfigArgs) -> Result<ExitCode> {
     if client_name.trim().is_empty() {
         anyhow::bail!(crate::exit::coded(crate::exit::INPUT, anyhow::anyhow!("--client-name must not be empty")));
     }
-    let request = CertRequest { subject: Subject::new(client_name.as_str(), orgs.iter().map(String::as_str)), sans: AltNames::new(), usage: Usage::Client };
+    let request = CertRequest {
+        subject: Subject::new(client_name.as_str(), orgs.iter().map(String::as_str)),
+        sans: AltNames::new(),
+        usage: Usage::Client,
+    };
     let server = cfg.server_url(Endpoint::ControlPlane)?;
-    let kc = node::user_kubeconfig(&ca, &cfg.cluster_name, &server, &request, cfg.encryption_algorithm, lifetime, time::OffsetDateTime::now_utc())?;
+    let kc = node::user_kubeconfig(
+        &ca,
+        &cfg.cluster_name,
+        &server,
+        &request,
+        cfg.encryption_algorithm,
+        lifetime,
+        time::OffsetDateTime::now_utc(),
+    )?;
     print!("{}", *kc.to_yaml());
     Ok(ExitCode::SUCCESS)
 }
