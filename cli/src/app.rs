@@ -2,7 +2,7 @@
 
 use clap::{Parser, Subcommand};
 
-use crate::commands::{init::InitArgs, issue::IssueArgs, kubeconfig::KubeconfigArgs};
+use crate::commands::{check::CheckArgs, init::InitArgs, issue::IssueArgs, kubeconfig::KubeconfigArgs, verify::VerifyArgs};
 
 const AFTER_HELP: &str = "\
 Exit codes: 0 success · 1 the operation failed (I/O, lock held, a check failed) · 2 the input
@@ -27,4 +27,9 @@ pub(crate) enum Command {
     Issue(IssueArgs),
     /// Kubeconfig utilities (a kubeconfig for a user, like `kubeadm kubeconfig user`).
     Kubeconfig(KubeconfigArgs),
+    /// Report the expiry of every certificate the cluster trusts: PKI files, kubeconfigs,
+    /// kubelet PKI, Secrets and what live endpoints serve.
+    Check(CheckArgs),
+    /// Prove mutual TLS on etcd, kubelet and API server endpoints.
+    Verify(VerifyArgs),
 }

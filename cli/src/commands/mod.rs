@@ -1,8 +1,10 @@
 //! One module per subcommand.
 
+pub(crate) mod check;
 pub(crate) mod init;
 pub(crate) mod issue;
 pub(crate) mod kubeconfig;
+pub(crate) mod verify;
 
 use std::process::ExitCode;
 
@@ -14,5 +16,7 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Init(args) => init::run(&args),
         Command::Issue(args) => issue::run(&args),
         Command::Kubeconfig(args) => kubeconfig::run(&args),
+        Command::Check(args) => check::run(&args),
+        Command::Verify(args) => verify::run(&args),
     }
 }
