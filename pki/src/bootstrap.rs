@@ -266,7 +266,7 @@ fn locked_init(cfg: &ClusterConfig, options: &InitOptions) -> Result<InitReport>
         };
         match existing {
             Some(pair) => {
-                check_existing(&pair.cert_path, pair.leaf(), &request, ca)?;
+                check_existing(&pair.cert_path, pair.leaf(), &request, ca, &mut report.warnings)?;
                 let action = if ca.is_external() { Action::External } else { Action::Reused };
                 report.items.push(item(action, pair.leaf(), pair.cert_path.clone()));
             }
@@ -386,14 +386,31 @@ fn read_kubeconfig(path: &Path) -> Result<Option<Kubeconfig>> {
     Kubeconfig::from_yaml(text, &path.display().to_string()).map(Some)
 }
 
-/// kubeadm's checks on an existing leaf, with the difference spelled out.
-fn check_existing(path: &Path, cert: &Certificate, want: &CertRequest, ca: &CertificateAuthority) -> Result<()> {
+/// kubeadm's checks on an existing leaf, with the difference spelled out: it must verify
+/// against its CA and carry the CN, the usages and (at least) the SANs wanted. Other groups
+/// (O) than today's kubeadm issues — `system:masters` on older clusters' client certificates —
+/// are a warning, so that an older cluster can be adopted as kubeadm itself would keep it.
+fn check_existing(
+    path: &Path,
+    cert: &Certificate,
+    want: &CertRequest,
+    ca: &CertificateAuthority,
+    warnings: &mut Vec<String>,
+) -> Result<()> {
     let mismatch = |difference: String| Error::ExistingMismatch { path: path.to_owned(), difference };
     cert.verify_issued_by(&ca.cert).map_err(|reason| {
         mismatch(format!("it is not signed by {} ({}): {reason}", ca.name, ca.cert_path.display()))
     })?;
-    if cert.subject != want.subject {
+    if cert.subject.common_name != want.subject.common_name {
         return Err(mismatch(format!("its subject is \"{}\" where \"{}\" is wanted", cert.subject, want.subject)));
+    }
+    if cert.subject.organizations != want.subject.organizations {
+        warnings.push(format!(
+            "{} has subject \"{}\"; kubeadm now issues \"{}\" (kept as it is)",
+            path.display(),
+            cert.subject,
+            want.subject
+        ));
     }
     if cert.usage != Some(want.usage) {
         let have = cert.usage.map_or_else(|| "none".to_owned(), |u| u.to_string());

@@ -44,6 +44,15 @@ pub enum Error {
         limit: u64,
     },
 
+    /// A symbolic link points at nothing.
+    #[error("{} is a dangling symbolic link (to {})", path.display(), target.display())]
+    DanglingSymlink {
+        /// The link.
+        path: PathBuf,
+        /// Where it points.
+        target: PathBuf,
+    },
+
     /// A path that should be a regular file is something else (a directory, a socket, ...).
     #[error("{} is not a regular file", path.display())]
     NotAFile {

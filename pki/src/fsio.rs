@@ -45,13 +45,13 @@ pub fn read_optional(path: &Path, limit: u64, what: &'static str) -> Result<Opti
         Err(e) => return Err(read_err(e)),
         Ok(_) => {}
     }
-    let meta = fs::metadata(path).map_err(|e| {
-        if e.kind() == std::io::ErrorKind::NotFound {
-            read_err(std::io::Error::new(e.kind(), "dangling symbolic link"))
-        } else {
-            read_err(e)
+    let meta = match fs::metadata(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let target = fs::read_link(path).unwrap_or_default();
+            return Err(Error::DanglingSymlink { path: path.to_owned(), target });
         }
-    })?;
+        other => other.map_err(read_err)?,
+    };
     if !meta.is_file() {
         return Err(Error::NotAFile { path: path.to_owned() });
     }
@@ -87,6 +87,10 @@ pub fn create_dir_all(dir: &Path, mode: u32) -> Result<()> {
         return Ok(());
     }
     if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+        if parent.exists() && !parent.is_dir() {
+            let reason = format!("{} is not a directory", parent.display());
+            return Err(Error::Write { path: dir.to_owned(), source: std::io::Error::other(reason) });
+        }
         create_dir_all(parent, mode)?;
     }
     match fs::DirBuilder::new().mode(mode).create(dir) {
@@ -389,7 +393,7 @@ mod tests {
         assert!(err.contains("11 bytes") && err.contains("certificate"), "{err}");
         assert!(matches!(read_optional(d, 10, "certificate"), Err(Error::NotAFile { .. })));
         std::os::unix::fs::symlink(d.join("nowhere"), d.join("dangling")).unwrap();
-        let err = read_optional(&d.join("dangling"), 10, "certificate").unwrap_err();
-        assert!(format!("{:?}", err).contains("dangling"), "{err:?}");
+        let err = read_optional(&d.join("dangling"), 10, "certificate").unwrap_err().to_string();
+        assert!(err.contains("dangling symbolic link"), "{err}");
     }
 }

@@ -295,8 +295,13 @@ pub enum ClientAuth {
 }
 
 impl HttpsServer {
-    /// Starts the server.
+    /// Starts the server on a free port.
     pub fn start(cert_pem: &Path, key_pem: &Path, client_ca: Option<&Path>, auth: ClientAuth) -> Self {
+        Self::start_on(0, cert_pem, key_pem, client_ca, auth)
+    }
+
+    /// Starts the server on `port` of 127.0.0.1 (0: any free port).
+    pub fn start_on(port: u16, cert_pem: &Path, key_pem: &Path, client_ca: Option<&Path>, auth: ClientAuth) -> Self {
         install_crypto_provider();
         let certs: Vec<CertificateDer<'static>> =
             CertificateDer::pem_file_iter(cert_pem).unwrap().collect::<Result<_, _>>().unwrap();
@@ -317,7 +322,7 @@ impl HttpsServer {
         .with_single_cert(certs, key)
         .unwrap();
         let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let listener = TcpListener::bind(("127.0.0.1", port)).unwrap();
         listener.set_nonblocking(true).unwrap();
         let addr = listener.local_addr().unwrap();
         let requests = Arc::new(AtomicUsize::new(0));
