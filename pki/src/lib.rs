@@ -61,3 +61,5 @@ pub use profile::{CaKind, KubeconfigKind, Profile, ProfileSpec, Usage};
 pub use san::AltNames;
 pub use store::PkiDir;
 pub use validity::{Lifetime, Validity};
+/// The time type of certificate validity (re-exported from `time`).
+pub use time::OffsetDateTime;
