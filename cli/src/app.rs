@@ -2,7 +2,9 @@
 
 use clap::{Parser, Subcommand};
 
-use crate::commands::{check::CheckArgs, init::InitArgs, issue::IssueArgs, kubeconfig::KubeconfigArgs, verify::VerifyArgs};
+use crate::commands::{
+    check::CheckArgs, init::InitArgs, issue::IssueArgs, kubeconfig::KubeconfigArgs, rotate::RotateArgs, verify::VerifyArgs,
+};
 
 const AFTER_HELP: &str = "\
 Exit codes: 0 success · 1 the operation failed (I/O, lock held, a check failed) · 2 the input
@@ -30,6 +32,9 @@ pub(crate) enum Command {
     /// Report the expiry of every certificate the cluster trusts: PKI files, kubeconfigs,
     /// kubelet PKI, Secrets and what live endpoints serve.
     Check(CheckArgs),
+    /// Renew what a policy says is due — leaves, kubeconfig copies — with a plan, a backup,
+    /// an audit log and a lock; safe to run from cron.
+    Rotate(RotateArgs),
     /// Prove mutual TLS on etcd, kubelet and API server endpoints.
     Verify(VerifyArgs),
 }

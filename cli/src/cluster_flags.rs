@@ -67,9 +67,41 @@ pub(crate) struct ClusterFlags {
 }
 
 impl ClusterFlags {
+    /// The kubeadm documents of `--config`, if it has any.
+    fn kubeadm_file(&self) -> Result<Option<KubeadmConfig>> {
+        Ok(self.config.as_deref().map(KubeadmConfig::read_optional).transpose()?.flatten())
+    }
+
+    /// The cert dir and kubeconfig dir: flags, else the config file's `certificatesDir`, else
+    /// kubeadm's defaults. Needs no other input.
+    pub(crate) fn dirs(&self) -> Result<(PathBuf, PathBuf)> {
+        let from_file = self.kubeadm_file()?.and_then(|k| k.cert_dir);
+        let cert_dir = self.cert_dir.clone().or(from_file).unwrap_or_else(|| PathBuf::from("/etc/kubernetes/pki"));
+        let kubeconfig_dir = self.kubeconfig_dir.clone().unwrap_or_else(|| PathBuf::from("/etc/kubernetes"));
+        Ok((cert_dir, kubeconfig_dir))
+    }
+
+    /// The cluster configuration, but only if the user described the cluster (a kubeadm
+    /// `--config`, or a flag that decides SANs): rotate then reconciles SANs with it.
+    pub(crate) fn desired(&self) -> Result<Option<ClusterConfig>> {
+        let described = self.kubeadm_file()?.is_some()
+            || self.node_name.is_some()
+            || self.apiserver_advertise_address.is_some()
+            || self.control_plane_endpoint.is_some()
+            || self.apiserver_cert_extra_sans.is_some()
+            || self.etcd_server_cert_extra_sans.is_some()
+            || self.etcd_peer_cert_extra_sans.is_some()
+            || self.service_cidr.is_some()
+            || self.service_dns_domain.is_some();
+        if described { self.resolve().map(Some) } else { Ok(None) }
+    }
+
     /// Defaults, then the config file, then the flags; validated.
     pub(crate) fn resolve(&self) -> Result<ClusterConfig> {
-        let file = self.config.as_deref().map(KubeadmConfig::read).transpose()?;
+        let file = match &self.config {
+            Some(path) => Some(KubeadmConfig::read(path)?),
+            None => None,
+        };
         let mut cfg = ClusterConfig::new(String::new(), IpAddr::from([0, 0, 0, 0]));
         if let Some(file) = &file {
             file.apply_to(&mut cfg);

@@ -132,10 +132,14 @@ pub fn init(cfg: &ClusterConfig, options: &InitOptions) -> Result<InitReport> {
 
 /// Takes the cert dir's lock and completes or discards an interrupted write: what every
 /// command that writes does first.
-pub fn open_locked(cfg: &ClusterConfig, options: &InitOptions) -> Result<(DirLock, PkiDir, Vec<PathBuf>)> {
-    let lock = DirLock::acquire(&cfg.cert_dir, options.lock_timeout)?;
-    let recovery = fsio::recover(&cfg.cert_dir, &[cfg.kubeconfig_dir.as_path()])?;
-    let pki = PkiDir::new(&cfg.cert_dir).allow_insecure_permissions(options.allow_insecure_permissions);
+pub fn open_locked(
+    cert_dir: &Path,
+    kubeconfig_dir: &Path,
+    options: &InitOptions,
+) -> Result<(DirLock, PkiDir, Vec<PathBuf>)> {
+    let lock = DirLock::acquire(cert_dir, options.lock_timeout)?;
+    let recovery = fsio::recover(cert_dir, &[kubeconfig_dir])?;
+    let pki = PkiDir::new(cert_dir).allow_insecure_permissions(options.allow_insecure_permissions);
     Ok((lock, pki, recovery.completed.into_iter().chain(recovery.discarded).collect()))
 }
 
@@ -152,7 +156,7 @@ pub fn issue_leaf(cfg: &ClusterConfig, spec: &ProfileSpec, options: &InitOptions
             ),
         });
     }
-    let (_lock, pki, _) = open_locked(cfg, options)?;
+    let (_lock, pki, _) = open_locked(&cfg.cert_dir, &cfg.kubeconfig_dir, options)?;
     let (cert_path, key_path) = (pki.cert_path(spec.base_name), pki.key_path(spec.base_name));
     if cert_path.exists() || key_path.exists() {
         let present = if cert_path.exists() { cert_path } else { key_path };
@@ -184,7 +188,7 @@ pub fn issue_leaf(cfg: &ClusterConfig, spec: &ProfileSpec, options: &InitOptions
 }
 
 fn locked_init(cfg: &ClusterConfig, options: &InitOptions) -> Result<InitReport> {
-    let (_lock, pki, recovered) = open_locked(cfg, options)?;
+    let (_lock, pki, recovered) = open_locked(&cfg.cert_dir, &cfg.kubeconfig_dir, options)?;
     let mut report = InitReport { recovered, ..InitReport::default() };
 
     // Read everything first: nothing is generated or written until the whole tree checks out.

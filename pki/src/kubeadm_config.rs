@@ -49,6 +49,13 @@ pub struct KubeadmConfig {
     pub ca_validity: Option<Lifetime>,
 }
 
+/// Reads a configuration file as text.
+pub fn read_text(path: &Path) -> Result<String> {
+    let bytes = fsio::read_required(path, MAX_CONFIG_FILE, "configuration file")?;
+    String::from_utf8(bytes)
+        .map_err(|_| Error::KubeadmConfig { path: path.to_owned(), reason: "not text (UTF-8)".into() })
+}
+
 #[derive(Default, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 struct InitConfiguration {
@@ -118,16 +125,28 @@ struct Networking {
 impl KubeadmConfig {
     /// Reads and parses a kubeadm configuration file.
     pub fn read(path: &Path) -> Result<Self> {
-        let bytes = fsio::read_required(path, MAX_CONFIG_FILE, "kubeadm configuration file")?;
-        let text = std::str::from_utf8(&bytes)
-            .map_err(|_| Error::KubeadmConfig { path: path.to_owned(), reason: "not text (UTF-8)".into() })?;
-        Self::parse(text, path)
+        Self::parse(&read_text(path)?, path)
+    }
+
+    /// Reads a file that may hold kubeadm documents (see [`parse_optional`](Self::parse_optional)).
+    pub fn read_optional(path: &Path) -> Result<Option<Self>> {
+        Self::parse_optional(&read_text(path)?, path)
     }
 
     /// Parses the documents of a kubeadm configuration file. Documents of other API groups
     /// (KubeletConfiguration, KubeProxyConfiguration) and other kubeadm kinds are ignored;
-    /// kubeadm API versions other than v1beta3 and v1beta4 are refused.
+    /// kubeadm API versions other than v1beta3 and v1beta4 are refused, and so is a file with
+    /// no kubeadm document at all.
     pub fn parse(text: &str, path: &Path) -> Result<Self> {
+        Self::parse_optional(text, path)?.ok_or_else(|| Error::KubeadmConfig {
+            path: path.to_owned(),
+            reason: "no kubeadm.k8s.io InitConfiguration or ClusterConfiguration document".into(),
+        })
+    }
+
+    /// As [`parse`](Self::parse), but a file without kubeadm documents (one that only holds
+    /// other tools' documents, such as kubepki's own) gives `None`.
+    pub fn parse_optional(text: &str, path: &Path) -> Result<Option<Self>> {
         let invalid = |reason: String| Error::KubeadmConfig { path: path.to_owned(), reason };
         let docs: Vec<Value> = serde_saphyr::from_multiple(text)
             .map_err(|e| invalid(format!("not valid YAML: {}", e.to_string().lines().next().unwrap_or(""))))?;
@@ -158,10 +177,7 @@ impl KubeadmConfig {
                 _ => {}
             }
         }
-        if !seen_kubeadm {
-            return Err(invalid("no kubeadm.k8s.io InitConfiguration or ClusterConfiguration document".into()));
-        }
-        Ok(out)
+        Ok(seen_kubeadm.then_some(out))
     }
 
     fn apply_init(&mut self, init: InitConfiguration, invalid: &dyn Fn(String) -> Error) -> Result<()> {

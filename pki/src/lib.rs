@@ -60,6 +60,6 @@ pub use kubeconfig::Kubeconfig;
 pub use profile::{CaKind, KubeconfigKind, Profile, ProfileSpec, Usage};
 pub use san::AltNames;
 pub use store::PkiDir;
-pub use validity::{Lifetime, Validity};
 /// The time type of certificate validity (re-exported from `time`).
 pub use time::OffsetDateTime;
+pub use validity::{Lifetime, Validity};

@@ -10,11 +10,70 @@ pub enum Error {
     #[error(transparent)]
     Pki(#[from] kubepki_pki::Error),
 
+    /// A name given to `--force` is not a certificate rotate found.
+    #[error("--force {name}: no such certificate (found: {known})")]
+    UnknownTarget {
+        /// The name given.
+        name: String,
+        /// The names found.
+        known: String,
+    },
+
+    /// A rotation failed and what it had written was restored from the backup.
+    #[error("{what} failed; everything this run wrote was restored from {}", backup.display())]
+    RolledBack {
+        /// What failed.
+        what: String,
+        /// The backup used.
+        backup: PathBuf,
+        /// The failure.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+
+    /// A value given for a flag (a threshold, a time, a Secret reference) is invalid.
+    #[error("invalid {field} {value:?}: {reason}")]
+    InvalidValue {
+        /// What the value is for.
+        field: &'static str,
+        /// The value given.
+        value: String,
+        /// Why it is invalid.
+        reason: String,
+    },
+
+    /// No Kubernetes API client could be configured (no kubeconfig, an unknown context).
+    #[error("cannot configure a Kubernetes API client{}", context.as_ref().map(|c| format!(" for context {c:?}")).unwrap_or_default())]
+    KubeClient {
+        /// The context asked for, if any.
+        context: Option<String>,
+        /// Why.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+
     /// A path named explicitly does not exist.
     #[error("{} does not exist", path.display())]
     Missing {
         /// The path.
         path: PathBuf,
+    },
+
+    /// An endpoint URL given for verification is not `https://host[:port]`.
+    #[error("invalid endpoint {url:?}: {reason}")]
+    InvalidEndpoint {
+        /// The URL as given.
+        url: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+
+    /// The async runtime that runs the verification probes could not be started.
+    #[error("could not start the runtime for verification: {source}")]
+    Runtime {
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
     },
 }
 

@@ -5,6 +5,22 @@
 //! It sits on `kubepki-pki` (the CA model, no network) as kube-runtime sits on kube-core.
 #![deny(missing_docs)]
 
+pub mod audit;
+pub mod backup;
+pub mod check;
+mod discover;
+pub mod endpoint;
 mod error;
+pub mod execute;
+pub mod expiration;
+pub mod inventory;
+pub mod plan;
+pub mod policy;
+pub mod prometheus;
+mod scan;
+pub mod secrets;
+mod tabwriter;
+pub mod targets;
+pub mod verify;
 
 pub use error::{Error, Result};

@@ -4,4 +4,5 @@
 mod check;
 mod common;
 mod init;
+mod rotate;
 mod verify;

@@ -4,6 +4,7 @@ pub(crate) mod check;
 pub(crate) mod init;
 pub(crate) mod issue;
 pub(crate) mod kubeconfig;
+pub(crate) mod rotate;
 pub(crate) mod verify;
 
 use std::process::ExitCode;
@@ -17,6 +18,7 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Issue(args) => issue::run(&args),
         Command::Kubeconfig(args) => kubeconfig::run(&args),
         Command::Check(args) => check::run(&args),
+        Command::Rotate(args) => rotate::run(&args),
         Command::Verify(args) => verify::run(&args),
     }
 }

@@ -1,0 +1,324 @@
+//! `kubepki rotate`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use clap::Args;
+use kubepki_pki::{InitOptions, KeyAlgorithm, Lifetime};
+use kubepki_rotator::execute::{self, ExecuteOptions, Outcome};
+use kubepki_rotator::plan::{self, Plan, PlanOptions};
+use kubepki_rotator::policy::{self, Policy};
+use kubepki_rotator::targets::{self, Cas, Location};
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+
+use crate::cluster_flags::ClusterFlags;
+use crate::commands::init::parse_duration;
+use crate::exit::{FAILURE, INPUT, coded};
+use crate::output::{self, Format};
+
+const AFTER_HELP: &str = "\
+Exit codes: 0 nothing was due, or everything due was rotated · 1 a rotation failed, and what it
+had written was restored from the backup · 2 usage or input error; nothing was changed.
+A second run right after a successful one changes nothing.";
+
+/// `kubepki rotate`: renew what the policy says is due, and every copy of it.
+#[derive(Args, Debug)]
+#[command(after_help = AFTER_HELP)]
+pub(crate) struct RotateArgs {
+    #[command(flatten)]
+    cluster: ClusterFlags,
+    /// A kubeconfig (besides those in --kubeconfig-dir) whose embedded client certificates are
+    /// renewed; repeatable.
+    #[arg(long = "kubeconfig", value_name = "FILE")]
+    kubeconfigs: Vec<PathBuf>,
+    /// Renew this long before expiry (e.g. 30d, 72h). Without --renew-before and --renew-at:
+    /// 2/3 of the lifetime or 30d before expiry, whichever comes first, never in the first
+    /// half of a certificate's life.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    renew_before: Option<Duration>,
+    /// Renew once this share of the lifetime has passed (e.g. 66%). With both, the earlier
+    /// point wins.
+    #[arg(long, value_name = "PERCENT", value_parser = policy::parse_share)]
+    renew_at: Option<f64>,
+    /// Move each certificate's renewal point earlier by up to this much (stable per
+    /// certificate), so a fleet on one schedule spreads out.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    jitter: Option<Duration>,
+    /// Renew these whatever the policy says (kubeadm names: apiserver, admin.conf, ...).
+    #[arg(long, value_name = "NAME", value_delimiter = ',')]
+    force: Vec<String>,
+    /// Renew everything.
+    #[arg(long, conflicts_with = "force")]
+    all: bool,
+    /// Evaluate the policy as of this moment (RFC 3339, or relative: +90d).
+    #[arg(long, value_name = "TIME", value_parser = parse_at)]
+    at: Option<OffsetDateTime>,
+    /// The lifetime of renewed certificates [default: the lifetime each had].
+    #[arg(long, value_name = "DURATION")]
+    validity: Option<String>,
+    /// Keep the existing keys (a new key is made by default).
+    #[arg(long)]
+    reuse_key: bool,
+    /// Print the plan and change nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// Where to back up replaced files [default: <cert dir>/../tmp/kubepki-backup-<time>].
+    #[arg(long, value_name = "DIR")]
+    backup_dir: Option<PathBuf>,
+    /// Append one JSON line per action to this file (never key material).
+    #[arg(long, value_name = "FILE")]
+    audit_log: Option<PathBuf>,
+    /// Run this shell command once after a run that renewed anything; the rotated names are in
+    /// $KUBEPKI_ROTATED (space-separated) and the backup in $KUBEPKI_BACKUP_DIR. If it fails,
+    /// the backup is restored.
+    #[arg(long, value_name = "COMMAND")]
+    exec: Option<String>,
+    /// Output format.
+    #[arg(short, long, value_enum, default_value_t)]
+    output: Format,
+    /// How long to wait for another kubepki process holding the cert dir's lock.
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
+    lock_timeout: Duration,
+    /// Accept CA keys readable by group or others.
+    #[arg(long)]
+    allow_insecure_permissions: bool,
+}
+
+/// `--at`: RFC 3339, or `+DURATION` / `-DURATION` from now.
+pub(crate) fn parse_at(s: &str) -> Result<OffsetDateTime, String> {
+    let now = OffsetDateTime::now_utc();
+    let offset = |d: &str| {
+        kubepki_pki::validity::parse_duration(d)
+            .map(|d| time::Duration::new(d.as_secs() as i64, d.subsec_nanos() as i32))
+            .map_err(|e| e.to_string())
+    };
+    if let Some(rest) = s.strip_prefix('+') {
+        return Ok(now + offset(rest)?);
+    }
+    if let Some(rest) = s.strip_prefix('-') {
+        return Ok(now - offset(rest)?);
+    }
+    OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
+        .map_err(|_| format!("{s:?} is neither RFC 3339 (2027-01-31T00:00:00Z) nor relative (+90d)"))
+}
+
+pub(crate) fn run(args: &RotateArgs) -> Result<ExitCode> {
+    let (cert_dir, kubeconfig_dir) = args.cluster.dirs()?;
+    let desired = args.cluster.desired()?;
+    if !cert_dir.is_dir() {
+        anyhow::bail!(coded(INPUT, anyhow::anyhow!("{} is not a directory (the cert dir)", cert_dir.display())));
+    }
+    for k in &args.kubeconfigs {
+        if !k.exists() {
+            anyhow::bail!(coded(INPUT, anyhow::anyhow!("--kubeconfig {} does not exist", k.display())));
+        }
+    }
+    let validity = args.validity.as_deref().map(str::parse::<Lifetime>).transpose().context("--validity")?;
+    let algorithm = args.cluster.encryption_algorithm.as_deref().map(str::parse::<KeyAlgorithm>).transpose()?;
+    let policy = match (args.renew_before, args.renew_at) {
+        (None, None) => Policy { jitter: args.jitter, ..Policy::default() },
+        (before, at) => Policy { renew_before: before, renew_at: at, jitter: args.jitter, floor: None },
+    };
+    let now = OffsetDateTime::now_utc();
+
+    // Same lock and crash recovery as every writing command; a dry run takes it too, so that it
+    // never reads a tree half-way through another run's commit.
+    let options = InitOptions {
+        lock_timeout: args.lock_timeout,
+        allow_insecure_permissions: args.allow_insecure_permissions,
+        now,
+    };
+    let (_lock, pki, _recovered) = kubepki_pki::bootstrap::open_locked(&cert_dir, &kubeconfig_dir, &options)?;
+
+    let cas = Cas::load(&pki)?;
+    let mut kubeconfigs = targets::kubeconfigs_in(&kubeconfig_dir);
+    for k in &args.kubeconfigs {
+        if !kubeconfigs.iter().any(|p| same_file(p, k)) {
+            kubeconfigs.push(k.clone());
+        }
+    }
+    let discovery = targets::discover(&pki, &cas, &kubeconfigs)?;
+    let plan = plan::plan(
+        &discovery,
+        &cas,
+        &PlanOptions {
+            policy,
+            at: args.at.unwrap_or(now),
+            now,
+            force: args.force.clone(),
+            all: args.all,
+            validity,
+            reuse_key: args.reuse_key,
+            algorithm,
+            desired,
+        },
+    )
+    .map_err(|e| coded(INPUT, e))?;
+
+    if args.dry_run || plan.is_empty() {
+        render(args.output, &plan, None, args.dry_run)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let backup_dir = args.backup_dir.clone().unwrap_or_else(|| kubepki_rotator::backup::default_dir(&cert_dir, now));
+    let exec_options = ExecuteOptions { backup_dir, audit_log: args.audit_log.clone() };
+    let outcome = execute::execute(&plan, &discovery, &cas, &pki, &exec_options)?;
+    if let Some(cmd) = &args.exec
+        && let Err(e) = run_exec(cmd, &outcome)
+    {
+        restore(&outcome, &pki, args.audit_log.as_deref())?;
+        let backup = outcome.backup.as_ref().map(|b| b.dir.display().to_string()).unwrap_or_default();
+        return Err(coded(
+            FAILURE,
+            anyhow::anyhow!(
+                "{e:#}; every file this run wrote was restored from {backup} (components may need restarting)"
+            ),
+        ));
+    }
+    render(args.output, &plan, Some(&outcome), false)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn same_file(a: &std::path::Path, b: &std::path::Path) -> bool {
+    match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
+        (Ok(x), Ok(y)) => x == y,
+        _ => a == b,
+    }
+}
+
+fn run_exec(cmd: &str, outcome: &Outcome) -> Result<()> {
+    let names: Vec<&str> = outcome.renewed.iter().map(|r| r.name.as_str()).collect();
+    let backup = outcome.backup.as_ref().map(|b| b.dir.clone()).unwrap_or_default();
+    let status = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(cmd)
+        .env("KUBEPKI_ROTATED", names.join(" "))
+        .env("KUBEPKI_BACKUP_DIR", &backup)
+        .stdin(std::process::Stdio::null())
+        .status()
+        .with_context(|| format!("could not run --exec {cmd:?}"))?;
+    if !status.success() {
+        anyhow::bail!("--exec {cmd:?} failed ({status})");
+    }
+    Ok(())
+}
+
+/// Puts back every file of the run from its backup and records it in the audit log.
+pub(crate) fn restore(outcome: &Outcome, pki: &kubepki_pki::PkiDir, audit_log: Option<&std::path::Path>) -> Result<()> {
+    let Some(backup) = &outcome.backup else { return Ok(()) };
+    backup.restore(pki.root()).with_context(|| format!("restoring from {} failed", backup.dir.display()))?;
+    if let Some(log) = audit_log {
+        kubepki_rotator::audit::append(log, &execute::records(&outcome.renewed, "restore"))?;
+    }
+    Ok(())
+}
+
+fn location_json(l: &Location) -> Value {
+    match l {
+        Location::CertDir { cert_path, .. } => json!({"kind": "cert-dir", "path": cert_path}),
+        Location::Kubeconfig { path, user } => json!({"kind": "kubeconfig", "path": path, "user": user}),
+    }
+}
+
+fn render(format: Format, plan: &Plan, outcome: Option<&Outcome>, dry_run: bool) -> Result<()> {
+    match format {
+        Format::Json => output::print_json(&json!({
+            "at": output::rfc3339(plan.at),
+            "dryRun": dry_run,
+            "renewals": plan.renewals.iter().map(|r| json!({
+                "name": r.name,
+                "location": location_json(&r.location),
+                "ca": r.ca.name(),
+                "reasons": r.reasons.iter().map(|x| json!({"kind": x.kind(), "text": x.to_string()})).collect::<Vec<_>>(),
+                "oldSerial": r.old_serial,
+                "oldNotAfter": output::rfc3339(r.old_not_after),
+                "newNotBefore": output::rfc3339(r.validity.not_before),
+                "newNotAfter": output::rfc3339(r.validity.not_after),
+                "clamped": r.clamped,
+                "reuseKey": r.reuse_key,
+                "sans": plan::sans_of(&r.request),
+            })).collect::<Vec<_>>(),
+            "kept": plan.kept.iter().map(|k| json!({
+                "name": k.name,
+                "location": location_json(&k.location),
+                "notAfter": output::rfc3339(k.not_after),
+                "renewalPoint": output::rfc3339(k.renewal_point),
+            })).collect::<Vec<_>>(),
+            "skipped": plan.skipped.iter().map(|s| json!({"name": s.name, "path": s.path, "reason": s.reason})).collect::<Vec<_>>(),
+            "warnings": plan.warnings,
+            "result": outcome.map(|o| json!({
+                "renewed": o.renewed.iter().map(|r| json!({
+                    "name": r.name,
+                    "oldSerial": r.old.serial,
+                    "newSerial": r.new.serial,
+                    "oldFingerprint": r.old.fingerprint_sha256(),
+                    "newFingerprint": r.new.fingerprint_sha256(),
+                    "newNotAfter": output::rfc3339(r.new.not_after),
+                    "keyReused": r.key_reused,
+                })).collect::<Vec<_>>(),
+                "backup": o.backup.as_ref().map(|b| b.dir.clone()),
+                "written": o.written,
+            })),
+        })),
+        Format::Table => {
+            let verb = if dry_run { "would renew" } else { "renewing" };
+            println!("[rotate] policy evaluated at {}", output::short_date(plan.at));
+            if plan.renewals.is_empty() {
+                println!("[rotate] nothing is due");
+            } else {
+                let mut rows = vec![vec![
+                    "NAME".to_owned(),
+                    "WHY".to_owned(),
+                    "SERIAL".to_owned(),
+                    "EXPIRES".to_owned(),
+                    "NEW EXPIRY".to_owned(),
+                    "PATH".to_owned(),
+                ]];
+                for r in &plan.renewals {
+                    rows.push(vec![
+                        r.name.clone(),
+                        r.reasons.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "),
+                        r.old_serial.clone(),
+                        output::short_date(r.old_not_after),
+                        format!(
+                            "{}{}",
+                            output::short_date(r.validity.not_after),
+                            if r.clamped { " (clamped to CA)" } else { "" }
+                        ),
+                        r.location.path().display().to_string(),
+                    ]);
+                }
+                println!("[rotate] {verb} {}:", plan.renewals.len());
+                print!("{}", output::table(&rows));
+            }
+            if let Some(next) = plan.kept.iter().min_by_key(|k| k.renewal_point) {
+                println!(
+                    "[rotate] {} not due; the next is {} on {}",
+                    plan.kept.len(),
+                    next.name,
+                    output::short_date(next.renewal_point)
+                );
+            }
+            for s in &plan.skipped {
+                println!("[rotate] left alone: {} ({}): {}", s.name, s.path.display(), s.reason);
+            }
+            for w in &plan.warnings {
+                println!("[rotate] warning: {w}");
+            }
+            if let Some(o) = outcome {
+                for r in &o.renewed {
+                    println!("[rotate] {} renewed: serial {} → {}", r.name, r.old.serial, r.new.serial);
+                }
+                if let Some(b) = &o.backup {
+                    println!("[rotate] previous files backed up in {}", b.dir.display());
+                }
+                println!("[rotate] restart or reload what uses them: see docs/rotation.md");
+            } else if dry_run {
+                println!("[rotate] dry run: nothing was changed");
+            }
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,136 @@
+//! Backups of the files a rotation replaces, and restoring them.
+
+use std::path::{Path, PathBuf};
+
+use kubepki_pki::fsio::{self, MAX_CONFIG_FILE, Transaction};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::error::{Error, Result};
+
+const MANIFEST: &str = "manifest.json";
+
+/// One backed-up file.
+#[derive(Clone, Debug, Deserialize, Eq, PartialEq, Serialize)]
+pub struct Entry {
+    /// Where the file lives.
+    pub path: PathBuf,
+    /// Its permission bits.
+    pub mode: u32,
+}
+
+/// A backup directory: copies of files as they were before a rotation, with their modes.
+///
+/// Files are stored under their absolute path inside the backup (`<backup>/etc/kubernetes/pki/
+/// apiserver.key`), so every file has one unambiguous place; the directory is 0700 and keys
+/// keep their 0600.
+#[derive(Clone, Debug)]
+pub struct Backup {
+    /// The backup directory.
+    pub dir: PathBuf,
+    /// What is in it.
+    pub entries: Vec<Entry>,
+}
+
+/// `<parent of the cert dir>/tmp/kubepki-backup-<UTC timestamp>` (kubeadm keeps its backups in
+/// `/etc/kubernetes/tmp`), with a numeric suffix if that exists already.
+pub fn default_dir(cert_dir: &Path, now: OffsetDateTime) -> PathBuf {
+    let parent = cert_dir.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let stamp = format!(
+        "kubepki-backup-{:04}{:02}{:02}T{:02}{:02}{:02}Z",
+        now.year(),
+        u8::from(now.month()),
+        now.day(),
+        now.hour(),
+        now.minute(),
+        now.second()
+    );
+    let base = parent.join("tmp").join(stamp);
+    let mut candidate = base.clone();
+    let mut n = 1;
+    while candidate.exists() {
+        candidate = base.with_file_name(format!("{}-{n}", base.file_name().unwrap_or_default().to_string_lossy()));
+        n += 1;
+    }
+    candidate
+}
+
+fn stored(dir: &Path, path: &Path) -> PathBuf {
+    let abs = std::path::absolute(path).unwrap_or_else(|_| path.to_owned());
+    dir.join(abs.strip_prefix("/").unwrap_or(&abs))
+}
+
+impl Backup {
+    /// Copies `files` (which must exist) into a new backup directory `dir` and syncs them.
+    pub fn create(dir: &Path, files: &[&Path]) -> Result<Self> {
+        fsio::create_dir_all(dir, 0o700)?;
+        let mut entries = Vec::with_capacity(files.len());
+        let mut tx = Transaction::new(dir);
+        for &path in files {
+            let abs = std::path::absolute(path)
+                .map_err(|source| kubepki_pki::Error::Read { path: path.to_owned(), source })?;
+            if entries.iter().any(|e: &Entry| e.path == abs) {
+                continue;
+            }
+            let contents = fsio::read_required(path, MAX_CONFIG_FILE, "file to back up")?;
+            let mode = fsio::mode_of(path)?;
+            let target = stored(dir, &abs);
+            if let Some(parent) = target.parent() {
+                fsio::create_dir_all(parent, 0o700)?;
+            }
+            tx.add(target, contents, mode);
+            entries.push(Entry { path: abs, mode });
+        }
+        let manifest = serde_json::to_vec_pretty(&entries).unwrap_or_default();
+        tx.add(dir.join(MANIFEST), manifest, 0o600);
+        tx.commit()?;
+        Ok(Self { dir: dir.to_owned(), entries })
+    }
+
+    /// Opens an existing backup directory.
+    pub fn open(dir: &Path) -> Result<Self> {
+        let path = dir.join(MANIFEST);
+        let bytes = fsio::read_optional(&path, MAX_CONFIG_FILE, "backup manifest")?
+            .ok_or_else(|| Error::Missing { path: path.clone() })?;
+        let entries = serde_json::from_slice(&bytes).map_err(|e| kubepki_pki::Error::Read {
+            path: path.clone(),
+            source: std::io::Error::new(std::io::ErrorKind::InvalidData, e),
+        })?;
+        Ok(Self { dir: dir.to_owned(), entries })
+    }
+
+    /// Puts every backed-up file back, atomically, with its mode (journal in `journal_dir`).
+    pub fn restore(&self, journal_dir: &Path) -> Result<Vec<PathBuf>> {
+        let mut tx = Transaction::new(journal_dir);
+        for e in &self.entries {
+            let contents = fsio::read_required(&stored(&self.dir, &e.path), MAX_CONFIG_FILE, "backed-up file")?;
+            tx.add(&e.path, contents, e.mode);
+        }
+        Ok(tx.commit()?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backup_and_restore_round_trip_with_modes() {
+        let d = tempfile::tempdir().unwrap();
+        let key = d.path().join("pki/a.key");
+        std::fs::create_dir_all(key.parent().unwrap()).unwrap();
+        std::fs::write(&key, "old key").unwrap();
+        std::fs::set_permissions(&key, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+        let dir = default_dir(&d.path().join("pki"), OffsetDateTime::UNIX_EPOCH);
+        assert!(dir.ends_with("tmp/kubepki-backup-19700101T000000Z"));
+        let b = Backup::create(&dir, &[&key]).unwrap();
+        assert_eq!(fsio::mode_of(&dir).unwrap(), 0o700);
+        std::fs::write(&key, "new key").unwrap();
+        let opened = Backup::open(&dir).unwrap();
+        assert_eq!(opened.entries, b.entries);
+        opened.restore(&d.path().join("pki")).unwrap();
+        assert_eq!(std::fs::read_to_string(&key).unwrap(), "old key");
+        assert_eq!(fsio::mode_of(&key).unwrap(), 0o600);
+        assert_ne!(default_dir(&d.path().join("pki"), OffsetDateTime::UNIX_EPOCH), dir);
+    }
+}

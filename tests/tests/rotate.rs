@@ -1,0 +1,331 @@
+//! `kubepki rotate`: policy, plan, renewal that keeps what must be kept, kubeconfigs, backups,
+//! the audit log, the lock, and restoring on failure.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use kubepki_pki::kubeconfig::PemSource;
+use kubepki_pki::{Certificate, Kubeconfig, PrivateKey};
+
+use crate::common::*;
+
+const LEAVES: [&str; 7] = [
+    "apiserver",
+    "apiserver-kubelet-client",
+    "front-proxy-client",
+    "etcd/server",
+    "etcd/peer",
+    "etcd/healthcheck-client",
+    "apiserver-etcd-client",
+];
+const CONFS: [&str; 5] =
+    ["admin.conf", "super-admin.conf", "kubelet.conf", "controller-manager.conf", "scheduler.conf"];
+
+fn rotate(dir: &Path, extra: &[&str]) -> Run {
+    run(kubepki().arg("rotate").arg("--cert-dir").arg(dir.join("pki")).arg("--kubeconfig-dir").arg(dir).args(extra))
+}
+
+fn leaf(dir: &Path, base: &str) -> (Certificate, PrivateKey) {
+    let pki = dir.join("pki");
+    let cert =
+        Certificate::from_pem_bundle(&std::fs::read(pki.join(format!("{base}.crt"))).unwrap(), base).unwrap().remove(0);
+    let key = PrivateKey::from_pem(&std::fs::read_to_string(pki.join(format!("{base}.key"))).unwrap(), base).unwrap();
+    (cert, key)
+}
+
+fn client(conf: &Path) -> (Certificate, PrivateKey, Kubeconfig) {
+    let kc = Kubeconfig::from_yaml(&std::fs::read_to_string(conf).unwrap(), "t").unwrap();
+    let user = kc.current().unwrap().user;
+    let (Some(PemSource::Embedded(c)), Some(PemSource::Embedded(k))) =
+        (kc.client_certificate(&user).unwrap(), kc.client_key(&user).unwrap())
+    else {
+        panic!("{} has no embedded credentials", conf.display())
+    };
+    let cert = Certificate::from_pem_bundle(&c, "c").unwrap().remove(0);
+    let key = PrivateKey::from_pem(std::str::from_utf8(&k).unwrap(), "k").unwrap();
+    (cert, key, kc)
+}
+
+/// The cert dir and kubeconfigs, without backups and logs.
+fn pki_hash(dir: &Path) -> String {
+    let mut parts = vec![tree_hash(&dir.join("pki"))];
+    for c in CONFS {
+        parts.push(std::fs::read_to_string(dir.join(c)).unwrap_or_default());
+    }
+    parts.join("|")
+}
+
+fn backups(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> =
+        std::fs::read_dir(dir.join("tmp")).map(|e| e.flatten().map(|e| e.path()).collect()).unwrap_or_default();
+    v.sort();
+    v
+}
+
+#[test]
+fn short_lived_certificates_are_renewed_keeping_what_must_be_kept() {
+    let d = TestDir::new();
+    let port = free_port();
+    init(d.path(), &["--cert-validity", "48h", "--apiserver-bind-port", &port.to_string()]).ok();
+    let before_leaves: Vec<_> = LEAVES.iter().map(|b| leaf(d.path(), b)).collect();
+    let before_clients: Vec<_> = CONFS.iter().map(|c| client(&d.join(c))).collect();
+    let cas_before: Vec<String> = ["ca", "front-proxy-ca", "etcd/ca"]
+        .iter()
+        .flat_map(|c| [d.read(&format!("pki/{c}.crt")), d.read(&format!("pki/{c}.key"))])
+        .collect();
+
+    // The dry run plans everything and changes nothing.
+    let hash = tree_hash(d.path());
+    let plan = rotate(d.path(), &["--renew-before", "72h", "--dry-run", "-o", "json"]).ok();
+    let plan: serde_json::Value = serde_json::from_str(&plan.stdout).unwrap();
+    assert_eq!(plan["renewals"].as_array().unwrap().len(), 12, "{plan:#}");
+    assert_eq!(plan["renewals"][0]["reasons"][0]["kind"], "due");
+    assert_eq!(tree_hash(d.path()), hash, "a dry run changed the tree");
+
+    let log = d.join("audit.log");
+    rotate(d.path(), &["--renew-before", "72h", "--audit-log", log.to_str().unwrap()]).ok();
+
+    for (base, (old, old_key)) in LEAVES.iter().zip(&before_leaves) {
+        let (new, new_key) = leaf(d.path(), base);
+        assert_eq!(new.subject, old.subject, "{base}");
+        assert_eq!(new.issuer_string, old.issuer_string, "{base}");
+        assert_eq!(new.sans, old.sans, "{base}");
+        assert_eq!(new.usage, old.usage, "{base}");
+        assert_eq!(new.authority_key_id, old.authority_key_id, "{base}");
+        assert_ne!(new.serial, old.serial, "{base}");
+        assert_ne!(new_key.public_key_der(), old_key.public_key_der(), "{base}: a new key by default");
+        assert!(new_key.matches_spki(&new.spki), "{base}: key and certificate match");
+        assert_eq!(new.lifetime(), old.lifetime(), "{base}: 48h certificates stay 48h certificates");
+        assert!(new.not_after >= old.not_after, "{base}");
+    }
+    for (conf, (old, old_key, _)) in CONFS.iter().zip(&before_clients) {
+        let (new, new_key, _) = client(&d.join(conf));
+        assert_eq!(new.subject, old.subject, "{conf}");
+        assert_ne!(new.serial, old.serial, "{conf}");
+        assert_ne!(new_key.public_key_der(), old_key.public_key_der(), "{conf}");
+        assert!(new_key.matches_spki(&new.spki), "{conf}");
+        assert_eq!(kubepki_pki::fsio::mode_of(&d.join(conf)).unwrap(), 0o600);
+    }
+    let cas_after: Vec<String> = ["ca", "front-proxy-ca", "etcd/ca"]
+        .iter()
+        .flat_map(|c| [d.read(&format!("pki/{c}.crt")), d.read(&format!("pki/{c}.key"))])
+        .collect();
+    assert_eq!(cas_after, cas_before, "CAs are never touched");
+    for (leaf, ca) in [("apiserver", "ca"), ("etcd/server", "etcd/ca"), ("front-proxy-client", "front-proxy-ca")] {
+        openssl_verify(&d.join(&format!("pki/{ca}.crt")), &d.join(&format!("pki/{leaf}.crt"))).unwrap();
+    }
+
+    // The renewed kubeconfigs work with kubectl against a server presenting the renewed
+    // apiserver certificate.
+    let pki = d.join("pki");
+    let _server = HttpsServer::start_on(
+        port,
+        &pki.join("apiserver.crt"),
+        &pki.join("apiserver.key"),
+        Some(&pki.join("ca.crt")),
+        ClientAuth::Required,
+    );
+    for conf in CONFS {
+        let r = run(Command::new("kubectl").arg("--kubeconfig").arg(d.join(conf)).args(["get", "--raw", "/"]));
+        assert_eq!(r.code, 0, "{conf}: {}", r.stderr);
+    }
+
+    // The backup holds the previous files, keys 0600.
+    let b = backups(d.path());
+    assert_eq!(b.len(), 1);
+    let old_api = b[0].join(pki.join("apiserver.crt").strip_prefix("/").unwrap());
+    assert_eq!(std::fs::read(&old_api).unwrap(), before_leaves[0].0.to_pem().into_bytes());
+    let old_key = b[0].join(pki.join("apiserver.key").strip_prefix("/").unwrap());
+    assert_eq!(kubepki_pki::fsio::mode_of(&old_key).unwrap(), 0o600);
+
+    // One audit line per renewal, with serials and fingerprints and no key material.
+    let audit = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(audit.lines().count(), 12);
+    let first: serde_json::Value = serde_json::from_str(audit.lines().next().unwrap()).unwrap();
+    assert_eq!(first["action"], "renew");
+    assert_eq!(first["old"]["serial"], before_leaves[0].0.serial.as_str());
+    assert_eq!(first["new"]["serial"], leaf(d.path(), "apiserver").0.serial.as_str());
+    assert_eq!(first["keyReused"], false);
+    assert!(!audit.contains("PRIVATE KEY") && !audit.contains("LS0tLS1CRUdJTi"), "key material in the audit log");
+    for conf in CONFS {
+        let key_b64 = {
+            let kc = Kubeconfig::from_yaml(&d.read(conf), conf).unwrap();
+            let Some(PemSource::Embedded(k)) = kc.client_key(&kc.current().unwrap().user).unwrap() else { panic!() };
+            String::from_utf8(k).unwrap()
+        };
+        assert!(!audit.contains(key_b64.lines().nth(1).unwrap()));
+    }
+
+    // A second run, as cron would do it with the default policy, changes nothing.
+    let hash = tree_hash(d.path());
+    let again = rotate(d.path(), &[]).ok();
+    assert!(again.stdout.contains("nothing is due"), "{}", again.stdout);
+    assert_eq!(tree_hash(d.path()), hash);
+}
+
+#[test]
+fn san_drift_is_reconciled_and_shown_in_the_plan() {
+    let d = TestDir::new();
+    init(d.path(), &["--apiserver-cert-extra-sans", "old.example.com"]).ok();
+    let flags = [
+        "--node-name",
+        "cp1",
+        "--apiserver-advertise-address",
+        "127.0.0.1",
+        "--apiserver-cert-extra-sans",
+        "10.0.0.100,new.example.com",
+    ];
+    let plan = rotate(d.path(), &[&flags[..], &["--dry-run", "-o", "json"]].concat()).ok();
+    let plan: serde_json::Value = serde_json::from_str(&plan.stdout).unwrap();
+    let renewals = plan["renewals"].as_array().unwrap();
+    assert_eq!(renewals.len(), 1, "only the apiserver drifted: {plan:#}");
+    assert_eq!(renewals[0]["name"], "apiserver");
+    let text = renewals[0]["reasons"][0]["text"].as_str().unwrap();
+    assert_eq!(text, "SAN drift +DNS:new.example.com +IP:10.0.0.100 -DNS:old.example.com");
+
+    rotate(d.path(), &flags).ok();
+    let (api, _) = leaf(d.path(), "apiserver");
+    assert!(api.sans.to_string().contains("DNS:new.example.com") && api.sans.to_string().contains("IP:10.0.0.100"));
+    assert!(!api.sans.to_string().contains("old.example.com"));
+    // Reconciled: the same flags again find nothing to do.
+    let again = rotate(d.path(), &flags).ok();
+    assert!(again.stdout.contains("nothing is due"), "{}", again.stdout);
+}
+
+#[test]
+fn kubeconfig_copies_are_renewed_keeping_everything_else() {
+    let d = TestDir::new();
+    init(d.path(), &[]).ok();
+    // A user's copy of admin.conf with extra content and a stale embedded CA.
+    let other = TestDir::new();
+    init(other.path(), &[]).ok();
+    let mut kc = Kubeconfig::from_yaml(&d.read("admin.conf"), "copy").unwrap();
+    kc.set_cluster_ca("kubernetes", &other.read("pki/ca.crt")).unwrap();
+    let copy = d.write(
+        "home/.kube/config",
+        format!("{}\n", kc.to_yaml().as_str()).replace("preferences: {}", "preferences:\n  colors: true"),
+    );
+    std::fs::set_permissions(&copy, std::os::unix::fs::PermissionsExt::from_mode(0o640)).unwrap();
+    rotate(d.path(), &["--force", "config", "--kubeconfig", copy.to_str().unwrap()]).ok();
+    let (new, _, kc) = client(&copy);
+    assert_ne!(new.serial, client(&d.join("admin.conf")).0.serial, "the copy has its own new certificate");
+    let Some(PemSource::Embedded(ca)) = kc.cluster_ca("kubernetes").unwrap() else { panic!() };
+    assert_eq!(String::from_utf8(ca).unwrap(), d.read("pki/ca.crt"), "the stale CA copy was refreshed");
+    assert!(d.read("home/.kube/config").contains("colors: true"));
+    assert_eq!(kubepki_pki::fsio::mode_of(&copy).unwrap(), 0o640, "the file mode is kept");
+}
+
+#[test]
+fn reuse_key_keeps_the_key_and_changes_the_serial() {
+    let d = TestDir::new();
+    init(d.path(), &[]).ok();
+    let (old, old_key) = leaf(d.path(), "etcd/peer");
+    let key_file = d.read("pki/etcd/peer.key");
+    rotate(d.path(), &["--force", "etcd-peer", "--reuse-key"]).ok();
+    let (new, new_key) = leaf(d.path(), "etcd/peer");
+    assert_eq!(new_key.public_key_der(), old_key.public_key_der());
+    assert_eq!(d.read("pki/etcd/peer.key"), key_file, "the key file is not rewritten");
+    assert_ne!(new.serial, old.serial);
+}
+
+#[test]
+fn a_renewal_never_outlives_its_ca() {
+    let d = TestDir::new();
+    init(d.path(), &["--ca-validity", "100h", "--cert-validity", "48h"]).ok();
+    let r = rotate(d.path(), &["--force", "apiserver", "--validity", "200h"]).ok();
+    assert!(r.stdout.contains("cut back to the CA's"), "{}", r.stdout);
+    let (api, _) = leaf(d.path(), "apiserver");
+    let ca = Certificate::from_pem_bundle(d.read("pki/ca.crt").as_bytes(), "ca").unwrap().remove(0);
+    assert_eq!(api.not_after, ca.not_after);
+}
+
+#[test]
+fn a_failed_exec_restores_every_file() {
+    let d = TestDir::new();
+    init(d.path(), &[]).ok();
+    let before = pki_hash(d.path());
+    let log = d.join("audit.log");
+    let r = rotate(
+        d.path(),
+        &["--all", "--exec", "echo \"$KUBEPKI_ROTATED\" > rotated.txt; exit 3", "--audit-log", log.to_str().unwrap()],
+    );
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    assert!(r.stderr.contains("was restored from"), "{}", r.stderr);
+    assert_eq!(pki_hash(d.path()), before, "the cert dir and kubeconfigs are as they were");
+    let audit = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(audit.lines().filter(|l| l.contains("\"action\":\"restore\"")).count(), 12);
+}
+
+#[test]
+fn exec_sees_the_rotated_names() {
+    let d = TestDir::new();
+    init(d.path(), &[]).ok();
+    let out = d.join("rotated.txt");
+    rotate(
+        d.path(),
+        &["--force", "apiserver,admin.conf", "--exec", &format!("echo \"$KUBEPKI_ROTATED\" > {}", out.display())],
+    )
+    .ok();
+    assert_eq!(std::fs::read_to_string(out).unwrap().trim(), "apiserver admin.conf");
+}
+
+#[test]
+fn bad_input_changes_nothing() {
+    let d = TestDir::new();
+    init(d.path(), &[]).ok();
+    let before = tree_hash(d.path());
+    for (args, want) in [
+        (&["--force", "nonesuch"][..], "--force nonesuch: no such certificate"),
+        (&["--renew-at", "150%"], "between 0% and 100%"),
+        (&["--at", "tomorrow"], "neither RFC 3339"),
+        (&["--kubeconfig", "/nonexistent/kubeconfig"], "does not exist"),
+        (&["--all", "--force", "apiserver"], "cannot be used with"),
+    ] {
+        let r = rotate(d.path(), args);
+        assert_eq!(r.code, 2, "{args:?}: {}", r.stderr);
+        assert!(r.stderr.contains(want), "{args:?}: {}", r.stderr);
+    }
+    assert_eq!(tree_hash(d.path()), before);
+}
+
+#[test]
+fn two_concurrent_rotations_are_serialized_by_the_lock() {
+    let d = TestDir::new();
+    init(d.path(), &[]).ok();
+    let spawn = || {
+        kubepki()
+            .arg("rotate")
+            .arg("--cert-dir")
+            .arg(d.join("pki"))
+            .arg("--kubeconfig-dir")
+            .arg(d.path())
+            .args(["--all", "--encryption-algorithm", "RSA-2048"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (a, b) = (spawn(), spawn());
+    for child in [a, b] {
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    // Both ran, one after the other: two backups, and every pair on disk matches.
+    assert_eq!(backups(d.path()).len(), 2);
+    for base in LEAVES {
+        let (cert, key) = leaf(d.path(), base);
+        assert!(key.matches_spki(&cert.spki), "{base}");
+    }
+    for conf in CONFS {
+        let (cert, key, _) = client(&d.join(conf));
+        assert!(key.matches_spki(&cert.spki), "{conf}");
+    }
+
+    // With the lock held and no patience, a run gives up, saying so, and changes nothing.
+    let _held = kubepki_pki::lock::DirLock::acquire(&d.join("pki"), std::time::Duration::ZERO).unwrap();
+    let before = tree_hash(d.path());
+    let r = rotate(d.path(), &["--all", "--lock-timeout", "200ms"]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(r.stderr.contains("locked by another kubepki process"), "{}", r.stderr);
+    assert_eq!(tree_hash(d.path()), before);
+}
