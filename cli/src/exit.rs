@@ -36,14 +36,26 @@ pub(crate) fn code_of(err: &anyhow::Error) -> u8 {
     }
     for cause in err.chain() {
         if let Some(e) = cause.downcast_ref::<kubepki_pki::Error>() {
-            use kubepki_pki::Error as E;
+            return pki_code(e);
+        }
+        if let Some(e) = cause.downcast_ref::<kubepki_rotator::Error>() {
+            use kubepki_rotator::Error as E;
             return match e {
-                E::Read { .. } | E::Write { .. } | E::Crypto { .. } | E::Locked { .. } => FAILURE,
-                _ => INPUT,
+                E::Pki(e) => pki_code(e),
+                E::UnknownTarget { .. } | E::Missing { .. } | E::InvalidEndpoint { .. } => INPUT,
+                _ => FAILURE,
             };
         }
     }
     FAILURE
+}
+
+fn pki_code(e: &kubepki_pki::Error) -> u8 {
+    use kubepki_pki::Error as E;
+    match e {
+        E::Read { .. } | E::Write { .. } | E::Crypto { .. } | E::Locked { .. } => FAILURE,
+        _ => INPUT,
+    }
 }
 
 /// Prints `error: <chain>` to stderr and returns the exit code.

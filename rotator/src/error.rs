@@ -52,6 +52,15 @@ pub enum Error {
         source: Box<dyn std::error::Error + Send + Sync>,
     },
 
+    /// The etcd lock could not be taken.
+    #[error("etcd lock at {endpoints}: {reason}")]
+    EtcdLock {
+        /// The endpoints.
+        endpoints: String,
+        /// What went wrong.
+        reason: String,
+    },
+
     /// A path named explicitly does not exist.
     #[error("{} does not exist", path.display())]
     Missing {

@@ -11,6 +11,7 @@ pub mod check;
 mod discover;
 pub mod endpoint;
 mod error;
+pub mod etcd_lock;
 pub mod execute;
 pub mod expiration;
 pub mod inventory;

@@ -245,10 +245,7 @@ fn a_failed_exec_restores_every_file() {
     init(d.path(), &[]).ok();
     let before = pki_hash(d.path());
     let log = d.join("audit.log");
-    let r = rotate(
-        d.path(),
-        &["--all", "--exec", "exit 3", "--audit-log", log.to_str().unwrap()],
-    );
+    let r = rotate(d.path(), &["--all", "--exec", "exit 3", "--audit-log", log.to_str().unwrap()]);
     assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
     assert!(r.stderr.contains("was restored from"), "{}", r.stderr);
     assert_eq!(pki_hash(d.path()), before, "the cert dir and kubeconfigs are as they were");
@@ -328,4 +325,73 @@ fn two_concurrent_rotations_are_serialized_by_the_lock() {
     assert_eq!(r.code, 1, "{}", r.stderr);
     assert!(r.stderr.contains("locked by another kubepki process"), "{}", r.stderr);
     assert_eq!(tree_hash(d.path()), before);
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    let r = run(Command::new("cp").arg("-a").arg(from).arg(to));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+}
+
+/// Two control-plane nodes (two cert dirs of one cluster) on the same schedule: the etcd lock,
+/// held in a real etcd, makes them rotate one after the other, and a node that cannot get it
+/// in time gives up saying so.
+#[test]
+fn the_etcd_lock_serializes_nodes_of_a_cluster() {
+    let root = TestDir::new();
+    let (a, b) = (root.join("node-a"), root.join("node-b"));
+    std::fs::create_dir(&a).unwrap();
+    init(&a, &[]).ok();
+    copy_tree(&a, &b);
+    let etcd = Etcd::start(&EtcdConfig { name: "cp1", pki: &a.join("pki"), client_cert_auth: true });
+    let log = root.join("exec.log");
+    let exec = format!("echo start $(date +%s%N) >> {0}; sleep 1; echo end $(date +%s%N) >> {0}", log.display());
+    let spawn = |dir: &Path, timeout: &str| {
+        kubepki()
+            .arg("rotate")
+            .arg("--cert-dir")
+            .arg(dir.join("pki"))
+            .arg("--kubeconfig-dir")
+            .arg(dir)
+            .args(["--all", "--etcd-lock", &etcd.client_url, "--lock-timeout", timeout, "--exec", &exec])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (pa, pb) = (spawn(&a, "60s"), spawn(&b, "60s"));
+    for p in [pa, pb] {
+        let out = p.wait_with_output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    let times: Vec<(String, u128)> = std::fs::read_to_string(&log)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let (what, t) = l.split_once(' ').unwrap();
+            (what.to_owned(), t.parse().unwrap())
+        })
+        .collect();
+    let kinds: Vec<&str> = times.iter().map(|(w, _)| w.as_str()).collect();
+    assert_eq!(kinds, ["start", "end", "start", "end"], "the two runs overlapped: {times:?}");
+
+    // Node A holds the lock (its --exec sleeps); node B, with little patience, gives up.
+    let slow = format!("sleep 3; echo done >> {}", log.display());
+    let holder = kubepki()
+        .arg("rotate")
+        .arg("--cert-dir")
+        .arg(a.join("pki"))
+        .arg("--kubeconfig-dir")
+        .arg(&a)
+        .args(["--force", "apiserver", "--etcd-lock", &etcd.client_url, "--exec", &slow])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let before = tree_hash(&b);
+    let r = rotate(&b, &["--all", "--etcd-lock", &etcd.client_url, "--lock-timeout", "1s"]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(r.stderr.contains("is held by another kubepki run"), "{}", r.stderr);
+    assert_eq!(tree_hash(&b), before);
+    assert!(holder.wait_with_output().unwrap().status.success());
 }

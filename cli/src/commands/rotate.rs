@@ -76,6 +76,14 @@ pub(crate) struct RotateArgs {
     /// the backup is restored.
     #[arg(long, value_name = "COMMAND")]
     exec: Option<String>,
+    /// Also take a lock in etcd (these client URLs, with etcd/ca.crt and
+    /// apiserver-etcd-client of the cert dir), so that the control-plane nodes of an HA
+    /// cluster rotate one at a time; waits up to --lock-timeout.
+    #[arg(long, value_name = "URL", value_delimiter = ',')]
+    etcd_lock: Vec<String>,
+    /// The etcd lock's name; every node of a cluster must use the same.
+    #[arg(long, value_name = "NAME", default_value = "rotate")]
+    etcd_lock_name: String,
     /// Output format.
     #[arg(short, long, value_enum, default_value_t)]
     output: Format,
@@ -132,6 +140,19 @@ pub(crate) fn run(args: &RotateArgs) -> Result<ExitCode> {
         now,
     };
     let (_lock, pki, _recovered) = kubepki_pki::bootstrap::open_locked(&cert_dir, &kubeconfig_dir, &options)?;
+    // The cluster-wide lock comes second: a node never holds it while waiting for its own.
+    let _etcd_lock = if args.etcd_lock.is_empty() || args.dry_run {
+        None
+    } else {
+        Some(kubepki_rotator::etcd_lock::EtcdLock::acquire(&kubepki_rotator::etcd_lock::EtcdLockConfig {
+            endpoints: &args.etcd_lock,
+            ca: &pki.cert_path("etcd/ca"),
+            cert: &pki.cert_path("apiserver-etcd-client"),
+            key: &pki.key_path("apiserver-etcd-client"),
+            name: &args.etcd_lock_name,
+            timeout: args.lock_timeout,
+        })?)
+    };
 
     let cas = Cas::load(&pki)?;
     let mut kubeconfigs = targets::kubeconfigs_in(&kubeconfig_dir);

@@ -1,0 +1,132 @@
+//! A lock held in etcd, so that the control-plane nodes of an HA cluster, each running
+//! `kubepki rotate` from the same cron schedule, rotate one at a time.
+//!
+//! It is etcd's own lock service (the `v3lock` API) bound to a lease: if the holder dies, the
+//! lease expires after its TTL and the lock is released; while it lives, a background task
+//! keeps the lease alive.
+
+use std::path::Path;
+use std::time::Duration;
+
+use etcd_client::{Certificate, Client, ConnectOptions, Identity, LockOptions, TlsOptions};
+
+use crate::error::{Error, Result};
+
+/// The lease's time to live: how long a dead holder keeps the lock.
+pub const LEASE_TTL_SECS: i64 = 30;
+
+/// Where the lock lives and how to reach it.
+#[derive(Clone, Debug)]
+pub struct EtcdLockConfig<'a> {
+    /// etcd client URLs (`https://10.0.0.11:2379`).
+    pub endpoints: &'a [String],
+    /// The etcd CA (`etcd/ca.crt`).
+    pub ca: &'a Path,
+    /// A client certificate of the etcd CA (`apiserver-etcd-client.crt`).
+    pub cert: &'a Path,
+    /// Its key.
+    pub key: &'a Path,
+    /// The lock's name (all nodes must use the same).
+    pub name: &'a str,
+    /// How long to wait for another holder.
+    pub timeout: Duration,
+}
+
+/// A held etcd lock; released (and its lease revoked) on drop.
+pub struct EtcdLock {
+    runtime: tokio::runtime::Runtime,
+    client: Client,
+    key: Vec<u8>,
+    lease: i64,
+    keeper: tokio::task::JoinHandle<()>,
+}
+
+impl std::fmt::Debug for EtcdLock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EtcdLock")
+            .field("key", &String::from_utf8_lossy(&self.key))
+            .field("lease", &self.lease)
+            .finish()
+    }
+}
+
+fn etcd_err(endpoints: &[String], what: &str, e: impl std::fmt::Display) -> Error {
+    Error::EtcdLock { endpoints: endpoints.join(","), reason: format!("{what}: {e}") }
+}
+
+impl EtcdLock {
+    /// Connects with mutual TLS and takes the lock, waiting up to `config.timeout`.
+    pub fn acquire(config: &EtcdLockConfig<'_>) -> Result<Self> {
+        let read =
+            |p: &Path| std::fs::read(p).map_err(|source| kubepki_pki::Error::Read { path: p.to_owned(), source });
+        let (ca, cert) = (read(config.ca)?, read(config.cert)?);
+        let key = zeroize::Zeroizing::new(read(config.key)?);
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .map_err(|source| Error::Runtime { source })?;
+        let endpoints = config.endpoints;
+        let (client, key, lease, keeper) = runtime.block_on(async {
+            let tls = TlsOptions::new()
+                .ca_certificate(Certificate::from_pem(ca))
+                .identity(Identity::from_pem(cert, key.as_slice()));
+            let options = ConnectOptions::new()
+                .with_tls(tls)
+                .with_connect_timeout(Duration::from_secs(5))
+                .with_timeout(Duration::from_secs(10));
+            let mut client =
+                Client::connect(endpoints, Some(options)).await.map_err(|e| etcd_err(endpoints, "connect", e))?;
+            let lease =
+                client.lease_grant(LEASE_TTL_SECS, None).await.map_err(|e| etcd_err(endpoints, "lease", e))?.id();
+            let (mut keeper, _stream) =
+                client.lease_keep_alive(lease).await.map_err(|e| etcd_err(endpoints, "lease keep-alive", e))?;
+            let keeper = tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(Duration::from_secs((LEASE_TTL_SECS / 3) as u64)).await;
+                    if keeper.keep_alive().await.is_err() {
+                        return;
+                    }
+                }
+            });
+            let name = format!("/kubepki/lock/{}", config.name);
+            let locked =
+                tokio::time::timeout(config.timeout, client.lock(name, Some(LockOptions::new().with_lease(lease))))
+                    .await;
+            match locked {
+                Ok(Ok(resp)) => Ok((client, resp.key().to_vec(), lease, keeper)),
+                Ok(Err(e)) => {
+                    keeper.abort();
+                    let _ = client.lease_revoke(lease).await;
+                    Err(etcd_err(endpoints, "lock", e))
+                }
+                Err(_) => {
+                    keeper.abort();
+                    let _ = client.lease_revoke(lease).await;
+                    Err(Error::EtcdLock {
+                        endpoints: endpoints.join(","),
+                        reason: format!(
+                            "the lock {:?} is held by another kubepki run; gave up after {}s (raise --lock-timeout)",
+                            config.name,
+                            config.timeout.as_secs()
+                        ),
+                    })
+                }
+            }
+        })?;
+        Ok(Self { runtime, client, key, lease, keeper })
+    }
+}
+
+impl Drop for EtcdLock {
+    fn drop(&mut self) {
+        self.keeper.abort();
+        let (key, lease) = (self.key.clone(), self.lease);
+        let client = &mut self.client;
+        // Best effort: if etcd is gone, the lease expires on its own.
+        self.runtime.block_on(async {
+            let _ = tokio::time::timeout(Duration::from_secs(5), client.unlock(key)).await;
+            let _ = tokio::time::timeout(Duration::from_secs(5), client.lease_revoke(lease)).await;
+        });
+    }
+}
