@@ -298,7 +298,7 @@ fn locked_init(cfg: &ClusterConfig, options: &InitOptions) -> Result<InitReport>
                     });
                 }
                 Some(_) => {}
-                None => tx.add(&pub_path, want.into_bytes(), KEY_MODE),
+                None => tx.add_versioned(&pub_path, want.into_bytes(), KEY_MODE),
             }
             report.items.push(sa_item(&pki, Action::Reused));
         }
@@ -307,8 +307,8 @@ fn locked_init(cfg: &ClusterConfig, options: &InitOptions) -> Result<InitReport>
                 return Err(Error::HalfPair { present: pki.sa_pub_path(), missing: pki.sa_key_path() });
             }
             let key = next_key()?;
-            tx.add(pki.sa_key_path(), key.to_pem().as_bytes(), KEY_MODE);
-            tx.add(pki.sa_pub_path(), key.public_key_pem().into_bytes(), KEY_MODE);
+            tx.add_versioned(pki.sa_key_path(), key.to_pem().as_bytes(), KEY_MODE);
+            tx.add_versioned(pki.sa_pub_path(), key.public_key_pem().into_bytes(), KEY_MODE);
             report.items.push(sa_item(&pki, Action::Created));
         }
     }

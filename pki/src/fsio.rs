@@ -1,25 +1,47 @@
-//! Careful file I/O: bounded reads, and multi-file writes committed through a journal so that
-//! a crash at any instant leaves either every old file or (after the next run) every new one.
+//! Careful file I/O: bounded reads, and multi-file writes that no crash can leave half done.
+//!
+//! # Pairs change atomically: versioned directories
+//!
+//! A certificate and its key are two files, and two renames are not one atomic step. So the
+//! directories that hold pairs (the cert dir and its `etcd/`, kubelet serving directories) are
+//! *versioned*, as Kubernetes' AtomicWriter versions projected volumes: the real files live in a
+//! snapshot directory `..<stamp>/`, the symlink `..data` points at the current snapshot, and each
+//! visible name is a relative symlink `apiserver.crt -> ..data/apiserver.crt`. A change writes a
+//! complete new snapshot (unchanged files are hard links into the old one) and swaps `..data`
+//! with one rename: every pair of the directory changes at once, and no crash and no single
+//! open can see a certificate with another key. A name that is new is linked before the swap
+//! and dangles until then, which reads as "absent". Each directory is self-contained, so a
+//! hostPath mount of `etcd/` alone (kubeadm's etcd pod) still resolves its links.
+//!
+//! Plain files found in a versioned directory (a kubeadm cert dir being adopted) are first
+//! moved into a snapshot one by one, each replaced by a link to the same inode: content never
+//! changes during adoption, so it is safe at every step.
+//!
+//! Single files (kubeconfigs, which embed certificate and key together) are replaced by a
+//! plain rename.
 //!
 //! # The commit protocol
 //!
-//! 1. Every new file is written beside its target as `.<name>.kubepki-new` with its final mode;
-//!    then each file system involved is synced (`syncfs`).
-//! 2. The journal (`.kubepki-journal` in the journal directory) is written the same way and
-//!    renamed into place: **this rename is the commit point**.
-//! 3. Each temporary file is renamed over its target (a certificate's key and certificate are
-//!    renamed back to back), the file systems synced again, and the journal removed.
+//! 1. New snapshots and temporary files (`.<name>.kubepki-new`, `..data.kubepki-new`) are
+//!    written with their final modes, then each file system involved is synced (`syncfs`, one
+//!    call per file system rather than one fsync per file: a bulk issue writes thousands).
+//! 2. The journal (`.kubepki-journal` in the journal directory) lists the renames to do and the
+//!    old snapshots to delete; it is written and renamed into place: **the commit point**.
+//! 3. The steps are carried out in order — links for new names, the `..data` swaps, plain
+//!    renames, removal of old snapshots — the file systems synced, and the journal removed.
 //!
-//! A crash before step 2 leaves the old files and some temporary files, which [`recover`]
-//! deletes. A crash after it leaves a journal, which [`recover`] completes. A key is therefore
-//! never live without its certificate. Readers that open the certificate and the key while
-//! step 3 runs can still see one old and one new file for the microseconds between two
-//! renames; Go components (etcd, the API server) then fail that one handshake and retry.
+//! A crash before step 2 leaves the old state plus staged files, which [`recover`] deletes. A
+//! crash after it leaves a journal, which [`recover`] completes; in between, every versioned
+//! directory is entirely old or entirely new. A reader that opens a certificate and then its
+//! key can still straddle a swap (no two-file layout can prevent that); Go servers such as etcd
+//! then fail that one handshake, and clients retry.
 
+use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Write as _};
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -34,10 +56,18 @@ pub const MAX_CONFIG_FILE: u64 = 4 << 20;
 
 /// The journal's file name.
 pub const JOURNAL_NAME: &str = ".kubepki-journal";
+/// The link to the current snapshot of a versioned directory.
+pub const DATA_LINK: &str = "..data";
 const TMP_SUFFIX: &str = ".kubepki-new";
 
+/// Whether `target` (a symlink's target) points into a versioned directory's snapshot.
+fn is_pending_target(target: &Path) -> bool {
+    target.starts_with(DATA_LINK)
+}
+
 /// Reads `path` if it exists, refusing non-files and files over `limit` bytes without reading
-/// them. `None` means the path does not exist; a dangling symlink is an error.
+/// them. `None` means the path does not exist — or is a link into a snapshot that does not
+/// have it yet (a new name of a commit in progress). Any other dangling symlink is an error.
 pub fn read_optional(path: &Path, limit: u64, what: &'static str) -> Result<Option<Vec<u8>>> {
     let read_err = |source| Error::Read { path: path.to_owned(), source };
     match fs::symlink_metadata(path) {
@@ -48,6 +78,9 @@ pub fn read_optional(path: &Path, limit: u64, what: &'static str) -> Result<Opti
     let meta = match fs::metadata(path) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let target = fs::read_link(path).unwrap_or_default();
+            if is_pending_target(&target) {
+                return Ok(None);
+            }
             return Err(Error::DanglingSymlink { path: path.to_owned(), target });
         }
         other => other.map_err(read_err)?,
@@ -135,16 +168,27 @@ pub fn replace_file(path: &Path, contents: &[u8], mode: u32) -> Result<()> {
     sync_dir(path.parent().unwrap_or(Path::new(".")))
 }
 
+/// One step of a commit, as the journal records it.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(tag = "op", rename_all = "kebab-case")]
+enum Step {
+    /// Rename `from` to `to` (skipped if `from` is gone: an earlier attempt did it).
+    Rename { from: PathBuf, to: PathBuf },
+    /// Delete an old snapshot directory.
+    RemoveDir { path: PathBuf },
+}
+
 #[derive(Debug, Deserialize, Serialize)]
 struct Journal {
     version: u32,
-    renames: Vec<(PathBuf, PathBuf)>,
+    steps: Vec<Step>,
 }
 
 struct PendingWrite {
     path: PathBuf,
     contents: Zeroizing<Vec<u8>>,
     mode: u32,
+    versioned: bool,
 }
 
 /// A set of files to replace together (see the module docs for the protocol).
@@ -159,16 +203,121 @@ impl std::fmt::Debug for Transaction {
     }
 }
 
+/// Whether a file in a versioned directory is PKI material kubepki keeps in the snapshot.
+fn is_managed_name(name: &str) -> bool {
+    !name.starts_with('.') && [".crt", ".key", ".pub", ".pem", ".csr"].iter().any(|s| name.ends_with(s))
+}
+
+fn file_name(path: &Path) -> String {
+    path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+}
+
+fn parent_of(path: &Path) -> PathBuf {
+    match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+/// A fresh snapshot directory name: `..<unix nanos>.<pid>.<n>`.
+fn snapshot_name() -> String {
+    static N: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    format!("..{nanos}.{}.{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed))
+}
+
+/// The snapshot `..data` points at, if the directory is versioned.
+fn current_snapshot(dir: &Path) -> Option<String> {
+    fs::read_link(dir.join(DATA_LINK)).ok().map(|t| t.to_string_lossy().into_owned())
+}
+
+fn symlink(target: &Path, link: &Path) -> Result<()> {
+    let _ = fs::remove_file(link);
+    std::os::unix::fs::symlink(target, link).map_err(|source| Error::Write { path: link.to_owned(), source })
+}
+
+fn rename(from: &Path, to: &Path) -> Result<()> {
+    fs::rename(from, to).map_err(|source| Error::Write { path: to.to_owned(), source })
+}
+
+/// Whether `dir/name` is already the link `..data/name`.
+fn is_data_link(dir: &Path, name: &str) -> bool {
+    fs::read_link(dir.join(name)).is_ok_and(|t| t == Path::new(DATA_LINK).join(name))
+}
+
+/// Turns the plain PKI files of `dir` (and `also`, if plain) into links into its snapshot,
+/// creating the snapshot if there is none. Each file keeps its inode (a hard link into the
+/// snapshot) and its content, so this is safe at every step.
+pub fn adopt(dir: &Path, also: &[String]) -> Result<()> {
+    let mut plain: Vec<String> = Vec::new();
+    if let Ok(entries) = fs::read_dir(dir) {
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if e.file_type().is_ok_and(|t| t.is_file()) && (is_managed_name(&name) || also.contains(&name)) {
+                plain.push(name);
+            }
+        }
+    }
+    if plain.is_empty() {
+        return Ok(());
+    }
+    plain.sort();
+    let snapshot = match current_snapshot(dir) {
+        Some(s) if dir.join(&s).is_dir() => s,
+        _ => {
+            let s = snapshot_name();
+            fs::DirBuilder::new()
+                .mode(0o755)
+                .create(dir.join(&s))
+                .map_err(|source| Error::Write { path: dir.join(&s), source })?;
+            sync_filesystems(&[dir.to_path_buf()])?;
+            let tmp = dir.join(format!("{DATA_LINK}{TMP_SUFFIX}"));
+            symlink(Path::new(&s), &tmp)?;
+            rename(&tmp, &dir.join(DATA_LINK))?;
+            s
+        }
+    };
+    for name in &plain {
+        let in_snapshot = dir.join(&snapshot).join(name);
+        let staged = dir.join(&snapshot).join(format!(".{name}{TMP_SUFFIX}"));
+        let _ = fs::remove_file(&staged);
+        fs::hard_link(dir.join(name), &staged).map_err(|source| Error::Write { path: staged.clone(), source })?;
+        rename(&staged, &in_snapshot)?;
+        sync_filesystems(&[dir.to_path_buf()])?;
+        let link = dir.join(format!(".{name}{TMP_SUFFIX}"));
+        symlink(&Path::new(DATA_LINK).join(name), &link)?;
+        rename(&link, &dir.join(name))?;
+        failpoint("adopt:one");
+    }
+    sync_filesystems(&[dir.to_path_buf()])
+}
+
 impl Transaction {
     /// An empty transaction whose journal lives in `journal_dir` (the cert dir).
     pub fn new(journal_dir: impl Into<PathBuf>) -> Self {
         Self { journal_dir: journal_dir.into(), writes: Vec::new() }
     }
 
-    /// Adds a file. Contents are zeroized when the transaction is dropped. Files are renamed in
-    /// the order they were added: add a key right before its certificate.
+    /// Adds a file replaced by a plain rename (a kubeconfig, a backup). Contents are zeroized
+    /// when the transaction is dropped.
     pub fn add(&mut self, path: impl Into<PathBuf>, contents: impl Into<Vec<u8>>, mode: u32) {
-        self.writes.push(PendingWrite { path: path.into(), contents: Zeroizing::new(contents.into()), mode });
+        self.writes.push(PendingWrite {
+            path: path.into(),
+            contents: Zeroizing::new(contents.into()),
+            mode,
+            versioned: false,
+        });
+    }
+
+    /// Adds a file of a versioned directory: it changes together with every other file of its
+    /// directory, in one rename (a certificate and its key).
+    pub fn add_versioned(&mut self, path: impl Into<PathBuf>, contents: impl Into<Vec<u8>>, mode: u32) {
+        self.writes.push(PendingWrite {
+            path: path.into(),
+            contents: Zeroizing::new(contents.into()),
+            mode,
+            versioned: true,
+        });
     }
 
     /// Whether nothing was added.
@@ -181,58 +330,114 @@ impl Transaction {
         self.writes.iter().map(|w| w.path.as_path()).collect()
     }
 
-    /// Writes every file, or none: on an error before the commit point the temporary files are
+    /// Writes every file, or none: on an error before the commit point everything staged is
     /// removed and the old files are untouched.
     pub fn commit(self) -> Result<Vec<PathBuf>> {
         if self.writes.is_empty() {
             return Ok(Vec::new());
         }
         failpoint("commit:begin");
-        let mut renames = Vec::with_capacity(self.writes.len());
-        let result = self.stage(&mut renames);
-        if let Err(e) = result {
-            for (tmp, _) in &renames {
-                let _ = fs::remove_file(tmp);
+        let mut staged: Vec<PathBuf> = Vec::new();
+        let steps = match self.stage(&mut staged) {
+            Ok(steps) => steps,
+            Err(e) => {
+                discard(&staged);
+                return Err(e);
             }
-            return Err(e);
-        }
+        };
         let journal = self.journal_dir.join(JOURNAL_NAME);
-        let body = serde_json::to_vec(&Journal { version: 1, renames: renames.clone() }).unwrap_or_default();
+        let body = serde_json::to_vec(&Journal { version: 2, steps: steps.clone() }).unwrap_or_default();
         if let Err(e) = replace_file(&journal, &body, 0o600) {
-            for (tmp, _) in &renames {
-                let _ = fs::remove_file(tmp);
-            }
+            discard(&staged);
             return Err(e);
         }
         failpoint("commit:journaled");
-        apply(&journal, &renames)?;
-        Ok(renames.into_iter().map(|(_, p)| p).collect())
+        apply(&journal, &steps)?;
+        Ok(self.writes.into_iter().map(|w| w.path).collect())
     }
 
-    fn stage(&self, renames: &mut Vec<(PathBuf, PathBuf)>) -> Result<()> {
+    /// Writes snapshots and temporary files; returns the steps of the commit.
+    fn stage(&self, staged: &mut Vec<PathBuf>) -> Result<Vec<Step>> {
         let dirs = parent_dirs(self.writes.iter().map(|w| w.path.as_path()));
         for dir in &dirs {
             create_dir_all(dir, 0o755)?;
         }
-        renames.extend(self.writes.iter().map(|w| (tmp_path(&w.path), w.path.clone())));
-        // Temporary files are written in parallel and made durable with one syncfs per file
-        // system rather than one fsync per file: a bulk issue writes thousands.
-        self.writes
-            .par_iter()
-            .zip(renames.par_iter())
-            .try_for_each(|(w, (tmp, _))| write_unsynced(tmp, &w.contents, w.mode))?;
+        // Versioned directories: adopt plain files, then lay out the new snapshots.
+        let mut by_dir: BTreeMap<PathBuf, Vec<&PendingWrite>> = BTreeMap::new();
+        for w in self.writes.iter().filter(|w| w.versioned) {
+            by_dir.entry(parent_of(&w.path)).or_default().push(w);
+        }
+        let (mut links, mut swaps, mut plain, mut cleanup) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let mut files: Vec<(PathBuf, &PendingWrite)> = Vec::new();
+        for (dir, writes) in &by_dir {
+            let names: Vec<String> = writes.iter().map(|w| file_name(&w.path)).collect();
+            adopt(dir, &names)?;
+            let current = current_snapshot(dir);
+            let snapshot = snapshot_name();
+            let snap_dir = dir.join(&snapshot);
+            fs::DirBuilder::new()
+                .mode(0o755)
+                .create(&snap_dir)
+                .map_err(|source| Error::Write { path: snap_dir.clone(), source })?;
+            staged.push(snap_dir.clone());
+            if let Some(cur) = &current {
+                for e in
+                    fs::read_dir(dir.join(cur)).map_err(|source| Error::Read { path: dir.join(cur), source })?.flatten()
+                {
+                    let name = e.file_name().to_string_lossy().into_owned();
+                    if !name.starts_with('.') && !names.contains(&name) && e.file_type().is_ok_and(|t| t.is_file()) {
+                        fs::hard_link(e.path(), snap_dir.join(&name))
+                            .map_err(|source| Error::Write { path: snap_dir.join(&name), source })?;
+                    }
+                }
+                cleanup.push(Step::RemoveDir { path: dir.join(cur) });
+            }
+            for w in writes {
+                files.push((snap_dir.join(file_name(&w.path)), w));
+            }
+            let tmp_data = dir.join(format!("{DATA_LINK}{TMP_SUFFIX}"));
+            symlink(Path::new(&snapshot), &tmp_data)?;
+            staged.push(tmp_data.clone());
+            swaps.push(Step::Rename { from: tmp_data, to: dir.join(DATA_LINK) });
+            for name in &names {
+                if !is_data_link(dir, name) {
+                    let tmp = dir.join(format!(".{name}{TMP_SUFFIX}"));
+                    symlink(&Path::new(DATA_LINK).join(name), &tmp)?;
+                    staged.push(tmp.clone());
+                    links.push(Step::Rename { from: tmp, to: dir.join(name) });
+                }
+            }
+        }
+        for w in self.writes.iter().filter(|w| !w.versioned) {
+            let tmp = tmp_path(&w.path);
+            staged.push(tmp.clone());
+            plain.push(Step::Rename { from: tmp.clone(), to: w.path.clone() });
+            files.push((tmp, w));
+        }
+        // File contents are written in parallel and made durable with one syncfs per file
+        // system.
+        files.par_iter().try_for_each(|(path, w)| write_unsynced(path, &w.contents, w.mode))?;
         failpoint("commit:staged");
-        sync_filesystems(&dirs)
+        sync_filesystems(&dirs)?;
+        Ok(links.into_iter().chain(swaps).chain(plain).chain(cleanup).collect())
+    }
+}
+
+/// Removes what an unfinished commit staged.
+fn discard(staged: &[PathBuf]) {
+    for p in staged {
+        if p.is_dir() && !p.is_symlink() {
+            let _ = fs::remove_dir_all(p);
+        } else {
+            let _ = fs::remove_file(p);
+        }
     }
 }
 
 fn parent_dirs<'a>(paths: impl Iterator<Item = &'a Path>) -> Vec<PathBuf> {
     let mut dirs: Vec<PathBuf> = Vec::new();
     for p in paths {
-        let dir = match p.parent() {
-            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
+        let dir = parent_of(p);
         if !dirs.contains(&dir) {
             dirs.push(dir);
         }
@@ -256,15 +461,28 @@ fn sync_filesystems(dirs: &[PathBuf]) -> Result<()> {
     Ok(())
 }
 
-fn apply(journal: &Path, renames: &[(PathBuf, PathBuf)]) -> Result<()> {
-    for (tmp, path) in renames {
-        // A missing temporary file was renamed by an earlier, interrupted attempt.
-        if tmp.exists() {
-            fs::rename(tmp, path).map_err(|source| Error::Write { path: path.clone(), source })?;
-            failpoint("commit:renamed-one");
+fn apply(journal: &Path, steps: &[Step]) -> Result<()> {
+    let mut dirs = Vec::new();
+    for step in steps {
+        match step {
+            // symlink_metadata: a staged link may dangle until its snapshot is swapped in.
+            Step::Rename { from, to } => {
+                if fs::symlink_metadata(from).is_ok() {
+                    rename(from, to)?;
+                }
+                dirs.push(parent_of(to));
+            }
+            Step::RemoveDir { path } => {
+                if path.is_dir() {
+                    fs::remove_dir_all(path).map_err(|source| Error::Write { path: path.clone(), source })?;
+                }
+            }
         }
+        failpoint("commit:renamed-one");
     }
-    sync_filesystems(&parent_dirs(renames.iter().map(|(_, p)| p.as_path())))?;
+    dirs.dedup();
+    sync_filesystems(&dirs)?;
+    failpoint("commit:renamed-all");
     fs::remove_file(journal).map_err(|source| Error::Write { path: journal.to_owned(), source })?;
     sync_dir(journal.parent().unwrap_or(Path::new(".")))
 }
@@ -274,12 +492,13 @@ fn apply(journal: &Path, renames: &[(PathBuf, PathBuf)]) -> Result<()> {
 pub struct Recovery {
     /// Files whose interrupted replacement was completed.
     pub completed: Vec<PathBuf>,
-    /// Temporary files of an uncommitted transaction that were removed.
+    /// Staged files and snapshots of an uncommitted transaction that were removed.
     pub discarded: Vec<PathBuf>,
 }
 
-/// Completes a transaction interrupted after its commit point, and removes the temporary files
-/// of one interrupted before it, under `journal_dir` and the directories in `scan`.
+/// Completes a transaction interrupted after its commit point, and removes what one
+/// interrupted before it staged, under `journal_dir` and the directories in `scan` (and their
+/// subdirectories).
 pub fn recover(journal_dir: &Path, scan: &[&Path]) -> Result<Recovery> {
     let mut out = Recovery::default();
     let journal_path = journal_dir.join(JOURNAL_NAME);
@@ -288,25 +507,36 @@ pub fn recover(journal_dir: &Path, scan: &[&Path]) -> Result<Recovery> {
             path: journal_path.clone(),
             source: std::io::Error::new(std::io::ErrorKind::InvalidData, e),
         })?;
-        apply(&journal_path, &journal.renames)?;
-        out.completed = journal.renames.into_iter().map(|(_, p)| p).collect();
+        apply(&journal_path, &journal.steps)?;
+        out.completed = journal
+            .steps
+            .into_iter()
+            .filter_map(|s| match s {
+                Step::Rename { to, .. } if file_name(&to) != DATA_LINK => Some(to),
+                _ => None,
+            })
+            .collect();
     }
     let mut dirs: Vec<PathBuf> = scan.iter().map(|p| p.to_path_buf()).collect();
     dirs.push(journal_dir.to_path_buf());
-    dirs.dedup();
     let mut seen: Vec<PathBuf> = Vec::new();
     while let Some(dir) = dirs.pop() {
         if seen.contains(&dir) {
             continue;
         }
         let Ok(entries) = fs::read_dir(&dir) else { continue };
-        seen.push(dir);
+        seen.push(dir.clone());
+        let current = current_snapshot(&dir);
         for entry in entries.flatten() {
             let (path, name) = (entry.path(), entry.file_name().to_string_lossy().into_owned());
             let Ok(kind) = entry.file_type() else { continue };
             if kind.is_dir() && !name.starts_with('.') {
                 dirs.push(path);
-            } else if kind.is_file() && name.starts_with('.') && name.ends_with(TMP_SUFFIX) {
+            } else if kind.is_dir() && name.starts_with("..") && Some(&name) != current.as_ref() {
+                // A snapshot no `..data` points at: staged by a commit that never happened.
+                fs::remove_dir_all(&path).map_err(|source| Error::Write { path: path.clone(), source })?;
+                out.discarded.push(path);
+            } else if !kind.is_dir() && name.starts_with('.') && name.ends_with(TMP_SUFFIX) {
                 fs::remove_file(&path).map_err(|source| Error::Write { path: path.clone(), source })?;
                 out.discarded.push(path);
             }
@@ -315,9 +545,13 @@ pub fn recover(journal_dir: &Path, scan: &[&Path]) -> Result<Recovery> {
     Ok(out)
 }
 
-/// In builds with the `failpoints` feature, `KUBEPKI_FAILPOINT=<name>[@<n>]` kills the process
-/// (as SIGKILL would: no cleanup, no unwinding) the n-th time (default first) the named point
-/// is reached. Crash-safety tests use it to stop a write at every step.
+/// In builds with the `failpoints` feature (test builds: the `kubepki` package's tests enable
+/// it), `KUBEPKI_FAILPOINT=<name>[@<n>]` SIGKILLs the process the n-th time (default: first) the
+/// named point is reached. The points: `commit:begin`, `adopt:one` (after each plain file is
+/// turned into a link into the snapshot), `commit:staged` (everything staged), `commit:journaled`
+/// (the commit point passed), `commit:renamed-one` (after each step of the journal, also
+/// during recovery), `commit:renamed-all` (before the journal is removed).
+/// Crash-safety tests use them to stop a write at every step.
 #[cfg(feature = "failpoints")]
 pub fn failpoint(name: &str) {
     use std::sync::atomic::{AtomicUsize, Ordering};
@@ -328,6 +562,9 @@ pub fn failpoint(name: &str) {
         None => (spec.as_str(), 1),
     };
     if want == name && HITS.fetch_add(1, Ordering::SeqCst) + 1 == nth {
+        // SIGKILL: no unwinding, no destructors, no buffered writes flushed — a power cut as
+        // far as the file system state of this process is concerned.
+        let _ = rustix::process::kill_process(rustix::process::getpid(), rustix::process::Signal::KILL);
         std::process::abort();
     }
 }
@@ -342,7 +579,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn transaction_writes_all_files_with_their_modes_and_leaves_no_journal() {
+    fn plain_transaction_writes_all_files_with_their_modes_and_leaves_no_journal() {
         let dir = tempfile::tempdir().unwrap();
         let mut tx = Transaction::new(dir.path());
         tx.add(dir.path().join("etcd/server.key"), b"key".to_vec(), 0o600);
@@ -357,27 +594,70 @@ mod tests {
     }
 
     #[test]
+    fn versioned_pairs_swap_together_and_plain_files_are_adopted() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        // A kubeadm-made pair, as plain files.
+        fs::write(d.join("a.key"), "key-1").unwrap();
+        fs::write(d.join("a.crt"), "crt-1").unwrap();
+        fs::write(d.join("README"), "not PKI").unwrap();
+        let mut tx = Transaction::new(d);
+        tx.add_versioned(d.join("b.key"), b"bkey".to_vec(), 0o600);
+        tx.add_versioned(d.join("b.crt"), b"bcrt".to_vec(), 0o644);
+        tx.commit().unwrap();
+        for (name, content) in [("a.key", "key-1"), ("a.crt", "crt-1"), ("b.key", "bkey"), ("b.crt", "bcrt")] {
+            assert_eq!(fs::read_link(d.join(name)).unwrap(), Path::new("..data").join(name), "{name}");
+            assert_eq!(fs::read_to_string(d.join(name)).unwrap(), content);
+        }
+        assert_eq!(mode_of(&d.join("b.key")).unwrap(), 0o600);
+        assert!(fs::symlink_metadata(d.join("README")).unwrap().is_file(), "foreign files are left alone");
+        let first = current_snapshot(d).unwrap();
+
+        let mut tx = Transaction::new(d);
+        tx.add_versioned(d.join("a.key"), b"key-2".to_vec(), 0o600);
+        tx.add_versioned(d.join("a.crt"), b"crt-2".to_vec(), 0o644);
+        tx.commit().unwrap();
+        assert_eq!(fs::read_to_string(d.join("a.key")).unwrap(), "key-2");
+        assert_eq!(fs::read_to_string(d.join("b.crt")).unwrap(), "bcrt", "unchanged files carry over");
+        assert!(!d.join(&first).exists(), "the old snapshot is removed");
+        let names: Vec<String> =
+            fs::read_dir(d).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        assert_eq!(names.iter().filter(|n| n.starts_with("..")).count(), 2, "..data and one snapshot: {names:?}");
+        assert!(!d.join(JOURNAL_NAME).exists());
+    }
+
+    #[test]
+    fn a_pending_new_name_reads_as_absent() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        std::os::unix::fs::symlink("..data/new.crt", d.join("new.crt")).unwrap();
+        assert_eq!(read_optional(&d.join("new.crt"), 10, "certificate").unwrap(), None);
+    }
+
+    #[test]
     fn recover_completes_a_journaled_commit_and_discards_an_unjournaled_one() {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
         fs::write(d.join("a.crt"), "old").unwrap();
-        // Interrupted after the commit point: journal + one temp file left, one already renamed.
+        // Interrupted after the commit point: one step done, one pending.
         fs::write(d.join(".a.crt.kubepki-new"), "new").unwrap();
         fs::write(d.join("a.key"), "new-key").unwrap();
         let journal = Journal {
-            version: 1,
-            renames: vec![
-                (d.join(".a.key.kubepki-new"), d.join("a.key")),
-                (d.join(".a.crt.kubepki-new"), d.join("a.crt")),
+            version: 2,
+            steps: vec![
+                Step::Rename { from: d.join(".a.key.kubepki-new"), to: d.join("a.key") },
+                Step::Rename { from: d.join(".a.crt.kubepki-new"), to: d.join("a.crt") },
             ],
         };
         fs::write(d.join(JOURNAL_NAME), serde_json::to_vec(&journal).unwrap()).unwrap();
-        // A stray temp file of an uncommitted transaction in a subdirectory.
-        fs::create_dir(d.join("etcd")).unwrap();
+        // What an uncommitted transaction staged in a subdirectory: a temp file and a snapshot.
+        fs::create_dir_all(d.join("etcd/..123.1.0")).unwrap();
         fs::write(d.join("etcd/.peer.key.kubepki-new"), "stray").unwrap();
         let r = recover(d, &[]).unwrap();
         assert_eq!(r.completed, vec![d.join("a.key"), d.join("a.crt")]);
-        assert_eq!(r.discarded, vec![d.join("etcd/.peer.key.kubepki-new")]);
+        let mut discarded = r.discarded;
+        discarded.sort();
+        assert_eq!(discarded, vec![d.join("etcd/..123.1.0"), d.join("etcd/.peer.key.kubepki-new")]);
         assert_eq!(fs::read_to_string(d.join("a.crt")).unwrap(), "new");
         assert!(!d.join(JOURNAL_NAME).exists());
         assert_eq!(recover(d, &[]).unwrap(), Recovery::default());

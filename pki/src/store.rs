@@ -133,10 +133,11 @@ impl PkiDir {
         CertificateAuthority::from_parts(kind.name().to_owned(), certs, key, cert_path, key_path).map(Some)
     }
 
-    /// Adds a key and its certificate to `tx`, key first, with kubeadm's modes.
+    /// Adds a key and its certificate to `tx`, with kubeadm's modes; they change together (the
+    /// cert dir is a versioned directory, see [`fsio`]).
     pub fn stage_pair(&self, tx: &mut Transaction, base: &str, key: &PrivateKey, cert_pem: &str) {
-        tx.add(self.key_path(base), key.to_pem().as_bytes(), KEY_MODE);
-        tx.add(self.cert_path(base), cert_pem.as_bytes(), CERT_MODE);
+        tx.add_versioned(self.key_path(base), key.to_pem().as_bytes(), KEY_MODE);
+        tx.add_versioned(self.cert_path(base), cert_pem.as_bytes(), CERT_MODE);
     }
 }
 

@@ -17,6 +17,10 @@ pub struct Entry {
     pub path: PathBuf,
     /// Its permission bits.
     pub mode: u32,
+    /// It lived in a versioned directory (a link into `..data`), so it is restored together
+    /// with the other files of that directory.
+    #[serde(default)]
+    pub versioned: bool,
 }
 
 /// A backup directory: copies of files as they were before a rotation, with their modes.
@@ -74,12 +78,13 @@ impl Backup {
             }
             let contents = fsio::read_required(path, MAX_CONFIG_FILE, "file to back up")?;
             let mode = fsio::mode_of(path)?;
+            let versioned = std::fs::read_link(path).is_ok_and(|t| t.starts_with(fsio::DATA_LINK));
             let target = stored(dir, &abs);
             if let Some(parent) = target.parent() {
                 fsio::create_dir_all(parent, 0o700)?;
             }
             tx.add(target, contents, mode);
-            entries.push(Entry { path: abs, mode });
+            entries.push(Entry { path: abs, mode, versioned });
         }
         let manifest = serde_json::to_vec_pretty(&entries).unwrap_or_default();
         tx.add(dir.join(MANIFEST), manifest, 0o600);
@@ -104,7 +109,11 @@ impl Backup {
         let mut tx = Transaction::new(journal_dir);
         for e in &self.entries {
             let contents = fsio::read_required(&stored(&self.dir, &e.path), MAX_CONFIG_FILE, "backed-up file")?;
-            tx.add(&e.path, contents, e.mode);
+            if e.versioned {
+                tx.add_versioned(&e.path, contents, e.mode);
+            } else {
+                tx.add(&e.path, contents, e.mode);
+            }
         }
         Ok(tx.commit()?)
     }

@@ -81,12 +81,12 @@ pub fn execute(
         let key_pem = key.to_pem();
         match &r.location {
             Location::CertDir { cert_path, key_path, .. } => {
-                // Key first, then certificate: the journal renames them back to back.
+                // Key and certificate change together: the cert dir is versioned.
                 if !r.reuse_key {
-                    tx.add(key_path, key_pem.as_bytes(), kubepki_pki::store::KEY_MODE);
+                    tx.add_versioned(key_path, key_pem.as_bytes(), kubepki_pki::store::KEY_MODE);
                     touched.push(key_path.clone());
                 }
-                tx.add(
+                tx.add_versioned(
                     cert_path,
                     cert.to_pem().into_bytes(),
                     fsio::mode_of(cert_path).unwrap_or(kubepki_pki::store::CERT_MODE),

@@ -19,6 +19,8 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+pub mod secrets_api;
+
 /// Installs aws-lc-rs as the process-wide rustls provider (idempotent).
 pub fn install_crypto_provider() {
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
@@ -148,6 +150,41 @@ pub fn tree_hash(dir: &Path) -> String {
         ctx.update(contents);
     }
     ctx.finish().as_ref().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A hash of what readers see under `dir`: every visible (not dot-named) file, followed
+/// through symlinks, with its mode and contents. Unlike [`tree_hash`] it does not change when
+/// the same contents are rewritten into a new snapshot.
+pub fn content_hash(dir: &Path) -> String {
+    let mut entries = BTreeMap::new();
+    visible(dir, dir, &mut entries);
+    let mut ctx = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
+    for (path, (mode, contents)) in &entries {
+        ctx.update(path.as_bytes());
+        ctx.update(&mode.to_be_bytes());
+        ctx.update(contents);
+    }
+    ctx.finish().as_ref().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn visible(root: &Path, dir: &Path, out: &mut BTreeMap<String, (u32, Vec<u8>)>) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for e in entries.flatten() {
+        if e.file_name().to_string_lossy().starts_with('.') {
+            continue;
+        }
+        let p = e.path();
+        let rel = p.strip_prefix(root).unwrap().display().to_string();
+        match std::fs::metadata(&p) {
+            Ok(m) if m.is_dir() => visible(root, &p, out),
+            Ok(m) => {
+                out.insert(rel, (m.permissions().mode(), std::fs::read(&p).unwrap_or_default()));
+            }
+            Err(_) => {
+                out.insert(rel, (0, b"<dangling>".to_vec()));
+            }
+        }
+    }
 }
 
 fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, (u32, Vec<u8>)>) {

@@ -143,8 +143,9 @@ fn certificate_contents_match_kubeadm() {
     assert_eq!((leaf.not_after - leaf.not_before).whole_seconds(), 8760 * 3600 + 300);
     let now = time::OffsetDateTime::now_utc();
     assert!((leaf.not_before - (now - time::Duration::minutes(5))).whole_seconds().abs() < 120);
-    let serials: std::collections::BTreeSet<String> =
-        LEAF_CAS.iter().map(|(f, _, _)| cert(&pki.join(f)).serial).chain([ca_cert.serial.clone()]).collect();
+    let mut serials: std::collections::BTreeSet<String> =
+        LEAF_CAS.iter().map(|(f, _, _)| cert(&pki.join(f)).serial).collect();
+    serials.insert(ca_cert.serial);
     assert_eq!(serials.len(), 8, "serials must be distinct");
 
     // Kubeconfigs: kubeadm's subjects, names, contexts and servers; mode 0600.
@@ -583,7 +584,8 @@ fn a_leaf_never_outlives_its_ca() {
 /// Broken inputs: each gets a message naming the file, exit code 2, and the tree unchanged.
 #[test]
 fn bad_inputs_name_the_file_and_change_nothing() {
-    let cases: &[(&str, &dyn Fn(&TestDir), &str)] = &[
+    type Corrupt<'a> = &'a dyn Fn(&TestDir);
+    let cases: &[(&str, Corrupt, &str)] = &[
         ("garbage CA key", &|d| drop(d.write("pki/ca.key", "this is not a key")), "pki/ca.key: no PEM private key"),
         ("empty CA key", &|d| drop(d.write("pki/ca.key", "")), "pki/ca.key: no PEM private key"),
         (

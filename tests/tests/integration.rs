@@ -3,6 +3,7 @@
 
 mod check;
 mod common;
+mod crash;
 mod init;
 mod rotate;
 mod verify;
