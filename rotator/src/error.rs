@@ -52,6 +52,24 @@ pub enum Error {
         source: Box<dyn std::error::Error + Send + Sync>,
     },
 
+    /// A configuration file could not be used.
+    #[error("{}: {reason}", path.display())]
+    Config {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+
+    /// A Secret could not be brought in step.
+    #[error("secret {secret}: {reason}")]
+    SecretSync {
+        /// The Secret (`NAMESPACE/NAME`).
+        secret: String,
+        /// What went wrong.
+        reason: String,
+    },
+
     /// The etcd lock could not be taken.
     #[error("etcd lock at {endpoints}: {reason}")]
     EtcdLock {

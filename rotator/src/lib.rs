@@ -19,6 +19,7 @@ pub mod plan;
 pub mod policy;
 pub mod prometheus;
 mod scan;
+pub mod secret_sink;
 pub mod secrets;
 mod tabwriter;
 pub mod targets;

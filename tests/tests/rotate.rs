@@ -397,3 +397,104 @@ fn the_etcd_lock_serializes_nodes_of_a_cluster() {
     assert_eq!(tree_hash(&b), before);
     assert!(holder.wait_with_output().unwrap().status.success());
 }
+
+fn secret_data(api: &secrets_api::SecretsApi, ns: &str, name: &str, key: &str) -> Option<String> {
+    use base64::Engine as _;
+    let s = api.get(ns, name)?;
+    let b64 = s["data"][key].as_str()?;
+    Some(String::from_utf8(base64::engine::general_purpose::STANDARD.decode(b64).unwrap()).unwrap())
+}
+
+/// Secrets declared in the config follow the certificates they mirror, through the real kube
+/// client against an in-process Secrets API, with optimistic concurrency (a 409 is retried).
+#[test]
+fn secrets_follow_the_certificates_they_mirror() {
+    use secrets_api::{SecretsApi, tls_secret};
+    let d = TestDir::new();
+    let reserved = SecretsApi::reserve();
+    init(d.path(), &["--apiserver-bind-port", &reserved.port().to_string()]).ok();
+    let pki = d.join("pki");
+    let api = reserved.serve(&pki.join("apiserver.crt"), &pki.join("apiserver.key"), &pki.join("ca.crt"));
+    // An existing, stale copy with a key of its own that must survive.
+    let mut stale = tls_secret("kube-system", "front-proxy-client", "old cert", "old key", None);
+    stale["data"]["extra"] = serde_json::json!("a2VlcA==");
+    api.insert(stale);
+    let config = d.write(
+        "kubepki.yaml",
+        format!(
+            "apiVersion: kubepki.io/v1alpha1\nkind: RotationConfiguration\nkubeconfig: {}\nsecrets:\n\
+             - secret: kube-system/front-proxy-client\n  source: front-proxy-client\n\
+             - secret: backup/etcd-client\n  source: apiserver-etcd-client\n  keys: {{cert: cert.pem, key: key.pem, ca: ''}}\n",
+            d.join("admin.conf").display()
+        ),
+    );
+    api.inject_conflict();
+    let r = rotate(d.path(), &["--force", "front-proxy-client", "--config", config.to_str().unwrap()]).ok();
+    assert!(r.stdout.contains("secret kube-system/front-proxy-client (front-proxy-client): updated"), "{}", r.stdout);
+    assert!(r.stdout.contains("secret backup/etcd-client (apiserver-etcd-client): created"), "{}", r.stdout);
+
+    let cert = secret_data(&api, "kube-system", "front-proxy-client", "tls.crt").unwrap();
+    assert_eq!(cert, d.read("pki/front-proxy-client.crt"), "the Secret has the renewed certificate");
+    assert_eq!(
+        secret_data(&api, "kube-system", "front-proxy-client", "tls.key").unwrap(),
+        d.read("pki/front-proxy-client.key")
+    );
+    assert_eq!(
+        secret_data(&api, "kube-system", "front-proxy-client", "ca.crt").unwrap(),
+        d.read("pki/front-proxy-ca.crt")
+    );
+    assert_eq!(secret_data(&api, "kube-system", "front-proxy-client", "extra").unwrap(), "keep");
+    assert_eq!(
+        secret_data(&api, "backup", "etcd-client", "cert.pem").unwrap(),
+        d.read("pki/apiserver-etcd-client.crt")
+    );
+    assert_eq!(secret_data(&api, "backup", "etcd-client", "ca.crt"), None);
+    let puts = api.requests().iter().filter(|r| r.starts_with("PUT ")).count();
+    assert_eq!(puts, 2, "one 409 and its retry: {:?}", api.requests());
+
+    // In step: a second run reads and writes nothing.
+    let before = api.requests().len();
+    let again = rotate(d.path(), &["--config", config.to_str().unwrap()]).ok();
+    assert!(again.stdout.contains("front-proxy-client): in step"), "{}", again.stdout);
+    assert!(api.requests()[before..].iter().all(|r| r.starts_with("GET ")), "{:?}", &api.requests()[before..]);
+
+    // The API gone: the run fails, and the files it wrote are restored.
+    drop(api);
+    let content = content_hash(&pki);
+    let r = rotate(d.path(), &["--force", "front-proxy-client", "--config", config.to_str().unwrap()]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(r.stderr.contains("was restored from"), "{}", r.stderr);
+    assert_eq!(content_hash(&pki), content);
+}
+
+/// The same against a live cluster: `KUBECONFIG=... cargo test -- --ignored live_cluster`.
+/// Creates and deletes the Secret `kubepki-test/rotate-live` (the namespace must exist).
+#[test]
+#[ignore = "needs a live cluster via KUBECONFIG"]
+fn live_cluster_secret_sync() {
+    let kubeconfig = std::env::var("KUBECONFIG").expect("KUBECONFIG");
+    let d = TestDir::new();
+    init(d.path(), &[]).ok();
+    let config = d.write(
+        "kubepki.yaml",
+        format!(
+            "apiVersion: kubepki.io/v1alpha1\nkind: RotationConfiguration\nkubeconfig: {kubeconfig}\nsecrets:\n\
+             - secret: kubepki-test/rotate-live\n  source: front-proxy-client\n"
+        ),
+    );
+    rotate(d.path(), &["--force", "front-proxy-client", "--config", config.to_str().unwrap()]).ok();
+    let got = run(Command::new("kubectl").args([
+        "get",
+        "secret",
+        "-n",
+        "kubepki-test",
+        "rotate-live",
+        "-o",
+        "jsonpath={.data.tls\\.crt}",
+    ]))
+    .ok();
+    use base64::Engine as _;
+    let pem = base64::engine::general_purpose::STANDARD.decode(got.stdout.trim()).unwrap();
+    assert_eq!(String::from_utf8(pem).unwrap(), d.read("pki/front-proxy-client.crt"));
+    run(Command::new("kubectl").args(["delete", "secret", "-n", "kubepki-test", "rotate-live"])).ok();
+}

@@ -10,6 +10,7 @@ use kubepki_pki::{InitOptions, KeyAlgorithm, Lifetime};
 use kubepki_rotator::execute::{self, ExecuteOptions, Outcome};
 use kubepki_rotator::plan::{self, Plan, PlanOptions};
 use kubepki_rotator::policy::{self, Policy};
+use kubepki_rotator::secret_sink::{self, RotationConfig, SecretTarget, Synced};
 use kubepki_rotator::targets::{self, Cas, Location};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
@@ -179,27 +180,119 @@ pub(crate) fn run(args: &RotateArgs) -> Result<ExitCode> {
     )
     .map_err(|e| coded(INPUT, e))?;
 
-    if args.dry_run || plan.is_empty() {
-        render(args.output, &plan, None, args.dry_run)?;
-        return Ok(ExitCode::SUCCESS);
+    let secrets_cfg = rotation_config(args.cluster.config.as_deref())?;
+    for t in &secrets_cfg.secrets {
+        if !discovery.targets.iter().any(|d| d.name == t.source) {
+            anyhow::bail!(coded(
+                INPUT,
+                anyhow::anyhow!("secret {}: source {:?} is not a certificate rotate knows", t.secret, t.source)
+            ));
+        }
     }
-    let backup_dir = args.backup_dir.clone().unwrap_or_else(|| kubepki_rotator::backup::default_dir(&cert_dir, now));
-    let exec_options = ExecuteOptions { backup_dir, audit_log: args.audit_log.clone() };
-    let outcome = execute::execute(&plan, &discovery, &cas, &pki, &exec_options)?;
-    if let Some(cmd) = &args.exec
-        && let Err(e) = run_exec(cmd, &outcome)
+
+    let outcome = if args.dry_run || plan.is_empty() {
+        None
+    } else {
+        let backup_dir =
+            args.backup_dir.clone().unwrap_or_else(|| kubepki_rotator::backup::default_dir(&cert_dir, now));
+        let exec_options = ExecuteOptions { backup_dir, audit_log: args.audit_log.clone() };
+        Some(execute::execute(&plan, &discovery, &cas, &pki, &exec_options)?)
+    };
+    // Undo everything this run did and fail with `what`.
+    let fail = |what: anyhow::Error, secrets: Option<&SecretsSession>| -> Result<ExitCode> {
+        let mut notes = Vec::new();
+        if let Some(s) = secrets {
+            notes.extend(s.undo().into_iter().map(|e| format!("{e}")));
+        }
+        if let Some(o) = &outcome {
+            restore(o, &pki, args.audit_log.as_deref())?;
+            let backup = o.backup.as_ref().map(|b| b.dir.display().to_string()).unwrap_or_default();
+            notes
+                .push(format!("every file this run wrote was restored from {backup} (components may need restarting)"));
+        }
+        Err(coded(FAILURE, anyhow::anyhow!("{what:#}; {}", notes.join("; "))))
+    };
+
+    // Secrets follow the certificates they mirror, whether renewed now or earlier.
+    let secrets = if secrets_cfg.secrets.is_empty() {
+        None
+    } else {
+        match SecretsSession::sync(&secrets_cfg, &discovery, &cas, outcome.as_ref(), args.dry_run) {
+            Ok(s) => Some(s),
+            Err(e) => return fail(e, None),
+        }
+    };
+    if let (Some(cmd), Some(o)) = (&args.exec, &outcome)
+        && let Err(e) = run_exec(cmd, o)
     {
-        restore(&outcome, &pki, args.audit_log.as_deref())?;
-        let backup = outcome.backup.as_ref().map(|b| b.dir.display().to_string()).unwrap_or_default();
-        return Err(coded(
-            FAILURE,
-            anyhow::anyhow!(
-                "{e:#}; every file this run wrote was restored from {backup} (components may need restarting)"
-            ),
-        ));
+        return fail(e, secrets.as_ref());
     }
-    render(args.output, &plan, Some(&outcome), false)?;
+    render(args.output, &plan, outcome.as_ref(), secrets.as_ref(), args.dry_run)?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The `RotationConfiguration` document of `--config`, if any.
+fn rotation_config(path: Option<&std::path::Path>) -> Result<RotationConfig> {
+    let Some(path) = path else { return Ok(RotationConfig::default()) };
+    let text = kubepki_pki::kubeadm_config::read_text(path)?;
+    Ok(RotationConfig::parse_optional(&text, path).map_err(|e| coded(INPUT, e))?.unwrap_or_default())
+}
+
+/// The Secrets of the configuration, brought in step (or, in a dry run, compared).
+struct SecretsSession {
+    runtime: tokio::runtime::Runtime,
+    client: kube::Client,
+    /// Each target and what was done to it (`None`: already in step).
+    results: Vec<(SecretTarget, Option<Synced>)>,
+    dry_run: bool,
+}
+
+impl SecretsSession {
+    fn sync(
+        cfg: &RotationConfig,
+        discovery: &targets::Discovery,
+        cas: &Cas,
+        outcome: Option<&Outcome>,
+        dry_run: bool,
+    ) -> Result<Self> {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        let kubeconfig = cfg.kubeconfig.as_deref().map(std::path::Path::new);
+        let client =
+            runtime.block_on(secret_sink::client_for(kubeconfig, cfg.context.as_deref(), Duration::from_secs(15)))?;
+        let mut session = Self { runtime, client, results: Vec::new(), dry_run };
+        for target in &cfg.secrets {
+            // Invariant: sources were checked against the discovery before anything was written.
+            let Some(source) = discovery.targets.iter().find(|t| t.name == target.source) else { continue };
+            let renewed = outcome.and_then(|o| o.renewed.iter().find(|r| r.name == target.source));
+            let (cert_pem, key_pem) = match renewed {
+                Some(r) => (r.new.to_pem(), r.key_pem.clone()),
+                None => (source.cert.to_pem(), source.key.to_pem()),
+            };
+            let ca_pem = cas.get(source.ca).map(|c| c.bundle_pem()).unwrap_or_default();
+            let desired = secret_sink::Desired { target, cert_pem, key_pem, ca_pem };
+            match session.runtime.block_on(secret_sink::sync_one(&session.client, &desired, dry_run)) {
+                Ok(done) => session.results.push((target.clone(), done)),
+                Err(e) => {
+                    let undone = session.undo();
+                    let mut msg = format!("{e}");
+                    for u in undone {
+                        msg.push_str(&format!("; {u}"));
+                    }
+                    return Err(anyhow::anyhow!(msg));
+                }
+            }
+        }
+        Ok(session)
+    }
+
+    /// Puts back what was changed; returns what could not be.
+    fn undo(&self) -> Vec<kubepki_rotator::Error> {
+        if self.dry_run {
+            return Vec::new();
+        }
+        let synced: Vec<Synced> = self.results.iter().filter_map(|(_, s)| s.clone()).collect();
+        self.runtime.block_on(secret_sink::undo(&self.client, &synced))
+    }
 }
 
 fn same_file(a: &std::path::Path, b: &std::path::Path) -> bool {
@@ -243,7 +336,30 @@ fn location_json(l: &Location) -> Value {
     }
 }
 
-fn render(format: Format, plan: &Plan, outcome: Option<&Outcome>, dry_run: bool) -> Result<()> {
+fn render(
+    format: Format,
+    plan: &Plan,
+    outcome: Option<&Outcome>,
+    secrets: Option<&SecretsSession>,
+    dry_run: bool,
+) -> Result<()> {
+    let secret_results: Vec<(String, String, &'static str)> = secrets
+        .map(|s| {
+            s.results
+                .iter()
+                .map(|(t, done)| {
+                    let action = match (done, dry_run) {
+                        (None, _) => "in step",
+                        (Some(d), true) if d.created => "would create",
+                        (Some(_), true) => "would update",
+                        (Some(d), false) if d.created => "created",
+                        (Some(_), false) => "updated",
+                    };
+                    (t.secret.to_string(), t.source.clone(), action)
+                })
+                .collect()
+        })
+        .unwrap_or_default();
     match format {
         Format::Json => output::print_json(&json!({
             "at": output::rfc3339(plan.at),
@@ -269,6 +385,7 @@ fn render(format: Format, plan: &Plan, outcome: Option<&Outcome>, dry_run: bool)
             })).collect::<Vec<_>>(),
             "skipped": plan.skipped.iter().map(|s| json!({"name": s.name, "path": s.path, "reason": s.reason})).collect::<Vec<_>>(),
             "warnings": plan.warnings,
+            "secrets": secret_results.iter().map(|(secret, source, action)| json!({"secret": secret, "source": source, "action": action})).collect::<Vec<_>>(),
             "result": outcome.map(|o| json!({
                 "renewed": o.renewed.iter().map(|r| json!({
                     "name": r.name,
@@ -327,6 +444,9 @@ fn render(format: Format, plan: &Plan, outcome: Option<&Outcome>, dry_run: bool)
             }
             for w in &plan.warnings {
                 println!("[rotate] warning: {w}");
+            }
+            for (secret, source, action) in &secret_results {
+                println!("[rotate] secret {secret} ({source}): {action}");
             }
             if let Some(o) = outcome {
                 for r in &o.renewed {
