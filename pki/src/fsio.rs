@@ -205,7 +205,9 @@ impl std::fmt::Debug for Transaction {
 
 /// Whether a file in a versioned directory is PKI material kubepki keeps in the snapshot.
 fn is_managed_name(name: &str) -> bool {
-    !name.starts_with('.') && [".crt", ".key", ".pub", ".pem", ".csr"].iter().any(|s| name.ends_with(s))
+    // Not `.pem`: the kubelet keeps its own rotating `kubelet-client-<time>.pem` files (and the
+    // `kubelet-client-current.pem` link to them) beside `kubelet.crt`; they are the kubelet's.
+    !name.starts_with('.') && [".crt", ".key", ".pub", ".csr"].iter().any(|s| name.ends_with(s))
 }
 
 fn file_name(path: &Path) -> String {

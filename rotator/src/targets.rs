@@ -109,9 +109,10 @@ pub struct Discovery {
 }
 
 /// Finds the leaves of the cert dir (kubeadm's, and any other `<name>.crt` with its `.key`
-/// signed by one of its CAs, in the cert dir and its `etcd/` directory) and the client
-/// certificates embedded in `kubeconfigs`.
-pub fn discover(pki: &PkiDir, cas: &Cas, kubeconfigs: &[PathBuf]) -> Result<Discovery> {
+/// signed by one of its CAs, in the cert dir and its `etcd/` directory), the client
+/// certificates embedded in `kubeconfigs`, and kubelet serving certificates under
+/// `kubelet_dirs`.
+pub fn discover(pki: &PkiDir, cas: &Cas, kubeconfigs: &[PathBuf], kubelet_dirs: &[PathBuf]) -> Result<Discovery> {
     let mut out = Discovery::default();
     for base in leaf_bases(pki.root())? {
         let Some(pair) = pki.load_pair(&base)? else { continue };
@@ -124,7 +125,33 @@ pub fn discover(pki: &PkiDir, cas: &Cas, kubeconfigs: &[PathBuf]) -> Result<Disc
     for path in kubeconfigs {
         add_kubeconfig(&mut out, cas, path)?;
     }
+    for dir in kubelet_dirs {
+        for (name, node_dir) in kubelet_serving_dirs(dir)? {
+            let Some(pair) = PkiDir::new(&node_dir).load_pair("kubelet")? else { continue };
+            add_pair(&mut out, cas, name, "kubelet".into(), pair);
+        }
+    }
     Ok(out)
+}
+
+/// The kubelet serving certificates (`kubelet.crt` + `kubelet.key`) under `dir`: the directory
+/// itself (a node's `/var/lib/kubelet/pki`, named `kubelet-serving`) or, as `kubepki issue
+/// kubelet-serving --out DIR` lays them out, one directory per node (`kubelet-serving/<node>`).
+fn kubelet_serving_dirs(dir: &Path) -> Result<Vec<(String, PathBuf)>> {
+    if !dir.is_dir() {
+        return Err(Error::Missing { path: dir.to_owned() });
+    }
+    if dir.join("kubelet.crt").exists() {
+        return Ok(vec![("kubelet-serving".into(), dir.to_owned())]);
+    }
+    let mut found: Vec<(String, PathBuf)> = std::fs::read_dir(dir)
+        .map_err(|source| kubepki_pki::Error::Read { path: dir.to_owned(), source })?
+        .flatten()
+        .filter(|e| !e.file_name().to_string_lossy().starts_with('.') && e.path().join("kubelet.crt").exists())
+        .map(|e| (format!("kubelet-serving/{}", e.file_name().to_string_lossy()), e.path()))
+        .collect();
+    found.sort();
+    Ok(found)
 }
 
 fn add_pair(out: &mut Discovery, cas: &Cas, name: String, base: String, pair: LoadedPair) {

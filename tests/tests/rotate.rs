@@ -498,3 +498,34 @@ fn live_cluster_secret_sync() {
     assert_eq!(String::from_utf8(pem).unwrap(), d.read("pki/front-proxy-client.crt"));
     run(Command::new("kubectl").args(["delete", "secret", "-n", "kubepki-test", "rotate-live"])).ok();
 }
+
+#[test]
+fn kubelet_serving_certificates_issued_by_kubepki_are_renewed() {
+    let d = TestDir::new();
+    init(d.path(), &[]).ok();
+    let nodes = d.write("nodes.txt", "worker-1 10.0.1.1\nworker-2 10.0.1.2\n");
+    let out = d.join("serving");
+    run(kubepki()
+        .args(["issue", "kubelet-serving", "--cert-dir"])
+        .arg(d.join("pki"))
+        .arg("--nodes")
+        .arg(&nodes)
+        .arg("--out")
+        .arg(&out)
+        .args(["--node-name", "cp1", "--apiserver-advertise-address", "127.0.0.1", "--cert-validity", "48h"]))
+    .ok();
+    let before =
+        Certificate::from_pem_bundle(&std::fs::read(out.join("worker-2/kubelet.crt")).unwrap(), "w").unwrap().remove(0);
+    let r =
+        rotate(d.path(), &["--renew-before", "72h", "--kubelet-serving-dir", out.to_str().unwrap(), "-o", "json"]).ok();
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    let names: Vec<&str> = v["renewals"].as_array().unwrap().iter().map(|r| r["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["kubelet-serving/worker-1", "kubelet-serving/worker-2"], "only the 48h certificates are due");
+    let after =
+        Certificate::from_pem_bundle(&std::fs::read(out.join("worker-2/kubelet.crt")).unwrap(), "w").unwrap().remove(0);
+    assert_ne!(after.serial, before.serial);
+    assert_eq!((&after.subject, &after.sans, after.lifetime()), (&before.subject, &before.sans, before.lifetime()));
+    openssl_verify_purpose(&d.join("pki/ca.crt"), &out.join("worker-2/kubelet.crt"), Some("sslserver")).unwrap();
+    let key = PrivateKey::from_pem(&std::fs::read_to_string(out.join("worker-2/kubelet.key")).unwrap(), "k").unwrap();
+    assert!(key.matches_spki(&after.spki));
+}

@@ -35,6 +35,11 @@ pub(crate) struct RotateArgs {
     /// renewed; repeatable.
     #[arg(long = "kubeconfig", value_name = "FILE")]
     kubeconfigs: Vec<PathBuf>,
+    /// Kubelet serving certificates to renew: a node's kubelet PKI dir holding kubelet.crt and
+    /// kubelet.key (signed by the cluster CA), or a directory with one such directory per node
+    /// (as `kubepki issue kubelet-serving --out DIR` writes); repeatable.
+    #[arg(long = "kubelet-serving-dir", value_name = "DIR")]
+    kubelet_serving_dirs: Vec<PathBuf>,
     /// Renew this long before expiry (e.g. 30d, 72h). Without --renew-before and --renew-at:
     /// 2/3 of the lifetime or 30d before expiry, whichever comes first, never in the first
     /// half of a certificate's life.
@@ -125,6 +130,11 @@ pub(crate) fn run(args: &RotateArgs) -> Result<ExitCode> {
             anyhow::bail!(coded(INPUT, anyhow::anyhow!("--kubeconfig {} does not exist", k.display())));
         }
     }
+    for k in &args.kubelet_serving_dirs {
+        if !k.is_dir() {
+            anyhow::bail!(coded(INPUT, anyhow::anyhow!("--kubelet-serving-dir {} is not a directory", k.display())));
+        }
+    }
     let validity = args.validity.as_deref().map(str::parse::<Lifetime>).transpose().context("--validity")?;
     let algorithm = args.cluster.encryption_algorithm.as_deref().map(str::parse::<KeyAlgorithm>).transpose()?;
     let policy = match (args.renew_before, args.renew_at) {
@@ -162,7 +172,7 @@ pub(crate) fn run(args: &RotateArgs) -> Result<ExitCode> {
             kubeconfigs.push(k.clone());
         }
     }
-    let discovery = targets::discover(&pki, &cas, &kubeconfigs)?;
+    let discovery = targets::discover(&pki, &cas, &kubeconfigs, &args.kubelet_serving_dirs)?;
     let plan = plan::plan(
         &discovery,
         &cas,
