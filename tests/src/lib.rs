@@ -227,7 +227,9 @@ pub struct EtcdConfig<'a> {
     pub name: &'a str,
     /// The kubeadm cert dir whose `etcd/` files it uses.
     pub pki: &'a Path,
-    /// Require client certificates (`--client-cert-auth`).
+    /// Require client certificates from the etcd CA (`--client-cert-auth --trusted-ca-file`).
+    /// `false` leaves out both: etcd 3.4 requires client certificates whenever
+    /// `--trusted-ca-file` is given, even with `--client-cert-auth=false`.
     pub client_cert_auth: bool,
 }
 
@@ -252,8 +254,6 @@ impl Etcd {
             .arg(etcd.join("server.crt"))
             .arg("--key-file")
             .arg(etcd.join("server.key"))
-            .arg("--trusted-ca-file")
-            .arg(etcd.join("ca.crt"))
             .arg("--peer-cert-file")
             .arg(etcd.join("peer.crt"))
             .arg("--peer-key-file")
@@ -263,7 +263,7 @@ impl Etcd {
             .arg("--peer-client-cert-auth")
             .args(["--listen-metrics-urls", &format!("http://127.0.0.1:{}", free_port())]);
         if cfg.client_cert_auth {
-            cmd.arg("--client-cert-auth");
+            cmd.arg("--client-cert-auth").arg("--trusted-ca-file").arg(etcd.join("ca.crt"));
         }
         let mut child =
             cmd.stdout(Stdio::null()).stderr(Stdio::piped()).spawn().expect("start etcd (apt-get install etcd-server)");
