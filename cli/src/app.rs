@@ -3,7 +3,8 @@
 use clap::{Parser, Subcommand};
 
 use crate::commands::{
-    check::CheckArgs, init::InitArgs, issue::IssueArgs, kubeconfig::KubeconfigArgs, rotate::RotateArgs, verify::VerifyArgs,
+    check::CheckArgs, init::InitArgs, issue::IssueArgs, kubeconfig::KubeconfigArgs, rotate::RotateArgs,
+    rotate_ca::RotateCaArgs, verify::VerifyArgs,
 };
 
 const AFTER_HELP: &str = "\
@@ -35,6 +36,8 @@ pub(crate) enum Command {
     /// Renew what a policy says is due — leaves, kubeconfig copies — with a plan, a backup,
     /// an audit log and a lock; safe to run from cron.
     Rotate(RotateArgs),
+    /// Rotate a CA in phases (prepare, trust, reissue, retire) with an overlap bundle.
+    RotateCa(RotateCaArgs),
     /// Prove mutual TLS on etcd, kubelet and API server endpoints.
     Verify(VerifyArgs),
 }

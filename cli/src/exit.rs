@@ -42,7 +42,11 @@ pub(crate) fn code_of(err: &anyhow::Error) -> u8 {
             use kubepki_rotator::Error as E;
             return match e {
                 E::Pki(e) => pki_code(e),
-                E::UnknownTarget { .. } | E::Missing { .. } | E::InvalidEndpoint { .. } => INPUT,
+                E::UnknownTarget { .. }
+                | E::Missing { .. }
+                | E::InvalidEndpoint { .. }
+                | E::CaRotation { .. }
+                | E::Config { .. } => INPUT,
                 _ => FAILURE,
             };
         }

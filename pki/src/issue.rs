@@ -226,6 +226,38 @@ impl<'a> Signer<'a> {
     }
 }
 
+impl Signer<'_> {
+    /// Certifies another CA's key with this CA (cross-signing, for a CA rotation): a CA
+    /// certificate with `subject`, the other CA's public key and its SubjectKeyIdentifier,
+    /// issued by this CA. Clients that trust only this CA can then verify chains of the other.
+    pub fn cross_sign(&self, subject: &Subject, key: &PrivateKey, validity: Validity) -> Result<Vec<u8>> {
+        if validity.not_after > self.ca_cert.not_after {
+            return Err(Error::OutlivesCa {
+                name: format!("cross-signed {}", subject.common_name),
+                not_after: validity.not_after,
+                ca: self.ca_name.to_owned(),
+                ca_not_after: self.ca_cert.not_after,
+            });
+        }
+        let mut params = base_params(subject, validity)?;
+        params.subject_alt_names = san_types(&{
+            let mut n = AltNames::new();
+            n.add_dns(&subject.common_name);
+            n
+        })?;
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.key_usages =
+            vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment, KeyUsagePurpose::KeyCertSign];
+        params.key_identifier_method = KeyIdMethod::PreSpecified(key_id(key.key_pair()));
+        params.use_authority_key_identifier_extension = self.ca_cert.subject_key_id.is_some();
+        let cert = params.signed_by(key.key_pair(), &self.issuer).map_err(|source| Error::Crypto {
+            action: format!("cross-sign {} with {}", subject.common_name, self.ca_name),
+            source,
+        })?;
+        Ok(cert.der().to_vec())
+    }
+}
+
 fn raw_issuer(der: &[u8]) -> Option<Vec<u8>> {
     use x509_parser::prelude::FromDer;
     let (_, x) = x509_parser::certificate::X509Certificate::from_der(der).ok()?;

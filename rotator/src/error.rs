@@ -52,6 +52,16 @@ pub enum Error {
         source: Box<dyn std::error::Error + Send + Sync>,
     },
 
+    /// A CA rotation phase cannot run (wrong order, missing state, something still chains to the
+    /// old CA).
+    #[error("rotate-ca {ca}: {reason}")]
+    CaRotation {
+        /// The CA.
+        ca: String,
+        /// Why.
+        reason: String,
+    },
+
     /// A configuration file could not be used.
     #[error("{}: {reason}", path.display())]
     Config {

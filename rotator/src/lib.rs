@@ -7,6 +7,7 @@
 
 pub mod audit;
 pub mod backup;
+pub mod ca_rotation;
 pub mod check;
 mod discover;
 pub mod endpoint;

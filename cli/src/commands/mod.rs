@@ -5,6 +5,7 @@ pub(crate) mod init;
 pub(crate) mod issue;
 pub(crate) mod kubeconfig;
 pub(crate) mod rotate;
+pub(crate) mod rotate_ca;
 pub(crate) mod verify;
 
 use std::process::ExitCode;
@@ -19,6 +20,7 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Kubeconfig(args) => kubeconfig::run(&args),
         Command::Check(args) => check::run(&args),
         Command::Rotate(args) => rotate::run(&args),
+        Command::RotateCa(args) => rotate_ca::run(&args),
         Command::Verify(args) => verify::run(&args),
     }
 }

@@ -1,0 +1,267 @@
+//! `kubepki rotate-ca`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use clap::{Args, Subcommand};
+use kubepki_pki::{CaKind, Certificate, InitOptions, KeyAlgorithm, Lifetime};
+use kubepki_rotator::ca_rotation::{CaRotation, Phase, PhaseReport};
+use kubepki_rotator::targets::{self, Cas};
+use serde_json::json;
+use time::OffsetDateTime;
+
+use crate::commands::init::parse_duration;
+use crate::exit::{FAILURE, coded};
+use crate::output::{self, Format};
+
+const AFTER_HELP: &str = "\
+The phases, in order, each idempotent and resumable:
+  prepare   a new CA in the staging area (kubepki-ca-rotation/<ca>/ beside the cert dir); nothing live changes
+  trust     every trust point gets old + new (the CA file, kubeconfigs' certificate-authority-data); restart readers
+  reissue   the new CA signs; every leaf and kubeconfig client certificate it signs is reissued; restart users
+  retire    the old CA leaves every bundle, once nothing still chains to it; restart readers again
+  status    where the rotation stands, and which certificates chain to which CA
+  abort     back to the previous phase, from that phase's backup
+Exit codes: 0 done · 1 a phase failed (what it wrote was restored) · 2 wrong order or wrong input.";
+
+/// `kubepki rotate-ca`: phased CA rotation with an overlap bundle.
+#[derive(Args, Debug)]
+#[command(after_help = AFTER_HELP)]
+pub(crate) struct RotateCaArgs {
+    #[command(subcommand)]
+    phase: PhaseCommand,
+}
+
+#[derive(Args, Debug)]
+struct Common {
+    /// The CA to rotate: ca, front-proxy-ca or etcd-ca.
+    #[arg(long, value_name = "CA")]
+    ca: CaKind,
+    /// The cert dir.
+    #[arg(long, value_name = "DIR", default_value = "/etc/kubernetes/pki")]
+    cert_dir: PathBuf,
+    /// The kubeconfig dir (its *.conf carry the cluster CA).
+    #[arg(long, value_name = "DIR", default_value = "/etc/kubernetes")]
+    kubeconfig_dir: PathBuf,
+    /// Another kubeconfig to keep in step; repeatable.
+    #[arg(long = "kubeconfig", value_name = "FILE")]
+    kubeconfigs: Vec<PathBuf>,
+    /// Run this shell command after the phase wrote its files (restart what must restart);
+    /// $KUBEPKI_PHASE names the phase. If it fails, the phase is undone.
+    #[arg(long, value_name = "COMMAND")]
+    exec: Option<String>,
+    /// Output format.
+    #[arg(short, long, value_enum, default_value_t)]
+    output: Format,
+    /// How long to wait for another kubepki process holding the cert dir's lock.
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
+    lock_timeout: Duration,
+    /// Accept CA keys readable by group or others.
+    #[arg(long)]
+    allow_insecure_permissions: bool,
+}
+
+#[derive(Debug, Subcommand)]
+enum PhaseCommand {
+    /// Make the new CA in the staging area; nothing live changes.
+    Prepare {
+        #[command(flatten)]
+        common: Common,
+        /// The new CA's key algorithm [default: the old CA's].
+        #[arg(long, value_name = "ALGORITHM")]
+        encryption_algorithm: Option<KeyAlgorithm>,
+        /// The new CA's validity [default: the old CA's lifetime].
+        #[arg(long, value_name = "DURATION")]
+        ca_validity: Option<Lifetime>,
+        /// Also certify the new CA's key with the old CA (cross-signed.crt in the staging area).
+        #[arg(long)]
+        cross_sign: bool,
+    },
+    /// Put old + new into every trust point; signing stays with the old CA.
+    Trust(Common),
+    /// Make the new CA the signer and reissue everything the old one signed.
+    Reissue {
+        #[command(flatten)]
+        common: Common,
+        /// Append one JSON line per reissued certificate to this file.
+        #[arg(long, value_name = "FILE")]
+        audit_log: Option<PathBuf>,
+    },
+    /// Remove the old CA from every trust point.
+    Retire(Common),
+    /// Show where the rotation stands.
+    Status(Common),
+    /// Go back to the previous phase.
+    Abort(Common),
+}
+
+pub(crate) fn run(args: &RotateCaArgs) -> Result<ExitCode> {
+    let common = match &args.phase {
+        PhaseCommand::Prepare { common, .. } | PhaseCommand::Reissue { common, .. } => common,
+        PhaseCommand::Trust(c) | PhaseCommand::Retire(c) | PhaseCommand::Status(c) | PhaseCommand::Abort(c) => c,
+    };
+    if !common.cert_dir.is_dir() {
+        anyhow::bail!(coded(
+            crate::exit::INPUT,
+            anyhow::anyhow!("{} is not a directory (the cert dir)", common.cert_dir.display())
+        ));
+    }
+    let now = OffsetDateTime::now_utc();
+    let options = InitOptions {
+        lock_timeout: common.lock_timeout,
+        allow_insecure_permissions: common.allow_insecure_permissions,
+        now,
+    };
+    let (_lock, pki, _) = kubepki_pki::bootstrap::open_locked(&common.cert_dir, &common.kubeconfig_dir, &options)?;
+    let mut kubeconfigs = targets::kubeconfigs_in(&common.kubeconfig_dir);
+    kubeconfigs.extend(common.kubeconfigs.iter().cloned());
+    let rotation = CaRotation::new(&common.cert_dir, kubeconfigs.clone(), common.ca);
+
+    let (phase, report) = match &args.phase {
+        PhaseCommand::Prepare { encryption_algorithm, ca_validity, cross_sign, .. } => {
+            (Phase::Prepared, rotation.prepare(*encryption_algorithm, *ca_validity, *cross_sign, now)?)
+        }
+        PhaseCommand::Trust(_) => (Phase::Trusted, rotation.trust()?),
+        PhaseCommand::Reissue { audit_log, .. } => {
+            let (report, _outcome) = rotation.reissue(audit_log.clone(), now)?;
+            (Phase::Reissued, report)
+        }
+        PhaseCommand::Retire(_) => (Phase::Retired, rotation.retire()?),
+        PhaseCommand::Status(c) => return status(&rotation, &pki, &kubeconfigs, c),
+        PhaseCommand::Abort(c) => {
+            let (back_to, restored) = rotation.abort()?;
+            match c.output {
+                Format::Json => {
+                    output::print_json(&json!({"phase": back_to.map(Phase::as_str), "restored": restored}))?
+                }
+                Format::Table => {
+                    for r in &restored {
+                        println!("[rotate-ca] restored {}", r.display());
+                    }
+                    match back_to {
+                        Some(p) => println!("[rotate-ca] {}: back at phase {}", c.ca, p.as_str()),
+                        None => println!("[rotate-ca] {}: rotation abandoned; the staged CA is deleted", c.ca),
+                    }
+                }
+            }
+            return Ok(ExitCode::SUCCESS);
+        }
+    };
+    if let Some(cmd) = &common.exec {
+        let status = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(cmd)
+            .env("KUBEPKI_PHASE", phase.as_str())
+            .env("KUBEPKI_CA", common.ca.name())
+            .stdin(std::process::Stdio::null())
+            .status()
+            .with_context(|| format!("could not run --exec {cmd:?}"))?;
+        if !status.success() && phase != Phase::Prepared {
+            let (back_to, _) = rotation.abort()?;
+            return Err(coded(
+                FAILURE,
+                anyhow::anyhow!(
+                    "--exec {cmd:?} failed ({status}); the {} phase was undone (back at {})",
+                    phase.as_str(),
+                    back_to.map_or("the start", Phase::as_str)
+                ),
+            ));
+        }
+    }
+    render(common, phase, &report)
+}
+
+fn next_step(phase: Phase) -> &'static str {
+    match phase {
+        Phase::Prepared => "next: kubepki rotate-ca trust",
+        Phase::Trusted => "next, once every reader above has restarted: kubepki rotate-ca reissue",
+        Phase::Reissued => "next, once every user above has restarted: kubepki rotate-ca retire",
+        Phase::Retired => "done",
+    }
+}
+
+fn render(common: &Common, phase: Phase, report: &PhaseReport) -> Result<ExitCode> {
+    match common.output {
+        Format::Json => output::print_json(&json!({
+            "ca": common.ca.name(),
+            "phase": phase.as_str(),
+            "written": report.written,
+            "reissued": report.reissued,
+            "restart": report.restart,
+            "notes": report.notes,
+            "next": next_step(phase),
+        }))?,
+        Format::Table => {
+            println!("[rotate-ca] {}: phase {} done", common.ca, phase.as_str());
+            for name in &report.reissued {
+                println!("[rotate-ca] reissued {name}");
+            }
+            for n in &report.notes {
+                println!("[rotate-ca] {n}");
+            }
+            if !report.restart.is_empty() {
+                println!("[rotate-ca] restart or reload, in this order:");
+                for (i, r) in report.restart.iter().enumerate() {
+                    println!("  {}. {r}", i + 1);
+                }
+            }
+            println!("[rotate-ca] {}", next_step(phase));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn status(rotation: &CaRotation, pki: &kubepki_pki::PkiDir, kubeconfigs: &[PathBuf], c: &Common) -> Result<ExitCode> {
+    let state = rotation.state()?;
+    let cas = Cas::load(pki)?;
+    let live = cas.get(c.ca);
+    let bundle: Vec<&Certificate> = live.map(|ca| ca.certificates().collect()).unwrap_or_default();
+    let label = |cert: &Certificate| -> String {
+        let fp = cert.fingerprint_sha256();
+        match &state {
+            Some(s) if s.old_fingerprint == fp => "old".into(),
+            Some(s) if s.new_fingerprint == fp => "new".into(),
+            _ => format!("{}…", &fp[..12]),
+        }
+    };
+    let discovery = targets::discover(pki, &cas, kubeconfigs, &[])?;
+    let signed: Vec<(String, String)> = discovery
+        .targets
+        .iter()
+        .filter(|t| t.ca == c.ca)
+        .map(|t| {
+            let by =
+                bundle.iter().find(|b| t.cert.verify_issued_by(b).is_ok()).map_or_else(|| "?".into(), |b| label(b));
+            (t.name.clone(), by)
+        })
+        .collect();
+    match c.output {
+        Format::Json => output::print_json(&json!({
+            "ca": c.ca.name(),
+            "phase": state.as_ref().map(|s| s.phase.as_str()),
+            "history": state.as_ref().map(|s| s.history.iter().map(|h| json!({"phase": h.phase.as_str(), "time": h.time, "backups": h.backups})).collect::<Vec<_>>()),
+            "bundle": bundle.iter().map(|b| json!({"ca": label(b), "fingerprint": b.fingerprint_sha256(), "notAfter": output::rfc3339(b.not_after)})).collect::<Vec<_>>(),
+            "signedBy": signed.iter().map(|(n, by)| json!({"name": n, "ca": by})).collect::<Vec<_>>(),
+        }))?,
+        Format::Table => {
+            match &state {
+                None => println!("[rotate-ca] {}: no rotation in progress", c.ca),
+                Some(s) => {
+                    println!("[rotate-ca] {}: last phase done: {} — {}", c.ca, s.phase.as_str(), next_step(s.phase));
+                    for h in &s.history {
+                        println!("  {} at {}", h.phase.as_str(), h.time);
+                    }
+                }
+            }
+            let names: Vec<String> =
+                bundle.iter().map(|b| format!("{} (until {})", label(b), output::short_date(b.not_after))).collect();
+            println!("[rotate-ca] trusted ({}): {}", pki.cert_path(c.ca.base_name()).display(), names.join(", "));
+            let mut rows = vec![vec!["CERTIFICATE".to_owned(), "SIGNED BY".to_owned()]];
+            rows.extend(signed.iter().map(|(n, by)| vec![n.clone(), by.clone()]));
+            print!("{}", output::table(&rows));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

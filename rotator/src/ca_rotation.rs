@@ -1,0 +1,540 @@
+//! Phased CA rotation with an overlap bundle: prepare → trust → reissue → retire.
+//!
+//! | phase | what changes | signing CA | trusted |
+//! | --- | --- | --- | --- |
+//! | `prepare` | a new CA is made in the staging area; nothing live | old | old |
+//! | `trust` | every trust point gets the bundle old + new | old | old, new |
+//! | `reissue` | the new CA becomes the signer; every leaf and kubeconfig client certificate it signs is reissued with a new key | new | new, old |
+//! | `retire` | the old CA leaves every bundle, once nothing in use chains to it | new | new |
+//!
+//! The state lives beside the cert dir in `kubepki-ca-rotation/<ca>/` (0700): `state.json`,
+//! the staged new CA, the retired old CA, and a backup per phase, so the procedure can be
+//! resumed, repeated (each phase is idempotent) and aborted back to the last consistent
+//! phase. Each CA (`ca`, `front-proxy-ca`, `etcd-ca`) rotates on its own.
+
+use std::path::{Path, PathBuf};
+
+use kubepki_pki::fsio::{self, Transaction};
+use kubepki_pki::kubeconfig::PemSource;
+use kubepki_pki::store::CERT_MODE;
+use kubepki_pki::{CaKind, Certificate, CertificateAuthority, KeyAlgorithm, Kubeconfig, Lifetime, PkiDir};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::backup::Backup;
+use crate::error::{Error, Result};
+use crate::execute::{self, ExecuteOptions, Outcome};
+use crate::plan::{self, PlanOptions};
+use crate::policy::Policy;
+use crate::targets::{self, Cas};
+
+/// Where a rotation stands.
+#[derive(Clone, Copy, Debug, Deserialize, Eq, Ord, PartialEq, PartialOrd, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Phase {
+    /// The new CA is staged; nothing live changed.
+    Prepared,
+    /// Every trust point holds old + new.
+    Trusted,
+    /// The new CA signs; every leaf it signs was reissued.
+    Reissued,
+    /// The old CA is gone from every bundle.
+    Retired,
+}
+
+impl Phase {
+    /// The phase's name as the command spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Prepared => "prepare",
+            Self::Trusted => "trust",
+            Self::Reissued => "reissue",
+            Self::Retired => "retire",
+        }
+    }
+
+    fn previous(self) -> Option<Self> {
+        match self {
+            Self::Prepared => None,
+            Self::Trusted => Some(Self::Prepared),
+            Self::Reissued => Some(Self::Trusted),
+            Self::Retired => Some(Self::Reissued),
+        }
+    }
+}
+
+/// One completed phase.
+#[derive(Clone, Debug, Deserialize, Eq, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PhaseRecord {
+    /// The phase.
+    pub phase: Phase,
+    /// When it completed (RFC 3339).
+    pub time: String,
+    /// The backups of what it replaced, in the order they were taken (none for prepare).
+    pub backups: Vec<PathBuf>,
+}
+
+/// The recorded state of one CA's rotation.
+#[derive(Clone, Debug, Deserialize, Eq, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct State {
+    /// The CA (`ca`, `front-proxy-ca`, `etcd-ca`).
+    pub ca: String,
+    /// The last completed phase.
+    pub phase: Phase,
+    /// SHA-256 fingerprint of the CA being replaced.
+    pub old_fingerprint: String,
+    /// SHA-256 fingerprint of the new CA.
+    pub new_fingerprint: String,
+    /// Every completed phase, in order.
+    pub history: Vec<PhaseRecord>,
+}
+
+/// What a phase did and what must happen next.
+#[derive(Clone, Debug, Default)]
+pub struct PhaseReport {
+    /// Files written.
+    pub written: Vec<PathBuf>,
+    /// Certificates reissued (reissue).
+    pub reissued: Vec<String>,
+    /// What must be restarted or reloaded for the phase to take effect.
+    pub restart: Vec<String>,
+    /// Notes.
+    pub notes: Vec<String>,
+}
+
+/// A CA rotation of one cert dir.
+#[derive(Clone, Debug)]
+pub struct CaRotation {
+    ca: CaKind,
+    cert_dir: PathBuf,
+    kubeconfigs: Vec<PathBuf>,
+    dir: PathBuf,
+}
+
+/// `<parent of the cert dir>/kubepki-ca-rotation/<ca>`.
+pub fn state_dir(cert_dir: &Path, ca: CaKind) -> PathBuf {
+    let parent = cert_dir.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    parent.join("kubepki-ca-rotation").join(ca.name())
+}
+
+fn now_rfc3339() -> String {
+    let t = OffsetDateTime::now_utc();
+    t.replace_nanosecond(0).unwrap_or(t).format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
+}
+
+fn phase_error(ca: CaKind, reason: String) -> Error {
+    Error::CaRotation { ca: ca.name().into(), reason }
+}
+
+/// What reads a CA's bundle, and how it picks it up.
+pub fn trust_points(ca: CaKind) -> Vec<String> {
+    match ca {
+        CaKind::EtcdCa => vec![
+            "etcd: restart each member, one at a time, waiting for it to rejoin (it reads --trusted-ca-file and \
+             --peer-trusted-ca-file only at start-up)"
+                .into(),
+            "kube-apiserver: restart it (--etcd-cafile)".into(),
+        ],
+        CaKind::Ca => vec![
+            "kube-apiserver: restart it (--client-ca-file, --kubelet-certificate-authority)".into(),
+            "kube-controller-manager: restart it (--client-ca-file, --root-ca-file: the kube-root-ca.crt ConfigMaps follow)"
+                .into(),
+            "kube-scheduler: restart it (--client-ca-file)".into(),
+            "kubelet on every node: copy the new ca.crt to its clientCAFile, update kubelet.conf, restart the kubelet".into(),
+            "pods using in-cluster credentials: restart them once kube-root-ca.crt has the new bundle".into(),
+        ],
+        CaKind::FrontProxyCa => vec![
+            "kube-apiserver: restart it (--requestheader-client-ca-file)".into(),
+            "kube-controller-manager: restart it (--requestheader-client-ca-file)".into(),
+            "aggregated API servers: restart them (they read requestheader-client-ca-file from the \
+             extension-apiserver-authentication ConfigMap)"
+                .into(),
+        ],
+    }
+}
+
+/// What presents certificates of this CA and must reload after `reissue`.
+fn leaf_users(ca: CaKind) -> Vec<String> {
+    match ca {
+        CaKind::EtcdCa => vec![
+            "etcd: nothing (it reloads its serving and peer certificates on every new handshake)".into(),
+            "kube-apiserver: restart it (apiserver-etcd-client)".into(),
+        ],
+        CaKind::Ca => vec![
+            "kube-apiserver: restart it (apiserver, apiserver-kubelet-client)".into(),
+            "kube-controller-manager, kube-scheduler: restart them (their kubeconfigs)".into(),
+            "kubelet: restart it where kubelet.conf embeds its certificate".into(),
+            "people and scripts: use the new admin.conf / super-admin.conf".into(),
+        ],
+        CaKind::FrontProxyCa => vec!["kube-apiserver: restart it (front-proxy-client)".into()],
+    }
+}
+
+impl CaRotation {
+    /// The rotation of `ca` in `cert_dir`, whose kubeconfigs are `kubeconfigs`.
+    pub fn new(cert_dir: &Path, kubeconfigs: Vec<PathBuf>, ca: CaKind) -> Self {
+        Self { ca, cert_dir: cert_dir.to_owned(), kubeconfigs, dir: state_dir(cert_dir, ca) }
+    }
+
+    /// The state directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The recorded state, if a rotation was started.
+    pub fn state(&self) -> Result<Option<State>> {
+        let path = self.dir.join("state.json");
+        let Some(bytes) = fsio::read_optional(&path, fsio::MAX_CONFIG_FILE, "CA rotation state")? else {
+            return Ok(None);
+        };
+        serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| Error::Config { path, reason: format!("not a CA rotation state: {e}") })
+    }
+
+    fn save(&self, state: &State) -> Result<()> {
+        fsio::create_dir_all(&self.dir, 0o700)?;
+        let body = serde_json::to_vec_pretty(state).unwrap_or_default();
+        Ok(fsio::replace_file(&self.dir.join("state.json"), &body, 0o600)?)
+    }
+
+    fn pki(&self) -> PkiDir {
+        PkiDir::new(&self.cert_dir)
+    }
+
+    /// The staging area, laid out as a cert dir (`<staging>/etcd/ca.crt` for etcd-ca).
+    fn staging(&self) -> PkiDir {
+        PkiDir::new(self.dir.join("new"))
+    }
+
+    fn live_ca(&self) -> Result<CertificateAuthority> {
+        self.pki().load_ca(self.ca)?.ok_or_else(|| Error::Missing { path: self.pki().cert_path(self.ca.base_name()) })
+    }
+
+    fn staged_ca(&self) -> Result<CertificateAuthority> {
+        self.staging()
+            .load_ca(self.ca)?
+            .ok_or_else(|| phase_error(self.ca, format!("the staged CA in {} is missing", self.dir.display())))
+    }
+
+    fn require(&self, want: Option<Phase>) -> Result<Option<State>> {
+        let state = self.state()?;
+        let have = state.as_ref().map(|s| s.phase);
+        let ok = match (want, have) {
+            (None, None) | (None, Some(Phase::Retired)) => true,
+            (Some(w), Some(h)) => w == h,
+            _ => false,
+        };
+        if !ok {
+            let have = have.map_or("not started", Phase::as_str);
+            let want = want.map_or("not started (or retired)", Phase::as_str);
+            return Err(phase_error(self.ca, format!("this phase follows {want}, but the rotation is at: {have}")));
+        }
+        Ok(state)
+    }
+
+    fn record(&self, mut state: State, phase: Phase, backups: Vec<PathBuf>) -> Result<State> {
+        state.phase = phase;
+        state.history.push(PhaseRecord { phase, time: now_rfc3339(), backups });
+        self.save(&state)?;
+        Ok(state)
+    }
+
+    /// A fresh backup directory for `phase`: `backups/<phase>-<n>`.
+    fn backup_dir(&self, phase: Phase) -> PathBuf {
+        let base = self.dir.join("backups");
+        (1..).map(|n| base.join(format!("{}-{n}", phase.as_str()))).find(|p| !p.exists()).unwrap_or(base)
+    }
+
+    /// Phase 1: a new CA in the staging area, with the old CA's subject and algorithm and
+    /// lifetime unless overridden; with `cross_sign`, also the new CA's key certified by the
+    /// old CA (`cross-signed.crt`), for clients that can only be given one root. A repeat
+    /// keeps the staged CA.
+    pub fn prepare(
+        &self,
+        algorithm: Option<KeyAlgorithm>,
+        lifetime: Option<Lifetime>,
+        cross_sign: bool,
+        now: OffsetDateTime,
+    ) -> Result<PhaseReport> {
+        let state = self.state()?;
+        if let Some(s) = &state
+            && s.phase == Phase::Prepared
+        {
+            return Ok(PhaseReport {
+                notes: vec!["already prepared; the staged CA is kept".into()],
+                ..PhaseReport::default()
+            });
+        }
+        self.require(None)?;
+        let old = self.live_ca()?;
+        let old_key = old.key().ok_or_else(|| {
+            phase_error(
+                self.ca,
+                format!("it is externally managed ({} is absent): kubepki cannot sign with it", old.key_path.display()),
+            )
+        })?;
+        let algorithm = algorithm.unwrap_or(old_key.algorithm());
+        let lifetime = lifetime
+            .or_else(|| plan::original_lifetime(old.cert.not_before, old.cert.not_after))
+            .unwrap_or(Lifetime::DEFAULT_CA);
+        let staging = self.staging();
+        let new = CertificateAuthority::generate(
+            self.ca.name(),
+            &old.cert.subject.common_name,
+            algorithm,
+            lifetime,
+            now,
+            staging.cert_path(self.ca.base_name()),
+            staging.key_path(self.ca.base_name()),
+        )?;
+        fsio::create_dir_all(&self.dir, 0o700)?;
+        let mut tx = Transaction::new(&self.dir);
+        // Invariant: a generated CA holds its key.
+        if let Some(key) = new.key() {
+            staging.stage_pair(&mut tx, self.ca.base_name(), key, &new.cert.to_pem());
+        }
+        let mut notes = Vec::new();
+        if cross_sign && let Some(new_key) = new.key() {
+            let signer = old.signer(&format!("{} (cross-signed)", self.ca.name()))?;
+            let mut validity = kubepki_pki::Validity::starting_at(now, lifetime);
+            validity.not_after = validity.not_after.min(old.cert.not_after);
+            let der = signer.cross_sign(&new.cert.subject, new_key, validity)?;
+            let path = self.dir.join("cross-signed.crt");
+            tx.add(&path, kubepki_pki::pem::encode("CERTIFICATE", &der), CERT_MODE);
+            notes.push(format!("cross-signed certificate of the new CA: {}", path.display()));
+        }
+        let written = tx.commit()?;
+        let state = State {
+            ca: self.ca.name().into(),
+            phase: Phase::Prepared,
+            old_fingerprint: old.cert.fingerprint_sha256(),
+            new_fingerprint: new.cert.fingerprint_sha256(),
+            history: Vec::new(),
+        };
+        self.record(state, Phase::Prepared, Vec::new())?;
+        Ok(PhaseReport { written, notes, ..PhaseReport::default() })
+    }
+
+    /// Writes `bundle` into the CA file (keeping the key), and into the kubeconfigs whose
+    /// cluster CA contains any certificate of `replace` (cluster CA only), backing up first.
+    fn write_trust(
+        &self,
+        bundle: &[Certificate],
+        key: Option<&kubepki_pki::PrivateKey>,
+        backup_dir: &Path,
+    ) -> Result<Vec<PathBuf>> {
+        let pki = self.pki();
+        let base = self.ca.base_name();
+        let bundle_pem: String = bundle.iter().map(Certificate::to_pem).collect();
+        let mut tx = Transaction::new(&self.cert_dir);
+        let mut touched = vec![pki.cert_path(base)];
+        match key {
+            Some(key) => {
+                pki.stage_pair(&mut tx, base, key, &bundle_pem);
+                touched.push(pki.key_path(base));
+            }
+            None => tx.add_versioned(pki.cert_path(base), bundle_pem.clone().into_bytes(), CERT_MODE),
+        }
+        if self.ca == CaKind::Ca {
+            for path in &self.kubeconfigs {
+                if let Some(text) = self.kubeconfig_with_bundle(path, bundle, &bundle_pem)? {
+                    tx.add(path, text.as_bytes(), fsio::mode_of(path)?);
+                    touched.push(path.clone());
+                }
+            }
+        }
+        let files: Vec<&Path> = touched.iter().map(PathBuf::as_path).collect();
+        Backup::create(backup_dir, &files)?;
+        Ok(tx.commit()?)
+    }
+
+    /// A kubeconfig rewritten so that every cluster whose CA is one of `bundle` (or an earlier
+    /// bundle with one of them) carries `bundle_pem`; `None` if nothing changes.
+    fn kubeconfig_with_bundle(
+        &self,
+        path: &Path,
+        bundle: &[Certificate],
+        bundle_pem: &str,
+    ) -> Result<Option<zeroize::Zeroizing<String>>> {
+        let bytes = zeroize::Zeroizing::new(fsio::read_required(path, fsio::MAX_CONFIG_FILE, "kubeconfig")?);
+        let source = path.display().to_string();
+        let text = std::str::from_utf8(&bytes).map_err(|_| kubepki_pki::Error::Kubeconfig {
+            source_name: source.clone(),
+            reason: "not text (UTF-8)".into(),
+        })?;
+        let mut kc = Kubeconfig::from_yaml(text, &source)?;
+        let mut changed = false;
+        for cluster in kc.cluster_names().into_iter().map(str::to_owned).collect::<Vec<_>>() {
+            let Some(PemSource::Embedded(pem)) = kc.cluster_ca(&cluster)? else { continue };
+            let Ok(have) = Certificate::from_pem_bundle(&pem, &source) else { continue };
+            let ours = have.iter().any(|c| bundle.iter().any(|b| b.spki == c.spki && b.raw_subject == c.raw_subject));
+            if ours && have != bundle {
+                kc.set_cluster_ca(&cluster, bundle_pem)?;
+                changed = true;
+            }
+        }
+        Ok(changed.then(|| kc.to_yaml()))
+    }
+
+    /// Phase 2: every trust point gets old + new; signing stays with the old CA.
+    pub fn trust(&self) -> Result<PhaseReport> {
+        let Some(state) = self.require(Some(Phase::Prepared))? else {
+            return Err(phase_error(self.ca, "not prepared".into()));
+        };
+        let old = self.live_ca()?;
+        let new = self.staged_ca()?;
+        // Keep the old CA, with its key, in the state directory: retire removes it from disk.
+        let old_dir = PkiDir::new(self.dir.join("old"));
+        let mut tx = Transaction::new(&self.dir);
+        if let Some(key) = old.key() {
+            old_dir.stage_pair(&mut tx, self.ca.base_name(), key, &old.cert.to_pem());
+        }
+        tx.commit()?;
+        let mut bundle: Vec<Certificate> = old.certificates().cloned().collect();
+        if !bundle.contains(&new.cert) {
+            bundle.push(new.cert);
+        }
+        let backup = self.backup_dir(Phase::Trusted);
+        let written = self.write_trust(&bundle, None, &backup)?;
+        self.record(state, Phase::Trusted, vec![backup])?;
+        Ok(PhaseReport { written, restart: trust_points(self.ca), ..PhaseReport::default() })
+    }
+
+    /// Phase 3: the new CA signs (CA file = new + old, key = new), and every leaf and kubeconfig
+    /// client certificate signed by the old CA is reissued with a new key. Idempotent: a repeat
+    /// reissues only what still chains to the old CA.
+    pub fn reissue(&self, audit_log: Option<PathBuf>, now: OffsetDateTime) -> Result<(PhaseReport, Option<Outcome>)> {
+        let mut state = match self.state()? {
+            Some(s) if s.phase == Phase::Trusted || s.phase == Phase::Reissued => s,
+            other => {
+                let have = other.map_or("not started", |s| s.phase.as_str());
+                return Err(phase_error(self.ca, format!("reissue follows trust, but the rotation is at: {have}")));
+            }
+        };
+        let new = self.staged_ca()?;
+        let live = self.live_ca()?;
+        let mut written = Vec::new();
+        let mut backups = Vec::new();
+        if live.cert != new.cert {
+            let mut bundle = vec![new.cert.clone()];
+            bundle.extend(live.certificates().filter(|c| **c != new.cert).cloned());
+            let backup = self.backup_dir(Phase::Reissued);
+            // Invariant: the staged CA was generated with its key.
+            written = self.write_trust(&bundle, new.key(), &backup)?;
+            backups.push(backup);
+        }
+        let pki = self.pki();
+        let cas = Cas::load(&pki)?;
+        let discovery = targets::discover(&pki, &cas, &self.kubeconfigs, &[])?;
+        let force: Vec<String> = discovery
+            .targets
+            .iter()
+            .filter(|t| t.ca == self.ca && t.cert.verify_issued_by(&new.cert).is_err())
+            .map(|t| t.name.clone())
+            .collect();
+        let mut report = PhaseReport { written, restart: leaf_users(self.ca), ..PhaseReport::default() };
+        let outcome = if force.is_empty() {
+            None
+        } else {
+            let options = PlanOptions {
+                policy: Policy::default(),
+                at: now,
+                now,
+                force,
+                all: false,
+                validity: None,
+                reuse_key: false,
+                algorithm: None,
+                desired: None,
+            };
+            let mut the_plan = plan::plan(&discovery, &cas, &options)?;
+            the_plan.renewals.retain(|r| r.ca == self.ca);
+            let backup_dir = self.backup_dir(Phase::Reissued);
+            let outcome = execute::execute(
+                &the_plan,
+                &discovery,
+                &cas,
+                &pki,
+                &ExecuteOptions { backup_dir: backup_dir.clone(), audit_log },
+            )?;
+            if outcome.backup.is_some() {
+                backups.push(backup_dir);
+            }
+            report.reissued = outcome.renewed.iter().map(|r| r.name.clone()).collect();
+            report.written.extend(outcome.written.iter().cloned());
+            Some(outcome)
+        };
+        if state.phase == Phase::Trusted {
+            self.record(state, Phase::Reissued, backups)?;
+        } else if !backups.is_empty() {
+            // A repeated reissue: its backups belong to the same phase.
+            if let Some(last) = state.history.last_mut() {
+                last.backups.extend(backups);
+            }
+            self.save(&state)?;
+        }
+        Ok((report, outcome))
+    }
+
+    /// Phase 4: the old CA leaves every bundle — refused while anything renewable still chains
+    /// to it. It stays in the state directory (`old/`) and in the phase backups.
+    pub fn retire(&self) -> Result<PhaseReport> {
+        let Some(state) = self.require(Some(Phase::Reissued))? else {
+            return Err(phase_error(self.ca, "not reissued".into()));
+        };
+        let new = self.staged_ca()?;
+        let pki = self.pki();
+        let cas = Cas::load(&pki)?;
+        let discovery = targets::discover(&pki, &cas, &self.kubeconfigs, &[])?;
+        let stale: Vec<String> = discovery
+            .targets
+            .iter()
+            .filter(|t| t.ca == self.ca && t.cert.verify_issued_by(&new.cert).is_err())
+            .map(|t| format!("{} ({})", t.name, t.location.path().display()))
+            .collect();
+        if !stale.is_empty() {
+            return Err(phase_error(
+                self.ca,
+                format!("still signed by the old CA: {} (run reissue again)", stale.join(", ")),
+            ));
+        }
+        let backup = self.backup_dir(Phase::Retired);
+        let written = self.write_trust(std::slice::from_ref(&new.cert), new.key(), &backup)?;
+        self.record(state, Phase::Retired, vec![backup])?;
+        Ok(PhaseReport {
+            written,
+            restart: trust_points(self.ca),
+            notes: vec![format!("the old CA is kept in {}", self.dir.join("old").display())],
+            ..PhaseReport::default()
+        })
+    }
+
+    /// Returns to the previous consistent phase: restores the backup the current phase took
+    /// (prepare: removes the staged CA and the state).
+    pub fn abort(&self) -> Result<(Option<Phase>, Vec<PathBuf>)> {
+        let Some(mut state) = self.state()? else { return Err(phase_error(self.ca, "no rotation was started".into())) };
+        let Some(record) = state.history.pop() else { return Err(phase_error(self.ca, "no phase to undo".into())) };
+        // Newest first, so that the oldest state of each file wins.
+        let mut restored = Vec::new();
+        for backup in record.backups.iter().rev().filter(|b| b.exists()) {
+            restored.extend(Backup::open(backup)?.restore(&self.cert_dir)?);
+            std::fs::remove_dir_all(backup)
+                .map_err(|source| kubepki_pki::Error::Write { path: backup.clone(), source })?;
+        }
+        match record.phase.previous() {
+            None => {
+                std::fs::remove_dir_all(&self.dir)
+                    .map_err(|source| kubepki_pki::Error::Write { path: self.dir.clone(), source })?;
+                Ok((None, restored))
+            }
+            Some(previous) => {
+                state.phase = previous;
+                self.save(&state)?;
+                Ok((Some(previous), restored))
+            }
+        }
+    }
+}

@@ -1,0 +1,343 @@
+//! `kubepki rotate-ca`: the overlap-bundle CA rotation, proved on a live 3-member etcd cluster
+//! with a client writing through all four phases and rolling restarts.
+
+use std::path::Path;
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use kubepki_pki::Certificate;
+
+use crate::common::*;
+
+fn rotate_ca(dir: &Path, phase: &str, ca: &str, extra: &[&str]) -> Run {
+    run(kubepki()
+        .args(["rotate-ca", phase, "--ca", ca, "--cert-dir"])
+        .arg(dir.join("pki"))
+        .arg("--kubeconfig-dir")
+        .arg(dir)
+        .args(extra))
+}
+
+fn certs(path: &Path) -> Vec<Certificate> {
+    Certificate::from_pem_bundle(&std::fs::read(path).unwrap(), &path.display().to_string()).unwrap()
+}
+
+/// The TLS material a client process loaded at its last (re)start.
+#[derive(Clone)]
+struct Material {
+    ca: Vec<u8>,
+    cert: Vec<u8>,
+    key: Vec<u8>,
+    generation: u64,
+}
+
+impl Material {
+    fn load(pki: &Path, generation: u64) -> Self {
+        let read = |f: &str| std::fs::read(pki.join(f)).unwrap();
+        Self {
+            ca: read("etcd/ca.crt"),
+            cert: read("apiserver-etcd-client.crt"),
+            key: read("apiserver-etcd-client.key"),
+            generation,
+        }
+    }
+}
+
+/// A client writing continuously through all members, like the API server: it loads its
+/// certificates at start-up and again when "restarted". A write that fails is retried on a new
+/// connection for up to 10 s; only a write that never succeeds counts as failed.
+struct Writer {
+    material: Arc<Mutex<Material>>,
+    stop: Arc<AtomicBool>,
+    ok: Arc<AtomicU64>,
+    retries: Arc<AtomicU64>,
+    failed: Arc<AtomicU64>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Writer {
+    fn start(urls: Vec<String>, pki: &Path) -> Self {
+        let material = Arc::new(Mutex::new(Material::load(pki, 0)));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (ok, retries, failed) =
+            (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+        let (m, s, o, r, f) = (material.clone(), stop.clone(), ok.clone(), retries.clone(), failed.clone());
+        let thread = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            rt.block_on(async move {
+                let connect = |m: Material| {
+                    let urls = urls.clone();
+                    async move {
+                        let tls = etcd_client::TlsOptions::new()
+                            .ca_certificate(etcd_client::Certificate::from_pem(m.ca))
+                            .identity(etcd_client::Identity::from_pem(m.cert, m.key));
+                        let opts = etcd_client::ConnectOptions::new()
+                            .with_tls(tls)
+                            .with_connect_timeout(Duration::from_secs(2))
+                            .with_timeout(Duration::from_secs(2));
+                        etcd_client::Client::connect(urls, Some(opts)).await
+                    }
+                };
+                let mut current = m.lock().unwrap().clone();
+                let mut client = connect(current.clone()).await.ok();
+                let mut n = 0u64;
+                while !s.load(Ordering::SeqCst) {
+                    let latest = m.lock().unwrap().clone();
+                    if latest.generation != current.generation {
+                        current = latest;
+                        client = connect(current.clone()).await.ok();
+                    }
+                    n += 1;
+                    let mut done = false;
+                    for attempt in 0..100 {
+                        if let Some(c) = client.as_mut()
+                            && c.put(format!("/kubepki/w{}", n % 100), n.to_string(), None).await.is_ok()
+                        {
+                            done = true;
+                            break;
+                        }
+                        r.fetch_add(1, Ordering::SeqCst);
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        if attempt % 3 == 2 || client.is_none() {
+                            client = connect(current.clone()).await.ok();
+                        }
+                    }
+                    if done {
+                        o.fetch_add(1, Ordering::SeqCst)
+                    } else {
+                        f.fetch_add(1, Ordering::SeqCst)
+                    };
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            });
+        });
+        Self { material, stop, ok, retries, failed, thread: Some(thread) }
+    }
+
+    /// "Restart the API server": load the certificates on disk now.
+    fn reload(&self, pki: &Path) {
+        let generation = self.material.lock().unwrap().generation + 1;
+        *self.material.lock().unwrap() = Material::load(pki, generation);
+    }
+
+    fn ok(&self) -> u64 {
+        self.ok.load(Ordering::SeqCst)
+    }
+
+    fn finish(mut self) -> (u64, u64, u64) {
+        self.stop.store(true, Ordering::SeqCst);
+        self.thread.take().unwrap().join().unwrap();
+        (self.ok(), self.retries.load(Ordering::SeqCst), self.failed.load(Ordering::SeqCst))
+    }
+}
+
+/// Waits until the writer made `more` further writes.
+fn progress(w: &Writer, more: u64) {
+    let target = w.ok() + more;
+    let start = std::time::Instant::now();
+    while w.ok() < target {
+        assert!(start.elapsed() < Duration::from_secs(60), "the writer stalled at {} writes", w.ok());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The certificate a TLS endpoint serves (fetched with openssl s_client).
+fn served(url: &str) -> Certificate {
+    let host = url.trim_start_matches("https://");
+    let out = run(Command::new("sh")
+        .arg("-c")
+        .arg(format!("openssl s_client -connect {host} -showcerts </dev/null 2>/dev/null")));
+    let pem = out.stdout;
+    let begin = pem.find("-----BEGIN CERTIFICATE-----").unwrap_or_else(|| panic!("{url} served nothing: {pem}"));
+    let end = pem[begin..].find("-----END CERTIFICATE-----").unwrap() + begin + 25;
+    Certificate::from_pem_bundle(&pem.as_bytes()[begin..end], url).unwrap().remove(0)
+}
+
+#[test]
+fn etcd_ca_rotation_keeps_a_three_member_cluster_writing() {
+    let d = TestDir::new();
+    init(d.path(), &[]).ok();
+    let pki = d.join("pki");
+    let old_ca = certs(&pki.join("etcd/ca.crt")).remove(0);
+    let mut cluster = EtcdCluster::start(&pki, 3);
+    let writer = Writer::start(cluster.client_urls.clone(), &pki);
+    progress(&writer, 20);
+
+    // 1. prepare: nothing live changes.
+    let before = tree_hash(&pki);
+    rotate_ca(d.path(), "prepare", "etcd-ca", &[]).ok();
+    assert_eq!(tree_hash(&pki), before, "prepare must not touch the cert dir");
+    let new_ca = certs(&d.join("kubepki-ca-rotation/etcd-ca/new/etcd/ca.crt")).remove(0);
+    assert_ne!(new_ca.spki, old_ca.spki);
+    progress(&writer, 10);
+
+    // 2. trust: the bundle; etcd reads it only at start-up, so members restart one at a time.
+    let r = rotate_ca(d.path(), "trust", "etcd-ca", &[]).ok();
+    assert!(r.stdout.contains("etcd: restart each member, one at a time"), "{}", r.stdout);
+    let bundle = certs(&pki.join("etcd/ca.crt"));
+    assert_eq!(bundle, vec![old_ca.clone(), new_ca.clone()]);
+    openssl_verify(&pki.join("etcd/ca.crt"), &pki.join("etcd/server.crt")).unwrap();
+    cluster.rolling_restart();
+    writer.reload(&pki);
+    progress(&writer, 20);
+
+    // Keep a client certificate of the old CA, to prove at the end that it is refused.
+    let old_client = d.write("old-client.crt", d.read("pki/apiserver-etcd-client.crt"));
+    let old_key = d.write("old-client.key", d.read("pki/apiserver-etcd-client.key"));
+
+    // 3. reissue: the new CA signs; etcd picks up its new serving and peer certificates on the
+    // next handshake by itself; the client (the API server) restarts.
+    let r = rotate_ca(d.path(), "reissue", "etcd-ca", &[]).ok();
+    for name in ["etcd-server", "etcd-peer", "etcd-healthcheck-client", "apiserver-etcd-client"] {
+        assert!(r.stdout.contains(&format!("reissued {name}")), "{}", r.stdout);
+    }
+    assert_eq!(certs(&pki.join("etcd/ca.crt"))[0], new_ca, "the new CA signs");
+    for leaf in ["etcd/server.crt", "etcd/peer.crt", "apiserver-etcd-client.crt"] {
+        certs(&pki.join(leaf))[0].verify_issued_by(&new_ca).unwrap_or_else(|e| panic!("{leaf}: {e}"));
+    }
+    for url in &cluster.client_urls {
+        // A new connection sees the new serving certificate without a restart.
+        served(url).verify_issued_by(&new_ca).unwrap_or_else(|e| panic!("{url}: {e}"));
+    }
+    writer.reload(&pki);
+    progress(&writer, 20);
+
+    // 4. retire: only the new CA; members restart again to forget the old one.
+    rotate_ca(d.path(), "retire", "etcd-ca", &[]).ok();
+    assert_eq!(certs(&pki.join("etcd/ca.crt")), vec![new_ca.clone()]);
+    cluster.rolling_restart();
+    writer.reload(&pki);
+    progress(&writer, 20);
+
+    let (ok, retries, failed) = writer.finish();
+    eprintln!("etcd CA rotation: {ok} writes, {retries} retried attempts, {failed} failed");
+    assert_eq!(failed, 0, "writes failed during the rotation ({retries} retried attempts)");
+
+    // Every served certificate — client and peer ports of every member — chains only to the
+    // new CA.
+    for url in cluster.client_urls.iter().chain(cluster.peer_urls()) {
+        let cert = served(url);
+        cert.verify_issued_by(&new_ca).unwrap_or_else(|e| panic!("{url}: {e}"));
+        assert!(cert.verify_issued_by(&old_ca).is_err(), "{url} still chains to the old CA");
+    }
+    // A client holding an old-CA certificate is refused by every member.
+    for url in &cluster.client_urls {
+        let r = run(Command::new("etcdctl")
+            .env("ETCDCTL_API", "3")
+            .args(["--endpoints", url, "--dial-timeout", "3s", "--command-timeout", "3s"])
+            .arg("--cacert")
+            .arg(pki.join("etcd/ca.crt"))
+            .arg("--cert")
+            .arg(&old_client)
+            .arg("--key")
+            .arg(&old_key)
+            .args(["get", "/kubepki/w1"]));
+        assert_ne!(r.code, 0, "{url} accepted an old-CA client");
+        // And the new healthcheck client is accepted.
+        let ok = run(Command::new("etcdctl")
+            .env("ETCDCTL_API", "3")
+            .args(["--endpoints", url])
+            .arg("--cacert")
+            .arg(pki.join("etcd/ca.crt"))
+            .arg("--cert")
+            .arg(pki.join("etcd/healthcheck-client.crt"))
+            .arg("--key")
+            .arg(pki.join("etcd/healthcheck-client.key"))
+            .args(["endpoint", "health"]));
+        assert_eq!(ok.code, 0, "{url}: {}{}", ok.stdout, ok.stderr);
+    }
+    let status = rotate_ca(d.path(), "status", "etcd-ca", &["-o", "json"]).ok();
+    let v: serde_json::Value = serde_json::from_str(&status.stdout).unwrap();
+    assert_eq!(v["phase"], "retire");
+    assert!(v["signedBy"].as_array().unwrap().iter().all(|s| s["ca"] == "new"), "{v:#}");
+    assert!(d.join("kubepki-ca-rotation/etcd-ca/old/etcd/ca.key").exists(), "the old CA is kept");
+}
+
+/// The cluster CA: kubeconfigs carry the bundle, kubectl keeps working through every phase
+/// against a server that trusts what the phase says.
+#[test]
+fn cluster_ca_rotation_keeps_kubeconfigs_working() {
+    let d = TestDir::new();
+    let port = free_port();
+    init(d.path(), &["--apiserver-bind-port", &port.to_string()]).ok();
+    let pki = d.join("pki");
+    let kubectl =
+        |conf: &str| run(Command::new("kubectl").arg("--kubeconfig").arg(d.join(conf)).args(["get", "--raw", "/"]));
+    let serve = || {
+        HttpsServer::start_on(
+            port,
+            &pki.join("apiserver.crt"),
+            &pki.join("apiserver.key"),
+            Some(&pki.join("ca.crt")),
+            ClientAuth::Required,
+        )
+    };
+
+    rotate_ca(d.path(), "prepare", "ca", &["--cross-sign"]).ok();
+    assert!(d.join("kubepki-ca-rotation/ca/cross-signed.crt").exists());
+    rotate_ca(d.path(), "trust", "ca", &[]).ok();
+    let bundle = d.read("pki/ca.crt");
+    let admin = kubepki_pki::Kubeconfig::from_yaml(&d.read("admin.conf"), "admin").unwrap();
+    let Some(kubepki_pki::kubeconfig::PemSource::Embedded(ca_data)) = admin.cluster_ca("kubernetes").unwrap() else {
+        panic!()
+    };
+    assert_eq!(String::from_utf8(ca_data).unwrap(), bundle, "kubeconfigs carry the bundle");
+    {
+        let _server = serve();
+        for conf in ["admin.conf", "kubelet.conf", "scheduler.conf"] {
+            assert_eq!(kubectl(conf).code, 0, "{conf} after trust");
+        }
+    }
+    rotate_ca(d.path(), "reissue", "ca", &[]).ok();
+    {
+        // The API server restarted with its reissued certificate and the bundle.
+        let _server = serve();
+        for conf in ["admin.conf", "super-admin.conf", "controller-manager.conf"] {
+            let r = kubectl(conf);
+            assert_eq!(r.code, 0, "{conf} after reissue: {}", r.stderr);
+        }
+    }
+    rotate_ca(d.path(), "retire", "ca", &[]).ok();
+    let _server = serve();
+    for conf in ["admin.conf", "kubelet.conf", "scheduler.conf", "controller-manager.conf", "super-admin.conf"] {
+        let r = kubectl(conf);
+        assert_eq!(r.code, 0, "{conf} after retire: {}", r.stderr);
+    }
+    assert_eq!(certs(&pki.join("ca.crt")).len(), 1);
+}
+
+#[test]
+fn phases_run_in_order_and_abort_goes_back() {
+    let d = TestDir::new();
+    init(d.path(), &[]).ok();
+    let pki = d.join("pki");
+    let r = rotate_ca(d.path(), "trust", "front-proxy-ca", &[]).expect_code(2);
+    assert!(r.stderr.contains("this phase follows prepare"), "{}", r.stderr);
+    let original = content_hash(&pki);
+    rotate_ca(d.path(), "prepare", "front-proxy-ca", &[]).ok();
+    rotate_ca(d.path(), "prepare", "front-proxy-ca", &[]).ok(); // idempotent
+    rotate_ca(d.path(), "trust", "front-proxy-ca", &[]).ok();
+    assert_eq!(certs(&pki.join("front-proxy-ca.crt")).len(), 2);
+    let r = rotate_ca(d.path(), "retire", "front-proxy-ca", &[]).expect_code(2);
+    assert!(r.stderr.contains("this phase follows reissue"), "{}", r.stderr);
+    let trusted = content_hash(&pki);
+    rotate_ca(d.path(), "reissue", "front-proxy-ca", &[]).ok();
+    // Back to trust: the old CA signs again and front-proxy-client is the old one.
+    rotate_ca(d.path(), "abort", "front-proxy-ca", &[]).ok();
+    assert_eq!(content_hash(&pki), trusted);
+    rotate_ca(d.path(), "abort", "front-proxy-ca", &[]).ok();
+    assert_eq!(content_hash(&pki), original);
+    rotate_ca(d.path(), "abort", "front-proxy-ca", &[]).ok();
+    assert!(!d.join("kubepki-ca-rotation/front-proxy-ca").exists());
+    // An --exec that fails undoes the phase.
+    rotate_ca(d.path(), "prepare", "front-proxy-ca", &[]).ok();
+    let r = rotate_ca(d.path(), "trust", "front-proxy-ca", &["--exec", "exit 1"]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert_eq!(content_hash(&pki), original);
+    // An external CA cannot be rotated by kubepki.
+    std::fs::remove_file(pki.join("etcd/ca.key")).unwrap();
+    let r = rotate_ca(d.path(), "prepare", "etcd-ca", &[]).expect_code(2);
+    assert!(r.stderr.contains("externally managed"), "{}", r.stderr);
+}
