@@ -5,6 +5,7 @@ mod cluster_flags;
 mod commands;
 mod exit;
 mod output;
+mod verify_flags;
 
 use std::process::ExitCode;
 

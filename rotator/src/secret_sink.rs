@@ -68,11 +68,22 @@ struct RawTarget {
     keys: SecretKeys,
 }
 
+#[derive(Default, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
+struct RawVerify {
+    etcd: Vec<String>,
+    etcd_peer: Vec<String>,
+    kubelet: Vec<String>,
+    apiserver: Vec<String>,
+}
+
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct RawConfig {
     #[serde(default)]
     secrets: Vec<RawTarget>,
+    #[serde(default)]
+    verify: RawVerify,
     #[serde(default)]
     kubeconfig: Option<String>,
     #[serde(default)]
@@ -88,6 +99,9 @@ pub struct RotationConfig {
     pub kubeconfig: Option<String>,
     /// Its context (default: the current one).
     pub context: Option<String>,
+    /// Endpoints to verify after every run that wrote (`verify: {etcd: [URL], etcdPeer: [],
+    /// kubelet: [], apiserver: []}`).
+    pub verify: Vec<(crate::verify::TargetKind, String)>,
 }
 
 impl RotationConfig {
@@ -125,7 +139,18 @@ impl RotationConfig {
                 }
                 secrets.push(SecretTarget { secret, source: t.source, keys: t.keys });
             }
-            found = Some(Self { secrets, kubeconfig: raw.kubeconfig, context: raw.context });
+            use crate::verify::TargetKind;
+            let v = raw.verify;
+            let verify = [
+                (TargetKind::Etcd, v.etcd),
+                (TargetKind::EtcdPeer, v.etcd_peer),
+                (TargetKind::Kubelet, v.kubelet),
+                (TargetKind::ApiServer, v.apiserver),
+            ]
+            .into_iter()
+            .flat_map(|(kind, urls)| urls.into_iter().map(move |u| (kind, u)))
+            .collect();
+            found = Some(Self { secrets, kubeconfig: raw.kubeconfig, context: raw.context, verify });
         }
         Ok(found)
     }

@@ -529,3 +529,34 @@ fn kubelet_serving_certificates_issued_by_kubepki_are_renewed() {
     let key = PrivateKey::from_pem(&std::fs::read_to_string(out.join("worker-2/kubelet.key")).unwrap(), "k").unwrap();
     assert!(key.matches_spki(&after.spki));
 }
+
+/// `--verify-*`: etcd reloads its serving certificate on every handshake, so a rotation of
+/// etcd-server verifies; an API server that did not reload serves the old certificate, the
+/// check fails, and everything written is restored.
+#[test]
+fn verify_after_rotation_keeps_or_rolls_back() {
+    let d = TestDir::new();
+    let port = free_port();
+    init(d.path(), &["--apiserver-bind-port", &port.to_string()]).ok();
+    let pki = d.join("pki");
+    let etcd = Etcd::start(&EtcdConfig { name: "cp1", pki: &pki, client_cert_auth: true });
+    let before = leaf(d.path(), "etcd/server").0;
+    rotate(d.path(), &["--force", "etcd-server", "--verify-etcd", &etcd.client_url]).ok();
+    assert_ne!(leaf(d.path(), "etcd/server").0.serial, before.serial, "kept after verification");
+
+    // A stand-in API server that loaded its certificate once and never reloads.
+    let _api = HttpsServer::start_on(
+        port,
+        &pki.join("apiserver.crt"),
+        &pki.join("apiserver.key"),
+        Some(&pki.join("ca.crt")),
+        ClientAuth::Required,
+    );
+    let content = content_hash(&pki);
+    let url = format!("https://127.0.0.1:{port}");
+    let r = rotate(d.path(), &["--force", "apiserver", "--verify-apiserver", &url, "--verify-wait", "1s"]);
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    assert!(r.stderr.contains("served-matches-disk"), "{}", r.stderr);
+    assert!(r.stderr.contains("was restored from"), "{}", r.stderr);
+    assert_eq!(content_hash(&pki), content, "the rotation was rolled back");
+}

@@ -19,6 +19,7 @@ use crate::cluster_flags::ClusterFlags;
 use crate::commands::init::parse_duration;
 use crate::exit::{FAILURE, INPUT, coded};
 use crate::output::{self, Format};
+use crate::verify_flags::VerifyFlags;
 
 const AFTER_HELP: &str = "\
 Exit codes: 0 nothing was due, or everything due was rotated · 1 a rotation failed, and what it
@@ -90,6 +91,8 @@ pub(crate) struct RotateArgs {
     /// The etcd lock's name; every node of a cluster must use the same.
     #[arg(long, value_name = "NAME", default_value = "rotate")]
     etcd_lock_name: String,
+    #[command(flatten)]
+    verify: VerifyFlags,
     /// Output format.
     #[arg(short, long, value_enum, default_value_t)]
     output: Format,
@@ -236,6 +239,13 @@ pub(crate) fn run(args: &RotateArgs) -> Result<ExitCode> {
         && let Err(e) = run_exec(cmd, o)
     {
         return fail(e, secrets.as_ref());
+    }
+    // Verify what was written, live; keep it only if every check passes.
+    if outcome.is_some() {
+        let targets = args.verify.targets(&cert_dir, &secrets_cfg.verify).map_err(|e| coded(INPUT, e))?;
+        if let Err(e) = args.verify.run(&targets) {
+            return fail(e, secrets.as_ref());
+        }
     }
     render(args.output, &plan, outcome.as_ref(), secrets.as_ref(), args.dry_run)?;
     Ok(ExitCode::SUCCESS)

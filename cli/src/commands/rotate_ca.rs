@@ -15,6 +15,7 @@ use time::OffsetDateTime;
 use crate::commands::init::parse_duration;
 use crate::exit::{FAILURE, coded};
 use crate::output::{self, Format};
+use crate::verify_flags::VerifyFlags;
 
 const AFTER_HELP: &str = "\
 The phases, in order, each idempotent and resumable:
@@ -52,6 +53,8 @@ struct Common {
     /// $KUBEPKI_PHASE names the phase. If it fails, the phase is undone.
     #[arg(long, value_name = "COMMAND")]
     exec: Option<String>,
+    #[command(flatten)]
+    verify: VerifyFlags,
     /// Output format.
     #[arg(short, long, value_enum, default_value_t)]
     output: Format,
@@ -164,6 +167,20 @@ pub(crate) fn run(args: &RotateCaArgs) -> Result<ExitCode> {
                 FAILURE,
                 anyhow::anyhow!(
                     "--exec {cmd:?} failed ({status}); the {} phase was undone (back at {})",
+                    phase.as_str(),
+                    back_to.map_or("the start", Phase::as_str)
+                ),
+            ));
+        }
+    }
+    if phase != Phase::Prepared {
+        let targets = common.verify.targets(&common.cert_dir, &[])?;
+        if let Err(e) = common.verify.run(&targets) {
+            let (back_to, _) = rotation.abort()?;
+            return Err(coded(
+                FAILURE,
+                anyhow::anyhow!(
+                    "{e:#}; the {} phase was undone (back at {})",
                     phase.as_str(),
                     back_to.map_or("the start", Phase::as_str)
                 ),
