@@ -118,8 +118,8 @@ pub(crate) struct VerifyArgs {
     /// The limit for each connection, handshake and request.
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
     timeout: Duration,
-    /// Keep trying to connect to an endpoint that refuses connections for this long (one
-    /// that is restarting).
+    /// Wait this long for an endpoint that is restarting: refused connections are retried,
+    /// and one still serving another certificate than the file is checked again.
     #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = parse_duration)]
     wait: Duration,
     /// Output format.

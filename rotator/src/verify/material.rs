@@ -167,7 +167,9 @@ pub(crate) struct Material {
 }
 
 impl Material {
-    /// Reads (and makes) the material of `target`; the error names the file at fault.
+    /// Reads (and makes) the material of `target`; the error names the file at fault. The
+    /// throwaway CA is valid around `now`, the real clock (not a time the certificates are
+    /// judged at), so the server refuses it for its issuer and not for its dates.
     pub(crate) fn load(target: &Target, now: OffsetDateTime, provider: &CryptoProvider) -> Result<Self, String> {
         let server_ca = target.server_ca().map(ServerCa::load).transpose()?;
         let client = target.client().map(|c| Identity::load(c, provider)).transpose()?;

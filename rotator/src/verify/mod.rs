@@ -77,8 +77,10 @@ pub struct Options {
     pub warn_within: Duration,
     /// The limit for each connection, handshake and request (default 10 s).
     pub timeout: Duration,
-    /// How long to keep trying to connect to an endpoint that refuses TCP connections, e.g.
-    /// one restarting after a rotation (default 0: one attempt).
+    /// How long to wait for an endpoint that is restarting, e.g. after a rotation (default 0:
+    /// one attempt): TCP connections that are refused are retried, and an endpoint whose
+    /// `served-matches-disk` check fails (the old process still serving, or not yet reloaded)
+    /// is verified again every half second until it passes or the time is up.
     pub wait_reachable: Duration,
     /// The time certificates are judged at (default: the clock when the run starts).
     pub now: Option<OffsetDateTime>,
@@ -104,7 +106,7 @@ pub async fn verify(targets: &[Target], options: &Options) -> Report {
     let mut set = JoinSet::new();
     for (i, target) in targets.iter().cloned().enumerate() {
         let (options, provider) = (options.clone(), provider.clone());
-        set.spawn(async move { (i, verify_target(&target, &options, &provider).await) });
+        set.spawn(async move { (i, verify_settled(&target, &options, &provider).await) });
     }
     let mut found: Vec<Option<EndpointReport>> = (0..targets.len()).map(|_| None).collect();
     while let Some(joined) = set.join_next().await {
@@ -147,10 +149,33 @@ pub fn verify_blocking(targets: &[Target], options: &Options) -> Result<Report> 
     })
 }
 
-async fn verify_target(target: &Target, options: &Options, provider: &Arc<CryptoProvider>) -> EndpointReport {
+/// [`verify_target`], again while the endpoint serves another certificate than the file or
+/// cannot be reached, until [`Options::wait_reachable`] has passed.
+async fn verify_settled(target: &Target, options: &Options, provider: &Arc<CryptoProvider>) -> EndpointReport {
+    let deadline = tokio::time::Instant::now() + options.wait_reachable;
+    loop {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        let report = verify_target(target, options, provider, left).await;
+        // Still the old process, or it went away between two probes of this run.
+        let stale = report.check(CheckId::ServedMatchesDisk).is_some_and(|c| c.status == Status::Fail)
+            || matches!(report.outcome, Outcome::Unreachable { .. });
+        if !stale || tokio::time::Instant::now() >= deadline {
+            return report;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+/// Verifies one target; a refused TCP connection is retried for `wait`.
+async fn verify_target(
+    target: &Target,
+    options: &Options,
+    provider: &Arc<CryptoProvider>,
+    wait: Duration,
+) -> EndpointReport {
     let mut report = EndpointReport::new(target.kind(), target.url().to_string());
     let now = options.now.unwrap_or_else(OffsetDateTime::now_utc);
-    let material = match Material::load(target, now, provider) {
+    let material = match Material::load(target, OffsetDateTime::now_utc(), provider) {
         Ok(m) => m,
         Err(reason) => {
             report.outcome = Outcome::InvalidInput { reason };
@@ -158,7 +183,7 @@ async fn verify_target(target: &Target, options: &Options, provider: &Arc<Crypto
         }
     };
     let url = target.url();
-    let legacy = match probe::connect(url, options.timeout, options.wait_reachable).await {
+    let legacy = match probe::connect(url, options.timeout, wait).await {
         Ok(tcp) => probe::legacy_hello(tcp, url, options.timeout).await,
         Err(Unreachable(reason)) => {
             report.outcome = Outcome::Unreachable { reason };

@@ -363,3 +363,23 @@ pub(crate) fn verify_name(chain: &[CertificateDer<'static>], name: &ServerName<'
     let parsed = rustls::server::ParsedCertificate::try_from(leaf)?;
     rustls::client::verify_server_name(&parsed, name)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_tls11_client_hello_is_well_formed_and_names_dns_hosts_only() {
+        let hello = tls11_client_hello(&EndpointUrl::parse("https://etcd.example:2379", 1).unwrap());
+        // Record: handshake, TLS 1.0 record version, length of the rest.
+        assert_eq!(&hello[..3], &[22, 3, 1]);
+        assert_eq!(usize::from(u16::from_be_bytes([hello[3], hello[4]])), hello.len() - 5);
+        // Handshake: ClientHello, 24-bit length, client_version TLS 1.1.
+        assert_eq!(hello[5], 1);
+        assert_eq!(usize::from(u16::from_be_bytes([hello[7], hello[8]])), hello.len() - 9);
+        assert_eq!(&hello[9..11], &[3, 2]);
+        assert!(hello.windows(12).any(|w| w == b"etcd.example"));
+        let by_ip = tls11_client_hello(&EndpointUrl::parse("https://10.0.0.1:2379", 1).unwrap());
+        assert_eq!(by_ip.len(), hello.len() - (b"etcd.example".len() + 9));
+    }
+}

@@ -244,3 +244,36 @@ pub(crate) fn short_duration(d: time::Duration) -> String {
         s => format!("{s}s"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn endpoint(outcome: Outcome, statuses: &[Status]) -> EndpointReport {
+        let mut e = EndpointReport::new(TargetKind::Etcd, "https://127.0.0.1:2379".into());
+        e.outcome = outcome;
+        e.checks = statuses.iter().map(|&s| Check::new(CheckId::Chain, s, "r")).collect();
+        e
+    }
+
+    #[test]
+    fn warnings_and_skips_pass_a_failure_fails_and_an_unchecked_endpoint_is_incomplete() {
+        let ok = endpoint(Outcome::Checked, &[Status::Pass, Status::Warn, Status::Skip]);
+        let failed = endpoint(Outcome::Checked, &[Status::Pass, Status::Fail]);
+        let down = endpoint(Outcome::Unreachable { reason: "refused".into() }, &[]);
+        assert!(Report { endpoints: vec![ok.clone()] }.passed());
+        let r = Report { endpoints: vec![ok.clone(), failed.clone()] };
+        assert_eq!(r.verdict(), Verdict::Failed);
+        assert_eq!(r.problems(), vec!["etcd https://127.0.0.1:2379: chain: r".to_owned()]);
+        assert_eq!(Report { endpoints: vec![failed, down] }.verdict(), Verdict::Incomplete);
+        assert_eq!(ok.worst(), Status::Warn);
+    }
+
+    #[test]
+    fn durations_are_shown_in_their_largest_whole_unit() {
+        assert_eq!(short_duration(time::Duration::days(400)), "400d");
+        assert_eq!(short_duration(time::Duration::hours(25)), "1d");
+        assert_eq!(short_duration(time::Duration::minutes(90)), "1h");
+        assert_eq!(short_duration(time::Duration::seconds(-5)), "0s");
+    }
+}

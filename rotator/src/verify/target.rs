@@ -46,6 +46,29 @@ impl TargetKind {
         }
     }
 
+    /// The kinds whose verification a renewal of `name` affects with the kubeadm defaults:
+    /// the endpoint serving it, or the endpoint it is the default client certificate for.
+    /// `name` is kubeadm's (`etcd-server`, `apiserver-kubelet-client`, ...) or
+    /// `kubelet-serving`; anything else affects none.
+    ///
+    /// ```
+    /// use kubepki_rotator::verify::TargetKind;
+    ///
+    /// assert_eq!(TargetKind::affected_by("etcd-peer"), &[TargetKind::EtcdPeer]);
+    /// assert_eq!(TargetKind::affected_by("apiserver-kubelet-client"), &[TargetKind::Kubelet, TargetKind::ApiServer]);
+    /// assert!(TargetKind::affected_by("front-proxy-client").is_empty());
+    /// ```
+    pub fn affected_by(name: &str) -> &'static [Self] {
+        match name {
+            "etcd-server" | "apiserver-etcd-client" => &[Self::Etcd],
+            "etcd-peer" => &[Self::EtcdPeer],
+            "apiserver" => &[Self::ApiServer],
+            "apiserver-kubelet-client" => &[Self::Kubelet, Self::ApiServer],
+            "kubelet-serving" => &[Self::Kubelet],
+            _ => &[],
+        }
+    }
+
     /// The path requested over HTTPS to judge client authentication. For etcd's client port it
     /// is used only when no server CA is known (otherwise etcd's gRPC client is used).
     pub fn http_path(self) -> &'static str {
