@@ -15,6 +15,7 @@ mod error;
 pub mod etcd_lock;
 pub mod execute;
 pub mod expiration;
+pub mod hardening;
 pub mod inventory;
 pub mod plan;
 pub mod policy;
@@ -24,6 +25,7 @@ pub mod secret_sink;
 pub mod secrets;
 mod tabwriter;
 pub mod targets;
+pub mod tree;
 pub mod verify;
 
 pub use error::{Error, Result};

@@ -1,0 +1,482 @@
+//! The static pod manifests of `/etc/kubernetes/manifests`: the flags kubeadm gives
+//! kube-apiserver and etcd (and the controller manager and scheduler), judged against the advice.
+
+use std::path::PathBuf;
+
+use serde_json::Value;
+
+use super::flags::Flags;
+use super::{Advice, CheckResult, Component, Status};
+
+/// A static pod manifest, parsed down to its component's flags.
+#[derive(Clone, Debug)]
+pub struct Manifest {
+    /// The file read.
+    pub path: PathBuf,
+    /// The flags of the component's container (`command` then `args`).
+    pub flags: Flags,
+}
+
+/// The flags of the container named `container` in a Pod document (or of its only container),
+/// from `command` followed by `args`.
+///
+/// ```
+/// use kubepki_rotator::hardening::manifests::flags_of;
+///
+/// let pod = serde_json::json!({"kind": "Pod", "spec": {"containers": [
+///     {"name": "etcd", "command": ["etcd", "--client-cert-auth=true"], "args": ["--data-dir=/var/lib/etcd"]}
+/// ]}});
+/// let flags = flags_of(&pod, "etcd").unwrap();
+/// assert_eq!(flags.get("data-dir"), Some("/var/lib/etcd"));
+/// ```
+pub fn flags_of(pod: &Value, container: &str) -> Result<Flags, String> {
+    if pod.get("kind").and_then(Value::as_str).is_some_and(|k| k != "Pod") {
+        return Err(format!("not a Pod manifest (kind {})", pod["kind"]));
+    }
+    let containers = pod
+        .pointer("/spec/containers")
+        .and_then(Value::as_array)
+        .filter(|c| !c.is_empty())
+        .ok_or("no spec.containers in the manifest")?;
+    let c = containers
+        .iter()
+        .find(|c| c.get("name").and_then(Value::as_str) == Some(container))
+        .or_else(|| (containers.len() == 1).then(|| &containers[0]))
+        .ok_or_else(|| format!("no container named {container:?} in the manifest"))?;
+    let mut words = Vec::new();
+    for field in ["command", "args"] {
+        match c.get(field) {
+            None | Some(Value::Null) => {}
+            Some(Value::Array(items)) => {
+                for item in items {
+                    words.push(item.as_str().ok_or_else(|| format!("{field} holds {item}, not a string"))?);
+                }
+            }
+            Some(other) => return Err(format!("{field} is {other}, not a list")),
+        }
+    }
+    Ok(Flags::parse(words))
+}
+
+fn result(m: &Manifest, component: Component, id: &'static str, status: Status, advice: Advice) -> CheckResult {
+    CheckResult::new(id, component, status, advice).file(&m.path)
+}
+
+/// Judges kube-apiserver's flags.
+pub fn check_apiserver(m: &Manifest) -> Vec<CheckResult> {
+    let f = &m.flags;
+    let at = |id, status, advice| result(m, Component::ApiServer, id, status, advice);
+    let mut out = Vec::new();
+
+    out.push(match f.get("client-ca-file").filter(|v| !v.is_empty()) {
+        Some(ca) => at("apiserver-client-ca", Status::Pass, Advice::Authentication)
+            .message(format!("client certificates are verified against {ca}")),
+        None => at("apiserver-client-ca", Status::Critical, Advice::Authentication)
+            .message("no --client-ca-file: nodes, controllers and users cannot authenticate with certificates")
+            .fix("add --client-ca-file=/etc/kubernetes/pki/ca.crt to the kube-apiserver command"),
+    });
+
+    let missing: Vec<&str> =
+        ["tls-cert-file", "tls-private-key-file"].into_iter().filter(|n| f.get(n).is_none_or(str::is_empty)).collect();
+    out.push(if missing.is_empty() {
+        at("apiserver-tls-cert", Status::Pass, Advice::Tls)
+            .message(format!("serves {}", f.get("tls-cert-file").unwrap_or_default()))
+    } else {
+        at("apiserver-tls-cert", Status::Critical, Advice::Tls)
+            .message(format!(
+                "no --{}: the API server serves a self-signed certificate clients cannot verify",
+                missing.join(" or --")
+            ))
+            .fix(
+                "add --tls-cert-file=/etc/kubernetes/pki/apiserver.crt and \
+                 --tls-private-key-file=/etc/kubernetes/pki/apiserver.key (`kubepki issue apiserver` makes them)",
+            )
+    });
+
+    out.push(match (f.boolean("anonymous-auth"), f.get("authentication-config")) {
+        (Some(Ok(false)), _) => {
+            at("apiserver-anonymous-auth", Status::Pass, Advice::Authentication).message("--anonymous-auth=false")
+        }
+        (Some(Ok(true)), _) => at("apiserver-anonymous-auth", Status::Info, Advice::Authentication)
+            .message(
+                "anonymous requests are allowed by an explicit --anonymous-auth=true; they are authorized as \
+                 system:anonymous, so RBAC must not grant that user or system:unauthenticated more than health checks",
+            )
+            .fix("keep it only if load balancers need anonymous /healthz or /readyz; otherwise set --anonymous-auth=false"),
+        (Some(Err(v)), _) => at("apiserver-anonymous-auth", Status::Warning, Advice::Authentication)
+            .message(format!("--anonymous-auth={v} is not a boolean"))
+            .fix("set --anonymous-auth=false"),
+        (None, Some(config)) => at("apiserver-anonymous-auth", Status::Info, Advice::Authentication)
+            .message(format!("anonymous authentication is decided in the authentication configuration {config}"))
+            .fix("make sure its anonymous section is disabled or limited to the health endpoints"),
+        (None, None) => at("apiserver-anonymous-auth", Status::Warning, Advice::Authentication)
+            .message("no --anonymous-auth: anonymous requests are allowed by default (as system:anonymous)")
+            .fix(
+                "add --anonymous-auth=false, or write --anonymous-auth=true (or an authentication configuration) \
+                 as an explicit decision if load balancers probe /healthz anonymously",
+            ),
+    });
+
+    let missing: Vec<&str> =
+        ["audit-log-path", "audit-policy-file"].into_iter().filter(|n| f.get(n).is_none_or(str::is_empty)).collect();
+    out.push(if missing.is_empty() {
+        at("apiserver-audit-log", Status::Pass, Advice::AuditLogging).message(format!(
+            "audit log {} with policy {}",
+            f.get("audit-log-path").unwrap_or_default(),
+            f.get("audit-policy-file").unwrap_or_default()
+        ))
+    } else {
+        at("apiserver-audit-log", Status::Warning, Advice::AuditLogging)
+            .message(format!("no --{}: API actions are not audited", missing.join(" or --")))
+            .fix(
+                "write an audit policy (e.g. /etc/kubernetes/audit-policy.yaml), add --audit-policy-file and \
+                 --audit-log-path=/var/log/kubernetes/audit/audit.log with hostPath mounts for both, and ship \
+                 the log to a secure server",
+            )
+    });
+
+    out.push(match f.get("kubelet-certificate-authority").filter(|v| !v.is_empty()) {
+        Some(ca) => at("apiserver-kubelet-ca", Status::Pass, Advice::Kubelet)
+            .message(format!("kubelet serving certificates are verified against {ca}")),
+        None => at("apiserver-kubelet-ca", Status::Warning, Advice::Kubelet)
+            .message(
+                "no --kubelet-certificate-authority: the API server does not verify the kubelets it sends \
+                 exec, logs and port-forward traffic to",
+            )
+            .fix(
+                "give every kubelet a serving certificate from the cluster CA (serverTLSBootstrap: true, or \
+                 `kubepki issue kubelet-serving`), then add \
+                 --kubelet-certificate-authority=/etc/kubernetes/pki/ca.crt",
+            ),
+    });
+
+    let missing: Vec<&str> = ["kubelet-client-certificate", "kubelet-client-key"]
+        .into_iter()
+        .filter(|n| f.get(n).is_none_or(str::is_empty))
+        .collect();
+    out.push(if missing.is_empty() {
+        at("apiserver-kubelet-client-cert", Status::Pass, Advice::Authentication).message(format!(
+            "authenticates to kubelets as {}",
+            f.get("kubelet-client-certificate").unwrap_or_default()
+        ))
+    } else {
+        at("apiserver-kubelet-client-cert", Status::Warning, Advice::Authentication)
+            .message(format!(
+                "no --{}: the API server cannot authenticate to kubelets that refuse anonymous requests",
+                missing.join(" or --")
+            ))
+            .fix(
+                "add --kubelet-client-certificate=/etc/kubernetes/pki/apiserver-kubelet-client.crt and \
+                 --kubelet-client-key=/etc/kubernetes/pki/apiserver-kubelet-client.key",
+            )
+    });
+
+    let authz_fix = "set --authorization-mode=Node,RBAC";
+    out.push(match (f.list("authorization-mode"), f.get("authorization-config")) {
+        (None, Some(config)) => at("apiserver-authorization-mode", Status::Info, Advice::Authorization)
+            .message(format!("authorization is configured in {config}"))
+            .fix("make sure its authorizers include Node and RBAC and not AlwaysAllow"),
+        (None, None) => at("apiserver-authorization-mode", Status::Critical, Advice::Authorization)
+            .message("no --authorization-mode: every authenticated request is allowed (AlwaysAllow)")
+            .fix(authz_fix),
+        (Some(modes), _) if modes.contains(&"AlwaysAllow") => {
+            at("apiserver-authorization-mode", Status::Critical, Advice::Authorization)
+                .message(format!("--authorization-mode={} allows every authenticated request", modes.join(",")))
+                .fix(authz_fix)
+        }
+        (Some(modes), _) if !modes.contains(&"RBAC") => {
+            at("apiserver-authorization-mode", Status::Critical, Advice::Authorization)
+                .message(format!("--authorization-mode={} does not include RBAC", modes.join(",")))
+                .fix(authz_fix)
+        }
+        (Some(modes), _) if !modes.contains(&"Node") => at(
+            "apiserver-authorization-mode",
+            Status::Warning,
+            Advice::Authorization,
+        )
+        .message(format!(
+            "--authorization-mode={} does not include Node: kubelets are not limited to their own node's objects",
+            modes.join(",")
+        ))
+        .fix(authz_fix),
+        (Some(modes), _) => at("apiserver-authorization-mode", Status::Pass, Advice::Authorization)
+            .message(format!("--authorization-mode={}", modes.join(","))),
+    });
+
+    let insecure = f.get("insecure-port").filter(|p| p.trim() != "0");
+    let secure_off = f.get("secure-port").filter(|p| p.trim() == "0");
+    out.push(match (insecure, secure_off) {
+        (Some(port), _) => at("apiserver-insecure-port", Status::Critical, Advice::Tls)
+            .message(format!(
+                "--insecure-port={port}: the API server answers plain HTTP without authentication or authorization"
+            ))
+            .fix("remove --insecure-port and --insecure-bind-address (or set --insecure-port=0)"),
+        (None, Some(_)) => at("apiserver-insecure-port", Status::Critical, Advice::Tls)
+            .message("--secure-port=0 turns off HTTPS")
+            .fix("remove --secure-port=0 (kubeadm uses 6443)"),
+        (None, None) => {
+            at("apiserver-insecure-port", Status::Pass, Advice::Tls).message("no plain-HTTP port is served")
+        }
+    });
+
+    let servers = f.list("etcd-servers").unwrap_or_default();
+    let plain: Vec<&str> = servers.iter().copied().filter(|s| !s.starts_with("https://")).collect();
+    let missing: Vec<&str> = ["etcd-cafile", "etcd-certfile", "etcd-keyfile"]
+        .into_iter()
+        .filter(|n| f.get(n).is_none_or(str::is_empty))
+        .collect();
+    out.push(if servers.is_empty() {
+        at("apiserver-etcd-tls", Status::Warning, Advice::Etcd)
+            .message("no --etcd-servers: cannot tell how the API server reaches etcd")
+            .fix("set --etcd-servers to https:// URLs with --etcd-cafile, --etcd-certfile and --etcd-keyfile")
+    } else if !plain.is_empty() {
+        at("apiserver-etcd-tls", Status::Critical, Advice::Etcd)
+            .message(format!("etcd is reached over plain HTTP ({})", plain.join(",")))
+            .fix("serve etcd over TLS and set --etcd-servers to https:// URLs")
+    } else if !missing.is_empty() {
+        at("apiserver-etcd-tls", Status::Critical, Advice::Etcd)
+            .message(format!(
+                "no --{}: the API server does not authenticate etcd or itself to etcd",
+                missing.join(", --")
+            ))
+            .fix(
+                "add --etcd-cafile=/etc/kubernetes/pki/etcd/ca.crt, \
+                 --etcd-certfile=/etc/kubernetes/pki/apiserver-etcd-client.crt and \
+                 --etcd-keyfile=/etc/kubernetes/pki/apiserver-etcd-client.key",
+            )
+    } else {
+        at("apiserver-etcd-tls", Status::Pass, Advice::Etcd).message("etcd is reached over mutual TLS")
+    });
+    out
+}
+
+/// Facts about the CA files etcd trusts, read from the node.
+#[derive(Clone, Copy, Debug, Default, Eq, PartialEq)]
+pub struct EtcdCaFacts {
+    /// `--trusted-ca-file` is the cluster CA (`ca.crt`) rather than the etcd CA.
+    pub client_ca_is_cluster_ca: bool,
+    /// `--peer-trusted-ca-file` is the cluster CA.
+    pub peer_ca_is_cluster_ca: bool,
+}
+
+/// Judges etcd's flags.
+pub fn check_etcd(m: &Manifest, facts: EtcdCaFacts) -> Vec<CheckResult> {
+    let f = &m.flags;
+    let at = |id, status, advice| result(m, Component::Etcd, id, status, advice);
+    let mut out = Vec::new();
+
+    for (id, flag, what) in [
+        ("etcd-client-cert-auth", "client-cert-auth", "clients"),
+        ("etcd-peer-client-cert-auth", "peer-client-cert-auth", "peers"),
+    ] {
+        out.push(match f.boolean(flag) {
+            Some(Ok(true)) => at(id, Status::Pass, Advice::Etcd).message(format!("--{flag}=true")),
+            other => {
+                let was = match other {
+                    Some(Ok(_)) => format!("--{flag}=false"),
+                    Some(Err(v)) => format!("--{flag}={v} (not a boolean)"),
+                    None => format!("no --{flag}"),
+                };
+                at(id, Status::Critical, Advice::Etcd)
+                    .message(format!("{was}: etcd does not require {what} to present a certificate"))
+                    .fix(format!("add --{flag}=true to the etcd command"))
+            }
+        });
+    }
+
+    // An absent listen URL means etcd's default, which is plain HTTP on localhost.
+    let mut plain = Vec::new();
+    for (flag, default) in [
+        ("listen-client-urls", Some("http://localhost:2379")),
+        ("advertise-client-urls", None),
+        ("listen-peer-urls", Some("http://localhost:2380")),
+        ("initial-advertise-peer-urls", None),
+    ] {
+        let urls = f.list(flag).map(|l| l.into_iter().map(str::to_owned).collect::<Vec<_>>());
+        let urls = urls.or_else(|| default.map(|d| vec![format!("{d} (the default)")])).unwrap_or_default();
+        plain.extend(urls.into_iter().filter(|u| !u.starts_with("https://")).map(|u| format!("--{flag} {u}")));
+    }
+    out.push(if plain.is_empty() {
+        at("etcd-https-urls", Status::Pass, Advice::Tls).message("client and peer URLs are https only")
+    } else {
+        at("etcd-https-urls", Status::Critical, Advice::Tls)
+            .message(format!("etcd listens or advertises over plain HTTP: {}", plain.join("; ")))
+            .fix(
+                "use https:// in --listen-client-urls, --advertise-client-urls, --listen-peer-urls and \
+                 --initial-advertise-peer-urls (plain HTTP belongs only on --listen-metrics-urls, on 127.0.0.1)",
+            )
+    });
+
+    let missing: Vec<&str> = ["cert-file", "key-file", "peer-cert-file", "peer-key-file"]
+        .into_iter()
+        .filter(|n| f.get(n).is_none_or(str::is_empty))
+        .collect();
+    out.push(if missing.is_empty() {
+        at("etcd-tls-cert", Status::Pass, Advice::Etcd).message(format!(
+            "serves {} to clients and {} to peers",
+            f.get("cert-file").unwrap_or_default(),
+            f.get("peer-cert-file").unwrap_or_default()
+        ))
+    } else {
+        at("etcd-tls-cert", Status::Critical, Advice::Etcd)
+            .message(format!("no --{}", missing.join(", --")))
+            .fix(
+                "add --cert-file=/etc/kubernetes/pki/etcd/server.crt, --key-file=/etc/kubernetes/pki/etcd/server.key, \
+                 --peer-cert-file=/etc/kubernetes/pki/etcd/peer.crt and --peer-key-file=/etc/kubernetes/pki/etcd/peer.key \
+                 (`kubepki issue etcd-server`, `kubepki issue etcd-peer`)",
+            )
+    });
+
+    let trusted = f.get("trusted-ca-file").filter(|v| !v.is_empty());
+    let peer_trusted = f.get("peer-trusted-ca-file").filter(|v| !v.is_empty());
+    let fix = "trust only the etcd CA: --trusted-ca-file=/etc/kubernetes/pki/etcd/ca.crt and \
+               --peer-trusted-ca-file=/etc/kubernetes/pki/etcd/ca.crt (`kubepki init` makes the etcd CA)";
+    out.push(match (trusted, peer_trusted) {
+        (None, _) | (_, None) => at("etcd-trusted-ca", Status::Critical, Advice::Etcd)
+            .message(format!(
+                "no --{}: etcd cannot verify client or peer certificates",
+                if trusted.is_none() { "trusted-ca-file" } else { "peer-trusted-ca-file" }
+            ))
+            .fix(fix),
+        (Some(ca), _) if facts.client_ca_is_cluster_ca => at("etcd-trusted-ca", Status::Critical, Advice::Etcd)
+            .message(format!(
+                "--trusted-ca-file={ca} is the cluster CA: every certificate it issued (each kubelet's, \
+                 admin.conf's) is an etcd client with full access"
+            ))
+            .fix(fix),
+        (_, Some(ca)) if facts.peer_ca_is_cluster_ca => at("etcd-trusted-ca", Status::Critical, Advice::Etcd)
+            .message(format!(
+                "--peer-trusted-ca-file={ca} is the cluster CA: any certificate it issued can join as a peer"
+            ))
+            .fix(fix),
+        (Some(ca), Some(peer)) => at("etcd-trusted-ca", Status::Pass, Advice::Etcd)
+            .message(format!("trusts {ca} for clients and {peer} for peers, not the cluster CA")),
+    });
+    out
+}
+
+/// Judges kube-controller-manager's or kube-scheduler's plain-HTTP `--port`.
+pub fn check_insecure_port(m: &Manifest, component: &str) -> CheckResult {
+    let id = if component == "kube-scheduler" { "scheduler-insecure-port" } else { "controller-manager-insecure-port" };
+    match m.flags.get("port").filter(|p| p.trim() != "0") {
+        Some(port) => result(m, Component::ControlPlane, id, Status::Critical, Advice::Tls)
+            .message(format!("{component} --port={port} serves plain HTTP without authentication"))
+            .fix(format!("set --port=0 on {component} (or remove it on releases where it is gone)")),
+        None => result(m, Component::ControlPlane, id, Status::Pass, Advice::Tls)
+            .message(format!("{component} serves no plain-HTTP port")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn manifest(words: &[&str]) -> Manifest {
+        Manifest { path: "/etc/kubernetes/manifests/x.yaml".into(), flags: Flags::parse(words.iter().copied()) }
+    }
+
+    fn status(results: &[CheckResult], id: &str) -> Status {
+        results.iter().find(|r| r.id == id).map(|r| r.status).unwrap_or_else(|| panic!("no {id}"))
+    }
+
+    #[test]
+    fn a_hardened_apiserver_passes() {
+        let m = manifest(&[
+            "kube-apiserver",
+            "--client-ca-file=/etc/kubernetes/pki/ca.crt",
+            "--tls-cert-file=/etc/kubernetes/pki/apiserver.crt",
+            "--tls-private-key-file=/etc/kubernetes/pki/apiserver.key",
+            "--anonymous-auth=false",
+            "--audit-log-path=/var/log/kubernetes/audit.log",
+            "--audit-policy-file=/etc/kubernetes/audit-policy.yaml",
+            "--kubelet-certificate-authority=/etc/kubernetes/pki/ca.crt",
+            "--kubelet-client-certificate=/etc/kubernetes/pki/apiserver-kubelet-client.crt",
+            "--kubelet-client-key=/etc/kubernetes/pki/apiserver-kubelet-client.key",
+            "--authorization-mode=Node,RBAC",
+            "--etcd-servers=https://127.0.0.1:2379",
+            "--etcd-cafile=/etc/kubernetes/pki/etcd/ca.crt",
+            "--etcd-certfile=/etc/kubernetes/pki/apiserver-etcd-client.crt",
+            "--etcd-keyfile=/etc/kubernetes/pki/apiserver-etcd-client.key",
+        ]);
+        let results = check_apiserver(&m);
+        let bad: Vec<_> = results.iter().filter(|r| r.status != Status::Pass).collect();
+        assert!(bad.is_empty(), "{bad:#?}");
+    }
+
+    #[test]
+    fn authorization_modes_are_judged_by_what_they_include() {
+        let cases = [
+            ("--authorization-mode=Node,RBAC", Status::Pass),
+            ("--authorization-mode=RBAC", Status::Warning),
+            ("--authorization-mode=Node", Status::Critical),
+            ("--authorization-mode=Node,RBAC,AlwaysAllow", Status::Critical),
+            ("--authorization-config=/etc/kubernetes/authz.yaml", Status::Info),
+            ("--v=2", Status::Critical),
+        ];
+        for (flag, expected) in cases {
+            assert_eq!(
+                status(&check_apiserver(&manifest(&[flag])), "apiserver-authorization-mode"),
+                expected,
+                "{flag}"
+            );
+        }
+    }
+
+    #[test]
+    fn anonymous_auth_needs_a_decision() {
+        let s = |flag| status(&check_apiserver(&manifest(&[flag])), "apiserver-anonymous-auth");
+        assert_eq!(s("--anonymous-auth=false"), Status::Pass);
+        assert_eq!(s("--anonymous-auth=true"), Status::Info);
+        assert_eq!(s("--v=2"), Status::Warning);
+    }
+
+    #[test]
+    fn an_insecure_port_is_critical_unless_zero() {
+        let s = |flag| status(&check_apiserver(&manifest(&[flag])), "apiserver-insecure-port");
+        assert_eq!(s("--insecure-port=8080"), Status::Critical);
+        assert_eq!(s("--insecure-port=0"), Status::Pass);
+        assert_eq!(s("--secure-port=0"), Status::Critical);
+    }
+
+    #[test]
+    fn etcd_defaults_are_plain_http() {
+        let results = check_etcd(&manifest(&["etcd", "--data-dir=/var/lib/etcd"]), EtcdCaFacts::default());
+        for id in [
+            "etcd-client-cert-auth",
+            "etcd-peer-client-cert-auth",
+            "etcd-https-urls",
+            "etcd-tls-cert",
+            "etcd-trusted-ca",
+        ] {
+            assert_eq!(status(&results, id), Status::Critical, "{id}");
+        }
+        let https = results.iter().find(|r| r.id == "etcd-https-urls").unwrap();
+        assert!(https.message.contains("http://localhost:2379 (the default)"), "{}", https.message);
+    }
+
+    #[test]
+    fn etcd_trusting_the_cluster_ca_is_critical() {
+        let m = manifest(&[
+            "--trusted-ca-file=/etc/kubernetes/pki/ca.crt",
+            "--peer-trusted-ca-file=/etc/kubernetes/pki/etcd/ca.crt",
+        ]);
+        let facts = EtcdCaFacts { client_ca_is_cluster_ca: true, peer_ca_is_cluster_ca: false };
+        assert_eq!(status(&check_etcd(&m, facts), "etcd-trusted-ca"), Status::Critical);
+        assert_eq!(status(&check_etcd(&m, EtcdCaFacts::default()), "etcd-trusted-ca"), Status::Pass);
+    }
+
+    #[test]
+    fn flags_come_from_command_and_args_of_the_named_container() {
+        let pod = json!({"apiVersion": "v1", "kind": "Pod", "spec": {"containers": [
+            {"name": "sidecar", "command": ["--port=1"]},
+            {"name": "kube-apiserver", "command": ["kube-apiserver", "--secure-port=6443"], "args": ["--secure-port=7443"]},
+        ]}});
+        let flags = flags_of(&pod, "kube-apiserver").unwrap();
+        assert_eq!(flags.get("secure-port"), Some("7443"));
+        assert!(flags_of(&pod, "etcd").unwrap_err().contains("no container named \"etcd\""));
+        assert!(flags_of(&json!({"kind": "Deployment"}), "etcd").unwrap_err().contains("not a Pod"));
+        assert!(flags_of(&json!({"kind": "Pod", "spec": {"containers": [{"command": "etcd"}]}}), "etcd").is_err());
+    }
+}

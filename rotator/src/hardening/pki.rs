@@ -1,0 +1,267 @@
+//! The PKI on the node: private key file modes, CA keys off the control plane, `system:masters`
+//! credentials, certificate lifetimes and weak keys.
+
+use std::path::PathBuf;
+
+use kubepki_pki::Certificate;
+use kubepki_pki::cert::PublicKeyKind;
+use kubepki_pki::profile::SYSTEM_MASTERS_GROUP;
+
+use super::{Advice, CheckResult, Component, LifetimePolicy, Status};
+use crate::check::rfc3339;
+use crate::plan::original_lifetime;
+
+/// A file holding a private key.
+#[derive(Clone, Debug, Eq, PartialEq)]
+pub struct KeyFile {
+    /// The file (as read, under the audit root).
+    pub path: PathBuf,
+    /// Its permission bits (of the file a symbolic link points at).
+    pub mode: u32,
+    /// Whether it is a CA's key (`ca.key`, `front-proxy-ca.key`, `etcd/ca.key`, or the key of
+    /// another CA certificate of the cert dir).
+    pub ca: bool,
+}
+
+/// A certificate found on the node.
+#[derive(Clone, Debug)]
+pub struct CertFile {
+    /// A name for people: kubeadm's file stem or kubeconfig name (`apiserver`, `etcd/ca`,
+    /// `admin.conf`, `kubelet-client-current.pem`).
+    pub name: String,
+    /// The file it is in (as read).
+    pub path: PathBuf,
+    /// The certificate.
+    pub cert: Certificate,
+    /// Whether the cluster CA (`ca.crt`) issued it: then the API server accepts it as a client.
+    pub from_cluster_ca: bool,
+    /// Whether it is `super-admin.conf`'s, the one break-glass `system:masters` credential.
+    pub super_admin: bool,
+}
+
+/// A public key file (`sa.pub`).
+#[derive(Clone, Debug, Eq, PartialEq)]
+pub struct PublicKeyFile {
+    /// The file.
+    pub path: PathBuf,
+    /// The key.
+    pub key: PublicKeyKind,
+}
+
+/// What the PKI checks judge.
+#[derive(Clone, Debug, Default)]
+pub struct PkiFacts {
+    /// Whether the node runs a control plane (it has a kube-apiserver manifest).
+    pub control_plane: bool,
+    /// Directories that hold keys, with their permission bits.
+    pub dirs: Vec<(PathBuf, u32)>,
+    /// Every private key file found.
+    pub keys: Vec<KeyFile>,
+    /// Every certificate found.
+    pub certs: Vec<CertFile>,
+    /// Public key files.
+    pub public_keys: Vec<PublicKeyFile>,
+}
+
+fn mode_string(mode: u32) -> String {
+    format!("{mode:04o}")
+}
+
+/// Judges the PKI.
+pub fn check(f: &PkiFacts, policy: &LifetimePolicy) -> Vec<CheckResult> {
+    let at = |id, status, advice| CheckResult::new(id, Component::Pki, status, advice);
+    let mut out = Vec::new();
+
+    // Key file modes: owner only, as kubeadm writes them.
+    let mut bad = Vec::new();
+    for k in &f.keys {
+        let others = k.mode & 0o007 != 0;
+        let group = k.mode & 0o070 != 0;
+        if !others && !group {
+            continue;
+        }
+        let status = if k.ca || others { Status::Critical } else { Status::Warning };
+        let who = if others { "every user on the node" } else { "its group" };
+        bad.push(
+            at("pki-key-permissions", status, Advice::KeyProtection)
+                .file(&k.path)
+                .message(format!(
+                    "{}{} has mode {}: {who} can read or change it",
+                    if k.ca { "the CA key " } else { "" },
+                    k.path.display(),
+                    mode_string(k.mode)
+                ))
+                .fix(format!("chmod 600 {}", k.path.display())),
+        );
+    }
+    if bad.is_empty() {
+        out.push(if f.keys.is_empty() {
+            at("pki-key-permissions", Status::Skipped, Advice::KeyProtection).message("no private key files found")
+        } else {
+            at("pki-key-permissions", Status::Pass, Advice::KeyProtection)
+                .message(format!("{} private key files are readable by their owner only", f.keys.len()))
+        });
+    }
+    out.extend(bad);
+
+    let mut bad = Vec::new();
+    for (dir, mode) in &f.dirs {
+        if mode & 0o022 != 0 {
+            bad.push(
+                at("pki-dir-permissions", Status::Critical, Advice::KeyProtection)
+                    .file(dir)
+                    .message(format!(
+                        "{} has mode {}: others can replace the keys and certificates in it",
+                        dir.display(),
+                        mode_string(*mode)
+                    ))
+                    .fix(format!("chmod go-w {}", dir.display())),
+            );
+        }
+    }
+    if bad.is_empty() && !f.dirs.is_empty() {
+        out.push(
+            at("pki-dir-permissions", Status::Pass, Advice::KeyProtection)
+                .message("the directories holding keys are writable by their owner only"),
+        );
+    }
+    out.extend(bad);
+
+    // CA keys belong on control-plane nodes.
+    let ca_keys: Vec<&KeyFile> = f.keys.iter().filter(|k| k.ca).collect();
+    if f.control_plane {
+        out.push(at("pki-ca-key-placement", Status::Pass, Advice::KeyProtection).message(format!(
+            "a control-plane node (it has a kube-apiserver manifest) with {} CA keys",
+            ca_keys.len()
+        )));
+    } else if ca_keys.is_empty() {
+        out.push(
+            at("pki-ca-key-placement", Status::Pass, Advice::KeyProtection)
+                .message("no CA key on this node, which runs no control plane"),
+        );
+    } else {
+        for k in ca_keys {
+            out.push(
+                at("pki-ca-key-placement", Status::Critical, Advice::KeyProtection)
+                    .file(&k.path)
+                    .message(format!(
+                        "the CA key {} is on a node that runs no control plane (no kube-apiserver manifest): \
+                         whoever owns this node can sign any identity",
+                        k.path.display()
+                    ))
+                    .fix(format!(
+                        "move {} to the control-plane nodes or offline storage and remove it here",
+                        k.path.display()
+                    )),
+            );
+        }
+    }
+
+    if f.certs.is_empty() && f.public_keys.is_empty() {
+        for id in ["pki-system-masters", "pki-lifetime", "pki-weak-key"] {
+            out.push(at(id, Status::Skipped, Advice::Rotation).message("no certificates found"));
+        }
+        return out;
+    }
+
+    // system:masters bypasses RBAC: only super-admin.conf should carry it.
+    let mut bad = Vec::new();
+    for c in &f.certs {
+        let masters = c.cert.subject.organizations.iter().any(|o| o == SYSTEM_MASTERS_GROUP);
+        if !masters || c.cert.is_ca || c.super_admin || !c.from_cluster_ca {
+            continue;
+        }
+        bad.push(
+            at("pki-system-masters", Status::Warning, Advice::Rbac)
+                .file(&c.path)
+                .message(format!(
+                    "{} ({}) is in group system:masters, which bypasses RBAC and cannot be revoked short of \
+                     rotating the CA",
+                    c.name, c.cert.subject
+                ))
+                .fix(
+                    "reissue it in a group bound by RBAC (kubeadm's admin.conf uses kubeadm:cluster-admins: \
+                     `kubepki kubeconfig user --client-name NAME --org kubeadm:cluster-admins`) and keep \
+                     system:masters only in super-admin.conf, offline",
+                ),
+        );
+    }
+    if bad.is_empty() {
+        out.push(
+            at("pki-system-masters", Status::Pass, Advice::Rbac)
+                .message("no system:masters client certificate besides super-admin.conf's"),
+        );
+    }
+    out.extend(bad);
+
+    // Lifetimes beyond the policy (kubeadm's 5-minute backdate is not counted).
+    let mut bad = Vec::new();
+    for c in &f.certs {
+        let max = if c.cert.is_ca { policy.max_ca } else { policy.max_leaf };
+        let Some(lifetime) = original_lifetime(c.cert.not_before, c.cert.not_after) else { continue };
+        if lifetime <= max {
+            continue;
+        }
+        bad.push(
+            at("pki-lifetime", Status::Warning, Advice::Rotation)
+                .file(&c.path)
+                .message(format!(
+                    "{} lives {} days (until {}), more than the {} days allowed for a {}",
+                    c.name,
+                    lifetime.duration().as_secs() / 86400,
+                    rfc3339(c.cert.not_after),
+                    max.duration().as_secs() / 86400,
+                    if c.cert.is_ca { "CA" } else { "leaf" }
+                ))
+                .fix(if c.cert.is_ca {
+                    format!(
+                        "rotate the CA to a shorter lifetime: `kubepki rotate-ca prepare --ca {} --ca-validity \
+                         87600h`, then trust, reissue and retire",
+                        c.name
+                    )
+                } else {
+                    format!("reissue it with a shorter lifetime (`kubepki rotate --force {} --validity 8760h`)", c.name)
+                }),
+        );
+    }
+    if bad.is_empty() {
+        out.push(at("pki-lifetime", Status::Pass, Advice::Rotation).message(format!(
+            "every certificate lives at most {} days (CAs {} days)",
+            policy.max_leaf.duration().as_secs() / 86400,
+            policy.max_ca.duration().as_secs() / 86400
+        )));
+    }
+    out.extend(bad);
+
+    let mut bad = Vec::new();
+    let weak_keys = f
+        .certs
+        .iter()
+        .map(|c| (&c.path, Some(c.name.as_str()), format!("{} ({})", c.name, c.cert.subject), &c.cert.public_key))
+        .chain(f.public_keys.iter().map(|p| (&p.path, None, p.path.display().to_string(), &p.key)));
+    let cas: Vec<&str> = f.certs.iter().filter(|c| c.cert.is_ca).map(|c| c.name.as_str()).collect();
+    for (path, name, what, key) in weak_keys {
+        if !key.is_weak() {
+            continue;
+        }
+        let fix = match name {
+            Some(ca) if cas.contains(&ca) => format!(
+                "rotate the CA to a stronger key: `kubepki rotate-ca prepare --ca {ca} --encryption-algorithm \
+                 ECDSA-P256`, then trust, reissue and retire"
+            ),
+            Some(name) => format!("reissue it: `kubepki rotate --force {name} --encryption-algorithm ECDSA-P256`"),
+            None => "replace it with an RSA-2048 or ECDSA-P256 key".to_owned(),
+        };
+        bad.push(
+            at("pki-weak-key", Status::Critical, Advice::Authentication)
+                .file(path)
+                .message(format!("{what} has a {key} key: RSA keys need at least 2048 bits"))
+                .fix(fix),
+        );
+    }
+    if bad.is_empty() {
+        out.push(at("pki-weak-key", Status::Pass, Advice::Authentication).message("no RSA key below 2048 bits"));
+    }
+    out.extend(bad);
+    out
+}
