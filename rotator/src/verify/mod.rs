@@ -379,10 +379,10 @@ fn served_check(target: &Target, material: &Material, leaf: &kubepki_pki::Certif
                 "serves serial {} (sha256 {}…) but {} holds serial {} (sha256 {}…): the component has not loaded the \
                  certificate on disk; reload or restart it",
                 leaf.serial,
-                &served[..16],
+                served.get(..16).unwrap_or(&served),
                 path.display(),
                 disk.serial,
-                &on_disk[..16]
+                on_disk.get(..16).unwrap_or(&on_disk)
             ),
         )
     }
