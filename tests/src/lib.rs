@@ -5,6 +5,8 @@
 //! cannot be installed on the machine (a kube-apiserver), which is stood in for by a real
 //! rustls server.
 
+pub mod fuzz_support;
+
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, TcpListener};

@@ -1,10 +1,15 @@
 //! kubepki's integration tests: one binary, run against the `kubepki` binary cargo built, with
 //! real etcd, kubectl and openssl. Modules are named after what they cover.
 
+mod audit;
 mod ca_rotation;
 mod check;
 mod common;
 mod crash;
+mod fuzz_corpus;
+mod examples;
 mod init;
 mod rotate;
+mod shell;
+mod tree;
 mod verify;
