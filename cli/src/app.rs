@@ -3,14 +3,16 @@
 use clap::{Parser, Subcommand};
 
 use crate::commands::{
-    check::CheckArgs, init::InitArgs, issue::IssueArgs, kubeconfig::KubeconfigArgs, rotate::RotateArgs,
-    rotate_ca::RotateCaArgs, verify::VerifyArgs,
+    audit::AuditArgs, check::CheckArgs, completion::CompletionArgs, init::InitArgs, issue::IssueArgs,
+    kubeconfig::KubeconfigArgs, man::ManArgs, rotate::RotateArgs, rotate_ca::RotateCaArgs, tree::TreeArgs,
+    verify::VerifyArgs,
 };
 
 const AFTER_HELP: &str = "\
 Exit codes: 0 success · 1 the operation failed (I/O, lock held, a check failed) · 2 the input
 is wrong (flags, config file, existing files that do not fit); nothing was changed.
-`kubepki check` uses the monitoring convention 0 ok · 1 warning · 2 critical · 3 unreadable input.";
+`kubepki check` and `kubepki audit` use the monitoring convention 0 ok · 1 warning · 2 critical ·
+3 unreadable input.";
 
 /// Own a Kubernetes cluster's PKI end to end: bootstrap it in kubeadm's layout, check expiry
 /// everywhere, rotate on a policy, and verify mutual TLS.
@@ -40,4 +42,14 @@ pub(crate) enum Command {
     RotateCa(RotateCaArgs),
     /// Prove mutual TLS on etcd, kubelet and API server endpoints.
     Verify(VerifyArgs),
+    /// Check this node (or a node filesystem under --root) against the hardening advice:
+    /// kubelet config, kube-apiserver and etcd manifests, key modes, CA keys, lifetimes.
+    Audit(AuditArgs),
+    /// Show the PKI as a tree: each CA, the leaves it signed, then the kubeconfigs (text with
+    /// expiry bars, dot, mermaid).
+    Tree(TreeArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completion(CompletionArgs),
+    /// Print the manual page (roff), generated from these definitions.
+    Man(ManArgs),
 }

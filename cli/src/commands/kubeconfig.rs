@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
-use clap::{Args, Subcommand};
+use clap::{Args, Subcommand, ValueEnum};
 use kubepki_pki::profile::Endpoint;
 use kubepki_pki::{AltNames, CaKind, CertRequest, PkiDir, Subject, Usage, node};
 
@@ -34,11 +34,26 @@ enum KubeconfigCommand {
         /// Accept a CA key readable by group or others.
         #[arg(long)]
         allow_insecure_permissions: bool,
+        /// Output format.
+        #[arg(short, long, value_enum, default_value_t)]
+        output: KubeconfigFormat,
     },
 }
 
+/// `-o` for `kubepki kubeconfig user`: the kubeconfig as YAML (as kubeadm prints it) or JSON
+/// (which kubectl reads as well).
+#[derive(Clone, Copy, Debug, Default, Eq, PartialEq, ValueEnum)]
+enum KubeconfigFormat {
+    /// YAML.
+    #[default]
+    Yaml,
+    /// JSON.
+    Json,
+}
+
 pub(crate) fn run(args: &KubeconfigArgs) -> Result<ExitCode> {
-    let KubeconfigCommand::User { cluster, client_name, orgs, validity, allow_insecure_permissions } = &args.command;
+    let KubeconfigCommand::User { cluster, client_name, orgs, validity, allow_insecure_permissions, output } =
+        &args.command;
     let cfg = cluster.resolve()?;
     let pki = PkiDir::new(&cfg.cert_dir).allow_insecure_permissions(*allow_insecure_permissions);
     let ca = pki
@@ -66,6 +81,13 @@ pub(crate) fn run(args: &KubeconfigArgs) -> Result<ExitCode> {
         lifetime,
         time::OffsetDateTime::now_utc(),
     )?;
-    print!("{}", *kc.to_yaml());
+    let yaml = kc.to_yaml();
+    match output {
+        KubeconfigFormat::Yaml => print!("{}", *yaml),
+        KubeconfigFormat::Json => {
+            let doc: serde_json::Value = serde_saphyr::from_str(&yaml).context("cannot render the kubeconfig")?;
+            crate::output::print_json(&doc)?;
+        }
+    }
     Ok(ExitCode::SUCCESS)
 }

@@ -1,11 +1,15 @@
 //! One module per subcommand.
 
+pub(crate) mod audit;
 pub(crate) mod check;
+pub(crate) mod completion;
 pub(crate) mod init;
 pub(crate) mod issue;
 pub(crate) mod kubeconfig;
+pub(crate) mod man;
 pub(crate) mod rotate;
 pub(crate) mod rotate_ca;
+pub(crate) mod tree;
 pub(crate) mod verify;
 
 use std::process::ExitCode;
@@ -22,5 +26,9 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Rotate(args) => rotate::run(&args),
         Command::RotateCa(args) => rotate_ca::run(&args),
         Command::Verify(args) => verify::run(&args),
+        Command::Audit(args) => audit::run(&args),
+        Command::Tree(args) => tree::run(&args),
+        Command::Completion(args) => completion::run(&args),
+        Command::Man(args) => man::run(&args),
     }
 }

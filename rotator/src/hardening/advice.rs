@@ -71,7 +71,7 @@ impl Advice {
             Self::Rbac => "Securing Cluster Communications: Role-Based Access Control",
             Self::Kubelet => "Securing Cluster Communications: Securing the Kubelet",
             Self::Etcd | Self::AuditLogging | Self::Rotation => "Securing Cluster Communications: Vulnerabilities",
-            Self::KeyProtection => "kubeadm's PKI layout (keys 0600; CA keys on control-plane nodes only)",
+            Self::KeyProtection => "kubeadm's PKI layout: file modes and where CA keys live",
         }
     }
 

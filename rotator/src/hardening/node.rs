@@ -309,9 +309,10 @@ pub(super) fn audit(options: &AuditOptions) -> Report {
     match &apiserver {
         Some(m) => results.extend(manifests::check_apiserver(m)),
         None => results.push(skipped(
+            &node,
             super::Component::ApiServer,
             "kube-apiserver",
-            node.shown(&manifests_dir.join("kube-apiserver.yaml")),
+            &manifests_dir.join("kube-apiserver.yaml"),
         )),
     }
     match &etcd {
@@ -334,7 +335,7 @@ pub(super) fn audit(options: &AuditOptions) -> Report {
             };
             results.extend(manifests::check_etcd(m, facts));
         }
-        None => results.push(skipped(super::Component::Etcd, "etcd", node.shown(&manifests_dir.join("etcd.yaml")))),
+        None => results.push(skipped(&node, super::Component::Etcd, "etcd", &manifests_dir.join("etcd.yaml"))),
     }
     for (m, component) in [(&controller_manager, "kube-controller-manager"), (&scheduler, "kube-scheduler")] {
         if let Some(m) = m {
@@ -367,11 +368,15 @@ pub(super) fn audit(options: &AuditOptions) -> Report {
     Report { root: options.root.clone(), cert_dir, control_plane, results, errors }
 }
 
-fn skipped(component: super::Component, name: &'static str, path: PathBuf) -> super::CheckResult {
+fn skipped(node: &NodeFs<'_>, component: super::Component, name: &'static str, node_path: &Path) -> super::CheckResult {
     let advice = if component == super::Component::Etcd { super::Advice::Etcd } else { super::Advice::Authentication };
-    super::CheckResult::new(name, component, super::Status::Skipped, advice)
-        .file(&path)
-        .message(format!("no {} on this node", path.display()))
+    let path = node.shown(node_path);
+    let message = if node.exists(node_path) {
+        format!("{} could not be read (see the errors)", path.display())
+    } else {
+        format!("no {} on this node", path.display())
+    };
+    super::CheckResult::new(name, component, super::Status::Skipped, advice).file(&path).message(message)
 }
 
 /// A path named in a configuration file: absolute as is, relative to the file's directory.

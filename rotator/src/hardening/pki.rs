@@ -63,6 +63,10 @@ pub struct PkiFacts {
     pub public_keys: Vec<PublicKeyFile>,
 }
 
+/// How far past the policy a lifetime may go unreported: kubeadm's 5-minute backdate, and
+/// NotBefore taken from a CA made moments earlier (kubeconfig client certificates).
+const LIFETIME_GRACE: std::time::Duration = std::time::Duration::from_secs(3600);
+
 fn mode_string(mode: u32) -> String {
     format!("{mode:04o}")
 }
@@ -86,9 +90,8 @@ pub fn check(f: &PkiFacts, policy: &LifetimePolicy) -> Vec<CheckResult> {
             at("pki-key-permissions", status, Advice::KeyProtection)
                 .file(&k.path)
                 .message(format!(
-                    "{}{} has mode {}: {who} can read or change it",
-                    if k.ca { "the CA key " } else { "" },
-                    k.path.display(),
+                    "{} has mode {}: {who} can read it",
+                    if k.ca { "a CA key" } else { "a private key" },
                     mode_string(k.mode)
                 ))
                 .fix(format!("chmod 600 {}", k.path.display())),
@@ -111,8 +114,7 @@ pub fn check(f: &PkiFacts, policy: &LifetimePolicy) -> Vec<CheckResult> {
                 at("pki-dir-permissions", Status::Critical, Advice::KeyProtection)
                     .file(dir)
                     .message(format!(
-                        "{} has mode {}: others can replace the keys and certificates in it",
-                        dir.display(),
+                        "a directory of keys has mode {}: others can replace the keys and certificates in it",
                         mode_string(*mode)
                     ))
                     .fix(format!("chmod go-w {}", dir.display())),
@@ -144,11 +146,10 @@ pub fn check(f: &PkiFacts, policy: &LifetimePolicy) -> Vec<CheckResult> {
             out.push(
                 at("pki-ca-key-placement", Status::Critical, Advice::KeyProtection)
                     .file(&k.path)
-                    .message(format!(
-                        "the CA key {} is on a node that runs no control plane (no kube-apiserver manifest): \
-                         whoever owns this node can sign any identity",
-                        k.path.display()
-                    ))
+                    .message(
+                        "a CA key on a node that runs no control plane (no kube-apiserver manifest): whoever \
+                         owns this node can sign any identity",
+                    )
                     .fix(format!(
                         "move {} to the control-plane nodes or offline storage and remove it here",
                         k.path.display()
@@ -199,7 +200,7 @@ pub fn check(f: &PkiFacts, policy: &LifetimePolicy) -> Vec<CheckResult> {
     for c in &f.certs {
         let max = if c.cert.is_ca { policy.max_ca } else { policy.max_leaf };
         let Some(lifetime) = original_lifetime(c.cert.not_before, c.cert.not_after) else { continue };
-        if lifetime <= max {
+        if lifetime.duration() <= max.duration() + LIFETIME_GRACE {
             continue;
         }
         bad.push(
