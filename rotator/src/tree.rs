@@ -67,7 +67,7 @@ pub struct Node {
     /// Why it could not be read, or another remark.
     pub note: Option<String>,
     /// What it signed (for a CA).
-    pub children: Vec<Node>,
+    pub children: Vec<Self>,
 }
 
 impl Node {

@@ -424,7 +424,7 @@ fn key_modes_are_judged_by_who_can_read_the_key() {
     chmod(&root.join("etc/kubernetes/admin.conf"), 0o644);
     let (code, doc) = audit_json(root.path(), &[]);
     assert_eq!(code, 2, "{doc:#}");
-    let modes: Vec<(String, String)> = finding(&doc, "pki-key-permissions")
+    let mut got: Vec<(String, String)> = finding(&doc, "pki-key-permissions")
         .iter()
         .map(|f| {
             let file = f["file"].as_str().unwrap();
@@ -432,7 +432,7 @@ fn key_modes_are_judged_by_who_can_read_the_key() {
             (rel, f["severity"].as_str().unwrap().to_owned())
         })
         .collect();
-    let want: Vec<(String, String)> = [
+    let mut want: Vec<(String, String)> = [
         ("/etc/kubernetes/pki/apiserver.key", "warning"),
         ("/etc/kubernetes/pki/ca.key", "critical"),
         ("/etc/kubernetes/pki/etcd/peer.key", "critical"),
@@ -441,11 +441,9 @@ fn key_modes_are_judged_by_who_can_read_the_key() {
     .iter()
     .map(|(p, s)| (p.to_string(), s.to_string()))
     .collect();
-    let mut got = modes.clone();
     got.sort();
-    let mut want_sorted = want;
-    want_sorted.sort();
-    assert_eq!(got, want_sorted, "{doc:#}");
+    want.sort();
+    assert_eq!(got, want, "{doc:#}");
     let ca = finding(&doc, "pki-key-permissions").into_iter().find(|f| f["severity"] == "critical").unwrap();
     assert!(ca["fix"].as_str().unwrap().starts_with("chmod 600 "), "{ca:#}");
     // A group- or world-writable cert dir is critical too.

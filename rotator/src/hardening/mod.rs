@@ -216,7 +216,7 @@ impl Report {
     /// The results that are findings (info, warning, critical), worst first.
     pub fn findings(&self) -> Vec<&CheckResult> {
         let mut f: Vec<&CheckResult> = self.results.iter().filter(|r| r.status.is_finding()).collect();
-        f.sort_by(|a, b| b.status.cmp(&a.status));
+        f.sort_by_key(|r| std::cmp::Reverse(r.status));
         f
     }
 

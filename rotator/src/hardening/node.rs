@@ -413,10 +413,10 @@ fn pki_facts(
             continue;
         }
         let names = node.list(&dir);
-        if names.iter().any(|n| n.ends_with(".key")) {
-            if let Some(mode) = node.mode(&dir) {
-                facts.dirs.push((node.shown(&dir), mode));
-            }
+        if names.iter().any(|n| n.ends_with(".key"))
+            && let Some(mode) = node.mode(&dir)
+        {
+            facts.dirs.push((node.shown(&dir), mode));
         }
         for name in &names {
             let path = dir.join(name);
@@ -453,10 +453,10 @@ fn pki_facts(
                         .iter()
                         .any(|c| c.cert.is_ca && c.path == node.shown(&dir.join(format!("{stem}.crt"))));
                 add_key(node, &mut facts, &path, ca);
-            } else if name == "sa.pub" {
-                if let Some(key) = read_public_key(node, &path) {
-                    facts.public_keys.push(PublicKeyFile { path: node.shown(&path), key });
-                }
+            } else if name == "sa.pub"
+                && let Some(key) = read_public_key(node, &path)
+            {
+                facts.public_keys.push(PublicKeyFile { path: node.shown(&path), key });
             }
         }
     }
