@@ -60,7 +60,8 @@ fn main() -> Result<()> {
     // with no control plane, which the audit calls critical).
     let report = hardening::audit(&AuditOptions::new(root.path()));
     for finding in report.findings() {
-        println!("audit: {} {} {}", finding.status, finding.id, finding.message);
+        let file = finding.file.as_deref().map(|f| f.display().to_string()).unwrap_or_default();
+        println!("audit: {} {} {file}: {}", finding.status, finding.id, finding.message);
     }
     assert!(report.results.iter().any(|r| r.id == "pki-ca-key-placement" && r.status == Status::Critical));
 

@@ -255,7 +255,8 @@ impl Tree {
                     let bar = bar(share, style.bar_width);
                     let _ = write!(line, "  {}", paint(&bar, share, left, style.color));
                 }
-                let _ = write!(line, "  {:>6}  {}", paint(&residual, share, left, style.color), date(not_after));
+                let residual = format!("{residual:>6}");
+                let _ = write!(line, "  {}  {}", paint(&residual, share, left, style.color), date(not_after));
             } else if let Some(note) = &node.note {
                 let _ = write!(line, "  {note}");
             }
@@ -449,6 +450,9 @@ mod tests {
         assert!(!tty.contains('\x1b'));
         let coloured = sample().to_text(at, TextStyle::terminal(true));
         assert!(coloured.contains("\x1b[32m"), "{coloured}");
+        // Colour does not change the layout: without the escapes, the text is the uncoloured one.
+        let stripped = coloured.replace("\x1b[32m", "").replace("\x1b[33m", "").replace("\x1b[0m", "");
+        assert_eq!(stripped, tty);
     }
 
     #[test]

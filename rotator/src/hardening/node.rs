@@ -578,3 +578,23 @@ fn read_public_key(node: &mut NodeFs<'_>, path: &Path) -> Option<kubepki_pki::ce
     }
     parsed
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn links_and_dot_dot_never_leave_the_root() {
+        let root = tempfile::tempdir().unwrap();
+        let r = root.path();
+        fs::create_dir_all(r.join("etc/kubernetes")).unwrap();
+        std::os::unix::fs::symlink("../../../../../../etc/passwd", r.join("etc/kubernetes/escape")).unwrap();
+        std::os::unix::fs::symlink("/etc", r.join("etc/kubernetes/abs")).unwrap();
+        std::os::unix::fs::symlink("loop", r.join("etc/loop")).unwrap();
+        assert_eq!(resolve_under(r, Path::new("/etc/kubernetes/escape")), r.join("etc/passwd"));
+        assert_eq!(resolve_under(r, Path::new("/etc/kubernetes/abs/kubernetes")), r.join("etc/kubernetes"));
+        assert_eq!(resolve_under(r, Path::new("/../../etc")), r.join("etc"));
+        // A link to itself stops after a bounded number of hops.
+        assert!(resolve_under(r, Path::new("/etc/loop")).starts_with(r));
+    }
+}

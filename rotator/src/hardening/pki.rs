@@ -266,3 +266,93 @@ pub fn check(f: &PkiFacts, policy: &LifetimePolicy) -> Vec<CheckResult> {
     out.extend(bad);
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use kubepki_pki::{ClusterConfig, InitOptions, PkiDir};
+
+    use super::*;
+
+    fn key(path: &str, mode: u32, ca: bool) -> KeyFile {
+        KeyFile { path: path.into(), mode, ca }
+    }
+
+    fn results<'a>(all: &'a [CheckResult], id: &str) -> Vec<&'a CheckResult> {
+        all.iter().filter(|r| r.id == id).collect()
+    }
+
+    #[test]
+    fn key_modes_are_graded_by_who_can_read() {
+        let facts = PkiFacts {
+            control_plane: true,
+            keys: vec![
+                key("/pki/ok.key", 0o600, false),
+                key("/pki/group.key", 0o640, false),
+                key("/pki/world.key", 0o604, false),
+                key("/pki/ca.key", 0o640, true),
+            ],
+            ..PkiFacts::default()
+        };
+        let all = check(&facts, &LifetimePolicy::default());
+        let found: Vec<(String, Status)> = results(&all, "pki-key-permissions")
+            .iter()
+            .map(|r| (r.file.as_ref().unwrap().display().to_string(), r.status))
+            .collect();
+        assert_eq!(
+            found,
+            [
+                ("/pki/group.key".to_owned(), Status::Warning),
+                ("/pki/world.key".to_owned(), Status::Critical),
+                ("/pki/ca.key".to_owned(), Status::Critical),
+            ]
+        );
+        assert_eq!(results(&all, "pki-ca-key-placement")[0].status, Status::Pass);
+    }
+
+    #[test]
+    fn ca_keys_off_the_control_plane_are_critical_each() {
+        let facts = PkiFacts {
+            control_plane: false,
+            keys: vec![
+                key("/pki/ca.key", 0o600, true),
+                key("/pki/etcd/ca.key", 0o600, true),
+                key("/pki/x.key", 0o600, false),
+            ],
+            ..PkiFacts::default()
+        };
+        let all = check(&facts, &LifetimePolicy::default());
+        let placement = results(&all, "pki-ca-key-placement");
+        assert_eq!(placement.len(), 2);
+        assert!(placement.iter().all(|r| r.status == Status::Critical));
+        // Without certificates the certificate checks are skipped, not passed.
+        assert_eq!(results(&all, "pki-lifetime")[0].status, Status::Skipped);
+    }
+
+    #[test]
+    fn kubeadm_lifetimes_fit_kubeadm_policy_and_not_a_stricter_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cfg = ClusterConfig::new("cp1", "127.0.0.1".parse().unwrap());
+        cfg.cert_dir = dir.path().join("pki");
+        cfg.kubeconfig_dir = dir.path().to_path_buf();
+        kubepki_pki::init(&cfg, &InitOptions::now()).unwrap();
+        let pki = PkiDir::new(&cfg.cert_dir);
+        let certs: Vec<CertFile> = ["ca", "apiserver", "etcd/ca", "etcd/server"]
+            .into_iter()
+            .map(|base| CertFile {
+                name: base.to_owned(),
+                path: pki.cert_path(base),
+                cert: pki.read_certs(base).unwrap().unwrap().remove(0),
+                from_cluster_ca: false,
+                super_admin: false,
+            })
+            .collect();
+        let facts = PkiFacts { control_plane: true, certs, ..PkiFacts::default() };
+        let all = check(&facts, &LifetimePolicy::default());
+        assert_eq!(results(&all, "pki-lifetime")[0].status, Status::Pass, "{all:#?}");
+        let strict = LifetimePolicy { max_leaf: "90d".parse().unwrap(), max_ca: "3650d".parse().unwrap() };
+        let all = check(&facts, &strict);
+        let names: Vec<&str> =
+            results(&all, "pki-lifetime").iter().map(|r| r.message.split(' ').next().unwrap()).collect();
+        assert_eq!(names, ["apiserver", "etcd/server"]);
+    }
+}
