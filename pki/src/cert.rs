@@ -251,7 +251,7 @@ impl Certificate {
             return Err(invalid(if pem.is_empty() {
                 "the file is empty".into()
             } else {
-                "not PEM: no -----BEGIN line".into()
+                "not PEM: no BEGIN line (DER, or not a certificate?)".into()
             }));
         }
         let blocks = crate::pem::parse(pem).map_err(invalid)?;

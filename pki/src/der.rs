@@ -120,6 +120,15 @@ pub(crate) fn rsa_modulus_bits(spki: &[u8]) -> Option<usize> {
     Some(modulus.len() * 8 - modulus[0].leading_zeros() as usize)
 }
 
+/// The modulus size in bits of a PKCS#1 RSAPrivateKey, or `None` if it is not one.
+pub(crate) fn rsa_private_modulus_bits(pkcs1: &[u8]) -> Option<usize> {
+    let (body, _) = expect(pkcs1, TAG_SEQUENCE).ok()?;
+    let (_version, rest) = expect(body, TAG_INTEGER).ok()?;
+    let (modulus, _) = expect(rest, TAG_INTEGER).ok()?;
+    let modulus = &modulus[modulus.iter().position(|&b| b != 0)?..];
+    Some(modulus.len() * 8 - modulus[0].leading_zeros() as usize)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

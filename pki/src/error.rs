@@ -105,6 +105,15 @@ pub enum Error {
         reason: String,
     },
 
+    /// The CA that would sign has expired.
+    #[error("{ca} expired at {not_after}; it cannot sign — rotate the CA (kubepki rotate-ca) first")]
+    CaExpired {
+        /// The CA's name.
+        ca: String,
+        /// Its NotAfter.
+        not_after: OffsetDateTime,
+    },
+
     /// A leaf would be valid beyond the NotAfter of the CA that signs it.
     #[error(
         "{name} would expire {not_after}, after its CA {ca} ({ca_not_after}); \

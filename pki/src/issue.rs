@@ -179,6 +179,12 @@ impl<'a> Signer<'a> {
         public_key: &PrivateKey,
         validity: Validity,
     ) -> Result<Vec<u8>> {
+        // NotBefore is the moment of issue minus the backdate: a CA that ends before the
+        // moment of issue has expired.
+        let issued_at = validity.not_before + time::Duration::seconds(crate::validity::BACKDATE.as_secs() as i64);
+        if self.ca_cert.not_after <= issued_at {
+            return Err(Error::CaExpired { ca: self.ca_name.to_owned(), not_after: self.ca_cert.not_after });
+        }
         if validity.not_after > self.ca_cert.not_after {
             return Err(Error::OutlivesCa {
                 name: name.to_owned(),

@@ -126,6 +126,17 @@ impl PrivateKey {
             ),
             other => return Err(invalid(format!("unsupported PEM block {other:?}"))),
         };
+        let rsa_bits = match block.label.as_str() {
+            "RSA PRIVATE KEY" => der::rsa_private_modulus_bits(&block.der),
+            "PRIVATE KEY" => der::pkcs8_inner_key(&pkcs8).and_then(|k| der::rsa_private_modulus_bits(&k)),
+            _ => None,
+        };
+        if let Some(bits) = rsa_bits.filter(|b| ![2048, 3072, 4096].contains(b)) {
+            return Err(invalid(format!(
+                "unsupported key type: RSA with a {bits}-bit modulus (only RSA 2048, 3072, 4096 bits and ECDSA \
+                 P-256/P-384 keys are accepted)"
+            )));
+        }
         let pair =
             KeyPair::try_from(pkcs8.as_slice()).map_err(|e| invalid(format!("cannot load the private key: {e}")))?;
         let algorithm = algorithm_of(&pair).ok_or_else(|| {

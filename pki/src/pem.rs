@@ -56,7 +56,8 @@ pub fn parse(data: &[u8]) -> Result<Vec<Block>, String> {
             b64.push_str(body);
         }
         if !closed {
-            return Err(format!("line {}: \"{line}\" has no matching END line", n + 1));
+            // Name the block, never quote file contents: it may be a key.
+            return Err(format!("line {}: the {label} block has no END line (truncated?)", n + 1));
         }
         let der = STANDARD
             .decode(b64.as_bytes())
@@ -110,7 +111,9 @@ mod tests {
 
     #[test]
     fn malformed_blocks_are_errors() {
-        assert!(parse(b"-----BEGIN CERTIFICATE-----\nAAAA\n").unwrap_err().contains("no matching END"));
+        assert!(
+            parse(b"-----BEGIN CERTIFICATE-----\nAAAA\n").unwrap_err().contains("CERTIFICATE block has no END line")
+        );
         assert!(
             parse(b"-----BEGIN CERTIFICATE-----\n!!!!\n-----END CERTIFICATE-----\n").unwrap_err().contains("base64")
         );

@@ -2,6 +2,7 @@
 //! real etcd, kubectl and openssl. Modules are named after what they cover.
 
 mod audit;
+mod broken_inputs;
 mod ca_rotation;
 mod check;
 mod common;
