@@ -130,3 +130,33 @@ fn every_command_that_prints_a_report_takes_the_same_output_flag() {
         assert!(help.contains("json"), "kubepki {} -o has no json:\n{help}", path.join(" "));
     }
 }
+
+#[test]
+fn kubeconfig_user_prints_the_same_kubeconfig_as_json() {
+    let dir = TestDir::new();
+    init(dir.path(), &[]).ok();
+    let user =
+        |output: &str| {
+            run(kubepki()
+                .args(["kubeconfig", "user", "--client-name", "alice", "--cert-dir"])
+                .arg(dir.join("pki"))
+                .args(["--node-name", "cp1", "--apiserver-advertise-address", "127.0.0.1", "-o", output]))
+            .ok()
+            .stdout
+        };
+    let json: serde_json::Value = serde_json::from_str(&user("json")).unwrap();
+    assert_eq!(json["kind"], "Config");
+    assert_eq!(json["current-context"], "alice@kubernetes");
+    assert_eq!(json["users"][0]["name"], "alice");
+    let yaml = user("yaml");
+    assert!(yaml.contains("current-context: alice@kubernetes"), "{yaml}");
+    // kubectl reads the JSON form as it reads the YAML one.
+    if have("kubectl") {
+        let file = dir.write("alice.json", json.to_string());
+        let r = run(Command::new("kubectl")
+            .args(["config", "view", "--kubeconfig"])
+            .arg(&file)
+            .args(["-o", "jsonpath={.users[0].name}"]));
+        assert_eq!(r.stdout, "alice", "{}", r.stderr);
+    }
+}
