@@ -99,6 +99,32 @@ pub fn read_optional(path: &Path, limit: u64, what: &'static str) -> Result<Opti
     Ok(Some(buf))
 }
 
+/// Reads a certificate file and its key file as one snapshot: when both are links into the
+/// same versioned directory, `..data` is resolved once and both are read from the snapshot it
+/// named, so a rotation swapping `..data` in between cannot hand back a certificate with
+/// another key. If a writer removed that snapshot while we read, the read starts over.
+/// Elsewhere (plain files) this is two [`read_optional`]s.
+pub fn read_pair(cert: &Path, key: &Path, limit: u64) -> Result<(Option<Vec<u8>>, Option<Vec<u8>>)> {
+    for _ in 0..5 {
+        let dir = parent_of(cert);
+        let linked = |p: &Path| fs::read_link(p).is_ok_and(|t| t == Path::new(DATA_LINK).join(file_name(p)));
+        let snapshot = (parent_of(key) == dir && linked(cert) && linked(key)).then(|| current_snapshot(&dir)).flatten();
+        let Some(snapshot) = snapshot else {
+            return Ok((read_optional(cert, limit, "certificate file")?, read_optional(key, limit, "key file")?));
+        };
+        let snap = dir.join(&snapshot);
+        let c = read_optional(&snap.join(file_name(cert)), limit, "certificate file");
+        let k = read_optional(&snap.join(file_name(key)), limit, "key file");
+        match (c, k) {
+            (Ok(c), Ok(k)) if snap.is_dir() => return Ok((c, k)),
+            // The snapshot went away under us: a commit finished; read the new one.
+            _ if !snap.is_dir() => continue,
+            (c, k) => return Ok((c?, k?)),
+        }
+    }
+    Ok((read_optional(cert, limit, "certificate file")?, read_optional(key, limit, "key file")?))
+}
+
 /// Reads `path`, which must exist (see [`read_optional`]).
 pub fn read_required(path: &Path, limit: u64, what: &'static str) -> Result<Vec<u8>> {
     read_optional(path, limit, what)?.ok_or_else(|| Error::Read {

@@ -93,8 +93,11 @@ impl PkiDir {
     /// one does or if the key does not match the certificate.
     pub fn load_pair(&self, base: &str) -> Result<Option<LoadedPair>> {
         let (cert_path, key_path) = (self.cert_path(base), self.key_path(base));
-        let certs = self.read_certs(base)?;
-        let key = self.read_key(base)?;
+        let (cert_bytes, key_bytes) = fsio::read_pair(&cert_path, &key_path, MAX_PEM_FILE)?;
+        let certs = cert_bytes
+            .map(|b| Certificate::from_pem_bundle(&b, &cert_path.display().to_string()))
+            .transpose()?;
+        let key = key_bytes.map(|b| parse_key(zeroize::Zeroizing::new(b), &key_path)).transpose()?;
         match (certs, key) {
             (None, None) => Ok(None),
             (Some(_), None) => Err(Error::HalfPair { present: cert_path, missing: key_path }),
@@ -154,11 +157,14 @@ pub fn read_key(path: &Path) -> Result<Option<PrivateKey>> {
     let Some(bytes) = fsio::read_optional(path, MAX_PEM_FILE, "key file")? else {
         return Ok(None);
     };
-    let bytes = zeroize::Zeroizing::new(bytes);
+    parse_key(zeroize::Zeroizing::new(bytes), path).map(Some)
+}
+
+fn parse_key(bytes: zeroize::Zeroizing<Vec<u8>>, path: &Path) -> Result<PrivateKey> {
     let source = path.display().to_string();
     let text = std::str::from_utf8(&bytes).map_err(|_| Error::InvalidKey {
         source_name: source.clone(),
         reason: "not PEM: the file is not text".into(),
     })?;
-    PrivateKey::from_pem(text, &source).map(Some)
+    PrivateKey::from_pem(text, &source)
 }
