@@ -9,6 +9,7 @@ mod common;
 mod crash;
 mod examples;
 mod fuzz_corpus;
+mod hygiene;
 mod init;
 mod rotate;
 mod shell;
