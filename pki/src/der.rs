@@ -13,6 +13,7 @@ const TAG_NULL: u8 = 0x05;
 const TAG_OID: u8 = 0x06;
 const TAG_SEQUENCE: u8 = 0x30;
 const TAG_CONTEXT_0: u8 = 0xa0;
+const TAG_CONTEXT_1: u8 = 0xa1;
 
 /// Splits one TLV off the front of `input`: `(tag, contents, rest)`.
 fn read_tlv(input: &[u8]) -> Result<(u8, &[u8], &[u8]), &'static str> {
@@ -100,6 +101,45 @@ pub(crate) fn pkcs8_inner_key(pkcs8: &[u8]) -> Option<Vec<u8>> {
     let (_alg, rest) = expect(rest, TAG_SEQUENCE).ok()?;
     let (key, _) = expect(rest, TAG_OCTET_STRING).ok()?;
     Some(key.to_vec())
+}
+
+/// The SEC 1 ECPrivateKey inside an EC PKCS#8 PrivateKeyInfo, with the curve named inside (the
+/// `[0]` parameters that PKCS#8 carries in its AlgorithmIdentifier instead), as kubeadm writes
+/// `EC PRIVATE KEY`. Pure DER work: no key is parsed or checked again.
+pub(crate) fn pkcs8_ec_to_sec1(pkcs8: &[u8]) -> Option<Vec<u8>> {
+    let (body, _) = expect(pkcs8, TAG_SEQUENCE).ok()?;
+    let (_version, rest) = expect(body, TAG_INTEGER).ok()?;
+    let (alg, rest) = expect(rest, TAG_SEQUENCE).ok()?;
+    let (key, _) = expect(rest, TAG_OCTET_STRING).ok()?;
+    let (oid, alg_rest) = expect(alg, TAG_OID).ok()?;
+    let (curve, _) = expect(alg_rest, TAG_OID).ok()?;
+    if oid != OID_EC_PUBLIC_KEY {
+        return None;
+    }
+    let (ec_body, _) = expect(key, TAG_SEQUENCE).ok()?;
+    let (version, rest) = expect(ec_body, TAG_INTEGER).ok()?;
+    let (private, mut rest) = expect(rest, TAG_OCTET_STRING).ok()?;
+    let mut public = None;
+    while !rest.is_empty() {
+        let (tag, contents, next) = read_tlv(rest).ok()?;
+        if tag == TAG_CONTEXT_1 {
+            public = Some(contents);
+        }
+        rest = next;
+    }
+    let mut params = Vec::with_capacity(curve.len() + 2);
+    write_tlv(&mut params, TAG_OID, curve);
+    let mut out_body = Vec::with_capacity(key.len() + params.len() + 16);
+    write_tlv(&mut out_body, TAG_INTEGER, version);
+    write_tlv(&mut out_body, TAG_OCTET_STRING, private);
+    write_tlv(&mut out_body, TAG_CONTEXT_0, &params);
+    if let Some(public) = public {
+        write_tlv(&mut out_body, TAG_CONTEXT_1, public);
+    }
+    let mut out = Vec::with_capacity(out_body.len() + 4);
+    write_tlv(&mut out, TAG_SEQUENCE, &out_body);
+    zeroize::Zeroize::zeroize(&mut out_body);
+    Some(out)
 }
 
 /// The modulus size in bits of an RSA SubjectPublicKeyInfo, or `None` if it is not RSA.

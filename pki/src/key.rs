@@ -7,8 +7,6 @@
 use std::fmt;
 use std::str::FromStr;
 
-use aws_lc_rs::encoding::AsDer;
-use aws_lc_rs::signature::{ECDSA_P256_SHA256_ASN1_SIGNING, ECDSA_P384_SHA384_ASN1_SIGNING, EcdsaKeyPair};
 use rcgen::{KeyPair, PKCS_ECDSA_P256_SHA256, PKCS_ECDSA_P384_SHA384, PKCS_RSA_SHA256, PublicKeyData, RsaKeySize};
 use zeroize::Zeroizing;
 
@@ -170,23 +168,14 @@ impl PrivateKey {
     /// The private key in kubeadm's PEM encoding: PKCS#1 for RSA, SEC 1 for ECDSA.
     pub fn to_pem(&self) -> Zeroizing<String> {
         let pkcs8 = Zeroizing::new(self.pair.serialize_der());
+        // Invariant: rcgen serializes a PKCS#8 PrivateKeyInfo it produced itself (from a key
+        // aws-lc-rs generated or parsed), so the inner key is always present. The EC key is
+        // rewritten as DER rather than parsed back through aws-lc-rs, whose key check (a scalar
+        // multiplication) cost as much as a third of issuing a P-256 leaf.
         let (label, der) = if self.algorithm.is_rsa() {
-            // Invariant: rcgen serializes a PKCS#8 PrivateKeyInfo it produced itself, so the
-            // inner key is always present.
             ("RSA PRIVATE KEY", der::pkcs8_inner_key(&pkcs8).unwrap_or_default())
         } else {
-            let alg = match self.algorithm {
-                KeyAlgorithm::EcdsaP384 => &ECDSA_P384_SHA384_ASN1_SIGNING,
-                _ => &ECDSA_P256_SHA256_ASN1_SIGNING,
-            };
-            // Invariant: the PKCS#8 comes from a key aws-lc-rs generated or parsed for this
-            // curve, so it parses back and marshals as RFC 5915 with the named curve.
-            let sec1 = EcdsaKeyPair::from_pkcs8(alg, &pkcs8)
-                .ok()
-                .and_then(|k| k.private_key().as_der().ok())
-                .map(|d| d.as_ref().to_vec())
-                .unwrap_or_default();
-            ("EC PRIVATE KEY", sec1)
+            ("EC PRIVATE KEY", der::pkcs8_ec_to_sec1(&pkcs8).unwrap_or_default())
         };
         let der = Zeroizing::new(der);
         Zeroizing::new(crate::pem::encode(label, &der))
@@ -241,6 +230,25 @@ mod tests {
             let back = PrivateKey::from_pem(&pem, "test").unwrap();
             assert_eq!(back.algorithm(), a);
             assert_eq!(back.public_key_der(), key.public_key_der());
+        }
+    }
+
+    #[test]
+    fn sec1_keys_are_byte_for_byte_what_aws_lc_marshals() {
+        use aws_lc_rs::encoding::AsDer;
+        use aws_lc_rs::signature::{ECDSA_P256_SHA256_ASN1_SIGNING, ECDSA_P384_SHA384_ASN1_SIGNING, EcdsaKeyPair};
+        for (a, alg) in [
+            (KeyAlgorithm::EcdsaP256, &ECDSA_P256_SHA256_ASN1_SIGNING),
+            (KeyAlgorithm::EcdsaP384, &ECDSA_P384_SHA384_ASN1_SIGNING),
+        ] {
+            for _ in 0..20 {
+                let key = a.generate().unwrap();
+                let pkcs8 = key.key_pair().serialize_der();
+                let want = EcdsaKeyPair::from_pkcs8(alg, &pkcs8).unwrap().private_key().as_der().unwrap();
+                let pem = key.to_pem();
+                let block = &crate::pem::parse(pem.as_bytes()).unwrap()[0];
+                assert_eq!(block.der, want.as_ref(), "{a}");
+            }
         }
     }
 
