@@ -65,18 +65,20 @@ def summary(samples):
     return {"n": len(s), "median": statistics.median(s), "p10": q(0.1), "p90": q(0.9), "min": s[0], "max": s[-1]}
 
 
-def compare(name, tools, rounds, prepare):
-    """Alternating rounds. tools: {label: (argv, ok_codes)}; prepare(label) -> cwd/None, run untimed."""
+def compare(name, tools, rounds, work):
+    """Alternating rounds. tools: {label: (argv_for(out_dir), ok_codes)}. Every run gets a new
+    output directory under work; nothing is deleted until the whole benchmark ends, because ext4
+    makes inode allocation slow for minutes after mass deletion (recently_deleted())."""
     log(f"[{name}] {rounds} rounds of {', '.join(tools)} (+1 warm-up)")
     times = {t: [] for t in tools}
     rss = {t: [] for t in tools}
     order = list(tools)
+    slug = re.sub(r"[^a-z0-9]+", "-", name.lower())
     for r in range(rounds + 1):
         # Alternate the order too, so neither side always runs right after the other.
         for label in order if r % 2 == 0 else list(reversed(order)):
-            argv, ok = tools[label]
-            prepare(label)
-            secs, kib = run_once(argv, ok=ok)
+            argv_for, ok = tools[label]
+            secs, kib = run_once(argv_for(os.path.join(work, f"{slug}-{label}-{r}")), ok=ok)
             if r > 0:
                 times[label].append(secs)
                 rss[label].append(kib)
@@ -135,14 +137,12 @@ def w1(args, work, floor):
     res = {}
     rounds = 5 if args.quick else 11
     for alg, peer_alg in (("ECDSA-P256", "ecdsa"), ("RSA-2048", "rsa")):
-        out = os.path.join(work, "w1")
         tools = {
-            "kubepki": (init_argv(args.kubepki, out, alg), (0,)),
-            "cfssl": (["bash", os.path.join(PEERS, "cfssl-init.sh"), out, peer_alg], (0,)),
-            "openssl": (["bash", os.path.join(PEERS, "openssl-init.sh"), out, peer_alg], (0,)),
+            "kubepki": (lambda out, alg=alg: init_argv(args.kubepki, out, alg), (0,)),
+            "cfssl": (lambda out, a=peer_alg: ["bash", os.path.join(PEERS, "cfssl-init.sh"), out, a], (0,)),
+            "openssl": (lambda out, a=peer_alg: ["bash", os.path.join(PEERS, "openssl-init.sh"), out, a], (0,)),
         }
-        res[alg] = compare(f"W1 {alg}", tools, rounds, lambda _label: fresh(out))
-        fresh(out)
+        res[alg] = compare(f"W1 {alg}", tools, rounds, work)
     ops = floor["ops"]
     cores = floor["cores"]
     keygen = ops["keygen_p256"]["median_us"]
@@ -171,13 +171,12 @@ def w2(args, work, floor):
     make_pki(args.kubepki, pki)
     nodes = os.path.join(work, "nodes.txt")
     nodes_file(nodes, args.nodes)
-    out = os.path.join(work, "w2-out")
     tools = {
-        "kubepki": ([args.kubepki, "issue", "kubelet-serving", "--cert-dir", f"{pki}/pki", "--kubeconfig-dir", pki,
-                     "--nodes", nodes, "--out", out, "--quiet"], (0,)),
-        "pyca": (["/usr/bin/python3", os.path.join(PEERS, "pyca_issue.py"), f"{pki}/pki", nodes, out], (0,)),
+        "kubepki": (lambda out: [args.kubepki, "issue", "kubelet-serving", "--cert-dir", f"{pki}/pki", "--kubeconfig-dir",
+                                 pki, "--nodes", nodes, "--out", out, "--quiet"], (0,)),
+        "pyca": (lambda out: ["/usr/bin/python3", os.path.join(PEERS, "pyca_issue.py"), f"{pki}/pki", nodes, out], (0,)),
     }
-    res = compare(f"W2 {args.nodes} nodes", tools, 5 if args.quick else 7, lambda _label: fresh(out))
+    res = compare(f"W2 {args.nodes} nodes", tools, 5 if args.quick else 7, work)
     ops = floor["ops"]
     res["floor_ms"] = args.nodes * ops["issue_p256_pem"]["median_us"] / floor["cores"] / 1000
     return res
@@ -191,16 +190,14 @@ def w3(args, work, floor):
     nodes = os.path.join(work, "nodes.txt")
     nodes_file(nodes, args.nodes)
     certs = os.path.join(work, "w3-certs")
-    fresh(certs)
     run_once([args.kubepki, "issue", "kubelet-serving", "--cert-dir", f"{pki}/pki", "--kubeconfig-dir", pki,
               "--nodes", nodes, "--out", certs, "--quiet"])
     tools = {
-        "kubepki": ([args.kubepki, "check", "--no-defaults", "--file", certs, "-o", "json"], (0, 1)),
-        "pyca": (["/usr/bin/python3", os.path.join(PEERS, "pyca_check.py"), certs], (0,)),
+        "kubepki": (lambda _out: [args.kubepki, "check", "--no-defaults", "--file", certs, "-o", "json"], (0, 1)),
+        "pyca": (lambda _out: ["/usr/bin/python3", os.path.join(PEERS, "pyca_check.py"), certs], (0,)),
     }
-    res = compare(f"W3 {args.nodes} files", tools, 5 if args.quick else 7, lambda _label: None)
+    res = compare(f"W3 {args.nodes} files", tools, 5 if args.quick else 7, work)
     res["floor_ms"] = args.nodes * floor["ops"]["parse_expiry"]["median_us"] / floor["cores"] / 1000
-    fresh(certs)
     return res
 
 
@@ -220,8 +217,6 @@ def w4(args, work, floor):
         with open(export) as f:
             r = json.load(f)["results"][0]
         res[alg] = {"time": summary(r["times"]), "samples": r["times"]}
-        fresh(cp)
-        fresh(template)
     ops = floor["ops"]
     res["ECDSA-P256"]["floor_ms"] = W4_RENEWALS * ops["issue_p256_pem"]["median_us"] / floor["cores"] / 1000
     res["RSA-2048"]["floor_ms"] = math.ceil(W4_RENEWALS / floor["cores"]) * ops["keygen_rsa2048"]["median_us"] / 1000

@@ -4,8 +4,10 @@ Python script would do instead of `kubepki check --file DIR -o json`.
 
     pyca_check.py DIR
 
-Walks DIR for *.crt, *.pem and *.cert files, parses every certificate of each (a bundle
-yields several), and prints one JSON document: per certificate the file, subject, NotAfter and
+Walks DIR for *.crt, *.pem and *.cert files, skipping names that start with a dot as kubepki
+does (temporary files, and the `..<stamp>` snapshots behind versioned directories, whose files
+are reachable through the visible links), parses every certificate of each (a bundle yields
+several), and prints one JSON document: per certificate the file, subject, NotAfter and
 the seconds left, sorted by seconds left, and the count of expired ones.
 """
 import datetime
@@ -20,9 +22,9 @@ def main():
     now = datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
     items = []
     for root, dirs, files in os.walk(sys.argv[1]):
-        dirs.sort()
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         for name in sorted(files):
-            if not name.endswith((".crt", ".pem", ".cert")):
+            if name.startswith(".") or not name.lower().endswith((".crt", ".pem", ".cert")):
                 continue
             path = os.path.join(root, name)
             with open(path, "rb") as f:
