@@ -1,1 +1,1148 @@
-//! `kubepki check`.
+//! `kubepki check`: statuses, residual times, findings and exit codes over certificates made by
+//! an independent tool (python3-cryptography) — files, bundles, kubeconfigs, the kubelet's
+//! PKI, Secrets served through the kube API and live TLS endpoints — and kubeadm's output
+//! formats against dates read back with openssl.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Command;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use serde_json::{Value, json};
+
+use crate::common::*;
+
+/// Makes certificates with python3-cryptography. argv[1] is a JSON list of specs, argv[2] the
+/// output directory; prints `{id: {"notBefore": unix, "notAfter": unix}}`.
+///
+/// A spec: `id`, `cn`, `out` (certificate file), optional `key_out` (key file; `combined`
+/// writes the key after the certificate in `out`), `not_before`/`not_after` (days from now,
+/// fractional allowed), `issuer` (an earlier id, `{"cert": path, "key": path}`, or absent for
+/// self-signed), `ca`, `key` (`ec` or `rsaNNNN`), `ip_sans`,
+/// `bundle` (ids whose certificates make up `out`, written after every certificate is made).
+const MAKE_CERTS: &str = r#"
+import datetime, ipaddress, json, os, sys
+from cryptography import x509
+from cryptography.x509.oid import NameOID
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+specs, out = json.loads(sys.argv[1]), sys.argv[2]
+now = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
+keys, certs, result = {}, {}, {}
+
+def path(p):
+    p = os.path.join(out, p)
+    os.makedirs(os.path.dirname(p), exist_ok=True)
+    return p
+
+def pem(cert):
+    return cert.public_bytes(serialization.Encoding.PEM)
+
+def key_pem(key):
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL, serialization.NoEncryption())
+
+for s in specs:
+    if "bundle" in s:
+        continue
+    k = s.get("key", "ec")
+    key = ec.generate_private_key(ec.SECP256R1()) if k == "ec" else rsa.generate_private_key(public_exponent=65537, key_size=int(k[3:]))
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, s["cn"])])
+    issuer = s.get("issuer")
+    if issuer is None:
+        icert, ikey, iname = None, key, name
+    elif isinstance(issuer, str):
+        icert, ikey = certs[issuer], keys[issuer]
+        iname = icert.subject
+    else:
+        icert = x509.load_pem_x509_certificate(open(issuer["cert"], "rb").read())
+        ikey = serialization.load_pem_private_key(open(issuer["key"], "rb").read(), None)
+        iname = icert.subject
+    nb = now + datetime.timedelta(days=s.get("not_before", -1))
+    na = now + datetime.timedelta(days=s["not_after"])
+    b = (x509.CertificateBuilder().subject_name(name).issuer_name(iname).public_key(key.public_key())
+         .serial_number(x509.random_serial_number()).not_valid_before(nb).not_valid_after(na))
+    ca = bool(s.get("ca"))
+    b = b.add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+    b = b.add_extension(x509.KeyUsage(digital_signature=True, content_commitment=False, key_encipherment=not ca,
+        data_encipherment=False, key_agreement=False, key_cert_sign=ca, crl_sign=False, encipher_only=False,
+        decipher_only=False), critical=True)
+    b = b.add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+    if icert is not None:
+        b = b.add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ikey.public_key()), critical=False)
+    if s.get("ip_sans"):
+        b = b.add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(i)) for i in s["ip_sans"]]), critical=False)
+    cert = b.sign(ikey, hashes.SHA256())
+    keys[s["id"]], certs[s["id"]] = key, cert
+    body = pem(cert) + (key_pem(key) if s.get("combined") else b"")
+    open(path(s["out"]), "wb").write(body)
+    if s.get("key_out"):
+        open(path(s["key_out"]), "wb").write(key_pem(key))
+    result[s["id"]] = {"notBefore": int(nb.timestamp()), "notAfter": int(na.timestamp())}
+
+for s in specs:
+    if "bundle" in s:
+        open(path(s["out"]), "wb").write(b"".join(pem(certs[i]) for i in s["bundle"]))
+print(json.dumps(result))
+"#;
+
+fn make(dir: &Path, specs: Value) -> Value {
+    let r = run(Command::new("python3").arg("-c").arg(MAKE_CERTS).arg(specs.to_string()).arg(dir));
+    assert_eq!(r.code, 0, "python3-cryptography failed:\n{}", r.stderr);
+    serde_json::from_str(&r.stdout).unwrap()
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64
+}
+
+/// `kubepki check --no-defaults <args>` with an empty HOME.
+fn check(home: &Path, args: &[&str]) -> Run {
+    run(kubepki().arg("check").arg("--no-defaults").args(args).env("HOME", home))
+}
+
+fn check_json(home: &Path, args: &[&str]) -> (i32, Value) {
+    let r = check(home, &[args, &["-o", "json"]].concat());
+    let v: Value = serde_json::from_str(&r.stdout).unwrap_or_else(|e| panic!("{e}\n{}\n{}", r.stdout, r.stderr));
+    assert_eq!(v["exitCode"].as_i64(), Some(i64::from(r.code)), "{}", r.stderr);
+    (r.code, v)
+}
+
+fn item<'a>(report: &'a Value, name: &str) -> &'a Value {
+    report["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["name"] == name)
+        .unwrap_or_else(|| panic!("no item {name} in {report:#}"))
+}
+
+fn codes(item: &Value) -> Vec<&str> {
+    item["findings"].as_array().unwrap().iter().map(|f| f["code"].as_str().unwrap()).collect()
+}
+
+#[track_caller]
+fn assert_residual(item: &Value, not_after: &Value, at: i64) {
+    let want = not_after.as_i64().unwrap() - at;
+    let got = item["residualSeconds"].as_i64().unwrap();
+    assert!((got - want).abs() <= 120, "{}: residual {got}, want {want} ± 120", item["name"]);
+}
+
+fn p(path: &Path) -> &str {
+    path.to_str().unwrap()
+}
+
+/// Five statuses from five certificates, with residual seconds and the exit code.
+#[test]
+fn dates_give_statuses_residual_seconds_and_the_exit_code() {
+    let d = TestDir::new();
+    let t = make(
+        d.path(),
+        json!([
+            {"id": "soon", "cn": "soon", "out": "files/soon.crt", "not_after": 5},
+            {"id": "later", "cn": "later", "out": "files/later.pem", "not_after": 40},
+            {"id": "warn", "cn": "warn", "out": "files/sub/warn.cert", "not_after": 20},
+            {"id": "expired", "cn": "expired", "out": "files/expired.crt", "not_before": -30, "not_after": -1},
+            {"id": "future", "cn": "future", "out": "files/future.crt", "not_before": 2, "not_after": 30},
+        ]),
+    );
+    let start = now();
+    let (code, v) = check_json(d.path(), &["--file", p(&d.join("files"))]);
+    assert_eq!(code, 2);
+    assert_eq!(v["verdict"], "critical");
+    let want = [
+        ("soon.crt", "critical"),
+        ("later.pem", "ok"),
+        ("sub/warn.cert", "warning"),
+        ("expired.crt", "expired"),
+        ("future.crt", "not-yet-valid"),
+    ];
+    for (name, status) in want {
+        let i = item(&v, name);
+        assert_eq!(i["status"], status, "{name}");
+        assert_eq!(i["source"], "file");
+        assert_eq!(i["path"], p(&d.join("files").join(name)));
+        let id = name.split(['/', '.']).rev().nth(1).unwrap();
+        assert_residual(i, &t[id]["notAfter"], start);
+        assert_eq!(i["subject"], format!("CN={id}"));
+        assert_eq!(i["notAfter"].as_str().unwrap().len(), "2026-01-01T00:00:00Z".len());
+    }
+    assert!(item(&v, "expired.crt")["residualSeconds"].as_i64().unwrap() < -86_000);
+    // 1 of 41 days used for the 40-day certificate: ~2.4 %.
+    let used = item(&v, "later.pem")["lifetimeUsedPercent"].as_f64().unwrap();
+    assert!((2.0..3.0).contains(&used), "{used}");
+    assert_eq!(v["items"].as_array().unwrap().len(), 5);
+}
+
+#[test]
+fn the_exit_code_is_the_worst_verdict_critical_then_unknown_then_warning() {
+    let d = TestDir::new();
+    make(
+        d.path(),
+        json!([
+            {"id": "ok", "cn": "ok", "out": "ok.crt", "not_after": 40},
+            {"id": "warn", "cn": "warn", "out": "warn.crt", "not_after": 20},
+            {"id": "crit", "cn": "crit", "out": "crit.crt", "not_after": 3},
+        ]),
+    );
+    d.write("garbage.pem", "this is not a certificate\n");
+    let f = |name: &str| d.join(name).to_str().unwrap().to_owned();
+    let code = |files: &[&str]| {
+        let args: Vec<String> = files.iter().flat_map(|n| ["--file".to_owned(), f(n)]).collect();
+        check(d.path(), &args.iter().map(String::as_str).collect::<Vec<_>>()).code
+    };
+    assert_eq!(code(&["ok.crt"]), 0);
+    assert_eq!(code(&["ok.crt", "warn.crt"]), 1);
+    assert_eq!(code(&["ok.crt", "crit.crt"]), 2);
+    assert_eq!(code(&["warn.crt", "garbage.pem"]), 3);
+    assert_eq!(code(&["crit.crt", "garbage.pem"]), 2);
+    assert_eq!(code(&["ok.crt", "missing.crt"]), 3);
+}
+
+#[test]
+fn an_unreadable_input_is_named_with_the_reason_and_everything_else_is_checked() {
+    let d = TestDir::new();
+    let t = make(d.path(), json!([{"id": "a", "cn": "a", "out": "dir/a.crt", "not_after": 40}]));
+    d.write("dir/garbage.pem", "-----BEGIN CERTIFICATE-----\nnot base64 !!\n-----END CERTIFICATE-----\n");
+    d.write("dir/binary.crt", [0u8, 1, 2, 3, 255]);
+    let missing = d.join("nope");
+    let r = check(d.path(), &["--file", p(&d.join("dir")), "--file", p(&missing)]);
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    assert!(r.stderr.contains(&format!("error: {}: does not exist", missing.display())), "{}", r.stderr);
+    assert!(r.stderr.contains("garbage.pem") && r.stderr.contains("not valid base64"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("binary.crt") && r.stderr.contains("neither a PEM nor a DER certificate"),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stdout.contains("a.crt"), "{}", r.stdout);
+    let (_, v) = check_json(d.path(), &["--file", p(&d.join("dir"))]);
+    assert_eq!(item(&v, "garbage.pem")["status"], "invalid");
+    assert!(item(&v, "garbage.pem")["error"].as_str().unwrap().contains("base64"));
+    assert_eq!(item(&v, "a.crt")["status"], "ok");
+    assert_residual(item(&v, "a.crt"), &t["a"]["notAfter"], now());
+}
+
+#[test]
+fn a_bundle_yields_every_certificate_and_key_files_are_skipped() {
+    let d = TestDir::new();
+    let t = make(
+        d.path(),
+        json!([
+            {"id": "root", "cn": "root", "out": "tmp/root.crt", "ca": true, "not_after": 3650},
+            {"id": "mid", "cn": "mid", "issuer": "root", "out": "tmp/mid.crt", "ca": true, "not_after": 40},
+            {"id": "leaf", "cn": "leaf", "issuer": "mid", "out": "tmp/leaf.crt", "key_out": "certs/leaf-key.pem", "not_after": 5},
+            {"id": "b", "bundle": ["leaf", "mid", "root"], "out": "certs/chain.pem"},
+        ]),
+    );
+    d.write("certs/.hidden/x.crt", "junk");
+    let (code, v) = check_json(d.path(), &["--file", p(&d.join("certs"))]);
+    assert_eq!(code, 2);
+    let names: Vec<&str> = v["items"].as_array().unwrap().iter().map(|i| i["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["chain.pem", "chain.pem[1]", "chain.pem[2]"]);
+    for (name, id, index) in [("chain.pem", "leaf", 0), ("chain.pem[1]", "mid", 1), ("chain.pem[2]", "root", 2)] {
+        let i = item(&v, name);
+        assert_eq!(i["subject"], format!("CN={id}"));
+        assert_eq!(i["location"]["index"], index);
+        assert_residual(i, &t[id]["notAfter"], now());
+    }
+    assert_eq!(item(&v, "chain.pem")["status"], "critical");
+    assert_eq!(item(&v, "chain.pem[2]")["isCa"], true);
+}
+
+#[test]
+fn at_moves_the_verdicts() {
+    let d = TestDir::new();
+    let t = make(
+        d.path(),
+        json!([
+            {"id": "later", "cn": "later", "out": "later.crt", "not_after": 40},
+            {"id": "future", "cn": "future", "out": "future.crt", "not_before": 2, "not_after": 60},
+        ]),
+    );
+    let later = d.join("later.crt");
+    let status = |at: &str| {
+        let (code, v) = check_json(d.path(), &["--file", p(&later), "--at", at]);
+        (item(&v, "later.crt")["status"].as_str().unwrap().to_owned(), code)
+    };
+    assert_eq!(status("now"), ("ok".into(), 0));
+    assert_eq!(status("+12d"), ("warning".into(), 1));
+    assert_eq!(status("+35d"), ("critical".into(), 2));
+    assert_eq!(status("+41d"), ("expired".into(), 2));
+    assert_eq!(status("-2d"), ("not-yet-valid".into(), 2));
+    let after = t["later"]["notAfter"].as_i64().unwrap() + 60;
+    let rfc =
+        run(Command::new("date").env("LC_ALL", "C").args(["-u", "-d", &format!("@{after}"), "+%Y-%m-%dT%H:%M:%SZ"]))
+            .ok()
+            .stdout;
+    assert_eq!(status(rfc.trim()), ("expired".into(), 2));
+    // The residual is counted from --at.
+    let (_, v) = check_json(d.path(), &["--file", p(&later), "--at", "+10d"]);
+    assert_residual(item(&v, "later.crt"), &t["later"]["notAfter"], now() + 10 * 86_400);
+    let future = d.join("future.crt");
+    let (code, _) = check_json(d.path(), &["--file", p(&future)]);
+    assert_eq!(code, 2);
+    let (code, _) = check_json(d.path(), &["--file", p(&future), "--at", "+3d"]);
+    assert_eq!(code, 0);
+    let r = check(d.path(), &["--file", p(&future), "--at", "yesterday"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("invalid time \"yesterday\""), "{}", r.stderr);
+}
+
+#[test]
+fn thresholds_can_be_shares_of_the_lifetime() {
+    let d = TestDir::new();
+    // 100 days long, 60 used.
+    make(d.path(), json!([{"id": "c", "cn": "c", "out": "c.crt", "not_before": -60, "not_after": 40}]));
+    let c = d.join("c.crt");
+    let status = |warn: &str, crit: &str| {
+        let (_, v) = check_json(d.path(), &["--file", p(&c), "--warn", warn, "--crit", crit]);
+        assert_eq!(v["thresholds"], json!({"warn": warn, "crit": crit}));
+        item(&v, "c.crt")["status"].as_str().unwrap().to_owned()
+    };
+    assert_eq!(status("50%", "90%"), "warning");
+    assert_eq!(status("70%", "90%"), "ok");
+    assert_eq!(status("70%", "55%"), "critical");
+    assert_eq!(status("41d", "7d"), "warning");
+    assert_eq!(status("39d", "7d"), "ok");
+    let r = check(d.path(), &["--file", p(&c), "--warn", "120%"]);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("between 0% and 100%"), "{}", r.stderr);
+}
+
+fn kubeconfig_yaml(server: &str, ca: &str, user_fields: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: prod\n  cluster:\n    server: {server}\n    {ca}\ncontexts:\n- name: me@prod\n  context: {{cluster: prod, user: me}}\ncurrent-context: me@prod\nusers:\n- name: me\n  user:\n{user_fields}"
+    )
+}
+
+#[test]
+fn a_kubeconfig_copy_with_an_embedded_client_certificate() {
+    let d = TestDir::new();
+    let t = make(
+        d.path(),
+        json!([
+            {"id": "ca", "cn": "copy-ca", "ca": true, "out": "gen/ca.crt", "not_after": 3650},
+            {"id": "me", "cn": "me", "issuer": "ca", "out": "gen/me.crt", "key_out": "gen/me.key", "not_after": 20},
+        ]),
+    );
+    let b64 = |f: &str| STANDARD.encode(d.read(f));
+    let yaml = kubeconfig_yaml(
+        "https://10.0.0.1:6443",
+        &format!("certificate-authority-data: {}", b64("gen/ca.crt")),
+        &format!("    client-certificate-data: {}\n    client-key-data: {}\n", b64("gen/me.crt"), b64("gen/me.key")),
+    );
+    let kc = d.write("home/.kube/copy-of-admin.conf", yaml);
+    let (code, v) = check_json(d.path(), &["--kubeconfig", p(&kc)]);
+    assert_eq!(code, 1);
+    let me = item(&v, "copy-of-admin.conf");
+    assert_eq!((me["source"].as_str(), me["status"].as_str()), (Some("kubeconfig"), Some("warning")));
+    assert_eq!(me["path"], p(&kc));
+    assert_eq!(
+        me["location"],
+        json!({"kind": "kubeconfig", "path": p(&kc), "user": "me", "certificate": "embedded", "key": "embedded", "index": 0})
+    );
+    assert_residual(me, &t["me"]["notAfter"], now());
+    assert_eq!(me["findings"], json!([]));
+    // Without a cert dir the kubeconfig's CA is reported on its own.
+    let ca = item(&v, "copy-of-admin.conf:ca");
+    assert_eq!(ca["subject"], "CN=copy-ca");
+    assert_residual(ca, &t["ca"]["notAfter"], now());
+}
+
+#[test]
+fn a_kubeconfig_that_references_certificate_files_by_path() {
+    let d = TestDir::new();
+    let t = make(
+        d.path(),
+        json!([
+            {"id": "ca", "cn": "ref-ca", "ca": true, "out": "kc/ca.crt", "not_after": 3650},
+            {"id": "me", "cn": "me", "issuer": "ca", "out": "kc/creds/me.crt", "key_out": "kc/creds/me.key", "not_after": 40},
+            {"id": "other", "cn": "other", "out": "kc/creds/other.crt", "key_out": "kc/creds/other.key", "not_after": 40},
+        ]),
+    );
+    let yaml = |key: &str| {
+        kubeconfig_yaml(
+            "https://10.0.0.1:6443",
+            "certificate-authority: ca.crt",
+            &format!("    client-certificate: creds/me.crt\n    client-key: {key}\n"),
+        )
+    };
+    let kc = d.write("kc/user.conf", yaml("creds/me.key"));
+    let (code, v) = check_json(d.path(), &["--kubeconfig", p(&kc)]);
+    assert_eq!(code, 0, "{v:#}");
+    let me = item(&v, "user.conf");
+    assert_eq!(me["location"]["certificate"], p(&d.join("kc/creds/me.crt")));
+    assert_eq!(me["location"]["key"], p(&d.join("kc/creds/me.key")));
+    assert_residual(me, &t["me"]["notAfter"], now());
+    assert_eq!(item(&v, "user.conf:ca")["location"]["certificateAuthority"], p(&d.join("kc/ca.crt")));
+    // The wrong key: critical.
+    std::fs::write(&kc, yaml("creds/other.key")).unwrap();
+    let (code, v) = check_json(d.path(), &["--kubeconfig", p(&kc)]);
+    assert_eq!(code, 2);
+    let me = item(&v, "user.conf");
+    assert_eq!((me["status"].as_str(), codes(me)), (Some("critical"), vec!["key-mismatch"]));
+    // A certificate file that is gone: invalid, exit 3.
+    std::fs::remove_file(d.join("kc/creds/me.crt")).unwrap();
+    let r = check(d.path(), &["--kubeconfig", p(&kc)]);
+    assert_eq!(r.code, 3);
+    assert!(r.stderr.contains("creds/me.crt (named by") && r.stderr.contains("does not exist"), "{}", r.stderr);
+}
+
+/// kubepki init for node cp1 on 127.0.0.1 into `<dir>/pki` and `<dir>`.
+fn pki(d: &TestDir, extra: &[&str]) {
+    init(d.path(), extra).ok();
+}
+
+fn check_pki(d: &TestDir, extra: &[&str]) -> (i32, Value) {
+    let pki_dir = d.join("pki");
+    let args = [&["--cert-dir", p(&pki_dir), "--kubeconfig-dir", p(d.path())][..], extra].concat();
+    check_json(d.path(), &args)
+}
+
+#[test]
+fn the_kubelets_client_certificate_behind_its_symlink() {
+    let d = TestDir::new();
+    pki(&d, &[]);
+    let ca = json!({"cert": p(&d.join("pki/ca.crt")), "key": p(&d.join("pki/ca.key"))});
+    let t = make(
+        d.path(),
+        json!([
+            {"id": "client", "cn": "system:node:cp1", "issuer": ca, "out": "kubelet/kubelet-client-2026-01-01-00-00-00.pem", "combined": true, "not_after": 25},
+            {"id": "serving", "cn": "cp1@1700000000", "out": "kubelet/kubelet.crt", "key_out": "kubelet/kubelet.key", "not_after": 300},
+        ]),
+    );
+    std::os::unix::fs::symlink("kubelet-client-2026-01-01-00-00-00.pem", d.join("kubelet/kubelet-client-current.pem"))
+        .unwrap();
+    let (code, v) = check_pki(&d, &["--kubelet-pki-dir", p(&d.join("kubelet"))]);
+    assert_eq!(code, 1, "{v:#}");
+    let client = item(&v, "kubelet-client-current.pem");
+    assert_eq!((client["source"].as_str(), client["status"].as_str()), (Some("kubelet"), Some("warning")));
+    assert_eq!(client["caName"], "ca");
+    assert_eq!(client["path"], p(&d.join("kubelet/kubelet-client-current.pem")));
+    assert_eq!(client["location"]["keyPath"], client["path"]);
+    assert_eq!(codes(client), Vec::<&str>::new());
+    assert_residual(client, &t["client"]["notAfter"], now());
+    let serving = item(&v, "kubelet.crt");
+    assert_eq!((serving["status"].as_str(), serving["caName"].as_null()), (Some("ok"), Some(())));
+    // kubepki init embeds kubelet.conf's client certificate, as kubeadm init does; with a
+    // rotating kubelet-client-current.pem present, kubelet.conf should point at it.
+    let kubelet_conf = item(&v, "kubelet.conf");
+    assert_eq!(codes(kubelet_conf), ["kubelet-conf-embedded"]);
+    assert!(kubelet_conf["findings"][0]["message"].as_str().unwrap().contains("kubelet-client-current.pem"));
+}
+
+/// Expected `kubeadm certs check-expiration` text, computed independently: dates from
+/// openssl, columns as wide as their widest cell plus 3 (at least 10).
+fn expected_kubeadm_text(d: &TestDir, at: i64, missing: &[&str]) -> String {
+    let enddate = |file: &Path| {
+        let out =
+            run(Command::new("openssl").args(["x509", "-noout", "-enddate", "-dateopt", "iso_8601", "-in"]).arg(file))
+                .ok()
+                .stdout;
+        let iso = out.trim().strip_prefix("notAfter=").unwrap().to_owned(); // 2027-11-27 04:04:03Z
+        let unix: i64 = run(Command::new("date").env("LC_ALL", "C").args(["-u", "-d", &iso, "+%s"]))
+            .ok()
+            .stdout
+            .trim()
+            .parse()
+            .unwrap();
+        let text = run(Command::new("date").env("LC_ALL", "C").args(["-u", "-d", &iso, "+%b %d, %Y %H:%M UTC"]))
+            .ok()
+            .stdout
+            .trim()
+            .to_owned();
+        (unix, text)
+    };
+    let human = |s: i64| match s {
+        _ if s < 60 => format!("{s}s"),
+        _ if s < 3600 => format!("{}m", s / 60),
+        _ if s < 86_400 => format!("{}h", s / 3600),
+        _ if s < 365 * 86_400 => format!("{}d", s / 86_400),
+        _ => format!("{}y", s / (365 * 86_400)),
+    };
+    let kubeconfig_cert = |conf: &str| {
+        let text = d.read(conf);
+        let line = text.lines().find(|l| l.trim_start().starts_with("client-certificate-data:")).unwrap();
+        let pem = STANDARD.decode(line.split(':').nth(1).unwrap().trim()).unwrap();
+        d.write(&format!("extracted/{conf}.crt"), pem)
+    };
+    let certs = [
+        ("admin.conf", "ca"),
+        ("apiserver", "ca"),
+        ("apiserver-etcd-client", "etcd-ca"),
+        ("apiserver-kubelet-client", "ca"),
+        ("controller-manager.conf", "ca"),
+        ("etcd-healthcheck-client", "etcd-ca"),
+        ("etcd-peer", "etcd-ca"),
+        ("etcd-server", "etcd-ca"),
+        ("front-proxy-client", "front-proxy-ca"),
+        ("scheduler.conf", "ca"),
+        ("super-admin.conf", "ca"),
+    ];
+    let file_of = |name: &str| match name {
+        n if n.ends_with(".conf") => kubeconfig_cert(n),
+        "etcd-server" => d.join("pki/etcd/server.crt"),
+        "etcd-peer" => d.join("pki/etcd/peer.crt"),
+        "etcd-healthcheck-client" => d.join("pki/etcd/healthcheck-client.crt"),
+        "etcd-ca" => d.join("pki/etcd/ca.crt"),
+        n => d.join(&format!("pki/{n}.crt")),
+    };
+    let mut rows: Vec<Vec<String>> = vec![
+        ["CERTIFICATE", "EXPIRES", "RESIDUAL TIME", "CERTIFICATE AUTHORITY", "EXTERNALLY MANAGED"]
+            .map(String::from)
+            .to_vec(),
+    ];
+    for (name, ca) in certs {
+        if missing.contains(&name) {
+            rows.push(vec![format!("!MISSING! {name}"), String::new(), String::new(), String::new(), String::new()]);
+        } else {
+            let (unix, date) = enddate(&file_of(name));
+            rows.push(vec![name.into(), date, human(unix - at), ca.into(), "no      ".into()]);
+        }
+    }
+    let mut cas: Vec<Vec<String>> =
+        vec![["CERTIFICATE AUTHORITY", "EXPIRES", "RESIDUAL TIME", "EXTERNALLY MANAGED"].map(String::from).to_vec()];
+    for name in ["ca", "etcd-ca", "front-proxy-ca"] {
+        let (unix, date) = enddate(&file_of(name));
+        cas.push(vec![name.into(), date, human(unix - at), "no      ".into()]);
+    }
+    let layout = |rows: &[Vec<String>]| {
+        let n = rows[0].len();
+        let widths: Vec<usize> =
+            (0..n - 1).map(|c| rows.iter().map(|r| r[c].len() + 3).max().unwrap().max(10)).collect();
+        rows.iter()
+            .map(|r| {
+                let mut line: String = (0..n - 1).map(|c| format!("{:<w$}", r[c], w = widths[c])).collect();
+                line.push_str(&r[n - 1]);
+                line + "\n"
+            })
+            .collect::<String>()
+    };
+    format!("{}\n{}", layout(&rows), layout(&cas))
+}
+
+#[test]
+fn kubeadm_text_is_byte_exact_for_a_known_pki() {
+    let d = TestDir::new();
+    pki(&d, &[]);
+    let at = now() + 3 * 86_400 + 7 * 3600;
+    let at_arg =
+        run(Command::new("date").env("LC_ALL", "C").args(["-u", "-d", &format!("@{at}"), "+%Y-%m-%dT%H:%M:%SZ"]))
+            .ok()
+            .stdout;
+    let r = check(
+        d.path(),
+        &["--cert-dir", p(&d.join("pki")), "--kubeconfig-dir", p(d.path()), "-o", "kubeadm", "--at", at_arg.trim()],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.stdout, expected_kubeadm_text(&d, at, &[]));
+    assert!(r.stdout.contains(" 361d ") && r.stdout.contains(" 9y "), "{}", r.stdout);
+    // A missing kubeconfig is a !MISSING! row (kubeadm lists super-admin.conf so on joined nodes).
+    std::fs::remove_file(d.join("super-admin.conf")).unwrap();
+    let r = check(
+        d.path(),
+        &["--cert-dir", p(&d.join("pki")), "--kubeconfig-dir", p(d.path()), "-o", "kubeadm", "--at", at_arg.trim()],
+    );
+    assert_eq!(r.stdout, expected_kubeadm_text(&d, at, &["super-admin.conf"]));
+    assert!(r.stdout.contains("!MISSING! super-admin.conf   "), "{}", r.stdout);
+}
+
+#[test]
+fn kubeadm_json_and_yaml_are_certificate_expiration_info() {
+    let d = TestDir::new();
+    pki(&d, &[]);
+    std::fs::remove_file(d.join("pki/apiserver.crt")).unwrap();
+    std::fs::remove_file(d.join("pki/apiserver.key")).unwrap();
+    std::fs::remove_file(d.join("pki/front-proxy-ca.key")).unwrap();
+    let start = now();
+    let r = check(d.path(), &["--cert-dir", p(&d.join("pki")), "--kubeconfig-dir", p(d.path()), "-o", "kubeadm-json"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stdout.starts_with(
+            "{\n    \"kind\": \"CertificateExpirationInfo\",\n    \"apiVersion\": \"output.kubeadm.k8s.io/v1alpha3\",\n"
+        ),
+        "{}",
+        r.stdout
+    );
+    let v: Value = serde_json::from_str(&r.stdout).unwrap();
+    let keys = |o: &Value| o.as_object().unwrap().keys().cloned().collect::<Vec<_>>();
+    assert_eq!(keys(&v), ["apiVersion", "certificateAuthorities", "certificates", "kind"]);
+    let names = |list: &Value| {
+        list.as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap().to_owned()).collect::<Vec<_>>()
+    };
+    assert_eq!(
+        names(&v["certificates"]),
+        [
+            "admin.conf",
+            "apiserver",
+            "apiserver-etcd-client",
+            "apiserver-kubelet-client",
+            "controller-manager.conf",
+            "etcd-healthcheck-client",
+            "etcd-peer",
+            "etcd-server",
+            "front-proxy-client",
+            "scheduler.conf",
+            "super-admin.conf"
+        ]
+    );
+    assert_eq!(names(&v["certificateAuthorities"]), ["ca", "etcd-ca", "front-proxy-ca"]);
+    let find = |list: &str, name: &str| v[list].as_array().unwrap().iter().find(|c| c["name"] == name).unwrap().clone();
+    let present = find("certificates", "etcd-peer");
+    assert_eq!(keys(&present), ["caName", "expirationDate", "externallyManaged", "missing", "name", "residualTime"]);
+    let enddate = run(Command::new("openssl")
+        .args(["x509", "-noout", "-enddate", "-dateopt", "iso_8601", "-in"])
+        .arg(d.join("pki/etcd/peer.crt")))
+    .ok()
+    .stdout;
+    let iso = enddate.trim().strip_prefix("notAfter=").unwrap().replace(' ', "T");
+    assert_eq!(present["expirationDate"], iso);
+    let unix: i64 = run(Command::new("date").env("LC_ALL", "C").args(["-u", "-d", &iso, "+%s"]))
+        .ok()
+        .stdout
+        .trim()
+        .parse()
+        .unwrap();
+    assert!((present["residualTime"].as_i64().unwrap() - (unix - start)).abs() <= 120);
+    assert_eq!((present["caName"].as_str(), present["missing"].as_bool()), (Some("etcd-ca"), Some(false)));
+    assert_eq!(
+        find("certificates", "apiserver"),
+        json!({"name": "apiserver", "expirationDate": null, "residualTime": 0, "externallyManaged": false, "missing": true})
+    );
+    // front-proxy-ca without its key is external, and so is what it signs.
+    assert_eq!(find("certificateAuthorities", "front-proxy-ca")["externallyManaged"], true);
+    assert_eq!(find("certificates", "front-proxy-client")["externallyManaged"], true);
+    assert_eq!(find("certificates", "admin.conf")["externallyManaged"], false);
+    assert!(find("certificateAuthorities", "ca").get("caName").is_none());
+    let r = check(d.path(), &["--cert-dir", p(&d.join("pki")), "--kubeconfig-dir", p(d.path()), "-o", "kubeadm-yaml"]);
+    assert!(
+        r.stdout
+            .starts_with("apiVersion: output.kubeadm.k8s.io/v1alpha3\ncertificateAuthorities:\n- expirationDate: \""),
+        "{}",
+        r.stdout
+    );
+    assert!(r.stdout.contains("\n- expirationDate: null\n  externallyManaged: false\n  missing: true\n  name: apiserver\n  residualTime: 0\n"), "{}", r.stdout);
+    assert!(r.stdout.ends_with("kind: CertificateExpirationInfo\n"));
+    // The text table says yes for the same rows.
+    let r = check(d.path(), &["--cert-dir", p(&d.join("pki")), "--kubeconfig-dir", p(d.path()), "-o", "kubeadm"]);
+    let row = r.stdout.lines().find(|l| l.starts_with("front-proxy-client ")).unwrap();
+    assert!(row.ends_with("front-proxy-ca          yes     "), "{row:?}");
+}
+
+/// Parses the text exposition format: (metric, labels, value) for every sample, checking that
+/// each family's HELP and TYPE come first and its samples are contiguous.
+fn parse_prometheus(text: &str) -> Vec<(String, BTreeMap<String, String>, f64)> {
+    let mut samples = Vec::new();
+    let mut typed: Vec<String> = Vec::new();
+    let mut helped = Vec::new();
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix("# HELP ") {
+            helped.push(rest.split(' ').next().unwrap().to_owned());
+            continue;
+        }
+        if let Some(rest) = line.strip_prefix("# TYPE ") {
+            let (name, kind) = rest.split_once(' ').unwrap();
+            assert_eq!(kind, "gauge");
+            assert_eq!(helped.last().map(String::as_str), Some(name), "HELP before TYPE for {name}");
+            assert!(!typed.contains(&name.to_owned()), "family {name} declared twice");
+            typed.push(name.to_owned());
+            continue;
+        }
+        let (name, rest) = line.split_at(line.find(['{', ' ']).unwrap());
+        assert_eq!(typed.last().map(String::as_str), Some(name), "sample of {name} outside its family");
+        let mut labels = BTreeMap::new();
+        let mut chars = rest.chars().peekable();
+        if chars.peek() == Some(&'{') {
+            chars.next();
+            loop {
+                let key: String = chars.by_ref().take_while(|c| *c != '=').collect();
+                assert_eq!(chars.next(), Some('"'));
+                let mut value = String::new();
+                loop {
+                    match chars.next().unwrap() {
+                        '\\' => match chars.next().unwrap() {
+                            'n' => value.push('\n'),
+                            c @ ('\\' | '"') => value.push(c),
+                            c => panic!("bad escape \\{c}"),
+                        },
+                        '"' => break,
+                        '\n' => panic!("raw newline in a label value"),
+                        c => value.push(c),
+                    }
+                }
+                labels.insert(key.trim_start_matches(',').to_owned(), value);
+                match chars.next() {
+                    Some(',') => {}
+                    Some('}') => break,
+                    other => panic!("unexpected {other:?} in {line}"),
+                }
+            }
+        }
+        let value: String = chars.collect();
+        samples.push((name.to_owned(), labels, value.trim().parse().unwrap()));
+    }
+    samples
+}
+
+#[test]
+fn prometheus_output_is_valid_exposition_with_escaped_labels() {
+    let d = TestDir::new();
+    let t = make(
+        d.path(),
+        json!([
+            {"id": "odd", "cn": "we\"ird\\name", "out": "files/odd.crt", "not_after": 40},
+            {"id": "plain", "cn": "plain", "out": "files/plain.crt", "not_before": -2, "not_after": 3},
+        ]),
+    );
+    d.write("files/garbage.crt", "garbage");
+    let r = check(d.path(), &["--file", p(&d.join("files")), "-o", "prometheus"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    let samples = parse_prometheus(&r.stdout);
+    let expiry: Vec<_> = samples.iter().filter(|s| s.0 == "kubepki_certificate_expiration_timestamp_seconds").collect();
+    assert_eq!(expiry.len(), 2);
+    let odd = expiry.iter().find(|s| s.1["name"] == "odd.crt").unwrap();
+    // The label, unescaped, is the subject as the JSON output gives it, quote and backslash included.
+    let (_, v) = check_json(d.path(), &["--file", p(&d.join("files/odd.crt"))]);
+    let subject = item(&v, "odd.crt")["subject"].as_str().unwrap().to_owned();
+    assert!(subject.contains('"') && subject.contains('\\'), "{subject}");
+    assert_eq!(odd.1["subject"], subject);
+    assert_eq!(odd.1["source"], "file");
+    assert_eq!(odd.1["path"], p(&d.join("files/odd.crt")));
+    assert_eq!(odd.1.keys().collect::<Vec<_>>(), ["issuer", "name", "path", "serial", "source", "subject"]);
+    assert_eq!(odd.2 as i64, t["odd"]["notAfter"].as_i64().unwrap());
+    let nb = samples
+        .iter()
+        .find(|s| s.0 == "kubepki_certificate_not_before_timestamp_seconds" && s.1["name"] == "plain.crt")
+        .unwrap();
+    assert_eq!(nb.2 as i64, t["plain"]["notBefore"].as_i64().unwrap());
+    let errors = samples.iter().find(|s| s.0 == "kubepki_check_errors").unwrap();
+    assert_eq!(errors.2, 1.0);
+    let by_status: BTreeMap<_, _> =
+        samples.iter().filter(|s| s.0 == "kubepki_check_certificates").map(|s| (s.1["status"].clone(), s.2)).collect();
+    assert_eq!((by_status["ok"], by_status["critical"], by_status["invalid"]), (1.0, 1.0, 1.0));
+}
+
+#[test]
+fn check_writes_nothing_and_takes_no_lock() {
+    let d = TestDir::new();
+    pki(&d, &[]);
+    make(d.path(), json!([{"id": "x", "cn": "x", "out": "files/x.crt", "not_after": 3}]));
+    std::fs::create_dir_all(d.join("kubelet")).unwrap();
+    let before = tree_hash(d.path());
+    for format in ["table", "kubeadm", "kubeadm-json", "kubeadm-yaml", "json", "yaml", "prometheus"] {
+        let r = check(
+            d.path(),
+            &[
+                "--cert-dir",
+                p(&d.join("pki")),
+                "--kubeconfig-dir",
+                p(d.path()),
+                "--kubelet-pki-dir",
+                p(&d.join("kubelet")),
+                "--file",
+                p(&d.join("files")),
+                "-o",
+                format,
+            ],
+        );
+        assert_eq!(r.code, 2, "{format}: {}", r.stderr);
+    }
+    assert_eq!(tree_hash(d.path()), before);
+    // While another process holds the cert dir's lock, check still runs: it never takes it.
+    if have("flock") {
+        let lock = d.join("pki/.kubepki.lock");
+        let mut holder = Command::new("flock").arg("-x").arg(&lock).args(["-c", "sleep 600"]).spawn().unwrap();
+        while run(Command::new("flock").arg("-n").arg("-x").arg(&lock).arg("true")).code == 0 {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        let r = check(d.path(), &["--cert-dir", p(&d.join("pki")), "--kubeconfig-dir", p(d.path())]);
+        let _ = holder.kill();
+        let _ = holder.wait();
+        assert_eq!(r.code, 0, "{}", r.stderr);
+    }
+}
+
+#[test]
+fn cert_dir_findings_chain_outliving_weak_and_mismatched_keys() {
+    let d = TestDir::new();
+    // A hand-made cert dir with external etcd: a CA that expires before its apiserver
+    // certificate, a kubelet client certificate from a different CA of the same name, a weak
+    // front-proxy-client with the wrong key.
+    make(
+        d.path(),
+        json!([
+            {"id": "ca", "cn": "kubernetes", "ca": true, "out": "pki/ca.crt", "key_out": "pki/ca.key", "not_after": 60},
+            {"id": "impostor", "cn": "kubernetes", "ca": true, "out": "other/ca.crt", "not_after": 3650},
+            {"id": "fp", "cn": "front-proxy-ca", "ca": true, "key": "rsa2048", "out": "pki/front-proxy-ca.crt", "key_out": "pki/front-proxy-ca.key", "not_after": 3650},
+            {"id": "api", "cn": "kube-apiserver", "issuer": "ca", "out": "pki/apiserver.crt", "key_out": "pki/apiserver.key", "not_after": 100},
+            {"id": "akc", "cn": "kube-apiserver-kubelet-client", "issuer": "impostor", "out": "pki/apiserver-kubelet-client.crt", "key_out": "pki/apiserver-kubelet-client.key", "not_after": 100},
+            {"id": "stray", "cn": "stray", "out": "tmp/stray.crt", "key_out": "pki/front-proxy-client.key", "not_after": 100},
+        ]),
+    );
+    // python3-cryptography refuses SHA-1 signatures: openssl makes the weak one.
+    let openssl = |args: &[&str]| run(Command::new("openssl").current_dir(d.path()).args(args)).ok();
+    openssl(&[
+        "req",
+        "-new",
+        "-newkey",
+        "rsa:1024",
+        "-nodes",
+        "-keyout",
+        "tmp/weak.key",
+        "-subj",
+        "/CN=front-proxy-client",
+        "-out",
+        "tmp/weak.csr",
+    ]);
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "tmp/weak.csr",
+        "-CA",
+        "pki/front-proxy-ca.crt",
+        "-CAkey",
+        "pki/front-proxy-ca.key",
+        "-set_serial",
+        "4660",
+        "-days",
+        "100",
+        "-sha1",
+        "-out",
+        "pki/front-proxy-client.crt",
+    ]);
+    assert!(openssl_text(&d.join("pki/front-proxy-client.crt")).contains("sha1WithRSAEncryption"));
+    let (code, v) = check_json(d.path(), &["--cert-dir", p(&d.join("pki"))]);
+    assert_eq!(code, 2, "{v:#}");
+    let api = item(&v, "apiserver");
+    assert_eq!(
+        (api["caName"].as_str(), codes(api), api["status"].as_str()),
+        (Some("ca"), vec!["outlives-ca"], Some("warning"))
+    );
+    let akc = item(&v, "apiserver-kubelet-client");
+    assert_eq!(
+        (akc["caName"].as_null(), codes(akc), akc["status"].as_str()),
+        (Some(()), vec!["chain-broken"], Some("critical"))
+    );
+    let fpc = item(&v, "front-proxy-client");
+    let mut got = codes(fpc);
+    got.sort_unstable();
+    assert_eq!(got, ["key-mismatch", "weak-key", "weak-signature"]);
+    assert!(fpc["findings"].as_array().unwrap().iter().any(|f| f["message"].as_str().unwrap().contains("RSA-1024")));
+    assert_eq!(item(&v, "ca")["status"], "ok");
+    // kubeadm's view takes etcd to be external: no etcd rows.
+    let r = check(d.path(), &["--cert-dir", p(&d.join("pki")), "-o", "kubeadm"]);
+    assert!(!r.stdout.contains("etcd"), "{}", r.stdout);
+    assert!(r.stdout.contains("!MISSING! admin.conf"), "{}", r.stdout);
+}
+
+#[test]
+fn a_stale_ca_in_a_kubeconfig_of_the_cluster_is_a_finding() {
+    let d = TestDir::new();
+    pki(&d, &[]);
+    make(
+        d.path(),
+        json!([
+            {"id": "old", "cn": "kubernetes", "ca": true, "out": "gen/old-ca.crt", "not_after": 300},
+            {"id": "else", "cn": "elsewhere", "ca": true, "out": "gen/else-ca.crt", "not_after": 300},
+            {"id": "me", "cn": "me", "issuer": "else", "out": "gen/me.crt", "key_out": "gen/me.key", "not_after": 300},
+        ]),
+    );
+    let admin = d.read("admin.conf");
+    let replace_ca = |text: &str, pem_file: &str| {
+        text.lines()
+            .map(|l| match l.split_once("certificate-authority-data:") {
+                Some((indent, _)) => {
+                    format!("{indent}certificate-authority-data: {}", STANDARD.encode(d.read(pem_file)))
+                }
+                None => l.to_owned(),
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    d.write("stale.conf", replace_ca(&admin, "gen/old-ca.crt"));
+    // A user's kubeconfig for another cluster has another CA, and that is fine.
+    let b64 = |f: &str| STANDARD.encode(d.read(f));
+    let other = d.write(
+        "home/other.conf",
+        kubeconfig_yaml(
+            "https://elsewhere:6443",
+            &format!("certificate-authority-data: {}", b64("gen/else-ca.crt")),
+            &format!(
+                "    client-certificate-data: {}\n    client-key-data: {}\n",
+                b64("gen/me.crt"),
+                b64("gen/me.key")
+            ),
+        ),
+    );
+    // ... but a copy of admin.conf outside the kubeconfig dir with the old CA is stale too.
+    let copy = d.write("home/admin-copy.conf", replace_ca(&admin, "gen/old-ca.crt"));
+    let (code, v) = check_pki(&d, &["--kubeconfig", p(&other), "--kubeconfig", p(&copy)]);
+    assert_eq!(code, 1, "{v:#}");
+    for name in ["stale.conf:ca", "admin-copy.conf:ca"] {
+        let stale = item(&v, name);
+        assert_eq!((codes(stale), stale["status"].as_str()), (vec!["stale-ca-copy"], Some("warning")), "{name}");
+        assert_eq!(stale["location"]["kind"], "kubeconfig-ca");
+    }
+    assert_eq!(codes(item(&v, "other.conf:ca")), Vec::<&str>::new());
+    // CA data identical to ca.crt is the CA itself: not listed again.
+    let names: Vec<&str> = v["items"].as_array().unwrap().iter().map(|i| i["name"].as_str().unwrap()).collect();
+    assert!(!names.contains(&"admin.conf:ca") && names.contains(&"admin.conf"), "{names:?}");
+}
+
+#[test]
+fn an_interrupted_kubepki_write_is_a_warning() {
+    let d = TestDir::new();
+    pki(&d, &[]);
+    let (code, _) = check_pki(&d, &[]);
+    assert_eq!(code, 0);
+    d.write("pki/.kubepki-journal", "{\"version\":1,\"renames\":[]}");
+    let (code, v) = check_pki(&d, &[]);
+    assert_eq!(code, 1);
+    assert!(v["warnings"][0].as_str().unwrap().contains(".kubepki-journal: an interrupted kubepki write"), "{v:#}");
+}
+
+#[test]
+fn missing_default_locations_are_skipped_but_named_paths_are_errors() {
+    let d = TestDir::new();
+    pki(&d, &[]);
+    std::fs::create_dir_all(d.join("kubelet")).unwrap();
+    let defaults_run = |extra: &[&str]| {
+        run(kubepki()
+            .arg("check")
+            .args([
+                "--cert-dir",
+                p(&d.join("pki")),
+                "--kubeconfig-dir",
+                p(d.path()),
+                "--kubelet-pki-dir",
+                p(&d.join("kubelet")),
+            ])
+            .args(extra)
+            .env("HOME", d.join("home"))
+            .env("KUBECONFIG", d.join("no-such.conf")))
+    };
+    let r = defaults_run(&[]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.stderr, "");
+    let r = defaults_run(&["--kubeconfig", p(&d.join("named.conf"))]);
+    assert_eq!(r.code, 3);
+    assert!(r.stderr.contains(&format!("error: {}: does not exist", d.join("named.conf").display())), "{}", r.stderr);
+    assert!(r.stdout.contains("apiserver"), "everything else is still reported:\n{}", r.stdout);
+    let r = check(d.path(), &["--cert-dir", p(&d.join("nope"))]);
+    assert_eq!(r.code, 3);
+    assert!(r.stderr.contains("nope: the cert dir does not exist"), "{}", r.stderr);
+    let r = check(d.path(), &[]);
+    assert_eq!(r.code, 3);
+    assert!(r.stderr.contains("no certificate found"), "{}", r.stderr);
+}
+
+#[test]
+fn secrets_are_read_through_the_kube_api() {
+    let d = TestDir::new();
+    let reserved = secrets_api::SecretsApi::reserve();
+    let port = reserved.port().to_string();
+    pki(&d, &["--apiserver-bind-port", &port]);
+    let server = reserved.serve(&d.join("pki/apiserver.crt"), &d.join("pki/apiserver.key"), &d.join("pki/ca.crt"));
+    let t = make(
+        d.path(),
+        json!([
+            {"id": "ca", "cn": "web-ca", "ca": true, "out": "gen/ca.crt", "not_after": 3650},
+            {"id": "web", "cn": "web", "issuer": "ca", "out": "gen/web.crt", "key_out": "gen/web.key", "not_after": 5},
+            {"id": "api", "cn": "api", "out": "gen/api.crt", "key_out": "gen/api.key", "not_after": 60},
+        ]),
+    );
+    server.insert(secrets_api::tls_secret(
+        "default",
+        "web",
+        &d.read("gen/web.crt"),
+        &d.read("gen/web.key"),
+        Some(&d.read("gen/ca.crt")),
+    ));
+    server.insert(secrets_api::tls_secret("prod", "api", &d.read("gen/api.crt"), &d.read("gen/web.key"), None));
+    server.insert(json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "token", "namespace": "prod"}, "data": {"token": STANDARD.encode("abc")}}));
+    let r = run(kubepki()
+        .args([
+            "check",
+            "--no-defaults",
+            "-o",
+            "json",
+            "--secret",
+            "default/web",
+            "--secret",
+            "default/absent",
+            "--secrets-namespace",
+            "prod",
+        ])
+        .env("HOME", d.path())
+        .env("KUBECONFIG", d.join("admin.conf")));
+    let v: Value = serde_json::from_str(&r.stdout).unwrap_or_else(|e| panic!("{e}: {}\n{}", r.stdout, r.stderr));
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    let web = item(&v, "default/web:tls.crt");
+    assert_eq!((web["source"].as_str(), web["status"].as_str()), (Some("secret"), Some("critical")));
+    assert_eq!(
+        web["location"],
+        json!({"kind": "secret", "namespace": "default", "name": "web", "key": "tls.crt", "index": 0})
+    );
+    assert_residual(web, &t["web"]["notAfter"], now());
+    assert_eq!(codes(web), Vec::<&str>::new());
+    assert_residual(item(&v, "default/web:ca.crt"), &t["ca"]["notAfter"], now());
+    let api = item(&v, "prod/api:tls.crt");
+    assert_eq!((codes(api), api["status"].as_str()), (vec!["key-mismatch"], Some("critical")));
+    assert_eq!(v["items"].as_array().unwrap().len(), 3, "the token Secret holds no certificate");
+    assert_eq!(v["errors"][0]["input"], "secret default/absent");
+    assert!(v["errors"][0]["message"].as_str().unwrap().contains("not found"), "{v:#}");
+    assert!(r.stderr.contains("error: secret default/absent: secrets \"absent\" not found"), "{}", r.stderr);
+    let requests = server.requests();
+    assert!(requests.contains(&"GET /api/v1/namespaces/default/secrets/web".to_owned()), "{requests:?}");
+    assert!(requests.iter().any(|r| r.starts_with("GET /api/v1/namespaces/prod/secrets")), "{requests:?}");
+    assert!(requests.iter().all(|r| r.starts_with("GET ")), "check only reads: {requests:?}");
+}
+
+#[test]
+fn the_secrets_api_stand_in_speaks_to_kubectl() {
+    if !have("kubectl") {
+        eprintln!("skipped: kubectl is not installed");
+        return;
+    }
+    let d = TestDir::new();
+    let reserved = secrets_api::SecretsApi::reserve();
+    let port = reserved.port().to_string();
+    pki(&d, &["--apiserver-bind-port", &port]);
+    let server = reserved.serve(&d.join("pki/apiserver.crt"), &d.join("pki/apiserver.key"), &d.join("pki/ca.crt"));
+    server.insert(secrets_api::tls_secret("default", "web", "CERT", "KEY", None));
+    let kubectl = || {
+        let mut c = Command::new("kubectl");
+        c.arg("--kubeconfig").arg(d.join("admin.conf"));
+        c
+    };
+    let r = run(kubectl().args(["get", "--raw", "/api/v1/namespaces/default/secrets/web"])).ok();
+    let mut secret: Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(secret["data"]["tls.crt"], STANDARD.encode("CERT"));
+    let stale = secret.clone();
+    secret["data"]["tls.crt"] = json!(STANDARD.encode("NEW"));
+    let body = d.write("put.json", secret.to_string());
+    run(kubectl().args(["replace", "--raw", "/api/v1/namespaces/default/secrets/web", "-f"]).arg(&body)).ok();
+    assert_eq!(server.get("default", "web").unwrap()["data"]["tls.crt"], STANDARD.encode("NEW"));
+    let body = d.write("stale.json", stale.to_string());
+    let r = run(kubectl().args(["replace", "--raw", "/api/v1/namespaces/default/secrets/web", "-f"]).arg(&body));
+    assert_ne!(r.code, 0);
+    assert!(r.stderr.contains("the object has been modified") || r.stderr.contains("Conflict"), "{}", r.stderr);
+}
+
+#[test]
+fn an_endpoints_served_chain_is_checked_and_judged_only_with_a_ca() {
+    let d = TestDir::new();
+    pki(&d, &[]);
+    let t = make(
+        d.path(),
+        json!([
+            {"id": "ca", "cn": "serving-ca", "ca": true, "out": "gen/ca.crt", "not_after": 3650},
+            {"id": "srv", "cn": "srv", "issuer": "ca", "ip_sans": ["127.0.0.1"], "out": "gen/srv.crt", "key_out": "gen/srv.key", "not_after": 5},
+        ]),
+    );
+    // The server demands a client certificate from the cluster CA; its chain is still seen.
+    let server = HttpsServer::start(
+        &d.join("gen/srv.crt"),
+        &d.join("gen/srv.key"),
+        Some(&d.join("pki/ca.crt")),
+        ClientAuth::Required,
+    );
+    let address = server.addr.to_string();
+    let (code, v) = check_json(d.path(), &["--endpoint", &address]);
+    assert_eq!(code, 2, "{v:#}");
+    let served = item(&v, &address);
+    assert_eq!((served["source"].as_str(), served["status"].as_str()), (Some("endpoint"), Some("critical")));
+    assert_eq!(served["path"], address);
+    assert_residual(served, &t["srv"]["notAfter"], now());
+    assert_eq!(codes(served), Vec::<&str>::new());
+    // Trusted by its own CA; not by the cluster's.
+    let (_, v) = check_json(d.path(), &["--endpoint", &address, "--ca", p(&d.join("gen/ca.crt")), "--crit", "1d"]);
+    assert_eq!(item(&v, &address)["status"], "warning");
+    assert_eq!(codes(item(&v, &address)), Vec::<&str>::new());
+    let (code, v) = check_json(d.path(), &["--endpoint", &address, "--ca", p(&d.join("pki/ca.crt")), "--crit", "1d"]);
+    assert_eq!(code, 2);
+    assert_eq!(codes(item(&v, &address)), ["untrusted"]);
+    // An endpoint that does not answer is an unreadable input.
+    let closed = format!("127.0.0.1:{}", free_port());
+    let r = check(d.path(), &["--endpoint", &closed, "--timeout", "5s"]);
+    assert_eq!(r.code, 3);
+    assert!(r.stderr.contains(&format!("error: {closed}: cannot connect")), "{}", r.stderr);
+}
+
+/// Reads Secrets from the cluster of `$KUBECONFIG`.
+#[test]
+#[ignore = "needs a live cluster: KUBECONFIG=... cargo test -p kubepki --test integration -- --ignored live"]
+fn live_cluster_secrets_through_kubeconfig() {
+    let kubeconfig = std::env::var_os("KUBECONFIG").expect("set KUBECONFIG to a live cluster's kubeconfig");
+    let r = run(kubepki()
+        .args(["check", "--no-defaults", "-o", "json", "--secrets-namespace", "kube-system"])
+        .env("KUBECONFIG", &kubeconfig));
+    assert!(matches!(r.code, 0..=2), "exit {}: {}", r.code, r.stderr);
+    let v: Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(v["errors"], json!([]), "{}", r.stderr);
+    for i in v["items"].as_array().unwrap() {
+        assert_eq!(i["source"], "secret");
+        assert!(i["name"].as_str().unwrap().starts_with("kube-system/"));
+    }
+}
+
+#[test]
+fn the_table_is_sorted_by_residual_time_and_coloured_only_on_a_terminal() {
+    let d = TestDir::new();
+    make(
+        d.path(),
+        json!([
+            {"id": "b", "cn": "b", "out": "files/b.crt", "not_after": 40},
+            {"id": "a", "cn": "a", "out": "files/a.crt", "not_after": 5},
+            {"id": "c", "cn": "c", "out": "files/c.crt", "not_before": -9, "not_after": -2},
+        ]),
+    );
+    d.write("files/z.crt", "junk");
+    let r = check(d.path(), &["--file", p(&d.join("files"))]);
+    assert_eq!(r.code, 2);
+    assert!(!r.stdout.contains('\x1b'), "no colour when piped:\n{}", r.stdout);
+    let mut lines = r.stdout.lines();
+    let header: Vec<&str> = lines.next().unwrap().split("   ").map(str::trim).filter(|c| !c.is_empty()).collect();
+    assert_eq!(header, ["STATUS", "NAME", "EXPIRES", "RESIDUAL", "SOURCE", "CA", "PATH"]);
+    let rows: Vec<(&str, &str)> = lines
+        .take_while(|l| !l.is_empty())
+        .map(|l| {
+            let mut cells = l.split_whitespace();
+            (cells.next().unwrap(), cells.next().unwrap())
+        })
+        .collect();
+    assert_eq!(rows, [("invalid", "z.crt"), ("expired", "c.crt"), ("critical", "a.crt"), ("ok", "b.crt")]);
+    let summary = r.stdout.lines().last().unwrap();
+    assert!(summary.starts_with("4 certificates: 1 ok, 1 critical, 1 expired, 1 invalid; at "), "{summary}");
+    assert!(summary.ends_with("warn 30d, crit 7d: CRITICAL"), "{summary}");
+    // On a terminal the statuses are coloured, unless NO_COLOR is set.
+    if have("script") {
+        let command =
+            format!("{} check --no-defaults --file {}", env!("CARGO_BIN_EXE_kubepki"), d.join("files/a.crt").display());
+        let tty = |no_color: Option<&str>| {
+            let mut c = Command::new("script");
+            c.args(["-qec", &command, "/dev/null"]).env_remove("NO_COLOR").env("HOME", d.path());
+            if let Some(v) = no_color {
+                c.env("NO_COLOR", v);
+            }
+            run(&mut c).stdout
+        };
+        assert!(tty(None).contains("\x1b[31mcritical\x1b[0m"), "{:?}", tty(None));
+        assert!(!tty(Some("1")).contains('\x1b'));
+    }
+}
+
+#[test]
+fn kubeconfigs_alone_are_not_judged_against_an_absent_cert_dir() {
+    let d = TestDir::new();
+    pki(&d, &[]);
+    let (code, v) = check_json(d.path(), &["--kubeconfig-dir", p(d.path())]);
+    assert_eq!(code, 0, "{v:#}");
+    let admin = item(&v, "admin.conf");
+    assert_eq!((admin["caName"].as_null(), codes(admin)), (Some(()), vec![]));
+    // Without the cert dir, the CA data is reported on its own, once per kubeconfig.
+    assert_eq!(item(&v, "admin.conf:ca")["subject"], "CN=kubernetes");
+}

@@ -1,13 +1,306 @@
-//! `kubepki check` (being built).
+//! `kubepki check`: one read-only expiry inventory of every certificate a cluster trusts.
 
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
-use clap::Args;
+use anyhow::{Context, Result};
+use clap::{Args, ValueEnum};
+use kubepki_rotator::check::{self, Entry, Policy, Report, Status, Threshold};
+use kubepki_rotator::endpoint::{self, EndpointOptions};
+use kubepki_rotator::expiration::{ExpirationInfo, short_human_duration};
+use kubepki_rotator::inventory::{Inventory, InventoryBuilder, SourcePath, Sources};
+use kubepki_rotator::secrets::{self, SecretRef};
+use kubepki_rotator::{Error, prometheus};
+use time::OffsetDateTime;
+
+use crate::output;
+
+const AFTER_HELP: &str = "\
+Sources: the cert dir, every *.conf of the kubeconfig dir, $KUBECONFIG and ~/.kube/config, and
+the kubelet PKI dir are read by default; a default location that does not exist is skipped, a
+path named explicitly that does not exist is an error. Secrets and endpoints are read only when
+named. check never writes, locks or changes anything.
+
+Exit codes (the Nagios plugin convention):
+  0  every certificate is ok
+  1  something is within --warn, or has a warning finding (weak key, stale CA copy, ...)
+  2  something is expired, within --crit, not yet valid, or has a broken chain or a key that
+     does not match
+  3  an input could not be read or parsed (the message names it and why); everything else
+     was still checked and reported
+When several apply, 2 wins over 3, and 3 over 1.";
+
+/// `-o` for `kubepki check`.
+#[derive(Clone, Copy, Debug, Default, Eq, PartialEq, ValueEnum)]
+pub(crate) enum CheckFormat {
+    /// A table sorted by residual time, then the findings.
+    #[default]
+    Table,
+    /// The text table of `kubeadm certs check-expiration`, byte for byte.
+    Kubeadm,
+    /// kubeadm's `CertificateExpirationInfo` (output.kubeadm.k8s.io/v1alpha3) as JSON.
+    KubeadmJson,
+    /// kubeadm's `CertificateExpirationInfo` as YAML.
+    KubeadmYaml,
+    /// kubepki's own schema (docs/check.md): {"items": [...], ...}.
+    Json,
+    /// kubepki's own schema as YAML.
+    Yaml,
+    /// Prometheus text exposition, for node-exporter's textfile collector.
+    Prometheus,
+}
 
 /// `kubepki check`.
 #[derive(Args, Debug)]
-pub(crate) struct CheckArgs {}
+#[command(after_help = AFTER_HELP)]
+pub(crate) struct CheckArgs {
+    /// The cert dir in kubeadm's layout [default: /etc/kubernetes/pki].
+    #[arg(long, value_name = "DIR")]
+    pub(crate) cert_dir: Option<PathBuf>,
+    /// A directory of kubeconfigs: every *.conf in it [default: /etc/kubernetes].
+    #[arg(long, value_name = "DIR")]
+    pub(crate) kubeconfig_dir: Option<PathBuf>,
+    /// A kubeconfig file to check (repeatable); $KUBECONFIG's files and ~/.kube/config are
+    /// checked too when present.
+    #[arg(long = "kubeconfig", value_name = "FILE")]
+    pub(crate) kubeconfigs: Vec<PathBuf>,
+    /// The kubelet's PKI dir [default: /var/lib/kubelet/pki].
+    #[arg(long, value_name = "DIR")]
+    pub(crate) kubelet_pki_dir: Option<PathBuf>,
+    /// A certificate file, or a directory scanned recursively for .crt, .pem and .cert files
+    /// (repeatable). A bundle yields every certificate in it.
+    #[arg(long = "file", value_name = "PATH")]
+    pub(crate) files: Vec<PathBuf>,
+    /// A Secret to read through the Kubernetes API (repeatable): every key holding PEM
+    /// certificates.
+    #[arg(long = "secret", value_name = "NAMESPACE/NAME", value_parser = parse_secret)]
+    pub(crate) secrets: Vec<SecretRef>,
+    /// Read every Secret of a namespace (repeatable).
+    #[arg(long = "secrets-namespace", value_name = "NS")]
+    pub(crate) secrets_namespaces: Vec<String>,
+    /// The kubeconfig context for the API ($KUBECONFIG or ~/.kube/config) [default: the
+    /// current context].
+    #[arg(long, value_name = "NAME")]
+    pub(crate) context: Option<String>,
+    /// A TLS endpoint whose served chain to check (repeatable).
+    #[arg(long = "endpoint", value_name = "HOST:PORT")]
+    pub(crate) endpoints: Vec<String>,
+    /// Judge served chains against this CA file (otherwise only their dates are checked).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) ca: Option<PathBuf>,
+    /// Warn from here: a duration before expiry (30d, 12h) or a share of the lifetime used (80%).
+    #[arg(long, value_name = "THRESHOLD", default_value = "30d", value_parser = parse_threshold)]
+    pub(crate) warn: Threshold,
+    /// Critical from here: a duration before expiry or a share of the lifetime used.
+    #[arg(long, value_name = "THRESHOLD", default_value = "7d", value_parser = parse_threshold)]
+    pub(crate) crit: Threshold,
+    /// Evaluate as of this time: RFC 3339, a date, or relative to now (+90d, -12h).
+    #[arg(long, value_name = "TIME", default_value = "now", allow_hyphen_values = true)]
+    pub(crate) at: String,
+    /// Output format.
+    #[arg(short, long, value_enum, default_value_t)]
+    pub(crate) output: CheckFormat,
+    /// Read only the sources named on the command line (no default locations).
+    #[arg(long)]
+    pub(crate) no_defaults: bool,
+    /// Timeout for each network step (connect, handshake, API response).
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = crate::commands::init::parse_duration)]
+    pub(crate) timeout: Duration,
+}
 
-pub(crate) fn run(_args: &CheckArgs) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("`kubepki check` is not implemented yet")
+fn parse_threshold(s: &str) -> Result<Threshold, String> {
+    s.parse().map_err(|e: Error| e.to_string())
+}
+
+fn parse_secret(s: &str) -> Result<SecretRef, String> {
+    s.parse().map_err(|e: Error| e.to_string())
+}
+
+impl CheckArgs {
+    /// The local sources: defaults unless `--no-defaults`, with the flags overriding them.
+    fn sources(&self) -> Sources {
+        let mut s = if self.no_defaults {
+            Sources::default()
+        } else {
+            Sources::defaults(
+                std::env::var_os("HOME").as_deref().map(std::path::Path::new),
+                std::env::var_os("KUBECONFIG").as_deref(),
+            )
+        };
+        if let Some(d) = &self.cert_dir {
+            s.cert_dir = Some(SourcePath::explicit(d));
+        }
+        if let Some(d) = &self.kubeconfig_dir {
+            s.kubeconfig_dir = Some(SourcePath::explicit(d));
+        }
+        if let Some(d) = &self.kubelet_pki_dir {
+            s.kubelet_pki_dir = Some(SourcePath::explicit(d));
+        }
+        s.kubeconfigs.splice(0..0, self.kubeconfigs.iter().map(SourcePath::explicit));
+        s.files.clone_from(&self.files);
+        s
+    }
+}
+
+pub(crate) fn run(args: &CheckArgs) -> Result<ExitCode> {
+    let now = OffsetDateTime::now_utc();
+    let at = check::parse_time(&args.at, now).map_err(|e| crate::exit::coded(crate::exit::INPUT, e))?;
+    let policy = Policy { warn: args.warn, crit: args.crit };
+    let inventory = discover(args)?;
+    let report = check::evaluate(&inventory, &policy, at);
+    let text = match args.output {
+        CheckFormat::Table => table(&report, color_enabled()),
+        CheckFormat::Kubeadm => ExpirationInfo::from_inventory(&inventory, at).to_text(),
+        CheckFormat::KubeadmJson => ExpirationInfo::from_inventory(&inventory, at).to_json(),
+        CheckFormat::KubeadmYaml => ExpirationInfo::from_inventory(&inventory, at).to_yaml(),
+        CheckFormat::Json => report.to_json(),
+        CheckFormat::Yaml => report.to_yaml(),
+        CheckFormat::Prometheus => prometheus::render(&report),
+    };
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        // A reader that stopped early (`| head`) is not an error of the check.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
+        other => other.context("cannot write to standard output")?,
+    }
+    for e in &inventory.errors {
+        eprintln!("error: {e}");
+    }
+    for entry in report.entries.iter().filter(|e| e.status == Status::Invalid) {
+        if let Err(reason) = &entry.item.certificate {
+            eprintln!("error: {}: {reason}", entry.item.name);
+        }
+    }
+    for w in &inventory.warnings {
+        eprintln!("warning: {w}");
+    }
+    if inventory.items.is_empty() && inventory.errors.is_empty() {
+        eprintln!("error: no certificate found in any source (see `kubepki check --help` for the sources)");
+        return Ok(ExitCode::from(3));
+    }
+    Ok(ExitCode::from(report.verdict().exit_code()))
+}
+
+/// Reads every source: the local ones, then Secrets and endpoints, then links.
+fn discover(args: &CheckArgs) -> Result<Inventory> {
+    let mut builder = InventoryBuilder::discover(&args.sources());
+    if !args.secrets.is_empty() || !args.secrets_namespaces.is_empty() || !args.endpoints.is_empty() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .context("cannot start the runtime for network sources")?;
+        runtime.block_on(async {
+            if !args.secrets.is_empty() || !args.secrets_namespaces.is_empty() {
+                match secrets::client(args.context.as_deref(), args.timeout).await {
+                    Ok(client) => builder.add(secrets::read(&client, &args.secrets, &args.secrets_namespaces).await),
+                    Err(e) => {
+                        let mut found = kubepki_rotator::inventory::Found::default();
+                        found.errors.push(kubepki_rotator::inventory::InputError::new(
+                            "kubernetes api",
+                            format!("{:#}", anyhow::Error::new(e)),
+                        ));
+                        builder.add(found);
+                    }
+                }
+            }
+            if !args.endpoints.is_empty() {
+                let options = EndpointOptions { timeout: args.timeout, ca_file: args.ca.clone() };
+                builder.add(endpoint::fetch(&args.endpoints, &options).await);
+            }
+        });
+    }
+    Ok(builder.finish())
+}
+
+/// Whether to colour: stdout is a terminal and `NO_COLOR` is unset or empty.
+fn color_enabled() -> bool {
+    std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
+
+fn color_of(status: Status) -> &'static str {
+    match status {
+        Status::Ok => "\x1b[32m",
+        Status::Warning => "\x1b[33m",
+        Status::Critical | Status::Expired | Status::NotYetValid => "\x1b[31m",
+        Status::Invalid => "\x1b[35m",
+    }
+}
+
+/// Residual time for people: `364d`, `5h`, `-3d` once expired.
+fn residual(seconds: i64) -> String {
+    if seconds < 0 { format!("-{}", short_human_duration(-seconds)) } else { short_human_duration(seconds) }
+}
+
+/// The human table: sorted by residual time (invalid first), then findings and a summary.
+fn table(report: &Report<'_>, color: bool) -> String {
+    let mut entries: Vec<&Entry<'_>> = report.entries.iter().collect();
+    entries.sort_by_key(|e| (e.residual_seconds.unwrap_or(i64::MIN), e.item.name.clone()));
+    let header = ["STATUS", "NAME", "EXPIRES", "RESIDUAL", "SOURCE", "CA", "PATH"].map(String::from).to_vec();
+    let rows: Vec<Vec<String>> = std::iter::once(header)
+        .chain(entries.iter().map(|e| {
+            let cert = e.item.cert();
+            vec![
+                e.status.as_str().to_owned(),
+                e.item.name.clone(),
+                cert.map_or_else(|| "-".into(), |c| output::short_date(c.not_after)),
+                e.residual_seconds.map_or_else(|| "-".into(), residual),
+                e.item.source().as_str().to_owned(),
+                e.item.ca_name.clone().unwrap_or_else(|| "-".into()),
+                e.item.location.reference(),
+            ]
+        }))
+        .collect();
+    let widths: Vec<usize> =
+        (0..rows[0].len()).map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0)).collect();
+    let mut out = String::new();
+    for (n, row) in rows.iter().enumerate() {
+        let mut line = String::new();
+        for (c, cell) in row.iter().enumerate() {
+            let padded = if c + 1 == row.len() { cell.clone() } else { format!("{cell:<w$}   ", w = widths[c]) };
+            if c == 0 && n > 0 && color {
+                let status = entries[n - 1].status;
+                line.push_str(&format!("{}{}\x1b[0m{}", color_of(status), cell, &padded[cell.len()..]));
+            } else {
+                line.push_str(&padded);
+            }
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    let findings: Vec<String> = entries
+        .iter()
+        .flat_map(|e| {
+            let item = e.item;
+            let invalid = item.certificate.as_ref().err().map(|r| format!("{}: invalid: {r}", item.name));
+            invalid.into_iter().chain(
+                item.findings
+                    .iter()
+                    .map(move |f| format!("{}: {} [{}]: {f}", item.name, f.severity().as_str(), f.code())),
+            )
+        })
+        .collect();
+    if !findings.is_empty() {
+        out.push_str("\nFINDINGS\n");
+        for f in findings {
+            out.push_str(&format!("  {f}\n"));
+        }
+    }
+    for w in report.warnings {
+        out.push_str(&format!("\nwarning: {w}\n"));
+    }
+    let counts: Vec<String> =
+        report.counts().iter().filter(|(_, n)| *n > 0).map(|(s, n)| format!("{n} {}", s.as_str())).collect();
+    out.push_str(&format!(
+        "\n{} certificates{}{}; at {}, warn {}, crit {}: {}\n",
+        report.entries.len(),
+        if counts.is_empty() { String::new() } else { format!(": {}", counts.join(", ")) },
+        if report.errors.is_empty() { String::new() } else { format!("; {} unreadable inputs", report.errors.len()) },
+        check::rfc3339(report.at),
+        report.policy.warn,
+        report.policy.crit,
+        report.verdict().as_str().to_uppercase(),
+    ));
+    out
 }

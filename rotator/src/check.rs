@@ -1,0 +1,582 @@
+//! Judging an inventory: a status per certificate from thresholds at a point in time, and one
+//! verdict with the monitoring convention's exit code. Pure: no I/O, the time is an argument.
+//!
+//! ```
+//! use kubepki_rotator::check::{Policy, Threshold, Verdict, evaluate};
+//! use kubepki_rotator::inventory::Inventory;
+//!
+//! let policy = Policy { warn: "30d".parse().unwrap(), crit: "80%".parse().unwrap() };
+//! assert_eq!(policy.crit, Threshold::LifetimeUsed(80.0));
+//! let inventory = Inventory::default();
+//! let report = evaluate(&inventory, &policy, time::OffsetDateTime::now_utc());
+//! assert_eq!(report.verdict(), Verdict::Ok);
+//! ```
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::Serialize;
+use serde_json::{Value, json};
+use time::format_description::well_known::Rfc3339;
+use time::{Duration, OffsetDateTime, UtcOffset};
+
+use crate::error::{Error, Result};
+use crate::inventory::{InputError, Inventory, Item, Location, Severity, Stored};
+
+/// When a certificate is due: a time before NotAfter, or a share of its lifetime used.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Threshold {
+    /// Due when at most this much validity remains (`30d`, `36h`).
+    Remaining(Duration),
+    /// Due when at least this percentage of NotBefore..NotAfter has passed (`80%`).
+    LifetimeUsed(f64),
+}
+
+impl Threshold {
+    /// Whether a certificate with `remaining` validity left and `used_percent` of its lifetime
+    /// used has reached the threshold.
+    pub fn reached(&self, remaining: Duration, used_percent: f64) -> bool {
+        match *self {
+            Self::Remaining(d) => remaining <= d,
+            Self::LifetimeUsed(p) => used_percent >= p,
+        }
+    }
+}
+
+impl FromStr for Threshold {
+    type Err = Error;
+
+    /// `80%` (a percentage of the lifetime, 0 to 100) or a duration (`30d`, `12h`, `1w`).
+    fn from_str(s: &str) -> Result<Self> {
+        let invalid = |reason: String| Error::InvalidValue { field: "threshold", value: s.to_owned(), reason };
+        let t = s.trim();
+        if let Some(p) = t.strip_suffix('%') {
+            let p: f64 = p.trim().parse().map_err(|_| invalid("expected a percentage like 80%".into()))?;
+            if !(0.0..=100.0).contains(&p) {
+                return Err(invalid("a percentage of the lifetime must be between 0% and 100%".into()));
+            }
+            return Ok(Self::LifetimeUsed(p));
+        }
+        let d = kubepki_pki::validity::parse_duration(t).map_err(|e| match e {
+            kubepki_pki::Error::InvalidValue { reason, .. } => {
+                invalid(format!("{reason}; expected a duration like 30d or a percentage like 80%"))
+            }
+            other => invalid(other.to_string()),
+        })?;
+        let d = Duration::try_from(d).map_err(|_| invalid("too large".into()))?;
+        Ok(Self::Remaining(d))
+    }
+}
+
+impl fmt::Display for Threshold {
+    /// `80%`, or the duration in its largest whole unit (`30d`, `36h`, `90m`, `45s`).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Self::LifetimeUsed(p) => write!(f, "{p}%"),
+            Self::Remaining(d) => {
+                let s = d.whole_seconds();
+                match s {
+                    _ if s != 0 && s % 86_400 == 0 => write!(f, "{}d", s / 86_400),
+                    _ if s != 0 && s % 3600 == 0 => write!(f, "{}h", s / 3600),
+                    _ if s != 0 && s % 60 == 0 => write!(f, "{}m", s / 60),
+                    _ => write!(f, "{s}s"),
+                }
+            }
+        }
+    }
+}
+
+/// The two thresholds.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Policy {
+    /// Warning from here (`--warn`, default 30 days).
+    pub warn: Threshold,
+    /// Critical from here (`--crit`, default 7 days).
+    pub crit: Threshold,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Self { warn: Threshold::Remaining(Duration::days(30)), crit: Threshold::Remaining(Duration::days(7)) }
+    }
+}
+
+/// A certificate's status.
+#[derive(Clone, Copy, Debug, Eq, Hash, PartialEq)]
+pub enum Status {
+    /// Valid, not within `--warn`, no finding.
+    Ok,
+    /// Within `--warn`, or a warning finding.
+    Warning,
+    /// Within `--crit`, or a critical finding.
+    Critical,
+    /// Past NotAfter.
+    Expired,
+    /// Before NotBefore.
+    NotYetValid,
+    /// Could not be read or parsed.
+    Invalid,
+}
+
+impl Status {
+    /// `ok`, `warning`, `critical`, `expired`, `not-yet-valid`, `invalid`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Ok => "ok",
+            Self::Warning => "warning",
+            Self::Critical => "critical",
+            Self::Expired => "expired",
+            Self::NotYetValid => "not-yet-valid",
+            Self::Invalid => "invalid",
+        }
+    }
+
+    /// The verdict this status contributes.
+    pub fn verdict(self) -> Verdict {
+        match self {
+            Self::Ok => Verdict::Ok,
+            Self::Warning => Verdict::Warning,
+            Self::Critical | Self::Expired | Self::NotYetValid => Verdict::Critical,
+            Self::Invalid => Verdict::Unknown,
+        }
+    }
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The overall result, in the Nagios plugin convention.
+#[derive(Clone, Copy, Debug, Eq, Hash, PartialEq)]
+pub enum Verdict {
+    /// Everything is fine (exit 0).
+    Ok,
+    /// Something is within `--warn`, or has a warning finding (exit 1).
+    Warning,
+    /// Something is expired, within `--crit`, not yet valid, or has a broken chain or key
+    /// (exit 2).
+    Critical,
+    /// An input could not be read or parsed (exit 3).
+    Unknown,
+}
+
+impl Verdict {
+    /// 0, 1, 2 or 3.
+    pub fn exit_code(self) -> u8 {
+        match self {
+            Self::Ok => 0,
+            Self::Warning => 1,
+            Self::Critical => 2,
+            Self::Unknown => 3,
+        }
+    }
+
+    /// `ok`, `warning`, `critical`, `unknown`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Ok => "ok",
+            Self::Warning => "warning",
+            Self::Critical => "critical",
+            Self::Unknown => "unknown",
+        }
+    }
+
+    fn rank(self) -> u8 {
+        match self {
+            Self::Ok => 0,
+            Self::Warning => 1,
+            Self::Unknown => 2,
+            Self::Critical => 3,
+        }
+    }
+
+    /// The worse of two verdicts: critical, then unknown (something may be worse than a
+    /// warning and could not be seen), then warning, then ok.
+    pub fn worst(self, other: Self) -> Self {
+        if other.rank() > self.rank() { other } else { self }
+    }
+}
+
+/// One reported certificate, judged.
+#[derive(Clone, Copy, Debug)]
+pub struct Entry<'a> {
+    /// The inventory item.
+    pub item: &'a Item,
+    /// Its status.
+    pub status: Status,
+    /// Seconds from the evaluation time to NotAfter (negative once expired), truncated toward
+    /// zero; `None` if invalid.
+    pub residual_seconds: Option<i64>,
+    /// How much of NotBefore..NotAfter has passed at the evaluation time, in percent; `None`
+    /// if invalid.
+    pub lifetime_used_percent: Option<f64>,
+}
+
+/// An inventory judged at a point in time.
+#[derive(Debug)]
+pub struct Report<'a> {
+    /// The evaluation time.
+    pub at: OffsetDateTime,
+    /// The thresholds.
+    pub policy: Policy,
+    /// Every reported certificate, in inventory order.
+    pub entries: Vec<Entry<'a>>,
+    /// Inputs that could not be read.
+    pub errors: &'a [InputError],
+    /// Problems that belong to no single certificate.
+    pub warnings: &'a [String],
+}
+
+/// The status of one certificate at `at` (ignoring findings).
+pub fn date_status(cert: &kubepki_pki::Certificate, policy: &Policy, at: OffsetDateTime) -> (Status, i64, f64) {
+    let remaining = cert.not_after - at;
+    let lifetime = (cert.not_after - cert.not_before).as_seconds_f64();
+    let used = if lifetime > 0.0 { (at - cert.not_before).as_seconds_f64() / lifetime * 100.0 } else { 100.0 };
+    let status = if at < cert.not_before {
+        Status::NotYetValid
+    } else if at > cert.not_after {
+        Status::Expired
+    } else if policy.crit.reached(remaining, used) {
+        Status::Critical
+    } else if policy.warn.reached(remaining, used) {
+        Status::Warning
+    } else {
+        Status::Ok
+    };
+    (status, remaining.whole_seconds(), used)
+}
+
+/// Judges every reported item of `inventory` at `at`. A finding raises an `ok` or `warning`
+/// status to its own severity.
+pub fn evaluate<'a>(inventory: &'a Inventory, policy: &Policy, at: OffsetDateTime) -> Report<'a> {
+    let entries = inventory
+        .reported()
+        .map(|item| {
+            let Some(cert) = item.cert() else {
+                return Entry { item, status: Status::Invalid, residual_seconds: None, lifetime_used_percent: None };
+            };
+            let (mut status, residual, used) = date_status(cert, policy, at);
+            match item.findings.iter().map(|f| f.severity()).max() {
+                Some(Severity::Critical) if matches!(status, Status::Ok | Status::Warning) => status = Status::Critical,
+                Some(Severity::Warning) if status == Status::Ok => status = Status::Warning,
+                _ => {}
+            }
+            Entry { item, status, residual_seconds: Some(residual), lifetime_used_percent: Some(used) }
+        })
+        .collect();
+    Report { at, policy: *policy, entries, errors: &inventory.errors, warnings: &inventory.warnings }
+}
+
+impl Report<'_> {
+    /// The overall verdict: the worst status, an input error (unknown), a general warning.
+    pub fn verdict(&self) -> Verdict {
+        let mut v = self.entries.iter().fold(Verdict::Ok, |v, e| v.worst(e.status.verdict()));
+        if !self.errors.is_empty() {
+            v = v.worst(Verdict::Unknown);
+        }
+        if !self.warnings.is_empty() {
+            v = v.worst(Verdict::Warning);
+        }
+        v
+    }
+
+    /// How many entries have each status, in the order ok, warning, critical, expired,
+    /// not-yet-valid, invalid.
+    pub fn counts(&self) -> [(Status, usize); 6] {
+        [Status::Ok, Status::Warning, Status::Critical, Status::Expired, Status::NotYetValid, Status::Invalid]
+            .map(|s| (s, self.entries.iter().filter(|e| e.status == s).count()))
+    }
+
+    /// Inputs that could not be read: input errors and invalid items.
+    pub fn unreadable(&self) -> usize {
+        self.errors.len() + self.entries.iter().filter(|e| e.status == Status::Invalid).count()
+    }
+
+    /// kubepki's own document (`-o json`, `-o yaml`); the schema is in `docs/check.md`.
+    pub fn view(&self) -> ReportView<'_> {
+        let verdict = self.verdict();
+        ReportView {
+            at: rfc3339(self.at),
+            thresholds: Thresholds { warn: self.policy.warn.to_string(), crit: self.policy.crit.to_string() },
+            verdict: verdict.as_str(),
+            exit_code: verdict.exit_code(),
+            items: self.entries.iter().map(ItemView::from).collect(),
+            errors: self.errors.iter().map(|e| ErrorView { input: &e.input, message: &e.message }).collect(),
+            warnings: self.warnings,
+        }
+    }
+
+    /// [`view`](Self::view) as pretty JSON, with a trailing newline.
+    pub fn to_json(&self) -> String {
+        // Invariant: the view is plain data (strings, numbers, JSON values) and always serializes.
+        let mut s = serde_json::to_string_pretty(&self.view()).unwrap_or_default();
+        s.push('\n');
+        s
+    }
+
+    /// [`view`](Self::view) as YAML.
+    pub fn to_yaml(&self) -> String {
+        // Invariant: as for JSON.
+        serde_saphyr::to_string(&self.view()).unwrap_or_default()
+    }
+}
+
+/// The document of `-o json` and `-o yaml`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReportView<'a> {
+    /// The evaluation time.
+    pub at: String,
+    /// The thresholds, as given.
+    pub thresholds: Thresholds,
+    /// `ok`, `warning`, `critical` or `unknown`.
+    pub verdict: &'static str,
+    /// The process exit code.
+    pub exit_code: u8,
+    /// Every reported certificate, in discovery order.
+    pub items: Vec<ItemView<'a>>,
+    /// Inputs that could not be read.
+    pub errors: Vec<ErrorView<'a>>,
+    /// Problems that belong to no single certificate.
+    pub warnings: &'a [String],
+}
+
+/// `--warn` and `--crit`.
+#[derive(Debug, Serialize)]
+pub struct Thresholds {
+    /// `--warn`.
+    pub warn: String,
+    /// `--crit`.
+    pub crit: String,
+}
+
+/// An input error.
+#[derive(Debug, Serialize)]
+pub struct ErrorView<'a> {
+    /// The path or reference.
+    pub input: &'a str,
+    /// What went wrong.
+    pub message: &'a str,
+}
+
+/// A finding.
+#[derive(Debug, Serialize)]
+pub struct FindingView {
+    /// The stable identifier (`key-mismatch`, ...).
+    pub code: &'static str,
+    /// `warning` or `critical`.
+    pub severity: &'static str,
+    /// A sentence for people.
+    pub message: String,
+}
+
+/// One certificate in `-o json`; certificate fields are null for an invalid item.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ItemView<'a> {
+    /// The item's name.
+    pub name: &'a str,
+    /// `cert-dir`, `kubeconfig`, `kubelet`, `file`, `secret` or `endpoint`.
+    pub source: &'static str,
+    /// The file, `NAMESPACE/NAME:KEY` or `HOST:PORT`.
+    pub path: String,
+    /// The status.
+    pub status: &'static str,
+    /// The subject, as openssl prints it.
+    pub subject: Option<&'a str>,
+    /// The issuer.
+    pub issuer: Option<&'a str>,
+    /// The serial number in lowercase hex.
+    pub serial: Option<&'a str>,
+    /// NotBefore, RFC 3339.
+    pub not_before: Option<String>,
+    /// NotAfter, RFC 3339.
+    pub not_after: Option<String>,
+    /// Seconds from the evaluation time to NotAfter (negative once expired).
+    pub residual_seconds: Option<i64>,
+    /// Share of the lifetime used at the evaluation time, in percent, two decimals.
+    pub lifetime_used_percent: Option<f64>,
+    /// The cert dir CA that signed it.
+    pub ca_name: Option<&'a str>,
+    /// Whether that CA's key is absent.
+    pub externally_managed: bool,
+    /// Whether it is a CA certificate.
+    pub is_ca: Option<bool>,
+    /// `ECDSA-P256`, `RSA-2048`, ...
+    pub public_key: Option<String>,
+    /// `ecdsa-with-SHA256`, ...
+    pub signature_algorithm: Option<&'static str>,
+    /// DNS SANs.
+    pub dns_names: Vec<&'a str>,
+    /// IP SANs.
+    pub ip_addresses: Vec<String>,
+    /// SHA-256 of the DER, lowercase hex.
+    pub sha256: Option<String>,
+    /// Findings beyond the dates.
+    pub findings: Vec<FindingView>,
+    /// The typed location (`kind` plus its fields).
+    pub location: Value,
+    /// Why the certificate could not be read (invalid items only).
+    pub error: Option<&'a str>,
+}
+
+impl<'a> From<&Entry<'a>> for ItemView<'a> {
+    fn from(e: &Entry<'a>) -> Self {
+        let item: &'a Item = e.item;
+        let cert = item.cert();
+        ItemView {
+            name: &item.name,
+            source: item.source().as_str(),
+            path: item.location.reference(),
+            status: e.status.as_str(),
+            subject: cert.map(|c| c.subject_string.as_str()),
+            issuer: cert.map(|c| c.issuer_string.as_str()),
+            serial: cert.map(|c| c.serial.as_str()),
+            not_before: cert.map(|c| rfc3339(c.not_before)),
+            not_after: cert.map(|c| rfc3339(c.not_after)),
+            residual_seconds: e.residual_seconds,
+            lifetime_used_percent: e.lifetime_used_percent.map(|p| (p * 100.0).round() / 100.0),
+            ca_name: item.ca_name.as_deref(),
+            externally_managed: item.externally_managed,
+            is_ca: cert.map(|c| c.is_ca),
+            public_key: cert.map(|c| c.public_key.to_string()),
+            signature_algorithm: cert.map(|c| c.signature_algorithm),
+            dns_names: cert.map(|c| c.sans.dns_names().collect()).unwrap_or_default(),
+            ip_addresses: cert
+                .map(|c| c.sans.ip_addresses().iter().map(ToString::to_string).collect())
+                .unwrap_or_default(),
+            sha256: cert.map(kubepki_pki::Certificate::fingerprint_sha256),
+            findings: item
+                .findings
+                .iter()
+                .map(|f| FindingView { code: f.code(), severity: f.severity().as_str(), message: f.to_string() })
+                .collect(),
+            location: location_value(&item.location),
+            error: item.certificate.as_ref().err().map(String::as_str),
+        }
+    }
+}
+
+/// RFC 3339 in UTC, whole seconds: `2026-11-27T10:00:00Z`.
+pub fn rfc3339(t: OffsetDateTime) -> String {
+    let t = t.to_offset(UtcOffset::UTC);
+    let t = t.replace_nanosecond(0).unwrap_or(t);
+    t.format(&Rfc3339).unwrap_or_default()
+}
+
+fn stored_value(s: &Stored) -> Value {
+    match s {
+        Stored::Embedded => json!("embedded"),
+        Stored::File(p) => json!(p),
+    }
+}
+
+/// The typed location as JSON.
+pub fn location_value(location: &Location) -> Value {
+    match location {
+        Location::CertDir { base, cert_path, key_path, index } => {
+            json!({"kind": "cert-dir", "base": base, "certPath": cert_path, "keyPath": key_path, "index": index})
+        }
+        Location::Kubeconfig { path, user, cert, key, index } => json!({
+            "kind": "kubeconfig", "path": path, "user": user, "certificate": stored_value(cert),
+            "key": key.as_ref().map(stored_value), "index": index,
+        }),
+        Location::KubeconfigCa { path, cluster, ca, index } => json!({
+            "kind": "kubeconfig-ca", "path": path, "cluster": cluster, "certificateAuthority": stored_value(ca), "index": index,
+        }),
+        Location::KubeletPem { path, key_path, index } => {
+            json!({"kind": "kubelet", "path": path, "keyPath": key_path, "index": index})
+        }
+        Location::File { path, index } => json!({"kind": "file", "path": path, "index": index}),
+        Location::Secret { namespace, name, key, index } => {
+            json!({"kind": "secret", "namespace": namespace, "name": name, "key": key, "index": index})
+        }
+        Location::Endpoint { address, index } => json!({"kind": "endpoint", "address": address, "index": index}),
+    }
+}
+
+/// Parses `--at`: `now`, RFC 3339 (`2027-01-01T00:00:00Z`), a date (`2027-01-01`, midnight
+/// UTC), or a time relative to `now` (`+90d`, `-12h`).
+pub fn parse_time(s: &str, now: OffsetDateTime) -> Result<OffsetDateTime> {
+    let invalid = |reason: &str| Error::InvalidValue { field: "time", value: s.to_owned(), reason: reason.to_owned() };
+    let t = s.trim();
+    if t == "now" {
+        return Ok(now);
+    }
+    if let Some((sign, rest)) = t.strip_prefix('+').map(|r| (1, r)).or_else(|| t.strip_prefix('-').map(|r| (-1, r))) {
+        let d = kubepki_pki::validity::parse_duration(rest)
+            .map_err(|_| invalid("expected a relative time like +90d or -12h"))?;
+        let d = Duration::try_from(d).map_err(|_| invalid("too large"))?;
+        return now.checked_add(if sign < 0 { -d } else { d }).ok_or_else(|| invalid("out of range"));
+    }
+    if let Ok(t) = OffsetDateTime::parse(t, &Rfc3339) {
+        return Ok(t);
+    }
+    let date_format = time::macros::format_description!("[year]-[month]-[day]");
+    if let Ok(d) = time::Date::parse(t, &date_format) {
+        return Ok(d.midnight().assume_utc());
+    }
+    Err(invalid("expected RFC 3339 (2027-01-01T00:00:00Z), a date (2027-01-01), now, or +90d / -12h"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thresholds_parse_durations_and_percentages() {
+        assert_eq!("30d".parse::<Threshold>().unwrap(), Threshold::Remaining(Duration::days(30)));
+        assert_eq!("1w".parse::<Threshold>().unwrap(), Threshold::Remaining(Duration::days(7)));
+        assert_eq!("36h".parse::<Threshold>().unwrap(), Threshold::Remaining(Duration::hours(36)));
+        assert_eq!(" 80% ".parse::<Threshold>().unwrap(), Threshold::LifetimeUsed(80.0));
+        assert_eq!("66.6%".parse::<Threshold>().unwrap(), Threshold::LifetimeUsed(66.6));
+        for bad in ["", "30", "abc", "120%", "-5%", "x%", "-3d"] {
+            let err = bad.parse::<Threshold>().unwrap_err().to_string();
+            assert!(err.starts_with(&format!("invalid threshold {bad:?}")), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn thresholds_display_in_their_largest_unit() {
+        for s in ["30d", "36h", "90m", "45s", "80%", "0s"] {
+            assert_eq!(s.parse::<Threshold>().unwrap().to_string(), s);
+        }
+        assert_eq!("1w".parse::<Threshold>().unwrap().to_string(), "7d");
+    }
+
+    #[test]
+    fn thresholds_are_reached_at_their_bound() {
+        let t = Threshold::Remaining(Duration::days(7));
+        assert!(t.reached(Duration::days(7), 0.0));
+        assert!(!t.reached(Duration::days(7) + Duration::SECOND, 0.0));
+        let p = Threshold::LifetimeUsed(80.0);
+        assert!(p.reached(Duration::days(999), 80.0));
+        assert!(!p.reached(Duration::ZERO, 79.99));
+    }
+
+    #[test]
+    fn critical_beats_unknown_beats_warning() {
+        use Verdict::*;
+        assert_eq!(Ok.worst(Warning), Warning);
+        assert_eq!(Warning.worst(Unknown), Unknown);
+        assert_eq!(Unknown.worst(Critical), Critical);
+        assert_eq!(Critical.worst(Unknown), Critical);
+        assert_eq!(Unknown.worst(Warning), Unknown);
+        assert_eq!([Ok, Warning, Critical, Unknown].map(Verdict::exit_code), [0, 1, 2, 3]);
+    }
+
+    #[test]
+    fn times_parse_absolute_and_relative() {
+        let now = OffsetDateTime::parse("2026-01-01T12:00:00Z", &Rfc3339).unwrap();
+        assert_eq!(parse_time("now", now).unwrap(), now);
+        assert_eq!(rfc3339(parse_time("+90d", now).unwrap()), "2026-04-01T12:00:00Z");
+        assert_eq!(rfc3339(parse_time("-12h", now).unwrap()), "2026-01-01T00:00:00Z");
+        assert_eq!(rfc3339(parse_time("2027-03-04T05:06:07+01:00", now).unwrap()), "2027-03-04T04:06:07Z");
+        assert_eq!(rfc3339(parse_time("2027-03-04", now).unwrap()), "2027-03-04T00:00:00Z");
+        for bad in ["", "tomorrow", "+", "+3x", "2027-13-01"] {
+            assert!(parse_time(bad, now).unwrap_err().to_string().starts_with("invalid time"), "{bad}");
+        }
+    }
+}

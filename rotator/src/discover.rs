@@ -1,0 +1,424 @@
+//! Discovery of the local sources: the cert dir, kubeconfigs, the kubelet's PKI directory and
+//! named files. Read-only: files are opened for reading and nothing else.
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use kubepki_pki::fsio::{self, MAX_CONFIG_FILE, MAX_PEM_FILE};
+use kubepki_pki::kubeconfig::PemSource;
+use kubepki_pki::profile::LEAVES;
+use kubepki_pki::{CaKind, Certificate, Kubeconfig, PkiDir, PrivateKey};
+use zeroize::Zeroizing;
+
+use crate::inventory::{
+    CaState, Finding, Found, InputError, InventoryBuilder, Item, Location, SourcePath, Sources, Stored,
+};
+
+/// The kubelet's rotating client certificate and key, one file.
+pub(crate) const KUBELET_CLIENT_CURRENT: &str = "kubelet-client-current.pem";
+
+pub(crate) fn local(sources: &Sources, builder: &mut InventoryBuilder) {
+    if let Some(dir) = &sources.cert_dir {
+        cert_dir(dir, builder);
+    }
+    let kubelet_dir = sources.kubelet_pki_dir.as_ref().map(|s| s.path.as_path());
+    let mut found = Found::default();
+    let mut seen = BTreeSet::new();
+    if let Some(dir) = &sources.kubeconfig_dir
+        && let Some(files) = conf_files(dir, &mut found.errors)
+    {
+        builder.inventory_mut().kubeconfig_dir = Some(dir.path.clone());
+        for path in files {
+            seen.insert(canonical(&path));
+            kubeconfig(&path, true, kubelet_dir, &mut found);
+        }
+    }
+    for source in &sources.kubeconfigs {
+        if !seen.insert(canonical(&source.path)) {
+            continue;
+        }
+        match fs::metadata(&source.path) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound && !source.explicit => continue,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                found.errors.push(InputError::new(source.path.display().to_string(), "does not exist"));
+                continue;
+            }
+            _ => kubeconfig(&source.path, false, kubelet_dir, &mut found),
+        }
+    }
+    if let Some(dir) = &sources.kubelet_pki_dir {
+        kubelet(dir, &mut found);
+    }
+    found.extend(crate::scan::files(&sources.files));
+    builder.add(found);
+}
+
+/// `a: b: c` from an error and its sources.
+pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let text = c.to_string();
+        if !s.ends_with(&text) {
+            s.push_str(": ");
+            s.push_str(&text);
+        }
+        cause = c.source();
+    }
+    s
+}
+
+fn canonical(path: &Path) -> PathBuf {
+    fs::canonicalize(path).unwrap_or_else(|_| path.to_owned())
+}
+
+/// Reads a file: `Ok(None)` if it does not exist, the reason (naming the file) if it cannot
+/// be read.
+pub(crate) fn read_file(path: &Path, limit: u64, what: &'static str) -> Result<Option<Vec<u8>>, String> {
+    fsio::read_optional(path, limit, what).map_err(|e| error_chain(&e))
+}
+
+/// The name of the `index`-th certificate of a source called `name`.
+pub(crate) fn indexed_name(name: &str, index: usize) -> String {
+    if index == 0 { name.to_owned() } else { format!("{name}[{index}]") }
+}
+
+/// Every certificate in `bytes`: PEM (a bundle yields several) or a single DER certificate.
+/// `source` names the origin in the reason for a failure.
+pub(crate) fn parse_certificates(bytes: &[u8], source: &str) -> Result<Vec<Certificate>, String> {
+    if bytes.is_empty() {
+        return Err(format!("{source}: the file is empty"));
+    }
+    if kubepki_pki::pem::looks_like_pem(bytes) {
+        return Certificate::from_pem_bundle(bytes, source).map_err(|e| e.to_string());
+    }
+    Certificate::from_der(bytes.to_vec(), source)
+        .map(|c| vec![c])
+        .map_err(|_| format!("{source}: neither a PEM nor a DER certificate"))
+}
+
+/// Items for the certificates of one source; a failure is one invalid item.
+pub(crate) fn items_from(
+    name: &str,
+    certs: Result<Vec<Certificate>, String>,
+    location: impl Fn(usize) -> Location,
+    expected_ca: Option<CaKind>,
+) -> Vec<Item> {
+    match certs {
+        Ok(certs) => certs
+            .into_iter()
+            .enumerate()
+            .map(|(i, c)| {
+                let mut item = Item::new(indexed_name(name, i), location(i), Ok(c));
+                item.expected_ca = expected_ca;
+                item
+            })
+            .collect(),
+        Err(e) => {
+            let mut item = Item::new(name, location(0), Err(e));
+            item.expected_ca = expected_ca;
+            vec![item]
+        }
+    }
+}
+
+/// Checks a PEM private key against `cert`: a finding if it does not match, an error if it
+/// cannot be read. Keys of types kubepki does not load (Ed25519, unusual RSA sizes) are not
+/// judged.
+pub(crate) fn key_finding(cert: &Certificate, key_pem: &[u8], key_ref: &str) -> Result<Option<Finding>, InputError> {
+    let text = std::str::from_utf8(key_pem).map_err(|_| InputError::new(key_ref, "not PEM: the key is not text"))?;
+    match PrivateKey::from_pem(text, key_ref) {
+        Ok(key) => Ok((!key.matches_spki(&cert.spki)).then(|| Finding::KeyMismatch { key: key_ref.to_owned() })),
+        Err(kubepki_pki::Error::InvalidKey { reason, .. }) if reason.starts_with("unsupported key type") => Ok(None),
+        Err(kubepki_pki::Error::InvalidKey { reason, .. }) => Err(InputError::new(key_ref, reason)),
+        Err(e) => Err(InputError::new(key_ref, error_chain(&e))),
+    }
+}
+
+/// Checks the key file at `key_path` against the first item's certificate: a missing key is a
+/// finding when `required`.
+fn check_key_file(items: &mut [Item], key_path: &Path, required: bool, errors: &mut Vec<InputError>) -> bool {
+    let Some(cert) = items.first().and_then(Item::cert) else { return false };
+    let key_ref = key_path.display().to_string();
+    match read_file(key_path, MAX_PEM_FILE, "private key") {
+        Ok(None) => {
+            if required {
+                items[0].findings.push(Finding::KeyMissing { key: key_ref });
+            }
+            false
+        }
+        Ok(Some(bytes)) => {
+            let bytes = Zeroizing::new(bytes);
+            match key_finding(cert, &bytes, &key_ref) {
+                Ok(finding) => items[0].findings.extend(finding),
+                Err(e) => errors.push(e),
+            }
+            true
+        }
+        Err(e) => {
+            errors.push(InputError::new(key_ref, e));
+            true
+        }
+    }
+}
+
+/// Whether a source directory is there to read; a missing explicit one is an error.
+fn dir_present(source: &SourcePath, what: &str, errors: &mut Vec<InputError>) -> bool {
+    let input = source.path.display().to_string();
+    match fs::metadata(&source.path) {
+        Ok(m) if m.is_dir() => true,
+        Ok(_) => {
+            errors.push(InputError::new(input, format!("the {what} is not a directory")));
+            false
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            if source.explicit {
+                errors.push(InputError::new(input, format!("the {what} does not exist")));
+            }
+            false
+        }
+        Err(e) => {
+            errors.push(InputError::new(input, format!("cannot read the {what}: {e}")));
+            false
+        }
+    }
+}
+
+fn cert_dir(source: &SourcePath, builder: &mut InventoryBuilder) {
+    let mut found = Found::default();
+    if !dir_present(source, "cert dir", &mut found.errors) {
+        builder.add(found);
+        return;
+    }
+    let pki = PkiDir::new(&source.path);
+    builder.inventory_mut().cert_dir = Some(source.path.clone());
+    for kind in CaKind::ALL {
+        let base = kind.base_name();
+        let (cert_path, key_path) = (pki.cert_path(base), pki.key_path(base));
+        let certs = match read_file(&cert_path, MAX_PEM_FILE, "certificate") {
+            Ok(None) => continue,
+            Ok(Some(bytes)) => parse_certificates(&bytes, &cert_path.display().to_string()),
+            Err(e) => Err(e),
+        };
+        let location = |index| Location::CertDir {
+            base: base.to_owned(),
+            cert_path: cert_path.clone(),
+            key_path: key_path.clone(),
+            index,
+        };
+        let mut items = items_from(kind.name(), certs, location, None);
+        let has_key = check_key_file(&mut items, &key_path, false, &mut found.errors);
+        match &items[0].certificate {
+            Ok(_) => {
+                let certs = items.iter().filter_map(Item::cert).cloned().collect();
+                let state = CaState {
+                    kind,
+                    cert_path: cert_path.clone(),
+                    key_path: key_path.clone(),
+                    certs,
+                    external: !has_key,
+                };
+                builder.inventory_mut().cas.push(state);
+            }
+            Err(_) => builder.mark_unreadable_ca(kind),
+        }
+        found.items.extend(items);
+    }
+    for spec in &LEAVES {
+        let (cert_path, key_path) = (pki.cert_path(spec.base_name), pki.key_path(spec.base_name));
+        let certs = match read_file(&cert_path, MAX_PEM_FILE, "certificate") {
+            Ok(None) => continue,
+            Ok(Some(bytes)) => parse_certificates(&bytes, &cert_path.display().to_string()),
+            Err(e) => Err(e),
+        };
+        let location = |index| Location::CertDir {
+            base: spec.base_name.to_owned(),
+            cert_path: cert_path.clone(),
+            key_path: key_path.clone(),
+            index,
+        };
+        let mut items = items_from(spec.name, certs, location, Some(spec.ca));
+        check_key_file(&mut items, &key_path, true, &mut found.errors);
+        found.items.extend(items);
+    }
+    let journal = source.path.join(fsio::JOURNAL_NAME);
+    if fs::symlink_metadata(&journal).is_ok() {
+        builder.inventory_mut().warnings.push(format!(
+            "{}: an interrupted kubepki write is pending; the next kubepki command that writes (init, rotate) \
+             completes it",
+            journal.display()
+        ));
+    }
+    builder.add(found);
+}
+
+/// The `*.conf` files of the kubeconfig dir, sorted; `None` if the directory is not there.
+fn conf_files(source: &SourcePath, errors: &mut Vec<InputError>) -> Option<Vec<PathBuf>> {
+    if !dir_present(source, "kubeconfig dir", errors) {
+        return None;
+    }
+    let entries = match fs::read_dir(&source.path) {
+        Ok(e) => e,
+        Err(e) => {
+            errors.push(InputError::new(source.path.display().to_string(), format!("cannot list: {e}")));
+            return None;
+        }
+    };
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "conf") && p.is_file())
+        .collect();
+    files.sort();
+    Some(files)
+}
+
+fn resolve(kubeconfig: &Path, file: &Path) -> PathBuf {
+    if file.is_relative() { kubeconfig.parent().unwrap_or(Path::new(".")).join(file) } else { file.to_owned() }
+}
+
+/// Reads the certificates a kubeconfig field refers to.
+fn pem_source_certs(kubeconfig: &Path, source: &PemSource, what: &str) -> (Stored, Result<Vec<Certificate>, String>) {
+    match source {
+        PemSource::Embedded(bytes) => {
+            (Stored::Embedded, parse_certificates(bytes, &format!("{}: {what}", kubeconfig.display())))
+        }
+        PemSource::File(file) => {
+            let path = resolve(kubeconfig, file);
+            let certs = match read_file(&path, MAX_PEM_FILE, "certificate") {
+                Ok(None) => Err(format!("{} (named by {}) does not exist", path.display(), kubeconfig.display())),
+                Ok(Some(bytes)) => parse_certificates(&bytes, &path.display().to_string()),
+                Err(e) => Err(e),
+            };
+            (Stored::File(path), certs)
+        }
+    }
+}
+
+fn kubeconfig(path: &Path, in_kubeconfig_dir: bool, kubelet_dir: Option<&Path>, found: &mut Found) {
+    let input = path.display().to_string();
+    let text = match read_file(path, MAX_CONFIG_FILE, "kubeconfig") {
+        Ok(Some(bytes)) => match String::from_utf8(bytes) {
+            Ok(t) => Zeroizing::new(t),
+            Err(_) => return found.errors.push(InputError::new(input, "not a kubeconfig: the file is not text")),
+        },
+        Ok(None) => return found.errors.push(InputError::new(input, "does not exist")),
+        Err(e) => return found.errors.push(InputError::new(input, e)),
+    };
+    let kc = match Kubeconfig::from_yaml(&text, &input) {
+        Ok(kc) => kc,
+        Err(kubepki_pki::Error::Kubeconfig { reason, .. }) => return found.errors.push(InputError::new(input, reason)),
+        Err(e) => return found.errors.push(InputError::new(input, error_chain(&e))),
+    };
+    let file_name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| input.clone());
+    let current = kc.current().ok();
+    for user in kc.user_names() {
+        let cert_source = match kc.client_certificate(user) {
+            Ok(Some(s)) => s,
+            Ok(None) => continue,
+            Err(e) => {
+                found.errors.push(InputError::new(format!("{input}: user {user}"), error_chain(&e)));
+                continue;
+            }
+        };
+        let is_current = current.as_ref().is_some_and(|c| c.user == user);
+        let name = if is_current { file_name.clone() } else { format!("{file_name}:{user}") };
+        let (cert_stored, certs) =
+            pem_source_certs(path, &cert_source, &format!("user {user} client-certificate-data"));
+        let key_source = kc.client_key(user);
+        let key_stored = match &key_source {
+            Ok(Some(PemSource::Embedded(_))) => Some(Stored::Embedded),
+            Ok(Some(PemSource::File(f))) => Some(Stored::File(resolve(path, f))),
+            _ => None,
+        };
+        let location = |index| Location::Kubeconfig {
+            path: path.to_owned(),
+            user: user.to_owned(),
+            cert: cert_stored.clone(),
+            key: key_stored.clone(),
+            index,
+        };
+        let mut items = items_from(&name, certs, location, in_kubeconfig_dir.then_some(CaKind::Ca));
+        if let Some(cert) = items[0].cert().cloned() {
+            match key_source {
+                Ok(Some(PemSource::Embedded(bytes))) => {
+                    let bytes = Zeroizing::new(bytes);
+                    match key_finding(&cert, &bytes, &format!("{input}: user {user} client-key-data")) {
+                        Ok(f) => items[0].findings.extend(f),
+                        Err(e) => found.errors.push(e),
+                    }
+                }
+                Ok(Some(PemSource::File(f))) => {
+                    check_key_file(&mut items, &resolve(path, &f), true, &mut found.errors);
+                }
+                Ok(None) => {
+                    items[0].findings.push(Finding::KeyMissing { key: format!("{input}: user {user} client-key") })
+                }
+                Err(e) => found.errors.push(InputError::new(format!("{input}: user {user}"), error_chain(&e))),
+            }
+            // As kubeadm's kubelet-finalize phase: once the kubelet rotates its client
+            // certificate into kubelet-client-current.pem, kubelet.conf must point at it.
+            if let Some(current) = kubelet_dir.map(|d| d.join(KUBELET_CLIENT_CURRENT))
+                && in_kubeconfig_dir
+                && file_name == "kubelet.conf"
+                && cert_stored == Stored::Embedded
+                && current.exists()
+            {
+                items[0].findings.push(Finding::KubeletConfEmbedded { current });
+            }
+        }
+        found.items.extend(items);
+    }
+    for cluster in kc.cluster_names() {
+        let ca_source = match kc.cluster_ca(cluster) {
+            Ok(Some(s)) => s,
+            Ok(None) => continue,
+            Err(e) => {
+                found.errors.push(InputError::new(format!("{input}: cluster {cluster}"), error_chain(&e)));
+                continue;
+            }
+        };
+        let is_current = current.as_ref().is_some_and(|c| c.cluster == cluster);
+        let name = if is_current { format!("{file_name}:ca") } else { format!("{file_name}:ca:{cluster}") };
+        let (stored, certs) =
+            pem_source_certs(path, &ca_source, &format!("cluster {cluster} certificate-authority-data"));
+        let location = |index| Location::KubeconfigCa {
+            path: path.to_owned(),
+            cluster: cluster.to_owned(),
+            ca: stored.clone(),
+            index,
+        };
+        found.items.extend(items_from(&name, certs, location, None));
+    }
+}
+
+/// The kubelet's PKI files: (file, key file, the CA that must have signed it).
+const KUBELET_FILES: [(&str, &str, Option<CaKind>); 3] = [
+    (KUBELET_CLIENT_CURRENT, KUBELET_CLIENT_CURRENT, Some(CaKind::Ca)),
+    ("kubelet-server-current.pem", "kubelet-server-current.pem", Some(CaKind::Ca)),
+    ("kubelet.crt", "kubelet.key", None),
+];
+
+fn kubelet(source: &SourcePath, found: &mut Found) {
+    if !dir_present(source, "kubelet PKI dir", &mut found.errors) {
+        return;
+    }
+    for (file, key_file, expected_ca) in KUBELET_FILES {
+        let path = source.path.join(file);
+        let key_path = source.path.join(key_file);
+        let certs = match read_file(&path, MAX_PEM_FILE, "certificate") {
+            Ok(None) => continue,
+            Ok(Some(bytes)) => {
+                let bytes = Zeroizing::new(bytes);
+                parse_certificates(&bytes, &path.display().to_string())
+            }
+            Err(e) => Err(e),
+        };
+        let location = |index| Location::KubeletPem { path: path.clone(), key_path: key_path.clone(), index };
+        let mut items = items_from(file, certs, location, expected_ca);
+        check_key_file(&mut items, &key_path, true, &mut found.errors);
+        found.items.extend(items);
+    }
+}

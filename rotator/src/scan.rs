@@ -1,0 +1,197 @@
+//! `--file`: certificate files and directories scanned for them, parsed in parallel.
+//!
+//! Directories are walked recursively for `.crt`, `.pem` and `.cert` files (any case). Entries
+//! whose names start with `.` are skipped (temporary files, and the `..data` trees of projected
+//! volumes, whose certificates are reachable through the visible symlinks), and so are
+//! symlinks to directories (no cycles). A file found in a directory that holds no certificate
+//! at all (a `*-key.pem`) is skipped; a file named explicitly must hold one.
+//!
+//! Each file is read with one bounded read, parsed, and dropped: only the parsed certificates
+//! are kept. Files are parsed on rayon's pool; no process is started per file.
+
+use std::fs::{self, File};
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use kubepki_pki::fsio::MAX_PEM_FILE;
+use rayon::prelude::*;
+
+use crate::discover::{items_from, parse_certificates};
+use crate::inventory::{Found, InputError, Location};
+
+/// A file to parse: its path, its name in the inventory, and whether the user named it.
+struct Candidate {
+    path: PathBuf,
+    name: String,
+    explicit: bool,
+}
+
+/// Whether a file name has a certificate extension.
+fn is_certificate_name(name: &str) -> bool {
+    let lower = name.to_ascii_lowercase();
+    [".crt", ".pem", ".cert"].iter().any(|ext| lower.ends_with(ext))
+}
+
+/// Scans `paths` (files, or directories to walk) and parses every certificate file.
+pub(crate) fn files(paths: &[PathBuf]) -> Found {
+    let mut found = Found::default();
+    let mut candidates = Vec::new();
+    for path in paths {
+        match fs::metadata(path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                found.errors.push(InputError::new(path.display().to_string(), "does not exist"));
+            }
+            Err(e) => found.errors.push(InputError::new(path.display().to_string(), format!("cannot read: {e}"))),
+            Ok(m) if m.is_dir() => walk(path, path, &mut candidates, &mut found.errors),
+            Ok(_) => candidates.push(Candidate {
+                name: path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned()),
+                path: path.clone(),
+                explicit: true,
+            }),
+        }
+    }
+    // The same file named twice (or named and found in a named directory) is read once.
+    let mut seen = std::collections::HashSet::new();
+    candidates.retain(|c| seen.insert(c.path.clone()));
+    let results: Vec<Found> = candidates.par_iter().map(parse_candidate).collect();
+    for r in results {
+        found.extend(r);
+    }
+    found
+}
+
+fn walk(root: &Path, dir: &Path, out: &mut Vec<Candidate>, errors: &mut Vec<InputError>) {
+    let entries = match fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) => return errors.push(InputError::new(dir.display().to_string(), format!("cannot list: {e}"))),
+    };
+    let mut entries: Vec<_> = entries.filter_map(Result::ok).collect();
+    entries.sort_by_key(|e| e.file_name());
+    for entry in entries {
+        let file_name = entry.file_name();
+        let name = file_name.to_string_lossy();
+        if name.starts_with('.') {
+            continue;
+        }
+        let path = entry.path();
+        let Ok(file_type) = entry.file_type() else { continue };
+        if file_type.is_dir() {
+            walk(root, &path, out, errors);
+            continue;
+        }
+        if !is_certificate_name(&name) {
+            continue;
+        }
+        // A symlink counts if it leads to a regular file (never into a directory: no cycles).
+        if file_type.is_symlink() && !fs::metadata(&path).is_ok_and(|m| m.is_file()) {
+            continue;
+        }
+        let rel = path.strip_prefix(root).unwrap_or(&path).display().to_string();
+        out.push(Candidate { path, name: rel, explicit: false });
+    }
+}
+
+/// One open, one bounded read.
+fn read_bounded(path: &Path) -> Result<Vec<u8>, String> {
+    let file = File::open(path).map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
+    let meta = file.metadata().map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
+    if !meta.is_file() {
+        return Err(format!("{} is not a regular file", path.display()));
+    }
+    if meta.len() > MAX_PEM_FILE {
+        return Err(format!(
+            "{} is {} bytes, more than the {MAX_PEM_FILE} bytes a certificate file may have",
+            path.display(),
+            meta.len()
+        ));
+    }
+    let mut buf = Vec::with_capacity(meta.len() as usize);
+    file.take(MAX_PEM_FILE + 1).read_to_end(&mut buf).map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
+    if buf.len() as u64 > MAX_PEM_FILE {
+        return Err(format!("{} grew beyond {MAX_PEM_FILE} bytes while being read", path.display()));
+    }
+    Ok(buf)
+}
+
+fn parse_candidate(c: &Candidate) -> Found {
+    let mut found = Found::default();
+    let source = c.path.display().to_string();
+    let certs = match read_bounded(&c.path) {
+        Ok(bytes) => {
+            let bytes = zeroize::Zeroizing::new(bytes);
+            // A PEM file without any certificate (a key, a CSR) is not a certificate file.
+            if kubepki_pki::pem::looks_like_pem(&bytes) && !contains(&bytes, b"-----BEGIN CERTIFICATE-----") {
+                if c.explicit {
+                    found.errors.push(InputError::new(source, "holds no certificate"));
+                }
+                return found;
+            }
+            parse_certificates(&bytes, &source)
+        }
+        Err(e) => Err(e),
+    };
+    found.items = items_from(&c.name, certs, |index| Location::File { path: c.path.clone(), index }, None);
+    found
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn certificate_extensions_are_matched_without_case() {
+        for name in ["a.crt", "b.PEM", "c.Cert", "tls.crt"] {
+            assert!(is_certificate_name(name), "{name}");
+        }
+        for name in ["a.key", "crt", "a.crt.bak", "a.der"] {
+            assert!(!is_certificate_name(name), "{name}");
+        }
+    }
+
+    #[test]
+    fn walking_skips_hidden_entries_keys_and_other_extensions() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        fs::create_dir_all(root.join("sub/..data")).unwrap();
+        fs::create_dir_all(root.join(".hidden")).unwrap();
+        for f in ["a.crt", "sub/b.pem", "sub/..data/c.crt", ".hidden/d.crt", "e.key", ".f.crt.kubepki-new"] {
+            fs::write(root.join(f), "x").unwrap();
+        }
+        std::os::unix::fs::symlink(root.join("sub"), root.join("loop.crt")).unwrap();
+        let (mut out, mut errors) = (Vec::new(), Vec::new());
+        walk(root, root, &mut out, &mut errors);
+        let names: Vec<_> = out.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, ["a.crt", "sub/b.pem"]);
+        assert!(errors.is_empty());
+    }
+
+    #[test]
+    fn a_key_only_pem_is_skipped_in_a_directory_but_an_error_when_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = dir.path().join("x-key.pem");
+        fs::write(&key, "-----BEGIN EC PRIVATE KEY-----\nAAAA\n-----END EC PRIVATE KEY-----\n").unwrap();
+        let found = files(&[dir.path().to_owned()]);
+        assert!(found.items.is_empty() && found.errors.is_empty(), "{found:?}");
+        let found = files(std::slice::from_ref(&key));
+        assert_eq!(found.errors.len(), 1);
+        assert!(found.errors[0].to_string().ends_with("x-key.pem: holds no certificate"), "{:?}", found.errors);
+    }
+
+    #[test]
+    fn garbage_is_an_invalid_item_and_a_missing_path_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join("junk.crt"), b"\x00\x01not a certificate").unwrap();
+        fs::write(dir.path().join("empty.pem"), b"").unwrap();
+        let found = files(&[dir.path().to_owned(), dir.path().join("nope.crt")]);
+        let invalid: Vec<_> = found.items.iter().map(|i| (i.name.as_str(), i.certificate.is_err())).collect();
+        assert_eq!(invalid, [("empty.pem", true), ("junk.crt", true)]);
+        assert!(found.items[0].certificate.as_ref().unwrap_err().contains("empty"));
+        assert!(found.items[1].certificate.as_ref().unwrap_err().contains("neither a PEM nor a DER certificate"));
+        assert_eq!(found.errors.len(), 1);
+        assert!(found.errors[0].to_string().ends_with("nope.crt: does not exist"));
+    }
+}
