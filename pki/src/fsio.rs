@@ -104,25 +104,44 @@ pub fn read_optional(path: &Path, limit: u64, what: &'static str) -> Result<Opti
 /// named, so a rotation swapping `..data` in between cannot hand back a certificate with
 /// another key. If a writer removed that snapshot while we read, the read starts over.
 /// Elsewhere (plain files) this is two [`read_optional`]s.
-pub fn read_pair(cert: &Path, key: &Path, limit: u64) -> Result<(Option<Vec<u8>>, Option<Vec<u8>>)> {
+pub fn read_pair(cert: &Path, key: &Path, limit: u64) -> Result<PairBytes> {
     for _ in 0..5 {
         let dir = parent_of(cert);
         let linked = |p: &Path| fs::read_link(p).is_ok_and(|t| t == Path::new(DATA_LINK).join(file_name(p)));
         let snapshot = (parent_of(key) == dir && linked(cert) && linked(key)).then(|| current_snapshot(&dir)).flatten();
         let Some(snapshot) = snapshot else {
-            return Ok((read_optional(cert, limit, "certificate file")?, read_optional(key, limit, "key file")?));
+            return PairBytes::read(cert, key, limit);
         };
         let snap = dir.join(&snapshot);
         let c = read_optional(&snap.join(file_name(cert)), limit, "certificate file");
         let k = read_optional(&snap.join(file_name(key)), limit, "key file");
         match (c, k) {
-            (Ok(c), Ok(k)) if snap.is_dir() => return Ok((c, k)),
+            (Ok(c), Ok(k)) if snap.is_dir() => return Ok(PairBytes { cert: c, key: k.map(Zeroizing::new) }),
             // The snapshot went away under us: a commit finished; read the new one.
             _ if !snap.is_dir() => continue,
-            (c, k) => return Ok((c?, k?)),
+            (c, k) => return Ok(PairBytes { cert: c?, key: k?.map(Zeroizing::new) }),
         }
     }
-    Ok((read_optional(cert, limit, "certificate file")?, read_optional(key, limit, "key file")?))
+    PairBytes::read(cert, key, limit)
+}
+
+/// A certificate file's and its key file's contents (`None`: absent); the key is zeroized on
+/// drop.
+#[derive(Default)]
+pub struct PairBytes {
+    /// The certificate file.
+    pub cert: Option<Vec<u8>>,
+    /// The key file.
+    pub key: Option<Zeroizing<Vec<u8>>>,
+}
+
+impl PairBytes {
+    fn read(cert: &Path, key: &Path, limit: u64) -> Result<Self> {
+        Ok(Self {
+            cert: read_optional(cert, limit, "certificate file")?,
+            key: read_optional(key, limit, "key file")?.map(Zeroizing::new),
+        })
+    }
 }
 
 /// Reads `path`, which must exist (see [`read_optional`]).

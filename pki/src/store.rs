@@ -93,11 +93,10 @@ impl PkiDir {
     /// one does or if the key does not match the certificate.
     pub fn load_pair(&self, base: &str) -> Result<Option<LoadedPair>> {
         let (cert_path, key_path) = (self.cert_path(base), self.key_path(base));
-        let (cert_bytes, key_bytes) = fsio::read_pair(&cert_path, &key_path, MAX_PEM_FILE)?;
-        let certs = cert_bytes
-            .map(|b| Certificate::from_pem_bundle(&b, &cert_path.display().to_string()))
-            .transpose()?;
-        let key = key_bytes.map(|b| parse_key(zeroize::Zeroizing::new(b), &key_path)).transpose()?;
+        let bytes = fsio::read_pair(&cert_path, &key_path, MAX_PEM_FILE)?;
+        let certs =
+            bytes.cert.map(|b| Certificate::from_pem_bundle(&b, &cert_path.display().to_string())).transpose()?;
+        let key = bytes.key.map(|b| parse_key(b, &key_path)).transpose()?;
         match (certs, key) {
             (None, None) => Ok(None),
             (Some(_), None) => Err(Error::HalfPair { present: cert_path, missing: key_path }),

@@ -293,7 +293,7 @@ fn a_server_that_also_trusts_a_foreign_ca_fails_the_wrong_ca_check() {
         key: other.join("pki/apiserver-kubelet-client.key"),
     };
     let target = Target::apiserver_default(&pki, &server.url()).unwrap().with_wrong_ca(foreign);
-    let report = verify::verify_blocking(&[target.clone()], &Options::default()).unwrap();
+    let report = verify::verify_blocking(std::slice::from_ref(&target), &Options::default()).unwrap();
     let wrong = report.endpoints[0].check(CheckId::WrongCaRefused).unwrap();
     assert_eq!(wrong.status, Status::Fail, "{report:#?}");
     assert!(wrong.reason.contains("trusts a CA it should not"), "{}", wrong.reason);
