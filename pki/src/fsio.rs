@@ -161,16 +161,17 @@ pub fn mode_of(path: &Path) -> Result<u32> {
 /// Creates `dir` and missing parents with `mode` (0755 as kubeadm's cert dir), fsyncing each
 /// parent whose entry changed.
 pub fn create_dir_all(dir: &Path, mode: u32) -> Result<()> {
-    create_dirs(dir, mode, true)
+    create_dirs(dir, mode, true).map(|_| ())
 }
 
 /// [`create_dir_all`], with an fsync of each changed parent only if `sync`. A transaction
 /// creates its directories unsynced: the `syncfs` before its commit point makes them durable
 /// with everything else it staged (a bulk issue creates thousands; one fsync each cost a
 /// journal commit each).
-fn create_dirs(dir: &Path, mode: u32, sync: bool) -> Result<()> {
+/// Returns whether `dir` itself was created (it is then empty).
+fn create_dirs(dir: &Path, mode: u32, sync: bool) -> Result<bool> {
     if dir.is_dir() {
-        return Ok(());
+        return Ok(false);
     }
     if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
         if parent.exists() && !parent.is_dir() {
@@ -181,10 +182,13 @@ fn create_dirs(dir: &Path, mode: u32, sync: bool) -> Result<()> {
     }
     match fs::DirBuilder::new().mode(mode).create(dir) {
         Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && dir.is_dir() => return Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && dir.is_dir() => return Ok(false),
         Err(source) => return Err(Error::Write { path: dir.to_owned(), source }),
     }
-    if sync { sync_dir(dir.parent().unwrap_or(Path::new("."))) } else { Ok(()) }
+    if sync {
+        sync_dir(dir.parent().unwrap_or(Path::new(".")))?;
+    }
+    Ok(true)
 }
 
 /// fsyncs a directory so renames and creations in it are durable.
@@ -415,8 +419,12 @@ impl Transaction {
     fn stage(&self, staged: &mut Vec<PathBuf>) -> Result<Vec<Step>> {
         let dirs = parent_dirs(self.writes.iter().map(|w| w.path.as_path()));
         // Unsynced: the syncfs below makes the new directories durable before the commit point.
+        // A directory created here is empty: nothing to adopt, no snapshot, no links yet.
+        let mut created = std::collections::HashSet::new();
         for dir in &dirs {
-            create_dirs(dir, 0o755, false)?;
+            if create_dirs(dir, 0o755, false)? {
+                created.insert(dir.as_path());
+            }
         }
         // Versioned directories: adopt plain files, then lay out the new snapshots. Directories
         // are independent of each other, so they are staged in parallel (a bulk issue has one
@@ -432,7 +440,7 @@ impl Transaction {
             .par_iter()
             .map(|(dir, writes)| {
                 let mut dir_staged = Vec::new();
-                let result = stage_versioned_dir(dir, writes, &mut dir_staged);
+                let result = stage_versioned_dir(dir, writes, created.contains(dir.as_path()), &mut dir_staged);
                 (dir_staged, result)
             })
             .collect();
@@ -481,10 +489,26 @@ struct DirStage<'a> {
 
 /// Stages one versioned directory: adopts its plain files, creates the new snapshot with hard
 /// links to the unchanged files, and the temporary links; records in `staged` what it made.
-fn stage_versioned_dir<'a>(dir: &Path, writes: &[&'a PendingWrite], staged: &mut Vec<PathBuf>) -> Result<DirStage<'a>> {
+/// `empty`: the transaction has just created the directory, so there is nothing to look up in
+/// it (a bulk issue stages thousands of such directories).
+fn stage_versioned_dir<'a>(
+    dir: &Path,
+    writes: &[&'a PendingWrite],
+    empty: bool,
+    staged: &mut Vec<PathBuf>,
+) -> Result<DirStage<'a>> {
     let names: Vec<String> = writes.iter().map(|w| file_name(&w.path)).collect();
-    adopt(dir, &names)?;
-    let current = current_snapshot(dir);
+    if !empty {
+        adopt(dir, &names)?;
+    }
+    let current = if empty { None } else { current_snapshot(dir) };
+    let link = |target: &Path, link: &Path| {
+        if empty {
+            std::os::unix::fs::symlink(target, link).map_err(|source| Error::Write { path: link.to_owned(), source })
+        } else {
+            symlink(target, link)
+        }
+    };
     let snapshot = snapshot_name();
     let snap_dir = dir.join(&snapshot);
     fs::DirBuilder::new()
@@ -505,14 +529,14 @@ fn stage_versioned_dir<'a>(dir: &Path, writes: &[&'a PendingWrite], staged: &mut
     }
     let files = writes.iter().map(|w| (snap_dir.join(file_name(&w.path)), *w)).collect();
     let tmp_data = dir.join(format!("{DATA_LINK}{TMP_SUFFIX}"));
-    symlink(Path::new(&snapshot), &tmp_data)?;
+    link(Path::new(&snapshot), &tmp_data)?;
     staged.push(tmp_data.clone());
     let swap = Step::Rename { from: tmp_data, to: dir.join(DATA_LINK) };
     let mut links = Vec::new();
     for name in &names {
-        if !is_data_link(dir, name) {
+        if empty || !is_data_link(dir, name) {
             let tmp = dir.join(format!(".{name}{TMP_SUFFIX}"));
-            symlink(&Path::new(DATA_LINK).join(name), &tmp)?;
+            link(&Path::new(DATA_LINK).join(name), &tmp)?;
             staged.push(tmp.clone());
             links.push(Step::Rename { from: tmp, to: dir.join(name) });
         }
