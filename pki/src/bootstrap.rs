@@ -11,7 +11,7 @@ use crate::ca::CertificateAuthority;
 use crate::cert::Certificate;
 use crate::cluster::ClusterConfig;
 use crate::error::{Error, Result};
-use crate::fsio::{self, MAX_CONFIG_FILE, Transaction};
+use crate::fsio::{self, Transaction};
 use crate::issue::CertRequest;
 use crate::key::PrivateKey;
 use crate::kubeconfig::{Kubeconfig, PemSource};
@@ -198,7 +198,7 @@ fn locked_init(cfg: &ClusterConfig, options: &InitOptions) -> Result<InitReport>
         cfg.leaves().into_iter().map(|s| Ok((s, pki.load_pair(s.base_name)?))).collect::<Result<_>>()?;
     let kubeconfigs: Vec<(&KubeconfigSpec, Option<Kubeconfig>)> = crate::profile::KUBECONFIGS
         .iter()
-        .map(|s| Ok((s, read_kubeconfig(&cfg.kubeconfig_dir.join(s.file_name))?)))
+        .map(|s| Ok((s, Kubeconfig::read(&cfg.kubeconfig_dir.join(s.file_name))?)))
         .collect::<Result<_>>()?;
     let sa: Option<PrivateKey> = store::read_key(&pki.sa_key_path())?;
 
@@ -376,18 +376,6 @@ fn sa_item(pki: &PkiDir, action: Action) -> InitItem {
 
 fn normalize_pem(b: &[u8]) -> Vec<u8> {
     b.iter().copied().filter(|c| !c.is_ascii_whitespace()).collect()
-}
-
-fn read_kubeconfig(path: &Path) -> Result<Option<Kubeconfig>> {
-    let Some(bytes) = fsio::read_optional(path, MAX_CONFIG_FILE, "kubeconfig")? else {
-        return Ok(None);
-    };
-    let bytes = zeroize::Zeroizing::new(bytes);
-    let text = std::str::from_utf8(&bytes).map_err(|_| Error::Kubeconfig {
-        source_name: path.display().to_string(),
-        reason: "not text (UTF-8)".into(),
-    })?;
-    Kubeconfig::from_yaml(text, &path.display().to_string()).map(Some)
 }
 
 /// kubeadm's checks on an existing leaf, with the difference spelled out: it must verify

@@ -73,6 +73,27 @@ impl Kubeconfig {
         Self { doc, source_name: format!("{user} kubeconfig") }
     }
 
+    /// Reads and parses a kubeconfig file (bounded read, contents zeroized after parsing);
+    /// `None` if it does not exist.
+    pub fn read(path: &std::path::Path) -> Result<Option<Self>> {
+        let Some(bytes) = crate::fsio::read_optional(path, crate::fsio::MAX_CONFIG_FILE, "kubeconfig")? else {
+            return Ok(None);
+        };
+        let bytes = Zeroizing::new(bytes);
+        let source = path.display().to_string();
+        let text = std::str::from_utf8(&bytes)
+            .map_err(|_| Error::Kubeconfig { source_name: source.clone(), reason: "not text (UTF-8)".into() })?;
+        Self::from_yaml(text, &source).map(Some)
+    }
+
+    /// [`read`](Self::read) of a file that must exist.
+    pub fn read_required(path: &std::path::Path) -> Result<Self> {
+        Self::read(path)?.ok_or_else(|| Error::Read {
+            path: path.to_owned(),
+            source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such file"),
+        })
+    }
+
     /// Parses a kubeconfig. `source_name` names it in errors.
     pub fn from_yaml(text: &str, source_name: &str) -> Result<Self> {
         let invalid = |reason: String| Error::Kubeconfig { source_name: source_name.to_owned(), reason };

@@ -359,13 +359,8 @@ impl CaRotation {
         bundle: &[Certificate],
         bundle_pem: &str,
     ) -> Result<Option<zeroize::Zeroizing<String>>> {
-        let bytes = zeroize::Zeroizing::new(fsio::read_required(path, fsio::MAX_CONFIG_FILE, "kubeconfig")?);
+        let mut kc = Kubeconfig::read_required(path)?;
         let source = path.display().to_string();
-        let text = std::str::from_utf8(&bytes).map_err(|_| kubepki_pki::Error::Kubeconfig {
-            source_name: source.clone(),
-            reason: "not text (UTF-8)".into(),
-        })?;
-        let mut kc = Kubeconfig::from_yaml(text, &source)?;
         let mut changed = false;
         for cluster in kc.cluster_names().into_iter().map(str::to_owned).collect::<Vec<_>>() {
             let Some(PemSource::Embedded(pem)) = kc.cluster_ca(&cluster)? else { continue };

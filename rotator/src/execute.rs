@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use kubepki_pki::fsio::{self, MAX_CONFIG_FILE, Transaction};
+use kubepki_pki::fsio::{self, Transaction};
 use kubepki_pki::kubeconfig::PemSource;
 use kubepki_pki::{CaKind, Certificate, Kubeconfig, PkiDir, PrivateKey};
 use rayon::prelude::*;
@@ -137,13 +137,7 @@ fn rewrite_kubeconfig(
     users: &[(String, String, Zeroizing<String>)],
     ca_pem: Option<&str>,
 ) -> Result<Zeroizing<String>> {
-    let bytes = Zeroizing::new(fsio::read_required(path, MAX_CONFIG_FILE, "kubeconfig")?);
-    let source = path.display().to_string();
-    let text = std::str::from_utf8(&bytes).map_err(|_| kubepki_pki::Error::Kubeconfig {
-        source_name: source.clone(),
-        reason: "not text (UTF-8)".into(),
-    })?;
-    let mut kc = Kubeconfig::from_yaml(text, &source)?;
+    let mut kc = Kubeconfig::read_required(path)?;
     for (user, cert, key) in users {
         kc.set_client_credentials(user, cert, key)?;
     }

@@ -3,7 +3,6 @@
 
 use std::path::{Path, PathBuf};
 
-use kubepki_pki::fsio::{self, MAX_CONFIG_FILE};
 use kubepki_pki::kubeconfig::PemSource;
 use kubepki_pki::store::LoadedPair;
 use kubepki_pki::{CaKind, Certificate, CertificateAuthority, Kubeconfig, PkiDir, PrivateKey, Profile};
@@ -185,16 +184,8 @@ fn leaf_bases(root: &Path) -> Result<Vec<String>> {
 }
 
 fn add_kubeconfig(out: &mut Discovery, cas: &Cas, path: &Path) -> Result<()> {
-    let Some(bytes) = fsio::read_optional(path, MAX_CONFIG_FILE, "kubeconfig")? else {
-        return Err(Error::Missing { path: path.to_owned() });
-    };
-    let bytes = zeroize::Zeroizing::new(bytes);
+    let kc = Kubeconfig::read(path)?.ok_or_else(|| Error::Missing { path: path.to_owned() })?;
     let source = path.display().to_string();
-    let text = std::str::from_utf8(&bytes).map_err(|_| kubepki_pki::Error::Kubeconfig {
-        source_name: source.clone(),
-        reason: "not text (UTF-8)".into(),
-    })?;
-    let kc = Kubeconfig::from_yaml(text, &source)?;
     let file_name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let current_user = kc.current().ok().map(|c| c.user);
     for user in kc.user_names() {

@@ -5,11 +5,12 @@ use std::time::Duration;
 
 use anyhow::Result;
 use clap::Args;
+use kubepki_pki::InitReport;
 use kubepki_pki::bootstrap::{InitItem, ItemKind};
-use kubepki_pki::{InitOptions, InitReport};
 use serde_json::json;
 
 use crate::cluster_flags::ClusterFlags;
+use crate::lock_flags::LockFlags;
 use crate::output::{self, Format};
 
 /// `kubepki init`: what `kubeadm init phase certs all` and `kubeadm init phase kubeconfig all`
@@ -21,12 +22,8 @@ pub(crate) struct InitArgs {
     /// Output format.
     #[arg(short, long, value_enum, default_value_t)]
     pub(crate) output: Format,
-    /// How long to wait for another kubepki process holding the cert dir's lock (e.g. 30s).
-    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
-    pub(crate) lock_timeout: Duration,
-    /// Accept CA keys readable by group or others.
-    #[arg(long)]
-    pub(crate) allow_insecure_permissions: bool,
+    #[command(flatten)]
+    pub(crate) lock: LockFlags,
 }
 
 pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -35,11 +32,7 @@ pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
 
 pub(crate) fn run(args: &InitArgs) -> Result<ExitCode> {
     let cfg = args.cluster.resolve()?;
-    let options = InitOptions {
-        lock_timeout: args.lock_timeout,
-        allow_insecure_permissions: args.allow_insecure_permissions,
-        ..InitOptions::now()
-    };
+    let options = args.lock.options();
     let report = kubepki_pki::init(&cfg, &options)?;
     match args.output {
         Format::Json => output::print_json(&json!({

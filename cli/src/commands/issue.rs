@@ -3,18 +3,17 @@
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
 use kubepki_pki::node::{self, Node};
 use kubepki_pki::profile::Endpoint;
-use kubepki_pki::{CaKind, InitOptions, PkiDir, Profile, fsio};
+use kubepki_pki::{CaKind, PkiDir, Profile, fsio};
 use serde_json::json;
 
 use crate::cluster_flags::ClusterFlags;
-use crate::commands::init::parse_duration;
 use crate::exit::{INPUT, coded};
+use crate::lock_flags::LockFlags;
 use crate::output::{self, Format, Progress};
 
 /// `kubepki issue`: one certificate from an existing PKI.
@@ -31,12 +30,8 @@ struct Common {
     /// Output format.
     #[arg(short, long, value_enum, default_value_t)]
     output: Format,
-    /// How long to wait for another kubepki process holding the cert dir's lock.
-    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
-    lock_timeout: Duration,
-    /// Accept CA keys readable by group or others.
-    #[arg(long)]
-    allow_insecure_permissions: bool,
+    #[command(flatten)]
+    lock: LockFlags,
     /// No progress bar.
     #[arg(short, long)]
     quiet: bool,
@@ -98,17 +93,9 @@ pub(crate) fn run(args: &IssueArgs) -> Result<ExitCode> {
     }
 }
 
-fn options(c: &Common) -> InitOptions {
-    InitOptions {
-        lock_timeout: c.lock_timeout,
-        allow_insecure_permissions: c.allow_insecure_permissions,
-        ..InitOptions::now()
-    }
-}
-
 fn leaf(c: &Common, profile: Profile) -> Result<ExitCode> {
     let cfg = c.cluster.resolve()?;
-    let item = kubepki_pki::bootstrap::issue_leaf(&cfg, profile.spec(), &options(c))?;
+    let item = kubepki_pki::bootstrap::issue_leaf(&cfg, profile.spec(), &c.lock.options())?;
     match c.output {
         Format::Json => output::print_json(&json!({
             "name": item.name,
@@ -127,7 +114,7 @@ fn leaf(c: &Common, profile: Profile) -> Result<ExitCode> {
 }
 
 fn load_cluster_ca(cfg: &kubepki_pki::ClusterConfig, c: &Common) -> Result<kubepki_pki::CertificateAuthority> {
-    let pki = PkiDir::new(&cfg.cert_dir).allow_insecure_permissions(c.allow_insecure_permissions);
+    let pki = PkiDir::new(&cfg.cert_dir).allow_insecure_permissions(c.lock.allow_insecure_permissions);
     pki.load_ca(CaKind::Ca)?
         .with_context(|| format!("no cluster CA at {} (run `kubepki init` first)", pki.cert_path("ca").display()))
 }

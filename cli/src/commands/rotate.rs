@@ -18,6 +18,7 @@ use time::OffsetDateTime;
 use crate::cluster_flags::ClusterFlags;
 use crate::commands::init::parse_duration;
 use crate::exit::{FAILURE, INPUT, coded};
+use crate::lock_flags::LockFlags;
 use crate::output::{self, Format};
 use crate::verify_flags::VerifyFlags;
 
@@ -96,12 +97,8 @@ pub(crate) struct RotateArgs {
     /// Output format.
     #[arg(short, long, value_enum, default_value_t)]
     output: Format,
-    /// How long to wait for another kubepki process holding the cert dir's lock.
-    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
-    lock_timeout: Duration,
-    /// Accept CA keys readable by group or others.
-    #[arg(long)]
-    allow_insecure_permissions: bool,
+    #[command(flatten)]
+    lock: LockFlags,
 }
 
 /// `--at`: RFC 3339, or `+DURATION` / `-DURATION` from now.
@@ -148,11 +145,7 @@ pub(crate) fn run(args: &RotateArgs) -> Result<ExitCode> {
 
     // Same lock and crash recovery as every writing command; a dry run takes it too, so that it
     // never reads a tree half-way through another run's commit.
-    let options = InitOptions {
-        lock_timeout: args.lock_timeout,
-        allow_insecure_permissions: args.allow_insecure_permissions,
-        now,
-    };
+    let options = InitOptions { now, ..args.lock.options() };
     let (_lock, pki, _recovered) = kubepki_pki::bootstrap::open_locked(&cert_dir, &kubeconfig_dir, &options)?;
     // The cluster-wide lock comes second: a node never holds it while waiting for its own.
     let _etcd_lock = if args.etcd_lock.is_empty() || args.dry_run {
@@ -164,7 +157,7 @@ pub(crate) fn run(args: &RotateArgs) -> Result<ExitCode> {
             cert: &pki.cert_path("apiserver-etcd-client"),
             key: &pki.key_path("apiserver-etcd-client"),
             name: &args.etcd_lock_name,
-            timeout: args.lock_timeout,
+            timeout: args.lock.lock_timeout,
         })?)
     };
 

@@ -2,7 +2,6 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
@@ -12,8 +11,8 @@ use kubepki_rotator::targets::{self, Cas};
 use serde_json::json;
 use time::OffsetDateTime;
 
-use crate::commands::init::parse_duration;
 use crate::exit::{FAILURE, coded};
+use crate::lock_flags::LockFlags;
 use crate::output::{self, Format};
 use crate::verify_flags::VerifyFlags;
 
@@ -58,12 +57,8 @@ struct Common {
     /// Output format.
     #[arg(short, long, value_enum, default_value_t)]
     output: Format,
-    /// How long to wait for another kubepki process holding the cert dir's lock.
-    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
-    lock_timeout: Duration,
-    /// Accept CA keys readable by group or others.
-    #[arg(long)]
-    allow_insecure_permissions: bool,
+    #[command(flatten)]
+    lock: LockFlags,
 }
 
 #[derive(Debug, Subcommand)]
@@ -112,11 +107,7 @@ pub(crate) fn run(args: &RotateCaArgs) -> Result<ExitCode> {
         ));
     }
     let now = OffsetDateTime::now_utc();
-    let options = InitOptions {
-        lock_timeout: common.lock_timeout,
-        allow_insecure_permissions: common.allow_insecure_permissions,
-        now,
-    };
+    let options = InitOptions { now, ..common.lock.options() };
     let (_lock, pki, _) = kubepki_pki::bootstrap::open_locked(&common.cert_dir, &common.kubeconfig_dir, &options)?;
     let mut kubeconfigs = targets::kubeconfigs_in(&common.kubeconfig_dir);
     kubeconfigs.extend(common.kubeconfigs.iter().cloned());
