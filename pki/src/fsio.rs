@@ -164,6 +164,12 @@ pub fn create_dir_all(dir: &Path, mode: u32) -> Result<()> {
     create_dirs(dir, mode, true).map(|_| ())
 }
 
+/// [`create_dir_all`] without the fsyncs, for directories whose files are then written by a
+/// [`Transaction`]: its `syncfs` before the commit point makes the new entries durable too.
+pub fn create_dir_all_for_transaction(dir: &Path, mode: u32) -> Result<()> {
+    create_dirs(dir, mode, false).map(|_| ())
+}
+
 /// [`create_dir_all`], with an fsync of each changed parent only if `sync`. A transaction
 /// creates its directories unsynced: the `syncfs` before its commit point makes them durable
 /// with everything else it staged (a bulk issue creates thousands; one fsync each cost a

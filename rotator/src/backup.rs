@@ -81,7 +81,9 @@ impl Backup {
             let versioned = std::fs::read_link(path).is_ok_and(|t| t.starts_with(fsio::DATA_LINK));
             let target = stored(dir, &abs);
             if let Some(parent) = target.parent() {
-                fsio::create_dir_all(parent, 0o700)?;
+                // Unsynced: the transaction's syncfs below covers them (one fsync per level of
+                // an absolute path was most of the syncs of a rotation).
+                fsio::create_dir_all_for_transaction(parent, 0o700)?;
             }
             tx.add(target, contents, mode);
             entries.push(Entry { path: abs, mode, versioned });
