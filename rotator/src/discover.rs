@@ -137,30 +137,48 @@ pub(crate) fn key_finding(cert: &Certificate, key_pem: &[u8], key_ref: &str) -> 
     }
 }
 
-/// Checks the key file at `key_path` against the first item's certificate: a missing key is a
-/// finding when `required`.
-fn check_key_file(items: &mut [Item], key_path: &Path, required: bool, errors: &mut Vec<InputError>) -> bool {
-    let Some(cert) = items.first().and_then(Item::cert) else { return false };
+/// Judges the key read from `key_path` against the first item's certificate: a missing key
+/// is a finding when `required`. Returns whether a key exists.
+fn judge_key(
+    items: &mut [Item],
+    key: Result<Option<Zeroizing<Vec<u8>>>, String>,
+    key_path: &Path,
+    required: bool,
+    errors: &mut Vec<InputError>,
+) -> bool {
     let key_ref = key_path.display().to_string();
-    match read_file(key_path, MAX_PEM_FILE, "private key") {
-        Ok(None) => {
-            if required {
-                items[0].findings.push(Finding::KeyMissing { key: key_ref });
-            }
-            false
-        }
-        Ok(Some(bytes)) => {
-            let bytes = Zeroizing::new(bytes);
-            match key_finding(cert, &bytes, &key_ref) {
-                Ok(finding) => items[0].findings.extend(finding),
-                Err(e) => errors.push(e),
-            }
-            true
-        }
-        Err(e) => {
-            errors.push(InputError::new(key_ref, e));
-            true
-        }
+    let exists = !matches!(key, Ok(None));
+    let Some(cert) = items.first().and_then(Item::cert) else { return exists };
+    match key {
+        Ok(None) if required => items[0].findings.push(Finding::KeyMissing { key: key_ref }),
+        Ok(None) => {}
+        Ok(Some(bytes)) => match key_finding(cert, &bytes, &key_ref) {
+            Ok(finding) => items[0].findings.extend(finding),
+            Err(e) => errors.push(e),
+        },
+        Err(e) => errors.push(InputError::new(key_ref, e)),
+    }
+    exists
+}
+
+/// Reads the key file at `key_path` and judges it against the first item's certificate.
+fn check_key_file(items: &mut [Item], key_path: &Path, required: bool, errors: &mut Vec<InputError>) -> bool {
+    let key = read_file(key_path, MAX_PEM_FILE, "private key").map(|k| k.map(Zeroizing::new));
+    judge_key(items, key, key_path, required, errors)
+}
+
+/// A cert dir certificate file and its key, read from one snapshot when they live in a
+/// versioned directory, so a rotation committing meanwhile cannot pair a new certificate with
+/// an old key. On an error, each is read on its own to say which one failed.
+type Pair = (Result<Option<Vec<u8>>, String>, Result<Option<Zeroizing<Vec<u8>>>, String>);
+
+fn read_cert_and_key(cert: &Path, key: &Path) -> Pair {
+    match fsio::read_pair(cert, key, MAX_PEM_FILE) {
+        Ok(pair) => (Ok(pair.cert), Ok(pair.key)),
+        Err(_) => (
+            read_file(cert, MAX_PEM_FILE, "certificate"),
+            read_file(key, MAX_PEM_FILE, "private key").map(|k| k.map(Zeroizing::new)),
+        ),
     }
 }
 
@@ -197,7 +215,8 @@ fn cert_dir(source: &SourcePath, builder: &mut InventoryBuilder) {
     for kind in CaKind::ALL {
         let base = kind.base_name();
         let (cert_path, key_path) = (pki.cert_path(base), pki.key_path(base));
-        let certs = match read_file(&cert_path, MAX_PEM_FILE, "certificate") {
+        let (cert, key) = read_cert_and_key(&cert_path, &key_path);
+        let certs = match cert {
             Ok(None) => continue,
             Ok(Some(bytes)) => parse_certificates(&bytes, &cert_path.display().to_string()),
             Err(e) => Err(e),
@@ -209,7 +228,7 @@ fn cert_dir(source: &SourcePath, builder: &mut InventoryBuilder) {
             index,
         };
         let mut items = items_from(kind.name(), certs, location, None);
-        let has_key = check_key_file(&mut items, &key_path, false, &mut found.errors);
+        let has_key = judge_key(&mut items, key, &key_path, false, &mut found.errors);
         match &items[0].certificate {
             Ok(_) => {
                 let certs = items.iter().filter_map(Item::cert).cloned().collect();
@@ -228,7 +247,8 @@ fn cert_dir(source: &SourcePath, builder: &mut InventoryBuilder) {
     }
     for spec in &LEAVES {
         let (cert_path, key_path) = (pki.cert_path(spec.base_name), pki.key_path(spec.base_name));
-        let certs = match read_file(&cert_path, MAX_PEM_FILE, "certificate") {
+        let (cert, key) = read_cert_and_key(&cert_path, &key_path);
+        let certs = match cert {
             Ok(None) => continue,
             Ok(Some(bytes)) => parse_certificates(&bytes, &cert_path.display().to_string()),
             Err(e) => Err(e),
@@ -240,7 +260,7 @@ fn cert_dir(source: &SourcePath, builder: &mut InventoryBuilder) {
             index,
         };
         let mut items = items_from(spec.name, certs, location, Some(spec.ca));
-        check_key_file(&mut items, &key_path, true, &mut found.errors);
+        judge_key(&mut items, key, &key_path, true, &mut found.errors);
         found.items.extend(items);
     }
     let journal = source.path.join(fsio::JOURNAL_NAME);
