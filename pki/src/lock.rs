@@ -55,6 +55,21 @@ impl DirLock {
     }
 }
 
+/// Whether a kubepki process holds the lock of `dir` right now: a read-only probe (a shared
+/// `flock` tried and released at once) that creates nothing. Readers such as `check` use it
+/// to tell a write in progress from an interrupted one.
+pub fn is_held(dir: &Path) -> bool {
+    let Ok(file) = File::open(dir.join(LOCK_NAME)) else { return false };
+    match file.try_lock_shared() {
+        Ok(()) => {
+            let _ = file.unlock();
+            false
+        }
+        Err(TryLockError::WouldBlock) => true,
+        Err(TryLockError::Error(_)) => false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -65,7 +80,9 @@ mod tests {
         let held = DirLock::acquire(dir.path(), Duration::ZERO).unwrap();
         let err = DirLock::acquire(dir.path(), Duration::from_millis(120)).unwrap_err().to_string();
         assert!(err.contains("locked by another kubepki process"), "{err}");
+        assert!(is_held(dir.path()));
         drop(held);
+        assert!(!is_held(dir.path()));
         DirLock::acquire(dir.path(), Duration::ZERO).unwrap();
     }
 }

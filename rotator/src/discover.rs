@@ -264,7 +264,8 @@ fn cert_dir(source: &SourcePath, builder: &mut InventoryBuilder) {
         found.items.extend(items);
     }
     let journal = source.path.join(fsio::JOURNAL_NAME);
-    if fs::symlink_metadata(&journal).is_ok() {
+    // A journal under a held lock is a write in progress, which its writer completes.
+    if fs::symlink_metadata(&journal).is_ok() && !kubepki_pki::lock::is_held(&source.path) {
         builder.inventory_mut().warnings.push(format!(
             "{}: an interrupted kubepki write is pending; the next kubepki command that writes (init, rotate) \
              completes it",
