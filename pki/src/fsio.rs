@@ -247,11 +247,22 @@ struct Journal {
     steps: Vec<Step>,
 }
 
+/// How a file reaches its place.
+#[derive(Clone, Copy, Debug, Eq, PartialEq)]
+enum WriteKind {
+    /// A plain rename over the target.
+    Plain,
+    /// Through the directory's snapshot (see the module docs).
+    Versioned,
+    /// Its directory is new: it is staged whole and renamed into place with all its files.
+    NewDir,
+}
+
 struct PendingWrite {
     path: PathBuf,
     contents: Zeroizing<Vec<u8>>,
     mode: u32,
-    versioned: bool,
+    kind: WriteKind,
 }
 
 /// A set of files to replace together (see the module docs for the protocol).
@@ -370,7 +381,7 @@ impl Transaction {
             path: path.into(),
             contents: Zeroizing::new(contents.into()),
             mode,
-            versioned: false,
+            kind: WriteKind::Plain,
         });
     }
 
@@ -381,7 +392,20 @@ impl Transaction {
             path: path.into(),
             contents: Zeroizing::new(contents.into()),
             mode,
-            versioned: true,
+            kind: WriteKind::Versioned,
+        });
+    }
+
+    /// Adds a file of a directory that does not exist yet (a kubelet serving directory of a
+    /// bulk issue): the directory is staged whole beside its final place and appears with all
+    /// its files in one rename, so no reader and no crash sees a key without its certificate.
+    /// The commit fails, writing nothing, if the directory exists by then.
+    pub fn add_in_new_dir(&mut self, path: impl Into<PathBuf>, contents: impl Into<Vec<u8>>, mode: u32) {
+        self.writes.push(PendingWrite {
+            path: path.into(),
+            contents: Zeroizing::new(contents.into()),
+            mode,
+            kind: WriteKind::NewDir,
         });
     }
 
@@ -423,7 +447,11 @@ impl Transaction {
 
     /// Writes snapshots and temporary files; returns the steps of the commit.
     fn stage(&self, staged: &mut Vec<PathBuf>) -> Result<Vec<Step>> {
-        let dirs = parent_dirs(self.writes.iter().map(|w| w.path.as_path()));
+        // A new directory is not created in place: its parent is, and it is staged beside.
+        let dirs = parent_dirs(self.writes.iter().map(|w| match w.kind {
+            WriteKind::NewDir => w.path.parent().unwrap_or(&w.path),
+            _ => w.path.as_path(),
+        }));
         // Unsynced: the syncfs below makes the new directories durable before the commit point.
         // A directory created here is empty: nothing to adopt, no snapshot, no links yet.
         let mut created = std::collections::HashSet::new();
@@ -436,7 +464,7 @@ impl Transaction {
         // are independent of each other, so they are staged in parallel (a bulk issue has one
         // per node); the results are merged in directory order.
         let mut by_dir: BTreeMap<PathBuf, Vec<&PendingWrite>> = BTreeMap::new();
-        for w in self.writes.iter().filter(|w| w.versioned) {
+        for w in self.writes.iter().filter(|w| w.kind == WriteKind::Versioned) {
             by_dir.entry(parent_of(&w.path)).or_default().push(w);
         }
         let (mut links, mut swaps, mut plain, mut cleanup) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
@@ -466,17 +494,43 @@ impl Transaction {
         if let Some(e) = first_error {
             return Err(e);
         }
-        for w in self.writes.iter().filter(|w| !w.versioned) {
+        for w in self.writes.iter().filter(|w| w.kind == WriteKind::Plain) {
             let tmp = tmp_path(&w.path);
             staged.push(tmp.clone());
             plain.push(Step::Rename { from: tmp.clone(), to: w.path.clone() });
             files.push((tmp, w));
         }
-        // File contents are written in parallel and made durable with one syncfs per file
-        // system.
+        let mut new_dirs: BTreeMap<PathBuf, Vec<&PendingWrite>> = BTreeMap::new();
+        for w in self.writes.iter().filter(|w| w.kind == WriteKind::NewDir) {
+            new_dirs.entry(parent_of(&w.path)).or_default().push(w);
+        }
+        for (dir, writes) in &new_dirs {
+            if fs::symlink_metadata(dir).is_ok() {
+                return Err(Error::Write {
+                    path: dir.clone(),
+                    source: std::io::Error::new(std::io::ErrorKind::AlreadyExists, "the directory exists already"),
+                });
+            }
+            let staging = tmp_path(dir);
+            let _ = fs::remove_dir_all(&staging);
+            fs::DirBuilder::new()
+                .mode(0o755)
+                .create(&staging)
+                .map_err(|source| Error::Write { path: staging.clone(), source })?;
+            staged.push(staging.clone());
+            plain.push(Step::Rename { from: staging.clone(), to: dir.clone() });
+            files.extend(writes.iter().map(|w| (staging.join(file_name(&w.path)), *w)));
+        }
+        // File contents are written in parallel, then made durable: a few files one fsync each
+        // (bounded cost on a busy disk), many with one syncfs per file system (a bulk issue
+        // writes thousands).
         files.par_iter().try_for_each(|(path, w)| write_unsynced(path, &w.contents, w.mode))?;
         failpoint("commit:staged");
-        sync_filesystems(&dirs)?;
+        let mut touched: Vec<PathBuf> = dirs.clone();
+        touched.extend(files.iter().map(|(p, _)| parent_of(p)));
+        touched.sort();
+        touched.dedup();
+        make_durable(files.iter().map(|(p, _)| p.as_path()), &touched)?;
         Ok(links.into_iter().chain(swaps).chain(plain).chain(cleanup).collect())
     }
 }
@@ -575,6 +629,21 @@ fn parent_dirs<'a>(paths: impl Iterator<Item = &'a Path>) -> Vec<PathBuf> {
     dirs
 }
 
+/// How many staged files are made durable one fsync each; more get one `syncfs` per file
+/// system, which also waits for every other dirty page there (other programs' too).
+const FSYNC_EACH_UP_TO: usize = 64;
+
+/// Makes `files` and the entries of `dirs` durable.
+fn make_durable<'a>(files: impl ExactSizeIterator<Item = &'a Path>, dirs: &[PathBuf]) -> Result<()> {
+    if files.len() > FSYNC_EACH_UP_TO || dirs.len() > FSYNC_EACH_UP_TO {
+        return sync_filesystems(dirs);
+    }
+    for f in files {
+        File::open(f).and_then(|h| h.sync_all()).map_err(|source| Error::Write { path: f.to_owned(), source })?;
+    }
+    dirs.iter().try_for_each(|d| sync_dir(d))
+}
+
 /// Makes everything written under `dirs` durable: one `syncfs` per file system they are on.
 fn sync_filesystems(dirs: &[PathBuf]) -> Result<()> {
     let mut devices = Vec::new();
@@ -614,7 +683,7 @@ fn apply(journal: &Path, steps: &[Step]) -> Result<()> {
         }
         failpoint("commit:renamed-one");
     }
-    sync_filesystems(&dirs)?;
+    make_durable(std::iter::empty(), &dirs)?;
     failpoint("commit:renamed-all");
     fs::remove_file(journal).map_err(|source| Error::Write { path: journal.to_owned(), source })?;
     sync_dir(journal.parent().unwrap_or(Path::new(".")))
@@ -665,6 +734,10 @@ pub fn recover(journal_dir: &Path, scan: &[&Path]) -> Result<Recovery> {
             let Ok(kind) = entry.file_type() else { continue };
             if kind.is_dir() && !name.starts_with('.') {
                 dirs.push(path);
+            } else if kind.is_dir() && name.starts_with('.') && name.ends_with(TMP_SUFFIX) {
+                // A new directory staged by a commit that never happened.
+                fs::remove_dir_all(&path).map_err(|source| Error::Write { path: path.clone(), source })?;
+                out.discarded.push(path);
             } else if kind.is_dir() && name.starts_with("..") && Some(&name) != current.as_ref() {
                 // A snapshot no `..data` points at: staged by a commit that never happened.
                 fs::remove_dir_all(&path).map_err(|source| Error::Write { path: path.clone(), source })?;
@@ -791,6 +864,28 @@ mod tests {
             assert_eq!(fs::read_to_string(d.join(format!("n{i}/kubelet.crt"))).unwrap(), format!("crt {i}"));
             assert_eq!(mode_of(&d.join(format!("n{i}/..data/kubelet.key"))).unwrap(), 0o600);
         }
+    }
+
+    #[test]
+    fn a_new_directory_appears_whole_and_an_existing_one_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let node = dir.path().join("out/worker-1");
+        let mut tx = Transaction::new(dir.path());
+        tx.add_in_new_dir(node.join("kubelet.key"), b"key".to_vec(), 0o600);
+        tx.add_in_new_dir(node.join("kubelet.crt"), b"crt".to_vec(), 0o644);
+        tx.commit().unwrap();
+        assert_eq!(fs::read_to_string(node.join("kubelet.key")).unwrap(), "key");
+        assert_eq!(mode_of(&node.join("kubelet.key")).unwrap(), 0o600);
+        let names: Vec<_> = fs::read_dir(dir.path().join("out")).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(names, ["worker-1"], "nothing staged is left");
+        let mut again = Transaction::new(dir.path());
+        again.add_in_new_dir(node.join("kubelet.key"), b"other".to_vec(), 0o600);
+        assert!(again.commit().unwrap_err().to_string().contains("worker-1"));
+        assert_eq!(fs::read_to_string(node.join("kubelet.key")).unwrap(), "key");
+        // A staging directory left by a crash is removed by recovery.
+        fs::create_dir_all(dir.path().join("out/.worker-2.kubepki-new")).unwrap();
+        let r = recover(dir.path(), &[]).unwrap();
+        assert_eq!(r.discarded, vec![dir.path().join("out/.worker-2.kubepki-new")]);
     }
 
     #[test]

@@ -127,8 +127,8 @@ pub fn issue_serving(
         .collect::<Result<_>>()?;
     let mut tx = Transaction::new(out);
     for (dir, cert, key) in issued {
-        tx.add_versioned(dir.join("kubelet.key"), key, KEY_MODE);
-        tx.add_versioned(dir.join("kubelet.crt"), cert, CERT_MODE);
+        tx.add_in_new_dir(dir.join("kubelet.key"), key, KEY_MODE);
+        tx.add_in_new_dir(dir.join("kubelet.crt"), cert, CERT_MODE);
     }
     crate::fsio::create_dir_all(out, 0o755)?;
     tx.commit()

@@ -162,6 +162,10 @@ fn kubelet_serving(c: &Common, node_ips: &[IpAddr], nodes_file: Option<&PathBuf>
             vec![Node::new(&cfg.node_name, node_ips.to_vec())?]
         }
     };
+    // An earlier run interrupted after its commit point is completed (one before it, discarded).
+    if out.is_dir() {
+        fsio::recover(out, &[])?;
+    }
     let existing: Vec<_> =
         nodes.iter().map(|n| out.join(&n.name).join("kubelet.crt")).filter(|p| p.exists()).take(3).collect();
     if let Some(first) = existing.first() {
