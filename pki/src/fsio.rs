@@ -699,9 +699,10 @@ pub struct Recovery {
 }
 
 /// Completes a transaction interrupted after its commit point, and removes what one
-/// interrupted before it staged, under `journal_dir` and the directories in `scan` (and their
-/// subdirectories).
-pub fn recover(journal_dir: &Path, scan: &[&Path]) -> Result<Recovery> {
+/// interrupted before it staged, in `journal_dir` (the cert dir) and its subdirectories, and in
+/// the directories of `flat` themselves (the kubeconfig dir, whose files are kubeconfigs: its
+/// subdirectories — the cert dir, backups — are not walked).
+pub fn recover(journal_dir: &Path, flat: &[&Path]) -> Result<Recovery> {
     let mut out = Recovery::default();
     let journal_path = journal_dir.join(JOURNAL_NAME);
     if let Some(body) = read_optional(&journal_path, MAX_CONFIG_FILE, "journal")? {
@@ -719,10 +720,11 @@ pub fn recover(journal_dir: &Path, scan: &[&Path]) -> Result<Recovery> {
             })
             .collect();
     }
-    let mut dirs: Vec<PathBuf> = scan.iter().map(|p| p.to_path_buf()).collect();
-    dirs.push(journal_dir.to_path_buf());
+    // (directory, walk its subdirectories)
+    let mut dirs: Vec<(PathBuf, bool)> = flat.iter().map(|p| (p.to_path_buf(), false)).collect();
+    dirs.push((journal_dir.to_path_buf(), true));
     let mut seen: Vec<PathBuf> = Vec::new();
-    while let Some(dir) = dirs.pop() {
+    while let Some((dir, deep)) = dirs.pop() {
         if seen.contains(&dir) {
             continue;
         }
@@ -733,7 +735,9 @@ pub fn recover(journal_dir: &Path, scan: &[&Path]) -> Result<Recovery> {
             let (path, name) = (entry.path(), entry.file_name().to_string_lossy().into_owned());
             let Ok(kind) = entry.file_type() else { continue };
             if kind.is_dir() && !name.starts_with('.') {
-                dirs.push(path);
+                if deep {
+                    dirs.push((path, true));
+                }
             } else if kind.is_dir() && name.starts_with('.') && name.ends_with(TMP_SUFFIX) {
                 // A new directory staged by a commit that never happened.
                 fs::remove_dir_all(&path).map_err(|source| Error::Write { path: path.clone(), source })?;

@@ -605,18 +605,36 @@ fn is_cert_dir_ca(item: &Item) -> Option<CaKind> {
     }
 }
 
-/// Whether `cert` names `ca` as its issuer: the issuer DN is the CA's subject and, when both
-/// carry key identifiers, they agree (a different CA with the same name is not this one).
-fn names_as_issuer(cert: &Certificate, ca: &Certificate) -> bool {
+/// How a certificate names a CA as its issuer.
+#[derive(Clone, Copy, Debug, Eq, PartialEq)]
+enum Naming {
+    /// Another name, or the same name with another key identifier: not this CA.
+    Other,
+    /// The same name and no key identifier to tell: only the signature can say.
+    NameOnly,
+    /// The same name and the same key identifier (AuthorityKeyIdentifier = the CA's
+    /// SubjectKeyIdentifier).
+    NameAndKey,
+}
+
+fn naming(cert: &Certificate, ca: &Certificate) -> Naming {
     if cert.raw_issuer != ca.raw_subject {
-        return false;
+        return Naming::Other;
     }
     match (&cert.authority_key_id, &ca.subject_key_id) {
-        (Some(aki), Some(ski)) => aki == ski,
-        _ => true,
+        (Some(aki), Some(ski)) if aki == ski => Naming::NameAndKey,
+        (Some(_), Some(_)) => Naming::Other,
+        _ => Naming::NameOnly,
     }
 }
 
+/// Links one item to the cert dir's CAs.
+///
+/// Where the location says which CA must have signed it, the signature is verified against
+/// that CA (every certificate of its file), and a failure is a broken chain. Any other
+/// certificate — a file, a Secret, a served chain, of which there may be thousands — is
+/// matched by its issuer's name and key identifier; the signature is verified only when no key
+/// identifier settles it, and a mismatch means another CA, not a broken chain.
 fn link(item: &mut Item, cas: &[CaState], unreadable: &BTreeSet<CaKind>, cert_dir_read: bool) {
     let Ok(cert) = &item.certificate else { return };
     if cert.public_key.is_weak() {
@@ -632,18 +650,26 @@ fn link(item: &mut Item, cas: &[CaState], unreadable: &BTreeSet<CaKind>, cert_di
     if matches!(item.location, Location::KubeconfigCa { .. }) {
         return;
     }
-    // The CA to check against: the expected one, else a cert dir CA that the certificate
-    // names as its issuer.
-    let target = match item.expected_ca {
-        Some(kind) => Some(kind),
-        None => cas.iter().find(|c| c.certs.iter().any(|ca| names_as_issuer(cert, ca))).map(|c| c.kind),
+    let Some(kind) = item.expected_ca else {
+        for ca in cas {
+            for ca_cert in &ca.certs {
+                let issued = match naming(cert, ca_cert) {
+                    Naming::Other => false,
+                    Naming::NameAndKey => true,
+                    Naming::NameOnly => cert.verify_issued_by(ca_cert).is_ok(),
+                };
+                if issued {
+                    return issued_by(item, ca, ca_cert);
+                }
+            }
+        }
+        return;
     };
-    let Some(kind) = target else { return };
     let Some(ca) = cas.iter().find(|c| c.kind == kind) else {
         // An absent CA breaks the chain only where the cert dir was read and the CA belongs
         // there: without etcd's CA, etcd is external and its client certificate comes from
         // elsewhere.
-        if cert_dir_read && !unreadable.contains(&kind) && item.expected_ca.is_some() && kind != CaKind::EtcdCa {
+        if cert_dir_read && !unreadable.contains(&kind) && kind != CaKind::EtcdCa {
             item.findings.push(Finding::ChainBroken {
                 ca: kind.name().to_owned(),
                 reason: "the CA certificate does not exist".into(),
@@ -654,15 +680,7 @@ fn link(item: &mut Item, cas: &[CaState], unreadable: &BTreeSet<CaKind>, cert_di
     let mut first_error = None;
     for ca_cert in &ca.certs {
         match cert.verify_issued_by(ca_cert) {
-            Ok(()) => {
-                item.ca_name = Some(kind.name().to_owned());
-                item.externally_managed = ca.external;
-                if cert.not_after > ca_cert.not_after {
-                    item.findings
-                        .push(Finding::OutlivesCa { ca: kind.name().to_owned(), ca_not_after: ca_cert.not_after });
-                }
-                return;
-            }
+            Ok(()) => return issued_by(item, ca, ca_cert),
             Err(e) => {
                 first_error.get_or_insert(e);
             }
@@ -672,6 +690,17 @@ fn link(item: &mut Item, cas: &[CaState], unreadable: &BTreeSet<CaKind>, cert_di
         ca: kind.name().to_owned(),
         reason: format!("{} ({})", first_error.unwrap_or_default(), ca.cert_path.display()),
     });
+}
+
+/// Records that `ca_cert` of `ca` issued the item.
+fn issued_by(item: &mut Item, ca: &CaState, ca_cert: &Certificate) {
+    item.ca_name = Some(ca.kind.name().to_owned());
+    item.externally_managed = ca.external;
+    if let Ok(cert) = &item.certificate
+        && cert.not_after > ca_cert.not_after
+    {
+        item.findings.push(Finding::OutlivesCa { ca: ca.kind.name().to_owned(), ca_not_after: ca_cert.not_after });
+    }
 }
 
 /// Kubeconfig CA data: a certificate of the cert dir's `ca.crt` is marked as a copy (and not
@@ -712,5 +741,82 @@ fn link_kubeconfig_cas(inventory: &mut Inventory) {
             item.copy_of = None;
             item.findings.push(Finding::StaleCaCopy { ca_file: ca.cert_path.clone() });
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use kubepki_pki::issue::{self, Signer};
+    use kubepki_pki::{AltNames, CertRequest, KeyAlgorithm, Lifetime, Subject, Usage, Validity};
+
+    use super::*;
+
+    fn ca(cn: &str) -> (Certificate, kubepki_pki::PrivateKey) {
+        let key = KeyAlgorithm::EcdsaP256.generate().unwrap();
+        let now = OffsetDateTime::now_utc();
+        (issue::self_signed_ca(cn, &key, Validity::starting_at(now, Lifetime::DEFAULT_CA)).unwrap(), key)
+    }
+
+    fn leaf(ca: &(Certificate, kubepki_pki::PrivateKey), cn: &str) -> Certificate {
+        let signer = Signer::new("ca", &ca.0, &ca.1).unwrap();
+        let key = KeyAlgorithm::EcdsaP256.generate().unwrap();
+        let request =
+            CertRequest { subject: Subject::new(cn, [] as [&str; 0]), sans: AltNames::new(), usage: Usage::Client };
+        let validity = Validity::starting_at(OffsetDateTime::now_utc(), Lifetime::DEFAULT_CERT);
+        Certificate::from_der(signer.sign(cn, &request, &key, validity).unwrap(), cn).unwrap()
+    }
+
+    fn file_item(name: &str, cert: Certificate, expected_ca: Option<CaKind>) -> Item {
+        let mut item = Item::new(name, Location::File { path: name.into(), index: 0 }, Ok(cert));
+        item.expected_ca = expected_ca;
+        item
+    }
+
+    #[test]
+    fn files_are_matched_to_a_ca_by_name_and_key_and_expected_cas_are_verified() {
+        let ours = ca("kubernetes");
+        let impostor = ca("kubernetes");
+        let mut builder = InventoryBuilder::new();
+        builder.inventory_mut().cert_dir = Some(PathBuf::from("/pki"));
+        builder.inventory_mut().cas.push(CaState {
+            kind: CaKind::Ca,
+            cert_path: "/pki/ca.crt".into(),
+            key_path: "/pki/ca.key".into(),
+            certs: vec![ours.0.clone()],
+            external: true,
+        });
+        builder.add(Found {
+            items: vec![
+                file_item("ours", leaf(&ours, "a"), None),
+                file_item("other", leaf(&impostor, "b"), None),
+                file_item("expected-ours", leaf(&ours, "c"), Some(CaKind::Ca)),
+                file_item("expected-other", leaf(&impostor, "d"), Some(CaKind::Ca)),
+                file_item("expected-front-proxy", leaf(&ours, "e"), Some(CaKind::FrontProxyCa)),
+                file_item("expected-etcd", leaf(&ours, "f"), Some(CaKind::EtcdCa)),
+            ],
+            errors: Vec::new(),
+        });
+        let inventory = builder.finish();
+        let get = |name: &str| inventory.items.iter().find(|i| i.name == name).unwrap();
+        let codes = |name: &str| get(name).findings.iter().map(Finding::code).collect::<Vec<_>>();
+        assert_eq!((get("ours").ca_name.as_deref(), get("ours").externally_managed), (Some("ca"), true));
+        assert_eq!((get("other").ca_name.as_deref(), codes("other")), (None, vec![]));
+        assert_eq!((get("expected-ours").ca_name.as_deref(), codes("expected-ours")), (Some("ca"), vec![]));
+        assert_eq!((get("expected-other").ca_name.as_deref(), codes("expected-other")), (None, vec!["chain-broken"]));
+        // An absent front-proxy CA breaks the chain; an absent etcd CA means external etcd.
+        assert_eq!(codes("expected-front-proxy"), ["chain-broken"]);
+        assert_eq!(codes("expected-etcd"), Vec::<&str>::new());
+    }
+
+    #[test]
+    fn a_certificate_without_key_identifiers_is_matched_by_its_signature() {
+        let ours = ca("kubernetes");
+        let cert = leaf(&ours, "a");
+        let mut bare = ours.0.clone();
+        bare.subject_key_id = None;
+        assert_eq!(naming(&cert, &ours.0), Naming::NameAndKey);
+        assert_eq!(naming(&cert, &bare), Naming::NameOnly);
+        assert_eq!(naming(&cert, &ca("kubernetes").0), Naming::Other);
+        assert_eq!(naming(&cert, &ca("etcd-ca").0), Naming::Other);
     }
 }

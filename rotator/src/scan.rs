@@ -17,7 +17,7 @@ use kubepki_pki::fsio::MAX_PEM_FILE;
 use rayon::prelude::*;
 
 use crate::discover::{items_from, parse_certificates};
-use crate::inventory::{Found, InputError, Location};
+use crate::inventory::{Found, InputError, Item, Location};
 
 /// A file to parse: its path, its name in the inventory, and whether the user named it.
 struct Candidate {
@@ -28,8 +28,10 @@ struct Candidate {
 
 /// Whether a file name has a certificate extension.
 fn is_certificate_name(name: &str) -> bool {
-    let lower = name.to_ascii_lowercase();
-    [".crt", ".pem", ".cert"].iter().any(|ext| lower.ends_with(ext))
+    let name = name.as_bytes();
+    [&b".crt"[..], b".pem", b".cert"]
+        .iter()
+        .any(|ext| name.len() >= ext.len() && name[name.len() - ext.len()..].eq_ignore_ascii_case(ext))
 }
 
 /// Scans `paths` (files, or directories to walk) and parses every certificate file.
@@ -50,10 +52,14 @@ pub(crate) fn files(paths: &[PathBuf]) -> Found {
             }),
         }
     }
-    // The same file named twice (or named and found in a named directory) is read once.
-    let mut seen = std::collections::HashSet::new();
-    candidates.retain(|c| seen.insert(c.path.clone()));
-    let results: Vec<Found> = candidates.par_iter().map(parse_candidate).collect();
+    // The same file named twice (or named and found in a named directory) is read once. One
+    // directory cannot yield a file twice.
+    if paths.len() > 1 {
+        let mut seen = std::collections::HashSet::new();
+        candidates.retain(|c| seen.insert(c.path.clone()));
+    }
+    let results: Vec<Found> = candidates.into_par_iter().map(parse_candidate).collect();
+    found.items.reserve(results.iter().map(|r| r.items.len()).sum());
     for r in results {
         found.extend(r);
     }
@@ -91,29 +97,45 @@ fn walk(root: &Path, dir: &Path, out: &mut Vec<Candidate>, errors: &mut Vec<Inpu
     }
 }
 
-/// One open, one bounded read.
+/// Reads a whole file, bounded: open, fstat (a regular file of at most [`MAX_PEM_FILE`]
+/// bytes: never a FIFO that would block), and usually one `read` of the size it announced.
 fn read_bounded(path: &Path) -> Result<Vec<u8>, String> {
-    let file = File::open(path).map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
-    let meta = file.metadata().map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
+    let failed = |e: std::io::Error| format!("{}: cannot read: {e}", path.display());
+    let mut file = File::open(path).map_err(failed)?;
+    let meta = file.metadata().map_err(failed)?;
     if !meta.is_file() {
         return Err(format!("{} is not a regular file", path.display()));
     }
+    let too_large = |size: u64| {
+        format!("{} is {size} bytes, more than the {MAX_PEM_FILE} bytes a certificate file may have", path.display())
+    };
     if meta.len() > MAX_PEM_FILE {
-        return Err(format!(
-            "{} is {} bytes, more than the {MAX_PEM_FILE} bytes a certificate file may have",
-            path.display(),
-            meta.len()
-        ));
+        return Err(too_large(meta.len()));
     }
-    let mut buf = Vec::with_capacity(meta.len() as usize);
-    file.take(MAX_PEM_FILE + 1).read_to_end(&mut buf).map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
-    if buf.len() as u64 > MAX_PEM_FILE {
-        return Err(format!("{} grew beyond {MAX_PEM_FILE} bytes while being read", path.display()));
+    // Ask for one byte more than the size: getting exactly the size is the whole file, without
+    // another read to find the end. A file that grows meanwhile is read on, bounded.
+    let size = meta.len() as usize;
+    let mut buf = vec![0u8; size + 1];
+    let mut len = 0;
+    while len < size {
+        match file.read(&mut buf[len..]) {
+            Ok(0) => break,
+            Ok(n) => len += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(failed(e)),
+        }
+    }
+    buf.truncate(len);
+    if len > size {
+        (&mut file).take(MAX_PEM_FILE + 1 - len as u64).read_to_end(&mut buf).map_err(failed)?;
+        if buf.len() as u64 > MAX_PEM_FILE {
+            return Err(too_large(buf.len() as u64));
+        }
     }
     Ok(buf)
 }
 
-fn parse_candidate(c: &Candidate) -> Found {
+fn parse_candidate(c: Candidate) -> Found {
     let mut found = Found::default();
     let source = c.path.display().to_string();
     let certs = match read_bounded(&c.path) {
@@ -130,17 +152,57 @@ fn parse_candidate(c: &Candidate) -> Found {
         }
         Err(e) => Err(e),
     };
-    found.items = items_from(&c.name, certs, |index| Location::File { path: c.path.clone(), index }, None);
+    found.items = match certs {
+        // The common case, one certificate: the path moves into its location.
+        Ok(mut certs) if certs.len() == 1 => match certs.pop() {
+            Some(cert) => vec![Item::new(c.name, Location::File { path: c.path, index: 0 }, Ok(cert))],
+            None => Vec::new(),
+        },
+        certs => items_from(&c.name, certs, |index| Location::File { path: c.path.clone(), index }, None),
+    };
     found
 }
 
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    haystack.windows(needle.len()).any(|w| w == needle)
+/// Whether `needle` occurs in `haystack` (candidates found by its first byte, then compared).
+pub(crate) fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    let Some((&first, rest)) = needle.split_first() else { return true };
+    let mut from = 0;
+    while let Some(i) = haystack[from..].iter().position(|&b| b == first) {
+        let at = from + i + 1;
+        if haystack[at..].starts_with(rest) {
+            return true;
+        }
+        from = at;
+    }
+    false
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn contains_finds_a_needle_anywhere() {
+        assert!(contains(b"xx-----BEGIN CERTIFICATE-----", b"-----BEGIN CERTIFICATE-----"));
+        assert!(contains(b"--a", b"-a"));
+        assert!(!contains(b"-----BEGIN CERTIFICAT", b"-----BEGIN CERTIFICATE"));
+        assert!(!contains(b"", b"-"));
+    }
+
+    #[test]
+    fn files_are_read_whole_and_bounded() {
+        let dir = tempfile::tempdir().unwrap();
+        for size in [0, 1, 1000, 70_000] {
+            let p = dir.path().join(format!("{size}.crt"));
+            let data: Vec<u8> = (0..size).map(|i| (i % 251) as u8).collect();
+            fs::write(&p, &data).unwrap();
+            assert_eq!(read_bounded(&p).unwrap(), data, "{size}");
+        }
+        let big = dir.path().join("big.crt");
+        fs::write(&big, vec![b'x'; MAX_PEM_FILE as usize + 1]).unwrap();
+        assert!(read_bounded(&big).unwrap_err().contains("more than the"));
+        assert!(read_bounded(dir.path()).unwrap_err().contains("not a regular file"));
+    }
 
     #[test]
     fn certificate_extensions_are_matched_without_case() {

@@ -18,6 +18,7 @@ use kube::config::KubeConfigOptions;
 use crate::discover::{error_chain, items_from, key_finding, parse_certificates};
 use crate::error::{Error, Result};
 use crate::inventory::{Found, InputError, Location};
+use crate::scan::contains;
 
 /// A Secret named as `NAMESPACE/NAME`.
 #[derive(Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
@@ -147,10 +148,6 @@ pub fn certificates_of(secret_ref: &SecretRef, secret: &Secret) -> Found {
         found.items.extend(items);
     }
     found
-}
-
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    haystack.windows(needle.len()).any(|w| w == needle)
 }
 
 #[cfg(test)]

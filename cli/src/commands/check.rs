@@ -176,11 +176,17 @@ pub(crate) fn run(args: &CheckArgs) -> Result<ExitCode> {
     for w in &inventory.warnings {
         eprintln!("warning: {w}");
     }
-    if inventory.items.is_empty() && inventory.errors.is_empty() {
+    let code = if inventory.items.is_empty() && inventory.errors.is_empty() {
         eprintln!("error: no certificate found in any source (see `kubepki check --help` for the sources)");
-        return Ok(ExitCode::from(3));
-    }
-    Ok(ExitCode::from(report.verdict().exit_code()))
+        3
+    } else {
+        report.verdict().exit_code()
+    };
+    drop(report);
+    // The process ends now: freeing thousands of parsed certificates one by one would cost
+    // more than the kernel reclaiming them at once.
+    std::mem::forget(inventory);
+    Ok(ExitCode::from(code))
 }
 
 /// Reads every source: the local ones, then Secrets and endpoints, then links.
