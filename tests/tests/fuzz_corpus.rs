@@ -20,8 +20,8 @@ fn replay(target: &str, body: fn(&[u8])) -> usize {
 
 #[test]
 fn the_fuzz_corpus_replays_without_a_panic() {
-    assert!(replay("pem_certificates", fuzz_support::certificates) >= 20);
-    assert!(replay("private_keys", fuzz_support::private_key) >= 20);
-    assert!(replay("kubeconfig", fuzz_support::kubeconfig) >= 10);
-    assert!(replay("kubeadm_config", fuzz_support::config_file) >= 2);
+    assert!(replay("pem_certificates", fuzz_support::certificates) >= 250);
+    assert!(replay("private_keys", fuzz_support::private_key) >= 250);
+    assert!(replay("kubeconfig", fuzz_support::kubeconfig) >= 1000);
+    assert!(replay("kubeadm_config", fuzz_support::config_file) >= 1000);
 }
