@@ -3,6 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use kubepki_pki::fsio::{self, MAX_CONFIG_FILE, Transaction};
+use zeroize::Zeroizing;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
@@ -59,38 +60,56 @@ pub fn default_dir(cert_dir: &Path, now: OffsetDateTime) -> PathBuf {
     candidate
 }
 
+/// Removes backups whose creation was interrupted (their hidden staging directories): the
+/// caller holds the cert dir's lock, so no other run is writing one.
+fn remove_unfinished(parent: &Path) {
+    let Ok(entries) = std::fs::read_dir(parent) else { return };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with(".kubepki-backup-") && name.ends_with(fsio::TMP_SUFFIX) {
+            // Best effort: what cannot be removed now is tried again by the next run.
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
+/// Where an absolute path is kept inside a backup, relative to it.
+fn relative(abs: &Path) -> PathBuf {
+    abs.components().filter(|c| matches!(c, std::path::Component::Normal(_))).collect()
+}
+
 fn stored(dir: &Path, path: &Path) -> PathBuf {
     let abs = std::path::absolute(path).unwrap_or_else(|_| path.to_owned());
-    dir.join(abs.strip_prefix("/").unwrap_or(&abs))
+    dir.join(relative(&abs))
 }
 
 impl Backup {
-    /// Copies `files` (which must exist) into a new backup directory `dir` and syncs them.
+    /// Copies `files` (which must exist) into a new backup directory `dir`: the directory
+    /// appears complete, with its manifest, or not at all.
     pub fn create(dir: &Path, files: &[&Path]) -> Result<Self> {
-        fsio::create_dir_all(dir, 0o700)?;
-        let mut entries = Vec::with_capacity(files.len());
-        let mut tx = Transaction::new(dir);
+        let parent = dir.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        fsio::create_dir_all(parent, 0o700)?;
+        remove_unfinished(parent);
+        let mut entries: Vec<Entry> = Vec::with_capacity(files.len());
+        let mut contents = Vec::with_capacity(files.len() + 1);
         for &path in files {
             let abs = std::path::absolute(path)
                 .map_err(|source| kubepki_pki::Error::Read { path: path.to_owned(), source })?;
-            if entries.iter().any(|e: &Entry| e.path == abs) {
+            if entries.iter().any(|e| e.path == abs) {
                 continue;
             }
-            let contents = fsio::read_required(path, MAX_CONFIG_FILE, "file to back up")?;
+            let bytes = Zeroizing::new(fsio::read_required(path, MAX_CONFIG_FILE, "file to back up")?);
             let mode = fsio::mode_of(path)?;
             let versioned = std::fs::read_link(path).is_ok_and(|t| t.starts_with(fsio::DATA_LINK));
-            let target = stored(dir, &abs);
-            if let Some(parent) = target.parent() {
-                // Unsynced: the transaction's syncfs below covers them (one fsync per level of
-                // an absolute path was most of the syncs of a rotation).
-                fsio::create_dir_all_for_transaction(parent, 0o700)?;
-            }
-            tx.add(target, contents, mode);
+            contents.push((relative(&abs), bytes, mode));
             entries.push(Entry { path: abs, mode, versioned });
         }
-        let manifest = serde_json::to_vec_pretty(&entries).unwrap_or_default();
-        tx.add(dir.join(MANIFEST), manifest, 0o600);
-        tx.commit()?;
+        let manifest = Zeroizing::new(serde_json::to_vec_pretty(&entries).unwrap_or_default());
+        contents.push((PathBuf::from(MANIFEST), manifest, 0o600));
+        let files: Vec<(PathBuf, &[u8], u32)> =
+            contents.iter().map(|(path, bytes, mode)| (path.clone(), bytes.as_slice(), *mode)).collect();
+        fsio::create_dir_with(dir, 0o700, &files)?;
         Ok(Self { dir: dir.to_owned(), entries })
     }
 

@@ -302,7 +302,7 @@ impl Report<'_> {
             thresholds: Thresholds { warn: self.policy.warn.to_string(), crit: self.policy.crit.to_string() },
             verdict: verdict.as_str(),
             exit_code: verdict.exit_code(),
-            items: self.entries.iter().map(ItemView::from).collect(),
+            items: Items(&self.entries),
             errors: self.errors.iter().map(|e| ErrorView { input: &e.input, message: &e.message }).collect(),
             warnings: self.warnings,
         }
@@ -310,10 +310,19 @@ impl Report<'_> {
 
     /// [`view`](Self::view) as pretty JSON, with a trailing newline.
     pub fn to_json(&self) -> String {
-        // Invariant: the view is plain data (strings, numbers, JSON values) and always serializes.
-        let mut s = serde_json::to_string_pretty(&self.view()).unwrap_or_default();
-        s.push('\n');
-        s
+        let mut out = Vec::new();
+        // Invariant: writing to a Vec cannot fail, and the view is plain data that always
+        // serializes.
+        let _ = self.write_json(&mut out);
+        String::from_utf8(out).unwrap_or_default()
+    }
+
+    /// [`view`](Self::view) as pretty JSON, with a trailing newline, written as it is made:
+    /// each item's view exists only while it is written, so ten thousand certificates need no
+    /// document in memory.
+    pub fn write_json(&self, mut out: impl std::io::Write) -> std::io::Result<()> {
+        serde_json::to_writer_pretty(&mut out, &self.view()).map_err(std::io::Error::from)?;
+        out.write_all(b"\n")
     }
 
     /// [`view`](Self::view) as YAML.
@@ -336,11 +345,39 @@ pub struct ReportView<'a> {
     /// The process exit code.
     pub exit_code: u8,
     /// Every reported certificate, in discovery order.
-    pub items: Vec<ItemView<'a>>,
+    pub items: Items<'a>,
     /// Inputs that could not be read.
     pub errors: Vec<ErrorView<'a>>,
     /// Problems that belong to no single certificate.
     pub warnings: &'a [String],
+}
+
+/// The items of a [`ReportView`]: each [`ItemView`] is made when it is serialized (or
+/// iterated), not held.
+#[derive(Clone, Copy, Debug)]
+pub struct Items<'a>(&'a [Entry<'a>]);
+
+impl<'a> Items<'a> {
+    /// The item views, in discovery order.
+    pub fn iter(&self) -> impl Iterator<Item = ItemView<'a>> + 'a {
+        self.0.iter().map(ItemView::from)
+    }
+
+    /// How many items.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl Serialize for Items<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.iter())
+    }
 }
 
 /// `--warn` and `--crit`.

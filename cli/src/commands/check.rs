@@ -150,17 +150,19 @@ pub(crate) fn run(args: &CheckArgs) -> Result<ExitCode> {
     let policy = Policy { warn: args.warn, crit: args.crit };
     let inventory = discover(args)?;
     let report = check::evaluate(&inventory, &policy, at);
-    let text = match args.output {
-        CheckFormat::Table => table(&report, color_enabled()),
-        CheckFormat::Kubeadm => ExpirationInfo::from_inventory(&inventory, at).to_text(),
-        CheckFormat::KubeadmJson => ExpirationInfo::from_inventory(&inventory, at).to_json(),
-        CheckFormat::KubeadmYaml => ExpirationInfo::from_inventory(&inventory, at).to_yaml(),
-        CheckFormat::Json => report.to_json(),
-        CheckFormat::Yaml => report.to_yaml(),
-        CheckFormat::Prometheus => prometheus::render(&report),
+    let mut out = std::io::BufWriter::with_capacity(64 << 10, std::io::stdout().lock());
+    let expiration = || ExpirationInfo::from_inventory(&inventory, at);
+    let written = match args.output {
+        // Streamed: the document for thousands of certificates is never in memory whole.
+        CheckFormat::Json => report.write_json(&mut out),
+        CheckFormat::Table => out.write_all(table(&report, color_enabled()).as_bytes()),
+        CheckFormat::Kubeadm => out.write_all(expiration().to_text().as_bytes()),
+        CheckFormat::KubeadmJson => out.write_all(expiration().to_json().as_bytes()),
+        CheckFormat::KubeadmYaml => out.write_all(expiration().to_yaml().as_bytes()),
+        CheckFormat::Yaml => out.write_all(report.to_yaml().as_bytes()),
+        CheckFormat::Prometheus => out.write_all(prometheus::render(&report).as_bytes()),
     };
-    let mut out = std::io::stdout().lock();
-    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+    match written.and_then(|()| out.flush()) {
         // A reader that stopped early (`| head`) is not an error of the check.
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
         other => other.context("cannot write to standard output")?,
