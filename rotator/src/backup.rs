@@ -3,9 +3,9 @@
 use std::path::{Path, PathBuf};
 
 use kubepki_pki::fsio::{self, MAX_CONFIG_FILE, Transaction};
-use zeroize::Zeroizing;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
+use zeroize::Zeroizing;
 
 use crate::error::{Error, Result};
 

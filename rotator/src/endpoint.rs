@@ -7,19 +7,20 @@
 //! verify for the host name against it, as a TLS client would check it.
 
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use kubepki_pki::Certificate;
 use kubepki_pki::fsio::MAX_PEM_FILE;
+use rustls::RootCertStore;
 use rustls::client::WebPkiServerVerifier;
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
+use rustls::client::danger::ServerCertVerifier;
+use rustls::crypto::CryptoProvider;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{DigitallySignedStruct, RootCertStore, SignatureScheme};
 
-use crate::discover::{error_chain, items_from, read_file};
+use crate::discover::{items_from, read_file};
 use crate::inventory::{Finding, Found, InputError, Location};
+use crate::verify::probe;
 
 /// How to fetch endpoints.
 #[derive(Clone, Debug)]
@@ -47,53 +48,6 @@ pub fn parse_address(address: &str) -> Result<(String, u16), String> {
     Ok((host.to_owned(), port))
 }
 
-/// A verifier that accepts whatever chain the server sends and keeps it. Handshake signatures
-/// are still checked, so the chain is the one that server holds the key for.
-#[derive(Debug)]
-struct Recorder {
-    chain: Mutex<Option<Vec<CertificateDer<'static>>>>,
-    algorithms: WebPkiSupportedAlgorithms,
-}
-
-impl ServerCertVerifier for Recorder {
-    fn verify_server_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        let chain = std::iter::once(end_entity).chain(intermediates).map(|c| c.clone().into_owned()).collect();
-        if let Ok(mut slot) = self.chain.lock() {
-            *slot = Some(chain);
-        }
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algorithms)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.algorithms.supported_schemes()
-    }
-}
-
 fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::aws_lc_rs::default_provider())
 }
@@ -102,32 +56,22 @@ fn server_name(host: &str) -> Result<ServerName<'static>, String> {
     ServerName::try_from(host.to_owned()).map_err(|_| format!("{host:?} is neither an IP address nor a DNS name"))
 }
 
-/// The chain `address` serves, leaf first.
+/// The chain `address` serves, leaf first: `verify`'s handshake, which records the chain
+/// instead of judging it (handshake signatures are still checked, so the chain is the one the
+/// server holds the key for), without a client certificate.
 pub async fn served_chain(address: &str, timeout: Duration) -> Result<Vec<CertificateDer<'static>>, String> {
     let (host, port) = parse_address(address)?;
     let name = server_name(&host)?;
-    let provider = provider();
-    let recorder =
-        Arc::new(Recorder { chain: Mutex::new(None), algorithms: provider.signature_verification_algorithms });
-    let config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?
-        .dangerous()
-        .with_custom_certificate_verifier(recorder.clone())
-        .with_no_client_auth();
-    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
     let tcp = match tokio::time::timeout(timeout, tokio::net::TcpStream::connect((host.as_str(), port))).await {
         Ok(Ok(tcp)) => tcp,
         Ok(Err(e)) => return Err(format!("cannot connect: {e}")),
         Err(_) => return Err(format!("cannot connect: no answer within {}s", timeout.as_secs_f64())),
     };
-    let handshake = tokio::time::timeout(timeout, connector.connect(name, tcp)).await;
-    let chain = recorder.chain.lock().ok().and_then(|mut c| c.take());
-    match (chain, handshake) {
-        (Some(chain), _) => Ok(chain),
-        (None, Ok(Ok(_))) => Err("the server sent no certificate".into()),
-        (None, Ok(Err(e))) => Err(format!("TLS handshake failed before the server's certificate: {}", error_chain(&e))),
-        (None, Err(_)) => Err(format!("no TLS handshake within {}s", timeout.as_secs_f64())),
+    let handshake = probe::handshake_over(tcp, name, None, &provider(), timeout).await;
+    match (handshake.chain, handshake.stream) {
+        (chain, _) if !chain.is_empty() => Ok(chain),
+        (_, Ok(_)) => Err("the server sent no certificate".into()),
+        (_, Err(e)) => Err(format!("TLS handshake failed before the server's certificate: {e}")),
     }
 }
 

@@ -50,7 +50,7 @@
 
 mod etcd;
 mod material;
-mod probe;
+pub(crate) mod probe;
 mod report;
 mod target;
 

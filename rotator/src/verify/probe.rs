@@ -130,6 +130,18 @@ pub(crate) async fn handshake(
     timeout: Duration,
 ) -> Result<Handshake, Unreachable> {
     let tcp = connect(url, timeout, Duration::ZERO).await?;
+    Ok(handshake_over(tcp, url.server_name().clone(), identity, provider, timeout).await)
+}
+
+/// A TLS handshake over a connected stream, presenting `identity` (or no client certificate):
+/// the server's chain is recorded, not judged, but its handshake signature is verified.
+pub(crate) async fn handshake_over(
+    tcp: TcpStream,
+    server_name: ServerName<'static>,
+    identity: Option<&Identity>,
+    provider: &Arc<CryptoProvider>,
+    timeout: Duration,
+) -> Handshake {
     let recorder = Arc::new(Recorder {
         provider: provider.clone(),
         identity: identity.map(|i| i.certified.clone()),
@@ -144,22 +156,22 @@ pub(crate) async fn handshake(
     let config = match config {
         Ok(c) => c,
         Err(e) => {
-            return Ok(Handshake {
+            return Handshake {
                 chain: Vec::new(),
                 client_cert_requested: false,
                 stream: Err(format!("the TLS client cannot be configured: {e}")),
-            });
+            };
         }
     };
     let connector = TlsConnector::from(Arc::new(config));
-    let stream = match tokio::time::timeout(timeout, connector.connect(url.server_name().clone(), tcp)).await {
+    let stream = match tokio::time::timeout(timeout, connector.connect(server_name, tcp)).await {
         Ok(Ok(s)) => Ok(s),
         Ok(Err(e)) => Err(describe_io(&e)),
         Err(_) => Err(format!("the handshake did not finish within {}s", timeout.as_secs_f32())),
     };
     let chain = std::mem::take(&mut *recorder.chain.lock().unwrap_or_else(PoisonError::into_inner));
     let client_cert_requested = *recorder.requested.lock().unwrap_or_else(PoisonError::into_inner);
-    Ok(Handshake { chain, client_cert_requested, stream })
+    Handshake { chain, client_cert_requested, stream }
 }
 
 /// Describes an I/O error, naming a TLS alert when that is what it carries.
