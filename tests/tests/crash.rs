@@ -1,6 +1,7 @@
-//! Crash safety: `init` and `rotate` killed with SIGKILL at every write step (failpoints) and at
-//! random moments leave a tree where every certificate/key pair matches, no temporary file
-//! stands in for a live one, every kubeconfig parses, and a rerun completes.
+//! Crash safety: `init`, `rotate` and a bulk `issue kubelet-serving` killed with SIGKILL at
+//! every write step (failpoints), and `rotate` at random moments, leave a tree where every
+//! certificate/key pair matches, no temporary file stands in for a live one, every kubeconfig
+//! parses, and a rerun completes.
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -169,14 +170,92 @@ fn rotate_killed_at_every_write_step_is_consistent_and_completes() {
     assert_eq!(kills, 16);
 }
 
-/// SIGKILL at 40 random moments while rotations run back to back (RSA keys make each run long
+/// The kubelet serving directories under `out`: each is whole (a certificate with its matching
+/// key) or absent, and nothing staged is visible. Returns how many there are.
+fn assert_nodes_consistent(out: &Path, context: &str) -> usize {
+    let Ok(entries) = std::fs::read_dir(out) else { return 0 };
+    let mut nodes = 0;
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if name.starts_with('.') {
+            continue;
+        }
+        let (crt, key) = (e.path().join("kubelet.crt"), e.path().join("kubelet.key"));
+        let cert = Certificate::from_pem_bundle(
+            &std::fs::read(&crt).unwrap_or_else(|e| panic!("{context}: {}: {e}", crt.display())),
+            "c",
+        )
+        .unwrap()
+        .remove(0);
+        let key = PrivateKey::from_pem(
+            &std::fs::read_to_string(&key).unwrap_or_else(|e| panic!("{context}: {}: {e}", key.display())),
+            "k",
+        )
+        .unwrap();
+        assert!(key.matches_spki(&cert.spki), "{context}: {name}'s key does not match its certificate");
+        assert_eq!(cert.subject.to_string(), format!("O=system:nodes, CN=system:node:{name}"), "{context}");
+        nodes += 1;
+    }
+    nodes
+}
+
+/// `issue kubelet-serving` for a fleet, killed at every write step: each node's directory is
+/// there whole or not at all, and a rerun completes the fleet.
+#[test]
+fn bulk_kubelet_serving_killed_at_every_write_step_is_consistent_and_completes() {
+    let base = TestDir::new();
+    init(base.path(), &[]).ok();
+    let file = base.write("nodes.txt", (0..4).map(|i| format!("worker-{i} 10.0.0.{}\n", i + 1)).collect::<String>());
+    let mut kills = 0;
+    for (n, point) in points(4).into_iter().enumerate() {
+        let out = base.join(&format!("serving-{n}"));
+        let cmd = || {
+            let mut c = kubepki();
+            c.args(["issue", "kubelet-serving", "--quiet", "--cert-dir"])
+                .arg(base.join("pki"))
+                .arg("--kubeconfig-dir")
+                .arg(base.path())
+                .arg("--nodes")
+                .arg(&file)
+                .arg("--out")
+                .arg(&out);
+            c
+        };
+        let r = with_failpoint(&mut cmd(), &point);
+        if r.code == 0 {
+            // renamed-one@n beyond the last rename: nothing to kill.
+            continue;
+        }
+        assert_eq!(r.code, -1, "{point}: {}", r.stderr);
+        kills += 1;
+        // Each node is whole or absent; past the commit point some may be there already.
+        let before = assert_nodes_consistent(&out, &format!("killed at {point}"));
+        let committed = !matches!(point.as_str(), "commit:begin" | "commit:staged");
+        assert!(committed || before == 0, "{point}: {before} nodes before the commit point");
+        // The rerun completes an interrupted commit, or writes the fleet anew.
+        let again = run(&mut cmd());
+        assert_eq!(again.code, 0, "{point}: {}", again.stderr);
+        assert_eq!(again.stdout.contains("an interrupted run was completed"), committed, "{point}: {}", again.stdout);
+        assert_eq!(assert_nodes_consistent(&out, &format!("rerun after {point}")), 4, "{point}");
+        let staged: Vec<_> = std::fs::read_dir(&out)
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with('.'))
+            .collect();
+        assert!(staged.is_empty(), "{point}: left behind: {staged:?}");
+    }
+    assert_eq!(kills, 8);
+}
+
+/// SIGKILL at 48 random moments while rotations run back to back (RSA keys make each run long
 /// enough to be hit mid-way).
 #[test]
 fn rotate_killed_at_random_moments_is_consistent() {
     let d = TestDir::new();
     init(d.path(), &["--encryption-algorithm", "RSA-2048"]).ok();
     let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
-    for i in 0..40 {
+    for i in 0..48 {
         seed ^= seed << 13;
         seed ^= seed >> 7;
         seed ^= seed << 17;

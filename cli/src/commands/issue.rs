@@ -163,11 +163,22 @@ fn kubelet_serving(c: &Common, node_ips: &[IpAddr], nodes_file: Option<&PathBuf>
         }
     };
     // An earlier run interrupted after its commit point is completed (one before it, discarded).
-    if out.is_dir() {
-        fsio::recover(out, &[])?;
+    let completed = if out.is_dir() { fsio::recover(out, &[])?.completed.len() } else { 0 };
+    let existing: Vec<_> = nodes.iter().map(|n| out.join(&n.name).join("kubelet.crt")).filter(|p| p.exists()).collect();
+    if completed > 0 && existing.len() == nodes.len() {
+        // This command, rerun after a crash: the interrupted run had written all of it.
+        match c.output {
+            Format::Json => output::print_json(
+                &json!({"nodes": nodes.len(), "files": completed, "out": out, "completedInterrupted": true}),
+            )?,
+            Format::Table => println!(
+                "[issue] an interrupted run was completed: {} kubelet serving certificates under {}",
+                nodes.len(),
+                out.display()
+            ),
+        }
+        return Ok(ExitCode::SUCCESS);
     }
-    let existing: Vec<_> =
-        nodes.iter().map(|n| out.join(&n.name).join("kubelet.crt")).filter(|p| p.exists()).take(3).collect();
     if let Some(first) = existing.first() {
         bail!(coded(
             INPUT,
