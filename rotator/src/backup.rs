@@ -60,6 +60,44 @@ pub fn default_dir(cert_dir: &Path, now: OffsetDateTime) -> PathBuf {
     candidate
 }
 
+/// The name every backup directory kubepki makes starts with.
+pub const PREFIX: &str = "kubepki-backup-";
+
+/// Keeps the `keep` newest backups beside `current` (the directories of its parent named
+/// `kubepki-backup-<UTC time>[-n]`, `current` always among those kept) and removes the others,
+/// oldest first. Returns the directories removed. Directories of other names are never touched.
+pub fn prune(current: &Path, keep: usize) -> Result<Vec<PathBuf>> {
+    let parent = current.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let read_err = |source| kubepki_pki::Error::Read { path: parent.to_owned(), source };
+    let mut backups: Vec<(String, PathBuf)> = Vec::new();
+    for entry in std::fs::read_dir(parent).map_err(read_err)? {
+        let entry = entry.map_err(read_err)?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with(PREFIX) && entry.file_type().is_ok_and(|t| t.is_dir()) && entry.path() != current {
+            backups.push((sort_key(&name), entry.path()));
+        }
+    }
+    // Newest first: the UTC time sorts as text; a same-second suffix `-n` after its base.
+    backups.sort_by(|a, b| b.0.cmp(&a.0));
+    let mut removed = Vec::new();
+    for (_, dir) in backups.into_iter().skip(keep.saturating_sub(1)) {
+        std::fs::remove_dir_all(&dir).map_err(|source| kubepki_pki::Error::Write { path: dir.clone(), source })?;
+        removed.push(dir);
+    }
+    if !removed.is_empty() {
+        fsio::sync_dir(parent)?;
+    }
+    Ok(removed)
+}
+
+/// `kubepki-backup-20261127T072201Z-12` sorts after `...Z-9` and `...Z`.
+fn sort_key(name: &str) -> String {
+    match name.rsplit_once('-') {
+        Some((base, n)) if base.ends_with('Z') && n.chars().all(|c| c.is_ascii_digit()) => format!("{base}-{n:0>10}"),
+        _ => format!("{name}-{:0>10}", 0),
+    }
+}
+
 /// Removes backups whose creation was interrupted (their hidden staging directories): the
 /// caller holds the cert dir's lock, so no other run is writing one.
 fn remove_unfinished(parent: &Path) {
@@ -143,6 +181,48 @@ impl Backup {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn prune_keeps_the_newest_and_touches_nothing_else() {
+        let d = tempfile::tempdir().unwrap();
+        let names = [
+            "kubepki-backup-20261125T000000Z",
+            "kubepki-backup-20261126T000000Z",
+            "kubepki-backup-20261126T000000Z-1",
+            "kubepki-backup-20261126T000000Z-10",
+            "kubepki-backup-20261126T000000Z-2",
+            "kubeadm-backup-etcd-2026-11-20",
+        ];
+        for n in names {
+            std::fs::create_dir(d.path().join(n)).unwrap();
+            std::fs::write(d.path().join(n).join("manifest.json"), "[]").unwrap();
+        }
+        let current = d.path().join("kubepki-backup-20261127T000000Z");
+        std::fs::create_dir(&current).unwrap();
+        let removed = prune(&current, 3).unwrap();
+        let removed: Vec<_> = removed.iter().map(|p| p.file_name().unwrap().to_string_lossy().into_owned()).collect();
+        assert_eq!(
+            removed,
+            ["kubepki-backup-20261126T000000Z-1", "kubepki-backup-20261126T000000Z", "kubepki-backup-20261125T000000Z"]
+        );
+        let mut left: Vec<_> = std::fs::read_dir(d.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        assert_eq!(
+            left,
+            [
+                "kubeadm-backup-etcd-2026-11-20",
+                "kubepki-backup-20261126T000000Z-10",
+                "kubepki-backup-20261126T000000Z-2",
+                "kubepki-backup-20261127T000000Z",
+            ]
+        );
+        // The current backup is kept whatever `keep` says.
+        assert_eq!(prune(&current, 1).unwrap().len(), 2);
+        assert!(current.is_dir());
+    }
 
     #[test]
     fn backup_and_restore_round_trip_with_modes() {

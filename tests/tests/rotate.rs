@@ -560,3 +560,48 @@ fn verify_after_rotation_keeps_or_rolls_back() {
     assert!(r.stderr.contains("was restored from"), "{}", r.stderr);
     assert_eq!(content_hash(&pki), content, "the rotation was rolled back");
 }
+
+/// Cron keeps rotating; `--keep-backups` keeps the newest backups (old private keys) and
+/// removes the rest, only once a run has succeeded, and never a directory that is not its own.
+#[test]
+fn keep_backups_removes_the_oldest_after_a_successful_run() {
+    let d = TestDir::new();
+    init(d.path(), &[]).ok();
+    std::fs::create_dir_all(d.join("tmp/kubeadm-backup-etcd-2026-11-20")).unwrap();
+    let rotate = |extra: &[&str]| {
+        run(kubepki()
+            .arg("rotate")
+            .arg("--cert-dir")
+            .arg(d.join("pki"))
+            .arg("--kubeconfig-dir")
+            .arg(d.path())
+            .arg("--all")
+            .args(extra))
+    };
+    for _ in 0..3 {
+        rotate(&[]).ok();
+    }
+    // Three backups of kubepki's, and kubeadm's.
+    let before = backups(d.path());
+    assert_eq!(before.len(), 4, "{before:?}");
+    // A failed run removes nothing (and restores its files).
+    let failed = rotate(&["--keep-backups", "1", "--exec", "exit 1"]);
+    assert_eq!(failed.code, 1, "{}", failed.stderr);
+    assert_eq!(backups(d.path()).len(), 5);
+    let r = rotate(&["--keep-backups", "2", "-o", "json"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let doc: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    let pruned = doc["result"]["prunedBackups"].as_array().unwrap();
+    assert_eq!(pruned.len(), 3, "{doc:#}");
+    let after = backups(d.path());
+    let names: Vec<_> = after.iter().map(|p| p.file_name().unwrap().to_string_lossy().into_owned()).collect();
+    assert_eq!(names.len(), 3, "{names:?}");
+    assert_eq!(names[0], "kubeadm-backup-etcd-2026-11-20");
+    // The newest two: this run's backup and the failed run's.
+    let this_run = doc["result"]["backup"].as_str().unwrap();
+    assert!(after.iter().any(|p| p.to_str() == Some(this_run)), "{after:?} {this_run}");
+    assert!(before[1..].iter().all(|b| !after.contains(b)), "{after:?}");
+    // 0 is refused: this run's own backup must stay.
+    let zero = rotate(&["--keep-backups", "0"]);
+    assert_eq!(zero.code, 2, "{}", zero.stderr);
+}

@@ -76,6 +76,11 @@ pub(crate) struct RotateArgs {
     /// Where to back up replaced files [default: <cert dir>/../tmp/kubepki-backup-<time>].
     #[arg(long, value_name = "DIR")]
     backup_dir: Option<PathBuf>,
+    /// After a successful run, keep only this many of kubepki's backups beside this run's
+    /// (`kubepki-backup-*`, the newest, this run's included) and remove the older ones, which
+    /// hold old private keys [default: keep all].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    keep_backups: Option<u32>,
     /// Append one JSON line per action to this file (never key material).
     #[arg(long, value_name = "FILE")]
     audit_log: Option<PathBuf>,
@@ -240,7 +245,12 @@ pub(crate) fn run(args: &RotateArgs) -> Result<ExitCode> {
             return fail(e, secrets.as_ref());
         }
     }
-    render(args.output, &plan, outcome.as_ref(), secrets.as_ref(), args.dry_run)?;
+    // Only now, when this run's files are kept, are older backups expendable.
+    let pruned = match (args.keep_backups, outcome.as_ref().and_then(|o| o.backup.as_ref())) {
+        (Some(keep), Some(backup)) => kubepki_rotator::backup::prune(&backup.dir, keep as usize)?,
+        _ => Vec::new(),
+    };
+    render(args.output, &plan, outcome.as_ref(), secrets.as_ref(), &pruned, args.dry_run)?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -354,6 +364,7 @@ fn render(
     plan: &Plan,
     outcome: Option<&Outcome>,
     secrets: Option<&SecretsSession>,
+    pruned: &[PathBuf],
     dry_run: bool,
 ) -> Result<()> {
     let secret_results: Vec<(String, String, &'static str)> = secrets
@@ -410,6 +421,7 @@ fn render(
                     "keyReused": r.key_reused,
                 })).collect::<Vec<_>>(),
                 "backup": o.backup.as_ref().map(|b| b.dir.clone()),
+                "prunedBackups": pruned,
                 "written": o.written,
             })),
         })),
@@ -467,6 +479,9 @@ fn render(
                 }
                 if let Some(b) = &o.backup {
                     println!("[rotate] previous files backed up in {}", b.dir.display());
+                }
+                if !pruned.is_empty() {
+                    println!("[rotate] removed {} older backups (--keep-backups)", pruned.len());
                 }
                 println!("[rotate] restart or reload what uses them: see docs/rotation.md");
             } else if dry_run {
