@@ -37,7 +37,7 @@ pub(crate) enum Command {
     Check(CheckArgs),
     /// Renew what a policy says is due — leaves, kubeconfig copies — with a plan, a backup,
     /// an audit log and a lock; safe to run from cron.
-    Rotate(RotateArgs),
+    Rotate(Box<RotateArgs>),
     /// Rotate a CA in phases (prepare, trust, reissue, retire) with an overlap bundle.
     RotateCa(RotateCaArgs),
     /// Prove mutual TLS on etcd, kubelet and API server endpoints.
