@@ -15,13 +15,17 @@
 use std::fmt;
 use std::str::FromStr;
 
+use std::cell::RefCell;
+
 use serde::Serialize;
+use serde::ser::{SerializeMap, SerializeSeq};
 use serde_json::{Value, json};
 use time::format_description::well_known::Rfc3339;
 use time::{Duration, OffsetDateTime, UtcOffset};
 
 use crate::error::{Error, Result};
-use crate::inventory::{InputError, Inventory, Item, Location, Severity, Stored};
+use crate::inventory::{InputError, Inventory, Item, Location, Severity, SourceKind, Stored};
+use crate::scan::FileScan;
 
 /// When a certificate is due: a time before NotAfter, or a share of its lifetime used.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -217,6 +221,8 @@ pub struct Entry<'a> {
 /// An inventory judged at a point in time.
 #[derive(Debug)]
 pub struct Report<'a> {
+    /// What was judged.
+    pub inventory: &'a Inventory,
     /// The evaluation time.
     pub at: OffsetDateTime,
     /// The thresholds.
@@ -248,25 +254,24 @@ pub fn date_status(cert: &kubepki_pki::Certificate, policy: &Policy, at: OffsetD
     (status, remaining.whole_seconds(), used)
 }
 
-/// Judges every reported item of `inventory` at `at`. A finding raises an `ok` or `warning`
-/// status to its own severity.
+/// Judges one item at `at`. A finding raises an `ok` or `warning` status to its own severity.
+pub fn judge<'a>(item: &'a Item, policy: &Policy, at: OffsetDateTime) -> Entry<'a> {
+    let Some(cert) = item.cert() else {
+        return Entry { item, status: Status::Invalid, residual_seconds: None, lifetime_used_percent: None };
+    };
+    let (mut status, residual, used) = date_status(cert, policy, at);
+    match item.findings.iter().map(|f| f.severity()).max() {
+        Some(Severity::Critical) if matches!(status, Status::Ok | Status::Warning) => status = Status::Critical,
+        Some(Severity::Warning) if status == Status::Ok => status = Status::Warning,
+        _ => {}
+    }
+    Entry { item, status, residual_seconds: Some(residual), lifetime_used_percent: Some(used) }
+}
+
+/// Judges every reported item of `inventory` at `at`.
 pub fn evaluate<'a>(inventory: &'a Inventory, policy: &Policy, at: OffsetDateTime) -> Report<'a> {
-    let entries = inventory
-        .reported()
-        .map(|item| {
-            let Some(cert) = item.cert() else {
-                return Entry { item, status: Status::Invalid, residual_seconds: None, lifetime_used_percent: None };
-            };
-            let (mut status, residual, used) = date_status(cert, policy, at);
-            match item.findings.iter().map(|f| f.severity()).max() {
-                Some(Severity::Critical) if matches!(status, Status::Ok | Status::Warning) => status = Status::Critical,
-                Some(Severity::Warning) if status == Status::Ok => status = Status::Warning,
-                _ => {}
-            }
-            Entry { item, status, residual_seconds: Some(residual), lifetime_used_percent: Some(used) }
-        })
-        .collect();
-    Report { at, policy: *policy, entries, errors: &inventory.errors, warnings: &inventory.warnings }
+    let entries = inventory.reported().map(|item| judge(item, policy, at)).collect();
+    Report { inventory, at, policy: *policy, entries, errors: &inventory.errors, warnings: &inventory.warnings }
 }
 
 impl Report<'_> {
@@ -295,88 +300,180 @@ impl Report<'_> {
     }
 
     /// kubepki's own document (`-o json`, `-o yaml`); the schema is in `docs/check.md`.
-    pub fn view(&self) -> ReportView<'_> {
-        let verdict = self.verdict();
-        ReportView {
-            at: rfc3339(self.at),
-            thresholds: Thresholds { warn: self.policy.warn.to_string(), crit: self.policy.crit.to_string() },
-            verdict: verdict.as_str(),
-            exit_code: verdict.exit_code(),
-            items: Items(&self.entries),
-            errors: self.errors.iter().map(|e| ErrorView { input: &e.input, message: &e.message }).collect(),
-            warnings: self.warnings,
-        }
+    pub fn document(&self) -> Document<'_> {
+        Document::new(self.inventory, None, &self.policy, self.at)
     }
 
-    /// [`view`](Self::view) as pretty JSON, with a trailing newline.
+    /// [`document`](Self::document) as pretty JSON, with a trailing newline.
     pub fn to_json(&self) -> String {
         let mut out = Vec::new();
-        // Invariant: writing to a Vec cannot fail, and the view is plain data that always
+        // Invariant: writing to a Vec cannot fail, and the document is plain data that always
         // serializes.
-        let _ = self.write_json(&mut out);
+        let _ = self.document().write_json(&mut out);
         String::from_utf8(out).unwrap_or_default()
     }
 
-    /// [`view`](Self::view) as pretty JSON, with a trailing newline, written as it is made:
-    /// each item's view exists only while it is written, so ten thousand certificates need no
-    /// document in memory.
+    /// What the report says, in the terms of a written [`Document`]'s [`Tally`].
+    pub fn tally(&self) -> Tally {
+        Tally {
+            items: self.entries.len(),
+            verdict: self.verdict(),
+            errors: self.errors.to_vec(),
+            invalid: self
+                .entries
+                .iter()
+                .filter_map(|e| e.item.certificate.as_ref().err().map(|r| (e.item.name.clone(), r.clone())))
+                .collect(),
+        }
+    }
+
+    /// [`document`](Self::document) as YAML.
+    pub fn to_yaml(&self) -> String {
+        // Invariant: as for JSON.
+        serde_saphyr::to_string(&self.document()).unwrap_or_default()
+    }
+}
+
+/// How many certificate files a streamed document reads and judges at a time.
+pub const CHUNK: usize = 512;
+
+/// The document of `-o json` and `-o yaml`, made as it is written: `at`, `thresholds`, `items`,
+/// `errors`, `warnings`, `verdict`, `exitCode`. The items are the inventory's certificates in
+/// discovery order, with the files of a [`FileScan`] read, linked and judged [`CHUNK`] at a time
+/// where the inventory's files would stand (before Secrets and endpoints): only one chunk of
+/// them is in memory at once, so `check --file DIR` holds thousands of certificates no longer
+/// than it takes to write them. The verdict is known once the items are written, hence its
+/// place after them.
+pub struct Document<'a> {
+    inventory: &'a Inventory,
+    scan: RefCell<Option<FileScan>>,
+    policy: Policy,
+    at: OffsetDateTime,
+    tally: RefCell<Tally>,
+}
+
+/// What a written [`Document`] reported: for the exit code and the messages on standard error.
+#[derive(Debug)]
+pub struct Tally {
+    /// How many certificates were reported.
+    pub items: usize,
+    /// The overall verdict (items, input errors and warnings).
+    pub verdict: Verdict,
+    /// Every input error: the inventory's and the files'.
+    pub errors: Vec<InputError>,
+    /// The invalid certificates: name and why.
+    pub invalid: Vec<(String, String)>,
+}
+
+impl<'a> Document<'a> {
+    /// The document of `inventory`, with the files of `scan` read as it is written.
+    pub fn new(inventory: &'a Inventory, scan: Option<FileScan>, policy: &Policy, at: OffsetDateTime) -> Self {
+        let mut errors = inventory.errors.clone();
+        let scan = scan.map(|mut scan| {
+            errors.append(&mut scan.errors);
+            scan
+        });
+        Self {
+            inventory,
+            scan: RefCell::new(scan),
+            policy: *policy,
+            at,
+            tally: RefCell::new(Tally { items: 0, verdict: Verdict::Ok, errors, invalid: Vec::new() }),
+        }
+    }
+
+    /// Writes it as pretty JSON with a trailing newline. The files are read by the first
+    /// write; [`into_tally`](Self::into_tally) then says what was reported.
     pub fn write_json(&self, mut out: impl std::io::Write) -> std::io::Result<()> {
-        serde_json::to_writer_pretty(&mut out, &self.view()).map_err(std::io::Error::from)?;
+        serde_json::to_writer_pretty(&mut out, self).map_err(std::io::Error::from)?;
         out.write_all(b"\n")
     }
 
-    /// [`view`](Self::view) as YAML.
-    pub fn to_yaml(&self) -> String {
-        // Invariant: as for JSON.
-        serde_saphyr::to_string(&self.view()).unwrap_or_default()
+    /// What the document reported (as far as it was written).
+    pub fn into_tally(self) -> Tally {
+        self.tally.into_inner()
+    }
+
+    /// Writes one judged item and counts it.
+    fn item<S: SerializeSeq>(&self, seq: &mut S, entry: &Entry<'_>) -> std::result::Result<(), S::Error> {
+        {
+            let mut tally = self.tally.borrow_mut();
+            tally.items += 1;
+            tally.verdict = tally.verdict.worst(entry.status.verdict());
+            if let Err(reason) = &entry.item.certificate {
+                tally.invalid.push((entry.item.name.clone(), reason.clone()));
+            }
+        }
+        seq.serialize_element(&ItemView::from(entry))
     }
 }
 
-/// The document of `-o json` and `-o yaml`.
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ReportView<'a> {
-    /// The evaluation time.
-    pub at: String,
-    /// The thresholds, as given.
-    pub thresholds: Thresholds,
-    /// `ok`, `warning`, `critical` or `unknown`.
-    pub verdict: &'static str,
-    /// The process exit code.
-    pub exit_code: u8,
-    /// Every reported certificate, in discovery order.
-    pub items: Items<'a>,
-    /// Inputs that could not be read.
-    pub errors: Vec<ErrorView<'a>>,
-    /// Problems that belong to no single certificate.
-    pub warnings: &'a [String],
-}
-
-/// The items of a [`ReportView`]: each [`ItemView`] is made when it is serialized (or
-/// iterated), not held.
-#[derive(Clone, Copy, Debug)]
-pub struct Items<'a>(&'a [Entry<'a>]);
-
-impl<'a> Items<'a> {
-    /// The item views, in discovery order.
-    pub fn iter(&self) -> impl Iterator<Item = ItemView<'a>> + 'a {
-        self.0.iter().map(ItemView::from)
-    }
-
-    /// How many items.
-    pub fn len(&self) -> usize {
-        self.0.len()
-    }
-
-    /// Whether there are none.
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-}
-
-impl Serialize for Items<'_> {
+impl Serialize for Document<'_> {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
-        serializer.collect_seq(self.iter())
+        let mut map = serializer.serialize_map(None)?;
+        map.serialize_entry("at", &rfc3339(self.at))?;
+        let thresholds = Thresholds { warn: self.policy.warn.to_string(), crit: self.policy.crit.to_string() };
+        map.serialize_entry("thresholds", &thresholds)?;
+        map.serialize_entry("items", &DocumentItems(self))?;
+        let mut tally = self.tally.borrow_mut();
+        let errors: Vec<ErrorView<'_>> =
+            tally.errors.iter().map(|e| ErrorView { input: &e.input, message: &e.message }).collect();
+        map.serialize_entry("errors", &errors)?;
+        map.serialize_entry("warnings", &self.inventory.warnings)?;
+        let mut verdict = tally.verdict;
+        if !tally.errors.is_empty() {
+            verdict = verdict.worst(Verdict::Unknown);
+        }
+        if !self.inventory.warnings.is_empty() {
+            verdict = verdict.worst(Verdict::Warning);
+        }
+        drop(errors);
+        tally.verdict = verdict;
+        map.serialize_entry("verdict", verdict.as_str())?;
+        map.serialize_entry("exitCode", &verdict.exit_code())?;
+        map.end()
+    }
+}
+
+/// The `items` of a [`Document`]: the inventory's local certificates, the scanned files, then
+/// Secrets and served chains (discovery order).
+struct DocumentItems<'d, 'a>(&'d Document<'a>);
+
+impl Serialize for DocumentItems<'_, '_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+        let doc = self.0;
+        let (policy, at) = (&doc.policy, doc.at);
+        let remote = |item: &Item| matches!(item.source(), SourceKind::Secret | SourceKind::Endpoint);
+        let mut seq = serializer.serialize_seq(None)?;
+        for item in doc.inventory.reported().filter(|i| !remote(i)) {
+            doc.item(&mut seq, &judge(item, policy, at))?;
+        }
+        if let Some(scan) = doc.scan.borrow_mut().take() {
+            // A reader thread parses and links the next chunk while this one is written.
+            let inventory = doc.inventory;
+            let result = std::thread::scope(|scope| {
+                let (send, chunks) = std::sync::mpsc::sync_channel(1);
+                scope.spawn(move || {
+                    for chunk in scan.chunks(CHUNK, |item| inventory.link(item)) {
+                        if send.send(chunk).is_err() {
+                            return; // the writer stopped (a closed pipe)
+                        }
+                    }
+                });
+                for mut chunk in chunks {
+                    for item in &chunk.items {
+                        doc.item(&mut seq, &judge(item, policy, at))?;
+                    }
+                    doc.tally.borrow_mut().errors.append(&mut chunk.errors);
+                }
+                Ok(())
+            });
+            result?;
+        }
+        for item in doc.inventory.reported().filter(|i| remote(i)) {
+            doc.item(&mut seq, &judge(item, policy, at))?;
+        }
+        seq.end()
     }
 }
 

@@ -530,6 +530,8 @@ pub struct Inventory {
     pub kubeconfig_dir: Option<PathBuf>,
     /// The cert dir's CAs that were found and read.
     pub cas: Vec<CaState>,
+    /// CAs whose certificate file exists but could not be read: their leaves are not judged.
+    unreadable_cas: BTreeSet<CaKind>,
 }
 
 impl Inventory {
@@ -544,6 +546,12 @@ impl Inventory {
         self.items.iter().filter(|i| i.copy_of.is_none())
     }
 
+    /// Links one more item, found after the inventory was finished (a certificate file read
+    /// in a later chunk), to the cert dir's CAs, as [`InventoryBuilder::finish`] links its own.
+    pub fn link(&self, item: &mut Item) {
+        link(item, &self.cas, &self.unreadable_cas, self.cert_dir.is_some());
+    }
+
     /// Whether any input could not be read or parsed (an input error or an invalid item).
     pub fn has_unreadable_input(&self) -> bool {
         !self.errors.is_empty() || self.items.iter().any(|i| i.certificate.is_err())
@@ -554,8 +562,6 @@ impl Inventory {
 #[derive(Debug, Default)]
 pub struct InventoryBuilder {
     inventory: Inventory,
-    /// CAs whose certificate file exists but could not be read: their leaves are not judged.
-    unreadable_cas: BTreeSet<CaKind>,
 }
 
 impl InventoryBuilder {
@@ -577,7 +583,7 @@ impl InventoryBuilder {
     }
 
     pub(crate) fn mark_unreadable_ca(&mut self, kind: CaKind) {
-        self.unreadable_cas.insert(kind);
+        self.inventory.unreadable_cas.insert(kind);
     }
 
     /// Adds what another source found (Secrets, endpoints).
@@ -588,11 +594,10 @@ impl InventoryBuilder {
 
     /// Links every item to the cert dir's CAs and returns the inventory.
     pub fn finish(self) -> Inventory {
-        let Self { mut inventory, unreadable_cas } = self;
-        let cas = std::mem::take(&mut inventory.cas);
-        let cert_dir_read = inventory.cert_dir.is_some();
-        inventory.items.par_iter_mut().for_each(|item| link(item, &cas, &unreadable_cas, cert_dir_read));
-        inventory.cas = cas;
+        let Self { mut inventory } = self;
+        let mut items = std::mem::take(&mut inventory.items);
+        items.par_iter_mut().for_each(|item| inventory.link(item));
+        inventory.items = items;
         link_kubeconfig_cas(&mut inventory);
         inventory
     }

@@ -20,7 +20,7 @@ pub mod inventory;
 pub mod plan;
 pub mod policy;
 pub mod prometheus;
-mod scan;
+pub mod scan;
 pub mod secret_sink;
 pub mod secrets;
 mod tabwriter;

@@ -34,34 +34,91 @@ fn is_certificate_name(name: &str) -> bool {
         .any(|ext| name.len() >= ext.len() && name[name.len() - ext.len()..].eq_ignore_ascii_case(ext))
 }
 
+/// The certificate files under the named paths, found but not read yet.
+pub struct FileScan {
+    candidates: Vec<Candidate>,
+    /// Named paths that do not exist, directories that cannot be listed.
+    pub errors: Vec<InputError>,
+}
+
+impl FileScan {
+    /// Finds the certificate files of `paths` (files, or directories to walk).
+    pub fn walk(paths: &[PathBuf]) -> Self {
+        let (mut candidates, mut errors) = (Vec::new(), Vec::new());
+        for path in paths {
+            match fs::metadata(path) {
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    errors.push(InputError::new(path.display().to_string(), "does not exist"));
+                }
+                Err(e) => errors.push(InputError::new(path.display().to_string(), format!("cannot read: {e}"))),
+                Ok(m) if m.is_dir() => walk(path, path, &mut candidates, &mut errors),
+                Ok(_) => candidates.push(Candidate {
+                    name: path
+                        .file_name()
+                        .map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned()),
+                    path: path.clone(),
+                    explicit: true,
+                }),
+            }
+        }
+        // The same file named twice (or named and found in a named directory) is read once.
+        // One directory cannot yield a file twice.
+        if paths.len() > 1 {
+            let mut seen = std::collections::HashSet::new();
+            candidates.retain(|c| seen.insert(c.path.clone()));
+        }
+        Self { candidates, errors }
+    }
+
+    /// How many files were found.
+    pub fn len(&self) -> usize {
+        self.candidates.len()
+    }
+
+    /// Whether no file was found.
+    pub fn is_empty(&self) -> bool {
+        self.candidates.is_empty()
+    }
+
+    /// Reads and parses the files `chunk` at a time, each chunk on rayon's pool, applying
+    /// `each` to every item (linking it) on the pool too: the certificates of one chunk, in
+    /// order, per iteration. Only one chunk's certificates exist at a time unless the caller
+    /// keeps them. The walk's errors are not repeated here.
+    pub fn chunks<F>(self, chunk: usize, each: F) -> impl Iterator<Item = Found>
+    where
+        F: Fn(&mut Item) + Sync,
+    {
+        let mut candidates = self.candidates.into_iter();
+        std::iter::from_fn(move || {
+            let batch: Vec<Candidate> = candidates.by_ref().take(chunk.max(1)).collect();
+            if batch.is_empty() {
+                return None;
+            }
+            let results: Vec<Found> = batch
+                .into_par_iter()
+                .map(|c| {
+                    let mut found = parse_candidate(c);
+                    found.items.iter_mut().for_each(&each);
+                    found
+                })
+                .collect();
+            let mut found = Found::default();
+            found.items.reserve(results.iter().map(|r| r.items.len()).sum());
+            for r in results {
+                found.extend(r);
+            }
+            Some(found)
+        })
+    }
+}
+
 /// Scans `paths` (files, or directories to walk) and parses every certificate file.
 pub(crate) fn files(paths: &[PathBuf]) -> Found {
-    let mut found = Found::default();
-    let mut candidates = Vec::new();
-    for path in paths {
-        match fs::metadata(path) {
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                found.errors.push(InputError::new(path.display().to_string(), "does not exist"));
-            }
-            Err(e) => found.errors.push(InputError::new(path.display().to_string(), format!("cannot read: {e}"))),
-            Ok(m) if m.is_dir() => walk(path, path, &mut candidates, &mut found.errors),
-            Ok(_) => candidates.push(Candidate {
-                name: path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned()),
-                path: path.clone(),
-                explicit: true,
-            }),
-        }
-    }
-    // The same file named twice (or named and found in a named directory) is read once. One
-    // directory cannot yield a file twice.
-    if paths.len() > 1 {
-        let mut seen = std::collections::HashSet::new();
-        candidates.retain(|c| seen.insert(c.path.clone()));
-    }
-    let results: Vec<Found> = candidates.into_par_iter().map(parse_candidate).collect();
-    found.items.reserve(results.iter().map(|r| r.items.len()).sum());
-    for r in results {
-        found.extend(r);
+    let mut scan = FileScan::walk(paths);
+    let mut found = Found { items: Vec::new(), errors: std::mem::take(&mut scan.errors) };
+    let all = scan.len();
+    for chunk in scan.chunks(all, |_| {}) {
+        found.extend(chunk);
     }
     found
 }

@@ -1146,3 +1146,80 @@ fn kubeconfigs_alone_are_not_judged_against_an_absent_cert_dir() {
     // Without the cert dir, the CA data is reported on its own, once per kubeconfig.
     assert_eq!(item(&v, "admin.conf:ca")["subject"], "CN=kubernetes");
 }
+
+/// `-o json` reads `--file` directories in chunks as it writes them: more certificates than a
+/// chunk, each linked to the cert dir's CA, in walk order after the cert dir's and before a
+/// served chain's, with the verdict (from an expired file in the middle) after the items — the
+/// same report as `-o yaml`, which holds them all.
+#[test]
+fn json_streams_a_large_directory_in_order_with_the_verdict_last() {
+    let d = TestDir::new();
+    pki(&d, &[]);
+    let nodes: String = (0..700).map(|i| format!("node-{i:04}\n")).collect();
+    let nodes_file = d.write("nodes.txt", nodes);
+    run(kubepki()
+        .args(["issue", "kubelet-serving", "--quiet", "--cert-dir"])
+        .arg(d.join("pki"))
+        .arg("--kubeconfig-dir")
+        .arg(d.path())
+        .arg("--nodes")
+        .arg(&nodes_file)
+        .arg("--out")
+        .arg(d.join("fleet")))
+    .ok();
+    make(
+        d.path(),
+        json!([{"id": "x", "cn": "expired", "out": "fleet/node-0350/old.crt", "not_before": -30, "not_after": -1}]),
+    );
+    let (port, _server) = {
+        let port = free_port();
+        let pki = d.join("pki");
+        (
+            port,
+            HttpsServer::start_on(port, &pki.join("apiserver.crt"), &pki.join("apiserver.key"), None, ClientAuth::None),
+        )
+    };
+    let endpoint = format!("127.0.0.1:{port}");
+    let (pki_dir, fleet) = (d.join("pki"), d.join("fleet"));
+    let args = ["--cert-dir", p(&pki_dir), "--file", p(&fleet), "--endpoint", &endpoint];
+    let r = check(d.path(), &[&args[..], &["-o", "json"]].concat());
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    let keys: Vec<&str> = r
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("  \"") && !l.starts_with("   "))
+        .map(|l| l.trim_start().split('"').nth(1).unwrap())
+        .collect();
+    assert_eq!(keys, ["at", "thresholds", "items", "errors", "warnings", "verdict", "exitCode"]);
+    let v: Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!((v["verdict"].as_str(), v["exitCode"].as_i64()), (Some("critical"), Some(2)));
+    let items = v["items"].as_array().unwrap();
+    let sources: Vec<&str> = items.iter().map(|i| i["source"].as_str().unwrap()).collect();
+    let files: Vec<&Value> = items.iter().filter(|i| i["source"] == "file").collect();
+    assert_eq!(files.len(), 701);
+    // Order: cert dir, files (walk order: sorted), endpoint.
+    let first_file = sources.iter().position(|s| *s == "file").unwrap();
+    assert!(sources[..first_file].iter().all(|s| *s == "cert-dir"), "{sources:?}");
+    assert_eq!(sources[first_file..first_file + 701].iter().filter(|s| **s == "file").count(), 701);
+    assert_eq!(sources[first_file + 701..], ["endpoint"]);
+    let names: Vec<&str> = files.iter().map(|i| i["name"].as_str().unwrap()).collect();
+    let mut sorted = names.clone();
+    sorted.sort();
+    assert_eq!(names, sorted);
+    assert!(files.iter().filter(|i| i["name"] != "node-0350/old.crt").all(|i| i["caName"] == "ca"));
+    assert_eq!(item(&v, "node-0350/old.crt")["status"], "expired");
+    assert_eq!(item(&v, "node-0350/old.crt")["caName"], Value::Null);
+    // The same report through the path that holds every certificate.
+    let y = check(d.path(), &[&args[..], &["-o", "yaml"]].concat());
+    assert_eq!(y.code, 2, "{}", y.stderr);
+    let yv: Value = serde_saphyr::from_str(&y.stdout).unwrap();
+    let strip = |v: &Value| {
+        let mut items = v["items"].as_array().unwrap().clone();
+        for i in &mut items {
+            i.as_object_mut().unwrap().retain(|k, _| !["residualSeconds", "lifetimeUsedPercent"].contains(&k.as_str()));
+        }
+        items
+    };
+    assert_eq!(strip(&yv), strip(&v));
+    assert_eq!(yv["verdict"], v["verdict"]);
+}

@@ -7,10 +7,11 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
-use kubepki_rotator::check::{self, Entry, Policy, Report, Status, Threshold};
+use kubepki_rotator::check::{self, Document, Entry, Policy, Report, Status, Threshold};
 use kubepki_rotator::endpoint::{self, EndpointOptions};
 use kubepki_rotator::expiration::{ExpirationInfo, short_human_duration};
 use kubepki_rotator::inventory::{Inventory, InventoryBuilder, SourcePath, Sources};
+use kubepki_rotator::scan::FileScan;
 use kubepki_rotator::secrets::{self, SecretRef};
 use kubepki_rotator::{Error, prometheus};
 use time::OffsetDateTime;
@@ -148,52 +149,62 @@ pub(crate) fn run(args: &CheckArgs) -> Result<ExitCode> {
     let now = OffsetDateTime::now_utc();
     let at = check::parse_time(&args.at, now).map_err(|e| crate::exit::coded(crate::exit::INPUT, e))?;
     let policy = Policy { warn: args.warn, crit: args.crit };
-    let inventory = discover(args)?;
-    let report = check::evaluate(&inventory, &policy, at);
     let mut out = std::io::BufWriter::with_capacity(64 << 10, std::io::stdout().lock());
-    let expiration = || ExpirationInfo::from_inventory(&inventory, at);
-    let written = match args.output {
-        // Streamed: the document for thousands of certificates is never in memory whole.
-        CheckFormat::Json => report.write_json(&mut out),
-        CheckFormat::Table => out.write_all(table(&report, color_enabled()).as_bytes()),
-        CheckFormat::Kubeadm => out.write_all(expiration().to_text().as_bytes()),
-        CheckFormat::KubeadmJson => out.write_all(expiration().to_json().as_bytes()),
-        CheckFormat::KubeadmYaml => out.write_all(expiration().to_yaml().as_bytes()),
-        CheckFormat::Yaml => out.write_all(report.to_yaml().as_bytes()),
-        CheckFormat::Prometheus => out.write_all(prometheus::render(&report).as_bytes()),
+    // `-o json` reads the files as it writes them: thousands of certificates are never all in
+    // memory. Every other output needs them all (sorting, kubeadm's tables, totals).
+    let streamed = args.output == CheckFormat::Json;
+    let inventory = discover(args, !streamed)?;
+    let (written, tally) = if streamed {
+        let document = Document::new(&inventory, Some(FileScan::walk(&args.files)), &policy, at);
+        (document.write_json(&mut out), document.into_tally())
+    } else {
+        let report = check::evaluate(&inventory, &policy, at);
+        let expiration = || ExpirationInfo::from_inventory(&inventory, at);
+        let written = match args.output {
+            CheckFormat::Table => out.write_all(table(&report, color_enabled()).as_bytes()),
+            CheckFormat::Kubeadm => out.write_all(expiration().to_text().as_bytes()),
+            CheckFormat::KubeadmJson => out.write_all(expiration().to_json().as_bytes()),
+            CheckFormat::KubeadmYaml => out.write_all(expiration().to_yaml().as_bytes()),
+            CheckFormat::Yaml => out.write_all(report.to_yaml().as_bytes()),
+            CheckFormat::Json => report.document().write_json(&mut out),
+            CheckFormat::Prometheus => out.write_all(prometheus::render(&report).as_bytes()),
+        };
+        (written, report.tally())
     };
     match written.and_then(|()| out.flush()) {
         // A reader that stopped early (`| head`) is not an error of the check.
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
         other => other.context("cannot write to standard output")?,
     }
-    for e in &inventory.errors {
+    for e in &tally.errors {
         eprintln!("error: {e}");
     }
-    for entry in report.entries.iter().filter(|e| e.status == Status::Invalid) {
-        if let Err(reason) = &entry.item.certificate {
-            eprintln!("error: {}: {reason}", entry.item.name);
-        }
+    for (name, reason) in &tally.invalid {
+        eprintln!("error: {name}: {reason}");
     }
     for w in &inventory.warnings {
         eprintln!("warning: {w}");
     }
-    let code = if inventory.items.is_empty() && inventory.errors.is_empty() {
+    let code = if tally.items == 0 && tally.errors.is_empty() {
         eprintln!("error: no certificate found in any source (see `kubepki check --help` for the sources)");
         3
     } else {
-        report.verdict().exit_code()
+        tally.verdict.exit_code()
     };
-    drop(report);
     // The process ends now: freeing thousands of parsed certificates one by one would cost
     // more than the kernel reclaiming them at once.
     std::mem::forget(inventory);
     Ok(ExitCode::from(code))
 }
 
-/// Reads every source: the local ones, then Secrets and endpoints, then links.
-fn discover(args: &CheckArgs) -> Result<Inventory> {
-    let mut builder = InventoryBuilder::discover(&args.sources());
+/// Reads every source — the local ones (the named files too, if `with_files`), then Secrets
+/// and endpoints — and links them.
+fn discover(args: &CheckArgs, with_files: bool) -> Result<Inventory> {
+    let mut sources = args.sources();
+    if !with_files {
+        sources.files.clear();
+    }
+    let mut builder = InventoryBuilder::discover(&sources);
     if !args.secrets.is_empty() || !args.secrets_namespaces.is_empty() || !args.endpoints.is_empty() {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
