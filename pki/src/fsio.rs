@@ -23,8 +23,9 @@
 //! # The commit protocol
 //!
 //! 1. New snapshots and temporary files (`.<name>.kubepki-new`, `..data.kubepki-new`) are
-//!    written with their final modes, then each file system involved is synced (`syncfs`, one
-//!    call per file system rather than one fsync per file: a bulk issue writes thousands).
+//!    written with their final modes, then made durable: a few dozen files with concurrent
+//!    fsyncs (they share journal commits), more with one `syncfs` per file system (a bulk issue
+//!    writes thousands).
 //! 2. The journal (`.kubepki-journal` in the journal directory) lists the renames to do and the
 //!    old snapshots to delete; it is written and renamed into place: **the commit point**.
 //! 3. The steps are carried out in order — links for new names, the `..data` swaps, plain
@@ -166,15 +167,15 @@ pub fn create_dir_all(dir: &Path, mode: u32) -> Result<()> {
 }
 
 /// [`create_dir_all`] without the fsyncs, for directories whose files are then written by a
-/// [`Transaction`]: its `syncfs` before the commit point makes the new entries durable too.
+/// [`Transaction`]: it makes the new entries durable before its commit point.
 pub fn create_dir_all_for_transaction(dir: &Path, mode: u32) -> Result<()> {
     create_dirs(dir, mode, false).map(|_| ())
 }
 
 /// [`create_dir_all`], with an fsync of each changed parent only if `sync`. A transaction
-/// creates its directories unsynced: the `syncfs` before its commit point makes them durable
-/// with everything else it staged (a bulk issue creates thousands; one fsync each cost a
-/// journal commit each).
+/// creates its directories unsynced and makes them durable before its commit point with
+/// everything else it staged (a bulk issue creates thousands; one fsync each cost a journal
+/// commit each).
 /// Returns whether `dir` itself was created (it is then empty).
 fn create_dirs(dir: &Path, mode: u32, sync: bool) -> Result<bool> {
     if dir.is_dir() {
@@ -200,8 +201,7 @@ fn create_dirs(dir: &Path, mode: u32, sync: bool) -> Result<bool> {
 
 /// fsyncs a directory so renames and creations in it are durable.
 pub fn sync_dir(dir: &Path) -> Result<()> {
-    let dir = if dir.as_os_str().is_empty() { Path::new(".") } else { dir };
-    File::open(dir).and_then(|d| d.sync_all()).map_err(|source| Error::Write { path: dir.to_owned(), source })
+    fsync_path(dir)
 }
 
 fn tmp_path(path: &Path) -> PathBuf {
@@ -212,7 +212,7 @@ fn tmp_path(path: &Path) -> PathBuf {
 /// Writes `contents` to `path` (created with `mode`, truncating any leftover) and fsyncs it.
 fn write_synced(path: &Path, contents: &[u8], mode: u32) -> Result<()> {
     write_unsynced(path, contents, mode)?;
-    File::open(path).and_then(|f| f.sync_all()).map_err(|source| Error::Write { path: path.to_owned(), source })
+    fsync_path(path)
 }
 
 /// Writes `contents` to `path`, created with exactly `mode`, without syncing.
@@ -235,18 +235,8 @@ pub fn create_dir_with(dir: &Path, dir_mode: u32, files: &[(PathBuf, &[u8], u32)
         let path = path.to_owned();
         move |source| Error::Write { path, source }
     };
-    if fs::symlink_metadata(dir).is_ok() {
-        return Err(Error::Write {
-            path: dir.to_owned(),
-            source: std::io::Error::new(std::io::ErrorKind::AlreadyExists, "exists already"),
-        });
-    }
-    let staging = tmp_path(dir);
-    if fs::symlink_metadata(&staging).is_ok() {
-        fs::remove_dir_all(&staging).map_err(write_err(&staging))?;
-    }
+    let staging = new_staging_dir(dir, dir_mode)?;
     let result = (|| {
-        fs::DirBuilder::new().mode(dir_mode).create(&staging).map_err(write_err(&staging))?;
         fs::set_permissions(&staging, fs::Permissions::from_mode(dir_mode)).map_err(write_err(&staging))?;
         let mut dirs = vec![staging.clone()];
         let mut written = Vec::with_capacity(files.len());
@@ -280,6 +270,27 @@ pub fn create_dir_with(dir: &Path, dir_mode: u32, files: &[(PathBuf, &[u8], u32)
         let _ = fs::remove_dir_all(&staging);
     }
     result
+}
+
+/// Creates the hidden sibling in which the new directory `dir` is staged whole
+/// (`.<name>.kubepki-new`, with `mode` as filtered by the umask), replacing one a crash left.
+/// `dir` must not exist: a new directory is never merged into an existing one.
+fn new_staging_dir(dir: &Path, mode: u32) -> Result<PathBuf> {
+    if fs::symlink_metadata(dir).is_ok() {
+        return Err(Error::Write {
+            path: dir.to_owned(),
+            source: std::io::Error::new(std::io::ErrorKind::AlreadyExists, "the directory exists already"),
+        });
+    }
+    let staging = tmp_path(dir);
+    if fs::symlink_metadata(&staging).is_ok() {
+        fs::remove_dir_all(&staging).map_err(|source| Error::Write { path: staging.clone(), source })?;
+    }
+    fs::DirBuilder::new()
+        .mode(mode)
+        .create(&staging)
+        .map_err(|source| Error::Write { path: staging.clone(), source })?;
+    Ok(staging)
 }
 
 /// Replaces one file atomically on its own (temporary file, fsync, rename, fsync directory).
@@ -511,7 +522,7 @@ impl Transaction {
             WriteKind::NewDir => w.path.parent().unwrap_or(&w.path),
             _ => w.path.as_path(),
         }));
-        // Unsynced: the syncfs below makes the new directories durable before the commit point.
+        // Unsynced: make_durable below makes the new directories durable before the commit point.
         // A directory created here is empty: nothing to adopt, no snapshot, no links yet.
         let mut created = std::collections::HashSet::new();
         for dir in &dirs {
@@ -564,18 +575,7 @@ impl Transaction {
             new_dirs.entry(parent_of(&w.path)).or_default().push(w);
         }
         for (dir, writes) in &new_dirs {
-            if fs::symlink_metadata(dir).is_ok() {
-                return Err(Error::Write {
-                    path: dir.clone(),
-                    source: std::io::Error::new(std::io::ErrorKind::AlreadyExists, "the directory exists already"),
-                });
-            }
-            let staging = tmp_path(dir);
-            let _ = fs::remove_dir_all(&staging);
-            fs::DirBuilder::new()
-                .mode(0o755)
-                .create(&staging)
-                .map_err(|source| Error::Write { path: staging.clone(), source })?;
+            let staging = new_staging_dir(dir, 0o755)?;
             staged.push(staging.clone());
             plain.push(Step::Rename { from: staging.clone(), to: dir.clone() });
             files.extend(writes.iter().map(|w| (staging.join(file_name(&w.path)), *w)));
