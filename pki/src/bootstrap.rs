@@ -138,14 +138,7 @@ pub fn open_locked(
     options: &InitOptions,
 ) -> Result<(DirLock, PkiDir, Vec<PathBuf>)> {
     let lock = DirLock::acquire(cert_dir, options.lock_timeout)?;
-    // Beside the kubeconfig dir, flat: the default backup directory (`<cert dir's parent>/tmp`,
-    // kubeadm's place for backups), where a backup interrupted while staged is removed.
-    let backups = cert_dir.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")).join("tmp");
-    let recovery = if backups.is_dir() {
-        fsio::recover(cert_dir, &[kubeconfig_dir, &backups])?
-    } else {
-        fsio::recover(cert_dir, &[kubeconfig_dir])?
-    };
+    let recovery = fsio::recover(cert_dir, &[kubeconfig_dir])?;
     let pki = PkiDir::new(cert_dir).allow_insecure_permissions(options.allow_insecure_permissions);
     Ok((lock, pki, recovery.completed.into_iter().chain(recovery.discarded).collect()))
 }

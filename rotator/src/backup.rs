@@ -37,12 +37,17 @@ pub struct Backup {
     pub entries: Vec<Entry>,
 }
 
-/// `<parent of the cert dir>/tmp/kubepki-backup-<UTC timestamp>` (kubeadm keeps its backups in
-/// `/etc/kubernetes/tmp`), with a numeric suffix if that exists already.
+/// Where backups go by default: `<parent of the cert dir>/tmp` (kubeadm keeps its backups in
+/// `/etc/kubernetes/tmp`).
+pub fn default_parent(cert_dir: &Path) -> PathBuf {
+    cert_dir.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")).join("tmp")
+}
+
+/// `<default parent>/kubepki-backup-<UTC timestamp>`, with a numeric suffix if that exists
+/// already.
 pub fn default_dir(cert_dir: &Path, now: OffsetDateTime) -> PathBuf {
-    let parent = cert_dir.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let stamp = format!(
-        "kubepki-backup-{:04}{:02}{:02}T{:02}{:02}{:02}Z",
+        "{PREFIX}{:04}{:02}{:02}T{:02}{:02}{:02}Z",
         now.year(),
         u8::from(now.month()),
         now.day(),
@@ -50,7 +55,7 @@ pub fn default_dir(cert_dir: &Path, now: OffsetDateTime) -> PathBuf {
         now.minute(),
         now.second()
     );
-    let base = parent.join("tmp").join(stamp);
+    let base = default_parent(cert_dir).join(stamp);
     let mut candidate = base.clone();
     let mut n = 1;
     while candidate.exists() {
@@ -98,14 +103,16 @@ fn sort_key(name: &str) -> String {
     }
 }
 
-/// Removes backups whose creation was interrupted (their hidden staging directories): the
-/// caller holds the cert dir's lock, so no other run is writing one.
-fn remove_unfinished(parent: &Path) {
+/// Removes the backups in `parent` whose creation a crash interrupted (their hidden staging
+/// directories, `.kubepki-backup-*.kubepki-new`): run by `rotate` under the cert dir's lock, so
+/// no other run is writing one. (A backup directory of another name is staged again, and so
+/// cleaned, by [`fsio::create_dir_with`] when its name is reused.)
+pub fn remove_unfinished(parent: &Path) {
     let Ok(entries) = std::fs::read_dir(parent) else { return };
     for entry in entries.flatten() {
         let name = entry.file_name();
         let name = name.to_string_lossy();
-        if name.starts_with(".kubepki-backup-") && name.ends_with(fsio::TMP_SUFFIX) {
+        if name.strip_prefix('.').is_some_and(|n| n.starts_with(PREFIX)) && name.ends_with(fsio::TMP_SUFFIX) {
             // Best effort: what cannot be removed now is tried again by the next run.
             let _ = std::fs::remove_dir_all(entry.path());
         }
@@ -128,7 +135,6 @@ impl Backup {
     pub fn create(dir: &Path, files: &[&Path]) -> Result<Self> {
         let parent = dir.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
         fsio::create_dir_all(parent, 0o700)?;
-        remove_unfinished(parent);
         let mut entries: Vec<Entry> = Vec::with_capacity(files.len());
         let mut contents = Vec::with_capacity(files.len() + 1);
         for &path in files {

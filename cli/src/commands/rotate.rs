@@ -1,6 +1,6 @@
 //! `kubepki rotate`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -152,6 +152,12 @@ pub(crate) fn run(args: &RotateArgs) -> Result<ExitCode> {
     // never reads a tree half-way through another run's commit.
     let options = InitOptions { now, ..args.lock.options() };
     let (_lock, pki, _recovered) = kubepki_pki::bootstrap::open_locked(&cert_dir, &kubeconfig_dir, &options)?;
+    // A backup a crash interrupted is removed whether or not this run writes a new one.
+    let backup_parent = match &args.backup_dir {
+        Some(dir) => dir.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")).to_path_buf(),
+        None => kubepki_rotator::backup::default_parent(&cert_dir),
+    };
+    kubepki_rotator::backup::remove_unfinished(&backup_parent);
     // The cluster-wide lock comes second: a node never holds it while waiting for its own.
     let _etcd_lock = if args.etcd_lock.is_empty() || args.dry_run {
         None
@@ -255,7 +261,7 @@ pub(crate) fn run(args: &RotateArgs) -> Result<ExitCode> {
 }
 
 /// The `RotationConfiguration` document of `--config`, if any.
-fn rotation_config(path: Option<&std::path::Path>) -> Result<RotationConfig> {
+fn rotation_config(path: Option<&Path>) -> Result<RotationConfig> {
     let Some(path) = path else { return Ok(RotationConfig::default()) };
     let text = kubepki_pki::kubeadm_config::read_text(path)?;
     Ok(RotationConfig::parse_optional(&text, path).map_err(|e| coded(INPUT, e))?.unwrap_or_default())
@@ -279,7 +285,7 @@ impl SecretsSession {
         dry_run: bool,
     ) -> Result<Self> {
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-        let kubeconfig = cfg.kubeconfig.as_deref().map(std::path::Path::new);
+        let kubeconfig = cfg.kubeconfig.as_deref().map(Path::new);
         let client =
             runtime.block_on(secret_sink::client_for(kubeconfig, cfg.context.as_deref(), Duration::from_secs(15)))?;
         let mut session = Self { runtime, client, results: Vec::new(), dry_run };
@@ -318,7 +324,7 @@ impl SecretsSession {
     }
 }
 
-fn same_file(a: &std::path::Path, b: &std::path::Path) -> bool {
+fn same_file(a: &Path, b: &Path) -> bool {
     match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
         (Ok(x), Ok(y)) => x == y,
         _ => a == b,
@@ -343,7 +349,7 @@ fn run_exec(cmd: &str, outcome: &Outcome) -> Result<()> {
 }
 
 /// Puts back every file of the run from its backup and records it in the audit log.
-pub(crate) fn restore(outcome: &Outcome, pki: &kubepki_pki::PkiDir, audit_log: Option<&std::path::Path>) -> Result<()> {
+pub(crate) fn restore(outcome: &Outcome, pki: &kubepki_pki::PkiDir, audit_log: Option<&Path>) -> Result<()> {
     let Some(backup) = &outcome.backup else { return Ok(()) };
     backup.restore(pki.root()).with_context(|| format!("restoring from {} failed", backup.dir.display()))?;
     if let Some(log) = audit_log {
