@@ -201,6 +201,19 @@ impl Verdict {
     pub fn worst(self, other: Self) -> Self {
         if other.rank() > self.rank() { other } else { self }
     }
+
+    /// The overall verdict from the certificates' (`self`): an input that could not be read
+    /// makes it at least unknown, a general warning at least a warning.
+    pub fn with_inputs(self, input_errors: bool, warnings: bool) -> Self {
+        let mut v = self;
+        if input_errors {
+            v = v.worst(Self::Unknown);
+        }
+        if warnings {
+            v = v.worst(Self::Warning);
+        }
+        v
+    }
 }
 
 /// One reported certificate, judged.
@@ -229,10 +242,6 @@ pub struct Report<'a> {
     pub policy: Policy,
     /// Every reported certificate, in inventory order.
     pub entries: Vec<Entry<'a>>,
-    /// Inputs that could not be read.
-    pub errors: &'a [InputError],
-    /// Problems that belong to no single certificate.
-    pub warnings: &'a [String],
 }
 
 /// The status of one certificate at `at` (ignoring findings).
@@ -271,20 +280,14 @@ pub fn judge<'a>(item: &'a Item, policy: &Policy, at: OffsetDateTime) -> Entry<'
 /// Judges every reported item of `inventory` at `at`.
 pub fn evaluate<'a>(inventory: &'a Inventory, policy: &Policy, at: OffsetDateTime) -> Report<'a> {
     let entries = inventory.reported().map(|item| judge(item, policy, at)).collect();
-    Report { inventory, at, policy: *policy, entries, errors: &inventory.errors, warnings: &inventory.warnings }
+    Report { inventory, at, policy: *policy, entries }
 }
 
 impl Report<'_> {
     /// The overall verdict: the worst status, an input error (unknown), a general warning.
     pub fn verdict(&self) -> Verdict {
-        let mut v = self.entries.iter().fold(Verdict::Ok, |v, e| v.worst(e.status.verdict()));
-        if !self.errors.is_empty() {
-            v = v.worst(Verdict::Unknown);
-        }
-        if !self.warnings.is_empty() {
-            v = v.worst(Verdict::Warning);
-        }
-        v
+        let items = self.entries.iter().fold(Verdict::Ok, |v, e| v.worst(e.status.verdict()));
+        items.with_inputs(!self.inventory.errors.is_empty(), !self.inventory.warnings.is_empty())
     }
 
     /// How many entries have each status, in the order ok, warning, critical, expired,
@@ -296,7 +299,7 @@ impl Report<'_> {
 
     /// Inputs that could not be read: input errors and invalid items.
     pub fn unreadable(&self) -> usize {
-        self.errors.len() + self.entries.iter().filter(|e| e.status == Status::Invalid).count()
+        self.inventory.errors.len() + self.entries.iter().filter(|e| e.status == Status::Invalid).count()
     }
 
     /// kubepki's own document (`-o json`, `-o yaml`); the schema is in `docs/check.md`.
@@ -304,21 +307,12 @@ impl Report<'_> {
         Document::new(self.inventory, None, &self.policy, self.at)
     }
 
-    /// [`document`](Self::document) as pretty JSON, with a trailing newline.
-    pub fn to_json(&self) -> String {
-        let mut out = Vec::new();
-        // Invariant: writing to a Vec cannot fail, and the document is plain data that always
-        // serializes.
-        let _ = self.document().write_json(&mut out);
-        String::from_utf8(out).unwrap_or_default()
-    }
-
     /// What the report says, in the terms of a written [`Document`]'s [`Tally`].
     pub fn tally(&self) -> Tally {
         Tally {
             items: self.entries.len(),
             verdict: self.verdict(),
-            errors: self.errors.to_vec(),
+            errors: self.inventory.errors.clone(),
             invalid: self
                 .entries
                 .iter()
@@ -420,13 +414,7 @@ impl Serialize for Document<'_> {
             tally.errors.iter().map(|e| ErrorView { input: &e.input, message: &e.message }).collect();
         map.serialize_entry("errors", &errors)?;
         map.serialize_entry("warnings", &self.inventory.warnings)?;
-        let mut verdict = tally.verdict;
-        if !tally.errors.is_empty() {
-            verdict = verdict.worst(Verdict::Unknown);
-        }
-        if !self.inventory.warnings.is_empty() {
-            verdict = verdict.worst(Verdict::Warning);
-        }
+        let verdict = tally.verdict.with_inputs(!tally.errors.is_empty(), !self.inventory.warnings.is_empty());
         drop(errors);
         tally.verdict = verdict;
         map.serialize_entry("verdict", verdict.as_str())?;

@@ -306,7 +306,7 @@ fn table(report: &Report<'_>, color: bool) -> String {
             out.push_str(&format!("  {f}\n"));
         }
     }
-    for w in report.warnings {
+    for w in &report.inventory.warnings {
         out.push_str(&format!("\nwarning: {w}\n"));
     }
     let counts: Vec<String> =
@@ -315,7 +315,11 @@ fn table(report: &Report<'_>, color: bool) -> String {
         "\n{} certificates{}{}; at {}, warn {}, crit {}: {}\n",
         report.entries.len(),
         if counts.is_empty() { String::new() } else { format!(": {}", counts.join(", ")) },
-        if report.errors.is_empty() { String::new() } else { format!("; {} unreadable inputs", report.errors.len()) },
+        if report.inventory.errors.is_empty() {
+            String::new()
+        } else {
+            format!("; {} unreadable inputs", report.inventory.errors.len())
+        },
         check::rfc3339(report.at),
         report.policy.warn,
         report.policy.crit,
