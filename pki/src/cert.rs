@@ -2,12 +2,16 @@
 
 use std::fmt;
 use std::net::IpAddr;
+use std::str::FromStr;
+use std::sync::LazyLock;
 
 use aws_lc_rs::digest;
 use time::OffsetDateTime;
 use x509_parser::certificate::X509Certificate;
+use x509_parser::der_parser::oid::Oid;
 use x509_parser::extensions::{GeneralName, ParsedExtension};
 use x509_parser::prelude::FromDer;
+use x509_parser::x509::{SubjectPublicKeyInfo, X509Name};
 
 use crate::error::{Error, Result};
 use crate::profile::Usage;
@@ -196,33 +200,13 @@ impl Certificate {
                 .collect(),
         };
         let spki = x509.public_key();
-        let public_key = match spki.algorithm.algorithm.to_id_string().as_str() {
-            "1.2.840.113549.1.1.1" => PublicKeyKind::Rsa { bits: spki.parsed().map(|k| k.key_size()).unwrap_or(0) },
-            "1.2.840.10045.2.1" => {
-                let curve = spki
-                    .algorithm
-                    .parameters
-                    .as_ref()
-                    .and_then(|p| p.as_oid().ok())
-                    .map(|o| o.to_id_string())
-                    .unwrap_or_default();
-                PublicKeyKind::Ec {
-                    curve: match curve.as_str() {
-                        "1.2.840.10045.3.1.7" => "P-256".into(),
-                        "1.3.132.0.34" => "P-384".into(),
-                        "1.3.132.0.35" => "P-521".into(),
-                        _ => curve,
-                    },
-                }
-            }
-            "1.3.101.112" => PublicKeyKind::Ed25519,
-            oid => PublicKeyKind::Other { oid: oid.to_owned() },
-        };
-        let (signature_algorithm, weak_signature) = signature_name(&x509.signature_algorithm.algorithm.to_id_string());
+        let public_key = public_key_kind(spki);
+        let (signature_algorithm, weak_signature) =
+            lookup(&SIGNATURES, &x509.signature_algorithm.algorithm).unwrap_or(("unknown", false));
         let validity = x509.validity();
         let cert = Self {
-            subject_string: x509.subject().to_string(),
-            issuer_string: x509.issuer().to_string(),
+            subject_string: name_string(x509.subject()),
+            issuer_string: name_string(x509.issuer()),
             raw_subject: x509.subject().as_raw().to_vec(),
             raw_issuer: x509.issuer().as_raw().to_vec(),
             serial: hex(x509.raw_serial()),
@@ -254,11 +238,11 @@ impl Certificate {
                 "not PEM: no BEGIN line (DER, or not a certificate?)".into()
             }));
         }
-        let blocks = crate::pem::parse(pem).map_err(invalid)?;
+        let mut blocks = crate::pem::parse(pem).map_err(invalid)?;
         let certs = blocks
-            .iter()
+            .iter_mut()
             .filter(|b| b.label == "CERTIFICATE")
-            .map(|b| Self::from_der(b.der.clone(), source_name))
+            .map(|b| Self::from_der(std::mem::take(&mut b.der), source_name))
             .collect::<Result<Vec<_>>>()?;
         if certs.is_empty() {
             let labels: Vec<_> = blocks.iter().map(|b| b.label.as_str()).collect();
@@ -316,21 +300,116 @@ fn ip_from_bytes(b: &[u8]) -> Option<IpAddr> {
     }
 }
 
-fn signature_name(oid: &str) -> (&'static str, bool) {
-    match oid {
-        "1.2.840.113549.1.1.11" => ("sha256WithRSAEncryption", false),
-        "1.2.840.113549.1.1.12" => ("sha384WithRSAEncryption", false),
-        "1.2.840.113549.1.1.13" => ("sha512WithRSAEncryption", false),
-        "1.2.840.113549.1.1.10" => ("rsassaPss", false),
-        "1.2.840.10045.4.3.2" => ("ecdsa-with-SHA256", false),
-        "1.2.840.10045.4.3.3" => ("ecdsa-with-SHA384", false),
-        "1.2.840.10045.4.3.4" => ("ecdsa-with-SHA512", false),
-        "1.3.101.112" => ("ED25519", false),
-        "1.2.840.113549.1.1.5" => ("sha1WithRSAEncryption", true),
-        "1.2.840.113549.1.1.4" => ("md5WithRSAEncryption", true),
-        "1.2.840.10045.4.1" => ("ecdsa-with-SHA1", true),
-        "1.2.840.10040.4.3" => ("dsa-with-SHA1", true),
-        _ => ("unknown", false),
+/// A table of known OIDs, parsed once from their dotted form and matched by their DER bytes:
+/// formatting every certificate's OIDs as dotted strings to compare them took ~2 µs a
+/// certificate.
+type OidTable<T> = LazyLock<Vec<(Oid<'static>, T)>>;
+
+fn oid_table<T: Copy>(entries: &[(&str, T)]) -> Vec<(Oid<'static>, T)> {
+    entries.iter().map(|&(dotted, v)| (Oid::from_str(dotted).expect("a valid OID literal").to_owned(), v)).collect()
+}
+
+fn lookup<T: Copy>(table: &OidTable<T>, oid: &Oid<'_>) -> Option<T> {
+    table.iter().find(|(known, _)| known.as_bytes() == oid.as_bytes()).map(|&(_, v)| v)
+}
+
+/// Signature algorithms: openssl's name, and whether the hash is broken (SHA-1, MD5).
+static SIGNATURES: OidTable<(&'static str, bool)> = LazyLock::new(|| {
+    oid_table(&[
+        ("1.2.840.113549.1.1.11", ("sha256WithRSAEncryption", false)),
+        ("1.2.840.113549.1.1.12", ("sha384WithRSAEncryption", false)),
+        ("1.2.840.113549.1.1.13", ("sha512WithRSAEncryption", false)),
+        ("1.2.840.113549.1.1.10", ("rsassaPss", false)),
+        ("1.2.840.10045.4.3.2", ("ecdsa-with-SHA256", false)),
+        ("1.2.840.10045.4.3.3", ("ecdsa-with-SHA384", false)),
+        ("1.2.840.10045.4.3.4", ("ecdsa-with-SHA512", false)),
+        ("1.3.101.112", ("ED25519", false)),
+        ("1.2.840.113549.1.1.5", ("sha1WithRSAEncryption", true)),
+        ("1.2.840.113549.1.1.4", ("md5WithRSAEncryption", true)),
+        ("1.2.840.10045.4.1", ("ecdsa-with-SHA1", true)),
+        ("1.2.840.10040.4.3", ("dsa-with-SHA1", true)),
+    ])
+});
+
+#[derive(Clone, Copy)]
+enum KeyAlgorithmOid {
+    Rsa,
+    Ec,
+    Ed25519,
+}
+
+static KEY_ALGORITHMS: OidTable<KeyAlgorithmOid> = LazyLock::new(|| {
+    oid_table(&[
+        ("1.2.840.113549.1.1.1", KeyAlgorithmOid::Rsa),
+        ("1.2.840.10045.2.1", KeyAlgorithmOid::Ec),
+        ("1.3.101.112", KeyAlgorithmOid::Ed25519),
+    ])
+});
+
+static CURVES: OidTable<&'static str> = LazyLock::new(|| {
+    oid_table(&[("1.2.840.10045.3.1.7", "P-256"), ("1.3.132.0.34", "P-384"), ("1.3.132.0.35", "P-521")])
+});
+
+/// The attribute types x509-parser abbreviates, and their abbreviations.
+static NAME_ATTRIBUTES: OidTable<&'static str> = LazyLock::new(|| {
+    oid_table(&[
+        ("2.5.4.3", "CN"),
+        ("2.5.4.10", "O"),
+        ("2.5.4.11", "OU"),
+        ("2.5.4.6", "C"),
+        ("2.5.4.7", "L"),
+        ("2.5.4.8", "ST"),
+        ("0.9.2342.19200300.100.1.25", "DC"),
+        ("1.2.840.113549.1.9.1", "Email"),
+    ])
+});
+
+/// A name as x509-parser's `Display` writes it (`CN=a, O=b`, multi-valued RDNs joined by
+/// ` + `), made in one buffer when every attribute is one of [`NAME_ATTRIBUTES`] with a
+/// string value x509-parser would copy verbatim; any other name is left to x509-parser.
+fn name_string(name: &X509Name<'_>) -> String {
+    use x509_parser::der_parser::asn1_rs::Tag;
+    let mut out = String::with_capacity(64);
+    for (i, rdn) in name.iter().enumerate() {
+        for (j, attr) in rdn.iter().enumerate() {
+            let value = attr.attr_value();
+            let verbatim = matches!(
+                value.tag(),
+                Tag::Utf8String | Tag::PrintableString | Tag::Ia5String | Tag::NumericString | Tag::VisibleString
+            );
+            let (Some(abbrev), true, Ok(text)) =
+                (lookup(&NAME_ATTRIBUTES, attr.attr_type()), verbatim, std::str::from_utf8(value.data))
+            else {
+                return name.to_string();
+            };
+            out.push_str(match (i, j) {
+                (0, 0) => "",
+                (_, 0) => ", ",
+                _ => " + ",
+            });
+            out.push_str(abbrev);
+            out.push('=');
+            out.push_str(text);
+        }
+    }
+    out
+}
+
+fn public_key_kind(spki: &SubjectPublicKeyInfo<'_>) -> PublicKeyKind {
+    let algorithm = &spki.algorithm.algorithm;
+    match lookup(&KEY_ALGORITHMS, algorithm) {
+        Some(KeyAlgorithmOid::Rsa) => PublicKeyKind::Rsa { bits: spki.parsed().map(|k| k.key_size()).unwrap_or(0) },
+        Some(KeyAlgorithmOid::Ec) => {
+            let curve = spki.algorithm.parameters.as_ref().and_then(|p| p.as_oid().ok());
+            PublicKeyKind::Ec {
+                curve: match curve {
+                    Some(oid) => lookup(&CURVES, &oid).map_or_else(|| oid.to_id_string(), str::to_owned),
+                    None => String::new(),
+                },
+            }
+        }
+        Some(KeyAlgorithmOid::Ed25519) => PublicKeyKind::Ed25519,
+        None => PublicKeyKind::Other { oid: algorithm.to_id_string() },
     }
 }
 
@@ -343,4 +422,65 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
         s.push(DIGITS[usize::from(b & 15)] as char);
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use rcgen::{CertificateParams, DistinguishedName, DnType, DnValue, KeyPair, PKCS_ECDSA_P256_SHA256};
+
+    use super::*;
+    use crate::KeyAlgorithm;
+
+    /// kubepki's subject string and x509-parser's, for a certificate with `dn` as its subject.
+    fn subjects(dn: DistinguishedName) -> (String, String) {
+        let mut params = CertificateParams::default();
+        params.distinguished_name = dn;
+        let der = params.self_signed(&KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).unwrap()).unwrap().der().to_vec();
+        let expected = X509Certificate::from_der(&der).unwrap().1.subject().to_string();
+        (Certificate::from_der(der, "test").unwrap().subject_string, expected)
+    }
+
+    #[test]
+    fn names_are_written_as_x509_parser_writes_them() {
+        let mut common = DistinguishedName::new();
+        common.push(DnType::CountryName, "DE");
+        common.push(DnType::StateOrProvinceName, "Berlin");
+        common.push(DnType::LocalityName, DnValue::PrintableString("Mitte".try_into().unwrap()));
+        common.push(DnType::OrganizationName, "system:masters");
+        common.push(DnType::OrganizationalUnitName, "ops");
+        common.push(DnType::CommonName, DnValue::Ia5String("kubernetes-admin".try_into().unwrap()));
+        // A BMPString value and an attribute type outside the common ones are x509-parser's.
+        let mut bmp = DistinguishedName::new();
+        bmp.push(DnType::CommonName, DnValue::BmpString("wide".try_into().unwrap()));
+        let mut custom = DistinguishedName::new();
+        custom.push(DnType::CommonName, "node");
+        custom.push(DnType::CustomDnType(vec![2, 5, 4, 5]), "serial-7");
+        for dn in [common, bmp, custom, DistinguishedName::new()] {
+            let (ours, theirs) = subjects(dn);
+            assert_eq!(ours, theirs);
+        }
+        let (ours, _) = subjects({
+            let mut dn = DistinguishedName::new();
+            dn.push(DnType::OrganizationName, "system:nodes");
+            dn.push(DnType::CommonName, "system:node:cp1");
+            dn
+        });
+        assert_eq!(ours, "O=system:nodes, CN=system:node:cp1");
+    }
+
+    #[test]
+    fn key_and_signature_algorithms_are_named() {
+        for (alg, key, signature) in [
+            (KeyAlgorithm::EcdsaP256, "ECDSA-P256", "ecdsa-with-SHA256"),
+            (KeyAlgorithm::EcdsaP384, "ECDSA-P384", "ecdsa-with-SHA384"),
+            (KeyAlgorithm::Rsa2048, "RSA-2048", "sha256WithRSAEncryption"),
+        ] {
+            let key_pair = alg.generate().unwrap();
+            let params = CertificateParams::new(vec!["a.example".into()]).unwrap();
+            let der = params.self_signed(key_pair.key_pair()).unwrap().der().to_vec();
+            let cert = Certificate::from_der(der, "test").unwrap();
+            assert_eq!((cert.public_key.to_string().as_str(), cert.signature_algorithm), (key, signature));
+            assert!(!cert.weak_signature);
+        }
+    }
 }

@@ -41,12 +41,13 @@ pub fn parse(data: &[u8]) -> Result<Vec<Block>, String> {
         let Some(label) = line.strip_prefix("-----BEGIN ").and_then(|l| l.strip_suffix("-----")) else {
             continue;
         };
-        let end = format!("-----END {label}-----");
-        let mut b64 = String::new();
+        let is_end = |line: &str| line.strip_prefix("-----END ").and_then(|l| l.strip_suffix("-----")) == Some(label);
+        // A certificate's base64 is ~1.3 KiB; a larger block grows the buffer.
+        let mut b64 = String::with_capacity(2048);
         let mut closed = false;
         for (m, body) in lines.by_ref() {
             let body = body.trim();
-            if body == end {
+            if is_end(body) {
                 closed = true;
                 break;
             }

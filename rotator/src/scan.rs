@@ -6,29 +6,52 @@
 //! symlinks to directories (no cycles). A file found in a directory that holds no certificate
 //! at all (a `*-key.pem`) is skipped; a file named explicitly must hold one.
 //!
+//! Directories are listed on rayon's pool, each subdirectory opened relative to its parent; a
+//! directory that holds several certificate files stays open until they are read, and they are
+//! opened relative to it (the kernel walks one name rather than the whole path, per file).
 //! Each file is read with one bounded read, parsed, and dropped: only the parsed certificates
 //! are kept. Files are parsed on rayon's pool; no process is started per file.
 
+use std::ffi::OsStr;
 use std::fs::{self, File};
 use std::io::Read;
+use std::os::fd::OwnedFd;
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use kubepki_pki::fsio::MAX_PEM_FILE;
 use rayon::prelude::*;
+use rustix::fs::{AtFlags, FileType, Mode, OFlags, RawDir};
 
 use crate::discover::{items_from, parse_certificates};
 use crate::inventory::{Found, InputError, Item, Location};
 
-/// A file to parse: its path, its name in the inventory, and whether the user named it.
+/// A file to parse: its path, its name in the inventory, whether the user named it, and the
+/// directory to open it relative to (when that directory is kept open).
 struct Candidate {
     path: PathBuf,
     name: String,
     explicit: bool,
+    dir: Option<Arc<OwnedFd>>,
 }
 
+/// How many directories a walk keeps open for the files in them: those with at least two
+/// certificate files, first come, up to this many (well below the usual limit of 1,024
+/// descriptors). Other files are opened by their path.
+const OPEN_DIRS: usize = 64;
+
+/// Directories are opened without following a symlink (a symlink to a directory is not
+/// walked: no cycles) and only as directories.
+const DIR_FLAGS: OFlags = OFlags::RDONLY.union(OFlags::DIRECTORY).union(OFlags::CLOEXEC).union(OFlags::NOFOLLOW);
+
+/// Files are opened without blocking (a FIFO put in a certificate's place is refused, not
+/// waited on) and never as a controlling terminal.
+const FILE_FLAGS: OFlags = OFlags::RDONLY.union(OFlags::CLOEXEC).union(OFlags::NOCTTY).union(OFlags::NONBLOCK);
+
 /// Whether a file name has a certificate extension.
-fn is_certificate_name(name: &str) -> bool {
-    let name = name.as_bytes();
+fn is_certificate_name(name: &[u8]) -> bool {
     [&b".crt"[..], b".pem", b".cert"]
         .iter()
         .any(|ext| name.len() >= ext.len() && name[name.len() - ext.len()..].eq_ignore_ascii_case(ext))
@@ -51,13 +74,25 @@ impl FileScan {
                     errors.push(InputError::new(path.display().to_string(), "does not exist"));
                 }
                 Err(e) => errors.push(InputError::new(path.display().to_string(), format!("cannot read: {e}"))),
-                Ok(m) if m.is_dir() => walk(path, path, &mut candidates, &mut errors),
+                Ok(m) if m.is_dir() => {
+                    // The named directory may itself be a symlink: followed, as the user named it.
+                    let flags = DIR_FLAGS.difference(OFlags::NOFOLLOW);
+                    match rustix::fs::open(path, flags, Mode::empty()) {
+                        Ok(fd) => {
+                            let mut walked = walk(fd, path, "", &AtomicUsize::new(OPEN_DIRS));
+                            candidates.append(&mut walked.candidates);
+                            errors.append(&mut walked.errors);
+                        }
+                        Err(e) => errors.push(cannot_list(path, e)),
+                    }
+                }
                 Ok(_) => candidates.push(Candidate {
                     name: path
                         .file_name()
                         .map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned()),
                     path: path.clone(),
                     explicit: true,
+                    dir: None,
                 }),
             }
         }
@@ -123,42 +158,125 @@ pub(crate) fn files(paths: &[PathBuf]) -> Found {
     found
 }
 
-fn walk(root: &Path, dir: &Path, out: &mut Vec<Candidate>, errors: &mut Vec<InputError>) {
-    let entries = match fs::read_dir(dir) {
-        Ok(e) => e,
-        Err(e) => return errors.push(InputError::new(dir.display().to_string(), format!("cannot list: {e}"))),
-    };
-    let mut entries: Vec<_> = entries.filter_map(Result::ok).collect();
-    entries.sort_by_key(|e| e.file_name());
-    for entry in entries {
-        let file_name = entry.file_name();
-        let name = file_name.to_string_lossy();
-        if name.starts_with('.') {
-            continue;
+/// What a directory and those below it yielded, in name order.
+#[derive(Default)]
+struct Walked {
+    candidates: Vec<Candidate>,
+    errors: Vec<InputError>,
+}
+
+fn cannot_list(path: &Path, e: rustix::io::Errno) -> InputError {
+    InputError::new(path.display().to_string(), format!("cannot list: {}", std::io::Error::from(e)))
+}
+
+/// An entry worth looking at: a directory to walk, or a certificate file.
+enum Entry {
+    Dir(Vec<u8>),
+    File(Vec<u8>),
+}
+
+impl Entry {
+    fn name(&self) -> &[u8] {
+        match self {
+            Self::Dir(n) | Self::File(n) => n,
         }
-        let path = entry.path();
-        let Ok(file_type) = entry.file_type() else { continue };
-        if file_type.is_dir() {
-            walk(root, &path, out, errors);
-            continue;
-        }
-        if !is_certificate_name(&name) {
-            continue;
-        }
-        // A symlink counts if it leads to a regular file (never into a directory: no cycles).
-        if file_type.is_symlink() && !fs::metadata(&path).is_ok_and(|m| m.is_file()) {
-            continue;
-        }
-        let rel = path.strip_prefix(root).unwrap_or(&path).display().to_string();
-        out.push(Candidate { path, name: rel, explicit: false });
     }
+}
+
+/// The entries of the open directory `dir`, sorted by name: subdirectories, and certificate
+/// files (by extension; a symlink only if it leads to a regular file). Hidden entries are left
+/// out.
+fn list(dir: &OwnedFd) -> rustix::io::Result<Vec<Entry>> {
+    let mut buf = Vec::with_capacity(32 * 1024);
+    let mut entries = RawDir::new(dir, buf.spare_capacity_mut());
+    let mut out = Vec::new();
+    while let Some(entry) = entries.next() {
+        let entry = entry?;
+        let name = entry.file_name().to_bytes();
+        if name.first() == Some(&b'.') {
+            continue; // ".", "..", temporary files, `..data`
+        }
+        let kind = match entry.file_type() {
+            // Some file systems do not say: ask, without following a symlink.
+            FileType::Unknown => match rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW) {
+                Ok(stat) => FileType::from_raw_mode(stat.st_mode),
+                Err(_) => continue, // gone meanwhile
+            },
+            kind => kind,
+        };
+        if kind == FileType::Directory {
+            out.push(Entry::Dir(name.to_vec()));
+            continue;
+        }
+        if !is_certificate_name(name) {
+            continue;
+        }
+        let leads_to_a_file = || {
+            rustix::fs::statat(dir, name, AtFlags::empty())
+                .is_ok_and(|stat| FileType::from_raw_mode(stat.st_mode) == FileType::RegularFile)
+        };
+        if kind != FileType::Symlink || leads_to_a_file() {
+            out.push(Entry::File(name.to_vec()));
+        }
+    }
+    out.sort_unstable_by(|a, b| a.name().cmp(b.name()));
+    Ok(out)
+}
+
+/// Walks the open directory `dir` (at `path`, named `rel` relative to the directory the user
+/// named), its subdirectories in parallel. `open_dirs` counts down the directories that may
+/// stay open for their files.
+fn walk(dir: OwnedFd, path: &Path, rel: &str, open_dirs: &AtomicUsize) -> Walked {
+    let entries = match list(&dir) {
+        Ok(entries) => entries,
+        Err(e) => return Walked { candidates: Vec::new(), errors: vec![cannot_list(path, e)] },
+    };
+    let files = entries.iter().filter(|e| matches!(e, Entry::File(_))).count();
+    let keep_open =
+        files >= 2 && open_dirs.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1)).is_ok();
+    let dir = Arc::new(dir);
+    let parts: Vec<Walked> = entries
+        .into_par_iter()
+        .map(|entry| {
+            let name = entry.name();
+            let child = path.join(OsStr::from_bytes(name));
+            let shown = String::from_utf8_lossy(name);
+            let rel = if rel.is_empty() { shown.into_owned() } else { format!("{rel}/{shown}") };
+            match entry {
+                Entry::Dir(ref name) => match rustix::fs::openat(&*dir, name.as_slice(), DIR_FLAGS, Mode::empty()) {
+                    Ok(sub) => walk(sub, &child, &rel, open_dirs),
+                    Err(e) => Walked { candidates: Vec::new(), errors: vec![cannot_list(&child, e)] },
+                },
+                Entry::File(_) => Walked {
+                    candidates: vec![Candidate {
+                        path: child,
+                        name: rel,
+                        explicit: false,
+                        dir: keep_open.then(|| Arc::clone(&dir)),
+                    }],
+                    errors: Vec::new(),
+                },
+            }
+        })
+        .collect();
+    let mut walked =
+        Walked { candidates: Vec::with_capacity(parts.iter().map(|p| p.candidates.len()).sum()), errors: Vec::new() };
+    for mut part in parts {
+        walked.candidates.append(&mut part.candidates);
+        walked.errors.append(&mut part.errors);
+    }
+    walked
 }
 
 /// Reads a whole file, bounded: open, fstat (a regular file of at most [`MAX_PEM_FILE`]
 /// bytes: never a FIFO that would block), and usually one `read` of the size it announced.
-fn read_bounded(path: &Path) -> Result<Vec<u8>, String> {
+fn read_bounded(path: &Path, dir: Option<&OwnedFd>) -> Result<Vec<u8>, String> {
     let failed = |e: std::io::Error| format!("{}: cannot read: {e}", path.display());
-    let mut file = File::open(path).map_err(failed)?;
+    let opened = match (dir, path.file_name()) {
+        (Some(dir), Some(name)) => rustix::fs::openat(dir, name, FILE_FLAGS, Mode::empty()),
+        _ => rustix::fs::open(path, FILE_FLAGS, Mode::empty()),
+    };
+    let mut file = File::from(opened.map_err(|e| failed(e.into()))?);
     let meta = file.metadata().map_err(failed)?;
     if !meta.is_file() {
         return Err(format!("{} is not a regular file", path.display()));
@@ -195,7 +313,7 @@ fn read_bounded(path: &Path) -> Result<Vec<u8>, String> {
 fn parse_candidate(c: Candidate) -> Found {
     let mut found = Found::default();
     let source = c.path.display().to_string();
-    let certs = match read_bounded(&c.path) {
+    let certs = match read_bounded(&c.path, c.dir.as_deref()) {
         Ok(bytes) => {
             let bytes = zeroize::Zeroizing::new(bytes);
             // A PEM file without any certificate (a key, a CSR) is not a certificate file.
@@ -253,21 +371,21 @@ mod tests {
             let p = dir.path().join(format!("{size}.crt"));
             let data: Vec<u8> = (0..size).map(|i| (i % 251) as u8).collect();
             fs::write(&p, &data).unwrap();
-            assert_eq!(read_bounded(&p).unwrap(), data, "{size}");
+            assert_eq!(read_bounded(&p, None).unwrap(), data, "{size}");
         }
         let big = dir.path().join("big.crt");
         fs::write(&big, vec![b'x'; MAX_PEM_FILE as usize + 1]).unwrap();
-        assert!(read_bounded(&big).unwrap_err().contains("more than the"));
-        assert!(read_bounded(dir.path()).unwrap_err().contains("not a regular file"));
+        assert!(read_bounded(&big, None).unwrap_err().contains("more than the"));
+        assert!(read_bounded(dir.path(), None).unwrap_err().contains("not a regular file"));
     }
 
     #[test]
     fn certificate_extensions_are_matched_without_case() {
         for name in ["a.crt", "b.PEM", "c.Cert", "tls.crt"] {
-            assert!(is_certificate_name(name), "{name}");
+            assert!(is_certificate_name(name.as_bytes()), "{name}");
         }
         for name in ["a.key", "crt", "a.crt.bak", "a.der"] {
-            assert!(!is_certificate_name(name), "{name}");
+            assert!(!is_certificate_name(name.as_bytes()), "{name}");
         }
     }
 
@@ -281,11 +399,59 @@ mod tests {
             fs::write(root.join(f), "x").unwrap();
         }
         std::os::unix::fs::symlink(root.join("sub"), root.join("loop.crt")).unwrap();
-        let (mut out, mut errors) = (Vec::new(), Vec::new());
-        walk(root, root, &mut out, &mut errors);
-        let names: Vec<_> = out.iter().map(|c| c.name.as_str()).collect();
+        let scan = FileScan::walk(&[root.to_owned()]);
+        let names: Vec<_> = scan.candidates.iter().map(|c| c.name.as_str()).collect();
         assert_eq!(names, ["a.crt", "sub/b.pem"]);
-        assert!(errors.is_empty());
+        assert!(scan.errors.is_empty());
+    }
+
+    #[test]
+    fn a_fifo_is_refused_without_waiting_and_links_count_only_to_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().to_owned();
+        fs::write(root.join("a.crt"), b"x").unwrap();
+        rustix::fs::mknodat(rustix::fs::CWD, root.join("fifo.crt"), FileType::Fifo, Mode::RUSR | Mode::WUSR, 0)
+            .unwrap();
+        std::os::unix::fs::symlink("a.crt", root.join("link.crt")).unwrap();
+        std::os::unix::fs::symlink("nowhere.crt", root.join("dangling.crt")).unwrap();
+        // A FIFO without a writer would block a plain open forever: scan on a thread, bounded.
+        let (send, receive) = std::sync::mpsc::channel();
+        std::thread::spawn(move || send.send(files(&[root])).unwrap());
+        let found = receive.recv_timeout(std::time::Duration::from_secs(20)).expect("the scan did not block");
+        let items: Vec<_> =
+            found.items.iter().map(|i| (i.name.as_str(), i.certificate.as_ref().err().map(String::as_str))).collect();
+        assert_eq!(items.len(), 3, "{items:?}");
+        assert_eq!(items[0].0, "a.crt");
+        assert_eq!(items[1].0, "fifo.crt");
+        assert!(items[1].1.unwrap().ends_with("fifo.crt is not a regular file"), "{items:?}");
+        assert_eq!(items[2].0, "link.crt");
+        assert!(found.errors.is_empty());
+    }
+
+    #[test]
+    fn subdirectories_are_walked_in_name_order_and_their_files_read_relative_to_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        // Enough directories with several files that some are read through a kept-open
+        // directory and the rest by path once the budget is spent.
+        let mut expected = Vec::new();
+        for d in 0..(OPEN_DIRS + 6) {
+            let sub = root.join(format!("d{d:03}"));
+            fs::create_dir_all(sub.join("deeper")).unwrap();
+            for f in ["b.crt", "a.pem", "deeper/c.cert"] {
+                fs::write(sub.join(f), format!("{d}/{f}")).unwrap();
+            }
+            expected.extend([format!("d{d:03}/a.pem"), format!("d{d:03}/b.crt"), format!("d{d:03}/deeper/c.cert")]);
+        }
+        let scan = FileScan::walk(&[root.to_owned()]);
+        let names: Vec<_> = scan.candidates.iter().map(|c| c.name.clone()).collect();
+        assert_eq!(names, expected);
+        let kept = scan.candidates.iter().filter(|c| c.dir.is_some()).count();
+        assert_eq!(kept, OPEN_DIRS * 2, "two files in each of the first directories kept open");
+        for c in scan.candidates {
+            let want = fs::read(&c.path).unwrap();
+            assert_eq!(read_bounded(&c.path, c.dir.as_deref()).unwrap(), want, "{}", c.name);
+        }
     }
 
     #[test]
