@@ -4,7 +4,6 @@ use std::io::{IsTerminal, Write};
 
 use clap::ValueEnum;
 use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 
 /// `-o` for commands that print a report.
 #[derive(Clone, Copy, Debug, Default, Eq, PartialEq, ValueEnum)]
@@ -18,8 +17,7 @@ pub(crate) enum Format {
 
 /// RFC 3339 in UTC, second precision: `2026-11-27T10:00:00Z`.
 pub(crate) fn rfc3339(t: OffsetDateTime) -> String {
-    let t = t.to_offset(time::UtcOffset::UTC).replace_nanosecond(0).unwrap_or(t);
-    t.format(&Rfc3339).unwrap_or_default()
+    kubepki_rotator::check::rfc3339(t)
 }
 
 /// `2026-11-27 10:00 UTC`.

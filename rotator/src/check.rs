@@ -19,8 +19,6 @@ use std::cell::RefCell;
 
 use serde::Serialize;
 use serde::ser::{SerializeMap, SerializeSeq};
-use serde_json::{Value, json};
-use time::format_description::well_known::Rfc3339;
 use time::{Duration, OffsetDateTime, UtcOffset};
 
 use crate::error::{Error, Result};
@@ -494,8 +492,10 @@ pub struct FindingView {
     pub message: String,
 }
 
-/// One certificate in `-o json`; certificate fields are null for an invalid item.
-#[derive(Debug, Serialize)]
+/// One certificate in `-o json`; certificate fields are null for an invalid item. Written
+/// straight from the item (borrowed strings, times and hex formatted as they are written): a
+/// check of thousands of files writes thousands of these.
+#[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ItemView<'a> {
     /// The item's name.
@@ -503,7 +503,7 @@ pub struct ItemView<'a> {
     /// `cert-dir`, `kubeconfig`, `kubelet`, `file`, `secret` or `endpoint`.
     pub source: &'static str,
     /// The file, `NAMESPACE/NAME:KEY` or `HOST:PORT`.
-    pub path: String,
+    pub path: std::borrow::Cow<'a, str>,
     /// The status.
     pub status: &'static str,
     /// The subject, as openssl prints it.
@@ -513,9 +513,9 @@ pub struct ItemView<'a> {
     /// The serial number in lowercase hex.
     pub serial: Option<&'a str>,
     /// NotBefore, RFC 3339.
-    pub not_before: Option<String>,
+    pub not_before: Option<Rfc3339Utc>,
     /// NotAfter, RFC 3339.
-    pub not_after: Option<String>,
+    pub not_after: Option<Rfc3339Utc>,
     /// Seconds from the evaluation time to NotAfter (negative once expired).
     pub residual_seconds: Option<i64>,
     /// Share of the lifetime used at the evaluation time, in percent, two decimals.
@@ -527,19 +527,19 @@ pub struct ItemView<'a> {
     /// Whether it is a CA certificate.
     pub is_ca: Option<bool>,
     /// `ECDSA-P256`, `RSA-2048`, ...
-    pub public_key: Option<String>,
+    pub public_key: Option<Shown<&'a kubepki_pki::cert::PublicKeyKind>>,
     /// `ecdsa-with-SHA256`, ...
     pub signature_algorithm: Option<&'static str>,
     /// DNS SANs.
-    pub dns_names: Vec<&'a str>,
+    pub dns_names: Names<'a>,
     /// IP SANs.
-    pub ip_addresses: Vec<String>,
+    pub ip_addresses: Names<'a>,
     /// SHA-256 of the DER, lowercase hex.
-    pub sha256: Option<String>,
+    pub sha256: Option<Sha256Hex>,
     /// Findings beyond the dates.
     pub findings: Vec<FindingView>,
     /// The typed location (`kind` plus its fields).
-    pub location: Value,
+    pub location: LocationView<'a>,
     /// Why the certificate could not be read (invalid items only).
     pub error: Option<&'a str>,
 }
@@ -551,71 +551,187 @@ impl<'a> From<&Entry<'a>> for ItemView<'a> {
         ItemView {
             name: &item.name,
             source: item.source().as_str(),
-            path: item.location.reference(),
+            path: item.location.reference_str(),
             status: e.status.as_str(),
             subject: cert.map(|c| c.subject_string.as_str()),
             issuer: cert.map(|c| c.issuer_string.as_str()),
             serial: cert.map(|c| c.serial.as_str()),
-            not_before: cert.map(|c| rfc3339(c.not_before)),
-            not_after: cert.map(|c| rfc3339(c.not_after)),
+            not_before: cert.map(|c| Rfc3339Utc(c.not_before)),
+            not_after: cert.map(|c| Rfc3339Utc(c.not_after)),
             residual_seconds: e.residual_seconds,
             lifetime_used_percent: e.lifetime_used_percent.map(|p| (p * 100.0).round() / 100.0),
             ca_name: item.ca_name.as_deref(),
             externally_managed: item.externally_managed,
             is_ca: cert.map(|c| c.is_ca),
-            public_key: cert.map(|c| c.public_key.to_string()),
+            public_key: cert.map(|c| Shown(&c.public_key)),
             signature_algorithm: cert.map(|c| c.signature_algorithm),
-            dns_names: cert.map(|c| c.sans.dns_names().collect()).unwrap_or_default(),
-            ip_addresses: cert
-                .map(|c| c.sans.ip_addresses().iter().map(ToString::to_string).collect())
-                .unwrap_or_default(),
-            sha256: cert.map(kubepki_pki::Certificate::fingerprint_sha256),
+            dns_names: Names::Dns(cert.map(|c| &c.sans)),
+            ip_addresses: Names::Ip(cert.map(|c| &c.sans)),
+            sha256: cert.map(|c| Sha256Hex::of(c.der())),
             findings: item
                 .findings
                 .iter()
                 .map(|f| FindingView { code: f.code(), severity: f.severity().as_str(), message: f.to_string() })
                 .collect(),
-            location: location_value(&item.location),
+            location: LocationView(&item.location),
             error: item.certificate.as_ref().err().map(String::as_str),
+        }
+    }
+}
+
+/// A value written as the text its `Display` makes, without an intermediate `String`.
+pub struct Shown<T>(pub T);
+
+impl<T: fmt::Display> Serialize for Shown<T> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+        serializer.collect_str(&self.0)
+    }
+}
+
+/// A time in RFC 3339, UTC, whole seconds (`2026-11-27T10:00:00Z`); empty for a year RFC 3339
+/// cannot write (outside 0000–9999, which X.509 cannot hold either).
+#[derive(Clone, Copy, Debug)]
+pub struct Rfc3339Utc(pub OffsetDateTime);
+
+impl fmt::Display for Rfc3339Utc {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let t = self.0.to_offset(UtcOffset::UTC);
+        if !(0..=9999).contains(&t.year()) {
+            return Ok(());
+        }
+        let (h, m, s) = t.to_hms();
+        write!(f, "{:04}-{:02}-{:02}T{h:02}:{m:02}:{s:02}Z", t.year(), u8::from(t.month()), t.day())
+    }
+}
+
+impl Serialize for Rfc3339Utc {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+/// A SHA-256 fingerprint in lowercase hex, made on the stack.
+pub struct Sha256Hex([u8; 64]);
+
+impl Sha256Hex {
+    /// The fingerprint of `der`.
+    pub fn of(der: &[u8]) -> Self {
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, der);
+        let mut hex = [0u8; 64];
+        for (pair, byte) in hex.chunks_exact_mut(2).zip(digest.as_ref()) {
+            pair[0] = DIGITS[usize::from(byte >> 4)];
+            pair[1] = DIGITS[usize::from(byte & 15)];
+        }
+        Self(hex)
+    }
+
+    /// The hex digits.
+    pub fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.0).unwrap_or_default()
+    }
+}
+
+impl Serialize for Sha256Hex {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+/// A certificate's DNS or IP SANs as a list (empty for an invalid item).
+pub enum Names<'a> {
+    /// The DNS names.
+    Dns(Option<&'a kubepki_pki::AltNames>),
+    /// The IP addresses.
+    Ip(Option<&'a kubepki_pki::AltNames>),
+}
+
+impl Serialize for Names<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+        match *self {
+            Self::Dns(sans) => serializer.collect_seq(sans.into_iter().flat_map(|s| s.dns_names())),
+            Self::Ip(sans) => serializer.collect_seq(sans.into_iter().flat_map(|s| s.ip_addresses()).map(Shown)),
         }
     }
 }
 
 /// RFC 3339 in UTC, whole seconds: `2026-11-27T10:00:00Z`.
 pub fn rfc3339(t: OffsetDateTime) -> String {
-    let t = t.to_offset(UtcOffset::UTC);
-    let t = t.replace_nanosecond(0).unwrap_or(t);
-    t.format(&Rfc3339).unwrap_or_default()
+    Rfc3339Utc(t).to_string()
 }
 
-fn stored_value(s: &Stored) -> Value {
-    match s {
-        Stored::Embedded => json!("embedded"),
-        Stored::File(p) => json!(p),
+/// Where a certificate is, as JSON: `kind` plus the fields of that kind, keys in alphabetical
+/// order. Paths that are not UTF-8 are written lossily.
+pub struct LocationView<'a>(pub &'a Location);
+
+/// A path as text.
+fn path_str(path: &std::path::Path) -> std::borrow::Cow<'_, str> {
+    path.to_string_lossy()
+}
+
+/// How a kubeconfig holds something: `embedded`, or the file it names.
+struct StoredView<'a>(&'a Stored);
+
+impl Serialize for StoredView<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+        match self.0 {
+            Stored::Embedded => serializer.serialize_str("embedded"),
+            Stored::File(p) => serializer.serialize_str(&path_str(p)),
+        }
     }
 }
 
-/// The typed location as JSON.
-pub fn location_value(location: &Location) -> Value {
-    match location {
-        Location::CertDir { base, cert_path, key_path, index } => {
-            json!({"kind": "cert-dir", "base": base, "certPath": cert_path, "keyPath": key_path, "index": index})
+impl Serialize for LocationView<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(None)?;
+        match self.0 {
+            Location::CertDir { base, cert_path, key_path, index } => {
+                map.serialize_entry("base", base)?;
+                map.serialize_entry("certPath", &path_str(cert_path))?;
+                map.serialize_entry("index", index)?;
+                map.serialize_entry("keyPath", &path_str(key_path))?;
+                map.serialize_entry("kind", "cert-dir")?;
+            }
+            Location::Kubeconfig { path, user, cert, key, index } => {
+                map.serialize_entry("certificate", &StoredView(cert))?;
+                map.serialize_entry("index", index)?;
+                map.serialize_entry("key", &key.as_ref().map(StoredView))?;
+                map.serialize_entry("kind", "kubeconfig")?;
+                map.serialize_entry("path", &path_str(path))?;
+                map.serialize_entry("user", user)?;
+            }
+            Location::KubeconfigCa { path, cluster, ca, index } => {
+                map.serialize_entry("certificateAuthority", &StoredView(ca))?;
+                map.serialize_entry("cluster", cluster)?;
+                map.serialize_entry("index", index)?;
+                map.serialize_entry("kind", "kubeconfig-ca")?;
+                map.serialize_entry("path", &path_str(path))?;
+            }
+            Location::KubeletPem { path, key_path, index } => {
+                map.serialize_entry("index", index)?;
+                map.serialize_entry("keyPath", &path_str(key_path))?;
+                map.serialize_entry("kind", "kubelet")?;
+                map.serialize_entry("path", &path_str(path))?;
+            }
+            Location::File { path, index } => {
+                map.serialize_entry("index", index)?;
+                map.serialize_entry("kind", "file")?;
+                map.serialize_entry("path", &path_str(path))?;
+            }
+            Location::Secret { namespace, name, key, index } => {
+                map.serialize_entry("index", index)?;
+                map.serialize_entry("key", key)?;
+                map.serialize_entry("kind", "secret")?;
+                map.serialize_entry("name", name)?;
+                map.serialize_entry("namespace", namespace)?;
+            }
+            Location::Endpoint { address, index } => {
+                map.serialize_entry("address", address)?;
+                map.serialize_entry("index", index)?;
+                map.serialize_entry("kind", "endpoint")?;
+            }
         }
-        Location::Kubeconfig { path, user, cert, key, index } => json!({
-            "kind": "kubeconfig", "path": path, "user": user, "certificate": stored_value(cert),
-            "key": key.as_ref().map(stored_value), "index": index,
-        }),
-        Location::KubeconfigCa { path, cluster, ca, index } => json!({
-            "kind": "kubeconfig-ca", "path": path, "cluster": cluster, "certificateAuthority": stored_value(ca), "index": index,
-        }),
-        Location::KubeletPem { path, key_path, index } => {
-            json!({"kind": "kubelet", "path": path, "keyPath": key_path, "index": index})
-        }
-        Location::File { path, index } => json!({"kind": "file", "path": path, "index": index}),
-        Location::Secret { namespace, name, key, index } => {
-            json!({"kind": "secret", "namespace": namespace, "name": name, "key": key, "index": index})
-        }
-        Location::Endpoint { address, index } => json!({"kind": "endpoint", "address": address, "index": index}),
+        map.end()
     }
 }
 
@@ -633,7 +749,7 @@ pub fn parse_time(s: &str, now: OffsetDateTime) -> Result<OffsetDateTime> {
         let d = Duration::try_from(d).map_err(|_| invalid("too large"))?;
         return now.checked_add(if sign < 0 { -d } else { d }).ok_or_else(|| invalid("out of range"));
     }
-    if let Ok(t) = OffsetDateTime::parse(t, &Rfc3339) {
+    if let Ok(t) = OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339) {
         return Ok(t);
     }
     let date_format = time::macros::format_description!("[year]-[month]-[day]");
@@ -645,7 +761,19 @@ pub fn parse_time(s: &str, now: OffsetDateTime) -> Result<OffsetDateTime> {
 
 #[cfg(test)]
 mod tests {
+    use time::format_description::well_known::Rfc3339;
+
     use super::*;
+
+    #[test]
+    fn times_are_written_in_utc_whole_seconds() {
+        let t = OffsetDateTime::parse("2027-03-04T05:06:07.89+02:00", &Rfc3339).unwrap();
+        assert_eq!(rfc3339(t), "2027-03-04T03:06:07Z");
+        assert_eq!(rfc3339(OffsetDateTime::UNIX_EPOCH), "1970-01-01T00:00:00Z");
+        let end = OffsetDateTime::parse("9999-12-31T23:59:59Z", &Rfc3339).unwrap();
+        assert_eq!(serde_json::to_string(&Rfc3339Utc(end)).unwrap(), "\"9999-12-31T23:59:59Z\"");
+        assert_eq!(Sha256Hex::of(b"abc").as_str(), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    }
 
     #[test]
     fn thresholds_parse_durations_and_percentages() {

@@ -202,10 +202,16 @@ impl Location {
     /// A one-line reference for people and labels: the file path, `NAMESPACE/NAME:KEY` for a
     /// Secret, `HOST:PORT` for an endpoint.
     pub fn reference(&self) -> String {
+        self.reference_str().into_owned()
+    }
+
+    /// [`reference`](Self::reference), borrowed where it can be (a file path that is UTF-8,
+    /// an endpoint).
+    pub fn reference_str(&self) -> std::borrow::Cow<'_, str> {
         match self {
-            Self::Secret { namespace, name, key, .. } => format!("{namespace}/{name}:{key}"),
-            Self::Endpoint { address, .. } => address.clone(),
-            other => other.file().map(|p| p.display().to_string()).unwrap_or_default(),
+            Self::Secret { namespace, name, key, .. } => format!("{namespace}/{name}:{key}").into(),
+            Self::Endpoint { address, .. } => address.as_str().into(),
+            other => other.file().map(Path::to_string_lossy).unwrap_or_default(),
         }
     }
 }
