@@ -35,33 +35,35 @@ impl Drop for Block {
 pub fn parse(data: &[u8]) -> Result<Vec<Block>, String> {
     let text = std::str::from_utf8(data).map_err(|_| "not PEM: the file is not text".to_owned())?;
     let mut blocks = Vec::new();
+    // One buffer for every block's base64, wiped when done: it may have held a private key.
+    // A certificate's base64 is ~1.3 KiB; a larger block grows it.
+    let mut b64 = zeroize::Zeroizing::new(Vec::with_capacity(2048));
     let mut lines = text.lines().enumerate();
     while let Some((n, line)) = lines.next() {
-        let line = line.trim_end();
+        let line = line.trim_ascii_end();
         let Some(label) = line.strip_prefix("-----BEGIN ").and_then(|l| l.strip_suffix("-----")) else {
             continue;
         };
         let is_end = |line: &str| line.strip_prefix("-----END ").and_then(|l| l.strip_suffix("-----")) == Some(label);
-        // A certificate's base64 is ~1.3 KiB; a larger block grows the buffer.
-        let mut b64 = String::with_capacity(2048);
+        b64.clear();
         let mut closed = false;
         for (m, body) in lines.by_ref() {
-            let body = body.trim();
+            let body = body.trim_ascii();
             if is_end(body) {
                 closed = true;
                 break;
             }
-            if body.contains(':') {
+            if body.as_bytes().contains(&b':') {
                 return Err(format!("line {}: PEM headers (encrypted or legacy PEM) are not supported", m + 1));
             }
-            b64.push_str(body);
+            b64.extend_from_slice(body.as_bytes());
         }
         if !closed {
             // Name the block, never quote file contents: it may be a key.
             return Err(format!("line {}: the {label} block has no END line (truncated?)", n + 1));
         }
         let der = STANDARD
-            .decode(b64.as_bytes())
+            .decode(b64.as_slice())
             .map_err(|e| format!("line {}: {label} block is not valid base64: {e}", n + 1))?;
         if der.is_empty() {
             return Err(format!("line {}: {label} block is empty", n + 1));
