@@ -593,20 +593,43 @@ impl<T: fmt::Display> Serialize for Shown<T> {
 #[derive(Clone, Copy, Debug)]
 pub struct Rfc3339Utc(pub OffsetDateTime);
 
+impl Rfc3339Utc {
+    /// The text, made on the stack (`core::fmt` padding cost more than the rest of an item's
+    /// fields); `None` outside the years RFC 3339 can write.
+    fn text(self) -> Option<[u8; 20]> {
+        let t = self.0.to_offset(UtcOffset::UTC);
+        let year = u16::try_from(t.year()).ok().filter(|y| *y <= 9999)?;
+        let mut out = *b"0000-00-00T00:00:00Z";
+        let mut put = |at: usize, value: u16, width: usize| {
+            let mut v = value;
+            for i in (at..at + width).rev() {
+                out[i] = b'0' + (v % 10) as u8;
+                v /= 10;
+            }
+        };
+        put(0, year, 4);
+        put(5, u8::from(t.month()).into(), 2);
+        put(8, t.day().into(), 2);
+        put(11, t.hour().into(), 2);
+        put(14, t.minute().into(), 2);
+        put(17, t.second().into(), 2);
+        Some(out)
+    }
+}
+
 impl fmt::Display for Rfc3339Utc {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let t = self.0.to_offset(UtcOffset::UTC);
-        if !(0..=9999).contains(&t.year()) {
-            return Ok(());
+        match self.text() {
+            Some(text) => f.write_str(std::str::from_utf8(&text).map_err(|_| fmt::Error)?),
+            None => Ok(()),
         }
-        let (h, m, s) = t.to_hms();
-        write!(f, "{:04}-{:02}-{:02}T{h:02}:{m:02}:{s:02}Z", t.year(), u8::from(t.month()), t.day())
     }
 }
 
 impl Serialize for Rfc3339Utc {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
-        serializer.collect_str(self)
+        let text = self.text();
+        serializer.serialize_str(text.as_ref().and_then(|t| std::str::from_utf8(t).ok()).unwrap_or(""))
     }
 }
 
@@ -772,6 +795,13 @@ mod tests {
         assert_eq!(rfc3339(OffsetDateTime::UNIX_EPOCH), "1970-01-01T00:00:00Z");
         let end = OffsetDateTime::parse("9999-12-31T23:59:59Z", &Rfc3339).unwrap();
         assert_eq!(serde_json::to_string(&Rfc3339Utc(end)).unwrap(), "\"9999-12-31T23:59:59Z\"");
+        let early = OffsetDateTime::parse("0001-02-03T04:05:06Z", &Rfc3339).unwrap();
+        assert_eq!(rfc3339(early), "0001-02-03T04:05:06Z");
+        let before = time::Date::from_calendar_date(-1, time::Month::January, 1).unwrap().midnight().assume_utc();
+        assert_eq!(
+            (rfc3339(before), serde_json::to_string(&Rfc3339Utc(before)).unwrap()),
+            (String::new(), "\"\"".into())
+        );
         assert_eq!(Sha256Hex::of(b"abc").as_str(), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
     }
 
