@@ -49,15 +49,16 @@ def log(*a):
 RSS_FILE = os.path.join(os.environ.get("TMPDIR", "/tmp"), f"kubepki-bench-rss-{os.getpid()}")
 
 
-def run_once(argv, cwd=None, stdout=subprocess.DEVNULL, ok=(0,)):
-    """Runs argv to completion: (seconds, peak RSS in KiB).
+def run_once(argv, cwd=None, stdout=subprocess.DEVNULL, ok=(0,), rss=False):
+    """Runs argv to completion: (seconds, peak RSS in KiB, or None unless rss).
 
-    The peak RSS comes from /usr/bin/time around the command: Linux keeps ru_maxrss across
-    exec, so a child forked from this Python process would report at least Python's own RSS.
-    time's ~1 ms is in every tool's time alike."""
+    A timed run is the process alone, spawned from this Python process and waited for. With
+    rss, /usr/bin/time runs around the command and reports its peak RSS (Linux keeps ru_maxrss
+    across exec, so a child forked from this Python process would report at least Python's own
+    RSS); time's own fork and exec (~2 ms) would be in the time, so such runs are not timed."""
+    wrapper = ["/usr/bin/time", "-f", "%M", "-o", RSS_FILE] if rss else []
     start = time.perf_counter()
-    p = subprocess.Popen(["/usr/bin/time", "-f", "%M", "-o", RSS_FILE] + argv, cwd=cwd, stdout=stdout,
-                         stderr=subprocess.PIPE)
+    p = subprocess.Popen(wrapper + argv, cwd=cwd, stdout=stdout, stderr=subprocess.PIPE)
     _, status, _ = os.wait4(p.pid, 0)
     elapsed = time.perf_counter() - start
     p.returncode = os.waitstatus_to_exitcode(status)
@@ -65,6 +66,8 @@ def run_once(argv, cwd=None, stdout=subprocess.DEVNULL, ok=(0,)):
     p.stderr.close()
     if p.returncode not in ok:
         raise SystemExit(f"{' '.join(argv)} exited {p.returncode}:\n{err}")
+    if not rss:
+        return elapsed, None
     with open(RSS_FILE) as f:
         kib = int(f.read().split()[-1])
     return elapsed, kib
@@ -82,7 +85,7 @@ def compare(name, tools, rounds, work):
     makes inode allocation slow for minutes after mass deletion (recently_deleted())."""
     log(f"[{name}] {rounds} rounds of {', '.join(tools)} (+1 warm-up)")
     times = {t: [] for t in tools}
-    rss = {t: [] for t in tools}
+    rss = {}
     order = list(tools)
     slug = re.sub(r"[^a-z0-9]+", "-", name.lower())
     for r in range(rounds + 1):
@@ -95,13 +98,16 @@ def compare(name, tools, rounds, work):
             # Nor with the previous run's dirty pages: a tool that syncs (kubepki) would
             # otherwise write back a tool's that does not (the Python peers).
             os.sync()
-            secs, kib = run_once(argv_for(out), ok=ok)
+            secs, _ = run_once(argv_for(out), ok=ok)
             if r > 0:
                 times[label].append(secs)
-                rss[label].append(kib)
         if r > 0:
             log(f"  round {r}: " + ", ".join(f"{t} {times[t][-1] * 1000:.0f} ms" for t in tools))
-    return {t: {"time": summary(times[t]), "rss_kib": max(rss[t]), "samples": times[t]} for t in tools}
+    # Peak RSS: one more run of each tool, under /usr/bin/time, not timed.
+    for label, (argv_for, ok) in tools.items():
+        os.sync()
+        _, rss[label] = run_once(argv_for(os.path.join(work, f"{slug}-{label}-rss")), ok=ok, rss=True)
+    return {t: {"time": summary(times[t]), "rss_kib": rss[t], "samples": times[t]} for t in tools}
 
 
 def fresh(path):
