@@ -263,7 +263,13 @@ impl Certificate {
 
     /// The SHA-256 fingerprint of the DER, in lowercase hex.
     pub fn fingerprint_sha256(&self) -> String {
-        hex(digest::digest(&digest::SHA256, &self.der).as_ref())
+        self.fingerprint().as_str().to_owned()
+    }
+
+    /// [`fingerprint_sha256`](Self::fingerprint_sha256) without an allocation, for writing
+    /// thousands of them.
+    pub fn fingerprint(&self) -> Fingerprint {
+        Fingerprint::of(&self.der)
     }
 
     /// Whether the subject equals the issuer (byte-wise) — a root or self-issued certificate.
@@ -415,13 +421,54 @@ fn public_key_kind(spki: &SubjectPublicKeyInfo<'_>) -> PublicKeyKind {
 
 /// Lowercase hex of `bytes`.
 pub(crate) fn hex(bytes: &[u8]) -> String {
+    let mut out = vec![0; bytes.len() * 2];
+    hex_into(bytes, &mut out);
+    String::from_utf8(out).unwrap_or_default()
+}
+
+/// Writes the lowercase hex of `bytes` into `out` (two digits a byte).
+fn hex_into(bytes: &[u8], out: &mut [u8]) {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for &b in bytes {
-        s.push(DIGITS[usize::from(b >> 4)] as char);
-        s.push(DIGITS[usize::from(b & 15)] as char);
+    for (pair, b) in out.chunks_exact_mut(2).zip(bytes) {
+        pair[0] = DIGITS[usize::from(b >> 4)];
+        pair[1] = DIGITS[usize::from(b & 15)];
     }
-    s
+}
+
+/// A SHA-256 fingerprint in lowercase hex, made on the stack.
+#[derive(Clone, Copy)]
+pub struct Fingerprint([u8; 64]);
+
+impl Fingerprint {
+    /// The fingerprint of `der`.
+    pub fn of(der: &[u8]) -> Self {
+        let mut hex = [0; 64];
+        hex_into(digest::digest(&digest::SHA256, der).as_ref(), &mut hex);
+        Self(hex)
+    }
+
+    /// The 64 hex digits.
+    pub fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.0).unwrap_or_default()
+    }
+}
+
+impl fmt::Display for Fingerprint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl fmt::Debug for Fingerprint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl serde::Serialize for Fingerprint {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
 }
 
 #[cfg(test)]
@@ -466,6 +513,15 @@ mod tests {
             dn
         });
         assert_eq!(ours, "O=system:nodes, CN=system:node:cp1");
+    }
+
+    #[test]
+    fn fingerprints_and_hex_are_lowercase_digits() {
+        let abc = Fingerprint::of(b"abc");
+        assert_eq!(abc.as_str(), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+        assert_eq!(serde_json::to_string(&abc).unwrap(), format!("\"{abc}\""));
+        assert_eq!(hex(&[0x00, 0x0f, 0xa5, 0xff]), "000fa5ff");
+        assert_eq!(hex(&[]), "");
     }
 
     #[test]

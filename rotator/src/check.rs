@@ -535,7 +535,7 @@ pub struct ItemView<'a> {
     /// IP SANs.
     pub ip_addresses: Names<'a>,
     /// SHA-256 of the DER, lowercase hex.
-    pub sha256: Option<Sha256Hex>,
+    pub sha256: Option<kubepki_pki::cert::Fingerprint>,
     /// Findings beyond the dates.
     pub findings: Vec<FindingView>,
     /// The typed location (`kind` plus its fields).
@@ -567,7 +567,7 @@ impl<'a> From<&Entry<'a>> for ItemView<'a> {
             signature_algorithm: cert.map(|c| c.signature_algorithm),
             dns_names: Names::Dns(cert.map(|c| &c.sans)),
             ip_addresses: Names::Ip(cert.map(|c| &c.sans)),
-            sha256: cert.map(|c| Sha256Hex::of(c.der())),
+            sha256: cert.map(kubepki_pki::Certificate::fingerprint),
             findings: item
                 .findings
                 .iter()
@@ -630,34 +630,6 @@ impl Serialize for Rfc3339Utc {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
         let text = self.text();
         serializer.serialize_str(text.as_ref().and_then(|t| std::str::from_utf8(t).ok()).unwrap_or(""))
-    }
-}
-
-/// A SHA-256 fingerprint in lowercase hex, made on the stack.
-pub struct Sha256Hex([u8; 64]);
-
-impl Sha256Hex {
-    /// The fingerprint of `der`.
-    pub fn of(der: &[u8]) -> Self {
-        const DIGITS: &[u8; 16] = b"0123456789abcdef";
-        let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, der);
-        let mut hex = [0u8; 64];
-        for (pair, byte) in hex.chunks_exact_mut(2).zip(digest.as_ref()) {
-            pair[0] = DIGITS[usize::from(byte >> 4)];
-            pair[1] = DIGITS[usize::from(byte & 15)];
-        }
-        Self(hex)
-    }
-
-    /// The hex digits.
-    pub fn as_str(&self) -> &str {
-        std::str::from_utf8(&self.0).unwrap_or_default()
-    }
-}
-
-impl Serialize for Sha256Hex {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
-        serializer.serialize_str(self.as_str())
     }
 }
 
@@ -802,7 +774,6 @@ mod tests {
             (rfc3339(before), serde_json::to_string(&Rfc3339Utc(before)).unwrap()),
             (String::new(), "\"\"".into())
         );
-        assert_eq!(Sha256Hex::of(b"abc").as_str(), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
     }
 
     #[test]
