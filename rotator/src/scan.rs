@@ -67,26 +67,24 @@ pub struct FileScan {
 impl FileScan {
     /// Finds the certificate files of `paths` (files, or directories to walk).
     pub fn walk(paths: &[PathBuf]) -> Self {
-        let (mut candidates, mut errors) = (Vec::new(), Vec::new());
+        let mut walked = Walked::default();
+        // One budget of open directories for the whole walk, however many directories are named.
+        let open_dirs = AtomicUsize::new(OPEN_DIRS);
         for path in paths {
             match fs::metadata(path) {
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                    errors.push(InputError::new(path.display().to_string(), "does not exist"));
+                    walked.errors.push(InputError::new(path.display().to_string(), "does not exist"));
                 }
-                Err(e) => errors.push(InputError::new(path.display().to_string(), format!("cannot read: {e}"))),
+                Err(e) => walked.errors.push(InputError::new(path.display().to_string(), format!("cannot read: {e}"))),
                 Ok(m) if m.is_dir() => {
                     // The named directory may itself be a symlink: followed, as the user named it.
                     let flags = DIR_FLAGS.difference(OFlags::NOFOLLOW);
                     match rustix::fs::open(path, flags, Mode::empty()) {
-                        Ok(fd) => {
-                            let mut walked = walk(fd, path, "", &AtomicUsize::new(OPEN_DIRS));
-                            candidates.append(&mut walked.candidates);
-                            errors.append(&mut walked.errors);
-                        }
-                        Err(e) => errors.push(cannot_list(path, e)),
+                        Ok(fd) => walked.append(walk(fd, path, "", &open_dirs)),
+                        Err(e) => walked.errors.push(cannot_list(path, e)),
                     }
                 }
-                Ok(_) => candidates.push(Candidate {
+                Ok(_) => walked.candidates.push(Candidate {
                     name: path
                         .file_name()
                         .map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned()),
@@ -96,6 +94,7 @@ impl FileScan {
                 }),
             }
         }
+        let Walked { mut candidates, errors } = walked;
         // The same file named twice (or named and found in a named directory) is read once.
         // One directory cannot yield a file twice.
         if paths.len() > 1 {
@@ -165,6 +164,23 @@ struct Walked {
     errors: Vec<InputError>,
 }
 
+impl Walked {
+    fn error(e: InputError) -> Self {
+        Self { candidates: Vec::new(), errors: vec![e] }
+    }
+
+    fn append(&mut self, mut other: Self) {
+        self.candidates.append(&mut other.candidates);
+        self.errors.append(&mut other.errors);
+    }
+}
+
+/// What one entry of a directory yielded: a certificate file, or what a subdirectory did.
+enum Part {
+    File(Candidate),
+    Below(Walked),
+}
+
 fn cannot_list(path: &Path, e: rustix::io::Errno) -> InputError {
     InputError::new(path.display().to_string(), format!("cannot list: {}", std::io::Error::from(e)))
 }
@@ -229,13 +245,13 @@ fn list(dir: &OwnedFd) -> rustix::io::Result<Vec<Entry>> {
 fn walk(dir: OwnedFd, path: &Path, rel: &str, open_dirs: &AtomicUsize) -> Walked {
     let entries = match list(&dir) {
         Ok(entries) => entries,
-        Err(e) => return Walked { candidates: Vec::new(), errors: vec![cannot_list(path, e)] },
+        Err(e) => return Walked::error(cannot_list(path, e)),
     };
     let files = entries.iter().filter(|e| matches!(e, Entry::File(_))).count();
     let keep_open =
         files >= 2 && open_dirs.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1)).is_ok();
     let dir = Arc::new(dir);
-    let parts: Vec<Walked> = entries
+    let parts: Vec<Part> = entries
         .into_par_iter()
         .map(|entry| {
             let name = entry.name();
@@ -243,27 +259,27 @@ fn walk(dir: OwnedFd, path: &Path, rel: &str, open_dirs: &AtomicUsize) -> Walked
             let shown = String::from_utf8_lossy(name);
             let rel = if rel.is_empty() { shown.into_owned() } else { format!("{rel}/{shown}") };
             match entry {
-                Entry::Dir(ref name) => match rustix::fs::openat(&*dir, name.as_slice(), DIR_FLAGS, Mode::empty()) {
-                    Ok(sub) => walk(sub, &child, &rel, open_dirs),
-                    Err(e) => Walked { candidates: Vec::new(), errors: vec![cannot_list(&child, e)] },
-                },
-                Entry::File(_) => Walked {
-                    candidates: vec![Candidate {
-                        path: child,
-                        name: rel,
-                        explicit: false,
-                        dir: keep_open.then(|| Arc::clone(&dir)),
-                    }],
-                    errors: Vec::new(),
-                },
+                Entry::Dir(ref name) => {
+                    Part::Below(match rustix::fs::openat(&*dir, name.as_slice(), DIR_FLAGS, Mode::empty()) {
+                        Ok(sub) => walk(sub, &child, &rel, open_dirs),
+                        Err(e) => Walked::error(cannot_list(&child, e)),
+                    })
+                }
+                Entry::File(_) => Part::File(Candidate {
+                    path: child,
+                    name: rel,
+                    explicit: false,
+                    dir: keep_open.then(|| Arc::clone(&dir)),
+                }),
             }
         })
         .collect();
-    let mut walked =
-        Walked { candidates: Vec::with_capacity(parts.iter().map(|p| p.candidates.len()).sum()), errors: Vec::new() };
-    for mut part in parts {
-        walked.candidates.append(&mut part.candidates);
-        walked.errors.append(&mut part.errors);
+    let mut walked = Walked::default();
+    for part in parts {
+        match part {
+            Part::File(c) => walked.candidates.push(c),
+            Part::Below(below) => walked.append(below),
+        }
     }
     walked
 }
@@ -448,6 +464,11 @@ mod tests {
         assert_eq!(names, expected);
         let kept = scan.candidates.iter().filter(|c| c.dir.is_some()).count();
         assert_eq!(kept, OPEN_DIRS * 2, "two files in each of the first directories kept open");
+        // Named one by one, the directories share the one budget.
+        let named: Vec<PathBuf> = (0..(OPEN_DIRS + 6)).map(|d| root.join(format!("d{d:03}"))).collect();
+        let separately = FileScan::walk(&named);
+        assert_eq!(separately.candidates.len(), expected.len());
+        assert_eq!(separately.candidates.iter().filter(|c| c.dir.is_some()).count(), OPEN_DIRS * 2);
         for c in scan.candidates {
             let want = fs::read(&c.path).unwrap();
             assert_eq!(read_bounded(&c.path, c.dir.as_deref()).unwrap(), want, "{}", c.name);
