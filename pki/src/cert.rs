@@ -1,7 +1,6 @@
 //! Certificates as kubepki sees them: parsed once into an owned summary.
 
 use std::fmt;
-use std::net::IpAddr;
 use std::str::FromStr;
 use std::sync::LazyLock;
 
@@ -9,13 +8,16 @@ use aws_lc_rs::digest;
 use time::OffsetDateTime;
 use x509_parser::certificate::X509Certificate;
 use x509_parser::der_parser::oid::Oid;
-use x509_parser::extensions::{GeneralName, ParsedExtension};
 use x509_parser::prelude::FromDer;
-use x509_parser::x509::{SubjectPublicKeyInfo, X509Name};
+use x509_parser::x509::X509Name;
 
+use crate::der::{
+    TAG_IA5_STRING, TAG_NUMERIC_STRING, TAG_OID, TAG_PRINTABLE_STRING, TAG_UTF8_STRING, TAG_VISIBLE_STRING,
+};
 use crate::error::{Error, Result};
 use crate::profile::Usage;
 use crate::san::AltNames;
+use crate::x509::{self, AltName};
 
 /// The subject fields kubeadm uses: CN (a Kubernetes user name) and O (its groups).
 #[derive(Clone, Debug, Default, Eq, Hash, PartialEq)]
@@ -147,80 +149,56 @@ impl Certificate {
     /// Parses one DER certificate; `source_name` names its origin in errors.
     pub fn from_der(der: Vec<u8>, source_name: &str) -> Result<Self> {
         let invalid = |reason: String| Error::InvalidCertificate { source_name: source_name.to_owned(), reason };
-        let (rest, x509) =
-            X509Certificate::from_der(&der).map_err(|e| invalid(format!("not a valid X.509 certificate: {e}")))?;
-        if !rest.is_empty() {
-            return Err(invalid("trailing data after the certificate".into()));
-        }
+        let x = x509::parse(&der).map_err(|e| invalid(format!("not a valid X.509 certificate: {e}")))?;
         let mut sans = AltNames::new();
-        let mut subject_key_id = None;
-        let mut authority_key_id = None;
-        for ext in x509.extensions() {
-            match ext.parsed_extension() {
-                ParsedExtension::SubjectAlternativeName(san) => {
-                    for name in &san.general_names {
-                        match name {
-                            GeneralName::DNSName(d) => sans.add_dns(*d),
-                            GeneralName::IPAddress(b) => {
-                                if let Some(ip) = ip_from_bytes(b) {
-                                    sans.add_ip(ip);
-                                }
-                            }
-                            _ => {}
-                        }
-                    }
-                }
-                ParsedExtension::SubjectKeyIdentifier(k) => subject_key_id = Some(k.0.to_vec()),
-                ParsedExtension::AuthorityKeyIdentifier(a) => {
-                    authority_key_id = a.key_identifier.as_ref().map(|k| k.0.to_vec());
-                }
-                ParsedExtension::ParseError { error } => {
-                    return Err(invalid(format!("malformed extension {}: {error}", ext.oid)));
-                }
-                _ => {}
+        for name in x.alt_names.into_iter().flat_map(x509::alt_names) {
+            match name {
+                Ok(AltName::Dns(d)) => sans.add_dns(d),
+                Ok(AltName::Ip(ip)) => sans.add_ip(ip),
+                Err(_) => {}
             }
         }
-        let usage = x509
-            .extended_key_usage()
-            .map_err(|e| invalid(format!("malformed extendedKeyUsage: {e}")))?
-            .and_then(|eku| Usage::from_flags(eku.value.server_auth, eku.value.client_auth));
-        let subject = Subject {
-            common_name: x509
-                .subject()
-                .iter_common_name()
-                .next()
-                .and_then(|a| a.as_str().ok())
-                .unwrap_or("")
-                .to_owned(),
-            organizations: x509
-                .subject()
-                .iter_organization()
-                .filter_map(|a| a.as_str().ok())
-                .map(str::to_owned)
-                .collect(),
-        };
-        let spki = x509.public_key();
-        let public_key = public_key_kind(spki);
+        let mut subject = Subject::default();
+        let mut common_names = 0;
+        x509::for_each_attribute(x.subject, |attr| {
+            // Values read as text, as x509-parser's `as_str` reads them.
+            let text = || {
+                matches!(attr.tag, TAG_NUMERIC_STRING | TAG_PRINTABLE_STRING | TAG_UTF8_STRING | TAG_IA5_STRING)
+                    .then(|| std::str::from_utf8(attr.value).ok())
+                    .flatten()
+            };
+            match lookup(&NAME_ATTRIBUTES, attr.oid) {
+                // The first CN, as Go's `Subject.CommonName` (a later one is not read).
+                Some("CN") => {
+                    if common_names == 0 {
+                        subject.common_name = text().unwrap_or("").to_owned();
+                    }
+                    common_names += 1;
+                }
+                Some("O") => subject.organizations.extend(text().map(str::to_owned)),
+                _ => {}
+            }
+        })
+        .map_err(|e| invalid(format!("not a valid X.509 certificate: {e}")))?;
         let (signature_algorithm, weak_signature) =
-            lookup(&SIGNATURES, &x509.signature_algorithm.algorithm).unwrap_or(("unknown", false));
-        let validity = x509.validity();
+            lookup(&SIGNATURES, x.signature_algorithm).unwrap_or(("unknown", false));
         let cert = Self {
-            subject_string: name_string(x509.subject()),
-            issuer_string: name_string(x509.issuer()),
-            raw_subject: x509.subject().as_raw().to_vec(),
-            raw_issuer: x509.issuer().as_raw().to_vec(),
-            serial: hex(x509.raw_serial()),
-            not_before: validity.not_before.to_datetime(),
-            not_after: validity.not_after.to_datetime(),
+            subject_string: name_string(x.subject),
+            issuer_string: name_string(x.issuer),
+            raw_subject: x.subject.to_vec(),
+            raw_issuer: x.issuer.to_vec(),
+            serial: hex(x.serial),
+            not_before: x.not_before,
+            not_after: x.not_after,
             sans,
-            is_ca: x509.is_ca(),
-            usage,
-            public_key,
-            spki: spki.raw.to_vec(),
+            is_ca: x.is_ca,
+            usage: x.extended_key_usage.and_then(|(server, client)| Usage::from_flags(server, client)),
+            public_key: public_key_kind(&x),
+            spki: x.spki.to_vec(),
             signature_algorithm,
             weak_signature,
-            subject_key_id,
-            authority_key_id,
+            subject_key_id: x.subject_key_id.map(<[u8]>::to_vec),
+            authority_key_id: x.authority_key_id.map(<[u8]>::to_vec),
             subject,
             der: Vec::new(),
         };
@@ -298,25 +276,26 @@ impl Certificate {
     }
 }
 
-fn ip_from_bytes(b: &[u8]) -> Option<IpAddr> {
-    match b.len() {
-        4 => Some(IpAddr::from(<[u8; 4]>::try_from(b).ok()?)),
-        16 => Some(IpAddr::from(<[u8; 16]>::try_from(b).ok()?)),
-        _ => None,
-    }
-}
-
 /// A table of known OIDs, parsed once from their dotted form and matched by their DER bytes:
 /// formatting every certificate's OIDs as dotted strings to compare them took ~2 µs a
 /// certificate.
-type OidTable<T> = LazyLock<Vec<(Oid<'static>, T)>>;
+type OidTable<T> = LazyLock<Vec<(Vec<u8>, T)>>;
 
-fn oid_table<T: Copy>(entries: &[(&str, T)]) -> Vec<(Oid<'static>, T)> {
-    entries.iter().map(|&(dotted, v)| (Oid::from_str(dotted).expect("a valid OID literal").to_owned(), v)).collect()
+fn oid_table<T: Copy>(entries: &[(&str, T)]) -> Vec<(Vec<u8>, T)> {
+    entries
+        .iter()
+        .map(|&(dotted, v)| (Oid::from_str(dotted).expect("a valid OID literal").as_bytes().to_vec(), v))
+        .collect()
 }
 
-fn lookup<T: Copy>(table: &OidTable<T>, oid: &Oid<'_>) -> Option<T> {
-    table.iter().find(|(known, _)| known.as_bytes() == oid.as_bytes()).map(|&(_, v)| v)
+/// The entry of `table` for the OID whose DER contents are `oid`.
+fn lookup<T: Copy>(table: &OidTable<T>, oid: &[u8]) -> Option<T> {
+    table.iter().find(|(known, _)| known == oid).map(|&(_, v)| v)
+}
+
+/// An OID's dotted form, from its DER contents.
+fn dotted(oid: &[u8]) -> String {
+    Oid::new(std::borrow::Cow::Borrowed(oid)).to_id_string()
 }
 
 /// Signature algorithms: openssl's name, and whether the hash is broken (SHA-1, MD5).
@@ -373,49 +352,49 @@ static NAME_ATTRIBUTES: OidTable<&'static str> = LazyLock::new(|| {
 /// A name as x509-parser's `Display` writes it (`CN=a, O=b`, multi-valued RDNs joined by
 /// ` + `), made in one buffer when every attribute is one of [`NAME_ATTRIBUTES`] with a
 /// string value x509-parser would copy verbatim; any other name is left to x509-parser.
-fn name_string(name: &X509Name<'_>) -> String {
-    use x509_parser::der_parser::asn1_rs::Tag;
+/// `name` is a Name's encoding, already read by [`x509::parse`].
+fn name_string(name: &[u8]) -> String {
     let mut out = String::with_capacity(64);
-    for (i, rdn) in name.iter().enumerate() {
-        for (j, attr) in rdn.iter().enumerate() {
-            let value = attr.attr_value();
-            let verbatim = matches!(
-                value.tag(),
-                Tag::Utf8String | Tag::PrintableString | Tag::Ia5String | Tag::NumericString | Tag::VisibleString
-            );
-            let (Some(abbrev), true, Ok(text)) =
-                (lookup(&NAME_ATTRIBUTES, attr.attr_type()), verbatim, std::str::from_utf8(value.data))
-            else {
-                return name.to_string();
-            };
-            out.push_str(match (i, j) {
-                (0, 0) => "",
-                (_, 0) => ", ",
-                _ => " + ",
-            });
-            out.push_str(abbrev);
-            out.push('=');
-            out.push_str(text);
-        }
+    let mut verbatim = true;
+    let read = x509::for_each_attribute(name, |attr| {
+        let text = matches!(
+            attr.tag,
+            TAG_UTF8_STRING | TAG_PRINTABLE_STRING | TAG_IA5_STRING | TAG_NUMERIC_STRING | TAG_VISIBLE_STRING
+        )
+        .then(|| std::str::from_utf8(attr.value).ok())
+        .flatten();
+        let (Some(abbrev), Some(text), true) = (lookup(&NAME_ATTRIBUTES, attr.oid), text, verbatim) else {
+            verbatim = false;
+            return;
+        };
+        out.push_str(match (attr.rdn, attr.index) {
+            (0, 0) => "",
+            (_, 0) => ", ",
+            _ => " + ",
+        });
+        out.push_str(abbrev);
+        out.push('=');
+        out.push_str(text);
+    });
+    if read.is_ok() && verbatim {
+        return out;
     }
-    out
+    X509Name::from_der(name).map(|(_, name)| name.to_string()).unwrap_or_default()
 }
 
-fn public_key_kind(spki: &SubjectPublicKeyInfo<'_>) -> PublicKeyKind {
-    let algorithm = &spki.algorithm.algorithm;
-    match lookup(&KEY_ALGORITHMS, algorithm) {
-        Some(KeyAlgorithmOid::Rsa) => PublicKeyKind::Rsa { bits: spki.parsed().map(|k| k.key_size()).unwrap_or(0) },
-        Some(KeyAlgorithmOid::Ec) => {
-            let curve = spki.algorithm.parameters.as_ref().and_then(|p| p.as_oid().ok());
-            PublicKeyKind::Ec {
-                curve: match curve {
-                    Some(oid) => lookup(&CURVES, &oid).map_or_else(|| oid.to_id_string(), str::to_owned),
-                    None => String::new(),
-                },
-            }
-        }
+fn public_key_kind(x: &x509::Fields<'_>) -> PublicKeyKind {
+    match lookup(&KEY_ALGORITHMS, x.key_algorithm) {
+        Some(KeyAlgorithmOid::Rsa) => PublicKeyKind::Rsa { bits: crate::der::rsa_modulus_bits(x.spki).unwrap_or(0) },
+        Some(KeyAlgorithmOid::Ec) => PublicKeyKind::Ec {
+            curve: match x.key_parameters {
+                Some(p) if p.tag == TAG_OID => {
+                    lookup(&CURVES, p.contents).map_or_else(|| dotted(p.contents), str::to_owned)
+                }
+                _ => String::new(),
+            },
+        },
         Some(KeyAlgorithmOid::Ed25519) => PublicKeyKind::Ed25519,
-        None => PublicKeyKind::Other { oid: algorithm.to_id_string() },
+        None => PublicKeyKind::Other { oid: dotted(x.key_algorithm) },
     }
 }
 

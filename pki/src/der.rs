@@ -6,41 +6,141 @@ const OID_RSA_ENCRYPTION: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x
 /// id-ecPublicKey, 1.2.840.10045.2.1.
 const OID_EC_PUBLIC_KEY: &[u8] = &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01];
 
-const TAG_INTEGER: u8 = 0x02;
-const TAG_BIT_STRING: u8 = 0x03;
-const TAG_OCTET_STRING: u8 = 0x04;
-const TAG_NULL: u8 = 0x05;
-const TAG_OID: u8 = 0x06;
-const TAG_SEQUENCE: u8 = 0x30;
-const TAG_CONTEXT_0: u8 = 0xa0;
-const TAG_CONTEXT_1: u8 = 0xa1;
+pub(crate) const TAG_BOOLEAN: u8 = 0x01;
+pub(crate) const TAG_INTEGER: u8 = 0x02;
+pub(crate) const TAG_BIT_STRING: u8 = 0x03;
+pub(crate) const TAG_OCTET_STRING: u8 = 0x04;
+pub(crate) const TAG_NULL: u8 = 0x05;
+pub(crate) const TAG_OID: u8 = 0x06;
+pub(crate) const TAG_UTF8_STRING: u8 = 0x0c;
+pub(crate) const TAG_NUMERIC_STRING: u8 = 0x12;
+pub(crate) const TAG_PRINTABLE_STRING: u8 = 0x13;
+pub(crate) const TAG_T61_STRING: u8 = 0x14;
+pub(crate) const TAG_IA5_STRING: u8 = 0x16;
+pub(crate) const TAG_UTC_TIME: u8 = 0x17;
+pub(crate) const TAG_GENERALIZED_TIME: u8 = 0x18;
+pub(crate) const TAG_VISIBLE_STRING: u8 = 0x1a;
+pub(crate) const TAG_BMP_STRING: u8 = 0x1e;
+pub(crate) const TAG_SEQUENCE: u8 = 0x30;
+pub(crate) const TAG_SET: u8 = 0x31;
+pub(crate) const TAG_CONTEXT_0: u8 = 0xa0;
+pub(crate) const TAG_CONTEXT_1: u8 = 0xa1;
+pub(crate) const TAG_CONTEXT_3: u8 = 0xa3;
+/// `[n] IMPLICIT` of a primitive type.
+pub(crate) const fn tag_implicit(n: u8) -> u8 {
+    0x80 | n
+}
+
+/// One DER element: its tag (the identifier's first byte), its contents, and its whole
+/// encoding.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Tlv<'a> {
+    pub tag: u8,
+    pub contents: &'a [u8],
+    pub encoded: &'a [u8],
+}
+
+/// A strict DER reader: definite lengths in their shortest form, one element at a time.
+/// A tag number above 30 (several identifier bytes) is read and reported by its first byte,
+/// which no tag kubepki looks for has.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Reader<'a>(&'a [u8]);
+
+impl<'a> Reader<'a> {
+    pub(crate) fn new(input: &'a [u8]) -> Self {
+        Self(input)
+    }
+
+    /// Whether everything has been read.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// What is left.
+    pub(crate) fn rest(&self) -> &'a [u8] {
+        self.0
+    }
+
+    /// The next element's tag, without reading it.
+    pub(crate) fn peek(&self) -> Option<u8> {
+        self.0.first().copied()
+    }
+
+    /// Reads the next element.
+    pub(crate) fn read(&mut self) -> Result<Tlv<'a>, &'static str> {
+        let input = self.0;
+        let (&tag, mut rest) = input.split_first().ok_or("unexpected end of data")?;
+        if tag & 0x1f == 0x1f {
+            // High tag number: base-128 digits, the last without the top bit.
+            let digits = rest.iter().position(|&b| b & 0x80 == 0).ok_or("unexpected end of data")? + 1;
+            if digits > 4 || rest[0] == 0x80 {
+                return Err("invalid tag number");
+            }
+            rest = &rest[digits..];
+        }
+        let (&first, rest) = rest.split_first().ok_or("unexpected end of data")?;
+        let (len, rest) = if first < 0x80 {
+            (usize::from(first), rest)
+        } else {
+            let n = usize::from(first & 0x7f);
+            if n == 0 {
+                return Err("indefinite length (BER, not DER)");
+            }
+            if n > 4 || rest.len() < n {
+                return Err("unsupported length encoding");
+            }
+            let len = rest[..n].iter().fold(0usize, |acc, &b| (acc << 8) | usize::from(b));
+            if rest[0] == 0 || len < 0x80 {
+                return Err("length not in its shortest form (BER, not DER)");
+            }
+            (len, &rest[n..])
+        };
+        if rest.len() < len {
+            return Err("length exceeds the data");
+        }
+        let header = input.len() - rest.len();
+        self.0 = &rest[len..];
+        Ok(Tlv { tag, contents: &rest[..len], encoded: &input[..header + len] })
+    }
+
+    /// Reads the next element, which must have tag `want`.
+    pub(crate) fn expect_tlv(&mut self, want: u8) -> Result<Tlv<'a>, &'static str> {
+        let before = *self;
+        let tlv = self.read()?;
+        if tlv.tag != want {
+            *self = before;
+            return Err("unexpected DER tag");
+        }
+        Ok(tlv)
+    }
+
+    /// The contents of the next element, which must have tag `want`.
+    pub(crate) fn expect(&mut self, want: u8) -> Result<&'a [u8], &'static str> {
+        self.expect_tlv(want).map(|tlv| tlv.contents)
+    }
+
+    /// The contents of the next element if it has tag `want` (an OPTIONAL field).
+    pub(crate) fn optional(&mut self, want: u8) -> Result<Option<&'a [u8]>, &'static str> {
+        if self.peek() == Some(want) { self.expect(want).map(Some) } else { Ok(None) }
+    }
+
+    /// Fails if anything is left.
+    pub(crate) fn finish(self) -> Result<(), &'static str> {
+        if self.is_empty() { Ok(()) } else { Err("trailing data") }
+    }
+}
 
 /// Splits one TLV off the front of `input`: `(tag, contents, rest)`.
 fn read_tlv(input: &[u8]) -> Result<(u8, &[u8], &[u8]), &'static str> {
-    let (&tag, rest) = input.split_first().ok_or("unexpected end of data")?;
-    let (&first, rest) = rest.split_first().ok_or("unexpected end of data")?;
-    let (len, rest) = if first < 0x80 {
-        (usize::from(first), rest)
-    } else {
-        let n = usize::from(first & 0x7f);
-        if n == 0 || n > 4 || rest.len() < n {
-            return Err("unsupported length encoding");
-        }
-        let len = rest[..n].iter().fold(0usize, |acc, &b| (acc << 8) | usize::from(b));
-        (len, &rest[n..])
-    };
-    if rest.len() < len {
-        return Err("length exceeds the data");
-    }
-    Ok((tag, &rest[..len], &rest[len..]))
+    let mut reader = Reader::new(input);
+    let tlv = reader.read()?;
+    Ok((tlv.tag, tlv.contents, reader.rest()))
 }
 
 fn expect(input: &[u8], want: u8) -> Result<(&[u8], &[u8]), &'static str> {
-    let (tag, contents, rest) = read_tlv(input)?;
-    if tag != want {
-        return Err("unexpected DER tag");
-    }
-    Ok((contents, rest))
+    let mut reader = Reader::new(input);
+    let contents = reader.expect(want)?;
+    Ok((contents, reader.rest()))
 }
 
 fn write_tlv(out: &mut Vec<u8>, tag: u8, contents: &[u8]) {

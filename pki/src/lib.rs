@@ -47,6 +47,7 @@ pub mod profile;
 pub mod san;
 pub mod store;
 pub mod validity;
+mod x509;
 
 pub use bootstrap::{InitOptions, InitReport, init};
 pub use ca::CertificateAuthority;

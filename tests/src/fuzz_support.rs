@@ -8,8 +8,18 @@ use kubepki_pki::kubeconfig::PemSource;
 use kubepki_pki::{Certificate, KubeadmConfig, Kubeconfig, PrivateKey};
 
 /// Certificate files: a PEM bundle (every CERTIFICATE block), or one DER certificate, and
-/// everything kubepki derives from each certificate.
+/// everything kubepki derives from each certificate. Every block is also read by x509-parser:
+/// whatever both read must read the same ([`crate::x509_reference::compare`] panics).
 pub fn certificates(data: &[u8]) {
+    // kubepki's certificate reader against x509-parser's, block by block.
+    match kubepki_pki::pem::parse(data) {
+        Ok(blocks) => blocks.iter().filter(|b| b.label == "CERTIFICATE").for_each(|b| {
+            crate::x509_reference::compare(&b.der);
+        }),
+        Err(_) => {
+            crate::x509_reference::compare(data);
+        }
+    }
     let certs = match Certificate::from_pem_bundle(data, "fuzz") {
         Ok(certs) => certs,
         Err(_) => match Certificate::from_der(data.to_vec(), "fuzz") {

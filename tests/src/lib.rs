@@ -6,6 +6,7 @@
 //! rustls server.
 
 pub mod fuzz_support;
+pub mod x509_reference;
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};

@@ -15,3 +15,4 @@ mod rotate;
 mod shell;
 mod tree;
 mod verify;
+mod x509_reader;

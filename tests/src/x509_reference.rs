@@ -1,0 +1,137 @@
+//! x509-parser as the reference for kubepki's own certificate reader (`pki/src/x509.rs`):
+//! whatever both accept must read the same, and where only one accepts, the difference must
+//! be one of the documented ones.
+
+use std::net::IpAddr;
+
+use kubepki_pki::Certificate;
+use x509_parser::certificate::X509Certificate;
+use x509_parser::extensions::{GeneralName, ParsedExtension};
+use x509_parser::prelude::FromDer;
+use x509_parser::public_key::PublicKey;
+
+/// How kubepki and the reference judged one DER certificate.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// Both read it, to the same values.
+    Both,
+    /// Neither reads it.
+    Neither,
+    /// kubepki reads it; the reference rejects a part kubepki does not read (an extension
+    /// other than the five it uses, or a SubjectAltName entry other than a DNS name or IP).
+    OnlyKubepki,
+    /// The reference reads it, kubepki rejects it, for this reason. x509-parser is lenient
+    /// where Go's crypto/x509 (kubeadm's parser) and openssl are not: it stops reading a Name
+    /// at its first malformed attribute and keeps the rest as if it were not there, and
+    /// ignores what follows the fields it knows inside a SEQUENCE.
+    OnlyReference(String),
+}
+
+/// The rules kubepki shares with Go's crypto/x509 that neither x509-parser nor openssl's
+/// parser applies: a certificate rejected for one of these may be read by both.
+pub const GO_RULES: &[&str] = &[
+    "unsupported version",
+    "signature algorithms differ",
+    "appears twice",
+    "dNSName not in ASCII",
+    "not a valid string of a type Go reads",
+];
+
+/// Compares kubepki's reading of `der` with x509-parser's; panics on any difference in the
+/// values both read.
+pub fn compare(der: &[u8]) -> Verdict {
+    let ours = Certificate::from_der(der.to_vec(), "reference");
+    let theirs = reference(der);
+    match (ours, theirs) {
+        (Ok(ours), Ok(x)) => {
+            same_values(&ours, &x, der);
+            Verdict::Both
+        }
+        (Err(_), Err(_)) => Verdict::Neither,
+        (Ok(_), Err(_)) => Verdict::OnlyKubepki,
+        (Err(e), Ok(_)) => Verdict::OnlyReference(e.to_string()),
+    }
+}
+
+/// x509-parser's reading, with every extension deep-parsed: what kubepki's reader replaced.
+fn reference(der: &[u8]) -> Result<X509Certificate<'_>, String> {
+    let (rest, x) = X509Certificate::from_der(der).map_err(|e| e.to_string())?;
+    if !rest.is_empty() {
+        return Err("trailing data".into());
+    }
+    for ext in x.extensions() {
+        if let ParsedExtension::ParseError { error } = ext.parsed_extension() {
+            return Err(error.to_string());
+        }
+    }
+    x.extended_key_usage().map_err(|e| e.to_string())?;
+    Ok(x)
+}
+
+fn same_values(ours: &Certificate, x: &X509Certificate<'_>, der: &[u8]) {
+    let ctx = format!("{der:02x?}");
+    assert_eq!(ours.subject_string, x.subject().to_string(), "{ctx}");
+    assert_eq!(ours.issuer_string, x.issuer().to_string(), "{ctx}");
+    assert_eq!(ours.raw_subject, x.subject().as_raw(), "{ctx}");
+    assert_eq!(ours.raw_issuer, x.issuer().as_raw(), "{ctx}");
+    let cn = x.subject().iter_common_name().next().and_then(|a| a.as_str().ok()).unwrap_or("");
+    assert_eq!(ours.subject.common_name, cn, "{ctx}");
+    let orgs: Vec<&str> = x.subject().iter_organization().filter_map(|a| a.as_str().ok()).collect();
+    assert_eq!(ours.subject.organizations, orgs, "{ctx}");
+    assert_eq!(ours.serial, hex(x.raw_serial()), "{ctx}");
+    assert_eq!(ours.not_before, x.validity().not_before.to_datetime(), "{ctx}");
+    assert_eq!(ours.not_after, x.validity().not_after.to_datetime(), "{ctx}");
+    assert_eq!(ours.is_ca, x.is_ca(), "{ctx}");
+    assert_eq!(ours.spki, x.public_key().raw, "{ctx}");
+    let eku = x.extended_key_usage().ok().flatten().map(|e| (e.value.server_auth, e.value.client_auth));
+    assert_eq!(ours.usage, eku.and_then(|(s, c)| kubepki_pki::profile::Usage::from_flags(s, c)), "{ctx}");
+    let (mut dns, mut ips) = (Vec::new(), Vec::<IpAddr>::new());
+    let mut ski = None;
+    let mut aki = None;
+    for ext in x.extensions() {
+        match ext.parsed_extension() {
+            ParsedExtension::SubjectAlternativeName(san) => {
+                for name in &san.general_names {
+                    match name {
+                        GeneralName::DNSName(d) => dns.push(d.to_string()),
+                        GeneralName::IPAddress(b) => {
+                            let ip = match b.len() {
+                                4 => IpAddr::from(<[u8; 4]>::try_from(*b).unwrap()),
+                                16 => IpAddr::from(<[u8; 16]>::try_from(*b).unwrap()),
+                                _ => continue,
+                            };
+                            if !ips.contains(&ip) {
+                                ips.push(ip);
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            ParsedExtension::SubjectKeyIdentifier(k) => ski = Some(k.0.to_vec()),
+            ParsedExtension::AuthorityKeyIdentifier(a) => aki = a.key_identifier.as_ref().map(|k| k.0.to_vec()),
+            _ => {}
+        }
+    }
+    dns.sort();
+    dns.dedup();
+    assert_eq!(ours.sans.dns_names().collect::<Vec<_>>(), dns, "{ctx}");
+    assert_eq!(ours.sans.ip_addresses(), ips, "{ctx}");
+    assert_eq!(ours.subject_key_id, ski, "{ctx}");
+    assert_eq!(ours.authority_key_id, aki, "{ctx}");
+    // The key: the curve by name, RSA by its modulus's exact size (x509-parser rounds to bytes).
+    let kind = match x.public_key().parsed() {
+        Ok(PublicKey::RSA(rsa)) => {
+            let m = &rsa.modulus[rsa.modulus.iter().position(|&b| b != 0).unwrap_or(rsa.modulus.len())..];
+            Some(format!("RSA-{}", m.first().map_or(0, |b| m.len() * 8 - b.leading_zeros() as usize)))
+        }
+        _ => None,
+    };
+    if let Some(kind) = kind {
+        assert_eq!(ours.public_key.to_string(), kind, "{ctx}");
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

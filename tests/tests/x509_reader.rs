@@ -1,0 +1,167 @@
+//! kubepki's own X.509 reader (`pki/src/x509.rs`) against x509-parser, on certificates made by
+//! openssl in every shape a cluster meets, and on the committed fuzz corpus with openssl as
+//! the judge of what neither should read.
+
+use std::path::Path;
+use std::process::Command;
+
+use kubepki_tests::x509_reference::{GO_RULES, Verdict, compare};
+
+fn openssl(args: &[&str], dir: &Path) {
+    let out = Command::new("openssl").args(args).current_dir(dir).output().expect("openssl runs");
+    assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+fn der_of(dir: &Path, pem: &str) -> Vec<u8> {
+    let out = Command::new("openssl")
+        .args(["x509", "-in", pem, "-outform", "DER"])
+        .current_dir(dir)
+        .output()
+        .expect("openssl runs");
+    assert!(out.status.success());
+    out.stdout
+}
+
+/// Certificates from openssl: RSA of several sizes, P-256/P-384, Ed25519, v1 without
+/// extensions, GeneralizedTime past 2049, multi-valued RDNs, BMP/UTF-8/IA5 names, emails,
+/// every common extension (policies, CRL distribution points, AIA, name constraints,
+/// key usage, both EKUs, IP and DNS SANs, URIs and emails in the SAN).
+#[test]
+fn openssl_certificates_read_as_x509_parser_reads_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(
+        d.join("ext.cnf"),
+        "[v3]\n\
+         basicConstraints = critical, CA:TRUE, pathlen:2\n\
+         keyUsage = critical, digitalSignature, keyEncipherment, keyCertSign\n\
+         extendedKeyUsage = serverAuth, clientAuth, codeSigning\n\
+         subjectKeyIdentifier = hash\n\
+         authorityKeyIdentifier = keyid:always, issuer\n\
+         subjectAltName = DNS:kubernetes, DNS:kubernetes.default.svc, IP:10.96.0.1, IP:fd00::1, \
+         email:ops@example.com, URI:spiffe://cluster.local/ns/a, DNS:*.example.com\n\
+         certificatePolicies = 2.23.140.1.2.1\n\
+         crlDistributionPoints = URI:http://crl.example.com/ca.crl\n\
+         authorityInfoAccess = OCSP;URI:http://ocsp.example.com\n\
+         nameConstraints = permitted;DNS:.cluster.local\n\
+         [leaf]\n\
+         basicConstraints = CA:FALSE\n\
+         extendedKeyUsage = clientAuth\n\
+         subjectAltName = IP:192.168.0.10\n",
+    )
+    .unwrap();
+    std::fs::write(d.join("min.cnf"), "[req]\ndistinguished_name = dn\n[dn]\n").unwrap();
+    std::fs::write(d.join("bmp.cnf"), "[req]\nstring_mask = MASK:0x800\ndistinguished_name = dn\n[dn]\n").unwrap();
+    let keys: &[(&str, &[&str])] = &[
+        ("rsa2048", &["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out"]),
+        ("rsa3072", &["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:3072", "-out"]),
+        ("rsa1023", &["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:1023", "-out"]),
+        ("p256", &["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out"]),
+        ("p384", &["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-384", "-out"]),
+        ("ed25519", &["genpkey", "-algorithm", "ED25519", "-out"]),
+    ];
+    let subjects = [
+        "/CN=kubernetes",
+        "/O=system:masters/O=kubeadm:cluster-admins/CN=kubernetes-admin",
+        "/C=DE/ST=Berlin/L=Mitte/O=Example/OU=ops+OU=sre/CN=cp1.example.com/emailAddress=ops@example.com",
+        "/DC=local/DC=cluster/CN=Grüße",
+        "/serialNumber=42/CN=odd attribute",
+    ];
+    let mut made = Vec::new();
+    for (i, (name, args)) in keys.iter().enumerate() {
+        let key = format!("{name}.key");
+        let mut a = args.to_vec();
+        a.push(&key);
+        openssl(&a, d);
+        let subject = subjects[i % subjects.len()];
+        for (ext, days) in [("v3", "3650"), ("leaf", "30")] {
+            let crt = format!("{name}-{ext}.crt");
+            let mut a = vec!["req", "-x509", "-new", "-key", &key, "-subj", subject, "-days", days, "-out", &crt];
+            a.extend(["-utf8", "-config", "ext.cnf", "-extensions", ext]);
+            openssl(&a, d);
+            made.push(crt);
+        }
+        // Version 1, no extensions, serial 0, notAfter in 2126 (a GeneralizedTime).
+        let (csr, crt) = (format!("{name}.csr"), format!("{name}-v1.crt"));
+        openssl(&["req", "-new", "-key", &key, "-subj", subject, "-utf8", "-config", "min.cnf", "-out", &csr], d);
+        let sign = ["x509", "-req", "-in", &csr, "-key", &key, "-days", "36500", "-set_serial", "0", "-out", &crt];
+        openssl(&sign, d);
+        made.push(crt);
+    }
+    // BMPString names (string_mask 0x800 makes openssl write every name string as one).
+    openssl(
+        &[
+            "req",
+            "-x509",
+            "-new",
+            "-key",
+            "p256.key",
+            "-subj",
+            "/CN=bmp name/O=wide",
+            "-config",
+            "bmp.cnf",
+            "-out",
+            "bmp.crt",
+        ],
+        d,
+    );
+    made.push("bmp.crt".into());
+    let mut both = 0;
+    for crt in &made {
+        let der = der_of(d, crt);
+        assert_eq!(compare(&der), Verdict::Both, "{crt}");
+        both += 1;
+    }
+    assert!(both >= 19, "{both}");
+    // The sizes and names kubepki reports for them.
+    let read = |crt: &str| kubepki_pki::Certificate::from_der(der_of(d, crt), crt).unwrap();
+    assert_eq!(read("rsa1023-leaf.crt").public_key.to_string(), "RSA-1023");
+    assert!(read("rsa1023-leaf.crt").public_key.is_weak());
+    assert_eq!(read("p384-v3.crt").public_key.to_string(), "ECDSA-P384");
+    assert_eq!(read("ed25519-v3.crt").public_key.to_string(), "Ed25519");
+    let far = read("p256-v1.crt");
+    assert!(far.not_after.year() > 2100, "GeneralizedTime after 2049: {}", far.not_after);
+    assert_eq!(far.serial, "00");
+    let admin = read("rsa3072-v3.crt");
+    assert_eq!(admin.subject.organizations, ["system:masters", "kubeadm:cluster-admins"]);
+    assert_eq!(admin.subject.common_name, "kubernetes-admin");
+    assert!(admin.is_ca);
+    assert_eq!(admin.sans.dns_names().collect::<Vec<_>>(), ["*.example.com", "kubernetes", "kubernetes.default.svc"]);
+    assert_eq!(read("bmp.crt").subject.common_name, "", "a BMPString CN is not read as text, as x509-parser");
+}
+
+/// Every certificate in the committed fuzz corpus: what both read, reads the same (compare
+/// panics otherwise); what only x509-parser reads is something openssl refuses too, or breaks a
+/// rule kubepki shares with Go's crypto/x509.
+#[test]
+fn the_fuzz_corpus_reads_as_x509_parser_reads_it_or_is_refused_for_a_reason() {
+    let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus/pem_certificates");
+    let scratch = tempfile::tempdir().unwrap();
+    let (mut both, mut refused) = (0, 0);
+    for entry in std::fs::read_dir(&corpus).unwrap() {
+        let path = entry.unwrap().path();
+        let data = std::fs::read(&path).unwrap();
+        let ders: Vec<Vec<u8>> = match kubepki_pki::pem::parse(&data) {
+            Ok(blocks) => blocks.iter().filter(|b| b.label == "CERTIFICATE").map(|b| b.der.clone()).collect(),
+            Err(_) => vec![data.clone()],
+        };
+        for der in ders {
+            match compare(&der) {
+                Verdict::Both => both += 1,
+                Verdict::OnlyReference(reason) if !GO_RULES.iter().any(|r| reason.contains(r)) => {
+                    let file = scratch.path().join("c.der");
+                    std::fs::write(&file, &der).unwrap();
+                    let out = Command::new("openssl")
+                        .args(["x509", "-inform", "DER", "-noout", "-in"])
+                        .arg(&file)
+                        .output()
+                        .unwrap();
+                    assert!(!out.status.success(), "{}: openssl reads it, kubepki says {reason}", path.display());
+                    refused += 1;
+                }
+                _ => {}
+            }
+        }
+    }
+    assert!(both >= 50 && refused >= 10, "both {both}, refused by openssl too {refused}");
+}
