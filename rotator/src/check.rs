@@ -374,11 +374,95 @@ impl<'a> Document<'a> {
         }
     }
 
-    /// Writes it as pretty JSON with a trailing newline. The files are read by the first
-    /// write; [`into_tally`](Self::into_tally) then says what was reported.
+    /// Writes it as pretty JSON with a trailing newline: the bytes serde_json's pretty printer
+    /// makes of the document (a test holds it to them), with the files of the scan judged and
+    /// written on rayon's pool, a chunk at a time, while the previous chunk is written out. The
+    /// files are read by the first write; [`into_tally`](Self::into_tally) then says what was
+    /// reported.
     pub fn write_json(&self, mut out: impl std::io::Write) -> std::io::Result<()> {
-        serde_json::to_writer_pretty(&mut out, self).map_err(std::io::Error::from)?;
-        out.write_all(b"\n")
+        let (policy, at) = (&self.policy, self.at);
+        let mut head = Vec::with_capacity(256);
+        head.extend_from_slice(b"{\n  \"at\": ");
+        nested_json(&mut head, &rfc3339(at), 1);
+        head.extend_from_slice(b",\n  \"thresholds\": ");
+        nested_json(&mut head, &self.thresholds(), 1);
+        head.extend_from_slice(b",\n  \"items\": [");
+        out.write_all(&head)?;
+        let mut first = true;
+        let mut put = |written: &WrittenItem| -> std::io::Result<()> {
+            out.write_all(if first { b"\n    " } else { b",\n    " })?;
+            first = false;
+            self.count(written.verdict, written.invalid.clone());
+            out.write_all(&written.json)
+        };
+        let remote = |item: &Item| matches!(item.source(), SourceKind::Secret | SourceKind::Endpoint);
+        for item in self.inventory.reported().filter(|i| !remote(i)) {
+            put(&WrittenItem::of(&judge(item, policy, at)))?;
+        }
+        if let Some(scan) = self.scan.borrow_mut().take() {
+            // A reader thread has the pool read, link, judge and write the next chunk while
+            // this one is written out.
+            let inventory = self.inventory;
+            std::thread::scope(|scope| {
+                let (send, chunks) = std::sync::mpsc::sync_channel(1);
+                scope.spawn(move || {
+                    let each = |mut item: Item| {
+                        inventory.link(&mut item);
+                        WrittenItem::of(&judge(&item, policy, at))
+                    };
+                    for chunk in scan.chunks(CHUNK, each) {
+                        if send.send(chunk).is_err() {
+                            return; // the writer stopped (a closed pipe)
+                        }
+                    }
+                });
+                for mut chunk in chunks {
+                    for written in &chunk.items {
+                        put(written)?;
+                    }
+                    self.tally.borrow_mut().errors.append(&mut chunk.errors);
+                }
+                std::io::Result::Ok(())
+            })?;
+        }
+        for item in self.inventory.reported().filter(|i| remote(i)) {
+            put(&WrittenItem::of(&judge(item, policy, at)))?;
+        }
+        let mut tail = Vec::with_capacity(256);
+        tail.extend_from_slice(if first { b"]" } else { b"\n  ]" });
+        let verdict = self.final_verdict();
+        let tally = self.tally.borrow();
+        let errors: Vec<ErrorView<'_>> =
+            tally.errors.iter().map(|e| ErrorView { input: &e.input, message: &e.message }).collect();
+        tail.extend_from_slice(b",\n  \"errors\": ");
+        nested_json(&mut tail, &errors, 1);
+        tail.extend_from_slice(b",\n  \"warnings\": ");
+        nested_json(&mut tail, &self.inventory.warnings, 1);
+        tail.extend_from_slice(b",\n  \"verdict\": ");
+        nested_json(&mut tail, verdict.as_str(), 1);
+        tail.extend_from_slice(b",\n  \"exitCode\": ");
+        nested_json(&mut tail, &verdict.exit_code(), 1);
+        tail.extend_from_slice(b"\n}\n");
+        out.write_all(&tail)
+    }
+
+    fn thresholds(&self) -> Thresholds {
+        Thresholds { warn: self.policy.warn.to_string(), crit: self.policy.crit.to_string() }
+    }
+
+    /// Counts one written item.
+    fn count(&self, verdict: Verdict, invalid: Option<(String, String)>) {
+        let mut tally = self.tally.borrow_mut();
+        tally.items += 1;
+        tally.verdict = tally.verdict.worst(verdict);
+        tally.invalid.extend(invalid);
+    }
+
+    /// Once every item is written: the overall verdict, with the input errors and warnings.
+    fn final_verdict(&self) -> Verdict {
+        let mut tally = self.tally.borrow_mut();
+        tally.verdict = tally.verdict.with_inputs(!tally.errors.is_empty(), !self.inventory.warnings.is_empty());
+        tally.verdict
     }
 
     /// What the document reported (as far as it was written).
@@ -388,15 +472,100 @@ impl<'a> Document<'a> {
 
     /// Writes one judged item and counts it.
     fn item<S: SerializeSeq>(&self, seq: &mut S, entry: &Entry<'_>) -> std::result::Result<(), S::Error> {
-        {
-            let mut tally = self.tally.borrow_mut();
-            tally.items += 1;
-            tally.verdict = tally.verdict.worst(entry.status.verdict());
-            if let Err(reason) = &entry.item.certificate {
-                tally.invalid.push((entry.item.name.clone(), reason.clone()));
-            }
-        }
+        self.count(entry.status.verdict(), invalid(entry));
         seq.serialize_element(&ItemView::from(entry))
+    }
+}
+
+/// An invalid item's name and why.
+fn invalid(entry: &Entry<'_>) -> Option<(String, String)> {
+    entry.item.certificate.as_ref().err().map(|reason| (entry.item.name.clone(), reason.clone()))
+}
+
+/// One item as the JSON document holds it, and what the tally needs of it.
+struct WrittenItem {
+    json: Vec<u8>,
+    verdict: Verdict,
+    invalid: Option<(String, String)>,
+}
+
+impl WrittenItem {
+    fn of(entry: &Entry<'_>) -> Self {
+        let mut json = Vec::with_capacity(2048);
+        nested_json(&mut json, &ItemView::from(entry), 2);
+        Self { json, verdict: entry.status.verdict(), invalid: invalid(entry) }
+    }
+}
+
+/// Appends `value` as serde_json's pretty printer writes it `depth` levels deep in a document
+/// (two spaces a level): [`Nested`] is its `PrettyFormatter` started at that depth.
+fn nested_json(out: &mut Vec<u8>, value: &(impl Serialize + ?Sized), depth: usize) {
+    let mut serializer = serde_json::Serializer::with_formatter(out, Nested { depth, has_value: false });
+    // Invariant: the views serialize infallibly into memory (string keys, finite numbers).
+    let _ = value.serialize(&mut serializer);
+}
+
+/// serde_json's `PrettyFormatter` (two-space indent), starting `depth` levels deep.
+struct Nested {
+    depth: usize,
+    has_value: bool,
+}
+
+impl Nested {
+    fn newline<W: ?Sized + std::io::Write>(&self, w: &mut W, comma: bool) -> std::io::Result<()> {
+        const SPACES: &[u8; 64] = &[b' '; 64];
+        w.write_all(if comma { b",\n" } else { b"\n" })?;
+        let mut n = 2 * self.depth;
+        while n > 0 {
+            let k = n.min(SPACES.len());
+            w.write_all(&SPACES[..k])?;
+            n -= k;
+        }
+        Ok(())
+    }
+}
+
+impl serde_json::ser::Formatter for Nested {
+    fn begin_array<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.depth += 1;
+        self.has_value = false;
+        w.write_all(b"[")
+    }
+    fn end_array<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.depth -= 1;
+        if self.has_value {
+            self.newline(w, false)?;
+        }
+        w.write_all(b"]")
+    }
+    fn begin_array_value<W: ?Sized + std::io::Write>(&mut self, w: &mut W, first: bool) -> std::io::Result<()> {
+        self.newline(w, !first)
+    }
+    fn end_array_value<W: ?Sized + std::io::Write>(&mut self, _: &mut W) -> std::io::Result<()> {
+        self.has_value = true;
+        Ok(())
+    }
+    fn begin_object<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.depth += 1;
+        self.has_value = false;
+        w.write_all(b"{")
+    }
+    fn end_object<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.depth -= 1;
+        if self.has_value {
+            self.newline(w, false)?;
+        }
+        w.write_all(b"}")
+    }
+    fn begin_object_key<W: ?Sized + std::io::Write>(&mut self, w: &mut W, first: bool) -> std::io::Result<()> {
+        self.newline(w, !first)
+    }
+    fn begin_object_value<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        w.write_all(b": ")
+    }
+    fn end_object_value<W: ?Sized + std::io::Write>(&mut self, _: &mut W) -> std::io::Result<()> {
+        self.has_value = true;
+        Ok(())
     }
 }
 
@@ -404,17 +573,14 @@ impl Serialize for Document<'_> {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
         let mut map = serializer.serialize_map(None)?;
         map.serialize_entry("at", &rfc3339(self.at))?;
-        let thresholds = Thresholds { warn: self.policy.warn.to_string(), crit: self.policy.crit.to_string() };
-        map.serialize_entry("thresholds", &thresholds)?;
+        map.serialize_entry("thresholds", &self.thresholds())?;
         map.serialize_entry("items", &DocumentItems(self))?;
-        let mut tally = self.tally.borrow_mut();
+        let verdict = self.final_verdict();
+        let tally = self.tally.borrow();
         let errors: Vec<ErrorView<'_>> =
             tally.errors.iter().map(|e| ErrorView { input: &e.input, message: &e.message }).collect();
         map.serialize_entry("errors", &errors)?;
         map.serialize_entry("warnings", &self.inventory.warnings)?;
-        let verdict = tally.verdict.with_inputs(!tally.errors.is_empty(), !self.inventory.warnings.is_empty());
-        drop(errors);
-        tally.verdict = verdict;
         map.serialize_entry("verdict", verdict.as_str())?;
         map.serialize_entry("exitCode", &verdict.exit_code())?;
         map.end()
@@ -440,7 +606,11 @@ impl Serialize for DocumentItems<'_, '_> {
             let result = std::thread::scope(|scope| {
                 let (send, chunks) = std::sync::mpsc::sync_channel(1);
                 scope.spawn(move || {
-                    for chunk in scan.chunks(CHUNK, |item| inventory.link(item)) {
+                    let each = |mut item: Item| {
+                        inventory.link(&mut item);
+                        item
+                    };
+                    for chunk in scan.chunks(CHUNK, each) {
                         if send.send(chunk).is_err() {
                             return; // the writer stopped (a closed pipe)
                         }
@@ -759,6 +929,42 @@ mod tests {
     use time::format_description::well_known::Rfc3339;
 
     use super::*;
+
+    /// The streamed writer makes the bytes serde_json's pretty printer makes of the same
+    /// document, and counts the same: more files than a chunk, a valid and an expired
+    /// certificate, an unreadable file (an item), a missing path (an input error).
+    #[test]
+    fn write_json_is_serde_jsons_pretty_layout() {
+        use kubepki_pki::validity::Validity;
+        let dir = tempfile::tempdir().unwrap();
+        let key = kubepki_pki::KeyAlgorithm::EcdsaP256.generate().unwrap();
+        let now = OffsetDateTime::now_utc().replace_nanosecond(0).unwrap();
+        for (name, from, to) in [("ok.crt", -1, 365), ("expired.crt", -30, -1)] {
+            let validity = Validity { not_before: now + Duration::days(from), not_after: now + Duration::days(to) };
+            let ca = kubepki_pki::issue::self_signed_ca(name, &key, validity).unwrap();
+            std::fs::write(dir.path().join(name), ca.to_pem()).unwrap();
+        }
+        for i in 0..CHUNK + 10 {
+            std::fs::copy(dir.path().join("ok.crt"), dir.path().join(format!("n{i:04}.crt"))).unwrap();
+        }
+        std::fs::write(dir.path().join("garbage.crt"), "-----BEGIN CERTIFICATE-----\nnot base64\n").unwrap();
+        let paths = [dir.path().to_path_buf(), dir.path().join("missing.crt")];
+        let inventory = Inventory::default();
+        let policy = Policy { warn: "30d".parse().unwrap(), crit: "7d".parse().unwrap() };
+        let document = || Document::new(&inventory, Some(FileScan::walk(&paths)), &policy, now);
+        let (streamed, serde) = (document(), document());
+        let mut ours = Vec::new();
+        streamed.write_json(&mut ours).unwrap();
+        let mut theirs = serde_json::to_vec_pretty(&serde).unwrap();
+        theirs.push(b'\n');
+        assert_eq!(String::from_utf8(ours).unwrap(), String::from_utf8(theirs).unwrap());
+        let (a, b) = (streamed.into_tally(), serde.into_tally());
+        assert_eq!(
+            (a.items, a.verdict, a.errors.len(), a.invalid.len()),
+            (b.items, b.verdict, b.errors.len(), b.invalid.len())
+        );
+        assert_eq!((a.items, a.verdict, a.errors.len(), a.invalid.len()), (CHUNK + 13, Verdict::Critical, 1, 1));
+    }
 
     #[test]
     fn times_are_written_in_utc_whole_seconds() {

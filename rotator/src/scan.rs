@@ -114,13 +114,14 @@ impl FileScan {
         self.candidates.is_empty()
     }
 
-    /// Reads and parses the files `chunk` at a time, each chunk on rayon's pool, applying
-    /// `each` to every item (linking it) on the pool too: the certificates of one chunk, in
-    /// order, per iteration. Only one chunk's certificates exist at a time unless the caller
-    /// keeps them. The walk's errors are not repeated here.
-    pub fn chunks<F>(self, chunk: usize, each: F) -> impl Iterator<Item = Found>
+    /// Reads and parses the files `chunk` at a time, each chunk on rayon's pool, turning every
+    /// item into `each(item)` on the pool too (linking it, judging it, writing it): the results
+    /// of one chunk, in order, per iteration. Only one chunk's certificates exist at a time
+    /// unless `each` keeps them. The walk's errors are not repeated here.
+    pub fn chunks<T, F>(self, chunk: usize, each: F) -> impl Iterator<Item = Chunk<T>>
     where
-        F: Fn(&mut Item) + Sync,
+        T: Send,
+        F: Fn(Item) -> T + Sync,
     {
         let mut candidates = self.candidates.into_iter();
         std::iter::from_fn(move || {
@@ -128,22 +129,30 @@ impl FileScan {
             if batch.is_empty() {
                 return None;
             }
-            let results: Vec<Found> = batch
+            let results: Vec<Chunk<T>> = batch
                 .into_par_iter()
                 .map(|c| {
-                    let mut found = parse_candidate(c);
-                    found.items.iter_mut().for_each(&each);
-                    found
+                    let found = parse_candidate(c);
+                    Chunk { items: found.items.into_iter().map(&each).collect(), errors: found.errors }
                 })
                 .collect();
-            let mut found = Found::default();
-            found.items.reserve(results.iter().map(|r| r.items.len()).sum());
-            for r in results {
-                found.extend(r);
+            let mut all =
+                Chunk { items: Vec::with_capacity(results.iter().map(|r| r.items.len()).sum()), errors: Vec::new() };
+            for mut r in results {
+                all.items.append(&mut r.items);
+                all.errors.append(&mut r.errors);
             }
-            Some(found)
+            Some(all)
         })
     }
+}
+
+/// What one chunk of a [`FileScan`] yielded: a result per certificate, and what could not be read.
+pub struct Chunk<T> {
+    /// One result per certificate, in walk order.
+    pub items: Vec<T>,
+    /// The files that could not be read or parsed.
+    pub errors: Vec<InputError>,
 }
 
 /// Scans `paths` (files, or directories to walk) and parses every certificate file.
@@ -151,8 +160,9 @@ pub(crate) fn files(paths: &[PathBuf]) -> Found {
     let mut scan = FileScan::walk(paths);
     let mut found = Found { items: Vec::new(), errors: std::mem::take(&mut scan.errors) };
     let all = scan.len();
-    for chunk in scan.chunks(all, |_| {}) {
-        found.extend(chunk);
+    for mut chunk in scan.chunks(all, |item| item) {
+        found.items.append(&mut chunk.items);
+        found.errors.append(&mut chunk.errors);
     }
     found
 }
