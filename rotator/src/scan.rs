@@ -28,12 +28,14 @@ use rustix::fs::{AtFlags, FileType, Mode, OFlags, RawDir};
 use crate::discover::{items_from, parse_certificates};
 use crate::inventory::{Found, InputError, Item, Location};
 
-/// A file to parse: its path, its name in the inventory, whether the user named it, and the
-/// directory to open it relative to (when that directory is kept open).
+/// A file to parse: its path, its name in the inventory, whether the user named it, whether
+/// the walk found it as a symlink (it counts only if it leads to a regular file, which opening
+/// it tells), and the directory to open it relative to (when that directory is kept open).
 struct Candidate {
     path: PathBuf,
     name: String,
     explicit: bool,
+    link: bool,
     dir: Option<Arc<OwnedFd>>,
 }
 
@@ -90,6 +92,7 @@ impl FileScan {
                         .map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned()),
                     path: path.clone(),
                     explicit: true,
+                    link: false,
                     dir: None,
                 }),
             }
@@ -195,23 +198,24 @@ fn cannot_list(path: &Path, e: rustix::io::Errno) -> InputError {
     InputError::new(path.display().to_string(), format!("cannot list: {}", std::io::Error::from(e)))
 }
 
-/// An entry worth looking at: a directory to walk, or a certificate file.
+/// An entry worth looking at: a directory to walk, or a certificate file (and whether it is a
+/// symlink).
 enum Entry {
     Dir(Vec<u8>),
-    File(Vec<u8>),
+    File(Vec<u8>, bool),
 }
 
 impl Entry {
     fn name(&self) -> &[u8] {
         match self {
-            Self::Dir(n) | Self::File(n) => n,
+            Self::Dir(n) | Self::File(n, _) => n,
         }
     }
 }
 
 /// The entries of the open directory `dir`, sorted by name: subdirectories, and certificate
-/// files (by extension; a symlink only if it leads to a regular file). Hidden entries are left
-/// out.
+/// files (by extension; a symlink is kept for its name, and counts only if opening it finds a
+/// regular file). Hidden entries are left out.
 fn list(dir: &OwnedFd) -> rustix::io::Result<Vec<Entry>> {
     let mut buf = Vec::with_capacity(32 * 1024);
     let mut entries = RawDir::new(dir, buf.spare_capacity_mut());
@@ -234,15 +238,8 @@ fn list(dir: &OwnedFd) -> rustix::io::Result<Vec<Entry>> {
             out.push(Entry::Dir(name.to_vec()));
             continue;
         }
-        if !is_certificate_name(name) {
-            continue;
-        }
-        let leads_to_a_file = || {
-            rustix::fs::statat(dir, name, AtFlags::empty())
-                .is_ok_and(|stat| FileType::from_raw_mode(stat.st_mode) == FileType::RegularFile)
-        };
-        if kind != FileType::Symlink || leads_to_a_file() {
-            out.push(Entry::File(name.to_vec()));
+        if is_certificate_name(name) {
+            out.push(Entry::File(name.to_vec(), kind == FileType::Symlink));
         }
     }
     out.sort_unstable_by(|a, b| a.name().cmp(b.name()));
@@ -257,7 +254,7 @@ fn walk(dir: OwnedFd, path: &Path, rel: &str, open_dirs: &AtomicUsize) -> Walked
         Ok(entries) => entries,
         Err(e) => return Walked::error(cannot_list(path, e)),
     };
-    let files = entries.iter().filter(|e| matches!(e, Entry::File(_))).count();
+    let files = entries.iter().filter(|e| matches!(e, Entry::File(..))).count();
     let keep_open =
         files >= 2 && open_dirs.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1)).is_ok();
     let dir = Arc::new(dir);
@@ -275,10 +272,11 @@ fn walk(dir: OwnedFd, path: &Path, rel: &str, open_dirs: &AtomicUsize) -> Walked
                         Err(e) => Walked::error(cannot_list(&child, e)),
                     })
                 }
-                Entry::File(_) => Part::File(Candidate {
+                Entry::File(_, link) => Part::File(Candidate {
                     path: child,
                     name: rel,
                     explicit: false,
+                    link,
                     dir: keep_open.then(|| Arc::clone(&dir)),
                 }),
             }
@@ -296,15 +294,24 @@ fn walk(dir: OwnedFd, path: &Path, rel: &str, open_dirs: &AtomicUsize) -> Walked
 
 /// Reads a whole file, bounded: open, fstat (a regular file of at most [`MAX_PEM_FILE`]
 /// bytes: never a FIFO that would block), and usually one `read` of the size it announced.
-fn read_bounded(path: &Path, dir: Option<&OwnedFd>) -> Result<Vec<u8>, String> {
+/// A symlink found by a walk (`link`) that cannot be opened or leads to no regular file is
+/// `None`: not a certificate file, not an error.
+fn read_bounded(path: &Path, dir: Option<&OwnedFd>, link: bool) -> Result<Option<Vec<u8>>, String> {
     let failed = |e: std::io::Error| format!("{}: cannot read: {e}", path.display());
     let opened = match (dir, path.file_name()) {
         (Some(dir), Some(name)) => rustix::fs::openat(dir, name, FILE_FLAGS, Mode::empty()),
         _ => rustix::fs::open(path, FILE_FLAGS, Mode::empty()),
     };
-    let mut file = File::from(opened.map_err(|e| failed(e.into()))?);
+    let opened = match opened {
+        Err(_) if link => return Ok(None),
+        opened => opened.map_err(|e| failed(e.into()))?,
+    };
+    let mut file = File::from(opened);
     let meta = file.metadata().map_err(failed)?;
     if !meta.is_file() {
+        if link {
+            return Ok(None);
+        }
         return Err(format!("{} is not a regular file", path.display()));
     }
     let too_large = |size: u64| {
@@ -333,14 +340,15 @@ fn read_bounded(path: &Path, dir: Option<&OwnedFd>) -> Result<Vec<u8>, String> {
             return Err(too_large(buf.len() as u64));
         }
     }
-    Ok(buf)
+    Ok(Some(buf))
 }
 
 fn parse_candidate(c: Candidate) -> Found {
     let mut found = Found::default();
     let source = c.path.display().to_string();
-    let certs = match read_bounded(&c.path, c.dir.as_deref()) {
-        Ok(bytes) => {
+    let certs = match read_bounded(&c.path, c.dir.as_deref(), c.link) {
+        Ok(None) => return found,
+        Ok(Some(bytes)) => {
             let bytes = zeroize::Zeroizing::new(bytes);
             // A PEM file without any certificate (a key, a CSR) is not a certificate file.
             if kubepki_pki::pem::looks_like_pem(&bytes) && !contains(&bytes, b"-----BEGIN CERTIFICATE-----") {
@@ -397,12 +405,15 @@ mod tests {
             let p = dir.path().join(format!("{size}.crt"));
             let data: Vec<u8> = (0..size).map(|i| (i % 251) as u8).collect();
             fs::write(&p, &data).unwrap();
-            assert_eq!(read_bounded(&p, None).unwrap(), data, "{size}");
+            assert_eq!(read_bounded(&p, None, false).unwrap(), Some(data), "{size}");
         }
         let big = dir.path().join("big.crt");
         fs::write(&big, vec![b'x'; MAX_PEM_FILE as usize + 1]).unwrap();
-        assert!(read_bounded(&big, None).unwrap_err().contains("more than the"));
-        assert!(read_bounded(dir.path(), None).unwrap_err().contains("not a regular file"));
+        assert!(read_bounded(&big, None, false).unwrap_err().contains("more than the"));
+        assert!(read_bounded(dir.path(), None, false).unwrap_err().contains("not a regular file"));
+        // A symlink found by a walk that leads to no file is not a candidate, not an error.
+        assert_eq!(read_bounded(dir.path(), None, true), Ok(None));
+        assert_eq!(read_bounded(&dir.path().join("absent.crt"), None, true), Ok(None));
     }
 
     #[test]
@@ -424,11 +435,12 @@ mod tests {
         for f in ["a.crt", "sub/b.pem", "sub/..data/c.crt", ".hidden/d.crt", "e.key", ".f.crt.kubepki-new"] {
             fs::write(root.join(f), "x").unwrap();
         }
+        // A symlink to a directory is neither walked nor read.
         std::os::unix::fs::symlink(root.join("sub"), root.join("loop.crt")).unwrap();
-        let scan = FileScan::walk(&[root.to_owned()]);
-        let names: Vec<_> = scan.candidates.iter().map(|c| c.name.as_str()).collect();
+        let found = files(&[root.to_owned()]);
+        let names: Vec<_> = found.items.iter().map(|i| i.name.as_str()).collect();
         assert_eq!(names, ["a.crt", "sub/b.pem"]);
-        assert!(scan.errors.is_empty());
+        assert!(found.errors.is_empty());
     }
 
     #[test]
@@ -440,6 +452,7 @@ mod tests {
             .unwrap();
         std::os::unix::fs::symlink("a.crt", root.join("link.crt")).unwrap();
         std::os::unix::fs::symlink("nowhere.crt", root.join("dangling.crt")).unwrap();
+        std::os::unix::fs::symlink("fifo.crt", root.join("fifo-link.crt")).unwrap();
         // A FIFO without a writer would block a plain open forever: scan on a thread, bounded.
         let (send, receive) = std::sync::mpsc::channel();
         std::thread::spawn(move || send.send(files(&[root])).unwrap());
@@ -481,7 +494,7 @@ mod tests {
         assert_eq!(separately.candidates.iter().filter(|c| c.dir.is_some()).count(), OPEN_DIRS * 2);
         for c in scan.candidates {
             let want = fs::read(&c.path).unwrap();
-            assert_eq!(read_bounded(&c.path, c.dir.as_deref()).unwrap(), want, "{}", c.name);
+            assert_eq!(read_bounded(&c.path, c.dir.as_deref(), c.link).unwrap(), Some(want), "{}", c.name);
         }
     }
 
