@@ -404,7 +404,7 @@ impl<'a> Document<'a> {
             // this one is written out.
             let inventory = self.inventory;
             std::thread::scope(|scope| {
-                let (send, chunks) = std::sync::mpsc::sync_channel(1);
+                let (send, chunks) = std::sync::mpsc::sync_channel(0);
                 scope.spawn(move || {
                     let each = |mut item: Item| {
                         inventory.link(&mut item);

@@ -28,15 +28,23 @@ use rustix::fs::{AtFlags, FileType, Mode, OFlags, RawDir};
 use crate::discover::{items_from, parse_certificates};
 use crate::inventory::{Found, InputError, Item, Location};
 
-/// A file to parse: its path, its name in the inventory, whether the user named it, whether
+/// A file to parse: its path, where in the path its name in the inventory starts (the path
+/// below the named directory, or a named file's own name), whether the user named it, whether
 /// the walk found it as a symlink (it counts only if it leads to a regular file, which opening
 /// it tells), and the directory to open it relative to (when that directory is kept open).
 struct Candidate {
     path: PathBuf,
-    name: String,
+    name_at: usize,
     explicit: bool,
     link: bool,
     dir: Option<Arc<OwnedFd>>,
+}
+
+impl Candidate {
+    /// Its name in the inventory.
+    fn name(&self) -> std::borrow::Cow<'_, str> {
+        String::from_utf8_lossy(&self.path.as_os_str().as_bytes()[self.name_at..])
+    }
 }
 
 /// How many directories a walk keeps open for the files in them: those with at least two
@@ -81,15 +89,16 @@ impl FileScan {
                 Ok(m) if m.is_dir() => {
                     // The named directory may itself be a symlink: followed, as the user named it.
                     let flags = DIR_FLAGS.difference(OFlags::NOFOLLOW);
+                    // Names are the paths below it: what follows it and a slash.
+                    let bytes = path.as_os_str().as_bytes();
+                    let name_at = bytes.len() + usize::from(!bytes.ends_with(b"/"));
                     match rustix::fs::open(path, flags, Mode::empty()) {
-                        Ok(fd) => walked.append(walk(fd, path, "", &open_dirs)),
+                        Ok(fd) => walked.append(walk(fd, path, name_at, &open_dirs)),
                         Err(e) => walked.errors.push(cannot_list(path, e)),
                     }
                 }
                 Ok(_) => walked.candidates.push(Candidate {
-                    name: path
-                        .file_name()
-                        .map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned()),
+                    name_at: path.as_os_str().len() - path.file_name().map_or(0, |n| n.len()),
                     path: path.clone(),
                     explicit: true,
                     link: false,
@@ -249,7 +258,7 @@ fn list(dir: &OwnedFd) -> rustix::io::Result<Vec<Entry>> {
 /// Walks the open directory `dir` (at `path`, named `rel` relative to the directory the user
 /// named), its subdirectories in parallel. `open_dirs` counts down the directories that may
 /// stay open for their files.
-fn walk(dir: OwnedFd, path: &Path, rel: &str, open_dirs: &AtomicUsize) -> Walked {
+fn walk(dir: OwnedFd, path: &Path, name_at: usize, open_dirs: &AtomicUsize) -> Walked {
     let entries = match list(&dir) {
         Ok(entries) => entries,
         Err(e) => return Walked::error(cannot_list(path, e)),
@@ -263,18 +272,16 @@ fn walk(dir: OwnedFd, path: &Path, rel: &str, open_dirs: &AtomicUsize) -> Walked
         .map(|entry| {
             let name = entry.name();
             let child = path.join(OsStr::from_bytes(name));
-            let shown = String::from_utf8_lossy(name);
-            let rel = if rel.is_empty() { shown.into_owned() } else { format!("{rel}/{shown}") };
             match entry {
                 Entry::Dir(ref name) => {
                     Part::Below(match rustix::fs::openat(&*dir, name.as_slice(), DIR_FLAGS, Mode::empty()) {
-                        Ok(sub) => walk(sub, &child, &rel, open_dirs),
+                        Ok(sub) => walk(sub, &child, name_at, open_dirs),
                         Err(e) => Walked::error(cannot_list(&child, e)),
                     })
                 }
                 Entry::File(_, link) => Part::File(Candidate {
                     path: child,
-                    name: rel,
+                    name_at,
                     explicit: false,
                     link,
                     dir: keep_open.then(|| Arc::clone(&dir)),
@@ -283,6 +290,8 @@ fn walk(dir: OwnedFd, path: &Path, rel: &str, open_dirs: &AtomicUsize) -> Walked
         })
         .collect();
     let mut walked = Walked::default();
+    let found = parts.iter().map(|p| if let Part::Below(w) = p { w.candidates.len() } else { 1 }).sum();
+    walked.candidates.reserve_exact(found);
     for part in parts {
         match part {
             Part::File(c) => walked.candidates.push(c),
@@ -361,13 +370,14 @@ fn parse_candidate(c: Candidate) -> Found {
         }
         Err(e) => Err(e),
     };
+    let name = c.name().into_owned();
     found.items = match certs {
         // The common case, one certificate: the path moves into its location.
         Ok(mut certs) if certs.len() == 1 => match certs.pop() {
-            Some(cert) => vec![Item::new(c.name, Location::File { path: c.path, index: 0 }, Ok(cert))],
+            Some(cert) => vec![Item::new(name, Location::File { path: c.path, index: 0 }, Ok(cert))],
             None => Vec::new(),
         },
-        certs => items_from(&c.name, certs, |index| Location::File { path: c.path.clone(), index }, None),
+        certs => items_from(&name, certs, |index| Location::File { path: c.path.clone(), index }, None),
     };
     found
 }
@@ -483,7 +493,7 @@ mod tests {
             expected.extend([format!("d{d:03}/a.pem"), format!("d{d:03}/b.crt"), format!("d{d:03}/deeper/c.cert")]);
         }
         let scan = FileScan::walk(&[root.to_owned()]);
-        let names: Vec<_> = scan.candidates.iter().map(|c| c.name.clone()).collect();
+        let names: Vec<_> = scan.candidates.iter().map(|c| c.name().into_owned()).collect();
         assert_eq!(names, expected);
         let kept = scan.candidates.iter().filter(|c| c.dir.is_some()).count();
         assert_eq!(kept, OPEN_DIRS * 2, "two files in each of the first directories kept open");
@@ -494,7 +504,7 @@ mod tests {
         assert_eq!(separately.candidates.iter().filter(|c| c.dir.is_some()).count(), OPEN_DIRS * 2);
         for c in scan.candidates {
             let want = fs::read(&c.path).unwrap();
-            assert_eq!(read_bounded(&c.path, c.dir.as_deref(), c.link).unwrap(), Some(want), "{}", c.name);
+            assert_eq!(read_bounded(&c.path, c.dir.as_deref(), c.link).unwrap(), Some(want), "{}", c.name());
         }
     }
 
