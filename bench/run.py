@@ -46,6 +46,7 @@ def log(*a):
     print(*a, file=sys.stderr, flush=True)
 
 
+RSS_RUNS = 3
 RSS_FILE = os.path.join(os.environ.get("TMPDIR", "/tmp"), f"kubepki-bench-rss-{os.getpid()}")
 
 
@@ -103,11 +104,17 @@ def compare(name, tools, rounds, work):
                 times[label].append(secs)
         if r > 0:
             log(f"  round {r}: " + ", ".join(f"{t} {times[t][-1] * 1000:.0f} ms" for t in tools))
-    # Peak RSS: one more run of each tool, under /usr/bin/time, not timed.
+    # Peak RSS: RSS_RUNS more runs of each tool, under /usr/bin/time, not timed; the median.
+    # One run is not enough: a process's peak moves by a MiB from run to run (which thread
+    # allocates what, and the code pages the kernel maps around each fault).
     for label, (argv_for, ok) in tools.items():
-        os.sync()
-        _, rss[label] = run_once(argv_for(os.path.join(work, f"{slug}-{label}-rss")), ok=ok, rss=True)
-    return {t: {"time": summary(times[t]), "rss_kib": rss[t], "samples": times[t]} for t in tools}
+        rss[label] = []
+        for i in range(RSS_RUNS):
+            os.sync()
+            _, kib = run_once(argv_for(os.path.join(work, f"{slug}-{label}-rss{i}")), ok=ok, rss=True)
+            rss[label].append(kib)
+    return {t: {"time": summary(times[t]), "rss_kib": statistics.median(rss[t]), "rss_kib_max": max(rss[t]),
+                "samples": times[t]} for t in tools}
 
 
 def fresh(path):
@@ -351,8 +358,9 @@ def render(m, floor, res, args, load):
         for alg, r in groups:
             for tool, v in r.items():
                 if isinstance(v, dict) and "rss_kib" in v:
-                    rows.append(f"| {w}{' ' + alg if alg else ''} | {tool} | {v['rss_kib'] / 1024:.1f} |")
-    L.append("| workload | tool | peak RSS of the process (largest child for the scripts) |")
+                    rows.append(f"| {w}{' ' + alg if alg else ''} | {tool} | {v['rss_kib'] / 1024:.1f} "
+                                f"(max {v['rss_kib_max'] / 1024:.1f}) |")
+    L.append(f"| workload | tool | peak RSS of the process (largest child for the scripts), median of {RSS_RUNS} runs |")
     L.append("| --- | --- | --- |")
     L.extend(rows)
     L.append("")

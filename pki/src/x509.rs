@@ -2,14 +2,18 @@
 //! without building a full parse tree: a check of 10,000 certificates spent a third of its CPU
 //! time in a general-purpose parser's allocations and extension machinery.
 //!
-//! The reader is strict where Go's crypto/x509 (kubeadm's parser) is strict: DER lengths,
-//! version 1 to 3, the inner and outer signature algorithms equal, times in RFC 5280's two
-//! forms, each extension at most once, name attributes of the string types Go reads. Of the
-//! extensions, those kubepki reads are read as Go reads them (SubjectAltName,
-//! SubjectKeyIdentifier, AuthorityKeyIdentifier, BasicConstraints, ExtendedKeyUsage: what
-//! follows the fields Go reads is not looked at); the others are kept as opaque bytes. x509-parser stays the reference: a
-//! test and the `pem_certificates` fuzz target hold every certificate both accept to the
-//! same values.
+//! The reader refuses what Go's crypto/x509 (kubeadm's and the API server's parser) refuses in
+//! the parts it reads: BER lengths, a version other than 1 to 3, inner and outer signature
+//! algorithms that differ, times not in RFC 5280's two forms, an extension twice, a name
+//! attribute that is not one of the string types Go reads, a DNS name not in ASCII; like Go,
+//! it does not look at what follows the fields it reads inside a SEQUENCE. Of the extensions,
+//! it reads SubjectAltName, the key identifiers, BasicConstraints and ExtendedKeyUsage; the
+//! others stay opaque bytes. It is more lenient than Go where kubepki does not need the value
+//! (the public key itself, the serial's sign, an IP SAN of odd length): what it refuses, Go
+//! refuses too, which a test asks Go itself (through kubectl) for every certificate of the
+//! fuzz corpus that x509-parser reads and kubepki does not. x509-parser stays the reference
+//! for the values: a test and the `pem_certificates` fuzz target hold every certificate both
+//! read to the same values.
 
 use std::net::IpAddr;
 
@@ -60,32 +64,33 @@ pub(crate) struct Fields<'a> {
     pub extended_key_usage: Option<(bool, bool)>,
 }
 
-/// Reads one DER certificate, which must be all of `der`.
+/// Reads one DER certificate, which must be all of `der`, as Go's crypto/x509 reads one: every
+/// field it reads must be well-formed DER, and what follows those fields inside a SEQUENCE is
+/// not looked at (nor are the unique identifiers of a version 1 certificate, or the extensions
+/// of one below version 3).
 pub(crate) fn parse(der: &[u8]) -> Result<Fields<'_>, &'static str> {
     let mut outer = Reader::new(der);
     let mut cert = Reader::new(outer.expect(TAG_SEQUENCE).map_err(|_| "not a DER SEQUENCE")?);
     outer.finish().map_err(|_| "trailing data after the certificate")?;
     let mut tbs = Reader::new(cert.expect(TAG_SEQUENCE).map_err(|_| "no TBSCertificate")?);
-    let outer_algorithm = cert.expect_tlv(TAG_SEQUENCE).map_err(|_| "no signatureAlgorithm")?;
-    let signature = cert.expect(TAG_BIT_STRING).map_err(|_| "no signature BIT STRING")?;
-    if signature.is_empty() || signature[0] > 7 {
-        return Err("malformed signature BIT STRING");
-    }
-    cert.finish().map_err(|_| "trailing data in the certificate")?;
-
-    if let Some(version) = tbs.optional(TAG_CONTEXT_0)? {
-        let mut version = Reader::new(version);
-        let number = version.expect(TAG_INTEGER)?;
-        version.finish()?;
-        if !matches!(number, [0..=2]) {
-            return Err("unsupported version (not 1, 2 or 3)");
+    let version = match tbs.optional(TAG_CONTEXT_0)? {
+        Some(version) => {
+            let mut version = Reader::new(version);
+            let number = version.expect(TAG_INTEGER)?;
+            version.finish()?;
+            match number {
+                [n @ 0..=2] => *n,
+                _ => return Err("unsupported version (not 1, 2 or 3)"),
+            }
         }
-    }
+        None => 0,
+    };
     let serial = tbs.expect(TAG_INTEGER).map_err(|_| "no serial number")?;
     if serial.is_empty() {
         return Err("empty serial number");
     }
     let inner_algorithm = tbs.expect_tlv(TAG_SEQUENCE).map_err(|_| "no signature algorithm")?;
+    let outer_algorithm = cert.expect_tlv(TAG_SEQUENCE).map_err(|_| "no signatureAlgorithm")?;
     if inner_algorithm.encoded != outer_algorithm.encoded {
         return Err("the inner and outer signature algorithms differ");
     }
@@ -94,23 +99,14 @@ pub(crate) fn parse(der: &[u8]) -> Result<Fields<'_>, &'static str> {
     let mut validity = Reader::new(tbs.expect(TAG_SEQUENCE).map_err(|_| "no validity")?);
     let not_before = time(&mut validity).ok_or("notBefore is not a time in RFC 5280's form")?;
     let not_after = time(&mut validity).ok_or("notAfter is not a time in RFC 5280's form")?;
-    validity.finish().map_err(|_| "malformed validity")?;
     let subject = name(&mut tbs).map_err(|e| if e == NOT_A_STRING { e } else { "malformed subject name" })?;
     let spki = tbs.expect_tlv(TAG_SEQUENCE).map_err(|_| "no subjectPublicKeyInfo")?;
     let (key_algorithm, key_parameters) = {
         let mut spki = Reader::new(spki.contents);
         let algorithm = spki.expect(TAG_SEQUENCE)?;
-        let key = spki.expect(TAG_BIT_STRING)?;
-        spki.finish()?;
-        if key.is_empty() || key[0] > 7 {
-            return Err("malformed public key BIT STRING");
-        }
+        bit_string(&mut spki).map_err(|_| "malformed public key BIT STRING")?;
         algorithm_identifier(algorithm)?
     };
-    // issuerUniqueID and subjectUniqueID: read past.
-    tbs.optional(tag_implicit(1))?;
-    tbs.optional(tag_implicit(2))?;
-
     let mut fields = Fields {
         serial,
         signature_algorithm,
@@ -127,22 +123,34 @@ pub(crate) fn parse(der: &[u8]) -> Result<Fields<'_>, &'static str> {
         is_ca: false,
         extended_key_usage: None,
     };
-    if let Some(extensions) = tbs.optional(TAG_CONTEXT_3)? {
-        let mut wrapper = Reader::new(extensions);
-        let list = wrapper.expect(TAG_SEQUENCE)?;
-        wrapper.finish()?;
-        read_extensions(list, &mut fields)?;
+    if version >= 1 {
+        // issuerUniqueID and subjectUniqueID: read past.
+        tbs.optional(tag_implicit(1))?;
+        tbs.optional(tag_implicit(2))?;
     }
-    tbs.finish().map_err(|_| "trailing data in the TBSCertificate")?;
+    if version == 2
+        && let Some(extensions) = tbs.optional(TAG_CONTEXT_3)?
+    {
+        read_extensions(Reader::new(extensions).expect(TAG_SEQUENCE)?, &mut fields)?;
+    }
+    bit_string(&mut cert).map_err(|_| "malformed signature BIT STRING")?;
     Ok(fields)
 }
 
-/// An AlgorithmIdentifier's OID and parameters.
+/// Reads a BIT STRING: its unused-bits count (0 to 7, none if empty) and bits.
+fn bit_string<'a>(reader: &mut Reader<'a>) -> Result<&'a [u8], &'static str> {
+    let bits = reader.expect(TAG_BIT_STRING)?;
+    match bits {
+        [unused, ..] if *unused <= 7 && (bits.len() > 1 || *unused == 0) => Ok(&bits[1..]),
+        _ => Err("malformed BIT STRING"),
+    }
+}
+
+/// An AlgorithmIdentifier's OID and parameters (what follows them is not read).
 fn algorithm_identifier(contents: &[u8]) -> Result<(&[u8], Option<Tlv<'_>>), &'static str> {
     let mut reader = Reader::new(contents);
     let oid = reader.expect(TAG_OID).map_err(|_| "malformed algorithm identifier")?;
     let parameters = if reader.is_empty() { None } else { Some(reader.read()?) };
-    reader.finish().map_err(|_| "malformed algorithm identifier")?;
     if oid.is_empty() {
         return Err("empty OID");
     }
@@ -177,15 +185,11 @@ pub(crate) fn for_each_attribute<'a>(name: &'a [u8], mut f: impl FnMut(Attribute
     let mut rdn = 0;
     while !rdns.is_empty() {
         let mut set = Reader::new(rdns.expect(TAG_SET)?);
-        if set.is_empty() {
-            return Err("empty RelativeDistinguishedName");
-        }
         let mut index = 0;
         while !set.is_empty() {
             let mut pair = Reader::new(set.expect(TAG_SEQUENCE)?);
             let oid = pair.expect(TAG_OID)?;
             let value = pair.read()?;
-            pair.finish()?;
             if oid.is_empty() {
                 return Err("empty OID");
             }
@@ -260,7 +264,6 @@ fn read_extensions<'a>(list: &'a [u8], fields: &mut Fields<'a>) -> Result<(), &'
             boolean(critical)?;
         }
         let value = extension.expect(TAG_OCTET_STRING).map_err(|_| "malformed extension")?;
-        extension.finish().map_err(|_| "malformed extension")?;
         if oid.is_empty() {
             return Err("empty OID");
         }
