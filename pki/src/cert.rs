@@ -6,10 +6,10 @@ use std::sync::LazyLock;
 
 use aws_lc_rs::digest;
 use time::OffsetDateTime;
-use x509_parser::certificate::X509Certificate;
+use x509_parser::der_parser::asn1_rs::BitString;
 use x509_parser::der_parser::oid::Oid;
 use x509_parser::prelude::FromDer;
-use x509_parser::x509::X509Name;
+use x509_parser::x509::{AlgorithmIdentifier, SubjectPublicKeyInfo, X509Name};
 
 use crate::der::{
     TAG_IA5_STRING, TAG_NUMERIC_STRING, TAG_OID, TAG_PRINTABLE_STRING, TAG_UTF8_STRING, TAG_VISIBLE_STRING,
@@ -269,9 +269,14 @@ impl Certificate {
                 self.issuer_string, ca.subject_string
             ));
         }
-        let (_, leaf) = X509Certificate::from_der(&self.der).map_err(|e| e.to_string())?;
-        let (_, ca_x509) = X509Certificate::from_der(&ca.der).map_err(|e| e.to_string())?;
-        leaf.verify_signature(Some(ca_x509.public_key()))
+        // The signature over the TBSCertificate kubepki's reader found, checked by x509-parser's
+        // verifier (aws-lc; RSA-PSS parameters too) with the CA's key.
+        let leaf = x509::parse(&self.der).map_err(str::to_owned)?;
+        let (_, key) = SubjectPublicKeyInfo::from_der(&ca.spki).map_err(|e| format!("the CA's key: {e}"))?;
+        let (_, algorithm) =
+            AlgorithmIdentifier::from_der(leaf.signature_algorithm_encoded).map_err(|e| e.to_string())?;
+        let signature = BitString::new(leaf.signature.0, leaf.signature.1);
+        x509_parser::verify::verify_signature(&key, &algorithm, &signature, leaf.tbs)
             .map_err(|_| "the signature does not verify with the CA's key".to_owned())
     }
 }
@@ -462,7 +467,7 @@ mod tests {
         let mut params = CertificateParams::default();
         params.distinguished_name = dn;
         let der = params.self_signed(&KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).unwrap()).unwrap().der().to_vec();
-        let expected = X509Certificate::from_der(&der).unwrap().1.subject().to_string();
+        let expected = x509_parser::certificate::X509Certificate::from_der(&der).unwrap().1.subject().to_string();
         (Certificate::from_der(der, "test").unwrap().subject_string, expected)
     }
 
@@ -501,6 +506,36 @@ mod tests {
         assert_eq!(serde_json::to_string(&abc).unwrap(), format!("\"{abc}\""));
         assert_eq!(hex(&[0x00, 0x0f, 0xa5, 0xff]), "000fa5ff");
         assert_eq!(hex(&[]), "");
+    }
+
+    /// A leaf verifies with the CA that signed it, not with another CA of the same name; for
+    /// ECDSA and RSA (the signature found by kubepki's reader, verified by aws-lc).
+    #[test]
+    fn a_leaf_verifies_only_with_its_own_ca() {
+        use crate::issue::{CertRequest, Signer, self_signed_ca};
+        use crate::validity::Validity;
+        let now = OffsetDateTime::now_utc().replace_nanosecond(0).unwrap();
+        let validity = |days| Validity { not_before: now, not_after: now + time::Duration::days(days) };
+        for alg in [KeyAlgorithm::EcdsaP256, KeyAlgorithm::Rsa2048] {
+            let (key, other_key) = (alg.generate().unwrap(), alg.generate().unwrap());
+            let ca = self_signed_ca("kubernetes", &key, validity(3650)).unwrap();
+            let impostor = self_signed_ca("kubernetes", &other_key, validity(3650)).unwrap();
+            let request = CertRequest {
+                subject: Subject::new("kube-apiserver", Vec::<String>::new()),
+                sans: AltNames::new(),
+                usage: Usage::Server,
+            };
+            let leaf_key = KeyAlgorithm::EcdsaP256.generate().unwrap();
+            let der = Signer::new("ca", &ca, &key).unwrap().sign("leaf", &request, &leaf_key, validity(365)).unwrap();
+            let leaf = Certificate::from_der(der, "leaf").unwrap();
+            assert_eq!(leaf.verify_issued_by(&ca), Ok(()), "{alg:?}");
+            assert_eq!(
+                leaf.verify_issued_by(&impostor),
+                Err("the signature does not verify with the CA's key".to_owned()),
+                "{alg:?}"
+            );
+            assert!(leaf.verify_issued_by(&leaf).unwrap_err().contains("is not the CA's subject"));
+        }
     }
 
     #[test]

@@ -38,6 +38,12 @@ const OID_CLIENT_AUTH: &[u8] = &[0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x03, 0x02]
 /// What a certificate says, borrowed from its DER.
 #[derive(Debug)]
 pub(crate) struct Fields<'a> {
+    /// The TBSCertificate, whole encoding: what the signature is over.
+    pub tbs: &'a [u8],
+    /// The signatureAlgorithm, whole encoding.
+    pub signature_algorithm_encoded: &'a [u8],
+    /// The signature BIT STRING: its unused-bits count and bits.
+    pub signature: (u8, &'a [u8]),
     /// The serial number's INTEGER contents.
     pub serial: &'a [u8],
     /// The signature algorithm's OID (contents).
@@ -72,7 +78,8 @@ pub(crate) fn parse(der: &[u8]) -> Result<Fields<'_>, &'static str> {
     let mut outer = Reader::new(der);
     let mut cert = Reader::new(outer.expect(TAG_SEQUENCE).map_err(|_| "not a DER SEQUENCE")?);
     outer.finish().map_err(|_| "trailing data after the certificate")?;
-    let mut tbs = Reader::new(cert.expect(TAG_SEQUENCE).map_err(|_| "no TBSCertificate")?);
+    let tbs_encoded = cert.expect_tlv(TAG_SEQUENCE).map_err(|_| "no TBSCertificate")?;
+    let mut tbs = Reader::new(tbs_encoded.contents);
     let version = match tbs.optional(TAG_CONTEXT_0)? {
         Some(version) => {
             let mut version = Reader::new(version);
@@ -108,6 +115,9 @@ pub(crate) fn parse(der: &[u8]) -> Result<Fields<'_>, &'static str> {
         algorithm_identifier(algorithm)?
     };
     let mut fields = Fields {
+        tbs: tbs_encoded.encoded,
+        signature_algorithm_encoded: outer_algorithm.encoded,
+        signature: (0, &[]),
         serial,
         signature_algorithm,
         issuer,
@@ -133,15 +143,15 @@ pub(crate) fn parse(der: &[u8]) -> Result<Fields<'_>, &'static str> {
     {
         read_extensions(Reader::new(extensions).expect(TAG_SEQUENCE)?, &mut fields)?;
     }
-    bit_string(&mut cert).map_err(|_| "malformed signature BIT STRING")?;
+    fields.signature = bit_string(&mut cert).map_err(|_| "malformed signature BIT STRING")?;
     Ok(fields)
 }
 
 /// Reads a BIT STRING: its unused-bits count (0 to 7, none if empty) and bits.
-fn bit_string<'a>(reader: &mut Reader<'a>) -> Result<&'a [u8], &'static str> {
+fn bit_string<'a>(reader: &mut Reader<'a>) -> Result<(u8, &'a [u8]), &'static str> {
     let bits = reader.expect(TAG_BIT_STRING)?;
     match bits {
-        [unused, ..] if *unused <= 7 && (bits.len() > 1 || *unused == 0) => Ok(&bits[1..]),
+        [unused, rest @ ..] if *unused <= 7 && (!rest.is_empty() || *unused == 0) => Ok((*unused, rest)),
         _ => Err("malformed BIT STRING"),
     }
 }
