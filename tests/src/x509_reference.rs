@@ -47,13 +47,44 @@ fn reference(der: &[u8]) -> Result<X509Certificate<'_>, String> {
     if !rest.is_empty() {
         return Err("trailing data".into());
     }
-    for ext in x.extensions() {
-        if let ParsedExtension::ParseError { error } = ext.parsed_extension() {
-            return Err(error.to_string());
+    if go_reads_extensions(der, &x) {
+        for ext in x.extensions() {
+            if let ParsedExtension::ParseError { error } = ext.parsed_extension() {
+                return Err(error.to_string());
+            }
         }
+        x.extended_key_usage().map_err(|e| e.to_string())?;
     }
-    x.extended_key_usage().map_err(|e| e.to_string())?;
     Ok(x)
+}
+
+/// Whether Go (and kubepki) read the extensions x509-parser found: only those of a version 3
+/// certificate, under the tag [3] constructed (0xa3); x509-parser takes tag number 3 whatever
+/// its class and form.
+fn go_reads_extensions(der: &[u8], x: &X509Certificate<'_>) -> bool {
+    // TLV header: (header length, contents length).
+    let header = |b: &[u8]| -> Option<(usize, usize)> {
+        let first = *b.get(1)?;
+        if first < 0x80 {
+            return Some((2, usize::from(first)));
+        }
+        let n = usize::from(first & 0x7f);
+        let len = b.get(2..2 + n)?.iter().fold(0usize, |acc, &d| (acc << 8) | usize::from(d));
+        Some((2 + n, len))
+    };
+    if x.version() != x509_parser::x509::X509Version::V3 {
+        return false;
+    }
+    // After the SubjectPublicKeyInfo's declared end (x509-parser's raw may stop short of it)
+    // and the unique identifiers.
+    let spki = x.public_key().raw;
+    let Some((h, len)) = header(spki) else { return false };
+    let mut at = spki.as_ptr() as usize - der.as_ptr() as usize + h + len;
+    while let Some(0x81 | 0x82) = der.get(at) {
+        let Some((h, len)) = header(&der[at..]) else { return false };
+        at += h + len;
+    }
+    der.get(at) == Some(&0xa3)
 }
 
 fn same_values(ours: &Certificate, x: &X509Certificate<'_>, der: &[u8]) {
@@ -69,16 +100,18 @@ fn same_values(ours: &Certificate, x: &X509Certificate<'_>, der: &[u8]) {
     assert_eq!(ours.serial, hex(x.raw_serial()), "{ctx}");
     assert_eq!(ours.not_before, x.validity().not_before.to_datetime(), "{ctx}");
     assert_eq!(ours.not_after, x.validity().not_after.to_datetime(), "{ctx}");
-    assert_eq!(ours.is_ca, x.is_ca(), "{ctx}");
+    assert_eq!(ours.is_ca, x.is_ca() && go_reads_extensions(der, x), "{ctx}");
     // x509-parser's raw SubjectPublicKeyInfo stops at the last field it reads; kubepki's is the
     // whole element, as Go's RawSubjectPublicKeyInfo.
     assert!(ours.spki.starts_with(x.public_key().raw), "{ctx}");
+    let extensions = go_reads_extensions(der, x);
     let eku = x.extended_key_usage().ok().flatten().map(|e| (e.value.server_auth, e.value.client_auth));
+    let eku = eku.filter(|_| extensions);
     assert_eq!(ours.usage, eku.and_then(|(s, c)| kubepki_pki::profile::Usage::from_flags(s, c)), "{ctx}");
     let (mut dns, mut ips) = (Vec::new(), Vec::<IpAddr>::new());
     let mut ski = None;
     let mut aki = None;
-    for ext in x.extensions() {
+    for ext in x.extensions().iter().filter(|_| extensions) {
         match ext.parsed_extension() {
             ParsedExtension::SubjectAlternativeName(san) => {
                 for name in &san.general_names {
