@@ -62,26 +62,16 @@ fn reference(der: &[u8]) -> Result<X509Certificate<'_>, String> {
 /// certificate, under the tag [3] constructed (0xa3); x509-parser takes tag number 3 whatever
 /// its class and form.
 fn go_reads_extensions(der: &[u8], x: &X509Certificate<'_>) -> bool {
-    // TLV header: (header length, contents length).
-    let header = |b: &[u8]| -> Option<(usize, usize)> {
-        let first = *b.get(1)?;
-        if first < 0x80 {
-            return Some((2, usize::from(first)));
-        }
-        let n = usize::from(first & 0x7f);
-        let len = b.get(2..2 + n)?.iter().fold(0usize, |acc, &d| (acc << 8) | usize::from(d));
-        Some((2 + n, len))
-    };
     if x.version() != x509_parser::x509::X509Version::V3 {
         return false;
     }
     // After the SubjectPublicKeyInfo's declared end (x509-parser's raw may stop short of it)
     // and the unique identifiers.
     let spki = x.public_key().raw;
-    let Some((h, len)) = header(spki) else { return false };
+    let Some((h, len)) = tlv_header(spki) else { return false };
     let mut at = spki.as_ptr() as usize - der.as_ptr() as usize + h + len;
     while let Some(0x81 | 0x82) = der.get(at) {
-        let Some((h, len)) = header(&der[at..]) else { return false };
+        let Some((h, len)) = tlv_header(&der[at..]) else { return false };
         at += h + len;
     }
     der.get(at) == Some(&0xa3)
@@ -114,10 +104,13 @@ fn same_values(ours: &Certificate, x: &X509Certificate<'_>, der: &[u8]) {
     for ext in x.extensions().iter().filter(|_| extensions) {
         match ext.parsed_extension() {
             ParsedExtension::SubjectAlternativeName(san) => {
+                let mut tags = element_tags(ext.value).into_iter();
                 for name in &san.general_names {
-                    match name {
-                        GeneralName::DNSName(d) => dns.push(d.to_string()),
-                        GeneralName::IPAddress(b) => {
+                    // x509-parser takes a name by its tag number whatever its class and form;
+                    // Go and kubepki read a dNSName only under 0x82, an iPAddress under 0x87.
+                    match (name, tags.next()) {
+                        (GeneralName::DNSName(d), Some(0x82)) => dns.push(d.to_string()),
+                        (GeneralName::IPAddress(b), Some(0x87)) => {
                             let ip = match b.len() {
                                 4 => IpAddr::from(<[u8; 4]>::try_from(*b).unwrap()),
                                 16 => IpAddr::from(<[u8; 16]>::try_from(*b).unwrap()),
@@ -157,6 +150,29 @@ fn same_values(ours: &Certificate, x: &X509Certificate<'_>, der: &[u8]) {
     if let Some(kind) = kind {
         assert_eq!(ours.public_key.to_string(), kind, "{ctx}");
     }
+}
+
+/// A TLV's header: (header length, contents length), low tag numbers only.
+fn tlv_header(b: &[u8]) -> Option<(usize, usize)> {
+    let first = *b.get(1)?;
+    if first < 0x80 {
+        return Some((2, usize::from(first)));
+    }
+    let n = usize::from(first & 0x7f);
+    let len = b.get(2..2 + n)?.iter().fold(0usize, |acc, &d| (acc << 8) | usize::from(d));
+    Some((2 + n, len))
+}
+
+/// The tags of the elements inside the SEQUENCE `value` begins with, in order.
+fn element_tags(value: &[u8]) -> Vec<u8> {
+    let mut tags = Vec::new();
+    let Some((h, len)) = tlv_header(value) else { return tags };
+    let mut rest = value.get(h..h + len).unwrap_or_default();
+    while let Some((eh, elen)) = tlv_header(rest) {
+        tags.push(rest[0]);
+        rest = rest.get(eh + elen..).unwrap_or_default();
+    }
+    tags
 }
 
 /// The tag of the first element inside the SEQUENCE `value` begins with.
