@@ -90,7 +90,11 @@ fn same_values(ours: &Certificate, x: &X509Certificate<'_>, der: &[u8]) {
     assert_eq!(ours.serial, hex(x.raw_serial()), "{ctx}");
     assert_eq!(ours.not_before, x.validity().not_before.to_datetime(), "{ctx}");
     assert_eq!(ours.not_after, x.validity().not_after.to_datetime(), "{ctx}");
-    assert_eq!(ours.is_ca, x.is_ca() && go_reads_extensions(der, x), "{ctx}");
+    // cA only under the BOOLEAN tag (x509-parser takes tag number 1 in any class).
+    let ca_boolean = x.extensions().iter().any(|e| {
+        e.oid == x509_parser::oid_registry::OID_X509_EXT_BASIC_CONSTRAINTS && first_inner_tag(e.value) == Some(0x01)
+    });
+    assert_eq!(ours.is_ca, x.is_ca() && ca_boolean && go_reads_extensions(der, x), "{ctx}");
     // x509-parser's raw SubjectPublicKeyInfo stops at the last field it reads; kubepki's is the
     // whole element, as Go's RawSubjectPublicKeyInfo.
     assert!(ours.spki.starts_with(x.public_key().raw), "{ctx}");
