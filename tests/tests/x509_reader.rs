@@ -130,6 +130,17 @@ fn openssl_certificates_read_as_x509_parser_reads_them() {
     assert_eq!(read("bmp.crt").subject.common_name, "", "a BMPString CN is not read as text, as x509-parser");
 }
 
+/// Whether `der` is exactly one SEQUENCE element with a definite, shortest-form length.
+fn is_one_sequence(der: &[u8]) -> bool {
+    let (len, header) = match der {
+        [0x30, n, ..] if *n < 0x80 => (usize::from(*n), 2),
+        [0x30, 0x81, n, ..] if *n >= 0x80 => (usize::from(*n), 3),
+        [0x30, 0x82, a, b, ..] if *a != 0 => (usize::from(*a) << 8 | usize::from(*b), 4),
+        _ => return false,
+    };
+    der.len() == header + len
+}
+
 /// Whether Go's crypto/x509 refuses `pem`, asked of kubectl (a Go program) by loading it as a
 /// client certificate: `tls.X509KeyPair` parses the certificate before it looks at the key or
 /// dials, and says `x509: ...` when it cannot; a certificate it reads gets as far as comparing
@@ -188,6 +199,9 @@ fn the_fuzz_corpus_reads_as_x509_parser_reads_it_and_kubepki_refuses_only_what_g
             match compare(&der) {
                 Verdict::Both => both += 1,
                 Verdict::OnlyKubepki => {}
+                // Not one whole DER SEQUENCE: Go's ParseCertificate refuses it on its first read
+                // ("malformed certificate") or its last check ("trailing data"), as kubepki does.
+                Verdict::Neither if !is_one_sequence(&der) => {}
                 Verdict::OnlyReference(_) | Verdict::Neither => refused.push((path.clone(), der)),
             }
         }
