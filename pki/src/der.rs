@@ -143,7 +143,7 @@ fn expect(input: &[u8], want: u8) -> Result<(&[u8], &[u8]), &'static str> {
     Ok((contents, reader.rest()))
 }
 
-fn write_tlv(out: &mut Vec<u8>, tag: u8, contents: &[u8]) {
+pub(crate) fn write_tlv(out: &mut Vec<u8>, tag: u8, contents: &[u8]) {
     out.push(tag);
     let len = contents.len();
     if len < 0x80 {

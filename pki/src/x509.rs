@@ -458,6 +458,52 @@ mod tests {
         assert_eq!(Reader::new(&[0x30, 0x80, 0x00, 0x00]).read().unwrap_err(), "indefinite length (BER, not DER)");
     }
 
+    /// `element` with `extra` appended inside the element at `path` (indices of nested
+    /// elements, from `element`'s own children down), every enclosing length re-encoded.
+    fn with_inside(element: &[u8], path: &[usize], extra: &[u8]) -> Vec<u8> {
+        let tlv = Reader::new(element).read().unwrap();
+        let mut children = Reader::new(tlv.contents);
+        let mut contents = Vec::new();
+        let mut i = 0;
+        while !children.is_empty() {
+            let child = children.read().unwrap();
+            contents.extend(match path.split_first() {
+                Some((&at, below)) if at == i => with_inside(child.encoded, below, extra),
+                _ => child.encoded.to_vec(),
+            });
+            i += 1;
+        }
+        if path.is_empty() {
+            contents.extend_from_slice(extra);
+        }
+        let mut out = Vec::new();
+        crate::der::write_tlv(&mut out, tlv.tag, &contents);
+        out
+    }
+
+    /// Like Go's crypto/x509, the reader does not look at what follows the fields it reads
+    /// inside a SEQUENCE, nor at the extensions of a certificate below version 3; what follows
+    /// the certificate itself is refused.
+    #[test]
+    fn what_go_does_not_look_at_is_not_looked_at() {
+        let good = der(&CertificateParams::new(vec!["a.example".into()]).unwrap());
+        let null = [0x05, 0x00];
+        // After the signature, inside the Certificate; after the extensions, inside the TBS.
+        for path in [&[][..], &[0]] {
+            let more = with_inside(&good, path, &null);
+            assert_ne!(more, good);
+            let fields = parse(&more).unwrap_or_else(|e| panic!("{path:?}: {e}"));
+            assert_eq!(fields.alt_names.map(|n| alt_names(n).count()), Some(1));
+        }
+        // Version 1 (the explicit INTEGER 0) with extensions: they are not read.
+        let v1 = patched(&good, &[0xa0, 0x03, 0x02, 0x01, 0x02], &[0xa0, 0x03, 0x02, 0x01, 0x00]);
+        let fields = parse(&v1).unwrap();
+        assert!(fields.alt_names.is_none() && fields.extended_key_usage.is_none());
+        let mut trailing = good.clone();
+        trailing.extend_from_slice(&null);
+        assert_eq!(parse(&trailing).unwrap_err(), "trailing data after the certificate");
+    }
+
     #[test]
     fn times_are_read_in_both_forms() {
         let read = |tag: u8, text: &[u8]| {
