@@ -499,7 +499,7 @@ mod tests {
         let v1 = patched(&good, &[0xa0, 0x03, 0x02, 0x01, 0x02], &[0xa0, 0x03, 0x02, 0x01, 0x00]);
         let fields = parse(&v1).unwrap();
         assert!(fields.alt_names.is_none() && fields.extended_key_usage.is_none());
-        let mut trailing = good.clone();
+        let mut trailing = good;
         trailing.extend_from_slice(&null);
         assert_eq!(parse(&trailing).unwrap_err(), "trailing data after the certificate");
     }
