@@ -15,6 +15,7 @@
 use std::fmt;
 use std::str::FromStr;
 
+use std::borrow::Cow;
 use std::cell::RefCell;
 
 use serde::Serialize;
@@ -23,7 +24,7 @@ use time::{Duration, OffsetDateTime, UtcOffset};
 
 use crate::error::{Error, Result};
 use crate::inventory::{InputError, Inventory, Item, Location, Severity, SourceKind, Stored};
-use crate::scan::FileScan;
+use crate::scan::{Chunk, FileScan};
 
 /// When a certificate is due: a time before NotAfter, or a share of its lifetime used.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -389,45 +390,18 @@ impl<'a> Document<'a> {
         head.extend_from_slice(b",\n  \"items\": [");
         out.write_all(&head)?;
         let mut first = true;
-        let mut put = |written: &WrittenItem| -> std::io::Result<()> {
-            out.write_all(if first { b"\n    " } else { b",\n    " })?;
-            first = false;
-            self.count(written.verdict, written.invalid.clone());
-            out.write_all(&written.json)
-        };
-        let remote = |item: &Item| matches!(item.source(), SourceKind::Secret | SourceKind::Endpoint);
-        for item in self.inventory.reported().filter(|i| !remote(i)) {
-            put(&WrittenItem::of(&judge(item, policy, at)))?;
-        }
-        if let Some(scan) = self.scan.borrow_mut().take() {
-            // A reader thread has the pool read, link, judge and write the next chunk while
-            // this one is written out.
-            let inventory = self.inventory;
-            std::thread::scope(|scope| {
-                let (send, chunks) = std::sync::mpsc::sync_channel(0);
-                scope.spawn(move || {
-                    let each = |mut item: Item| {
-                        inventory.link(&mut item);
-                        WrittenItem::of(&judge(&item, policy, at))
-                    };
-                    for chunk in scan.chunks(CHUNK, each) {
-                        if send.send(chunk).is_err() {
-                            return; // the writer stopped (a closed pipe)
-                        }
-                    }
-                });
-                for mut chunk in chunks {
-                    for written in &chunk.items {
-                        put(written)?;
-                    }
-                    self.tally.borrow_mut().errors.append(&mut chunk.errors);
-                }
-                std::io::Result::Ok(())
-            })?;
-        }
-        for item in self.inventory.reported().filter(|i| remote(i)) {
-            put(&WrittenItem::of(&judge(item, policy, at)))?;
-        }
+        // Items are judged and written as JSON on the pool (the inventory's own here).
+        let write = |item: &Item| WrittenItem::of(&judge(item, policy, at));
+        self.items(
+            write,
+            |item| write(&item),
+            |written: WrittenItem| -> std::io::Result<()> {
+                out.write_all(if first { b"\n    " } else { b",\n    " })?;
+                first = false;
+                self.count(written.verdict, written.invalid);
+                out.write_all(&written.json)
+            },
+        )?;
         let mut tail = Vec::with_capacity(256);
         tail.extend_from_slice(if first { b"]" } else { b"\n  ]" });
         let verdict = self.final_verdict();
@@ -444,6 +418,47 @@ impl<'a> Document<'a> {
         nested_json(&mut tail, &verdict.exit_code(), 1);
         tail.extend_from_slice(b"\n}\n");
         out.write_all(&tail)
+    }
+
+    /// Puts every item in document order: the inventory's local certificates (`local`, on
+    /// this thread), the files of the scan (`scanned` on rayon's pool, read and linked a chunk at
+    /// a time by a reader thread while the previous chunk is put; their errors are tallied),
+    /// then Secrets and served chains (`local`).
+    fn items<'s, T: Send, E>(
+        &'s self,
+        local: impl Fn(&'s Item) -> T,
+        scanned: impl Fn(Item) -> T + Sync,
+        mut put: impl FnMut(T) -> std::result::Result<(), E>,
+    ) -> std::result::Result<(), E> {
+        let remote = |item: &Item| matches!(item.source(), SourceKind::Secret | SourceKind::Endpoint);
+        for item in self.inventory.reported().filter(|i| !remote(i)) {
+            put(local(item))?;
+        }
+        if let Some(scan) = self.scan.borrow_mut().take() {
+            let (inventory, scanned) = (self.inventory, &scanned);
+            std::thread::scope(|scope| {
+                // A rendezvous: at most one chunk is made ahead of the one being put.
+                let (send, chunks) = std::sync::mpsc::sync_channel(0);
+                scope.spawn(move || {
+                    let each = |mut item: Item| {
+                        inventory.link(&mut item);
+                        scanned(item)
+                    };
+                    for chunk in scan.chunks(CHUNK, each) {
+                        if send.send(chunk).is_err() {
+                            return; // the writer stopped (a closed pipe)
+                        }
+                    }
+                });
+                for chunk in chunks {
+                    let Chunk { items, mut errors } = chunk;
+                    items.into_iter().try_for_each(&mut put)?;
+                    self.tally.borrow_mut().errors.append(&mut errors);
+                }
+                Ok(())
+            })?;
+        }
+        self.inventory.reported().filter(|i| remote(i)).try_for_each(|item| put(local(item)))
     }
 
     fn thresholds(&self) -> Thresholds {
@@ -598,41 +613,11 @@ struct DocumentItems<'d, 'a>(&'d Document<'a>);
 impl Serialize for DocumentItems<'_, '_> {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
         let doc = self.0;
-        let (policy, at) = (&doc.policy, doc.at);
-        let remote = |item: &Item| matches!(item.source(), SourceKind::Secret | SourceKind::Endpoint);
         let mut seq = serializer.serialize_seq(None)?;
-        for item in doc.inventory.reported().filter(|i| !remote(i)) {
-            doc.item(&mut seq, &judge(item, policy, at))?;
-        }
-        if let Some(scan) = doc.scan.borrow_mut().take() {
-            // A reader thread parses and links the next chunk while this one is written.
-            let inventory = doc.inventory;
-            let result = std::thread::scope(|scope| {
-                let (send, chunks) = std::sync::mpsc::sync_channel(1);
-                scope.spawn(move || {
-                    let each = |mut item: Item| {
-                        inventory.link(&mut item);
-                        item
-                    };
-                    for chunk in scan.chunks(CHUNK, each) {
-                        if send.send(chunk).is_err() {
-                            return; // the writer stopped (a closed pipe)
-                        }
-                    }
-                });
-                for mut chunk in chunks {
-                    for item in &chunk.items {
-                        doc.item(&mut seq, &judge(item, policy, at))?;
-                    }
-                    doc.tally.borrow_mut().errors.append(&mut chunk.errors);
-                }
-                Ok(())
-            });
-            result?;
-        }
-        for item in doc.inventory.reported().filter(|i| remote(i)) {
-            doc.item(&mut seq, &judge(item, policy, at))?;
-        }
+        // Scanned items are judged here as they are written: the view borrows them.
+        doc.items(Cow::Borrowed, Cow::Owned, |item: Cow<'_, Item>| {
+            doc.item(&mut seq, &judge(&item, &doc.policy, doc.at))
+        })?;
         seq.end()
     }
 }
@@ -677,7 +662,7 @@ pub struct ItemView<'a> {
     /// `cert-dir`, `kubeconfig`, `kubelet`, `file`, `secret` or `endpoint`.
     pub source: &'static str,
     /// The file, `NAMESPACE/NAME:KEY` or `HOST:PORT`.
-    pub path: std::borrow::Cow<'a, str>,
+    pub path: Cow<'a, str>,
     /// The status.
     pub status: &'static str,
     /// The subject, as openssl prints it.
@@ -834,7 +819,7 @@ pub fn rfc3339(t: OffsetDateTime) -> String {
 pub struct LocationView<'a>(pub &'a Location);
 
 /// A path as text.
-fn path_str(path: &std::path::Path) -> std::borrow::Cow<'_, str> {
+fn path_str(path: &std::path::Path) -> Cow<'_, str> {
     path.to_string_lossy()
 }
 
