@@ -11,9 +11,7 @@ use x509_parser::der_parser::oid::Oid;
 use x509_parser::prelude::FromDer;
 use x509_parser::x509::{AlgorithmIdentifier, SubjectPublicKeyInfo, X509Name};
 
-use crate::der::{
-    TAG_IA5_STRING, TAG_NUMERIC_STRING, TAG_OID, TAG_PRINTABLE_STRING, TAG_UTF8_STRING, TAG_VISIBLE_STRING,
-};
+use crate::der::{TAG_IA5_STRING, TAG_NUMERIC_STRING, TAG_OID, TAG_PRINTABLE_STRING, TAG_UTF8_STRING};
 use crate::error::{Error, Result};
 use crate::profile::Usage;
 use crate::san::AltNames;
@@ -161,12 +159,7 @@ impl Certificate {
         let mut subject = Subject::default();
         let mut common_names = 0;
         x509::for_each_attribute(x.subject, |attr| {
-            // Values read as text, as x509-parser's `as_str` reads them.
-            let text = || {
-                matches!(attr.tag, TAG_NUMERIC_STRING | TAG_PRINTABLE_STRING | TAG_UTF8_STRING | TAG_IA5_STRING)
-                    .then(|| std::str::from_utf8(attr.value).ok())
-                    .flatten()
-            };
+            let text = || attribute_text(&attr);
             match lookup(&NAME_ATTRIBUTES, attr.oid) {
                 // The first CN, as Go's `Subject.CommonName` (a later one is not read).
                 Some("CN") => {
@@ -354,6 +347,15 @@ static NAME_ATTRIBUTES: OidTable<&'static str> = LazyLock::new(|| {
     ])
 });
 
+/// A name attribute's value as text, for the string types x509-parser reads as text (its
+/// `as_str`) and copies verbatim into a name's `Display`: Numeric, Printable, UTF-8 and IA5.
+/// A BMP or T61 string is not text here.
+fn attribute_text<'a>(attr: &x509::Attribute<'a>) -> Option<&'a str> {
+    matches!(attr.tag, TAG_NUMERIC_STRING | TAG_PRINTABLE_STRING | TAG_UTF8_STRING | TAG_IA5_STRING)
+        .then(|| std::str::from_utf8(attr.value).ok())
+        .flatten()
+}
+
 /// A name as x509-parser's `Display` writes it (`CN=a, O=b`, multi-valued RDNs joined by
 /// ` + `), made in one buffer when every attribute is one of [`NAME_ATTRIBUTES`] with a
 /// string value x509-parser would copy verbatim; any other name is left to x509-parser.
@@ -362,13 +364,8 @@ fn name_string(name: &[u8]) -> String {
     let mut out = String::with_capacity(64);
     let mut verbatim = true;
     let read = x509::for_each_attribute(name, |attr| {
-        let text = matches!(
-            attr.tag,
-            TAG_UTF8_STRING | TAG_PRINTABLE_STRING | TAG_IA5_STRING | TAG_NUMERIC_STRING | TAG_VISIBLE_STRING
-        )
-        .then(|| std::str::from_utf8(attr.value).ok())
-        .flatten();
-        let (Some(abbrev), Some(text), true) = (lookup(&NAME_ATTRIBUTES, attr.oid), text, verbatim) else {
+        let (Some(abbrev), Some(text), true) = (lookup(&NAME_ATTRIBUTES, attr.oid), attribute_text(&attr), verbatim)
+        else {
             verbatim = false;
             return;
         };

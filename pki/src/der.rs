@@ -19,7 +19,6 @@ pub(crate) const TAG_T61_STRING: u8 = 0x14;
 pub(crate) const TAG_IA5_STRING: u8 = 0x16;
 pub(crate) const TAG_UTC_TIME: u8 = 0x17;
 pub(crate) const TAG_GENERALIZED_TIME: u8 = 0x18;
-pub(crate) const TAG_VISIBLE_STRING: u8 = 0x1a;
 pub(crate) const TAG_BMP_STRING: u8 = 0x1e;
 pub(crate) const TAG_SEQUENCE: u8 = 0x30;
 pub(crate) const TAG_SET: u8 = 0x31;

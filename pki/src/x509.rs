@@ -159,12 +159,18 @@ fn bit_string<'a>(reader: &mut Reader<'a>) -> Result<(u8, &'a [u8]), &'static st
 /// An AlgorithmIdentifier's OID and parameters (what follows them is not read).
 fn algorithm_identifier(contents: &[u8]) -> Result<(&[u8], Option<Tlv<'_>>), &'static str> {
     let mut reader = Reader::new(contents);
-    let oid = reader.expect(TAG_OID).map_err(|_| "malformed algorithm identifier")?;
+    let oid = oid(&mut reader, "malformed algorithm identifier")?;
     let parameters = if reader.is_empty() { None } else { Some(reader.read()?) };
-    if oid.is_empty() {
-        return Err("empty OID");
-    }
     Ok((oid, parameters))
+}
+
+/// Reads an OBJECT IDENTIFIER's contents, which must not be empty; `malformed` if the next
+/// element is not one.
+fn oid<'a>(reader: &mut Reader<'a>, malformed: &'static str) -> Result<&'a [u8], &'static str> {
+    match reader.expect(TAG_OID).map_err(|_| malformed)? {
+        [] => Err("empty OID"),
+        oid => Ok(oid),
+    }
 }
 
 /// Reads a Name (a SEQUENCE of SETs of SEQUENCE { type, value }) and returns its encoding.
@@ -198,11 +204,8 @@ pub(crate) fn for_each_attribute<'a>(name: &'a [u8], mut f: impl FnMut(Attribute
         let mut index = 0;
         while !set.is_empty() {
             let mut pair = Reader::new(set.expect(TAG_SEQUENCE)?);
-            let oid = pair.expect(TAG_OID)?;
+            let oid = oid(&mut pair, "malformed name attribute")?;
             let value = pair.read()?;
-            if oid.is_empty() {
-                return Err("empty OID");
-            }
             if !is_string_go_reads(value.tag, value.contents) {
                 return Err(NOT_A_STRING);
             }
@@ -269,14 +272,11 @@ fn read_extensions<'a>(list: &'a [u8], fields: &mut Fields<'a>) -> Result<(), &'
     let mut seen: Vec<&[u8]> = Vec::with_capacity(8);
     while !list.is_empty() {
         let mut extension = Reader::new(list.expect(TAG_SEQUENCE).map_err(|_| "malformed extensions")?);
-        let oid = extension.expect(TAG_OID).map_err(|_| "malformed extension")?;
+        let oid = oid(&mut extension, "malformed extension")?;
         if let Some(critical) = extension.optional(TAG_BOOLEAN)? {
             boolean(critical)?;
         }
         let value = extension.expect(TAG_OCTET_STRING).map_err(|_| "malformed extension")?;
-        if oid.is_empty() {
-            return Err("empty OID");
-        }
         if seen.contains(&oid) {
             return Err("an extension appears twice");
         }
@@ -382,10 +382,9 @@ fn extended_key_usage(value: &[u8]) -> Result<(bool, bool), &'static str> {
     let mut purposes = Reader::new(Reader::new(value).expect(TAG_SEQUENCE)?);
     let (mut server, mut client) = (false, false);
     while !purposes.is_empty() {
-        match purposes.expect(TAG_OID)? {
+        match oid(&mut purposes, "a key purpose that is not an OID")? {
             OID_SERVER_AUTH => server = true,
             OID_CLIENT_AUTH => client = true,
-            [] => return Err("empty OID"),
             _ => {}
         }
     }

@@ -181,9 +181,7 @@ fn element_tags(value: &[u8]) -> Vec<u8> {
 
 /// The tag of the first element inside the SEQUENCE `value` begins with.
 fn first_inner_tag(value: &[u8]) -> Option<u8> {
-    let len = *value.get(1)?;
-    let header = if len < 0x80 { 2 } else { 2 + usize::from(len & 0x7f) };
-    value.get(header).copied()
+    value.get(tlv_header(value)?.0).copied()
 }
 
 fn hex(bytes: &[u8]) -> String {
