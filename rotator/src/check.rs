@@ -390,7 +390,8 @@ impl<'a> Document<'a> {
         head.extend_from_slice(b",\n  \"items\": [");
         out.write_all(&head)?;
         let mut first = true;
-        // Items are judged and written as JSON on the pool (the inventory's own here).
+        // Each item judged and written as JSON: the scanned ones on the pool, the inventory's
+        // own here.
         let write = |item: &Item| WrittenItem::of(&judge(item, policy, at));
         self.items(
             write,

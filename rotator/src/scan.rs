@@ -255,9 +255,9 @@ fn list(dir: &OwnedFd) -> rustix::io::Result<Vec<Entry>> {
     Ok(out)
 }
 
-/// Walks the open directory `dir` (at `path`, named `rel` relative to the directory the user
-/// named), its subdirectories in parallel. `open_dirs` counts down the directories that may
-/// stay open for their files.
+/// Walks the open directory `dir` (at `path`), its subdirectories in parallel; the files'
+/// inventory names start at `name_at` in their paths (below the directory the user named).
+/// `open_dirs` counts down the directories that may stay open for their files.
 fn walk(dir: OwnedFd, path: &Path, name_at: usize, open_dirs: &AtomicUsize) -> Walked {
     let entries = match list(&dir) {
         Ok(entries) => entries,
