@@ -12,13 +12,8 @@ use kubepki_pki::{Certificate, KubeadmConfig, Kubeconfig, PrivateKey};
 /// whatever both read must read the same ([`crate::x509_reference::compare`] panics).
 pub fn certificates(data: &[u8]) {
     // kubepki's certificate reader against x509-parser's, block by block.
-    match kubepki_pki::pem::parse(data) {
-        Ok(blocks) => blocks.iter().filter(|b| b.label == "CERTIFICATE").for_each(|b| {
-            crate::x509_reference::compare(&b.der);
-        }),
-        Err(_) => {
-            crate::x509_reference::compare(data);
-        }
+    for der in crate::x509_reference::certificates_in(data) {
+        crate::x509_reference::compare(&der);
     }
     let certs = match Certificate::from_pem_bundle(data, "fuzz") {
         Ok(certs) => certs,

@@ -25,6 +25,15 @@ pub enum Verdict {
     OnlyReference(String),
 }
 
+/// The certificates of a file as the `pem_certificates` fuzz target takes it: the DER of every
+/// CERTIFICATE block of a PEM file, or the whole file as one DER certificate.
+pub fn certificates_in(data: &[u8]) -> Vec<Vec<u8>> {
+    match kubepki_pki::pem::parse(data) {
+        Ok(blocks) => blocks.iter().filter(|b| b.label == "CERTIFICATE").map(|b| b.der.clone()).collect(),
+        Err(_) => vec![data.to_vec()],
+    }
+}
+
 /// Compares kubepki's reading of `der` with x509-parser's; panics on any difference in the
 /// values both read.
 pub fn compare(der: &[u8]) -> Verdict {

@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use kubepki_tests::x509_reference::{Verdict, compare};
+use kubepki_tests::x509_reference::{Verdict, certificates_in, compare};
 
 fn openssl(args: &[&str], dir: &Path) {
     let out = Command::new("openssl").args(args).current_dir(dir).output().expect("openssl runs");
@@ -191,11 +191,7 @@ fn the_fuzz_corpus_reads_as_x509_parser_reads_it_and_kubepki_refuses_only_what_g
     for entry in std::fs::read_dir(&corpus).unwrap() {
         let path = entry.unwrap().path();
         let data = std::fs::read(&path).unwrap();
-        let ders: Vec<Vec<u8>> = match kubepki_pki::pem::parse(&data) {
-            Ok(blocks) => blocks.iter().filter(|b| b.label == "CERTIFICATE").map(|b| b.der.clone()).collect(),
-            Err(_) => vec![data.clone()],
-        };
-        for der in ders {
+        for der in certificates_in(&data) {
             match compare(&der) {
                 Verdict::Both => both += 1,
                 Verdict::OnlyKubepki => {}
