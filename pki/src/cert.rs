@@ -544,7 +544,7 @@ mod tests {
         ] {
             let key_pair = alg.generate().unwrap();
             let params = CertificateParams::new(vec!["a.example".into()]).unwrap();
-            let der = params.self_signed(key_pair.key_pair()).unwrap().der().to_vec();
+            let der = params.self_signed(key_pair.key_pair().unwrap()).unwrap().der().to_vec();
             let cert = Certificate::from_der(der, "test").unwrap();
             assert_eq!((cert.public_key.to_string().as_str(), cert.signature_algorithm), (key, signature));
             assert!(!cert.weak_signature);

@@ -4,7 +4,7 @@ use aws_lc_rs::digest;
 use aws_lc_rs::rand::{SecureRandom, SystemRandom};
 use rcgen::{
     BasicConstraints, CertificateParams, CustomExtension, DistinguishedName, DnType, DnValue, IsCa, Issuer,
-    KeyIdMethod, KeyPair, KeyUsagePurpose, SanType, SerialNumber,
+    KeyIdMethod, KeyPair, KeyUsagePurpose, PublicKeyData, SanType, SerialNumber,
 };
 
 use rcgen::string::PrintableString;
@@ -101,8 +101,8 @@ fn san_types(sans: &AltNames) -> Result<Vec<SanType>> {
 
 /// RFC 5280 §4.2.1.2 method 1: SHA-1 of the subjectPublicKey bits, as Go (and so kubeadm)
 /// computes a CA's SubjectKeyIdentifier.
-fn key_id(key: &KeyPair) -> Vec<u8> {
-    digest::digest(&digest::SHA1_FOR_LEGACY_USE_ONLY, key.public_key_raw()).as_ref().to_vec()
+fn key_id(key: &PrivateKey) -> Vec<u8> {
+    digest::digest(&digest::SHA1_FOR_LEGACY_USE_ONLY, key.der_bytes()).as_ref().to_vec()
 }
 
 fn base_params(subject: &Subject, validity: Validity) -> Result<CertificateParams> {
@@ -128,10 +128,10 @@ pub fn self_signed_ca(common_name: &str, key: &PrivateKey, validity: Validity) -
     params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     params.key_usages =
         vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment, KeyUsagePurpose::KeyCertSign];
-    params.key_identifier_method = KeyIdMethod::PreSpecified(key_id(key.key_pair()));
+    params.key_identifier_method = KeyIdMethod::PreSpecified(key_id(key));
     params.use_authority_key_identifier_extension = false;
     let cert = params
-        .self_signed(key.key_pair())
+        .self_signed(key.key_pair()?)
         .map_err(|source| Error::Crypto { action: format!("self-sign the {common_name} CA certificate"), source })?;
     Certificate::from_der(cert.der().to_vec(), common_name)
 }
@@ -156,7 +156,7 @@ impl<'a> Signer<'a> {
         if !ca_key.matches_spki(&ca_cert.spki) {
             return Err(Error::KeyMismatch { key: format!("the key of {ca_name}"), cert: ca_name.to_owned() });
         }
-        let issuer = Issuer::from_ca_cert_der(&ca_cert.der().into(), ca_key.key_pair())
+        let issuer = Issuer::from_ca_cert_der(&ca_cert.der().into(), ca_key.key_pair()?)
             .map_err(|source| Error::Crypto { action: format!("use {ca_name} as an issuer"), source })?;
         Ok(Self { issuer, ca_cert, ca_name })
     }
@@ -211,7 +211,7 @@ impl<'a> Signer<'a> {
         basic_constraints.set_criticality(true);
         params.custom_extensions = vec![basic_constraints];
         params.use_authority_key_identifier_extension = self.ca_cert.subject_key_id.is_some();
-        let cert = params.signed_by(public_key.key_pair(), &self.issuer).map_err(|source| Error::Crypto {
+        let cert = params.signed_by(public_key, &self.issuer).map_err(|source| Error::Crypto {
             action: format!("sign the {name} certificate with {}", self.ca_name),
             source,
         })?;
@@ -254,9 +254,9 @@ impl Signer<'_> {
         params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
         params.key_usages =
             vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment, KeyUsagePurpose::KeyCertSign];
-        params.key_identifier_method = KeyIdMethod::PreSpecified(key_id(key.key_pair()));
+        params.key_identifier_method = KeyIdMethod::PreSpecified(key_id(key));
         params.use_authority_key_identifier_extension = self.ca_cert.subject_key_id.is_some();
-        let cert = params.signed_by(key.key_pair(), &self.issuer).map_err(|source| Error::Crypto {
+        let cert = params.signed_by(key, &self.issuer).map_err(|source| Error::Crypto {
             action: format!("cross-sign {} with {}", subject.common_name, self.ca_name),
             source,
         })?;

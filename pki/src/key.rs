@@ -6,6 +6,9 @@
 
 use std::fmt;
 use std::str::FromStr;
+use std::sync::OnceLock;
+
+use aws_lc_rs::signature::{self, KeyPair as _};
 
 use rcgen::{KeyPair, PKCS_ECDSA_P256_SHA256, PKCS_ECDSA_P384_SHA384, PKCS_RSA_SHA256, PublicKeyData, RsaKeySize};
 use zeroize::Zeroizing;
@@ -51,16 +54,37 @@ impl KeyAlgorithm {
 
     /// Generates a new private key.
     pub fn generate(self) -> Result<PrivateKey> {
-        let generated = match self {
-            Self::EcdsaP256 => KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256),
-            Self::EcdsaP384 => KeyPair::generate_for(&PKCS_ECDSA_P384_SHA384),
-            Self::Rsa2048 => KeyPair::generate_rsa_for(&PKCS_RSA_SHA256, RsaKeySize::_2048),
-            Self::Rsa3072 => KeyPair::generate_rsa_for(&PKCS_RSA_SHA256, RsaKeySize::_3072),
-            Self::Rsa4096 => KeyPair::generate_rsa_for(&PKCS_RSA_SHA256, RsaKeySize::_4096),
+        let failed = |source| Error::Crypto { action: format!("generate a {} key", self.as_str()), source };
+        let rsa = match self {
+            Self::EcdsaP256 | Self::EcdsaP384 => {
+                // aws-lc-rs directly, not rcgen's `generate_for`, which reads the new key back
+                // from its PKCS#8 (see `PrivateKey::pair`).
+                let signing = match self {
+                    Self::EcdsaP256 => &signature::ECDSA_P256_SHA256_ASN1_SIGNING,
+                    _ => &signature::ECDSA_P384_SHA384_ASN1_SIGNING,
+                };
+                let unspecified = |_| failed(rcgen::Error::RingUnspecified);
+                let pair = signature::EcdsaKeyPair::generate(signing).map_err(unspecified)?;
+                let pkcs8 = Zeroizing::new(pair.to_pkcs8v1().map_err(unspecified)?.as_ref().to_vec());
+                let public = pair.public_key().as_ref().to_vec();
+                return Ok(PrivateKey { algorithm: self, pkcs8, public, pair: OnceLock::new() });
+            }
+            Self::Rsa2048 => RsaKeySize::_2048,
+            Self::Rsa3072 => RsaKeySize::_3072,
+            Self::Rsa4096 => RsaKeySize::_4096,
         };
-        let pair = generated
-            .map_err(|source| Error::Crypto { action: format!("generate a {} key", self.as_str()), source })?;
-        Ok(PrivateKey { pair, algorithm: self })
+        let pair = KeyPair::generate_rsa_for(&PKCS_RSA_SHA256, rsa).map_err(failed)?;
+        Ok(PrivateKey::from_pair(pair, self))
+    }
+
+    /// rcgen's signature algorithm for keys of this algorithm (RSA: PKCS#1 v1.5 with SHA-256,
+    /// as Go signs with RSA keys).
+    fn signature_algorithm(self) -> &'static rcgen::SignatureAlgorithm {
+        match self {
+            Self::EcdsaP256 => &PKCS_ECDSA_P256_SHA256,
+            Self::EcdsaP384 => &PKCS_ECDSA_P384_SHA384,
+            Self::Rsa2048 | Self::Rsa3072 | Self::Rsa4096 => &PKCS_RSA_SHA256,
+        }
     }
 }
 
@@ -90,8 +114,16 @@ impl FromStr for KeyAlgorithm {
 ///
 /// Its `Debug` output never shows key material.
 pub struct PrivateKey {
-    pair: KeyPair,
     algorithm: KeyAlgorithm,
+    /// The key as PKCS#8 DER.
+    pkcs8: Zeroizing<Vec<u8>>,
+    /// The public key, as a SubjectPublicKeyInfo's BIT STRING holds it.
+    public: Vec<u8>,
+    /// The rcgen key pair, for signing. A key read from a file has it from the start (reading
+    /// checks the key); a new ECDSA key gets it only when it first signs (a CA's key): aws-lc
+    /// checks a key it reads with a scalar multiplication, as costly as making the key, which
+    /// a new leaf key (most keys) never needs.
+    pair: OnceLock<KeyPair>,
 }
 
 impl fmt::Debug for PrivateKey {
@@ -142,7 +174,12 @@ impl PrivateKey {
                 "unsupported key type: only RSA (2048, 3072, 4096 bits) and ECDSA P-256/P-384 keys are accepted".into(),
             )
         })?;
-        Ok(Self { pair, algorithm })
+        Ok(Self::from_pair(pair, algorithm))
+    }
+
+    fn from_pair(pair: KeyPair, algorithm: KeyAlgorithm) -> Self {
+        let (pkcs8, public) = (Zeroizing::new(pair.serialize_der()), pair.public_key_raw().to_vec());
+        Self { algorithm, pkcs8, public, pair: OnceLock::from(pair) }
     }
 
     /// The key's algorithm.
@@ -151,31 +188,36 @@ impl PrivateKey {
     }
 
     /// The rcgen key pair, for signing.
-    pub fn key_pair(&self) -> &KeyPair {
-        &self.pair
+    pub fn key_pair(&self) -> Result<&KeyPair> {
+        if let Some(pair) = self.pair.get() {
+            return Ok(pair);
+        }
+        let pkcs8 = rustls_pki_types::PrivatePkcs8KeyDer::from(self.pkcs8.as_slice());
+        let pair = KeyPair::from_pkcs8_der_and_sign_algo(&pkcs8, self.algorithm.signature_algorithm())
+            .map_err(|source| Error::Crypto { action: format!("load a new {} key", self.algorithm), source })?;
+        // Another thread may have set it meanwhile: the same key either way.
+        Ok(self.pair.get_or_init(|| pair))
     }
 
     /// The DER SubjectPublicKeyInfo of the public key.
     pub fn public_key_der(&self) -> Vec<u8> {
-        self.pair.subject_public_key_info()
+        self.subject_public_key_info()
     }
 
     /// The public key as a PKIX `PUBLIC KEY` PEM block (the format of kubeadm's `sa.pub`).
     pub fn public_key_pem(&self) -> String {
-        self.pair.public_key_pem()
+        crate::pem::encode("PUBLIC KEY", &self.public_key_der())
     }
 
     /// The private key in kubeadm's PEM encoding: PKCS#1 for RSA, SEC 1 for ECDSA.
     pub fn to_pem(&self) -> Zeroizing<String> {
-        let pkcs8 = Zeroizing::new(self.pair.serialize_der());
-        // Invariant: rcgen serializes a PKCS#8 PrivateKeyInfo it produced itself (from a key
-        // aws-lc-rs generated or parsed), so the inner key is always present. The EC key is
-        // rewritten as DER rather than parsed back through aws-lc-rs, whose key check (a scalar
-        // multiplication) cost as much as a third of issuing a P-256 leaf.
+        // Invariant: the PKCS#8 PrivateKeyInfo was made by aws-lc (a new key) or by rcgen from
+        // a key aws-lc read, so the inner key is always present. The EC key is rewritten as DER
+        // rather than parsed back through aws-lc (see `pair`).
         let (label, der) = if self.algorithm.is_rsa() {
-            ("RSA PRIVATE KEY", der::pkcs8_inner_key(&pkcs8).unwrap_or_default())
+            ("RSA PRIVATE KEY", der::pkcs8_inner_key(&self.pkcs8).unwrap_or_default())
         } else {
-            ("EC PRIVATE KEY", der::pkcs8_ec_to_sec1(&pkcs8).unwrap_or_default())
+            ("EC PRIVATE KEY", der::pkcs8_ec_to_sec1(&self.pkcs8).unwrap_or_default())
         };
         let der = Zeroizing::new(der);
         Zeroizing::new(crate::pem::encode(label, &der))
@@ -183,7 +225,18 @@ impl PrivateKey {
 
     /// Whether this key is the private half of the public key in `spki_der`.
     pub fn matches_spki(&self, spki_der: &[u8]) -> bool {
-        self.pair.subject_public_key_info() == spki_der
+        self.subject_public_key_info() == spki_der
+    }
+}
+
+/// The public half, for the certificates issued to the key.
+impl PublicKeyData for PrivateKey {
+    fn der_bytes(&self) -> &[u8] {
+        &self.public
+    }
+
+    fn algorithm(&self) -> &'static rcgen::SignatureAlgorithm {
+        self.algorithm.signature_algorithm()
     }
 }
 
@@ -234,6 +287,23 @@ mod tests {
     }
 
     #[test]
+    fn a_new_key_and_the_same_key_read_back_agree() {
+        for a in [KeyAlgorithm::EcdsaP256, KeyAlgorithm::EcdsaP384, KeyAlgorithm::Rsa2048] {
+            let key = a.generate().unwrap();
+            let back = PrivateKey::from_pem(&key.to_pem(), "test").unwrap();
+            assert_eq!(back.algorithm(), a);
+            let read = back.key_pair().unwrap();
+            assert_eq!(key.public_key_der(), read.subject_public_key_info(), "{a}");
+            assert_eq!(key.public_key_pem(), read.public_key_pem(), "{a}");
+            assert_eq!(key.der_bytes(), read.public_key_raw(), "{a}");
+            assert_eq!(PublicKeyData::algorithm(&key), read.algorithm(), "{a}");
+            // The signing pair of a new key, made when first needed, is the same key.
+            assert_eq!(key.key_pair().unwrap().subject_public_key_info(), key.public_key_der(), "{a}");
+            assert_eq!(*key.to_pem(), *back.to_pem(), "{a}");
+        }
+    }
+
+    #[test]
     fn sec1_keys_are_byte_for_byte_what_aws_lc_marshals() {
         use aws_lc_rs::encoding::AsDer;
         use aws_lc_rs::signature::{ECDSA_P256_SHA256_ASN1_SIGNING, ECDSA_P384_SHA384_ASN1_SIGNING, EcdsaKeyPair};
@@ -243,7 +313,7 @@ mod tests {
         ] {
             for _ in 0..20 {
                 let key = a.generate().unwrap();
-                let pkcs8 = key.key_pair().serialize_der();
+                let pkcs8 = key.key_pair().unwrap().serialize_der();
                 let want = EcdsaKeyPair::from_pkcs8(alg, &pkcs8).unwrap().private_key().as_der().unwrap();
                 let pem = key.to_pem();
                 let block = &crate::pem::parse(pem.as_bytes()).unwrap()[0];
