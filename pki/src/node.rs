@@ -7,11 +7,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use rayon::prelude::*;
 use time::OffsetDateTime;
+use zeroize::Zeroizing;
 
 use crate::ca::CertificateAuthority;
 use crate::cert::Subject;
 use crate::error::{Error, Result};
-use crate::fsio::Transaction;
+use crate::fsio::{NewDir, Transaction};
 use crate::issue::CertRequest;
 use crate::key::KeyAlgorithm;
 use crate::kubeconfig::Kubeconfig;
@@ -19,6 +20,15 @@ use crate::profile::{KUBELET_CLIENT, KUBELET_SERVING};
 use crate::san::{self, AltNames};
 use crate::store::{CERT_MODE, KEY_MODE};
 use crate::validity::{Lifetime, Validity};
+
+/// A kubelet serving certificate's file name in its node's directory (the kubelet's own name
+/// for a serving certificate in its `--cert-dir`).
+pub const CERT_FILE: &str = "kubelet.crt";
+/// Its key's file name.
+pub const KEY_FILE: &str = "kubelet.key";
+
+/// How many nodes a bulk issue into a new directory holds in memory at once.
+const BULK_CHUNK: usize = 2048;
 
 /// A node: its name and addresses.
 #[derive(Clone, Debug, Eq, PartialEq)]
@@ -97,7 +107,9 @@ pub fn parse_nodes(text: &str, source: &Path) -> Result<Vec<Node>> {
 }
 
 /// Issues a serving certificate and key for every node, written as
-/// `<out>/<node>/kubelet.crt` and `kubelet.key`, in parallel, in one transaction.
+/// `<out>/<node>/kubelet.crt` and `kubelet.key`, in parallel, all or nothing. A new `out`
+/// appears whole, with every node's directory in it, in one rename; in an existing `out`, each
+/// node's directory appears whole, in one journaled transaction (none of them may exist).
 /// `progress` is called with the number of nodes done so far.
 pub fn issue_serving(
     ca: &CertificateAuthority,
@@ -111,26 +123,49 @@ pub fn issue_serving(
     let signer = ca.signer(KUBELET_SERVING.name)?;
     let validity = Validity::starting_at(now, lifetime);
     let done = AtomicUsize::new(0);
-    let issued: Vec<(PathBuf, String, String)> = nodes
-        .par_iter()
-        .map(|node| {
-            let key = algorithm.generate()?;
-            let der = signer.sign(
-                &format!("{} for {}", KUBELET_SERVING.name, node.name),
-                &node.serving_request(),
-                &key,
-                validity,
-            )?;
-            progress(done.fetch_add(1, Ordering::Relaxed) + 1);
-            Ok((out.join(&node.name), crate::pem::encode("CERTIFICATE", &der), key.to_pem().to_string()))
-        })
-        .collect::<Result<_>>()?;
-    let mut tx = Transaction::new(out);
-    for (dir, cert, key) in issued {
-        tx.add_in_new_dir(dir.join("kubelet.key"), key, KEY_MODE);
-        tx.add_in_new_dir(dir.join("kubelet.crt"), cert, CERT_MODE);
+    let issue = |node: &Node| -> Result<(String, Zeroizing<String>)> {
+        let key = algorithm.generate()?;
+        let der = signer.sign(
+            &format!("{} for {}", KUBELET_SERVING.name, node.name),
+            &node.serving_request(),
+            &key,
+            validity,
+        )?;
+        progress(done.fetch_add(1, Ordering::Relaxed) + 1);
+        Ok((crate::pem::encode("CERTIFICATE", &der), key.to_pem()))
+    };
+    let written = nodes.iter().flat_map(|node| [KEY_FILE, CERT_FILE].map(|name| out.join(&node.name).join(name)));
+    if std::fs::symlink_metadata(out).is_err() {
+        // A new `out` appears whole. A chunk of nodes at a time: their directories are made by
+        // one thread while the others make the keys and certificates (two threads making
+        // directories in one directory wait for each other), then their files are written on
+        // every thread; the disk syncs in the background meanwhile.
+        if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
+            crate::fsio::create_dir_all(parent, 0o755)?;
+        }
+        let new = NewDir::create(out, 0o755)?;
+        for chunk in nodes.chunks(BULK_CHUNK) {
+            let (made, issued) = rayon::join(
+                || chunk.iter().try_for_each(|node| new.make_dir(Path::new(&node.name))),
+                || chunk.par_iter().map(issue).collect::<Result<Vec<_>>>(),
+            );
+            made?;
+            chunk.par_iter().zip(issued?).try_for_each(|(node, (cert, key))| {
+                let dir = Path::new(&node.name);
+                new.write(&dir.join(KEY_FILE), key.as_bytes(), KEY_MODE)?;
+                new.write(&dir.join(CERT_FILE), cert.as_bytes(), CERT_MODE)
+            })?;
+        }
+        new.commit()?;
+        return Ok(written.collect());
     }
-    crate::fsio::create_dir_all(out, 0o755)?;
+    let issued: Vec<(String, Zeroizing<String>)> = nodes.par_iter().map(issue).collect::<Result<_>>()?;
+    let mut tx = Transaction::new(out);
+    for (node, (cert, key)) in nodes.iter().zip(issued) {
+        let dir = out.join(&node.name);
+        tx.add_in_new_dir(dir.join(KEY_FILE), key.as_bytes(), KEY_MODE);
+        tx.add_in_new_dir(dir.join(CERT_FILE), cert, CERT_MODE);
+    }
     tx.commit()
 }
 

@@ -199,16 +199,23 @@ fn assert_nodes_consistent(out: &Path, context: &str) -> usize {
     nodes
 }
 
-/// `issue kubelet-serving` for a fleet, killed at every write step: each node's directory is
-/// there whole or not at all, and a rerun completes the fleet.
+/// `issue kubelet-serving` for a fleet, killed at every write step. Into an existing directory
+/// (a journaled transaction): each node's directory is there whole or not at all, and a rerun
+/// completes the fleet. Into a new one: the directory is there whole, with every node, or not
+/// at all, and a rerun writes it.
 #[test]
 fn bulk_kubelet_serving_killed_at_every_write_step_is_consistent_and_completes() {
     let base = TestDir::new();
     init(base.path(), &[]).ok();
     let file = base.write("nodes.txt", (0..4).map(|i| format!("worker-{i} 10.0.0.{}\n", i + 1)).collect::<String>());
+    let new_dir = ["newdir:written", "newdir:durable", "newdir:renamed"].map(String::from);
+    let cases = points(4).into_iter().map(|p| (p, true)).chain(new_dir.into_iter().map(|p| (p, false)));
     let mut kills = 0;
-    for (n, point) in points(4).into_iter().enumerate() {
+    for (n, (point, existing)) in cases.enumerate() {
         let out = base.join(&format!("serving-{n}"));
+        if existing {
+            std::fs::create_dir(&out).unwrap();
+        }
         let cmd = || {
             let mut c = kubepki();
             c.args(["issue", "kubelet-serving", "--quiet", "--cert-dir"])
@@ -224,28 +231,41 @@ fn bulk_kubelet_serving_killed_at_every_write_step_is_consistent_and_completes()
         let r = with_failpoint(&mut cmd(), &point);
         if r.code == 0 {
             // renamed-one@n beyond the last rename: nothing to kill.
+            assert!(point.starts_with("commit:renamed-one@"), "{point}: the failpoint did not fire");
             continue;
         }
         assert_eq!(r.code, -1, "{point}: {}", r.stderr);
         kills += 1;
         // Each node is whole or absent; past the commit point some may be there already.
-        let before = assert_nodes_consistent(&out, &format!("killed at {point}"));
-        let committed = !matches!(point.as_str(), "commit:begin" | "commit:staged");
-        assert!(committed || before == 0, "{point}: {before} nodes before the commit point");
-        // The rerun completes an interrupted commit, or writes the fleet anew.
+        let before = if out.exists() { assert_nodes_consistent(&out, &format!("killed at {point}")) } else { 0 };
+        let visible = match existing {
+            true => !matches!(point.as_str(), "commit:begin" | "commit:staged"),
+            false => point == "newdir:renamed",
+        };
+        assert!(visible || before == 0, "{point}: {before} nodes before the commit point");
+        assert!(!visible || existing || before == 4, "{point}: the new directory has {before} of 4 nodes");
+        // The rerun completes an interrupted commit, or writes the fleet anew; a new directory
+        // renamed into place before the kill was complete: the rerun finds every node there.
         let again = run(&mut cmd());
-        assert_eq!(again.code, 0, "{point}: {}", again.stderr);
-        assert_eq!(again.stdout.contains("an interrupted run was completed"), committed, "{point}: {}", again.stdout);
+        if visible && !existing {
+            assert_eq!(again.code, 2, "{point}: {}", again.stderr);
+            assert!(again.stderr.contains("exists (and 3 more); nothing was written"), "{point}: {}", again.stderr);
+        } else {
+            assert_eq!(again.code, 0, "{point}: {}", again.stderr);
+            assert_eq!(again.stdout.contains("an interrupted run was completed"), visible, "{point}: {}", again.stdout);
+        }
         assert_eq!(assert_nodes_consistent(&out, &format!("rerun after {point}")), 4, "{point}");
-        let staged: Vec<_> = std::fs::read_dir(&out)
-            .unwrap()
-            .flatten()
-            .map(|e| e.file_name().to_string_lossy().into_owned())
-            .filter(|n| n.starts_with('.'))
-            .collect();
-        assert!(staged.is_empty(), "{point}: left behind: {staged:?}");
+        for dir in [&out, &base.path().to_path_buf()] {
+            let staged: Vec<_> = std::fs::read_dir(dir)
+                .unwrap()
+                .flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.starts_with('.') && n.contains("kubepki"))
+                .collect();
+            assert!(staged.is_empty(), "{point}: left behind in {}: {staged:?}", dir.display());
+        }
     }
-    assert_eq!(kills, 8);
+    assert_eq!(kills, 8 + 3);
 }
 
 /// SIGKILL at 48 random moments while rotations run back to back (RSA keys make each run long

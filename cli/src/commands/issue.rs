@@ -163,8 +163,12 @@ fn kubelet_serving(c: &Common, node_ips: &[IpAddr], nodes_file: Option<&PathBuf>
         }
     };
     // An earlier run interrupted after its commit point is completed (one before it, discarded).
-    let completed = if out.is_dir() { fsio::recover(out, &[])?.completed.len() } else { 0 };
-    let existing: Vec<_> = nodes.iter().map(|n| out.join(&n.name).join("kubelet.crt")).filter(|p| p.exists()).collect();
+    let out_exists = out.is_dir();
+    let completed = if out_exists { fsio::recover(out, &[])?.completed.len() } else { 0 };
+    let existing: Vec<_> = match out_exists {
+        true => nodes.iter().map(|n| out.join(&n.name).join(node::CERT_FILE)).filter(|p| p.exists()).collect(),
+        false => Vec::new(),
+    };
     if completed > 0 && existing.len() == nodes.len() {
         // This command, rerun after a crash: the interrupted run had written all of it.
         match c.output {
