@@ -5,6 +5,13 @@
 //! microseconds). `rsa2048_x16_on_2_threads` is the one parallel measure: sixteen RSA-2048 keys
 //! (W1's count) on a two-thread rayon pool, timed as a whole, repeated. `kubepki-floor --rsa-x16`
 //! only generates those sixteen keys on all cores and exits, to be timed as a whole process.
+//! `kubepki-floor --fs-nodes N OUT` only writes W2's files — N node directories under the new
+//! directory OUT, each with a key and a certificate of the sizes kubepki writes (one key and one
+//! certificate made once, written N times) — and syncs them, as cheaply as a program can: the
+//! directories made on one thread (directories made in one directory wait for each other),
+//! then each file created, written and closed on all cores, the file system synced in the
+//! background meanwhile (as kubepki does), then once more. W2's file-system floor, as a whole
+//! process.
 
 use std::time::Instant;
 
@@ -22,6 +29,12 @@ fn main() -> Result<()> {
         let keys = (0..16).into_par_iter().map(|_| KeyAlgorithm::Rsa2048.generate()).collect::<Result<Vec<_>, _>>()?;
         std::hint::black_box(keys);
         return Ok(());
+    }
+    let args: Vec<String> = std::env::args().collect();
+    if let [_, flag, n, out] = args.as_slice()
+        && flag == "--fs-nodes"
+    {
+        return fs_nodes(n.parse()?, std::path::Path::new(out));
     }
     let quick = std::env::args().any(|a| a == "--quick");
     let (fast, rsa, par) = if quick { (500, 40, 5) } else { (3000, 200, 15) };
@@ -61,5 +74,44 @@ fn main() -> Result<()> {
     put("rsa2048_x16_on_2_threads", Stats::of(sixteen));
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     println!("{}", serde_json::to_string_pretty(&json!({"cores": cores, "quick": quick, "ops": out}))?);
+    Ok(())
+}
+
+/// W2's files alone: `n` node directories under `out` with a key and a certificate each.
+fn fs_nodes(n: usize, out: &std::path::Path) -> Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let cert = kubepki_bench::sample_certificate_pem()?;
+    let key = KeyAlgorithm::EcdsaP256.generate()?.to_pem();
+    std::fs::create_dir(out)?;
+    let root = std::fs::File::open(out)?;
+    let done = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        // The disk syncs in the background while the files are written, as kubepki's does.
+        scope.spawn(|| {
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                let _ = rustix::fs::syncfs(&root);
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+        });
+        let written = (|| -> Result<()> {
+            let dirs: Vec<_> = (1..=n).map(|i| out.join(format!("node-{i:05}"))).collect();
+            dirs.iter().try_for_each(std::fs::create_dir)?;
+            dirs.par_iter().try_for_each(|dir| -> std::io::Result<()> {
+                for (name, contents, mode) in
+                    [("kubelet.key", key.as_bytes(), 0o600), ("kubelet.crt", cert.as_bytes(), 0o644)]
+                {
+                    let mut file =
+                        std::fs::OpenOptions::new().write(true).create_new(true).mode(mode).open(dir.join(name))?;
+                    file.write_all(contents)?;
+                }
+                Ok(())
+            })?;
+            Ok(())
+        })();
+        done.store(true, std::sync::atomic::Ordering::Relaxed);
+        written
+    })?;
+    rustix::fs::syncfs(&root)?;
     Ok(())
 }
