@@ -267,10 +267,11 @@ pub struct NewDir {
     renamed: bool,
 }
 
-/// A thread that syncs one file system over and over, pausing between syncs, until stopped.
+/// A thread that syncs one file system over and over, pausing between syncs, until stopped
+/// or until a sync fails.
 struct Flusher {
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
-    thread: std::thread::JoinHandle<()>,
+    thread: std::thread::JoinHandle<std::io::Result<()>>,
 }
 
 impl Flusher {
@@ -283,20 +284,23 @@ impl Flusher {
         let stopped = stop.clone();
         let thread = std::thread::Builder::new().name("kubepki-flusher".into()).spawn(move || {
             while !stopped.load(Ordering::Acquire) {
-                // An error here is found again by the commit's own sync.
-                let _ = rustix::fs::syncfs(&on);
+                // The error is returned, not left for the commit's own sync: both syncs are on
+                // one open file, whose write-back error is reported once.
+                rustix::fs::syncfs(&on)?;
                 std::thread::park_timeout(Self::PAUSE);
             }
+            Ok(())
         })?;
         Ok(Self { stop, thread })
     }
 
-    /// Stops the thread and waits for its sync in progress.
-    fn stop(self) {
+    /// Stops the thread, waits for its sync in progress, and returns the first error of its
+    /// syncs.
+    fn stop(self) -> std::io::Result<()> {
         self.stop.store(true, Ordering::Release);
         self.thread.thread().unpark();
         // Invariant: the thread only syncs and parks; it cannot panic.
-        let _ = self.thread.join();
+        self.thread.join().unwrap_or(Ok(()))
     }
 }
 
@@ -376,9 +380,11 @@ impl NewDir {
         failpoint("newdir:written");
         let flusher = self.flusher.get_mut().unwrap_or_else(std::sync::PoisonError::into_inner).take();
         if let Some(flusher) = flusher {
-            flusher.stop();
             // Everything is under the sibling, a directory just made: one file system.
-            rustix::fs::syncfs(&self.root).map_err(|e| self.error(Path::new(""), e.into()))?;
+            flusher
+                .stop()
+                .and_then(|()| Ok(rustix::fs::syncfs(&self.root)?))
+                .map_err(|e| self.error(Path::new(""), e))?;
         } else {
             let few = self.few.get_mut().unwrap_or_else(std::sync::PoisonError::into_inner);
             let files: Vec<PathBuf> = few.iter().map(|p| self.staging.join(p)).collect();
@@ -395,7 +401,7 @@ impl NewDir {
 impl Drop for NewDir {
     fn drop(&mut self) {
         if let Some(flusher) = self.flusher.get_mut().unwrap_or_else(std::sync::PoisonError::into_inner).take() {
-            flusher.stop();
+            let _ = flusher.stop();
         }
         if !self.renamed {
             let _ = fs::remove_dir_all(&self.staging);
