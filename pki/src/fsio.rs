@@ -163,21 +163,17 @@ pub fn mode_of(path: &Path) -> Result<u32> {
 /// Creates `dir` and missing parents with `mode` (0755 as kubeadm's cert dir), fsyncing each
 /// parent whose entry changed.
 pub fn create_dir_all(dir: &Path, mode: u32) -> Result<()> {
-    create_dirs(dir, mode, true).map(|_| ())
+    let mut changed = Vec::new();
+    create_dirs(dir, mode, &mut changed)?;
+    changed.iter().try_for_each(|parent| sync_dir(parent))
 }
 
-/// [`create_dir_all`] without the fsyncs, for directories whose files are then written by a
-/// [`Transaction`]: it makes the new entries durable before its commit point.
-pub fn create_dir_all_for_transaction(dir: &Path, mode: u32) -> Result<()> {
-    create_dirs(dir, mode, false).map(|_| ())
-}
-
-/// [`create_dir_all`], with an fsync of each changed parent only if `sync`. A transaction
-/// creates its directories unsynced and makes them durable before its commit point with
-/// everything else it staged (a bulk issue creates thousands; one fsync each cost a journal
-/// commit each).
+/// Creates `dir` and missing parents with `mode`, unsynced, adding to `changed` each directory
+/// whose entries changed (the parent of each directory made), shallowest first: a transaction
+/// makes them durable before its commit point with everything else it staged (a bulk issue
+/// creates thousands of directories; one fsync each cost a journal commit each).
 /// Returns whether `dir` itself was created (it is then empty).
-fn create_dirs(dir: &Path, mode: u32, sync: bool) -> Result<bool> {
+fn create_dirs(dir: &Path, mode: u32, changed: &mut Vec<PathBuf>) -> Result<bool> {
     if dir.is_dir() {
         return Ok(false);
     }
@@ -186,16 +182,14 @@ fn create_dirs(dir: &Path, mode: u32, sync: bool) -> Result<bool> {
             let reason = format!("{} is not a directory", parent.display());
             return Err(Error::Write { path: dir.to_owned(), source: std::io::Error::other(reason) });
         }
-        create_dirs(parent, mode, sync)?;
+        create_dirs(parent, mode, changed)?;
     }
     match fs::DirBuilder::new().mode(mode).create(dir) {
         Ok(()) => {}
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && dir.is_dir() => return Ok(false),
         Err(source) => return Err(Error::Write { path: dir.to_owned(), source }),
     }
-    if sync {
-        sync_dir(dir.parent().unwrap_or(Path::new(".")))?;
-    }
+    changed.push(dir.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")).to_owned());
     Ok(true)
 }
 
@@ -689,11 +683,12 @@ impl Transaction {
             WriteKind::NewDir => w.path.parent().unwrap_or(&w.path),
             _ => w.path.as_path(),
         }));
-        // Unsynced: make_durable below makes the new directories durable before the commit point.
-        // A directory created here is empty: nothing to adopt, no snapshot, no links yet.
-        let mut created = std::collections::HashSet::new();
+        // Unsynced: make_durable below makes the new directories' entries durable before the
+        // commit point. A directory created here is empty: nothing to adopt, no snapshot, no
+        // links yet.
+        let (mut created, mut changed) = (std::collections::HashSet::new(), Vec::new());
         for dir in &dirs {
-            if create_dirs(dir, 0o755, false)? {
+            if create_dirs(dir, 0o755, &mut changed)? {
                 created.insert(dir.as_path());
             }
         }
@@ -753,6 +748,7 @@ impl Transaction {
         files.par_iter().try_for_each(|(path, w)| write_unsynced(path, &w.contents, w.mode))?;
         failpoint("commit:staged");
         let mut touched: Vec<PathBuf> = dirs.clone();
+        touched.extend(changed);
         touched.extend(files.iter().map(|(p, _)| parent_of(p)));
         touched.sort();
         touched.dedup();
@@ -1114,6 +1110,22 @@ mod tests {
         assert_eq!(names, ["serving"]);
         // The directory exists now: a new one of the same name is refused.
         assert!(NewDir::create(&dir, 0o755).is_err());
+    }
+
+    #[test]
+    fn making_directories_records_each_parent_whose_entries_changed() {
+        let root = tempfile::tempdir().unwrap();
+        let mut changed = Vec::new();
+        assert!(create_dirs(&root.path().join("a/b/c"), 0o755, &mut changed).unwrap());
+        let want: Vec<PathBuf> = ["", "a", "a/b"].iter().map(|p| root.path().join(p)).collect();
+        assert_eq!(changed.iter().map(|p| p.components().collect::<PathBuf>()).collect::<Vec<_>>(), want);
+        // Existing levels change nothing; a file in the way is an error.
+        changed.clear();
+        assert!(create_dirs(&root.path().join("a/b/d"), 0o755, &mut changed).unwrap());
+        assert_eq!(changed, [root.path().join("a/b")]);
+        assert!(!create_dirs(&root.path().join("a/b/d"), 0o755, &mut changed).unwrap());
+        fs::write(root.path().join("f"), b"").unwrap();
+        assert!(create_dirs(&root.path().join("f/g"), 0o755, &mut changed).is_err());
     }
 
     #[test]
