@@ -23,11 +23,12 @@
 //! # The commit protocol
 //!
 //! 1. New snapshots and temporary files (`.<name>.kubepki-new`, `..data.kubepki-new`) are
-//!    written with their final modes, then made durable: a few dozen files with concurrent
-//!    fsyncs (they share journal commits), more with one `syncfs` per file system (a bulk issue
-//!    writes thousands).
-//! 2. The journal (`.kubepki-journal` in the journal directory) lists the renames to do and the
-//!    old snapshots to delete; it is written and renamed into place: **the commit point**.
+//!    written with their final modes, with the journal under a temporary name — it lists the
+//!    renames to do and the old snapshots to delete — then made durable: a few dozen files with
+//!    concurrent fsyncs (they share journal commits), more with one `syncfs` per file system (a
+//!    bulk issue writes thousands).
+//! 2. The journal is renamed into place (`.kubepki-journal` in the journal directory) and its
+//!    directory synced: **the commit point**.
 //! 3. The steps are carried out in order — links for new names, the `..data` swaps, plain
 //!    renames, removal of old snapshots — the file systems synced, and the journal removed.
 //!
@@ -658,16 +659,16 @@ impl Transaction {
         }
         failpoint("commit:begin");
         let mut staged: Vec<PathBuf> = Vec::new();
-        let steps = match self.stage(&mut staged) {
-            Ok(steps) => steps,
+        let (steps, staged_journal) = match self.stage(&mut staged) {
+            Ok(staged) => staged,
             Err(e) => {
                 discard(&staged);
                 return Err(e);
             }
         };
+        // The commit point: the journal, staged and synced with the files, is renamed into place.
         let journal = self.journal_dir.join(JOURNAL_NAME);
-        let body = serde_json::to_vec(&Journal { version: 2, steps: steps.clone() }).unwrap_or_default();
-        if let Err(e) = replace_file(&journal, &body, 0o600) {
+        if let Err(e) = rename(&staged_journal, &journal).and_then(|()| sync_dir(&self.journal_dir)) {
             discard(&staged);
             return Err(e);
         }
@@ -676,8 +677,9 @@ impl Transaction {
         Ok(self.writes.into_iter().map(|w| w.path).collect())
     }
 
-    /// Writes snapshots and temporary files; returns the steps of the commit.
-    fn stage(&self, staged: &mut Vec<PathBuf>) -> Result<Vec<Step>> {
+    /// Writes snapshots, temporary files and the journal of the commit's steps under a
+    /// temporary name, and makes them durable; returns the steps and the journal's path.
+    fn stage(&self, staged: &mut Vec<PathBuf>) -> Result<(Vec<Step>, PathBuf)> {
         // A new directory is not created in place: its parent is, and it is staged beside.
         let dirs = parent_dirs(self.writes.iter().map(|w| match w.kind {
             WriteKind::NewDir => w.path.parent().unwrap_or(&w.path),
@@ -742,18 +744,28 @@ impl Transaction {
             plain.push(Step::Rename { from: staging.clone(), to: dir.clone() });
             files.extend(writes.iter().map(|w| (staging.join(file_name(&w.path)), *w)));
         }
+        let steps: Vec<Step> = links.into_iter().chain(swaps).chain(plain).chain(cleanup).collect();
+        // The journal is written with the files (its fsync shares their round).
+        let journal = tmp_path(&self.journal_dir.join(JOURNAL_NAME));
+        let body = serde_json::to_vec(&Journal { version: 2, steps: steps.clone() }).unwrap_or_default();
+        staged.push(journal.clone());
+        let writes: Vec<(&Path, &[u8], u32)> = files
+            .iter()
+            .map(|(path, w)| (path.as_path(), w.contents.as_slice(), w.mode))
+            .chain([(journal.as_path(), body.as_slice(), 0o600)])
+            .collect();
         // File contents are written in parallel, then made durable: a few files one fsync each
         // (bounded cost on a busy disk), many with one syncfs per file system (a bulk issue
         // writes thousands).
-        files.par_iter().try_for_each(|(path, w)| write_unsynced(path, &w.contents, w.mode))?;
+        writes.par_iter().try_for_each(|(path, contents, mode)| write_unsynced(path, contents, *mode))?;
         failpoint("commit:staged");
         let mut touched: Vec<PathBuf> = dirs.clone();
         touched.extend(changed);
-        touched.extend(files.iter().map(|(p, _)| parent_of(p)));
+        touched.extend(writes.iter().map(|(path, ..)| parent_of(path)));
         touched.sort();
         touched.dedup();
-        make_durable(files.iter().map(|(p, _)| p.as_path()), &touched)?;
-        Ok(links.into_iter().chain(swaps).chain(plain).chain(cleanup).collect())
+        make_durable(writes.iter().map(|(path, ..)| *path), &touched)?;
+        Ok((steps, journal))
     }
 }
 
