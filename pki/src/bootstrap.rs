@@ -120,8 +120,9 @@ impl InitOptions {
 pub fn init(cfg: &ClusterConfig, options: &InitOptions) -> Result<InitReport> {
     cfg.validate()?;
     let created_dir = !cfg.cert_dir.exists();
-    fsio::create_dir_all(&cfg.cert_dir, 0o755)?;
-    let result = locked_init(cfg, options);
+    // Unsynced: the transaction makes the new entries durable with its files, in one round.
+    let changed = fsio::create_dir_all_unsynced(&cfg.cert_dir, 0o755)?;
+    let result = locked_init(cfg, options, changed);
     if result.is_err() && created_dir {
         // Leave no trace of a failed first run: the directory held only the lock file.
         let _ = std::fs::remove_file(cfg.cert_dir.join(crate::lock::LOCK_NAME));
@@ -187,7 +188,9 @@ pub fn issue_leaf(cfg: &ClusterConfig, spec: &ProfileSpec, options: &InitOptions
     })
 }
 
-fn locked_init(cfg: &ClusterConfig, options: &InitOptions) -> Result<InitReport> {
+/// `init` under the lock; `changed`: directories whose entries changed in making the cert dir,
+/// made durable with the files written.
+fn locked_init(cfg: &ClusterConfig, options: &InitOptions, changed: Vec<PathBuf>) -> Result<InitReport> {
     let (_lock, pki, recovered) = open_locked(&cfg.cert_dir, &cfg.kubeconfig_dir, options)?;
     let mut report = InitReport { recovered, ..InitReport::default() };
 
@@ -221,6 +224,7 @@ fn locked_init(cfg: &ClusterConfig, options: &InitOptions) -> Result<InitReport>
     };
 
     let mut tx = Transaction::new(&cfg.cert_dir);
+    tx.sync_also(changed);
     let mut ready: Vec<CertificateAuthority> = Vec::new();
     for (kind, existing) in cas {
         let (ca, action) = match existing {

@@ -169,6 +169,14 @@ pub fn create_dir_all(dir: &Path, mode: u32) -> Result<()> {
     changed.iter().try_for_each(|parent| sync_dir(parent))
 }
 
+/// [`create_dir_all`] without the fsyncs, for a directory a [`Transaction`] then writes into:
+/// returns the directories whose entries changed, for [`Transaction::sync_also`].
+pub fn create_dir_all_unsynced(dir: &Path, mode: u32) -> Result<Vec<PathBuf>> {
+    let mut changed = Vec::new();
+    create_dirs(dir, mode, &mut changed)?;
+    Ok(changed)
+}
+
 /// Creates `dir` and missing parents with `mode`, unsynced, adding to `changed` each directory
 /// whose entries changed (the parent of each directory made), shallowest first: a transaction
 /// makes them durable before its commit point with everything else it staged (a bulk issue
@@ -501,6 +509,8 @@ struct PendingWrite {
 pub struct Transaction {
     journal_dir: PathBuf,
     writes: Vec<PendingWrite>,
+    /// Directories made durable with the staged files, besides theirs.
+    also_sync: Vec<PathBuf>,
 }
 
 impl std::fmt::Debug for Transaction {
@@ -603,7 +613,14 @@ pub fn adopt(dir: &Path, also: &[String]) -> Result<()> {
 impl Transaction {
     /// An empty transaction whose journal lives in `journal_dir` (the cert dir).
     pub fn new(journal_dir: impl Into<PathBuf>) -> Self {
-        Self { journal_dir: journal_dir.into(), writes: Vec::new() }
+        Self { journal_dir: journal_dir.into(), writes: Vec::new(), also_sync: Vec::new() }
+    }
+
+    /// Also makes `dirs` durable before the commit point, with the staged files: directories
+    /// whose entries changed for this transaction before it began (the cert dir made by
+    /// `init`, from [`create_dir_all_unsynced`]).
+    pub fn sync_also(&mut self, dirs: impl IntoIterator<Item = PathBuf>) {
+        self.also_sync.extend(dirs);
     }
 
     /// Adds a file replaced by a plain rename (a kubeconfig, a backup). Contents are zeroized
@@ -761,6 +778,7 @@ impl Transaction {
         failpoint("commit:staged");
         let mut touched: Vec<PathBuf> = dirs.clone();
         touched.extend(changed);
+        touched.extend(self.also_sync.iter().cloned());
         touched.extend(writes.iter().map(|(path, ..)| parent_of(path)));
         touched.sort();
         touched.dedup();
