@@ -208,8 +208,31 @@ fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, (u32, Vec<u8>)>) {
 }
 
 /// A TCP port that was free a moment ago on 127.0.0.1.
+///
+/// Ports are taken below the kernel's ephemeral range (`ip_local_port_range`) and handed out
+/// once each per process: a port from `bind(127.0.0.1:0)` can be handed out again to the next
+/// caller before the first binds it, or be taken meanwhile as an outgoing connection's source
+/// port (an etcd member then failed with "address already in use").
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let ephemeral_low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|r| r.split_whitespace().next()?.parse::<u32>().ok())
+        .unwrap_or(32768);
+    let (low, span) =
+        (ephemeral_low.saturating_sub(12_000).max(1024), 12_000.min(ephemeral_low.saturating_sub(1024)).max(1));
+    // Processes (test binaries, CI jobs) start at different places in the range.
+    let offset = std::process::id() % span;
+    for _ in 0..span {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let port = low + (offset + n) % span;
+        if let Ok(port) = u16::try_from(port)
+            && TcpListener::bind(("127.0.0.1", port)).is_ok()
+        {
+            return port;
+        }
+    }
+    panic!("no free port below {ephemeral_low} on 127.0.0.1");
 }
 
 /// A real etcd process (Debian `etcd-server`) on 127.0.0.1 with mutual TLS on its client and
