@@ -164,9 +164,7 @@ pub fn mode_of(path: &Path) -> Result<u32> {
 /// Creates `dir` and missing parents with `mode` (0755 as kubeadm's cert dir), fsyncing each
 /// parent whose entry changed.
 pub fn create_dir_all(dir: &Path, mode: u32) -> Result<()> {
-    let mut changed = Vec::new();
-    create_dirs(dir, mode, &mut changed)?;
-    changed.iter().try_for_each(|parent| sync_dir(parent))
+    create_dir_all_unsynced(dir, mode)?.iter().try_for_each(|parent| sync_dir(parent))
 }
 
 /// [`create_dir_all`] without the fsyncs, for a directory a [`Transaction`] then writes into:
@@ -198,7 +196,7 @@ fn create_dirs(dir: &Path, mode: u32, changed: &mut Vec<PathBuf>) -> Result<bool
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && dir.is_dir() => return Ok(false),
         Err(source) => return Err(Error::Write { path: dir.to_owned(), source }),
     }
-    changed.push(dir.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")).to_owned());
+    changed.push(parent_of(dir));
     Ok(true)
 }
 
@@ -259,12 +257,12 @@ pub struct NewDir {
     staging: PathBuf,
     root: File,
     mode: u32,
-    /// How many files and directories were made in the sibling.
+    /// How many files and directories were made in the sibling: past [`FSYNC_EACH_UP_TO`],
+    /// the commit syncs the file system, else each of them.
     made: AtomicUsize,
-    /// The first [`FSYNC_EACH_UP_TO`] of them, relative to the sibling: fsynced one by one at
-    /// the commit if there are no more.
+    /// The first [`FSYNC_EACH_UP_TO`] of them, relative to the sibling.
     few: std::sync::Mutex<Vec<PathBuf>>,
-    /// The background sync, once there are more.
+    /// The background sync, started when there are more.
     flusher: std::sync::Mutex<Option<Flusher>>,
     /// Whether the sibling has been renamed into place.
     renamed: bool,
@@ -382,10 +380,10 @@ impl NewDir {
     pub fn commit(mut self) -> Result<()> {
         failpoint("newdir:written");
         let flusher = self.flusher.get_mut().unwrap_or_else(std::sync::PoisonError::into_inner).take();
-        if let Some(flusher) = flusher {
+        if *self.made.get_mut() > FSYNC_EACH_UP_TO {
             // Everything is under the sibling, a directory just made: one file system.
             flusher
-                .stop()
+                .map_or(Ok(()), Flusher::stop)
                 .and_then(|()| Ok(rustix::fs::syncfs(&self.root)?))
                 .map_err(|e| self.error(Path::new(""), e))?;
         } else {

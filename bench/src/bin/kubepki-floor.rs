@@ -17,7 +17,7 @@ use std::time::Instant;
 
 use anyhow::Result;
 use kubepki_bench::{Stats, cluster_ca, issue_pem, leaf_validity, parse_expiry, sample, serving_request, sign_leaf};
-use kubepki_pki::{Certificate, KeyAlgorithm};
+use kubepki_pki::{Certificate, KeyAlgorithm, node};
 use rayon::prelude::*;
 use serde_json::json;
 use time::OffsetDateTime;
@@ -99,7 +99,7 @@ fn fs_nodes(n: usize, out: &std::path::Path) -> Result<()> {
             dirs.iter().try_for_each(std::fs::create_dir)?;
             dirs.par_iter().try_for_each(|dir| -> std::io::Result<()> {
                 for (name, contents, mode) in
-                    [("kubelet.key", key.as_bytes(), 0o600), ("kubelet.crt", cert.as_bytes(), 0o644)]
+                    [(node::KEY_FILE, key.as_bytes(), 0o600), (node::CERT_FILE, cert.as_bytes(), 0o644)]
                 {
                     let mut file =
                         std::fs::OpenOptions::new().write(true).create_new(true).mode(mode).open(dir.join(name))?;
