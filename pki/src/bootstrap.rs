@@ -11,7 +11,7 @@ use crate::ca::CertificateAuthority;
 use crate::cert::Certificate;
 use crate::cluster::ClusterConfig;
 use crate::error::{Error, Result};
-use crate::fsio::{self, Transaction};
+use crate::fsio;
 use crate::issue::CertRequest;
 use crate::key::PrivateKey;
 use crate::kubeconfig::{Kubeconfig, PemSource};
@@ -124,9 +124,14 @@ pub fn init(cfg: &ClusterConfig, options: &InitOptions) -> Result<InitReport> {
     let changed = fsio::create_dir_all_unsynced(&cfg.cert_dir, 0o755)?;
     let result = locked_init(cfg, options, changed);
     if result.is_err() && created_dir {
-        // Leave no trace of a failed first run: the directory held only the lock file.
-        let _ = std::fs::remove_file(cfg.cert_dir.join(crate::lock::LOCK_NAME));
+        // Leave no trace of a failed first run: the cert dir is empty, the state dir holds
+        // only the lock file (each directory goes only if empty).
+        let state = crate::lock::state_dir(&cfg.cert_dir);
+        let _ = std::fs::remove_file(state.join(crate::lock::LOCK_NAME));
         let _ = std::fs::remove_dir(&cfg.cert_dir);
+        for dir in state.ancestors().take(3) {
+            let _ = std::fs::remove_dir(dir);
+        }
     }
     result
 }
@@ -139,7 +144,7 @@ pub fn open_locked(
     options: &InitOptions,
 ) -> Result<(DirLock, PkiDir, Vec<PathBuf>)> {
     let lock = DirLock::acquire(cert_dir, options.lock_timeout)?;
-    let recovery = fsio::recover(cert_dir, &[kubeconfig_dir])?;
+    let recovery = fsio::recover(&crate::lock::state_dir(cert_dir), cert_dir, &[kubeconfig_dir])?;
     let pki = PkiDir::new(cert_dir).allow_insecure_permissions(options.allow_insecure_permissions);
     Ok((lock, pki, recovery.completed.into_iter().chain(recovery.discarded).collect()))
 }
@@ -175,7 +180,7 @@ pub fn issue_leaf(cfg: &ClusterConfig, spec: &ProfileSpec, options: &InitOptions
     let der =
         signer.sign(spec.name, &cfg.request(spec)?, &key, Validity::starting_at(options.now, cfg.cert_validity))?;
     let cert = Certificate::from_der(der, spec.name)?;
-    let mut tx = Transaction::new(&cfg.cert_dir);
+    let mut tx = pki.transaction();
     pki.stage_pair(&mut tx, spec.base_name, &key, &cert.to_pem());
     tx.commit()?;
     Ok(InitItem {
@@ -223,7 +228,7 @@ fn locked_init(cfg: &ClusterConfig, options: &InitOptions, changed: Vec<PathBuf>
         })
     };
 
-    let mut tx = Transaction::new(&cfg.cert_dir);
+    let mut tx = pki.transaction();
     tx.sync_also(changed);
     let mut ready: Vec<CertificateAuthority> = Vec::new();
     for (kind, existing) in cas {
@@ -302,7 +307,7 @@ fn locked_init(cfg: &ClusterConfig, options: &InitOptions, changed: Vec<PathBuf>
                     });
                 }
                 Some(_) => {}
-                None => tx.add_versioned(&pub_path, want.into_bytes(), KEY_MODE),
+                None => tx.add(&pub_path, want.into_bytes(), KEY_MODE),
             }
             report.items.push(sa_item(&pki, Action::Reused));
         }
@@ -311,8 +316,8 @@ fn locked_init(cfg: &ClusterConfig, options: &InitOptions, changed: Vec<PathBuf>
                 return Err(Error::HalfPair { present: pki.sa_pub_path(), missing: pki.sa_key_path() });
             }
             let key = next_key()?;
-            tx.add_versioned(pki.sa_key_path(), key.to_pem().as_bytes(), KEY_MODE);
-            tx.add_versioned(pki.sa_pub_path(), key.public_key_pem().into_bytes(), KEY_MODE);
+            tx.add(pki.sa_key_path(), key.to_pem().as_bytes(), KEY_MODE);
+            tx.add(pki.sa_pub_path(), key.public_key_pem().into_bytes(), KEY_MODE);
             report.items.push(sa_item(&pki, Action::Created));
         }
     }

@@ -1,49 +1,52 @@
 //! Careful file I/O: bounded reads, and multi-file writes that no crash can leave half done.
 //!
-//! # Pairs change atomically: versioned directories
+//! # Plain files, a journal outside
 //!
-//! A certificate and its key are two files, and two renames are not one atomic step. So the
-//! directories that hold pairs (the cert dir and its `etcd/`, kubelet serving directories) are
-//! *versioned*, as Kubernetes' AtomicWriter versions projected volumes: the real files live in a
-//! snapshot directory `..<stamp>/`, the symlink `..data` points at the current snapshot, and each
-//! visible name is a relative symlink `apiserver.crt -> ..data/apiserver.crt`. A change writes a
-//! complete new snapshot (unchanged files are hard links into the old one) and swaps `..data`
-//! with one rename: every pair of the directory changes at once, and no crash and no single
-//! open can see a certificate with another key. A name that is new is linked before the swap
-//! and dangles until then, which reads as "absent". Each directory is self-contained, so a
-//! hostPath mount of `etcd/` alone (kubeadm's etcd pod) still resolves its links.
-//!
-//! Plain files found in a versioned directory (a kubeadm cert dir being adopted) are first
-//! moved into a snapshot one by one, each replaced by a link to the same inode: content never
-//! changes during adoption, so it is safe at every step.
-//!
-//! Single files (kubeconfigs, which embed certificate and key together) are replaced by a
-//! plain rename.
+//! The cert dir and the kubeconfig dir hold exactly kubeadm's files between runs: regular files
+//! with kubeadm's names and modes, nothing else (kubeadm, kube-bench's CIS file checks and
+//! operators' scripts read them as such). A certificate and its key are two files, and two
+//! renames are not one atomic step, so crash safety comes from a journal kept *outside* them,
+//! in the cert dir's state dir ([`crate::lock::state_dir`]).
 //!
 //! # The commit protocol
 //!
-//! 1. New snapshots and temporary files (`.<name>.kubepki-new`, `..data.kubepki-new`) are
-//!    written with their final modes, with the journal under a temporary name — it lists the
-//!    renames to do and the old snapshots to delete — then made durable: a few dozen files with
-//!    concurrent fsyncs (they share journal commits), more with one `syncfs` per file system (a
-//!    bulk issue writes thousands).
-//! 2. The journal is renamed into place (`.kubepki-journal` in the journal directory) and its
-//!    directory synced: **the commit point**.
-//! 3. The steps are carried out in order — links for new names, the `..data` swaps, plain
-//!    renames, removal of old snapshots — the file systems synced, and the journal removed.
+//! 1. Every new file is written beside its place under a temporary name
+//!    (`.<name>.kubepki-new`), with its final mode, and the journal — the renames to do — under
+//!    a temporary name in the journal directory; then all of them are made durable: a few dozen
+//!    files with concurrent fsyncs (they share journal commits), more with one `syncfs` per file
+//!    system (a bulk issue writes thousands).
+//! 2. The journal is renamed into place (`.kubepki-journal`) and its directory synced: **the
+//!    commit point**.
+//! 3. The renames are carried out in order (a certificate, then its key), the directories
+//!    synced, and the journal removed.
 //!
-//! A crash before step 2 leaves the old state plus staged files, which [`recover`] deletes. A
-//! crash after it leaves a journal, which [`recover`] completes; in between, every versioned
-//! directory is entirely old or entirely new. A reader that opens a certificate and then its
-//! key can still straddle a swap (no two-file layout can prevent that); Go servers such as etcd
-//! then fail that one handshake, and clients retry.
+//! A crash before step 2 leaves the old files plus staged ones, which [`recover`] deletes. A
+//! crash after it leaves a journal, which [`recover`] completes: every pair ends old or new,
+//! never mixed, whatever the moment of the crash. Every kubepki command that writes runs
+//! [`recover`] under the cert dir's lock before it reads anything.
+//!
+//! A *reader* that opens a certificate and then its key while a commit renames them can see a
+//! certificate with the other key: the window is the two renames in one directory
+//! (microseconds, measured in docs/architecture.md). Renaming the certificate first, in the
+//! order Go's `tls.LoadX509KeyPair` reads (etcd reads its pair on every handshake), narrows it
+//! further: a reader as quick as the writer reads both old or both new. A Go server that does
+//! read a mixed pair fails that one handshake, and clients retry; kubeadm's own `certs renew`
+//! rewrites both files in place, a longer window in which a file can even be read empty.
+//!
+//! # The earlier linked layout
+//!
+//! kubepki once kept pairs in versioned directories: visible names were symlinks into a
+//! snapshot named by the `..data` link. Such trees are still read ([`read_pair`] reads both
+//! files of a pair from one snapshot), and [`recover`] turns them back into plain files on the
+//! next write: each link is replaced by a hard link to the file it names — the same inode and
+//! contents, so every step is safe — then `..data` and the snapshots are removed.
 
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Write as _};
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -56,9 +59,10 @@ pub const MAX_PEM_FILE: u64 = 1 << 20;
 /// The largest kubeconfig or configuration file kubepki reads (4 MiB).
 pub const MAX_CONFIG_FILE: u64 = 4 << 20;
 
-/// The journal's file name.
+/// The journal's file name (in the journal directory: the cert dir's state dir).
 pub const JOURNAL_NAME: &str = ".kubepki-journal";
-/// The link to the current snapshot of a versioned directory.
+/// The link to the current snapshot of a directory in the earlier linked layout (see the
+/// module docs), still read and turned into plain files on the next write.
 pub const DATA_LINK: &str = "..data";
 /// The suffix of a staged file or directory (hidden: `.<name>.kubepki-new`).
 pub const TMP_SUFFIX: &str = ".kubepki-new";
@@ -102,18 +106,33 @@ pub fn read_optional(path: &Path, limit: u64, what: &'static str) -> Result<Opti
     Ok(Some(buf))
 }
 
-/// Reads a certificate file and its key file as one snapshot: when both are links into the
-/// same versioned directory, `..data` is resolved once and both are read from the snapshot it
-/// named, so a rotation swapping `..data` in between cannot hand back a certificate with
-/// another key. If a writer removed that snapshot while we read, the read starts over.
-/// Elsewhere (plain files) this is two [`read_optional`]s.
-pub fn read_pair(cert: &Path, key: &Path, limit: u64) -> Result<PairBytes> {
-    for _ in 0..5 {
+/// Reads a certificate file and its key file as one consistent pair, though a commit may be
+/// replacing them meanwhile (two renames: the certificate, then the key).
+///
+/// Plain files: both are stat'ed, read, and stat'ed again, then `journal_dir` (the cert dir's
+/// state dir, if the caller knows it) is looked at. If neither file was replaced while it was
+/// read and no commit is in progress at the end, the two are of one generation: a pair seen
+/// half-replaced would have its second rename still to come after the second stat, and the
+/// journal is removed only after it. Otherwise the read starts over (a commit takes milliseconds), up to a bound.
+///
+/// Links of the earlier linked layout into the same snapshot are read from the snapshot
+/// `..data` named, so a swap meanwhile cannot hand back a certificate with another key.
+pub fn read_pair(cert: &Path, key: &Path, limit: u64, journal_dir: Option<&Path>) -> Result<PairBytes> {
+    const ATTEMPTS: usize = 200;
+    for attempt in 1..=ATTEMPTS {
         let dir = parent_of(cert);
         let linked = |p: &Path| fs::read_link(p).is_ok_and(|t| t == Path::new(DATA_LINK).join(file_name(p)));
         let snapshot = (parent_of(key) == dir && linked(cert) && linked(key)).then(|| current_snapshot(&dir)).flatten();
         let Some(snapshot) = snapshot else {
-            return PairBytes::read(cert, key, limit);
+            let before = (identity(cert), identity(key));
+            let pair = PairBytes::read(cert, key, limit)?;
+            let stable = before == (identity(cert), identity(key));
+            let committing = journal_dir.is_some_and(|d| fs::symlink_metadata(d.join(JOURNAL_NAME)).is_ok());
+            if (stable && !committing) || attempt == ATTEMPTS {
+                return Ok(pair);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+            continue;
         };
         let snap = dir.join(&snapshot);
         let c = read_optional(&snap.join(file_name(cert)), limit, "certificate file");
@@ -126,6 +145,11 @@ pub fn read_pair(cert: &Path, key: &Path, limit: u64) -> Result<PairBytes> {
         }
     }
     PairBytes::read(cert, key, limit)
+}
+
+/// What tells one version of a file from the next: a replaced file is a new inode.
+fn identity(path: &Path) -> Option<(u64, u64, i64, i64)> {
+    fs::metadata(path).ok().map(|m| (m.dev(), m.ino(), m.mtime(), m.mtime_nsec()))
 }
 
 /// A certificate file's and its key file's contents (`None`: absent); the key is zeroized on
@@ -475,7 +499,8 @@ pub fn replace_file(path: &Path, contents: &[u8], mode: u32) -> Result<()> {
 enum Step {
     /// Rename `from` to `to` (skipped if `from` is gone: an earlier attempt did it).
     Rename { from: PathBuf, to: PathBuf },
-    /// Delete an old snapshot directory.
+    /// Delete a directory (a snapshot of the earlier linked layout: only journals written by
+    /// an earlier kubepki hold this step).
     RemoveDir { path: PathBuf },
 }
 
@@ -488,10 +513,8 @@ struct Journal {
 /// How a file reaches its place.
 #[derive(Clone, Copy, Debug, Eq, PartialEq)]
 enum WriteKind {
-    /// A plain rename over the target.
+    /// A rename over the target.
     Plain,
-    /// Through the directory's snapshot (see the module docs).
-    Versioned,
     /// Its directory is new: it is staged whole and renamed into place with all its files.
     NewDir,
 }
@@ -517,13 +540,6 @@ impl std::fmt::Debug for Transaction {
     }
 }
 
-/// Whether a file in a versioned directory is PKI material kubepki keeps in the snapshot.
-fn is_managed_name(name: &str) -> bool {
-    // Not `.pem`: the kubelet keeps its own rotating `kubelet-client-<time>.pem` files (and the
-    // `kubelet-client-current.pem` link to them) beside `kubelet.crt`; they are the kubelet's.
-    !name.starts_with('.') && [".crt", ".key", ".pub", ".csr"].iter().any(|s| name.ends_with(s))
-}
-
 fn file_name(path: &Path) -> String {
     path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
 }
@@ -535,81 +551,72 @@ fn parent_of(path: &Path) -> PathBuf {
     }
 }
 
-/// A fresh snapshot directory name: `..<unix nanos>.<pid>.<n>`.
-fn snapshot_name() -> String {
-    static N: AtomicU64 = AtomicU64::new(0);
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
-    format!("..{nanos}.{}.{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed))
-}
-
-/// The snapshot `..data` points at, if the directory is versioned.
+/// The snapshot `..data` points at, if the directory is in the earlier linked layout.
 fn current_snapshot(dir: &Path) -> Option<String> {
     fs::read_link(dir.join(DATA_LINK)).ok().map(|t| t.to_string_lossy().into_owned())
-}
-
-fn symlink(target: &Path, link: &Path) -> Result<()> {
-    let _ = fs::remove_file(link);
-    std::os::unix::fs::symlink(target, link).map_err(|source| Error::Write { path: link.to_owned(), source })
 }
 
 fn rename(from: &Path, to: &Path) -> Result<()> {
     fs::rename(from, to).map_err(|source| Error::Write { path: to.to_owned(), source })
 }
 
-/// Whether `dir/name` is already the link `..data/name`.
-fn is_data_link(dir: &Path, name: &str) -> bool {
-    fs::read_link(dir.join(name)).is_ok_and(|t| t == Path::new(DATA_LINK).join(name))
+/// Turns a directory of the earlier linked layout back into plain files (see the module
+/// docs): each `name -> ..data/name` link becomes a hard link to the file it names, a link to
+/// a name its snapshot lacks (a new name of a commit that never happened) is removed, then
+/// `..data` and the snapshots go. Every step leaves each visible name with the contents it
+/// had, so a crash anywhere is safe and the next run finishes the job. Returns the names made
+/// plain.
+fn flatten(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut flattened = Vec::new();
+    let entries = fs::read_dir(dir).map_err(|source| Error::Read { path: dir.to_owned(), source })?;
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let path = entry.path();
+        let linked = fs::read_link(&path).is_ok_and(|t| t == Path::new(DATA_LINK).join(&name));
+        if name.starts_with('.') || !linked {
+            continue;
+        }
+        let real = dir.join(DATA_LINK).join(&name);
+        if fs::symlink_metadata(&real).is_ok_and(|m| m.is_file()) {
+            let staged = tmp_path(&path);
+            let _ = fs::remove_file(&staged);
+            fs::hard_link(&real, &staged).map_err(|source| Error::Write { path: staged.clone(), source })?;
+            rename(&staged, &path)?;
+            flattened.push(path);
+        } else {
+            fs::remove_file(&path).map_err(|source| Error::Write { path: path.clone(), source })?;
+        }
+        failpoint("flatten:one");
+    }
+    sync_dir(dir)?;
+    let data = dir.join(DATA_LINK);
+    if fs::symlink_metadata(&data).is_ok() {
+        fs::remove_file(&data).map_err(|source| Error::Write { path: data.clone(), source })?;
+    }
+    remove_snapshots(dir, None)?;
+    sync_dir(dir)?;
+    Ok(flattened)
 }
 
-/// Turns the plain PKI files of `dir` (and `also`, if plain) into links into its snapshot,
-/// creating the snapshot if there is none. Each file keeps its inode (a hard link into the
-/// snapshot) and its content, so this is safe at every step.
-pub fn adopt(dir: &Path, also: &[String]) -> Result<()> {
-    let mut plain: Vec<String> = Vec::new();
-    if let Ok(entries) = fs::read_dir(dir) {
-        for e in entries.flatten() {
-            let name = e.file_name().to_string_lossy().into_owned();
-            if e.file_type().is_ok_and(|t| t.is_file()) && (is_managed_name(&name) || also.contains(&name)) {
-                plain.push(name);
-            }
+/// Removes the snapshot directories (`..<stamp>`) of `dir` other than `keep`; returns them.
+fn remove_snapshots(dir: &Path, keep: Option<&str>) -> Result<Vec<PathBuf>> {
+    let mut removed = Vec::new();
+    let entries = fs::read_dir(dir).map_err(|source| Error::Read { path: dir.to_owned(), source })?;
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with("..") && entry.file_type().is_ok_and(|t| t.is_dir()) && Some(name.as_str()) != keep {
+            let path = entry.path();
+            fs::remove_dir_all(&path).map_err(|source| Error::Write { path: path.clone(), source })?;
+            removed.push(path);
         }
     }
-    if plain.is_empty() {
-        return Ok(());
-    }
-    plain.sort();
-    let snapshot = match current_snapshot(dir) {
-        Some(s) if dir.join(&s).is_dir() => s,
-        _ => {
-            let s = snapshot_name();
-            fs::DirBuilder::new()
-                .mode(0o755)
-                .create(dir.join(&s))
-                .map_err(|source| Error::Write { path: dir.join(&s), source })?;
-            sync_filesystems(&[dir.to_path_buf()])?;
-            let tmp = dir.join(format!("{DATA_LINK}{TMP_SUFFIX}"));
-            symlink(Path::new(&s), &tmp)?;
-            rename(&tmp, &dir.join(DATA_LINK))?;
-            s
-        }
-    };
-    for name in &plain {
-        let in_snapshot = dir.join(&snapshot).join(name);
-        let staged = dir.join(&snapshot).join(format!(".{name}{TMP_SUFFIX}"));
-        let _ = fs::remove_file(&staged);
-        fs::hard_link(dir.join(name), &staged).map_err(|source| Error::Write { path: staged.clone(), source })?;
-        rename(&staged, &in_snapshot)?;
-        sync_filesystems(&[dir.to_path_buf()])?;
-        let link = dir.join(format!(".{name}{TMP_SUFFIX}"));
-        symlink(&Path::new(DATA_LINK).join(name), &link)?;
-        rename(&link, &dir.join(name))?;
-        failpoint("adopt:one");
-    }
-    sync_filesystems(&[dir.to_path_buf()])
+    Ok(removed)
 }
 
 impl Transaction {
-    /// An empty transaction whose journal lives in `journal_dir` (the cert dir).
+    /// An empty transaction whose journal lives in `journal_dir`: the cert dir's state dir
+    /// ([`crate::lock::state_dir`]) for writes to the cert dir and kubeconfigs. It is created
+    /// (0700) if needed.
     pub fn new(journal_dir: impl Into<PathBuf>) -> Self {
         Self { journal_dir: journal_dir.into(), writes: Vec::new(), also_sync: Vec::new() }
     }
@@ -621,25 +628,15 @@ impl Transaction {
         self.also_sync.extend(dirs);
     }
 
-    /// Adds a file replaced by a plain rename (a kubeconfig, a backup). Contents are zeroized
-    /// when the transaction is dropped.
+    /// Adds a file, replaced by a rename at the commit (a certificate, its key, a kubeconfig,
+    /// a backup). Files are renamed in the order they were added: add a certificate before its
+    /// key. Contents are zeroized when the transaction is dropped.
     pub fn add(&mut self, path: impl Into<PathBuf>, contents: impl Into<Vec<u8>>, mode: u32) {
         self.writes.push(PendingWrite {
             path: path.into(),
             contents: Zeroizing::new(contents.into()),
             mode,
             kind: WriteKind::Plain,
-        });
-    }
-
-    /// Adds a file of a versioned directory: it changes together with every other file of its
-    /// directory, in one rename (a certificate and its key).
-    pub fn add_versioned(&mut self, path: impl Into<PathBuf>, contents: impl Into<Vec<u8>>, mode: u32) {
-        self.writes.push(PendingWrite {
-            path: path.into(),
-            contents: Zeroizing::new(contents.into()),
-            mode,
-            kind: WriteKind::Versioned,
         });
     }
 
@@ -692,61 +689,27 @@ impl Transaction {
         Ok(self.writes.into_iter().map(|w| w.path).collect())
     }
 
-    /// Writes snapshots, temporary files and the journal of the commit's steps under a
-    /// temporary name, and makes them durable; returns the steps and the journal's path.
+    /// Writes the temporary files and the journal of the commit's renames under a temporary
+    /// name, and makes them durable; returns the steps and the journal's path.
     fn stage(&self, staged: &mut Vec<PathBuf>) -> Result<(Vec<Step>, PathBuf)> {
         // A new directory is not created in place: its parent is, and it is staged beside.
         let dirs = parent_dirs(self.writes.iter().map(|w| match w.kind {
             WriteKind::NewDir => w.path.parent().unwrap_or(&w.path),
-            _ => w.path.as_path(),
+            WriteKind::Plain => w.path.as_path(),
         }));
         // Unsynced: make_durable below makes the new directories' entries durable before the
-        // commit point. A directory created here is empty: nothing to adopt, no snapshot, no
-        // links yet.
-        let (mut created, mut changed) = (std::collections::HashSet::new(), Vec::new());
+        // commit point.
+        let mut changed = Vec::new();
         for dir in &dirs {
-            if create_dirs(dir, 0o755, &mut changed)? {
-                created.insert(dir.as_path());
-            }
+            create_dirs(dir, 0o755, &mut changed)?;
         }
-        // Versioned directories: adopt plain files, then lay out the new snapshots. Directories
-        // are independent of each other, so they are staged in parallel (a bulk issue has one
-        // per node); the results are merged in directory order.
-        let mut by_dir: BTreeMap<PathBuf, Vec<&PendingWrite>> = BTreeMap::new();
-        for w in self.writes.iter().filter(|w| w.kind == WriteKind::Versioned) {
-            by_dir.entry(parent_of(&w.path)).or_default().push(w);
-        }
-        let (mut links, mut swaps, mut plain, mut cleanup) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        create_dirs(&self.journal_dir, 0o700, &mut changed)?;
+        let mut steps = Vec::new();
         let mut files: Vec<(PathBuf, &PendingWrite)> = Vec::new();
-        let by_dir: Vec<(&PathBuf, &Vec<&PendingWrite>)> = by_dir.iter().collect();
-        let stages: Vec<(Vec<PathBuf>, Result<DirStage<'_>>)> = by_dir
-            .par_iter()
-            .map(|(dir, writes)| {
-                let mut dir_staged = Vec::new();
-                let result = stage_versioned_dir(dir, writes, created.contains(dir.as_path()), &mut dir_staged);
-                (dir_staged, result)
-            })
-            .collect();
-        let mut first_error = None;
-        for (dir_staged, result) in stages {
-            staged.extend(dir_staged);
-            match result {
-                Ok(s) => {
-                    links.extend(s.links);
-                    swaps.push(s.swap);
-                    cleanup.extend(s.cleanup);
-                    files.extend(s.files);
-                }
-                Err(e) => first_error = first_error.or(Some(e)),
-            }
-        }
-        if let Some(e) = first_error {
-            return Err(e);
-        }
         for w in self.writes.iter().filter(|w| w.kind == WriteKind::Plain) {
             let tmp = tmp_path(&w.path);
             staged.push(tmp.clone());
-            plain.push(Step::Rename { from: tmp.clone(), to: w.path.clone() });
+            steps.push(Step::Rename { from: tmp.clone(), to: w.path.clone() });
             files.push((tmp, w));
         }
         let mut new_dirs: BTreeMap<PathBuf, Vec<&PendingWrite>> = BTreeMap::new();
@@ -756,13 +719,12 @@ impl Transaction {
         for (dir, writes) in &new_dirs {
             let staging = new_staging_dir(dir, 0o755)?;
             staged.push(staging.clone());
-            plain.push(Step::Rename { from: staging.clone(), to: dir.clone() });
+            steps.push(Step::Rename { from: staging.clone(), to: dir.clone() });
             files.extend(writes.iter().map(|w| (staging.join(file_name(&w.path)), *w)));
         }
-        let steps: Vec<Step> = links.into_iter().chain(swaps).chain(plain).chain(cleanup).collect();
         // The journal is written with the files (its fsync shares their round).
         let journal = tmp_path(&self.journal_dir.join(JOURNAL_NAME));
-        let body = serde_json::to_vec(&Journal { version: 2, steps: steps.clone() }).unwrap_or_default();
+        let body = serde_json::to_vec(&Journal { version: 3, steps: steps.clone() }).unwrap_or_default();
         staged.push(journal.clone());
         let writes: Vec<(&Path, &[u8], u32)> = files
             .iter()
@@ -783,75 +745,6 @@ impl Transaction {
         make_durable(writes.iter().map(|(path, ..)| *path), &touched)?;
         Ok((steps, journal))
     }
-}
-
-/// What staging one versioned directory produced.
-struct DirStage<'a> {
-    /// Renames that link new names to `..data/<name>`.
-    links: Vec<Step>,
-    /// The rename that swaps `..data` to the new snapshot.
-    swap: Step,
-    /// The removal of the old snapshot.
-    cleanup: Option<Step>,
-    /// The files to write into the new snapshot.
-    files: Vec<(PathBuf, &'a PendingWrite)>,
-}
-
-/// Stages one versioned directory: adopts its plain files, creates the new snapshot with hard
-/// links to the unchanged files, and the temporary links; records in `staged` what it made.
-/// `empty`: the transaction has just created the directory, so there is nothing to look up in
-/// it (a bulk issue stages thousands of such directories).
-fn stage_versioned_dir<'a>(
-    dir: &Path,
-    writes: &[&'a PendingWrite],
-    empty: bool,
-    staged: &mut Vec<PathBuf>,
-) -> Result<DirStage<'a>> {
-    let names: Vec<String> = writes.iter().map(|w| file_name(&w.path)).collect();
-    if !empty {
-        adopt(dir, &names)?;
-    }
-    let current = if empty { None } else { current_snapshot(dir) };
-    let link = |target: &Path, link: &Path| {
-        if empty {
-            std::os::unix::fs::symlink(target, link).map_err(|source| Error::Write { path: link.to_owned(), source })
-        } else {
-            symlink(target, link)
-        }
-    };
-    let snapshot = snapshot_name();
-    let snap_dir = dir.join(&snapshot);
-    fs::DirBuilder::new()
-        .mode(0o755)
-        .create(&snap_dir)
-        .map_err(|source| Error::Write { path: snap_dir.clone(), source })?;
-    staged.push(snap_dir.clone());
-    let mut cleanup = None;
-    if let Some(cur) = &current {
-        for e in fs::read_dir(dir.join(cur)).map_err(|source| Error::Read { path: dir.join(cur), source })?.flatten() {
-            let name = e.file_name().to_string_lossy().into_owned();
-            if !name.starts_with('.') && !names.contains(&name) && e.file_type().is_ok_and(|t| t.is_file()) {
-                fs::hard_link(e.path(), snap_dir.join(&name))
-                    .map_err(|source| Error::Write { path: snap_dir.join(&name), source })?;
-            }
-        }
-        cleanup = Some(Step::RemoveDir { path: dir.join(cur) });
-    }
-    let files = writes.iter().map(|w| (snap_dir.join(file_name(&w.path)), *w)).collect();
-    let tmp_data = dir.join(format!("{DATA_LINK}{TMP_SUFFIX}"));
-    link(Path::new(&snapshot), &tmp_data)?;
-    staged.push(tmp_data.clone());
-    let swap = Step::Rename { from: tmp_data, to: dir.join(DATA_LINK) };
-    let mut links = Vec::new();
-    for name in &names {
-        if empty || !is_data_link(dir, name) {
-            let tmp = dir.join(format!(".{name}{TMP_SUFFIX}"));
-            link(&Path::new(DATA_LINK).join(name), &tmp)?;
-            staged.push(tmp.clone());
-            links.push(Step::Rename { from: tmp, to: dir.join(name) });
-        }
-    }
-    Ok(DirStage { links, swap, cleanup, files })
 }
 
 /// Removes what an unfinished commit staged.
@@ -974,56 +867,60 @@ fn apply(journal: &Path, steps: &[Step]) -> Result<()> {
 pub struct Recovery {
     /// Files whose interrupted replacement was completed.
     pub completed: Vec<PathBuf>,
-    /// Staged files and snapshots of an uncommitted transaction that were removed.
+    /// Staged files of an uncommitted transaction that were removed.
     pub discarded: Vec<PathBuf>,
+    /// Links of the earlier linked layout turned back into plain files.
+    pub flattened: Vec<PathBuf>,
 }
 
-/// Completes a transaction interrupted after its commit point, and removes what one
-/// interrupted before it staged, in `journal_dir` (the cert dir) and its subdirectories, and in
-/// the directories of `flat` themselves (the kubeconfig dir, whose files are kubeconfigs: its
-/// subdirectories — the cert dir, backups — are not walked).
-pub fn recover(journal_dir: &Path, flat: &[&Path]) -> Result<Recovery> {
+/// Completes a transaction interrupted after its commit point and removes what one interrupted
+/// before it staged: the journal in `journal_dir` (and one an earlier kubepki left in `deep`
+/// itself), staged files in `deep` and its subdirectories (the cert dir and `etcd/`) and in
+/// the directories of `flat` themselves (the kubeconfig dir, whose subdirectories — the cert
+/// dir, backups — are not walked). Directories of the earlier linked layout under `deep` are
+/// turned into plain files.
+pub fn recover(journal_dir: &Path, deep: &Path, flat: &[&Path]) -> Result<Recovery> {
     let mut out = Recovery::default();
-    let journal_path = journal_dir.join(JOURNAL_NAME);
-    if let Some(body) = read_optional(&journal_path, MAX_CONFIG_FILE, "journal")? {
+    for dir in [journal_dir, deep] {
+        let journal_path = dir.join(JOURNAL_NAME);
+        let Some(body) = read_optional(&journal_path, MAX_CONFIG_FILE, "journal")? else { continue };
         let journal: Journal = serde_json::from_slice(&body).map_err(|e| Error::Read {
             path: journal_path.clone(),
             source: std::io::Error::new(std::io::ErrorKind::InvalidData, e),
         })?;
         apply(&journal_path, &journal.steps)?;
-        out.completed = journal
-            .steps
-            .into_iter()
-            .filter_map(|s| match s {
-                Step::Rename { to, .. } if file_name(&to) != DATA_LINK => Some(to),
-                _ => None,
-            })
-            .collect();
+        out.completed.extend(journal.steps.into_iter().filter_map(|s| match s {
+            Step::Rename { to, .. } if file_name(&to) != DATA_LINK => Some(to),
+            _ => None,
+        }));
     }
     // (directory, walk its subdirectories)
     let mut dirs: Vec<(PathBuf, bool)> = flat.iter().map(|p| (p.to_path_buf(), false)).collect();
-    dirs.push((journal_dir.to_path_buf(), true));
+    dirs.push((journal_dir.to_path_buf(), false));
+    dirs.push((deep.to_path_buf(), true));
     let mut seen: Vec<PathBuf> = Vec::new();
-    while let Some((dir, deep)) = dirs.pop() {
-        if seen.contains(&dir) {
+    while let Some((dir, walk)) = dirs.pop() {
+        if seen.contains(&dir) || !dir.is_dir() {
             continue;
         }
-        let Ok(entries) = fs::read_dir(&dir) else { continue };
         seen.push(dir.clone());
-        let current = current_snapshot(&dir);
+        if current_snapshot(&dir).is_some() {
+            out.flattened.extend(flatten(&dir)?);
+        }
+        let Ok(entries) = fs::read_dir(&dir) else { continue };
         for entry in entries.flatten() {
             let (path, name) = (entry.path(), entry.file_name().to_string_lossy().into_owned());
             let Ok(kind) = entry.file_type() else { continue };
             if kind.is_dir() && !name.starts_with('.') {
-                if deep {
+                if walk {
                     dirs.push((path, true));
                 }
             } else if kind.is_dir() && name.starts_with('.') && name.ends_with(TMP_SUFFIX) {
                 // A new directory staged by a commit that never happened.
                 fs::remove_dir_all(&path).map_err(|source| Error::Write { path: path.clone(), source })?;
                 out.discarded.push(path);
-            } else if kind.is_dir() && name.starts_with("..") && Some(&name) != current.as_ref() {
-                // A snapshot no `..data` points at: staged by a commit that never happened.
+            } else if kind.is_dir() && name.starts_with("..") {
+                // A snapshot of the earlier linked layout that no `..data` names any more.
                 fs::remove_dir_all(&path).map_err(|source| Error::Write { path: path.clone(), source })?;
                 out.discarded.push(path);
             } else if !kind.is_dir() && name.starts_with('.') && name.ends_with(TMP_SUFFIX) {
@@ -1037,8 +934,8 @@ pub fn recover(journal_dir: &Path, flat: &[&Path]) -> Result<Recovery> {
 
 /// In builds with the `failpoints` feature (test builds: the `kubepki` package's tests enable
 /// it), `KUBEPKI_FAILPOINT=<name>[@<n>]` SIGKILLs the process the n-th time (default: first) the
-/// named point is reached. The points: `commit:begin`, `adopt:one` (after each plain file is
-/// turned into a link into the snapshot), `commit:staged` (everything staged), `commit:journaled`
+/// named point is reached. The points: `commit:begin`, `flatten:one` (after each link of the
+/// earlier linked layout is made a plain file), `commit:staged` (everything staged), `commit:journaled`
 /// (the commit point passed), `commit:renamed-one` (after each step of the journal, also
 /// during recovery), `commit:renamed-all` (before the journal is removed).
 /// Crash-safety tests use them to stop a write at every step.
@@ -1159,83 +1056,102 @@ mod tests {
     #[test]
     fn plain_transaction_writes_all_files_with_their_modes_and_leaves_no_journal() {
         let dir = tempfile::tempdir().unwrap();
-        let mut tx = Transaction::new(dir.path());
-        tx.add(dir.path().join("etcd/server.key"), b"key".to_vec(), 0o600);
-        tx.add(dir.path().join("etcd/server.crt"), b"crt".to_vec(), 0o644);
+        let (certs, state) = (dir.path().join("pki"), dir.path().join("state"));
+        let mut tx = Transaction::new(&state);
+        tx.add(certs.join("etcd/server.key"), b"key".to_vec(), 0o600);
+        tx.add(certs.join("etcd/server.crt"), b"crt".to_vec(), 0o644);
         let written = tx.commit().unwrap();
         assert_eq!(written.len(), 2);
-        assert_eq!(fs::read(dir.path().join("etcd/server.key")).unwrap(), b"key");
-        assert_eq!(mode_of(&dir.path().join("etcd/server.key")).unwrap(), 0o600);
-        assert_eq!(mode_of(&dir.path().join("etcd/server.crt")).unwrap(), 0o644);
-        assert!(!dir.path().join(JOURNAL_NAME).exists());
-        assert_eq!(fs::read_dir(dir.path().join("etcd")).unwrap().count(), 2);
+        assert_eq!(fs::read(certs.join("etcd/server.key")).unwrap(), b"key");
+        assert_eq!(mode_of(&certs.join("etcd/server.key")).unwrap(), 0o600);
+        assert_eq!(mode_of(&certs.join("etcd/server.crt")).unwrap(), 0o644);
+        assert!(!state.join(JOURNAL_NAME).exists());
+        assert_eq!(mode_of(&state).unwrap(), 0o700);
+        assert_eq!(fs::read_dir(certs.join("etcd")).unwrap().count(), 2);
+        assert_eq!(fs::read_dir(&certs).unwrap().count(), 1, "only etcd/: no journal, no link");
     }
 
     #[test]
-    fn versioned_pairs_swap_together_and_plain_files_are_adopted() {
+    fn pairs_are_replaced_as_plain_files_with_the_journal_outside() {
         let dir = tempfile::tempdir().unwrap();
-        let d = dir.path();
-        // A kubeadm-made pair, as plain files.
+        let (d, state) = (dir.path().join("pki"), dir.path().join("state"));
+        fs::create_dir(&d).unwrap();
+        // A kubeadm-made pair, as plain files, and a file kubepki does not own.
         fs::write(d.join("a.key"), "key-1").unwrap();
         fs::write(d.join("a.crt"), "crt-1").unwrap();
         fs::write(d.join("README"), "not PKI").unwrap();
-        let mut tx = Transaction::new(d);
-        tx.add_versioned(d.join("b.key"), b"bkey".to_vec(), 0o600);
-        tx.add_versioned(d.join("b.crt"), b"bcrt".to_vec(), 0o644);
+        let mut tx = Transaction::new(&state);
+        tx.add(d.join("a.key"), b"key-2".to_vec(), 0o600);
+        tx.add(d.join("a.crt"), b"crt-2".to_vec(), 0o644);
         tx.commit().unwrap();
-        for (name, content) in [("a.key", "key-1"), ("a.crt", "crt-1"), ("b.key", "bkey"), ("b.crt", "bcrt")] {
-            assert_eq!(fs::read_link(d.join(name)).unwrap(), Path::new("..data").join(name), "{name}");
+        for (name, content, mode) in
+            [("a.key", "key-2", 0o600), ("a.crt", "crt-2", 0o644), ("README", "not PKI", 0o644)]
+        {
+            let meta = fs::symlink_metadata(d.join(name)).unwrap();
+            assert!(meta.is_file(), "{name} is a regular file");
             assert_eq!(fs::read_to_string(d.join(name)).unwrap(), content);
+            assert_eq!(meta.permissions().mode() & 0o777, mode, "{name}");
         }
-        assert_eq!(mode_of(&d.join("b.key")).unwrap(), 0o600);
-        assert!(fs::symlink_metadata(d.join("README")).unwrap().is_file(), "foreign files are left alone");
-        let first = current_snapshot(d).unwrap();
-
-        let mut tx = Transaction::new(d);
-        tx.add_versioned(d.join("a.key"), b"key-2".to_vec(), 0o600);
-        tx.add_versioned(d.join("a.crt"), b"crt-2".to_vec(), 0o644);
-        tx.commit().unwrap();
-        assert_eq!(fs::read_to_string(d.join("a.key")).unwrap(), "key-2");
-        assert_eq!(fs::read_to_string(d.join("b.crt")).unwrap(), "bcrt", "unchanged files carry over");
-        assert!(!d.join(&first).exists(), "the old snapshot is removed");
-        let names: Vec<String> =
-            fs::read_dir(d).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
-        assert_eq!(names.iter().filter(|n| n.starts_with("..")).count(), 2, "..data and one snapshot: {names:?}");
-        assert!(!d.join(JOURNAL_NAME).exists());
+        let mut names: Vec<String> =
+            fs::read_dir(&d).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        names.sort();
+        assert_eq!(names, ["README", "a.crt", "a.key"]);
+        assert_eq!(fs::read_dir(&state).unwrap().count(), 0, "the journal is removed");
     }
 
     #[test]
-    fn many_versioned_directories_are_staged_in_parallel_and_a_failure_in_one_discards_all() {
+    fn the_earlier_linked_layout_is_flattened_keeping_every_file_and_mode() {
         let dir = tempfile::tempdir().unwrap();
-        let d = dir.path();
-        let add_nodes = |tx: &mut Transaction| {
-            for i in 0..40 {
-                tx.add_versioned(d.join(format!("n{i}/kubelet.key")), format!("key {i}").into_bytes(), 0o600);
-                tx.add_versioned(d.join(format!("n{i}/kubelet.crt")), format!("crt {i}").into_bytes(), 0o644);
-            }
-        };
-        // One directory cannot be staged: its `..data` temporary name is taken by a directory.
-        fs::create_dir_all(d.join("n17/..data.kubepki-new/x")).unwrap();
-        let mut tx = Transaction::new(d);
-        add_nodes(&mut tx);
-        assert!(tx.commit().is_err());
-        assert!(!d.join(JOURNAL_NAME).exists());
-        for i in 0..40 {
-            let mut left: Vec<String> = fs::read_dir(d.join(format!("n{i}")))
-                .unwrap()
-                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-                .collect();
-            left.retain(|n| !(i == 17 && n == "..data.kubepki-new"));
-            assert!(left.is_empty(), "n{i} kept {left:?}");
+        let (d, state) = (dir.path().join("pki"), dir.path().join("state"));
+        // As an earlier kubepki left it: links into `..data`, the current snapshot, an orphan
+        // snapshot, and a link to a name the snapshot lacks (an interrupted new name).
+        fs::create_dir_all(d.join("..1.1.0")).unwrap();
+        fs::create_dir_all(d.join("..0.9.9")).unwrap();
+        fs::write(d.join("..1.1.0/a.key"), "key").unwrap();
+        fs::set_permissions(d.join("..1.1.0/a.key"), fs::Permissions::from_mode(0o600)).unwrap();
+        fs::write(d.join("..1.1.0/a.crt"), "crt").unwrap();
+        std::os::unix::fs::symlink("..1.1.0", d.join("..data")).unwrap();
+        for name in ["a.key", "a.crt", "new.crt"] {
+            std::os::unix::fs::symlink(Path::new("..data").join(name), d.join(name)).unwrap();
         }
-        fs::remove_dir_all(d.join("n17/..data.kubepki-new")).unwrap();
-        let mut tx = Transaction::new(d);
-        add_nodes(&mut tx);
-        assert_eq!(tx.commit().unwrap().len(), 80);
-        for i in [0, 17, 39] {
-            assert_eq!(fs::read_to_string(d.join(format!("n{i}/kubelet.crt"))).unwrap(), format!("crt {i}"));
-            assert_eq!(mode_of(&d.join(format!("n{i}/..data/kubelet.key"))).unwrap(), 0o600);
+        fs::write(d.join("README"), "not PKI").unwrap();
+        // It reads as before.
+        let pair = read_pair(&d.join("a.crt"), &d.join("a.key"), 10, Some(&state)).unwrap();
+        assert_eq!(pair.cert.as_deref(), Some(&b"crt"[..]));
+        let r = recover(&state, &d, &[]).unwrap();
+        assert_eq!(r.flattened.len(), 2, "{r:?}");
+        let mut names: Vec<String> =
+            fs::read_dir(&d).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        names.sort();
+        assert_eq!(names, ["README", "a.crt", "a.key"]);
+        for (name, content, mode) in [("a.key", "key", 0o600), ("a.crt", "crt", 0o644)] {
+            assert!(fs::symlink_metadata(d.join(name)).unwrap().is_file(), "{name}");
+            assert_eq!(fs::read_to_string(d.join(name)).unwrap(), content);
+            assert_eq!(mode_of(&d.join(name)).unwrap() & 0o777, mode);
         }
+        assert_eq!(recover(&state, &d, &[]).unwrap(), Recovery::default(), "nothing left to do");
+    }
+
+    #[test]
+    fn a_half_flattened_directory_is_finished_by_the_next_recovery() {
+        let dir = tempfile::tempdir().unwrap();
+        let (d, state) = (dir.path().join("pki"), dir.path().join("state"));
+        fs::create_dir_all(d.join("..1.1.0")).unwrap();
+        fs::write(d.join("..1.1.0/a.key"), "key").unwrap();
+        fs::write(d.join("..1.1.0/a.crt"), "crt").unwrap();
+        std::os::unix::fs::symlink("..1.1.0", d.join("..data")).unwrap();
+        // a.key already made plain (a crash in the middle), a.crt still a link, and a staged
+        // hard link of a.crt left behind.
+        fs::hard_link(d.join("..1.1.0/a.key"), d.join("a.key")).unwrap();
+        std::os::unix::fs::symlink("..data/a.crt", d.join("a.crt")).unwrap();
+        fs::hard_link(d.join("..1.1.0/a.crt"), d.join(".a.crt.kubepki-new")).unwrap();
+        recover(&state, &d, &[]).unwrap();
+        let mut names: Vec<String> =
+            fs::read_dir(&d).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        names.sort();
+        assert_eq!(names, ["a.crt", "a.key"]);
+        assert_eq!(fs::read_to_string(d.join("a.crt")).unwrap(), "crt");
+        assert!(fs::symlink_metadata(d.join("a.crt")).unwrap().is_file());
     }
 
     #[test]
@@ -1256,7 +1172,7 @@ mod tests {
         assert_eq!(fs::read_to_string(node.join("kubelet.key")).unwrap(), "key");
         // A staging directory left by a crash is removed by recovery.
         fs::create_dir_all(dir.path().join("out/.worker-2.kubepki-new")).unwrap();
-        let r = recover(dir.path(), &[]).unwrap();
+        let r = recover(dir.path(), dir.path(), &[]).unwrap();
         assert_eq!(r.discarded, vec![dir.path().join("out/.worker-2.kubepki-new")]);
     }
 
@@ -1271,30 +1187,42 @@ mod tests {
     #[test]
     fn recover_completes_a_journaled_commit_and_discards_an_unjournaled_one() {
         let dir = tempfile::tempdir().unwrap();
-        let d = dir.path();
+        let (d, state) = (dir.path().join("pki"), dir.path().join("state"));
+        fs::create_dir_all(&state).unwrap();
+        fs::create_dir_all(d.join("etcd")).unwrap();
         fs::write(d.join("a.crt"), "old").unwrap();
         // Interrupted after the commit point: one step done, one pending.
         fs::write(d.join(".a.crt.kubepki-new"), "new").unwrap();
         fs::write(d.join("a.key"), "new-key").unwrap();
         let journal = Journal {
-            version: 2,
+            version: 3,
             steps: vec![
                 Step::Rename { from: d.join(".a.key.kubepki-new"), to: d.join("a.key") },
                 Step::Rename { from: d.join(".a.crt.kubepki-new"), to: d.join("a.crt") },
             ],
         };
-        fs::write(d.join(JOURNAL_NAME), serde_json::to_vec(&journal).unwrap()).unwrap();
-        // What an uncommitted transaction staged in a subdirectory: a temp file and a snapshot.
-        fs::create_dir_all(d.join("etcd/..123.1.0")).unwrap();
+        fs::write(state.join(JOURNAL_NAME), serde_json::to_vec(&journal).unwrap()).unwrap();
+        // What an uncommitted transaction staged in a subdirectory, and its staged journal.
         fs::write(d.join("etcd/.peer.key.kubepki-new"), "stray").unwrap();
-        let r = recover(d, &[]).unwrap();
+        fs::write(state.join(".kubepki-journal.kubepki-new"), "{}").unwrap();
+        let r = recover(&state, &d, &[]).unwrap();
         assert_eq!(r.completed, vec![d.join("a.key"), d.join("a.crt")]);
         let mut discarded = r.discarded;
         discarded.sort();
-        assert_eq!(discarded, vec![d.join("etcd/..123.1.0"), d.join("etcd/.peer.key.kubepki-new")]);
+        assert_eq!(discarded, vec![d.join("etcd/.peer.key.kubepki-new"), state.join(".kubepki-journal.kubepki-new")]);
         assert_eq!(fs::read_to_string(d.join("a.crt")).unwrap(), "new");
+        assert!(!state.join(JOURNAL_NAME).exists());
+        assert_eq!(recover(&state, &d, &[]).unwrap(), Recovery::default());
+        // A journal an earlier kubepki left in the cert dir itself is completed too.
+        fs::write(d.join(".a.crt.kubepki-new"), "newer").unwrap();
+        let journal = Journal {
+            version: 2,
+            steps: vec![Step::Rename { from: d.join(".a.crt.kubepki-new"), to: d.join("a.crt") }],
+        };
+        fs::write(d.join(JOURNAL_NAME), serde_json::to_vec(&journal).unwrap()).unwrap();
+        assert_eq!(recover(&state, &d, &[]).unwrap().completed, vec![d.join("a.crt")]);
+        assert_eq!(fs::read_to_string(d.join("a.crt")).unwrap(), "newer");
         assert!(!d.join(JOURNAL_NAME).exists());
-        assert_eq!(recover(d, &[]).unwrap(), Recovery::default());
     }
 
     #[test]

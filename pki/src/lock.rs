@@ -1,8 +1,11 @@
-//! An exclusive lock per cert dir, so that two kubepki processes never interleave their writes.
+//! kubepki's own files for a cert dir — its lock and its journal — kept outside the cert dir
+//! and the kubeconfig dir, which between runs hold exactly kubeadm's files.
 //!
-//! The lock is an `flock` on `.kubepki.lock` in the cert dir: the kernel releases it when the
-//! holder exits, even by SIGKILL, so a crashed run never leaves a stale lock. The file is
-//! never written, so taking the lock changes nothing on disk.
+//! They live in the *state dir*, `<parent of the cert dir>/tmp/kubepki/<cert dir name>/`
+//! (`/etc/kubernetes/tmp/kubepki/pki/` for kubeadm's defaults): beside kubeadm's own backups
+//! in `/etc/kubernetes/tmp` and kubepki's. The lock is an `flock` on `kubepki.lock` there: the
+//! kernel releases it when the holder exits, even by SIGKILL, so a crashed run never leaves a
+//! stale lock. The file is never written, so taking the lock changes nothing kubeadm reads.
 
 use std::fs::{File, OpenOptions, TryLockError};
 use std::os::unix::fs::OpenOptionsExt;
@@ -11,8 +14,17 @@ use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
 
-/// The lock file's name inside the cert dir.
-pub const LOCK_NAME: &str = ".kubepki.lock";
+/// The lock file's name inside the state dir.
+pub const LOCK_NAME: &str = "kubepki.lock";
+
+/// The state dir of `cert_dir`: `<parent>/tmp/kubepki/<name>` (made absolute, so that it
+/// names the same place from any working directory).
+pub fn state_dir(cert_dir: &Path) -> PathBuf {
+    let abs = std::path::absolute(cert_dir).unwrap_or_else(|_| cert_dir.to_path_buf());
+    let name = abs.file_name().map(|n| n.to_os_string()).unwrap_or_else(|| "root".into());
+    let parent = abs.parent().unwrap_or(Path::new("/"));
+    parent.join("tmp").join("kubepki").join(name)
+}
 
 /// A held lock; released when dropped (or when the process dies: it is an `flock`).
 #[derive(Debug)]
@@ -22,9 +34,12 @@ pub struct DirLock {
 }
 
 impl DirLock {
-    /// Takes the lock of `dir` (which must exist), waiting up to `timeout` for another holder.
+    /// Takes the lock of the cert dir `dir`, waiting up to `timeout` for another holder. Its
+    /// state dir is created (0700) if needed.
     pub fn acquire(dir: &Path, timeout: Duration) -> Result<Self> {
-        let path = dir.join(LOCK_NAME);
+        let state = state_dir(dir);
+        crate::fsio::create_dir_all(&state, 0o700)?;
+        let path = state.join(LOCK_NAME);
         let file = OpenOptions::new()
             .read(true)
             .write(true)
@@ -59,7 +74,7 @@ impl DirLock {
 /// `flock` tried and released at once) that creates nothing. Readers such as `check` use it
 /// to tell a write in progress from an interrupted one.
 pub fn is_held(dir: &Path) -> bool {
-    let Ok(file) = File::open(dir.join(LOCK_NAME)) else { return false };
+    let Ok(file) = File::open(state_dir(dir).join(LOCK_NAME)) else { return false };
     match file.try_lock_shared() {
         Ok(()) => {
             let _ = file.unlock();
@@ -77,12 +92,24 @@ mod tests {
     #[test]
     fn a_second_holder_waits_then_fails_naming_the_first() {
         let dir = tempfile::tempdir().unwrap();
-        let held = DirLock::acquire(dir.path(), Duration::ZERO).unwrap();
-        let err = DirLock::acquire(dir.path(), Duration::from_millis(120)).unwrap_err().to_string();
+        let cert_dir = dir.path().join("pki");
+        let held = DirLock::acquire(&cert_dir, Duration::ZERO).unwrap();
+        let err = DirLock::acquire(&cert_dir, Duration::from_millis(120)).unwrap_err().to_string();
         assert!(err.contains("locked by another kubepki process"), "{err}");
-        assert!(is_held(dir.path()));
+        assert!(is_held(&cert_dir));
         drop(held);
-        assert!(!is_held(dir.path()));
-        DirLock::acquire(dir.path(), Duration::ZERO).unwrap();
+        assert!(!is_held(&cert_dir));
+        DirLock::acquire(&cert_dir, Duration::ZERO).unwrap();
+    }
+
+    #[test]
+    fn the_lock_lives_outside_the_cert_dir() {
+        let dir = tempfile::tempdir().unwrap();
+        let cert_dir = dir.path().join("pki");
+        std::fs::create_dir(&cert_dir).unwrap();
+        let held = DirLock::acquire(&cert_dir, Duration::ZERO).unwrap();
+        assert_eq!(held.path(), dir.path().join("tmp/kubepki/pki/kubepki.lock"));
+        assert_eq!(std::fs::read_dir(&cert_dir).unwrap().count(), 0, "nothing in the cert dir");
+        assert_eq!(state_dir(Path::new("/etc/kubernetes/pki")), Path::new("/etc/kubernetes/tmp/kubepki/pki"));
     }
 }

@@ -93,7 +93,7 @@ impl PkiDir {
     /// one does or if the key does not match the certificate.
     pub fn load_pair(&self, base: &str) -> Result<Option<LoadedPair>> {
         let (cert_path, key_path) = (self.cert_path(base), self.key_path(base));
-        let bytes = fsio::read_pair(&cert_path, &key_path, MAX_PEM_FILE)?;
+        let bytes = fsio::read_pair(&cert_path, &key_path, MAX_PEM_FILE, Some(&crate::lock::state_dir(&self.root)))?;
         let certs =
             bytes.cert.map(|b| Certificate::from_pem_bundle(&b, &cert_path.display().to_string())).transpose()?;
         let key = bytes.key.map(|b| parse_key(b, &key_path)).transpose()?;
@@ -135,11 +135,17 @@ impl PkiDir {
         CertificateAuthority::from_parts(kind.name().to_owned(), certs, key, cert_path, key_path).map(Some)
     }
 
-    /// Adds a key and its certificate to `tx`, with kubeadm's modes; they change together (the
-    /// cert dir is a versioned directory, see [`fsio`]).
+    /// Adds a certificate and its key to `tx`, with kubeadm's modes; they change together, the
+    /// certificate first (see [`fsio`]).
     pub fn stage_pair(&self, tx: &mut Transaction, base: &str, key: &PrivateKey, cert_pem: &str) {
-        tx.add_versioned(self.key_path(base), key.to_pem().as_bytes(), KEY_MODE);
-        tx.add_versioned(self.cert_path(base), cert_pem.as_bytes(), CERT_MODE);
+        tx.add(self.cert_path(base), cert_pem.as_bytes(), CERT_MODE);
+        tx.add(self.key_path(base), key.to_pem().as_bytes(), KEY_MODE);
+    }
+
+    /// A transaction for this cert dir (and the kubeconfigs beside it), journaled in its state
+    /// dir ([`crate::lock::state_dir`]), outside the cert dir.
+    pub fn transaction(&self) -> Transaction {
+        Transaction::new(crate::lock::state_dir(&self.root))
     }
 }
 

@@ -18,9 +18,9 @@ pub struct Entry {
     pub path: PathBuf,
     /// Its permission bits.
     pub mode: u32,
-    /// It lived in a versioned directory (a link into `..data`), so it is restored together
-    /// with the other files of that directory.
-    #[serde(default)]
+    /// It lived in a directory of kubepki's earlier linked layout (a link into `..data`).
+    /// Kept so that older manifests read; files are restored as plain files either way.
+    #[serde(default, skip_serializing)]
     pub versioned: bool,
 }
 
@@ -145,9 +145,8 @@ impl Backup {
             }
             let bytes = Zeroizing::new(fsio::read_required(path, MAX_CONFIG_FILE, "file to back up")?);
             let mode = fsio::mode_of(path)?;
-            let versioned = std::fs::read_link(path).is_ok_and(|t| t.starts_with(fsio::DATA_LINK));
             contents.push((relative(&abs), bytes, mode));
-            entries.push(Entry { path: abs, mode, versioned });
+            entries.push(Entry { path: abs, mode, versioned: false });
         }
         let manifest = Zeroizing::new(serde_json::to_vec_pretty(&entries).unwrap_or_default());
         contents.push((PathBuf::from(MANIFEST), manifest, 0o600));
@@ -169,16 +168,13 @@ impl Backup {
         Ok(Self { dir: dir.to_owned(), entries })
     }
 
-    /// Puts every backed-up file back, atomically, with its mode (journal in `journal_dir`).
-    pub fn restore(&self, journal_dir: &Path) -> Result<Vec<PathBuf>> {
-        let mut tx = Transaction::new(journal_dir);
+    /// Puts every backed-up file back, atomically, with its mode (journaled in the state dir
+    /// of `cert_dir`, the cert dir the files belong with).
+    pub fn restore(&self, cert_dir: &Path) -> Result<Vec<PathBuf>> {
+        let mut tx = Transaction::new(kubepki_pki::lock::state_dir(cert_dir));
         for e in &self.entries {
             let contents = fsio::read_required(&stored(&self.dir, &e.path), MAX_CONFIG_FILE, "backed-up file")?;
-            if e.versioned {
-                tx.add_versioned(&e.path, contents, e.mode);
-            } else {
-                tx.add(&e.path, contents, e.mode);
-            }
+            tx.add(&e.path, contents, e.mode);
         }
         Ok(tx.commit()?)
     }

@@ -329,14 +329,14 @@ impl CaRotation {
         let pki = self.pki();
         let base = self.ca.base_name();
         let bundle_pem: String = bundle.iter().map(Certificate::to_pem).collect();
-        let mut tx = Transaction::new(&self.cert_dir);
+        let mut tx = pki.transaction();
         let mut touched = vec![pki.cert_path(base)];
         match key {
             Some(key) => {
                 pki.stage_pair(&mut tx, base, key, &bundle_pem);
                 touched.push(pki.key_path(base));
             }
-            None => tx.add_versioned(pki.cert_path(base), bundle_pem.clone().into_bytes(), CERT_MODE),
+            None => tx.add(pki.cert_path(base), bundle_pem.clone().into_bytes(), CERT_MODE),
         }
         if self.ca == CaKind::Ca {
             for path in &self.kubeconfigs {

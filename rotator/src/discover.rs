@@ -167,13 +167,14 @@ fn check_key_file(items: &mut [Item], key_path: &Path, required: bool, errors: &
     judge_key(items, key, key_path, required, errors)
 }
 
-/// A cert dir certificate file and its key, read from one snapshot when they live in a
-/// versioned directory, so a rotation committing meanwhile cannot pair a new certificate with
-/// an old key. On an error, each is read on its own to say which one failed.
+/// A cert dir certificate file and its key, read as one consistent pair ([`fsio::read_pair`],
+/// with the cert dir's state dir `journal_dir`), so a rotation committing meanwhile cannot pair
+/// a new certificate with an old key. On an error, each is read on its own to say which one
+/// failed.
 type Pair = (Result<Option<Vec<u8>>, String>, Result<Option<Zeroizing<Vec<u8>>>, String>);
 
-fn read_cert_and_key(cert: &Path, key: &Path) -> Pair {
-    match fsio::read_pair(cert, key, MAX_PEM_FILE) {
+fn read_cert_and_key(cert: &Path, key: &Path, journal_dir: &Path) -> Pair {
+    match fsio::read_pair(cert, key, MAX_PEM_FILE, Some(journal_dir)) {
         Ok(pair) => (Ok(pair.cert), Ok(pair.key)),
         Err(_) => (
             read_file(cert, MAX_PEM_FILE, "certificate"),
@@ -211,11 +212,12 @@ fn cert_dir(source: &SourcePath, builder: &mut InventoryBuilder) {
         return;
     }
     let pki = PkiDir::new(&source.path);
+    let journal_dir = kubepki_pki::lock::state_dir(&source.path);
     builder.inventory_mut().cert_dir = Some(source.path.clone());
     for kind in CaKind::ALL {
         let base = kind.base_name();
         let (cert_path, key_path) = (pki.cert_path(base), pki.key_path(base));
-        let (cert, key) = read_cert_and_key(&cert_path, &key_path);
+        let (cert, key) = read_cert_and_key(&cert_path, &key_path, &journal_dir);
         let certs = match cert {
             Ok(None) => continue,
             Ok(Some(bytes)) => parse_certificates(&bytes, &cert_path.display().to_string()),
@@ -247,7 +249,7 @@ fn cert_dir(source: &SourcePath, builder: &mut InventoryBuilder) {
     }
     for spec in &LEAVES {
         let (cert_path, key_path) = (pki.cert_path(spec.base_name), pki.key_path(spec.base_name));
-        let (cert, key) = read_cert_and_key(&cert_path, &key_path);
+        let (cert, key) = read_cert_and_key(&cert_path, &key_path, &journal_dir);
         let certs = match cert {
             Ok(None) => continue,
             Ok(Some(bytes)) => parse_certificates(&bytes, &cert_path.display().to_string()),
@@ -263,14 +265,18 @@ fn cert_dir(source: &SourcePath, builder: &mut InventoryBuilder) {
         judge_key(&mut items, key, &key_path, true, &mut found.errors);
         found.items.extend(items);
     }
-    let journal = source.path.join(fsio::JOURNAL_NAME);
-    // A journal under a held lock is a write in progress, which its writer completes.
-    if fs::symlink_metadata(&journal).is_ok() && !kubepki_pki::lock::is_held(&source.path) {
-        builder.inventory_mut().warnings.push(format!(
-            "{}: an interrupted kubepki write is pending; the next kubepki command that writes (init, rotate) \
-             completes it",
-            journal.display()
-        ));
+    // A journal under a held lock is a write in progress, which its writer completes. (An
+    // earlier kubepki kept its journal in the cert dir itself.)
+    let journals =
+        [kubepki_pki::lock::state_dir(&source.path), source.path.clone()].map(|d| d.join(fsio::JOURNAL_NAME));
+    for journal in journals {
+        if fs::symlink_metadata(&journal).is_ok() && !kubepki_pki::lock::is_held(&source.path) {
+            builder.inventory_mut().warnings.push(format!(
+                "{}: an interrupted kubepki write is pending; the next kubepki command that writes (init, rotate) \
+                 completes it",
+                journal.display()
+            ));
+        }
     }
     builder.add(found);
 }

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use kubepki_pki::fsio::{self, Transaction};
+use kubepki_pki::fsio;
 use kubepki_pki::kubeconfig::PemSource;
 use kubepki_pki::{CaKind, Certificate, Kubeconfig, PkiDir, PrivateKey};
 use rayon::prelude::*;
@@ -73,7 +73,7 @@ pub fn execute(
     let issued: Vec<(PrivateKey, Certificate)> =
         plan.renewals.par_iter().map(|r| issue(r, discovery, cas)).collect::<Result<_>>()?;
 
-    let mut tx = Transaction::new(pki.root());
+    let mut tx = pki.transaction();
     let mut kubeconfigs: BTreeMap<PathBuf, Vec<(String, String, Zeroizing<String>)>> = BTreeMap::new();
     let mut touched: Vec<PathBuf> = Vec::new();
     let mut renewed = Vec::with_capacity(issued.len());
@@ -81,17 +81,18 @@ pub fn execute(
         let key_pem = key.to_pem();
         match &r.location {
             Location::CertDir { cert_path, key_path, .. } => {
-                // Key and certificate change together: the cert dir is versioned.
-                if !r.reuse_key {
-                    tx.add_versioned(key_path, key_pem.as_bytes(), kubepki_pki::store::KEY_MODE);
-                    touched.push(key_path.clone());
-                }
-                tx.add_versioned(
+                // Certificate and key change together (fsio's journal), the certificate first:
+                // the order Go's LoadX509KeyPair reads them in.
+                tx.add(
                     cert_path,
                     cert.to_pem().into_bytes(),
                     fsio::mode_of(cert_path).unwrap_or(kubepki_pki::store::CERT_MODE),
                 );
                 touched.push(cert_path.clone());
+                if !r.reuse_key {
+                    tx.add(key_path, key_pem.as_bytes(), kubepki_pki::store::KEY_MODE);
+                    touched.push(key_path.clone());
+                }
             }
             Location::Kubeconfig { path, user } => {
                 kubeconfigs.entry(path.clone()).or_default().push((user.clone(), cert.to_pem(), key_pem.clone()));

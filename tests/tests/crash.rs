@@ -1,7 +1,8 @@
-//! Crash safety: `init`, `rotate` and a bulk `issue kubelet-serving` killed with SIGKILL at
-//! every write step (failpoints), and `rotate` at random moments, leave a tree where every
-//! certificate/key pair matches, no temporary file stands in for a live one, every kubeconfig
-//! parses, and a rerun completes.
+//! Crash safety: `init`, `rotate`, the conversion of the earlier linked layout and a bulk
+//! `issue kubelet-serving` killed with SIGKILL at every write step (failpoints), and `rotate` at
+//! random moments, leave a tree that the next kubepki command brings to the old or the new
+//! state of every pair — never a mix — with no temporary file standing in for a live one,
+//! every kubeconfig parsing, only kubeadm's plain files in the cert dir, and a rerun completing.
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -25,13 +26,8 @@ fn assert_consistent(dir: &Path, context: &str) -> usize {
                 continue;
             }
             let path = e.path();
-            if !path.exists() {
-                // A link to a name the current snapshot does not have yet: a new file of a
-                // commit in progress, which reads as absent.
-                let target = std::fs::read_link(&path).unwrap();
-                assert!(target.starts_with("..data"), "{context}: {} dangles to {}", path.display(), target.display());
-                continue;
-            }
+            let meta = std::fs::symlink_metadata(&path).unwrap();
+            assert!(meta.is_file() || meta.is_dir(), "{context}: {} is not a plain file", path.display());
             if let Some(stem) = name.strip_suffix(".key").filter(|s| *s != "sa") {
                 let crt = path.with_file_name(format!("{stem}.crt"));
                 assert!(crt.exists(), "{context}: {} is live without its certificate", path.display());
@@ -97,6 +93,31 @@ fn with_failpoint(cmd: &mut Command, point: &str) -> Run {
     run(cmd.env("KUBEPKI_FAILPOINT", point))
 }
 
+/// Whether a commit of the cert dir `<dir>/pki` passed its commit point and was cut short: its
+/// journal is there, outside the cert dir.
+fn journal_pending(dir: &Path) -> bool {
+    dir.join("tmp/kubepki/pki/.kubepki-journal").exists()
+}
+
+/// After a kill: with no commit cut short, the tree is consistent as it is; either way, the
+/// next kubepki command (here a dry run, which takes the lock and completes or discards an
+/// interrupted write before it reads anything) leaves every pair old or new.
+fn assert_recovers(dir: &Path, context: &str) {
+    if !journal_pending(dir) {
+        assert_consistent(dir, context);
+    }
+    let r = run(kubepki()
+        .arg("rotate")
+        .arg("--dry-run")
+        .arg("--cert-dir")
+        .arg(dir.join("pki"))
+        .arg("--kubeconfig-dir")
+        .arg(dir));
+    assert!(!journal_pending(dir), "{context}: the journal is still there after a dry run: {}", r.stderr);
+    no_leftovers(dir, context);
+    assert_consistent(dir, &format!("{context}, then a dry run"));
+}
+
 fn init_cmd(dir: &Path) -> Command {
     let mut c = kubepki();
     c.arg("init").arg("--cert-dir").arg(dir.join("pki")).arg("--kubeconfig-dir").arg(dir).args([
@@ -125,13 +146,13 @@ fn points(files: usize) -> Vec<String> {
 #[test]
 fn init_killed_at_every_write_step_is_consistent_and_completes() {
     let mut kills = 0;
-    // 22 links for new names in pki/ and pki/etcd/, 2 snapshot swaps, 5 kubeconfig renames.
-    for point in points(29) {
+    // 10 pairs in pki/ and pki/etcd/, sa.key and sa.pub, 5 kubeconfigs.
+    for point in points(27) {
         let d = TestDir::new();
         let r = with_failpoint(&mut init_cmd(d.path()), &point);
         assert_eq!(r.code, -1, "{point}: the failpoint did not fire: {}", r.stderr);
         kills += 1;
-        assert_consistent(d.path(), &format!("after a kill at {point}"));
+        assert_recovers(d.path(), &format!("after a kill at {point}"));
         run(&mut init_cmd(d.path())).ok();
         no_leftovers(d.path(), &point);
         assert_eq!(assert_consistent(d.path(), &format!("rerun after {point}")), 15, "{point}");
@@ -139,7 +160,7 @@ fn init_killed_at_every_write_step_is_consistent_and_completes() {
         let again = run(&mut init_cmd(d.path())).ok();
         assert!(again.stdout.contains("nothing written"), "{point}: {}", again.stdout);
     }
-    assert_eq!(kills, 33);
+    assert_eq!(kills, 31);
 }
 
 #[test]
@@ -148,9 +169,9 @@ fn rotate_killed_at_every_write_step_is_consistent_and_completes() {
     init(base.path(), &[]).ok();
     let mut kills = 0;
     // The backup (a new directory, staged whole) comes first, then the rotation's transaction
-    // (2 snapshot swaps, 5 kubeconfig renames, 2 old snapshots removed).
+    // (7 pairs, 5 kubeconfigs).
     let backup = ["newdir:written", "newdir:durable", "newdir:renamed"].map(String::from);
-    for point in backup.into_iter().chain(points(9)) {
+    for point in backup.into_iter().chain(points(19)) {
         let d = TestDir::new();
         std::fs::remove_dir(d.path()).unwrap();
         assert_eq!(run(Command::new("cp").arg("-a").arg(base.path()).arg(d.path())).code, 0);
@@ -161,13 +182,86 @@ fn rotate_killed_at_every_write_step_is_consistent_and_completes() {
         }
         assert_eq!(r.code, -1, "{point}: {}", r.stderr);
         kills += 1;
-        assert_consistent(d.path(), &format!("rotate killed at {point}"));
+        assert_recovers(d.path(), &format!("rotate killed at {point}"));
         // The next run (cron's, with the default policy) completes the interrupted write.
         run(kubepki().arg("rotate").arg("--cert-dir").arg(d.join("pki")).arg("--kubeconfig-dir").arg(d.path())).ok();
         no_leftovers(d.path(), &point);
         assert_eq!(assert_consistent(d.path(), &format!("rerun after {point}")), 15, "{point}");
     }
-    assert_eq!(kills, 16);
+    assert_eq!(kills, 26);
+}
+
+/// Lays `<dir>/pki` and `<dir>/pki/etcd` out as an earlier kubepki left them: every visible
+/// name a link `..data/<name>`, `..data` a link to a snapshot directory holding the files.
+/// Returns how many links it made.
+fn make_linked_layout(dir: &Path) -> usize {
+    let mut links = 0;
+    for sub in ["pki", "pki/etcd"] {
+        let d = dir.join(sub);
+        let snapshot = d.join("..1795834573019583422.4711.0");
+        std::fs::create_dir(&snapshot).unwrap();
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            let name = e.file_name();
+            if e.file_type().unwrap().is_file() {
+                std::fs::rename(e.path(), snapshot.join(&name)).unwrap();
+                std::os::unix::fs::symlink(Path::new("..data").join(&name), d.join(&name)).unwrap();
+                links += 1;
+            }
+        }
+        std::os::unix::fs::symlink("..1795834573019583422.4711.0", d.join("..data")).unwrap();
+    }
+    links
+}
+
+/// A tree in the earlier linked layout is turned into kubeadm's plain files by the next
+/// command that takes the lock; killed after each link is replaced, every name still reads
+/// its own contents and the next run finishes the job.
+#[test]
+fn the_linked_layout_is_converted_safely_at_every_step() {
+    let base = TestDir::new();
+    init(base.path(), &[]).ok();
+    let plain = content_hash(&base.join("pki"));
+    let links = make_linked_layout(base.path());
+    // 7 pairs and sa.key, sa.pub in pki/; 4 pairs in pki/etcd/.
+    assert_eq!(links, 22);
+    assert_eq!(content_hash(&base.join("pki")), plain, "the fixture reads as the plain tree");
+    // check reads the linked layout as it is.
+    let r =
+        run(kubepki().arg("check").arg("--cert-dir").arg(base.join("pki")).arg("--kubeconfig-dir").arg(base.path()));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let mut kills = 0;
+    for n in 1..=links {
+        let point = format!("flatten:one@{n}");
+        let d = TestDir::new();
+        std::fs::remove_dir(d.path()).unwrap();
+        assert_eq!(run(Command::new("cp").arg("-a").arg(base.path()).arg(d.path())).code, 0);
+        let r = with_failpoint(
+            kubepki()
+                .arg("rotate")
+                .arg("--dry-run")
+                .arg("--cert-dir")
+                .arg(d.join("pki"))
+                .arg("--kubeconfig-dir")
+                .arg(d.path()),
+            &point,
+        );
+        assert_eq!(r.code, -1, "{point}: the failpoint did not fire: {}", r.stderr);
+        kills += 1;
+        assert_eq!(content_hash(&d.join("pki")), plain, "{point}: a name reads other contents");
+        let r = run(kubepki().arg("rotate").arg("--cert-dir").arg(d.join("pki")).arg("--kubeconfig-dir").arg(d.path()));
+        assert_eq!(r.code, 0, "{point}: {}", r.stderr);
+        assert_eq!(content_hash(&d.join("pki")), plain, "{point}: converting changed a file");
+        no_leftovers(d.path(), &point);
+        assert_eq!(assert_consistent(d.path(), &point), 15, "{point}");
+        for sub in ["pki", "pki/etcd"] {
+            for e in std::fs::read_dir(d.join(sub)).unwrap().flatten() {
+                let name = e.file_name().to_string_lossy().into_owned();
+                assert!(!name.starts_with('.'), "{point}: {sub}/{name} is left");
+                assert!(!e.file_type().unwrap().is_symlink(), "{point}: {sub}/{name} is still a link");
+            }
+        }
+    }
+    assert_eq!(kills, 22);
 }
 
 /// The kubelet serving directories under `out`: each is whole (a certificate with its matching
@@ -283,15 +377,15 @@ fn rotate_killed_at_random_moments_is_consistent() {
         std::thread::sleep(Duration::from_micros(20_000 + seed % 400_000));
         let _ = child.kill();
         let _ = child.wait();
-        assert_consistent(d.path(), &format!("random kill {i}"));
+        assert_recovers(d.path(), &format!("random kill {i}"));
     }
     run(kubepki().arg("rotate").arg("--cert-dir").arg(d.join("pki")).arg("--kubeconfig-dir").arg(d.path())).ok();
     no_leftovers(d.path(), "random kills");
     assert_eq!(assert_consistent(d.path(), "after random kills"), 15);
 }
 
-/// Readers and writers at once: `check` (read-only, no lock) while rotations swap snapshots
-/// must never see a certificate with another key or a file half there; `init` waits for the
+/// Readers and writers at once: `check` (read-only, no lock) while rotations rename pairs
+/// into place must never see a certificate with another key or a file half there; `init` waits for the
 /// rotation's lock and then finds everything in place.
 #[test]
 fn check_and_init_run_safely_during_rotations() {

@@ -57,9 +57,11 @@ fn pki_hash(dir: &Path) -> String {
     parts.join("|")
 }
 
+/// The backup directories in `<dir>/tmp` (not kubepki's state dir beside them).
 fn backups(dir: &Path) -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> =
-        std::fs::read_dir(dir.join("tmp")).map(|e| e.flatten().map(|e| e.path()).collect()).unwrap_or_default();
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir.join("tmp"))
+        .map(|e| e.flatten().map(|e| e.path()).filter(|p| !p.ends_with("kubepki")).collect())
+        .unwrap_or_default();
     v.sort();
     v
 }

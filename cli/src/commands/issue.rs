@@ -164,7 +164,7 @@ fn kubelet_serving(c: &Common, node_ips: &[IpAddr], nodes_file: Option<&PathBuf>
     };
     // An earlier run interrupted after its commit point is completed (one before it, discarded).
     let out_exists = out.is_dir();
-    let completed = if out_exists { fsio::recover(out, &[])?.completed.len() } else { 0 };
+    let completed = if out_exists { fsio::recover(out, out, &[])?.completed.len() } else { 0 };
     let existing: Vec<_> = match out_exists {
         true => nodes.iter().map(|n| out.join(&n.name).join(node::CERT_FILE)).filter(|p| p.exists()).collect(),
         false => Vec::new(),
