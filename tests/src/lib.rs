@@ -262,6 +262,12 @@ pub struct EtcdConfig<'a> {
 impl Etcd {
     /// Starts a single-member cluster and waits until it serves clients.
     pub fn start(cfg: &EtcdConfig<'_>) -> Self {
+        Self::start_with(cfg, &[])
+    }
+
+    /// As [`Etcd::start`], with `extra` flags after the others: a later occurrence of a flag
+    /// overrides an earlier one, as in etcd's flag parsing (`--peer-trusted-ca-file=` clears it).
+    pub fn start_with(cfg: &EtcdConfig<'_>, extra: &[String]) -> Self {
         let (cport, pport) = (free_port(), free_port());
         let client_url = format!("https://127.0.0.1:{cport}");
         let peer_url = format!("https://127.0.0.1:{pport}");
@@ -291,6 +297,7 @@ impl Etcd {
         if cfg.client_cert_auth {
             cmd.arg("--client-cert-auth").arg("--trusted-ca-file").arg(etcd.join("ca.crt"));
         }
+        cmd.args(extra);
         let mut child =
             cmd.stdout(Stdio::null()).stderr(Stdio::piped()).spawn().expect("start etcd (apt-get install etcd-server)");
         let stderr = child.stderr.take().unwrap();

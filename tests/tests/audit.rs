@@ -371,8 +371,10 @@ fn an_insecure_control_plane_is_critical_on_every_point() {
         ("apiserver-authorization-mode", "critical"),
         ("apiserver-insecure-port", "critical"),
         ("apiserver-anonymous-auth", "info"),
-        ("etcd-client-cert-auth", "critical"),
-        ("etcd-peer-client-cert-auth", "critical"),
+        // With a CA file, etcd demands client certificates even with --client-cert-auth=false:
+        // the flag is missing, not the check (etcd_client_cert_auth_verdicts_match_what_real_etcd_does).
+        ("etcd-client-cert-auth", "warning"),
+        ("etcd-peer-client-cert-auth", "warning"),
         ("etcd-https-urls", "critical"),
         ("etcd-trusted-ca", "critical"),
         ("scheduler-insecure-port", "critical"),
@@ -613,4 +615,112 @@ fn audit_writes_nothing() {
     audit(root.path(), &["--all"]).expect_code(1);
     audit_json(root.path(), &[]);
     assert_eq!(tree_hash(root.path()), before);
+}
+
+/// etcd's three ways with a client CA, for clients and for peers, as flag words (`CA` stands
+/// for the etcd CA file): the explicit flag with a CA (kubeadm's), a CA alone, neither.
+const ETCD_CLIENT_AUTH: [(&str, &[&str]); 3] = [
+    (
+        "explicit",
+        &[
+            "--client-cert-auth=true",
+            "--trusted-ca-file=CA",
+            "--peer-client-cert-auth=true",
+            "--peer-trusted-ca-file=CA",
+        ],
+    ),
+    ("ca-only", &["--trusted-ca-file=CA", "--peer-trusted-ca-file=CA"]),
+    ("neither", &[]),
+];
+
+/// Each combination, run by a real etcd: does a client (etcdctl) and a peer (curl on the peer
+/// port) WITHOUT a certificate get in? And audit's verdict on a manifest with the same flags:
+/// critical exactly when it got in, a warning when etcd demanded a certificate only because
+/// it had a CA, a pass with the explicit flag.
+#[test]
+fn etcd_client_cert_auth_verdicts_match_what_real_etcd_does() {
+    for program in ["etcd", "etcdctl", "curl"] {
+        if !have(program) {
+            eprintln!("skipped: {program} is not installed (apt-get install etcd-server etcd-client curl)");
+            return;
+        }
+    }
+    let d = TestDir::new();
+    init(d.path(), &[]).ok();
+    let ca = d.join("pki/etcd/ca.crt");
+    for (name, flags) in ETCD_CLIENT_AUTH {
+        // The harness's own peer flags are cleared first, so the combination is the whole story.
+        let mut extra = vec!["--peer-client-cert-auth=false".to_owned(), "--peer-trusted-ca-file=".to_owned()];
+        extra.extend(flags.iter().map(|f| f.replace("CA", &ca.display().to_string())));
+        let etcd = Etcd::start_with(&EtcdConfig { name: "cp1", pki: &d.join("pki"), client_cert_auth: false }, &extra);
+        let log = etcd.log();
+        let tls_line = |which: &str| log.lines().find(|l| l.contains(which)).unwrap_or_default().to_owned();
+        let (client_tls, peer_tls) = (tls_line("ClientTLS:"), tls_line("peerTLS:"));
+        let (auth, trusted) = match name {
+            "explicit" => ("client-cert-auth = true", format!("trusted-ca = {}", ca.display())),
+            "ca-only" => ("client-cert-auth = false", format!("trusted-ca = {}", ca.display())),
+            _ => ("client-cert-auth = false", "trusted-ca = ,".to_owned()),
+        };
+        for line in [&client_tls, &peer_tls] {
+            assert!(line.contains(auth) && line.contains(&trusted), "{name}: etcd runs with {line}");
+        }
+
+        let client = run(Command::new("etcdctl")
+            .env("ETCDCTL_API", "3")
+            .args(["--endpoints", &etcd.client_url, "--dial-timeout", "3s", "--command-timeout", "3s"])
+            .arg("--cacert")
+            .arg(&ca)
+            .args(["endpoint", "health"]));
+        let client_in = client.code == 0;
+        let peer = run(Command::new("curl")
+            .args(["--http1.1", "--silent", "--show-error", "--max-time", "5", "--cacert"])
+            .arg(&ca)
+            .arg(format!("{}/members", etcd.peer_url)));
+        let peer_in = peer.code == 0;
+        if peer_in {
+            assert!(peer.stdout.contains("peerURLs"), "{name}: the peer port answered {}", peer.stdout);
+        }
+        drop(etcd);
+        // Reality, as etcd's transport has it: a certificate is demanded once there is a CA.
+        assert_eq!(
+            client_in,
+            name == "neither",
+            "{name}: etcdctl without a certificate: {}{}",
+            client.stdout,
+            client.stderr
+        );
+        assert_eq!(peer_in, name == "neither", "{name}: a peer without a certificate: {}{}", peer.stdout, peer.stderr);
+
+        let root = kubeadm_node();
+        let mut manifest: Vec<String> = kubeadm_etcd_flags()
+            .into_iter()
+            .filter(|f| {
+                !["--client-cert-auth=", "--trusted-ca-file=", "--peer-client-cert-auth=", "--peer-trusted-ca-file="]
+                    .iter()
+                    .any(|p| f.starts_with(p))
+            })
+            .collect();
+        manifest.extend(flags.iter().map(|f| f.replace("CA", "/etc/kubernetes/pki/etcd/ca.crt")));
+        write_manifest(&root, "etcd", &manifest);
+        let (_, doc) = audit_json(root.path(), &[]);
+        for (id, got_in) in [("etcd-client-cert-auth", client_in), ("etcd-peer-client-cert-auth", peer_in)] {
+            let severity = finding(&doc, id).first().map(|f| f["severity"].as_str().unwrap().to_owned());
+            assert_eq!(severity.as_deref() == Some("critical"), got_in, "{name}: {id}: {severity:?}\n{doc:#}");
+            match name {
+                "explicit" => assert!(passed(&doc, id), "{name}: {id} did not pass:\n{doc:#}"),
+                "ca-only" => {
+                    assert_eq!(severity.as_deref(), Some("warning"), "{name}: {id}\n{doc:#}");
+                    let f = finding(&doc, id)[0];
+                    assert!(f["message"].as_str().unwrap().contains("already demands and verifies"), "{f:#}");
+                    let flag = if id == "etcd-client-cert-auth" {
+                        "--client-cert-auth=true"
+                    } else {
+                        "--peer-client-cert-auth=true"
+                    };
+                    assert!(f["fix"].as_str().unwrap().contains(flag), "{f:#}");
+                }
+                _ => assert_eq!(severity.as_deref(), Some("critical"), "{name}: {id}\n{doc:#}"),
+            }
+        }
+    }
 }

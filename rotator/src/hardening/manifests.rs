@@ -265,22 +265,36 @@ pub fn check_etcd(m: &Manifest, facts: EtcdCaFacts) -> Vec<CheckResult> {
     let at = |id, status, advice| result(m, Component::Etcd, id, status, advice);
     let mut out = Vec::new();
 
-    for (id, flag, what) in [
-        ("etcd-client-cert-auth", "client-cert-auth", "clients"),
-        ("etcd-peer-client-cert-auth", "peer-client-cert-auth", "peers"),
+    // etcd's transport (pkg/transport TLSInfo.ServerConfig) asks for and verifies client
+    // certificates (tls.RequireAndVerifyClientCert) when the client-cert-auth flag is true OR
+    // a client CA file is given, on the client and the peer listener alike. So without the
+    // flag but with a CA file, no certificate-less client gets in: what is missing is only the
+    // explicit flag (which also makes etcd's own auth take the user from a certificate's CN).
+    for (id, flag, ca_flag, what) in [
+        ("etcd-client-cert-auth", "client-cert-auth", "trusted-ca-file", "clients"),
+        ("etcd-peer-client-cert-auth", "peer-client-cert-auth", "peer-trusted-ca-file", "peers"),
     ] {
-        out.push(match f.boolean(flag) {
-            Some(Ok(true)) => at(id, Status::Pass, Advice::Etcd).message(format!("--{flag}=true")),
-            other => {
-                let was = match other {
-                    Some(Ok(_)) => format!("--{flag}=false"),
-                    Some(Err(v)) => format!("--{flag}={v} (not a boolean)"),
-                    None => format!("no --{flag}"),
-                };
-                at(id, Status::Critical, Advice::Etcd)
-                    .message(format!("{was}: etcd does not require {what} to present a certificate"))
-                    .fix(format!("add --{flag}=true to the etcd command"))
+        let was = match f.boolean(flag) {
+            Some(Ok(true)) => {
+                out.push(at(id, Status::Pass, Advice::Etcd).message(format!("--{flag}=true")));
+                continue;
             }
+            Some(Ok(false)) => format!("--{flag}=false"),
+            Some(Err(v)) => format!("--{flag}={v} (not a boolean)"),
+            None => format!("no --{flag}"),
+        };
+        let fix = format!("add --{flag}=true to the etcd command, as kubeadm writes it");
+        out.push(match f.get(ca_flag).filter(|v| !v.is_empty()) {
+            Some(ca) => at(id, Status::Warning, Advice::Etcd)
+                .message(format!(
+                    "{was}, but --{ca_flag}={ca}: etcd already demands and verifies a certificate from \
+                     {what} on its https URLs (it does so whenever it has a client CA); the requirement \
+                     is implicit"
+                ))
+                .fix(fix),
+            None => at(id, Status::Critical, Advice::Etcd)
+                .message(format!("{was} and no --{ca_flag}: etcd does not require {what} to present a certificate"))
+                .fix(format!("{fix}, with --{ca_flag}=/etc/kubernetes/pki/etcd/ca.crt")),
         });
     }
 
@@ -454,6 +468,29 @@ mod tests {
         }
         let https = results.iter().find(|r| r.id == "etcd-https-urls").unwrap();
         assert!(https.message.contains("http://localhost:2379 (the default)"), "{}", https.message);
+    }
+
+    #[test]
+    fn etcd_with_a_client_ca_but_no_cert_auth_flag_is_a_warning() {
+        let ca = "/etc/kubernetes/pki/etcd/ca.crt";
+        for (id, flag, ca_flag) in [
+            ("etcd-client-cert-auth", "client-cert-auth", "trusted-ca-file"),
+            ("etcd-peer-client-cert-auth", "peer-client-cert-auth", "peer-trusted-ca-file"),
+        ] {
+            let s = |words: &[&str]| status(&check_etcd(&manifest(words), EtcdCaFacts::default()), id);
+            let (explicit, with_ca, off) =
+                (format!("--{flag}=true"), format!("--{ca_flag}={ca}"), format!("--{flag}=false"));
+            assert_eq!(s(&[&explicit, &with_ca]), Status::Pass, "{id}");
+            assert_eq!(s(&[&with_ca]), Status::Warning, "{id}");
+            assert_eq!(s(&[&off, &with_ca]), Status::Warning, "{id}");
+            assert_eq!(s(&["--v=2"]), Status::Critical, "{id}");
+            assert_eq!(s(&[&off]), Status::Critical, "{id}");
+            assert_eq!(s(&[&off, &format!("--{ca_flag}=")]), Status::Critical, "{id}");
+            let warning = check_etcd(&manifest(&[&with_ca]), EtcdCaFacts::default());
+            let w = warning.iter().find(|r| r.id == id).unwrap();
+            assert!(w.message.contains("already demands and verifies"), "{}", w.message);
+            assert!(w.fix.contains(&explicit), "{}", w.fix);
+        }
     }
 
     #[test]
