@@ -1,6 +1,6 @@
 //! Backups of the files a rotation replaces, and restoring them.
 
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 
 use kubepki_pki::fsio::{self, MAX_CONFIG_FILE, Transaction};
 use serde::{Deserialize, Serialize};
@@ -46,6 +46,58 @@ pub fn default_parent(cert_dir: &Path) -> PathBuf {
 /// `<default parent>/kubepki-backup-<UTC timestamp>`, with a numeric suffix if that exists
 /// already.
 pub fn default_dir(cert_dir: &Path, now: OffsetDateTime) -> PathBuf {
+    stamped(&default_parent(cert_dir), now)
+}
+
+/// The directory this run's backup goes under: `backup_dir` (`--backup-dir`) if given, else
+/// [`default_parent`] of the cert dir; absolute (symbolic links and `..` resolved as far as it
+/// exists), so that it names the same place from any working directory. An input error
+/// ([`Error::Config`]) if it exists and is not a directory.
+pub fn parent_dir(backup_dir: Option<&Path>, cert_dir: &Path) -> Result<PathBuf> {
+    let dir = backup_dir.map_or_else(|| default_parent(cert_dir), Path::to_owned);
+    let resolved = resolve(&dir)?;
+    if resolved.exists() && !resolved.is_dir() {
+        return Err(Error::Config {
+            path: resolved,
+            reason: "--backup-dir names a file; name a directory (created if missing) under which each \
+                     run writes its own kubepki-backup-<UTC time>"
+                .into(),
+        });
+    }
+    Ok(resolved)
+}
+
+/// A new run's backup directory under `parent` (from [`parent_dir`]):
+/// `<parent>/kubepki-backup-<UTC timestamp>[-n]`, absolute. `parent` is created (0700) if it
+/// is missing, so one fixed `--backup-dir` serves every run of a cron job.
+pub fn run_dir(parent: &Path, now: OffsetDateTime) -> Result<PathBuf> {
+    fsio::create_dir_all(parent, 0o700)?;
+    Ok(stamped(&resolve(parent)?, now))
+}
+
+/// `path` made absolute: its longest existing prefix canonical, the rest appended by name (none
+/// of it exists, so a `..` there just drops the name before it).
+fn resolve(path: &Path) -> Result<PathBuf> {
+    let abs = std::path::absolute(path).map_err(|source| kubepki_pki::Error::Read { path: path.to_owned(), source })?;
+    let components: Vec<Component<'_>> = abs.components().collect();
+    for n in (1..=components.len()).rev() {
+        let Ok(mut out) = std::fs::canonicalize(components[..n].iter().collect::<PathBuf>()) else { continue };
+        for c in &components[n..] {
+            match c {
+                Component::ParentDir => {
+                    out.pop();
+                }
+                Component::Normal(name) => out.push(name),
+                Component::CurDir | Component::RootDir | Component::Prefix(_) => {}
+            }
+        }
+        return Ok(out);
+    }
+    Ok(abs)
+}
+
+/// `<parent>/kubepki-backup-<UTC timestamp>`, with a numeric suffix if that exists already.
+fn stamped(parent: &Path, now: OffsetDateTime) -> PathBuf {
     let stamp = format!(
         "{PREFIX}{:04}{:02}{:02}T{:02}{:02}{:02}Z",
         now.year(),
@@ -55,7 +107,7 @@ pub fn default_dir(cert_dir: &Path, now: OffsetDateTime) -> PathBuf {
         now.minute(),
         now.second()
     );
-    let base = default_parent(cert_dir).join(stamp);
+    let base = parent.join(stamp);
     let mut candidate = base.clone();
     let mut n = 1;
     while candidate.exists() {
@@ -78,7 +130,7 @@ pub fn prune(current: &Path, keep: usize) -> Result<Vec<PathBuf>> {
     for entry in std::fs::read_dir(parent).map_err(read_err)? {
         let entry = entry.map_err(read_err)?;
         let name = entry.file_name().to_string_lossy().into_owned();
-        if name.starts_with(PREFIX) && entry.file_type().is_ok_and(|t| t.is_dir()) && entry.path() != current {
+        if is_backup_name(&name) && entry.file_type().is_ok_and(|t| t.is_dir()) && entry.path() != current {
             backups.push((sort_key(&name), entry.path()));
         }
     }
@@ -93,6 +145,18 @@ pub fn prune(current: &Path, keep: usize) -> Result<Vec<PathBuf>> {
         fsio::sync_dir(parent)?;
     }
     Ok(removed)
+}
+
+/// Whether `name` is one kubepki gives its backups: `kubepki-backup-<YYYYMMDDTHHMMSSZ>[-n]`.
+fn is_backup_name(name: &str) -> bool {
+    let Some(rest) = name.strip_prefix(PREFIX) else { return false };
+    let (stamp, suffix) = rest.split_once('-').map_or((rest, None), |(s, n)| (s, Some(n)));
+    let b = stamp.as_bytes();
+    b.len() == 16
+        && b[8] == b'T'
+        && b[15] == b'Z'
+        && b[..8].iter().chain(&b[9..15]).all(u8::is_ascii_digit)
+        && suffix.is_none_or(|n| !n.is_empty() && n.bytes().all(|c| c.is_ascii_digit()))
 }
 
 /// `kubepki-backup-20261127T072201Z-12` sorts after `...Z-9` and `...Z`.
@@ -121,7 +185,7 @@ pub fn remove_unfinished(parent: &Path) {
 
 /// Where an absolute path is kept inside a backup, relative to it.
 fn relative(abs: &Path) -> PathBuf {
-    abs.components().filter(|c| matches!(c, std::path::Component::Normal(_))).collect()
+    abs.components().filter(|c| matches!(c, Component::Normal(_))).collect()
 }
 
 fn stored(dir: &Path, path: &Path) -> PathBuf {
@@ -194,6 +258,8 @@ mod tests {
             "kubepki-backup-20261126T000000Z-10",
             "kubepki-backup-20261126T000000Z-2",
             "kubeadm-backup-etcd-2026-11-20",
+            "kubepki-backup-notes",
+            "kubepki-backup-20261101T000000Z-old",
         ];
         for n in names {
             std::fs::create_dir(d.path().join(n)).unwrap();
@@ -216,14 +282,61 @@ mod tests {
             left,
             [
                 "kubeadm-backup-etcd-2026-11-20",
+                "kubepki-backup-20261101T000000Z-old",
                 "kubepki-backup-20261126T000000Z-10",
                 "kubepki-backup-20261126T000000Z-2",
                 "kubepki-backup-20261127T000000Z",
+                "kubepki-backup-notes",
             ]
         );
         // The current backup is kept whatever `keep` says.
         assert_eq!(prune(&current, 1).unwrap().len(), 2);
         assert!(current.is_dir());
+    }
+
+    #[test]
+    fn a_run_dir_is_absolute_under_a_parent_made_0700() {
+        let d = tempfile::tempdir().unwrap();
+        let cert_dir = d.path().join("pki");
+        // The default parent, and a relative --backup-dir resolved from the working directory.
+        let default = parent_dir(None, &cert_dir).unwrap();
+        assert_eq!(default, d.path().canonicalize().unwrap().join("tmp"));
+        let relative = parent_dir(Some(Path::new("some/../backups")), &cert_dir).unwrap();
+        assert_eq!(relative, std::env::current_dir().unwrap().canonicalize().unwrap().join("backups"));
+
+        let parent = d.path().join("cron/backups");
+        let first = run_dir(&parent, OffsetDateTime::UNIX_EPOCH).unwrap();
+        assert_eq!(fsio::mode_of(&parent).unwrap(), 0o700);
+        assert!(first.is_absolute());
+        assert_eq!(first, parent.canonicalize().unwrap().join("kubepki-backup-19700101T000000Z"));
+        Backup::create(&first, &[]).unwrap();
+        // The same second again: a suffix, as the default location has.
+        let second = run_dir(&parent, OffsetDateTime::UNIX_EPOCH).unwrap();
+        assert_eq!(second.file_name().unwrap(), "kubepki-backup-19700101T000000Z-1");
+
+        let file = d.path().join("a-file");
+        std::fs::write(&file, "x").unwrap();
+        let err = parent_dir(Some(&file), &cert_dir).unwrap_err();
+        assert!(matches!(err, Error::Config { .. }), "{err}");
+        assert!(err.to_string().contains("names a file"), "{err}");
+    }
+
+    #[test]
+    fn only_kubepki_stamped_names_are_backups() {
+        for name in ["kubepki-backup-20261127T072201Z", "kubepki-backup-20261127T072201Z-12"] {
+            assert!(is_backup_name(name), "{name}");
+        }
+        for name in [
+            "kubepki-backup-",
+            "kubepki-backup-notes",
+            "kubepki-backup-20261127T072201Z-",
+            "kubepki-backup-20261127T072201Z-x",
+            "kubepki-backup-2026112XT072201Z",
+            "kubeadm-backup-etcd-2026-11-20",
+            ".kubepki-backup-20261127T072201Z.kubepki-new",
+        ] {
+            assert!(!is_backup_name(name), "{name}");
+        }
     }
 
     #[test]

@@ -180,6 +180,10 @@ fn cert_ref(c: &Certificate) -> CertRef {
     }
 }
 
+fn absolute(path: &Path) -> PathBuf {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_owned())
+}
+
 /// Audit records for renewed certificates (`action` is `renew` or `restore`).
 pub fn records(renewed: &[Renewed], action: &str) -> Vec<Record> {
     let time = OffsetDateTime::now_utc().replace_nanosecond(0).unwrap_or(OffsetDateTime::now_utc());
@@ -195,9 +199,11 @@ pub fn records(renewed: &[Renewed], action: &str) -> Vec<Record> {
                 user: user.clone(),
                 action: action.to_owned(),
                 name: r.name.clone(),
+                // Absolute, as the backup's manifest records it: the log outlives the working
+                // directory.
                 path: match &r.location {
-                    Location::Kubeconfig { path, user } => format!("{}#{user}", path.display()),
-                    other => other.path().display().to_string(),
+                    Location::Kubeconfig { path, user } => format!("{}#{user}", absolute(path).display()),
+                    other => absolute(other.path()).display().to_string(),
                 },
                 old: Some(cert_ref(old)),
                 new: Some(cert_ref(new)),

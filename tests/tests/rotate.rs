@@ -1,6 +1,7 @@
 //! `kubepki rotate`: policy, plan, renewal that keeps what must be kept, kubeconfigs, backups,
 //! the audit log, the lock, and restoring on failure.
 
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -606,4 +607,100 @@ fn keep_backups_removes_the_oldest_after_a_successful_run() {
     // 0 is refused: this run's own backup must stay.
     let zero = rotate(&["--keep-backups", "0"]);
     assert_eq!(zero.code, 2, "{}", zero.stderr);
+}
+
+/// The subdirectories of `dir` named as kubepki names its backups, oldest first.
+fn kubepki_backups(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.is_dir() && p.file_name().unwrap().to_string_lossy().starts_with("kubepki-backup-2"))
+        .collect();
+    v.sort_by_key(|p| std::fs::metadata(p).unwrap().modified().unwrap());
+    v
+}
+
+/// Where a backup keeps the copy of `file` (an absolute path, kept under it as given).
+fn backed_up(backup: &Path, file: &Path) -> PathBuf {
+    backup.join(file.strip_prefix("/").unwrap())
+}
+
+/// A cron job with one fixed `--backup-dir`: every run writes its own time-stamped directory
+/// under it, `--keep-backups` prunes there, and nothing else in it is touched.
+#[test]
+fn backup_dir_names_a_parent_that_serves_every_cron_run() {
+    let d = TestDir::new();
+    init(d.path(), &[]).ok();
+    let x = d.join("backups");
+    let notes = d.write("backups/notes.txt", "not kubepki's");
+    std::fs::create_dir_all(x.join("kubepki-backup-mine")).unwrap();
+    let mut runs = Vec::new();
+    for _ in 0..3 {
+        let before = d.read("pki/apiserver.crt");
+        let r = rotate(d.path(), &["--all", "--backup-dir", x.to_str().unwrap(), "--keep-backups", "2", "-o", "json"]);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        let doc: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+        let backup = PathBuf::from(doc["result"]["backup"].as_str().unwrap());
+        assert_eq!(backup.parent(), Some(x.canonicalize().unwrap().as_path()), "{doc:#}");
+        runs.push((backup, before));
+    }
+    let left = kubepki_backups(&x);
+    assert_eq!(left.len(), 2, "{left:?}");
+    assert_eq!(left, [runs[1].0.clone(), runs[2].0.clone()], "the two newest are kept");
+    // The newest holds what the third run replaced: the second run's apiserver.crt.
+    let (newest, replaced) = &runs[2];
+    let copy = std::fs::read_to_string(backed_up(newest, &d.join("pki/apiserver.crt"))).unwrap();
+    assert_eq!(&copy, replaced);
+    assert_ne!(&copy, &d.read("pki/apiserver.crt"));
+    // Nothing else in the directory is touched; it is 0700 as kubepki made its backups.
+    assert_eq!(std::fs::read_to_string(&notes).unwrap(), "not kubepki's");
+    assert!(x.join("kubepki-backup-mine").is_dir());
+    assert_eq!(std::fs::metadata(newest).unwrap().permissions().mode() & 0o777, 0o700);
+}
+
+/// A relative `--backup-dir` (and cert dir, and audit log) from the working directory: the run's
+/// backup directory is absolute in the JSON, in the hook's `$KUBEPKI_BACKUP_DIR` and in the
+/// table; the audit log records absolute paths; a missing directory is created 0700.
+#[test]
+fn relative_backup_dir_and_audit_paths_are_reported_absolute() {
+    let d = TestDir::new();
+    init(d.path(), &[]).ok();
+    let here = d.path().canonicalize().unwrap();
+    let rotate_here = |extra: &[&str]| {
+        run(kubepki()
+            .current_dir(d.path())
+            .args(["rotate", "--cert-dir", "pki", "--kubeconfig-dir", ".", "--force", "apiserver"])
+            .args(["--backup-dir", "cron/backups", "--audit-log", "audit.jsonl"])
+            .args(extra))
+    };
+    let r = rotate_here(&["-o", "json", "--exec", "printf %s \"$KUBEPKI_BACKUP_DIR\" > hook-env.txt"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let doc: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    let backup = doc["result"]["backup"].as_str().unwrap();
+    assert!(backup.starts_with(&format!("{}/cron/backups/kubepki-backup-", here.display())), "{backup}");
+    assert_eq!(d.read("hook-env.txt"), backup, "$KUBEPKI_BACKUP_DIR");
+    assert_eq!(std::fs::metadata(d.join("cron/backups")).unwrap().permissions().mode() & 0o777, 0o700);
+    assert!(Path::new(backup).join("manifest.json").is_file());
+    let table = rotate_here(&[]).ok();
+    let line = table.stdout.lines().find(|l| l.contains("backed up in")).unwrap_or_default();
+    assert!(line.contains(&format!(" {}/cron/backups/kubepki-backup-", here.display())), "{}", table.stdout);
+    for record in d.read("audit.jsonl").lines() {
+        let v: serde_json::Value = serde_json::from_str(record).unwrap();
+        let path = v["path"].as_str().unwrap();
+        assert!(path.starts_with(&format!("{}/pki/", here.display())), "{record}");
+    }
+}
+
+/// `--backup-dir` naming a file is an input error naming it; nothing is written.
+#[test]
+fn backup_dir_naming_a_file_is_an_input_error() {
+    let d = TestDir::new();
+    init(d.path(), &[]).ok();
+    let file = d.write("backups", "a file");
+    let before = tree_hash(d.path());
+    let r = rotate(d.path(), &["--all", "--backup-dir", file.to_str().unwrap()]).expect_code(2);
+    let named = file.canonicalize().unwrap().display().to_string();
+    assert!(r.stderr.contains(&named) && r.stderr.contains("names a file"), "{}", r.stderr);
+    assert_eq!(tree_hash(d.path()), before);
 }

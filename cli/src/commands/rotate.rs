@@ -73,12 +73,14 @@ pub(crate) struct RotateArgs {
     /// Print the plan and change nothing.
     #[arg(long)]
     dry_run: bool,
-    /// Where to back up replaced files [default: <cert dir>/../tmp/kubepki-backup-<time>].
+    /// The directory under which each run backs up the files it replaces, in its own
+    /// kubepki-backup-<UTC time> (DIR is created 0700 if missing, so one fixed DIR serves every
+    /// run) [default: <cert dir>/../tmp].
     #[arg(long, value_name = "DIR")]
     backup_dir: Option<PathBuf>,
-    /// After a successful run, keep only this many of kubepki's backups beside this run's
-    /// (`kubepki-backup-*`, the newest, this run's included) and remove the older ones, which
-    /// hold old private keys [default: keep all].
+    /// After a successful run, keep only this many of kubepki's backups in the backup
+    /// directory (`kubepki-backup-<UTC time>`, the newest, this run's included) and remove the
+    /// older ones, which hold old private keys; nothing else there is touched [default: keep all].
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     keep_backups: Option<u32>,
     /// Append one JSON line per action to this file (never key material).
@@ -153,10 +155,7 @@ pub(crate) fn run(args: &RotateArgs) -> Result<ExitCode> {
     let options = InitOptions { now, ..args.lock.options() };
     let (_lock, pki, _recovered) = kubepki_pki::bootstrap::open_locked(&cert_dir, &kubeconfig_dir, &options)?;
     // A backup a crash interrupted is removed whether or not this run writes a new one.
-    let backup_parent = match &args.backup_dir {
-        Some(dir) => dir.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")).to_path_buf(),
-        None => kubepki_rotator::backup::default_parent(&cert_dir),
-    };
+    let backup_parent = kubepki_rotator::backup::parent_dir(args.backup_dir.as_deref(), &cert_dir)?;
     kubepki_rotator::backup::remove_unfinished(&backup_parent);
     // The cluster-wide lock comes second: a node never holds it while waiting for its own.
     let _etcd_lock = if args.etcd_lock.is_empty() || args.dry_run {
@@ -210,8 +209,7 @@ pub(crate) fn run(args: &RotateArgs) -> Result<ExitCode> {
     let outcome = if args.dry_run || plan.is_empty() {
         None
     } else {
-        let backup_dir =
-            args.backup_dir.clone().unwrap_or_else(|| kubepki_rotator::backup::default_dir(&cert_dir, now));
+        let backup_dir = kubepki_rotator::backup::run_dir(&backup_parent, now)?;
         let exec_options = ExecuteOptions { backup_dir, audit_log: args.audit_log.clone() };
         Some(execute::execute(&plan, &discovery, &cas, &pki, &exec_options)?)
     };
