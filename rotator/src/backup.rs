@@ -76,8 +76,9 @@ pub fn run_dir(parent: &Path, now: OffsetDateTime) -> Result<PathBuf> {
 }
 
 /// `path` made absolute: its longest existing prefix canonical, the rest appended by name (none
-/// of it exists, so a `..` there just drops the name before it).
-fn resolve(path: &Path) -> Result<PathBuf> {
+/// of it exists, so a `..` there just drops the name before it). An empty path is `.`.
+pub(crate) fn resolve(path: &Path) -> Result<PathBuf> {
+    let path = if path.as_os_str().is_empty() { Path::new(".") } else { path };
     let abs = std::path::absolute(path).map_err(|source| kubepki_pki::Error::Read { path: path.to_owned(), source })?;
     let components: Vec<Component<'_>> = abs.components().collect();
     for n in (1..=components.len()).rev() {
@@ -230,6 +231,12 @@ impl Backup {
             source: std::io::Error::new(std::io::ErrorKind::InvalidData, e),
         })?;
         Ok(Self { dir: dir.to_owned(), entries })
+    }
+
+    /// The files whose stored copy is missing (or not a regular file): what this backup cannot
+    /// give back.
+    pub fn missing(&self) -> Vec<PathBuf> {
+        self.entries.iter().filter(|e| !stored(&self.dir, &e.path).is_file()).map(|e| e.path.clone()).collect()
     }
 
     /// Puts every backed-up file back, atomically, with its mode (journaled in the state dir

@@ -10,7 +10,9 @@
 //! The state lives beside the cert dir in `kubepki-ca-rotation/<ca>/` (0700): `state.json`,
 //! the staged new CA, the retired old CA, and a backup per phase, so the procedure can be
 //! resumed, repeated (each phase is idempotent) and aborted back to the last consistent
-//! phase. Each CA (`ca`, `front-proxy-ca`, `etcd-ca`) rotates on its own.
+//! phase. Every path in the state is absolute (the cert dir and kubeconfig dir canonical), so
+//! every phase works from any working directory. Each CA (`ca`, `front-proxy-ca`, `etcd-ca`)
+//! rotates on its own.
 
 use std::path::{Path, PathBuf};
 
@@ -21,7 +23,7 @@ use kubepki_pki::{CaKind, Certificate, CertificateAuthority, KeyAlgorithm, Kubec
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use crate::backup::Backup;
+use crate::backup::{self, Backup};
 use crate::error::{Error, Result};
 use crate::execute::{self, ExecuteOptions, Outcome};
 use crate::plan::{self, PlanOptions};
@@ -71,8 +73,13 @@ pub struct PhaseRecord {
     pub phase: Phase,
     /// When it completed (RFC 3339).
     pub time: String,
-    /// The backups of what it replaced, in the order they were taken (none for prepare).
+    /// The backups of what it replaced, in the order they were taken (none for prepare);
+    /// absolute.
     pub backups: Vec<PathBuf>,
+    /// The files it wrote, absolute: what an abort must put back (empty in the state of an
+    /// older kubepki).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub written: Vec<PathBuf>,
 }
 
 /// The recorded state of one CA's rotation.
@@ -81,6 +88,12 @@ pub struct PhaseRecord {
 pub struct State {
     /// The CA (`ca`, `front-proxy-ca`, `etcd-ca`).
     pub ca: String,
+    /// The cert dir, canonical, as `prepare` found it (absent in the state of an older kubepki).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cert_dir: Option<PathBuf>,
+    /// The kubeconfig dir, canonical, as `prepare` found it: the kubeconfigs kept in step.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kubeconfig_dir: Option<PathBuf>,
     /// The last completed phase.
     pub phase: Phase,
     /// SHA-256 fingerprint of the CA being replaced.
@@ -109,6 +122,7 @@ pub struct PhaseReport {
 pub struct CaRotation {
     ca: CaKind,
     cert_dir: PathBuf,
+    kubeconfig_dir: PathBuf,
     kubeconfigs: Vec<PathBuf>,
     dir: PathBuf,
 }
@@ -173,9 +187,27 @@ fn leaf_users(ca: CaKind) -> Vec<String> {
 }
 
 impl CaRotation {
-    /// The rotation of `ca` in `cert_dir`, whose kubeconfigs are `kubeconfigs`.
-    pub fn new(cert_dir: &Path, kubeconfigs: Vec<PathBuf>, ca: CaKind) -> Self {
-        Self { ca, cert_dir: cert_dir.to_owned(), kubeconfigs, dir: state_dir(cert_dir, ca) }
+    /// The rotation of `ca` in `cert_dir`, whose kubeconfigs are `kubeconfigs` (those of
+    /// `kubeconfig_dir` and any others). Every path is made absolute here, the directories
+    /// canonical, so that the same rotation is found and recorded the same way from any
+    /// working directory.
+    pub fn new(cert_dir: &Path, kubeconfig_dir: &Path, kubeconfigs: Vec<PathBuf>, ca: CaKind) -> Result<Self> {
+        let cert_dir = backup::resolve(cert_dir)?;
+        let kubeconfigs = kubeconfigs
+            .iter()
+            .map(|k| match (k.parent(), k.file_name()) {
+                // The file itself is not resolved: a kubeconfig that is a link stays one.
+                (Some(dir), Some(name)) => Ok(backup::resolve(dir)?.join(name)),
+                _ => backup::resolve(k),
+            })
+            .collect::<Result<_>>()?;
+        Ok(Self {
+            ca,
+            dir: state_dir(&cert_dir, ca),
+            cert_dir,
+            kubeconfig_dir: backup::resolve(kubeconfig_dir)?,
+            kubeconfigs,
+        })
     }
 
     /// The state directory.
@@ -184,14 +216,62 @@ impl CaRotation {
     }
 
     /// The recorded state, if a rotation was started.
+    ///
+    /// A state written by an older kubepki, whose backup paths may be relative to the working
+    /// directory of the phase that took them, is read with each backup resolved where kubepki
+    /// always puts them (`<state dir>/backups/<phase>-<n>`), and completed with this cert dir
+    /// and kubeconfig dir; the next phase saves it so. A state recorded for another cert dir (a
+    /// tree moved or copied) is refused: its backups name files there.
     pub fn state(&self) -> Result<Option<State>> {
         let path = self.dir.join("state.json");
         let Some(bytes) = fsio::read_optional(&path, fsio::MAX_CONFIG_FILE, "CA rotation state")? else {
             return Ok(None);
         };
-        serde_json::from_slice(&bytes)
-            .map(Some)
-            .map_err(|e| Error::Config { path, reason: format!("not a CA rotation state: {e}") })
+        let mut state: State = serde_json::from_slice(&bytes)
+            .map_err(|e| Error::Config { path: path.clone(), reason: format!("not a CA rotation state: {e}") })?;
+        let recorded = state.cert_dir.get_or_insert_with(|| self.cert_dir.clone());
+        if *recorded != self.cert_dir {
+            return Err(phase_error(
+                self.ca,
+                format!(
+                    "{} records a rotation of the cert dir {}, not {} (was the tree moved or copied? its \
+                     backups name files there): run rotate-ca with --cert-dir {}",
+                    path.display(),
+                    recorded.display(),
+                    self.cert_dir.display(),
+                    recorded.display()
+                ),
+            ));
+        }
+        state.kubeconfig_dir.get_or_insert_with(|| self.kubeconfig_dir.clone());
+        for record in &mut state.history {
+            for backup in record.backups.iter_mut().filter(|b| b.is_relative()) {
+                let mut tail = backup.components().rev();
+                if let (Some(name), Some(parent)) = (tail.next(), tail.next())
+                    && parent.as_os_str() == "backups"
+                {
+                    *backup = self.dir.join("backups").join(name);
+                }
+            }
+        }
+        Ok(Some(state))
+    }
+
+    /// Refuses a phase that would keep other kubeconfigs in step than the rotation started with.
+    fn same_kubeconfig_dir(&self, state: &State) -> Result<()> {
+        match &state.kubeconfig_dir {
+            Some(recorded) if *recorded != self.kubeconfig_dir => Err(phase_error(
+                self.ca,
+                format!(
+                    "this rotation keeps the kubeconfigs of {} in step (recorded at prepare), not those of {}: \
+                     run it with --kubeconfig-dir {}",
+                    recorded.display(),
+                    self.kubeconfig_dir.display(),
+                    recorded.display()
+                ),
+            )),
+            _ => Ok(()),
+        }
     }
 
     fn save(&self, state: &State) -> Result<()> {
@@ -232,12 +312,15 @@ impl CaRotation {
             let want = want.map_or("not started (or retired)", Phase::as_str);
             return Err(phase_error(self.ca, format!("this phase follows {want}, but the rotation is at: {have}")));
         }
+        if let Some(s) = &state {
+            self.same_kubeconfig_dir(s)?;
+        }
         Ok(state)
     }
 
-    fn record(&self, mut state: State, phase: Phase, backups: Vec<PathBuf>) -> Result<State> {
+    fn record(&self, mut state: State, phase: Phase, backups: Vec<PathBuf>, written: Vec<PathBuf>) -> Result<State> {
         state.phase = phase;
-        state.history.push(PhaseRecord { phase, time: now_rfc3339(), backups });
+        state.history.push(PhaseRecord { phase, time: now_rfc3339(), backups, written });
         self.save(&state)?;
         Ok(state)
     }
@@ -309,12 +392,14 @@ impl CaRotation {
         let written = tx.commit()?;
         let state = State {
             ca: self.ca.name().into(),
+            cert_dir: Some(self.cert_dir.clone()),
+            kubeconfig_dir: Some(self.kubeconfig_dir.clone()),
             phase: Phase::Prepared,
             old_fingerprint: old.cert.fingerprint_sha256(),
             new_fingerprint: new.cert.fingerprint_sha256(),
             history: Vec::new(),
         };
-        self.record(state, Phase::Prepared, Vec::new())?;
+        self.record(state, Phase::Prepared, Vec::new(), written.clone())?;
         Ok(PhaseReport { written, notes, ..PhaseReport::default() })
     }
 
@@ -394,7 +479,7 @@ impl CaRotation {
         }
         let backup = self.backup_dir(Phase::Trusted);
         let written = self.write_trust(&bundle, None, &backup)?;
-        self.record(state, Phase::Trusted, vec![backup])?;
+        self.record(state, Phase::Trusted, vec![backup], written.clone())?;
         Ok(PhaseReport { written, restart: trust_points(self.ca), ..PhaseReport::default() })
     }
 
@@ -409,6 +494,7 @@ impl CaRotation {
                 return Err(phase_error(self.ca, format!("reissue follows trust, but the rotation is at: {have}")));
             }
         };
+        self.same_kubeconfig_dir(&state)?;
         let new = self.staged_ca()?;
         let live = self.live_ca()?;
         let mut written = Vec::new();
@@ -463,11 +549,16 @@ impl CaRotation {
             Some(outcome)
         };
         if state.phase == Phase::Trusted {
-            self.record(state, Phase::Reissued, backups)?;
+            self.record(state, Phase::Reissued, backups, report.written.clone())?;
         } else if !backups.is_empty() {
             // A repeated reissue: its backups belong to the same phase.
             if let Some(last) = state.history.last_mut() {
                 last.backups.extend(backups);
+                for w in &report.written {
+                    if !last.written.contains(w) {
+                        last.written.push(w.clone());
+                    }
+                }
             }
             self.save(&state)?;
         }
@@ -498,7 +589,7 @@ impl CaRotation {
         }
         let backup = self.backup_dir(Phase::Retired);
         let written = self.write_trust(std::slice::from_ref(&new.cert), new.key(), &backup)?;
-        self.record(state, Phase::Retired, vec![backup])?;
+        self.record(state, Phase::Retired, vec![backup], written.clone())?;
         Ok(PhaseReport {
             written,
             restart: trust_points(self.ca),
@@ -507,22 +598,77 @@ impl CaRotation {
         })
     }
 
-    /// Returns to the previous consistent phase: restores the backup the current phase took
+    /// Returns to the previous consistent phase: restores the backups the current phase took
     /// (prepare: removes the staged CA and the state).
+    ///
+    /// Every backup is checked whole before anything is restored, so that a phase is never
+    /// half undone: if one is missing or lacks a file, nothing is restored, the state stays at
+    /// the phase, and the error ([`Error::CaAbortIncomplete`]) names the backups and the files
+    /// left as the phase wrote them.
     pub fn abort(&self) -> Result<(Option<Phase>, Vec<PathBuf>)> {
         let Some(mut state) = self.state()? else { return Err(phase_error(self.ca, "no rotation was started".into())) };
-        let Some(record) = state.history.pop() else { return Err(phase_error(self.ca, "no phase to undo".into())) };
-        // Newest first, so that the oldest state of each file wins.
-        let mut restored = Vec::new();
-        for backup in record.backups.iter().rev().filter(|b| b.exists()) {
-            restored.extend(Backup::open(backup)?.restore(&self.cert_dir)?);
-            std::fs::remove_dir_all(backup)
-                .map_err(|source| kubepki_pki::Error::Write { path: backup.clone(), source })?;
+        let Some(record) = state.history.last().cloned() else {
+            return Err(phase_error(self.ca, "no phase to undo".into()));
+        };
+        let incomplete = |reason: String| Error::CaAbortIncomplete {
+            ca: self.ca.name().into(),
+            phase: record.phase.as_str().into(),
+            reason,
+            left: record.written.clone(),
+        };
+        let mut backups = Vec::with_capacity(record.backups.len());
+        let mut problems = Vec::new();
+        for dir in &record.backups {
+            if dir.is_relative() {
+                problems.push(format!("its backup {} is a relative path that names no backup", dir.display()));
+                continue;
+            }
+            match Backup::open(dir) {
+                Err(_) => problems.push(format!("its backup {} is missing (no readable manifest.json)", dir.display())),
+                Ok(b) => {
+                    let missing = b.missing();
+                    if missing.is_empty() {
+                        backups.push(b);
+                    } else {
+                        let files: Vec<String> = missing.iter().map(|p| p.display().to_string()).collect();
+                        problems.push(format!("its backup {} lacks its copies of {}", dir.display(), files.join(", ")));
+                    }
+                }
+            }
         }
+        if !problems.is_empty() {
+            return Err(incomplete(format!("{}; nothing was restored", problems.join("; "))));
+        }
+        // Newest first, so that the oldest state of each file wins. The backups are removed
+        // only once all are restored: an abort that failed half-way can be run again.
+        let mut restored = Vec::new();
+        for backup in backups.iter().rev() {
+            match backup.restore(&self.cert_dir) {
+                Ok(files) => restored.extend(files),
+                Err(e) => {
+                    let done: Vec<String> = restored.iter().map(|p| p.display().to_string()).collect();
+                    return Err(incomplete(format!(
+                        "restoring from {} failed ({e}); restored before it: {}; the backups are kept, run abort again",
+                        backup.dir.display(),
+                        if done.is_empty() { "nothing".into() } else { done.join(", ") }
+                    )));
+                }
+            }
+        }
+        for backup in &backups {
+            std::fs::remove_dir_all(&backup.dir)
+                .map_err(|source| kubepki_pki::Error::Write { path: backup.dir.clone(), source })?;
+        }
+        state.history.pop();
         match record.phase.previous() {
             None => {
                 std::fs::remove_dir_all(&self.dir)
                     .map_err(|source| kubepki_pki::Error::Write { path: self.dir.clone(), source })?;
+                // `kubepki-ca-rotation/` too, unless another CA's rotation is in it: best effort,
+                // it holds nothing.
+                if let Some(parent) = self.dir.parent() {
+                    let _ = std::fs::remove_dir(parent);
+                }
                 Ok((None, restored))
             }
             Some(previous) => {

@@ -62,6 +62,23 @@ pub enum Error {
         reason: String,
     },
 
+    /// `rotate-ca abort` could not put back what a phase changed: nothing is claimed undone,
+    /// and the rotation stays at that phase.
+    #[error(
+        "rotate-ca {ca}: cannot undo phase {phase}: {reason}; the rotation stays at phase {phase}. {}",
+        left_as_written(left)
+    )]
+    CaAbortIncomplete {
+        /// The CA.
+        ca: String,
+        /// The phase that could not be undone.
+        phase: String,
+        /// What is wrong: which backup is missing or incomplete, or what failed.
+        reason: String,
+        /// The files the phase wrote that were not restored.
+        left: Vec<PathBuf>,
+    },
+
     /// A configuration file could not be used.
     #[error("{}: {reason}", path.display())]
     Config {
@@ -112,6 +129,20 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+}
+
+fn left_as_written(left: &[PathBuf]) -> String {
+    if left.is_empty() {
+        return "Which files it wrote is not recorded (a state file of an older kubepki): see the \
+                backups named above"
+            .into();
+    }
+    let files: Vec<String> = left.iter().map(|p| p.display().to_string()).collect();
+    format!(
+        "Left as the phase wrote them: {}. Put them back from a copy of your own, or carry the rotation \
+         forward (kubepki rotate-ca status)",
+        files.join(", ")
+    )
 }
 
 /// The rotator's result type.

@@ -341,3 +341,128 @@ fn phases_run_in_order_and_abort_goes_back() {
     let r = rotate_ca(d.path(), "prepare", "etcd-ca", &[]).expect_code(2);
     assert!(r.stderr.contains("externally managed"), "{}", r.stderr);
 }
+
+/// `rotate-ca PHASE --ca CA` run from `cwd` with the cert dir and kubeconfig dir as given
+/// (relative to `cwd`, or not).
+fn rotate_ca_from(cwd: &Path, phase: &str, ca: &str, cert_dir: &str, kubeconfig_dir: &str, extra: &[&str]) -> Run {
+    run(kubepki()
+        .current_dir(cwd)
+        .args(["rotate-ca", phase, "--ca", ca, "--cert-dir", cert_dir, "--kubeconfig-dir", kubeconfig_dir])
+        .args(extra))
+}
+
+/// The cluster CA's prepare and trust run from the node's directory with relative paths (trust
+/// rewrites ca.crt and every kubeconfig); status and abort from another directory, with other
+/// relative paths to the same dirs, find the same rotation and restore everything.
+#[test]
+fn abort_from_another_directory_restores_a_rotation_started_with_relative_paths() {
+    let d = TestDir::new();
+    let (a, b) = (d.join("A"), d.join("B"));
+    std::fs::create_dir_all(&b).unwrap();
+    init(&a, &[]).ok();
+    let before = content_hash(&a);
+    rotate_ca_from(&a, "prepare", "ca", "pki", ".", &[]).ok();
+    rotate_ca_from(&a, "trust", "ca", "pki", ".", &[]).ok();
+    assert_eq!(certs(&a.join("pki/ca.crt")).len(), 2);
+    let state: serde_json::Value = serde_json::from_str(&d.read("A/kubepki-ca-rotation/ca/state.json")).unwrap();
+    let canonical = a.canonicalize().unwrap();
+    assert_eq!(state["certDir"], canonical.join("pki").display().to_string(), "{state:#}");
+    assert_eq!(state["kubeconfigDir"], canonical.display().to_string(), "{state:#}");
+    let backup = state["history"][1]["backups"][0].as_str().unwrap();
+    assert!(backup.starts_with(&format!("{}/kubepki-ca-rotation/ca/backups/", canonical.display())), "{state:#}");
+
+    let status = rotate_ca_from(&b, "status", "ca", "../A/pki", "../A", &["-o", "json"]).ok();
+    let v: serde_json::Value = serde_json::from_str(&status.stdout).unwrap();
+    assert_eq!(v["phase"], "trust", "{v:#}");
+    let r = rotate_ca_from(&b, "abort", "ca", "../A/pki", "../A", &["-o", "json"]).ok();
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(v["phase"], "prepare", "{v:#}");
+    assert!(
+        v["restored"].as_array().unwrap().iter().any(|p| p == &canonical.join("admin.conf").display().to_string()),
+        "{v:#}"
+    );
+    assert_eq!(certs(&a.join("pki/ca.crt")).len(), 1, "the bundle is gone");
+    rotate_ca_from(&b, "abort", "ca", "../A/pki", "../A", &[]).ok();
+    assert!(!a.join("kubepki-ca-rotation").exists());
+    assert_eq!(content_hash(&a), before, "the node is as before prepare");
+}
+
+/// An abort whose backup was deleted restores nothing, exits 1 and names the backup and the
+/// files left; the state stays at the phase. A copied tree's state is refused.
+#[test]
+fn abort_without_its_backup_exits_1_and_names_what_is_left() {
+    let d = TestDir::new();
+    init(d.path(), &[]).ok();
+    rotate_ca(d.path(), "prepare", "front-proxy-ca", &[]).ok();
+    rotate_ca(d.path(), "trust", "front-proxy-ca", &[]).ok();
+    let backup = d.join("kubepki-ca-rotation/front-proxy-ca/backups/trust-1");
+    std::fs::remove_dir_all(&backup).unwrap();
+    let before = tree_hash(d.path());
+    let r = rotate_ca(d.path(), "abort", "front-proxy-ca", &[]).expect_code(1);
+    let canonical = d.path().canonicalize().unwrap();
+    for want in [
+        format!(
+            "cannot undo phase trust: its backup {}/kubepki-ca-rotation/front-proxy-ca/backups/trust-1 is missing",
+            canonical.display()
+        ),
+        "nothing was restored".to_owned(),
+        format!("Left as the phase wrote them: {}/pki/front-proxy-ca.crt", canonical.display()),
+        "the rotation stays at phase trust".to_owned(),
+    ] {
+        assert!(r.stderr.contains(&want), "no {want:?} in {}", r.stderr);
+    }
+    assert!(!r.stdout.contains("back at phase"), "{}", r.stdout);
+    assert_eq!(tree_hash(d.path()), before, "nothing was written");
+    let status = rotate_ca(d.path(), "status", "front-proxy-ca", &["-o", "json"]).ok();
+    assert_eq!(serde_json::from_str::<serde_json::Value>(&status.stdout).unwrap()["phase"], "trust");
+
+    // The same tree copied elsewhere: its state names the original cert dir and is refused.
+    let elsewhere = TestDir::new();
+    let copy = elsewhere.join("copy");
+    let cp = run(Command::new("cp").arg("-a").arg(d.path()).arg(&copy));
+    assert_eq!(cp.code, 0, "{}", cp.stderr);
+    let copied = tree_hash(&copy);
+    let r = rotate_ca(&copy, "abort", "front-proxy-ca", &[]).expect_code(2);
+    assert!(
+        r.stderr.contains(&format!("records a rotation of the cert dir {}/pki", canonical.display())),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(tree_hash(&copy), copied);
+}
+
+/// A state file of an older kubepki: backups relative to the working directory of the phase,
+/// no cert dir recorded. It is read with each backup where kubepki always puts them, so an
+/// abort from anywhere restores.
+#[test]
+fn an_older_state_with_relative_backups_is_aborted_from_anywhere() {
+    let d = TestDir::new();
+    let a = d.join("A");
+    init(&a, &[]).ok();
+    let before = content_hash(&a.join("pki"));
+    rotate_ca_from(&a, "prepare", "front-proxy-ca", "pki", ".", &[]).ok();
+    rotate_ca_from(&a, "trust", "front-proxy-ca", "pki", ".", &[]).ok();
+    // What kubepki wrote before it recorded absolute paths (taken with --cert-dir pki).
+    let state_path = a.join("kubepki-ca-rotation/front-proxy-ca/state.json");
+    let mut state: serde_json::Value = serde_json::from_slice(&std::fs::read(&state_path).unwrap()).unwrap();
+    let object = state.as_object_mut().unwrap();
+    object.remove("certDir");
+    object.remove("kubeconfigDir");
+    for record in object["history"].as_array_mut().unwrap() {
+        let record = record.as_object_mut().unwrap();
+        record.remove("written");
+        for b in record["backups"].as_array_mut().unwrap() {
+            let name = Path::new(b.as_str().unwrap()).file_name().unwrap().to_string_lossy().into_owned();
+            *b = serde_json::json!(format!("./kubepki-ca-rotation/front-proxy-ca/backups/{name}"));
+        }
+    }
+    std::fs::write(&state_path, serde_json::to_vec_pretty(&state).unwrap()).unwrap();
+    assert!(d.read("A/kubepki-ca-rotation/front-proxy-ca/state.json").contains("\"./kubepki-ca-rotation/"));
+
+    let r = rotate_ca_from(d.path(), "abort", "front-proxy-ca", "A/pki", "A", &[]).ok();
+    assert!(r.stdout.contains("back at phase prepare"), "{}", r.stdout);
+    assert_eq!(content_hash(&a.join("pki")), before, "restored");
+    // Saved again with absolute paths.
+    let state: serde_json::Value = serde_json::from_slice(&std::fs::read(&state_path).unwrap()).unwrap();
+    assert_eq!(state["certDir"], a.canonicalize().unwrap().join("pki").display().to_string(), "{state:#}");
+}

@@ -1,7 +1,6 @@
 //! `kubepki rotate`: policy, plan, renewal that keeps what must be kept, kubeconfigs, backups,
 //! the audit log, the lock, and restoring on failure.
 
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -656,7 +655,7 @@ fn backup_dir_names_a_parent_that_serves_every_cron_run() {
     // Nothing else in the directory is touched; it is 0700 as kubepki made its backups.
     assert_eq!(std::fs::read_to_string(&notes).unwrap(), "not kubepki's");
     assert!(x.join("kubepki-backup-mine").is_dir());
-    assert_eq!(std::fs::metadata(newest).unwrap().permissions().mode() & 0o777, 0o700);
+    assert_eq!(kubepki_pki::fsio::mode_of(newest).unwrap(), 0o700);
 }
 
 /// A relative `--backup-dir` (and cert dir, and audit log) from the working directory: the run's
@@ -680,7 +679,7 @@ fn relative_backup_dir_and_audit_paths_are_reported_absolute() {
     let backup = doc["result"]["backup"].as_str().unwrap();
     assert!(backup.starts_with(&format!("{}/cron/backups/kubepki-backup-", here.display())), "{backup}");
     assert_eq!(d.read("hook-env.txt"), backup, "$KUBEPKI_BACKUP_DIR");
-    assert_eq!(std::fs::metadata(d.join("cron/backups")).unwrap().permissions().mode() & 0o777, 0o700);
+    assert_eq!(kubepki_pki::fsio::mode_of(&d.join("cron/backups")).unwrap(), 0o700);
     assert!(Path::new(backup).join("manifest.json").is_file());
     let table = rotate_here(&[]).ok();
     let line = table.stdout.lines().find(|l| l.contains("backed up in")).unwrap_or_default();

@@ -24,7 +24,10 @@ The phases, in order, each idempotent and resumable:
   retire    the old CA leaves every bundle, once nothing still chains to it; restart readers again
   status    where the rotation stands, and which certificates chain to which CA
   abort     back to the previous phase, from that phase's backup
-Exit codes: 0 done · 1 a phase failed (what it wrote was restored) · 2 wrong order or wrong input.";
+The state (kubepki-ca-rotation/<ca>/state.json) records absolute paths: every phase, status and
+abort work from any working directory, with --cert-dir given absolute or relative.
+Exit codes: 0 done · 1 a phase failed (what it wrote was restored), or abort could not restore
+(nothing was, and it names the backup and the files left) · 2 wrong order or wrong input.";
 
 /// `kubepki rotate-ca`: phased CA rotation with an overlap bundle.
 #[derive(Args, Debug)]
@@ -91,7 +94,8 @@ enum PhaseCommand {
     Retire(Common),
     /// Show where the rotation stands.
     Status(Common),
-    /// Go back to the previous phase.
+    /// Go back to the previous phase, from that phase's backups; if one is missing, restore
+    /// nothing, exit 1 and name what is left.
     Abort(Common),
 }
 
@@ -111,7 +115,7 @@ pub(crate) fn run(args: &RotateCaArgs) -> Result<ExitCode> {
     let (_lock, pki, _) = kubepki_pki::bootstrap::open_locked(&common.cert_dir, &common.kubeconfig_dir, &options)?;
     let mut kubeconfigs = targets::kubeconfigs_in(&common.kubeconfig_dir);
     kubeconfigs.extend(common.kubeconfigs.iter().cloned());
-    let rotation = CaRotation::new(&common.cert_dir, kubeconfigs.clone(), common.ca);
+    let rotation = CaRotation::new(&common.cert_dir, &common.kubeconfig_dir, kubeconfigs.clone(), common.ca)?;
 
     let (phase, report) = match &args.phase {
         PhaseCommand::Prepare { encryption_algorithm, ca_validity, cross_sign, .. } => {
@@ -153,7 +157,8 @@ pub(crate) fn run(args: &RotateCaArgs) -> Result<ExitCode> {
             .status()
             .with_context(|| format!("could not run --exec {cmd:?}"))?;
         if !status.success() && phase != Phase::Prepared {
-            let (back_to, _) = rotation.abort()?;
+            let (back_to, _) =
+                rotation.abort().with_context(|| format!("--exec {cmd:?} failed ({status}), and undoing the phase"))?;
             return Err(coded(
                 FAILURE,
                 anyhow::anyhow!(
@@ -167,7 +172,7 @@ pub(crate) fn run(args: &RotateCaArgs) -> Result<ExitCode> {
     if phase != Phase::Prepared {
         let targets = common.verify.targets(&common.cert_dir, &[])?;
         if let Err(e) = common.verify.run(&targets) {
-            let (back_to, _) = rotation.abort()?;
+            let (back_to, _) = rotation.abort().with_context(|| format!("{e:#}, and undoing the phase"))?;
             return Err(coded(
                 FAILURE,
                 anyhow::anyhow!(
