@@ -371,6 +371,12 @@ fn abort_from_another_directory_restores_a_rotation_started_with_relative_paths(
     let backup = state["history"][1]["backups"][0].as_str().unwrap();
     assert!(backup.starts_with(&format!("{}/kubepki-ca-rotation/ca/backups/", canonical.display())), "{state:#}");
 
+    // A later phase keeps the kubeconfigs prepare recorded in step, not others.
+    let trusted = content_hash(&a);
+    let r = rotate_ca_from(&b, "reissue", "ca", "../A/pki", ".", &[]).expect_code(2);
+    assert!(r.stderr.contains(&format!("--kubeconfig-dir {}", canonical.display())), "{}", r.stderr);
+    assert_eq!(content_hash(&a), trusted);
+
     let status = rotate_ca_from(&b, "status", "ca", "../A/pki", "../A", &["-o", "json"]).ok();
     let v: serde_json::Value = serde_json::from_str(&status.stdout).unwrap();
     assert_eq!(v["phase"], "trust", "{v:#}");
