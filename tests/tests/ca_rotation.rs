@@ -360,7 +360,7 @@ fn abort_from_another_directory_restores_a_rotation_started_with_relative_paths(
     let (a, b) = (d.join("A"), d.join("B"));
     std::fs::create_dir_all(&b).unwrap();
     init(&a, &[]).ok();
-    let before = content_hash(&a);
+    let before = tree_hash(&a);
     rotate_ca_from(&a, "prepare", "ca", "pki", ".", &[]).ok();
     rotate_ca_from(&a, "trust", "ca", "pki", ".", &[]).ok();
     assert_eq!(certs(&a.join("pki/ca.crt")).len(), 2);
@@ -390,7 +390,7 @@ fn abort_from_another_directory_restores_a_rotation_started_with_relative_paths(
     assert_eq!(certs(&a.join("pki/ca.crt")).len(), 1, "the bundle is gone");
     rotate_ca_from(&b, "abort", "ca", "../A/pki", "../A", &[]).ok();
     assert!(!a.join("kubepki-ca-rotation").exists());
-    assert_eq!(content_hash(&a), before, "the node is as before prepare");
+    assert_eq!(tree_hash(&a), before, "the node is as before prepare");
 }
 
 /// An abort whose backup was deleted restores nothing, exits 1 and names the backup and the
