@@ -12,7 +12,8 @@ use kubepki_pki::{ClusterConfig, KeyAlgorithm, KubeadmConfig, Lifetime};
 #[derive(Args, Clone, Debug, Default)]
 pub(crate) struct ClusterFlags {
     /// A kubeadm configuration file (v1beta3 or v1beta4; InitConfiguration and
-    /// ClusterConfiguration are read, other documents ignored). Flags override it.
+    /// ClusterConfiguration are read, strictly: a field kubeadm does not define is an error;
+    /// other documents are skipped). Flags override it.
     #[arg(long, value_name = "FILE")]
     pub(crate) config: Option<PathBuf>,
     /// Where certificates are stored [default: /etc/kubernetes/pki].

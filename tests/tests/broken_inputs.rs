@@ -443,7 +443,45 @@ fn cases() -> Vec<Case> {
             cmd: Init,
             args: &["--config", "cfg.yaml"],
             code: 2,
-            want: "ClusterConfiguration",
+            want: "cfg.yaml: ClusterConfiguration: apiServer.certSANs: expected a list of strings, found a number",
+        },
+        Case {
+            what: "kubeadm config: a typo'd field (init)",
+            corrupt: |d| drop(d.write("cfg.yaml", format!("{KUBEADM_HEAD}apiServer:\n  certSAN: [new-lb.example.com]\n"))),
+            cmd: Init,
+            args: &["--config", "cfg.yaml"],
+            code: 2,
+            want: "cfg.yaml: ClusterConfiguration: apiServer.certSAN: unknown field; did you mean certSANs?",
+        },
+        Case {
+            what: "kubeadm config: a typo'd field (rotate)",
+            corrupt: |d| drop(d.write("cfg.yaml", format!("{KUBEADM_HEAD}etcd:\n  local:\n    serverCertSAN: [etcd.example]\n"))),
+            cmd: Rotate,
+            args: &["--config", "cfg.yaml", "--force", "etcd-server"],
+            code: 2,
+            want: "cfg.yaml: ClusterConfiguration: etcd.local.serverCertSAN: unknown field; did you mean serverCertSANs?",
+        },
+        Case {
+            what: "kubeadm config: a misplaced field (rotate)",
+            corrupt: |d| drop(d.write("cfg.yaml", format!("{KUBEADM_HEAD}certSANs: [new-lb.example.com]\n"))),
+            cmd: Rotate,
+            args: &["--config", "cfg.yaml"],
+            code: 2,
+            want: "cfg.yaml: ClusterConfiguration: certSANs: unknown field; did you mean apiServer.certSANs?",
+        },
+        Case {
+            what: "kubeadm config: a field of the other kind, in the second document (issue)",
+            corrupt: |d| {
+                drop(d.write(
+                    "cfg.yaml",
+                    "apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\n---\n\
+                     apiVersion: kubeadm.k8s.io/v1beta4\nkind: InitConfiguration\nclusterName: prod\n",
+                ))
+            },
+            cmd: Issue,
+            args: &["--config", "cfg.yaml"],
+            code: 2,
+            want: "cfg.yaml: InitConfiguration (document 2): clusterName: unknown field; it belongs in ClusterConfiguration (clusterName)",
         },
         Case {
             what: "rotation config: a bad secret reference",
