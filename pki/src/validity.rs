@@ -129,10 +129,47 @@ impl Validity {
         }
     }
 
+    /// The window of a renewal issued at `now` of a certificate valid from `not_before` to
+    /// `not_after`: the same span to the second, with the same backdate — kubeadm's five
+    /// minutes when the certificate has it ([`backdate_of`]), none when it has not — so NotAfter
+    /// is `now` plus the certificate's lifetime either way. The choice depends only on the span,
+    /// which the renewal keeps: a certificate renewed any number of times keeps its span, its
+    /// backdate and its lifetime. `None` if the span is not positive.
+    pub fn renewing(now: OffsetDateTime, not_before: OffsetDateTime, not_after: OffsetDateTime) -> Option<Self> {
+        let span = u64::try_from((not_after - not_before).whole_seconds()).ok().filter(|&s| s > 0)?;
+        let backdate = backdate_of(span).as_secs();
+        let not_before = now.replace_nanosecond(0).unwrap_or(now) - time::Duration::seconds(backdate as i64);
+        Some(Self { not_before, not_after: not_before + time::Duration::seconds(span as i64) })
+    }
+
     /// The span from NotBefore to NotAfter.
     pub fn span(&self) -> time::Duration {
         self.not_after - self.not_before
     }
+}
+
+/// The backdate a certificate spanning `span` seconds was issued with, as far as its window
+/// tells: [`BACKDATE`] or zero.
+///
+/// kubeadm and kubepki set NotBefore five minutes before the moment of issue and NotAfter at
+/// that moment plus the lifetime they were asked for, so their certificates span the lifetime
+/// plus five minutes; openssl, pyca/cryptography, cfssl and most scripts span the lifetime
+/// itself. A window alone cannot say which made it — a 5-minute kubeadm leaf and a 10-minute
+/// openssl one both span 10 minutes — so the lifetime is read as the one a person would have
+/// asked for: the span minus five minutes when that is at least as round a duration as the
+/// span (roundness being the coarsest of 1 h, 30, 15, 10, 5 and 1 min and 1 s that divides it),
+/// the span itself otherwise, and always when the span is five minutes or less. So 24h05m is a
+/// backdated 24h (kubeadm's), 24h an un-backdated 24h (openssl's), 1h35m a backdated 1h30m,
+/// 1h30m an un-backdated 1h30m, 6m30s a backdated 90 s, 90 s an un-backdated 90 s. Whichever
+/// reading is taken, a renewal by [`Validity::renewing`] keeps the span to the second, so the
+/// reading never changes and nothing drifts: it only decides whether the renewed certificate is
+/// valid from five minutes before its issue or from its issue.
+pub fn backdate_of(span: u64) -> Duration {
+    fn roundness(secs: u64) -> u64 {
+        [3600, 1800, 900, 600, 300, 60].into_iter().find(|unit| secs.is_multiple_of(*unit)).unwrap_or(1)
+    }
+    let backdate = BACKDATE.as_secs();
+    if span > backdate && roundness(span - backdate) >= roundness(span) { BACKDATE } else { Duration::ZERO }
 }
 
 #[cfg(test)]
@@ -164,6 +201,32 @@ mod tests {
     fn kubeadm_defaults_print_like_go() {
         assert_eq!(Lifetime::DEFAULT_CERT.to_string(), "8760h0m0s");
         assert_eq!(Lifetime::DEFAULT_CA.to_string(), "87600h0m0s");
+    }
+
+    #[test]
+    fn the_backdate_is_read_from_the_span() {
+        let backdated = |span: u64| backdate_of(span) == BACKDATE;
+        // kubeadm's and kubepki's: the lifetime plus five minutes.
+        for lifetime in [90, 5400, 3600, 86_400, 8760 * 3600, 87_600 * 3600, 30 * 60, 45 * 60] {
+            assert!(backdated(lifetime + 300), "{lifetime} s + backdate");
+        }
+        // openssl's and pyca's: the lifetime alone.
+        for lifetime in [90, 300, 5400, 3600, 86_400, 365 * 86_400, 600, 900, 10 * 3600] {
+            assert!(!backdated(lifetime), "{lifetime} s");
+        }
+    }
+
+    #[test]
+    fn a_renewal_keeps_the_span_and_the_backdate() {
+        let now = time::macros::datetime!(2027-03-01 12:00:00.7 UTC);
+        let nb = time::macros::datetime!(2026-01-01 09:55 UTC);
+        let v = Validity::renewing(now, nb, nb + time::Duration::minutes(95)).unwrap();
+        assert_eq!(v.not_before, time::macros::datetime!(2027-03-01 11:55 UTC));
+        assert_eq!(v.not_after, time::macros::datetime!(2027-03-01 13:30 UTC));
+        let v = Validity::renewing(now, nb, nb + time::Duration::seconds(90)).unwrap();
+        assert_eq!(v.not_before, time::macros::datetime!(2027-03-01 12:00 UTC));
+        assert_eq!(v.span(), time::Duration::seconds(90));
+        assert_eq!(Validity::renewing(now, nb, nb), None);
     }
 
     #[test]

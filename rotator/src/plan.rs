@@ -5,7 +5,7 @@ use std::net::IpAddr;
 
 use kubepki_pki::issue::CertRequest;
 use kubepki_pki::profile::SanRule;
-use kubepki_pki::validity::BACKDATE;
+use kubepki_pki::validity::backdate_of;
 use kubepki_pki::{AltNames, CaKind, ClusterConfig, KeyAlgorithm, Lifetime, Validity};
 use time::OffsetDateTime;
 
@@ -149,13 +149,13 @@ pub struct PlanOptions {
     pub desired: Option<ClusterConfig>,
 }
 
-/// The lifetime a certificate was issued with: its span, without kubeadm's 5-minute backdate
-/// when it has one (so a 24h certificate renews as a 24h certificate, not 24h05m).
+/// The lifetime a certificate was issued with, to the second: its span, without kubeadm's
+/// 5-minute backdate when it has one ([`backdate_of`] reads it from the span), so a 24h
+/// certificate is a 24h certificate, not 24h05m. A renewal ([`Validity::renewing`]) keeps the
+/// span and so this lifetime.
 pub fn original_lifetime(not_before: OffsetDateTime, not_after: OffsetDateTime) -> Option<Lifetime> {
     let span = (not_after - not_before).whole_seconds().max(0) as u64;
-    let backdate = BACKDATE.as_secs();
-    let secs = if span > backdate && (span - backdate).is_multiple_of(3600) { span - backdate } else { span };
-    Lifetime::new(std::time::Duration::from_secs(secs)).ok()
+    Lifetime::new(std::time::Duration::from_secs(span) - backdate_of(span)).ok()
 }
 
 fn san_strings(n: &AltNames) -> Vec<String> {
@@ -244,11 +244,12 @@ pub fn plan(discovery: &Discovery, cas: &Cas, options: &PlanOptions) -> Result<P
             });
             continue;
         }
-        let lifetime = options
-            .validity
-            .or_else(|| original_lifetime(target.cert.not_before, target.cert.not_after))
-            .unwrap_or(Lifetime::DEFAULT_CERT);
-        let mut validity = Validity::starting_at(options.now, lifetime);
+        // A renewal keeps the certificate's span and backdate, so its lifetime, to the second.
+        let mut validity = match options.validity {
+            Some(lifetime) => Validity::starting_at(options.now, lifetime),
+            None => Validity::renewing(options.now, target.cert.not_before, target.cert.not_after)
+                .unwrap_or_else(|| Validity::starting_at(options.now, Lifetime::DEFAULT_CERT)),
+        };
         let clamped = validity.not_after > ca.cert.not_after;
         if clamped {
             validity.not_after = ca.cert.not_after;
@@ -296,6 +297,33 @@ pub fn sans_of(request: &CertRequest) -> Vec<String> {
 mod tests {
     use super::*;
     use time::macros::datetime;
+
+    /// Renewing a certificate any number of times changes neither its span nor its lifetime,
+    /// whatever they are, with kubeadm's backdate or without (openssl, pyca).
+    #[test]
+    fn renewals_keep_the_span_and_the_lifetime_to_the_second() {
+        for lifetime in [90, 90 * 60, 24 * 3600, 8760 * 3600] {
+            for backdate in [0, 300] {
+                let mut now = datetime!(2026-01-01 10:00:00.25 UTC);
+                let (mut nb, mut na) = (
+                    datetime!(2026-01-01 10:00 UTC) - time::Duration::seconds(backdate),
+                    datetime!(2026-01-01 10:00 UTC) + time::Duration::seconds(lifetime),
+                );
+                let case = format!("{lifetime} s, backdate {backdate} s");
+                let want = original_lifetime(nb, na).unwrap();
+                assert_eq!(want.duration().as_secs(), lifetime as u64, "{case}");
+                for _ in 0..5 {
+                    // Renewed at two thirds of its lifetime, a second and a half late.
+                    now += time::Duration::seconds(lifetime * 2 / 3) + time::Duration::milliseconds(1500);
+                    let v = Validity::renewing(now, nb, na).unwrap();
+                    assert_eq!(v.span(), na - nb, "{case}: the span");
+                    assert_eq!(original_lifetime(v.not_before, v.not_after), Some(want), "{case}: the lifetime");
+                    assert_eq!(v.not_after - now.replace_nanosecond(0).unwrap(), time::Duration::seconds(lifetime));
+                    (nb, na) = (v.not_before, v.not_after);
+                }
+            }
+        }
+    }
 
     #[test]
     fn the_backdate_is_not_counted_as_lifetime() {

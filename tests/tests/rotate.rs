@@ -703,3 +703,71 @@ fn backup_dir_naming_a_file_is_an_input_error() {
     assert!(r.stderr.contains(&named) && r.stderr.contains("names a file"), "{}", r.stderr);
     assert_eq!(tree_hash(d.path()), before);
 }
+/// Re-makes the leaf `base` of the cert dir with pyca/cryptography, as another tool would: the
+/// same subject and extensions, a new P-256 key, signed by `ca`, valid from now for `seconds`
+/// seconds, without a backdate.
+const PYCA_LEAF: &str = r#"
+import datetime, os, sys
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+pki, base, ca, seconds = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+read = lambda p: open(os.path.join(pki, p), "rb").read()
+old = x509.load_pem_x509_certificate(read(base + ".crt"))
+ca_cert = x509.load_pem_x509_certificate(read(ca + ".crt"))
+ca_key = serialization.load_pem_private_key(read(ca + ".key"), None)
+key = ec.generate_private_key(ec.SECP256R1())
+now = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
+b = (x509.CertificateBuilder().subject_name(old.subject).issuer_name(ca_cert.subject)
+     .public_key(key.public_key()).serial_number(x509.random_serial_number())
+     .not_valid_before(now).not_valid_after(now + datetime.timedelta(seconds=seconds)))
+for ext in old.extensions:
+    b = b.add_extension(ext.value, ext.critical)
+cert = b.sign(ca_key, hashes.SHA256())
+for suffix, data, mode in [(".crt", cert.public_bytes(serialization.Encoding.PEM), 0o644),
+        (".key", key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
+                                   serialization.NoEncryption()), 0o600)]:
+    path = os.path.join(pki, base + suffix)
+    os.remove(path)
+    open(path, "wb").write(data)
+    os.chmod(path, mode)
+"#;
+
+/// The current time, to the second, as a certificate's times are.
+fn now_seconds() -> time::OffsetDateTime {
+    time::OffsetDateTime::now_utc().replace_nanosecond(0).unwrap()
+}
+
+#[test]
+fn lifetimes_are_kept_to_the_second_across_renewals() {
+    let d = TestDir::new();
+    init(d.path(), &["--cert-validity", "1h30m"]).ok();
+    let pki = d.join("pki");
+    for (base, ca, seconds) in [("front-proxy-client", "front-proxy-ca", "90"), ("apiserver-etcd-client", "etcd/ca", "5400")] {
+        let r = run(Command::new("/usr/bin/python3").args(["-c", PYCA_LEAF]).arg(&pki).args([base, ca, seconds]));
+        assert_eq!(r.code, 0, "pyca: {}", r.stderr);
+    }
+    // (name, file, CA, span, backdate): kubepki's 1h30m leaf spans 1h35m from five minutes
+    // before its issue; pyca's 90 s and 1h30m leaves span just that, from their issue.
+    for (name, base, ca, span, backdate) in [
+        ("apiserver-kubelet-client", "apiserver-kubelet-client", "ca", 5700, 300),
+        ("front-proxy-client", "front-proxy-client", "front-proxy-ca", 90, 0),
+        ("apiserver-etcd-client", "apiserver-etcd-client", "etcd/ca", 5400, 0),
+    ] {
+        let (original, _) = leaf(d.path(), base);
+        assert_eq!((original.not_after - original.not_before).whole_seconds(), span, "{name} before any renewal");
+        for round in 1..=3 {
+            let before = now_seconds();
+            rotate(d.path(), &["--force", name]).ok();
+            let after = now_seconds();
+            let (cert, key) = leaf(d.path(), base);
+            let case = format!("{name}, renewal {round}");
+            assert_eq!((cert.not_after - cert.not_before).whole_seconds(), span, "{case}: the span");
+            let issued = cert.not_before + time::Duration::seconds(backdate);
+            assert!(before <= issued && issued <= after, "{case}: issued {issued}, run {before}..{after}");
+            assert_eq!(cert.subject, original.subject, "{case}");
+            assert!(key.matches_spki(&cert.spki), "{case}");
+            openssl_verify(&pki.join(format!("{ca}.crt")), &pki.join(format!("{base}.crt"))).unwrap();
+        }
+    }
+}
