@@ -69,7 +69,7 @@ pub(crate) struct ClusterFlags {
 
 impl ClusterFlags {
     /// The kubeadm documents of `--config`, if it has any.
-    fn kubeadm_file(&self) -> Result<Option<KubeadmConfig>> {
+    pub(crate) fn kubeadm_file(&self) -> Result<Option<KubeadmConfig>> {
         Ok(self.config.as_deref().map(KubeadmConfig::read_optional).transpose()?.flatten())
     }
 
@@ -95,6 +95,23 @@ impl ClusterFlags {
             || self.service_cidr.is_some()
             || self.service_dns_domain.is_some();
         if described { self.resolve().map(Some) } else { Ok(None) }
+    }
+
+    /// As [`resolve`](Self::resolve), for a command that uses neither the node name nor the
+    /// advertise address unless they are given: nothing is taken from this host. A node name
+    /// or address neither the flags nor the file give stays a placeholder (`localhost`,
+    /// 0.0.0.0) that such a command never reads.
+    pub(crate) fn resolve_without_host(&self) -> Result<ClusterConfig> {
+        let file = self.kubeadm_file()?;
+        let mut flags = self.clone();
+        if flags.node_name.is_none() && !file.as_ref().is_some_and(|k| k.node_name.is_some()) {
+            flags.node_name = Some("localhost".into());
+        }
+        if flags.apiserver_advertise_address.is_none() && !file.as_ref().is_some_and(|k| k.advertise_address.is_some())
+        {
+            flags.apiserver_advertise_address = Some(IpAddr::from([0, 0, 0, 0]));
+        }
+        flags.resolve()
     }
 
     /// Defaults, then the config file, then the flags; validated.

@@ -438,12 +438,10 @@ fn check_existing_kubeconfig(
 ) -> Result<Option<OffsetDateTime>> {
     let mismatch = |difference: String| Error::ExistingMismatch { path: path.to_owned(), difference };
     let current = kc.current()?;
-    let ca_pem = match kc.cluster_ca(&current.cluster)? {
-        Some(PemSource::Embedded(pem)) => pem,
-        Some(PemSource::File(file)) => fsio::read_required(&file, fsio::MAX_PEM_FILE, "certificate file")?,
-        None => return Err(mismatch(format!("its cluster {:?} has no certificate-authority", current.cluster))),
+    let base_dir = path.parent().unwrap_or(Path::new("."));
+    let Some(certs) = kc.cluster_ca_certificates(&current.cluster, base_dir)? else {
+        return Err(mismatch(format!("its cluster {:?} has no certificate-authority", current.cluster)));
     };
-    let certs = Certificate::from_pem_bundle(&ca_pem, &format!("{} certificate-authority-data", path.display()))?;
     if !certs.iter().any(|c| c == &ca.cert) {
         return Err(mismatch(format!(
             "its cluster CA is not {} (a kubeconfig from another cluster?)",

@@ -241,6 +241,68 @@ pub(crate) fn pkcs8_ec_to_sec1(pkcs8: &[u8]) -> Option<Vec<u8>> {
     Some(out)
 }
 
+/// An AttributeTypeAndValue: `oid` (contents) and a string `value` with tag `tag`.
+pub(crate) fn attribute(oid: &[u8], tag: u8, value: &str) -> Vec<u8> {
+    let mut body = Vec::with_capacity(oid.len() + value.len() + 4);
+    write_tlv(&mut body, TAG_OID, oid);
+    write_tlv(&mut body, tag, value.as_bytes());
+    let mut out = Vec::with_capacity(body.len() + 2);
+    write_tlv(&mut out, TAG_SEQUENCE, &body);
+    out
+}
+
+/// A Name of these RDNs, each a SET OF its attributes (encoded by [`attribute`]) in DER order:
+/// ascending as octet strings (X.690 §11.6), as Go's encoding/asn1 sorts a SET OF, so a
+/// shorter attribute comes first.
+pub(crate) fn name(rdns: Vec<Vec<Vec<u8>>>) -> Vec<u8> {
+    let mut body = Vec::new();
+    for mut attributes in rdns {
+        attributes.sort();
+        write_tlv(&mut body, TAG_SET, &attributes.concat());
+    }
+    let mut out = Vec::with_capacity(body.len() + 4);
+    write_tlv(&mut out, TAG_SEQUENCE, &body);
+    out
+}
+
+/// A certificate's TBSCertificate (whole encoding) with its subject replaced by `subject` (a
+/// Name's whole encoding), and its signatureAlgorithm (whole encoding): what must be signed
+/// again, and with what, for the certificate to carry the new subject.
+pub(crate) fn tbs_with_subject<'a>(cert: &'a [u8], subject: &[u8]) -> Result<(Vec<u8>, &'a [u8]), &'static str> {
+    let mut outer = Reader::new(Reader::new(cert).expect(TAG_SEQUENCE)?);
+    let tbs = outer.expect(TAG_SEQUENCE)?;
+    let algorithm = outer.expect_tlv(TAG_SEQUENCE)?.encoded;
+    let mut fields = Reader::new(tbs);
+    let mut body = Vec::with_capacity(tbs.len() + subject.len());
+    if fields.peek() == Some(TAG_CONTEXT_0) {
+        body.extend_from_slice(fields.read()?.encoded);
+    }
+    // serialNumber, signature, issuer, validity.
+    for tag in [TAG_INTEGER, TAG_SEQUENCE, TAG_SEQUENCE, TAG_SEQUENCE] {
+        body.extend_from_slice(fields.expect_tlv(tag)?.encoded);
+    }
+    fields.expect_tlv(TAG_SEQUENCE)?;
+    body.extend_from_slice(subject);
+    body.extend_from_slice(fields.rest());
+    let mut out = Vec::with_capacity(body.len() + 4);
+    write_tlv(&mut out, TAG_SEQUENCE, &body);
+    Ok((out, algorithm))
+}
+
+/// A Certificate of `tbs` and `algorithm` (whole encodings) and the `signature` over `tbs`.
+pub(crate) fn certificate(tbs: &[u8], algorithm: &[u8], signature: &[u8]) -> Vec<u8> {
+    let mut bits = Vec::with_capacity(signature.len() + 1);
+    bits.push(0);
+    bits.extend_from_slice(signature);
+    let mut body = Vec::with_capacity(tbs.len() + algorithm.len() + bits.len() + 8);
+    body.extend_from_slice(tbs);
+    body.extend_from_slice(algorithm);
+    write_tlv(&mut body, TAG_BIT_STRING, &bits);
+    let mut out = Vec::with_capacity(body.len() + 4);
+    write_tlv(&mut out, TAG_SEQUENCE, &body);
+    out
+}
+
 /// The modulus size in bits of an RSA SubjectPublicKeyInfo, or `None` if it is not RSA.
 pub(crate) fn rsa_modulus_bits(spki: &[u8]) -> Option<usize> {
     let (body, _) = expect(spki, TAG_SEQUENCE).ok()?;

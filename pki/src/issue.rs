@@ -4,12 +4,13 @@ use aws_lc_rs::digest;
 use aws_lc_rs::rand::{SecureRandom, SystemRandom};
 use rcgen::{
     BasicConstraints, CertificateParams, CustomExtension, DistinguishedName, DnType, DnValue, IsCa, Issuer,
-    KeyIdMethod, KeyPair, KeyUsagePurpose, PublicKeyData, SanType, SerialNumber,
+    KeyIdMethod, KeyPair, KeyUsagePurpose, PublicKeyData, SanType, SerialNumber, SigningKey,
 };
 
 use rcgen::string::PrintableString;
 
 use crate::cert::{Certificate, Subject};
+use crate::der;
 use crate::error::{Error, Result};
 use crate::key::PrivateKey;
 use crate::profile::Usage;
@@ -62,27 +63,53 @@ fn dn_value(s: &str) -> DnValue {
     }
 }
 
-fn distinguished_name(subject: &Subject) -> Result<DistinguishedName> {
+fn distinguished_name(subject: &Subject) -> DistinguishedName {
     let mut dn = DistinguishedName::new();
-    // Go's pkix.Name order: O before CN.
-    match subject.organizations.as_slice() {
-        [] => {}
-        [o] => dn.push(DnType::OrganizationName, dn_value(o)),
-        [o1, o2] => {
-            // rcgen keeps one value per attribute type; a second O needs the OID spelled out.
-            dn.push(DnType::OrganizationName, dn_value(o1));
-            dn.push(DnType::CustomDnType(vec![2, 5, 4, 10]), dn_value(o2));
-        }
-        _ => {
-            return Err(Error::InvalidValue {
-                field: "organizations",
-                value: subject.organizations.join(","),
-                reason: "at most two organizations (groups) per certificate are supported".into(),
-            });
-        }
+    // Go's pkix.Name order: O before CN. Several O values share one RDN, which rcgen cannot
+    // write (it holds one value per attribute type, each in its own RDN): `go_subject` writes
+    // that subject, and the certificate is signed again with it.
+    if let [o] = subject.organizations.as_slice() {
+        dn.push(DnType::OrganizationName, dn_value(o));
     }
     dn.push(DnType::CommonName, dn_value(&subject.common_name));
-    Ok(dn)
+    dn
+}
+
+/// The subject as Go's crypto/x509 writes a `pkix.Name` with several Organization values, when
+/// rcgen's encoding differs from it: `ToRDNSequence` puts every O value into one RDN (a
+/// multi-valued RDN, a SET OF that encoding/asn1 sorts as DER sorts it: shorter values first,
+/// so `--org a --org b --org c` stays a, b, c), then the CN in its own RDN. `None` with at most
+/// one O, which rcgen writes as Go does.
+fn go_subject(subject: &Subject) -> Option<Vec<u8>> {
+    /// id-at-organizationName and id-at-commonName, 2.5.4.10 and 2.5.4.3.
+    const OID_ORGANIZATION: &[u8] = &[0x55, 0x04, 0x0a];
+    const OID_COMMON_NAME: &[u8] = &[0x55, 0x04, 0x03];
+    if subject.organizations.len() < 2 {
+        return None;
+    }
+    let attribute = |oid: &[u8], value: &str| {
+        let tag = match dn_value(value) {
+            DnValue::PrintableString(_) => der::TAG_PRINTABLE_STRING,
+            _ => der::TAG_UTF8_STRING,
+        };
+        der::attribute(oid, tag, value)
+    };
+    let organizations = subject.organizations.iter().map(|o| attribute(OID_ORGANIZATION, o)).collect();
+    Some(der::name(vec![organizations, vec![attribute(OID_COMMON_NAME, &subject.common_name)]]))
+}
+
+/// The certificate `cert`, signed again by `key` with its subject replaced by [`go_subject`]'s
+/// when there is one.
+fn with_go_subject(cert: Vec<u8>, subject: &Subject, key: &KeyPair, name: &str) -> Result<Vec<u8>> {
+    let Some(go) = go_subject(subject) else { return Ok(cert) };
+    let (tbs, algorithm) = der::tbs_with_subject(&cert, &go).map_err(|reason| Error::InvalidCertificate {
+        source_name: name.to_owned(),
+        reason: format!("the signed certificate does not parse: {reason}"),
+    })?;
+    let signature = key
+        .sign(&tbs)
+        .map_err(|source| Error::Crypto { action: format!("sign the {name} certificate again"), source })?;
+    Ok(der::certificate(&tbs, algorithm, &signature))
 }
 
 fn san_types(sans: &AltNames) -> Result<Vec<SanType>> {
@@ -107,7 +134,7 @@ fn key_id(key: &PrivateKey) -> Vec<u8> {
 
 fn base_params(subject: &Subject, validity: Validity) -> Result<CertificateParams> {
     let mut params = CertificateParams::default();
-    params.distinguished_name = distinguished_name(subject)?;
+    params.distinguished_name = distinguished_name(subject);
     params.serial_number = Some(random_serial()?);
     params.not_before = validity.not_before;
     params.not_after = validity.not_after;
@@ -139,6 +166,7 @@ pub fn self_signed_ca(common_name: &str, key: &PrivateKey, validity: Validity) -
 /// Signs leaves with one CA; build it once, sign many.
 pub struct Signer<'a> {
     issuer: Issuer<'a, &'a KeyPair>,
+    ca_key: &'a KeyPair,
     ca_cert: &'a Certificate,
     ca_name: &'a str,
 }
@@ -156,9 +184,10 @@ impl<'a> Signer<'a> {
         if !ca_key.matches_spki(&ca_cert.spki) {
             return Err(Error::KeyMismatch { key: format!("the key of {ca_name}"), cert: ca_name.to_owned() });
         }
-        let issuer = Issuer::from_ca_cert_der(&ca_cert.der().into(), ca_key.key_pair()?)
+        let ca_key = ca_key.key_pair()?;
+        let issuer = Issuer::from_ca_cert_der(&ca_cert.der().into(), ca_key)
             .map_err(|source| Error::Crypto { action: format!("use {ca_name} as an issuer"), source })?;
-        Ok(Self { issuer, ca_cert, ca_name })
+        Ok(Self { issuer, ca_key, ca_cert, ca_name })
     }
 
     /// The CA certificate.
@@ -215,7 +244,7 @@ impl<'a> Signer<'a> {
             action: format!("sign the {name} certificate with {}", self.ca_name),
             source,
         })?;
-        let der = cert.der().to_vec();
+        let der = with_go_subject(cert.der().to_vec(), &request.subject, self.ca_key, name)?;
         // rcgen re-encodes the CA's subject as the issuer; a CA made by another tool with an
         // unusual name encoding would produce a leaf that does not chain. Refuse that here.
         let issuer_raw = raw_issuer(&der).ok_or_else(|| Error::InvalidCertificate {
@@ -260,7 +289,7 @@ impl Signer<'_> {
             action: format!("cross-sign {} with {}", subject.common_name, self.ca_name),
             source,
         })?;
-        Ok(cert.der().to_vec())
+        with_go_subject(cert.der().to_vec(), subject, self.ca_key, &subject.common_name)
     }
 }
 
@@ -268,4 +297,55 @@ fn raw_issuer(der: &[u8]) -> Option<Vec<u8>> {
     use x509_parser::prelude::FromDer;
     let (_, x) = x509_parser::certificate::X509Certificate::from_der(der).ok()?;
     Some(x.issuer().as_raw().to_vec())
+}
+
+#[cfg(test)]
+mod tests {
+    use time::OffsetDateTime;
+
+    use super::*;
+    use crate::cert::hex;
+    use crate::key::KeyAlgorithm;
+
+    /// Groups are written as Go's crypto/x509 writes a pkix.Name's Organization: all in one RDN
+    /// sorted as DER sorts a SET OF, then the CN. The expected bytes are pyca/cryptography's
+    /// encoding of `Name([RDN([O=zeta, O=a, O=b]), RDN([CN=alice])])` with PrintableStrings,
+    /// which sorts the SET as DER does.
+    #[test]
+    fn any_number_of_groups_are_encoded_as_go_encodes_them() {
+        let now = OffsetDateTime::now_utc().replace_nanosecond(0).unwrap();
+        let validity = Validity { not_before: now, not_after: now + time::Duration::days(1) };
+        for alg in [KeyAlgorithm::EcdsaP256, KeyAlgorithm::Rsa2048] {
+            let ca_key = alg.generate().unwrap();
+            let ca = self_signed_ca("kubernetes", &ca_key, validity).unwrap();
+            let signer = Signer::new("ca", &ca, &ca_key).unwrap();
+            let leaf_key = KeyAlgorithm::EcdsaP256.generate().unwrap();
+            let sign = |orgs: &[&str]| {
+                let request = CertRequest {
+                    subject: Subject::new("alice", orgs.iter().copied()),
+                    sans: AltNames::new(),
+                    usage: Usage::Client,
+                };
+                let der = signer.sign("alice", &request, &leaf_key, validity).unwrap();
+                Certificate::from_der(der, "alice").unwrap()
+            };
+            let three = sign(&["zeta", "a", "b"]);
+            assert_eq!(
+                hex(&three.raw_subject),
+                "303331213008060355040a1301613008060355040a130162300b060355040a13047a657461\
+                 310e300c06035504031305616c696365"
+            );
+            assert_eq!(three.subject.organizations, ["a", "b", "zeta"]);
+            assert_eq!(three.subject_string, "O=a + O=b + O=zeta, CN=alice");
+            assert_eq!(three.verify_issued_by(&ca), Ok(()), "{alg:?}: signed again over the new subject");
+            assert!(leaf_key.matches_spki(&three.spki));
+            // A UTF8String (`_` is not printable) sorts before PrintableStrings of its length.
+            let mixed = sign(&["b_c", "abc", "kubeadm:cluster-admins", "x", "y", "z", "w"]);
+            assert_eq!(mixed.subject.organizations, ["w", "x", "y", "z", "b_c", "abc", "kubeadm:cluster-admins"]);
+            assert_eq!(mixed.verify_issued_by(&ca), Ok(()));
+            // One group or none: one RDN per attribute, as rcgen writes it and Go too.
+            assert_eq!(sign(&["developers"]).subject_string, "O=developers, CN=alice");
+            assert_eq!(sign(&[]).subject_string, "CN=alice");
+        }
+    }
 }

@@ -12,6 +12,7 @@ use base64::engine::general_purpose::STANDARD;
 use serde_json::{Map, Value, json};
 use zeroize::Zeroizing;
 
+use crate::cert::Certificate;
 use crate::error::{Error, Result};
 
 /// A kubeconfig document.
@@ -227,6 +228,26 @@ impl Kubeconfig {
     /// A cluster's CA: embedded `certificate-authority-data` or a `certificate-authority` path.
     pub fn cluster_ca(&self, cluster: &str) -> Result<Option<PemSource>> {
         self.pem_source(self.named("clusters", cluster), "certificate-authority-data", "certificate-authority")
+    }
+
+    /// The certificates of a cluster's CA: embedded, or read from its `certificate-authority`
+    /// file, a relative path being relative to `base_dir` (the kubeconfig's directory, as
+    /// client-go resolves it). `None` if the cluster names no CA.
+    pub fn cluster_ca_certificates(
+        &self,
+        cluster: &str,
+        base_dir: &std::path::Path,
+    ) -> Result<Option<Vec<Certificate>>> {
+        let (pem, source) = match self.cluster_ca(cluster)? {
+            None => return Ok(None),
+            Some(PemSource::Embedded(pem)) => (pem, format!("{} certificate-authority-data", self.source_name)),
+            Some(PemSource::File(file)) => {
+                let file = base_dir.join(file);
+                let pem = crate::fsio::read_required(&file, crate::fsio::MAX_PEM_FILE, "certificate file")?;
+                (pem, file.display().to_string())
+            }
+        };
+        Certificate::from_pem_bundle(&pem, &source).map(Some)
     }
 
     /// A user's client certificate: embedded or by path.

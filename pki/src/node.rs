@@ -192,7 +192,9 @@ pub fn kubelet_kubeconfig(
     user_kubeconfig(ca, cluster_name, server, &request, algorithm, lifetime, now)
 }
 
-/// A kubeconfig for any client identity, as `kubeadm kubeconfig user` builds it.
+/// A kubeconfig for any client identity, as `kubeadm kubeconfig user` builds it. Its CA data is
+/// the CA file (every certificate of it: old and new during a CA rotation), as kubepki writes it
+/// into the kubeconfigs it manages.
 pub fn user_kubeconfig(
     ca: &CertificateAuthority,
     cluster_name: &str,
@@ -208,7 +210,7 @@ pub fn user_kubeconfig(
     Ok(Kubeconfig::with_client_cert(
         cluster_name,
         server,
-        &ca.cert.to_pem(),
+        &ca.bundle_pem(),
         &request.subject.common_name,
         &crate::pem::encode("CERTIFICATE", &der),
         &key.to_pem(),

@@ -800,15 +800,131 @@ fn kubelet_client_and_user_kubeconfigs_work_with_kubectl() {
     let out = run(&mut user).ok();
     let conf = d.write("alice.conf", &out.stdout);
     let r = run(Command::new("kubectl").arg("--kubeconfig").arg(&conf).args(["get", "--raw", "/"])).ok();
-    assert!(r.stdout.contains("O=developers, O=oncall, CN=alice"), "{}", r.stdout);
+    // Both groups, in the one RDN Go writes them in, sorted as DER sorts a SET: shorter first.
+    assert!(r.stdout.contains("O=oncall, O=developers, CN=alice"), "{}", r.stdout);
     let client = extract_client_cert(&conf, &d.join("alice.crt"));
     assert_eq!(client.lifetime().whole_hours(), 24);
-    // More than two groups is refused rather than silently dropped.
-    let mut three = kubepki();
-    three.args(["kubeconfig", "user", "--client-name", "bob", "--org", "a", "--org", "b", "--org", "c"]);
-    base(&mut three);
-    let r = run(&mut three).expect_code(2);
-    assert!(r.stderr.contains("at most two organizations"), "{}", r.stderr);
+    assert_eq!(client.subject_string, "O=oncall + O=developers, CN=alice");
+}
+
+/// `kubectl --kubeconfig conf config view --raw -o jsonpath=...`: Go's client reads the file.
+fn kubectl_view(conf: &Path, jsonpath: &str) -> String {
+    let r = run(Command::new("kubectl").arg("--kubeconfig").arg(conf).args([
+        "config",
+        "view",
+        "--raw",
+        "-o",
+        &format!("jsonpath={jsonpath}"),
+    ]));
+    assert_eq!(r.code, 0, "kubectl config view: {}", r.stderr);
+    r.stdout
+}
+
+/// pyca/cryptography's DER of the Name Go's crypto/x509 writes for a pkix.Name with these
+/// Organization values and this CommonName: one RDN with every O, then the CN.
+const PYCA_GO_NAME: &str = r#"
+import sys
+from cryptography import x509
+from cryptography.x509.name import _ASN1Type
+from cryptography.x509.oid import NameOID
+cn, orgs = sys.argv[1], sys.argv[2:]
+attr = lambda oid, v: x509.NameAttribute(oid, v, _type=_ASN1Type.PrintableString)
+name = x509.Name([x509.RelativeDistinguishedName([attr(NameOID.ORGANIZATION_NAME, o) for o in orgs]),
+                  x509.RelativeDistinguishedName([attr(NameOID.COMMON_NAME, cn)])])
+print(name.public_bytes().hex())
+"#;
+
+#[test]
+fn user_kubeconfigs_take_the_cluster_from_admin_conf() {
+    let d = TestDir::new();
+    init(d.path(), &[]).ok();
+    let (pki, admin) = (d.join("pki"), d.join("admin.conf"));
+    // An admin.conf for cluster prod-cluster behind a load balancer, written by kubectl.
+    std::fs::remove_file(&admin).unwrap();
+    let kubectl_config = |args: &[&str]| {
+        let r = run(Command::new("kubectl").arg("--kubeconfig").arg(&admin).arg("config").args(args));
+        assert_eq!(r.code, 0, "kubectl config {args:?}: {}", r.stderr);
+    };
+    let ca_flag = format!("--certificate-authority={}", pki.join("ca.crt").display());
+    kubectl_config(&[
+        "set-cluster",
+        "prod-cluster",
+        "--server=https://lb.prod.example:6443",
+        &ca_flag,
+        "--embed-certs",
+    ]);
+    kubectl_config(&[
+        "set-context",
+        "kubernetes-admin@prod-cluster",
+        "--cluster=prod-cluster",
+        "--user=kubernetes-admin",
+    ]);
+    kubectl_config(&["use-context", "kubernetes-admin@prod-cluster"]);
+    let user = |extra: &[&str]| {
+        run(kubepki()
+            .args(["kubeconfig", "user", "--client-name", "alice", "--cert-dir"])
+            .arg(&pki)
+            .arg("--kubeconfig-dir")
+            .arg(d.path())
+            .args(extra))
+    };
+
+    let out = user(&["--org", "a", "--org", "b", "--org", "c"]).ok();
+    assert!(out.stderr.is_empty(), "{}", out.stderr);
+    let conf = d.write("alice.conf", &out.stdout);
+    let ca_data = base64::engine::Engine::encode(&base64::engine::general_purpose::STANDARD, d.read("pki/ca.crt"));
+    assert_eq!(
+        kubectl_view(
+            &conf,
+            "{.clusters[0].name} {.clusters[0].cluster.server} {.clusters[0].cluster.certificate-authority-data}"
+        ),
+        format!("prod-cluster https://lb.prod.example:6443 {ca_data}")
+    );
+    let contexts = run(Command::new("kubectl").arg("--kubeconfig").arg(&conf).args(["config", "get-contexts"])).ok();
+    let current = contexts.stdout.lines().find(|l| l.starts_with('*')).unwrap_or_default().to_owned();
+    assert_eq!(current.split_whitespace().collect::<Vec<_>>(), ["*", "alice@prod-cluster", "prod-cluster", "alice"]);
+    // One O per group, in order, in the one RDN Go writes them in; byte for byte Go's name.
+    let client = extract_client_cert(&conf, &d.join("alice.crt"));
+    let subject =
+        run(Command::new("openssl").args(["x509", "-noout", "-subject", "-in"]).arg(d.join("alice.crt"))).ok();
+    assert_eq!(subject.stdout.trim(), "subject=O = a + O = b + O = c, CN = alice");
+    openssl_verify_purpose(&pki.join("ca.crt"), &d.join("alice.crt"), Some("sslclient")).unwrap();
+    let go_name = run(Command::new("/usr/bin/python3").args(["-c", PYCA_GO_NAME, "alice", "a", "b", "c"])).ok();
+    let hex: String = client.raw_subject.iter().map(|b| format!("{b:02x}")).collect();
+    assert_eq!(hex, go_name.stdout.trim());
+
+    // Flags say otherwise: they win, and nothing of admin.conf is used.
+    let out = user(&["--cluster-name", "staging", "--control-plane-endpoint", "api.staging.example:7443"]).ok();
+    let conf = d.write("alice-staging.conf", &out.stdout);
+    assert_eq!(
+        kubectl_view(&conf, "{.clusters[0].name} {.clusters[0].cluster.server}"),
+        "staging https://api.staging.example:7443"
+    );
+
+    // An admin.conf that trusts another CA belongs to another cluster: refused, nothing printed.
+    let other_ca = format!("--certificate-authority={}", pki.join("front-proxy-ca.crt").display());
+    kubectl_config(&["set-cluster", "prod-cluster", &other_ca, "--embed-certs"]);
+    let before = tree_hash(d.path());
+    let r = user(&["--org", "a"]).expect_code(2);
+    assert!(r.stdout.is_empty());
+    let want =
+        format!("{}: its cluster \"prod-cluster\" does not trust {}", admin.display(), pki.join("ca.crt").display());
+    assert!(r.stderr.contains(&want), "{}", r.stderr);
+    assert_eq!(tree_hash(d.path()), before);
+
+    // Without admin.conf and without flags, the server is this host's address, and stderr says so
+    // (or, on a host without a default route, the command asks for the address).
+    std::fs::remove_file(&admin).unwrap();
+    let r = user(&[]);
+    match r.code {
+        0 => assert!(
+            r.stderr.contains("is this host's address (its default route)")
+                && r.stderr.contains("admin.conf does not exist"),
+            "{}",
+            r.stderr
+        ),
+        _ => assert!(r.code == 2 && r.stderr.contains("default route"), "{}", r.stderr),
+    }
 }
 
 /// docs/profiles.md's table is the code's table.
