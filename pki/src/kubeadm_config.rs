@@ -611,7 +611,9 @@ discovery: {file: {kubeConfigPath: /etc/kubernetes/discovery.conf}}
                 "ClusterConfiguration: networking.servicesubnet: unknown field; did you mean serviceSubnet?",
             ),
             (
-                format!("{init}nodeRegistration:\n  taints:\n    - {{key: a, effect: NoSchedule}}\n    - {{key: b, efect: NoSchedule}}\n"),
+                format!(
+                    "{init}nodeRegistration:\n  taints:\n    - {{key: a, effect: NoSchedule}}\n    - {{key: b, efect: NoSchedule}}\n"
+                ),
                 "InitConfiguration: nodeRegistration.taints[1].efect: unknown field; did you mean effect?",
             ),
             (
@@ -642,7 +644,8 @@ discovery: {file: {kubeConfigPath: /etc/kubernetes/discovery.conf}}
             ),
             // A field of the other version.
             (
-                "apiVersion: kubeadm.k8s.io/v1beta3\nkind: ClusterConfiguration\nencryptionAlgorithm: ECDSA-P256\n".into(),
+                "apiVersion: kubeadm.k8s.io/v1beta3\nkind: ClusterConfiguration\nencryptionAlgorithm: ECDSA-P256\n"
+                    .into(),
                 "ClusterConfiguration: encryptionAlgorithm: unknown field in kubeadm.k8s.io/v1beta3 (a v1beta4 field",
             ),
             (
@@ -659,8 +662,14 @@ discovery: {file: {kubeConfigPath: /etc/kubernetes/discovery.conf}}
                 format!("{cluster}apiServer: {{certSANs: 5}}\n"),
                 "ClusterConfiguration: apiServer.certSANs: expected a list of strings, found a number",
             ),
-            (format!("{cluster}featureGates: {{A: maybe}}\n"), "featureGates.A: expected true or false, found a string"),
-            (format!("{init}localAPIEndpoint: {{bindPort: \"6443\"}}\n"), "localAPIEndpoint.bindPort: expected a whole number"),
+            (
+                format!("{cluster}featureGates: {{A: maybe}}\n"),
+                "featureGates.A: expected true or false, found a string",
+            ),
+            (
+                format!("{init}localAPIEndpoint: {{bindPort: \"6443\"}}\n"),
+                "localAPIEndpoint.bindPort: expected a whole number",
+            ),
             (format!("{cluster}kubernetesVersion: 1.30\n"), "kubernetesVersion: expected a string, found a number"),
             (format!("{cluster}apiServer: [a]\n"), "apiServer: expected a mapping, found a list"),
             // An unknown kubeadm kind or a group that is nearly kubeadm's.

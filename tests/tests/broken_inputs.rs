@@ -447,7 +447,9 @@ fn cases() -> Vec<Case> {
         },
         Case {
             what: "kubeadm config: a typo'd field (init)",
-            corrupt: |d| drop(d.write("cfg.yaml", format!("{KUBEADM_HEAD}apiServer:\n  certSAN: [new-lb.example.com]\n"))),
+            corrupt: |d| {
+                drop(d.write("cfg.yaml", format!("{KUBEADM_HEAD}apiServer:\n  certSAN: [new-lb.example.com]\n")))
+            },
             cmd: Init,
             args: &["--config", "cfg.yaml"],
             code: 2,
@@ -455,7 +457,9 @@ fn cases() -> Vec<Case> {
         },
         Case {
             what: "kubeadm config: a typo'd field (rotate)",
-            corrupt: |d| drop(d.write("cfg.yaml", format!("{KUBEADM_HEAD}etcd:\n  local:\n    serverCertSAN: [etcd.example]\n"))),
+            corrupt: |d| {
+                drop(d.write("cfg.yaml", format!("{KUBEADM_HEAD}etcd:\n  local:\n    serverCertSAN: [etcd.example]\n")))
+            },
             cmd: Rotate,
             args: &["--config", "cfg.yaml", "--force", "etcd-server"],
             code: 2,

@@ -743,7 +743,9 @@ fn lifetimes_are_kept_to_the_second_across_renewals() {
     let d = TestDir::new();
     init(d.path(), &["--cert-validity", "1h30m"]).ok();
     let pki = d.join("pki");
-    for (base, ca, seconds) in [("front-proxy-client", "front-proxy-ca", "90"), ("apiserver-etcd-client", "etcd/ca", "5400")] {
+    for (base, ca, seconds) in
+        [("front-proxy-client", "front-proxy-ca", "90"), ("apiserver-etcd-client", "etcd/ca", "5400")]
+    {
         let r = run(Command::new("/usr/bin/python3").args(["-c", PYCA_LEAF]).arg(&pki).args([base, ca, seconds]));
         assert_eq!(r.code, 0, "pyca: {}", r.stderr);
     }

@@ -52,14 +52,8 @@ const HOST_PATH_MOUNT: &[Field] =
     &[f("name", Str), f("hostPath", Str), f("mountPath", Str), f("readOnly", Bool), f("pathType", Str)];
 const PATCHES: &[Field] = &[f("directory", Str)];
 /// `bootstraptoken/v1.BootstrapToken`.
-const BOOTSTRAP_TOKEN: &[Field] = &[
-    f("token", Str),
-    f("description", Str),
-    f("ttl", Str),
-    f("expires", Str),
-    f("usages", Strs),
-    f("groups", Strs),
-];
+const BOOTSTRAP_TOKEN: &[Field] =
+    &[f("token", Str), f("description", Str), f("ttl", Str), f("expires", Str), f("usages", Strs), f("groups", Strs)];
 /// `core/v1.Taint`.
 const TAINT: &[Field] = &[f("key", Str), f("value", Str), f("effect", Str), f("timeAdded", Str)];
 
