@@ -104,11 +104,10 @@ impl ClusterFlags {
     pub(crate) fn resolve_without_host(&self) -> Result<ClusterConfig> {
         let file = self.kubeadm_file()?;
         let mut flags = self.clone();
-        if flags.node_name.is_none() && !file.as_ref().is_some_and(|k| k.node_name.is_some()) {
+        if flags.node_name.is_none() && file.as_ref().is_none_or(|k| k.node_name.is_none()) {
             flags.node_name = Some("localhost".into());
         }
-        if flags.apiserver_advertise_address.is_none() && !file.as_ref().is_some_and(|k| k.advertise_address.is_some())
-        {
+        if flags.apiserver_advertise_address.is_none() && file.as_ref().is_none_or(|k| k.advertise_address.is_none()) {
             flags.apiserver_advertise_address = Some(IpAddr::from([0, 0, 0, 0]));
         }
         flags.resolve()

@@ -256,7 +256,7 @@ pub(super) fn version(name: &str) -> Option<&'static Version> {
 }
 
 impl Version {
-    fn other(&self) -> &'static Version {
+    fn other(&self) -> &'static Self {
         if self.name == V1BETA3.name { &V1BETA4 } else { &V1BETA3 }
     }
 
@@ -493,8 +493,8 @@ fn edit_distance(a: &str, b: &str) -> usize {
     for (i, row) in d.iter_mut().enumerate() {
         row[0] = i;
     }
-    for j in 0..=b.len() {
-        d[0][j] = j;
+    for (j, cell) in d[0].iter_mut().enumerate() {
+        *cell = j;
     }
     for i in 1..=a.len() {
         for j in 1..=b.len() {
