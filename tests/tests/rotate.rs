@@ -703,6 +703,7 @@ fn backup_dir_naming_a_file_is_an_input_error() {
     assert!(r.stderr.contains(&named) && r.stderr.contains("names a file"), "{}", r.stderr);
     assert_eq!(tree_hash(d.path()), before);
 }
+
 /// Re-makes the leaf `base` of the cert dir with pyca/cryptography, as another tool would: the
 /// same subject and extensions, a new P-256 key, signed by `ca`, valid from now for `seconds`
 /// seconds, without a backdate.
