@@ -6,6 +6,7 @@
 //! rustls server.
 
 pub mod fuzz_support;
+pub mod kubeadm_fixture;
 pub mod x509_reference;
 
 use std::collections::BTreeMap;
@@ -23,6 +24,8 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 pub mod secrets_api;
+
+pub use kubeadm_fixture::kubeadm_tree;
 
 /// Installs aws-lc-rs as the process-wide rustls provider (idempotent).
 pub fn install_crypto_provider() {

@@ -11,6 +11,7 @@ mod examples;
 mod fuzz_corpus;
 mod hygiene;
 mod init;
+mod kubeadm_fixture;
 mod rotate;
 mod shell;
 mod tree;
