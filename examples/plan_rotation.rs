@@ -46,7 +46,7 @@ fn main() -> Result<()> {
             validity: None,
             reuse_key: false,
             algorithm: None,
-            desired: None,
+            desired: plan::Desired::default(),
         };
         let plan = plan::plan(&discovery, &cas, &options)?;
         println!("in {days} days: {} due, {} not yet", plan.renewals.len(), plan.kept.len());

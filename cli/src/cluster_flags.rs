@@ -6,7 +6,11 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
-use kubepki_pki::{ClusterConfig, KeyAlgorithm, KubeadmConfig, Lifetime};
+use kubepki_pki::profile::SanRule;
+use kubepki_pki::{AltNames, ClusterConfig, KeyAlgorithm, KubeadmConfig, Lifetime};
+use kubepki_rotator::plan::Desired;
+
+use crate::exit::{INPUT, coded};
 
 /// Flags that describe the cluster, named as kubeadm names them.
 #[derive(Args, Clone, Debug, Default)]
@@ -82,19 +86,81 @@ impl ClusterFlags {
         Ok((cert_dir, kubeconfig_dir))
     }
 
-    /// The cluster configuration, but only if the user described the cluster (a kubeadm
-    /// `--config`, or a flag that decides SANs): rotate then reconciles SANs with it.
-    pub(crate) fn desired(&self) -> Result<Option<ClusterConfig>> {
-        let described = self.kubeadm_file()?.is_some()
-            || self.node_name.is_some()
-            || self.apiserver_advertise_address.is_some()
-            || self.control_plane_endpoint.is_some()
-            || self.apiserver_cert_extra_sans.is_some()
-            || self.etcd_server_cert_extra_sans.is_some()
-            || self.etcd_peer_cert_extra_sans.is_some()
-            || self.service_cidr.is_some()
-            || self.service_dns_domain.is_some();
-        if described { self.resolve().map(Some) } else { Ok(None) }
+    /// What `rotate` is asked for beyond keeping each certificate's identity — never anything
+    /// of this host. With `--config`, the file (flags over it) is the whole desired state of
+    /// kubeadm's apiserver and etcd SANs, and it or the flags must name the node
+    /// (`nodeRegistration.name`, `localAPIEndpoint.advertiseAddress`). Without it, each flag
+    /// adds what it states to the leaves kubeadm's SAN rules give it to (`--node-name` and
+    /// `--apiserver-advertise-address` to apiserver, etcd-server and etcd-peer; the endpoint,
+    /// the Service CIDR and DNS domain, and `--apiserver-cert-extra-sans` to apiserver; the
+    /// etcd extra SANs to theirs). `remove`: SANs to take off every renewed leaf.
+    pub(crate) fn rotation_desired(&self, remove: &[String]) -> Result<Desired> {
+        let file = self.kubeadm_file()?;
+        let node_known = self.node_name.is_some() || file.as_ref().is_some_and(|k| k.node_name.is_some());
+        let address_known =
+            self.apiserver_advertise_address.is_some() || file.as_ref().is_some_and(|k| k.advertise_address.is_some());
+        // A --config holding only kubepki's own RotationConfiguration describes no cluster.
+        let mut flags = self.clone();
+        if file.is_none() {
+            flags.config = None;
+        }
+        let base = flags.resolve_without_host()?;
+        let mut profile = base.clone();
+        if !node_known {
+            profile.node_name = String::new();
+        }
+        let mut desired = Desired { profile: Some(profile), ..Desired::default() };
+        for value in remove {
+            desired.remove.add_parsed(value, "--remove-sans").map_err(|e| coded(INPUT, e))?;
+        }
+        if let Some(path) = self.config.as_ref().filter(|_| file.is_some()) {
+            if !node_known || !address_known {
+                bail!(coded(
+                    INPUT,
+                    anyhow::anyhow!(
+                        "{}: the configuration gives the whole desired state of the apiserver and etcd certificates \
+                         but does not name this node: set nodeRegistration.name and \
+                         localAPIEndpoint.advertiseAddress, or pass --node-name and --apiserver-advertise-address \
+                         (rotate never takes them from the host it runs on)",
+                        path.display()
+                    )
+                ));
+            }
+            desired.config = Some(base);
+            return Ok(desired);
+        }
+        let (mut api, mut etcd_server, mut etcd_peer) = (AltNames::new(), AltNames::new(), AltNames::new());
+        for names in [&mut api, &mut etcd_server, &mut etcd_peer] {
+            if let Some(node) = &self.node_name {
+                names.add_parsed(node, "--node-name").map_err(|e| coded(INPUT, e))?;
+            }
+            if let Some(address) = self.apiserver_advertise_address {
+                names.add_ip(address);
+            }
+        }
+        if self.control_plane_endpoint.is_some()
+            && let Some((host, _)) = base.control_plane_host_port()?
+        {
+            api.add_parsed(&host, "apiserver")?;
+        }
+        if self.service_cidr.is_some() {
+            api.add_ip(kubepki_pki::san::first_service_ip(&base.service_subnet)?);
+        }
+        if self.service_dns_domain.is_some() {
+            api.add_dns(format!("kubernetes.default.svc.{}", base.dns_domain));
+        }
+        for (names, extra, cert) in [
+            (&mut api, &self.apiserver_cert_extra_sans, "apiserver"),
+            (&mut etcd_server, &self.etcd_server_cert_extra_sans, "etcd-server"),
+            (&mut etcd_peer, &self.etcd_peer_cert_extra_sans, "etcd-peer"),
+        ] {
+            for value in extra.iter().flatten() {
+                names.add_parsed(value, cert).map_err(|e| coded(INPUT, e))?;
+            }
+        }
+        desired.add =
+            vec![(SanRule::ApiServer, api), (SanRule::EtcdServer, etcd_server), (SanRule::EtcdPeer, etcd_peer)];
+        Ok(desired)
     }
 
     /// As [`resolve`](Self::resolve), for a command that uses neither the node name nor the
@@ -177,8 +243,8 @@ impl ClusterFlags {
         }
         cfg.external_etcd |= self.external_etcd;
         if cfg.cert_validity > cfg.ca_validity {
-            bail!(crate::exit::coded(
-                crate::exit::INPUT,
+            bail!(coded(
+                INPUT,
                 anyhow::anyhow!(
                     "the certificate validity ({}) is longer than the CA validity ({}): a leaf never outlives its CA",
                     cfg.cert_validity,
@@ -211,8 +277,8 @@ fn default_route_address() -> Result<IpAddr> {
             return Ok(addr.ip());
         }
     }
-    bail!(crate::exit::coded(
-        crate::exit::INPUT,
+    bail!(coded(
+        INPUT,
         anyhow::anyhow!(
             "could not find this host's address from its default route; pass --apiserver-advertise-address"
         )

@@ -70,6 +70,11 @@ impl PublicKeyKind {
     pub fn is_weak(&self) -> bool {
         matches!(self, Self::Rsa { bits } if *bits < 2048)
     }
+
+    /// The kubeadm key algorithm of this key, if it is one (`RSA-2048`, `ECDSA-P256`, ...).
+    pub fn key_algorithm(&self) -> Option<crate::KeyAlgorithm> {
+        self.to_string().parse().ok()
+    }
 }
 
 impl fmt::Display for PublicKeyKind {

@@ -114,7 +114,7 @@ impl ClusterConfig {
     }
 
     /// The control-plane endpoint split into host and optional port.
-    fn control_plane_host_port(&self) -> Result<Option<(String, Option<u16>)>> {
+    pub fn control_plane_host_port(&self) -> Result<Option<(String, Option<u16>)>> {
         let Some(ep) = self.control_plane_endpoint.as_deref().filter(|s| !s.is_empty()) else {
             return Ok(None);
         };

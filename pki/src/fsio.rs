@@ -502,6 +502,8 @@ enum Step {
     /// Delete a directory (a snapshot of the earlier linked layout: only journals written by
     /// an earlier kubepki hold this step).
     RemoveDir { path: PathBuf },
+    /// Delete a file (skipped if it is gone: an earlier attempt did it).
+    RemoveFile { path: PathBuf },
 }
 
 #[derive(Debug, Deserialize, Serialize)]
@@ -515,6 +517,8 @@ struct Journal {
 enum WriteKind {
     /// A rename over the target.
     Plain,
+    /// The file is removed (restoring a backup of a run that created it).
+    Remove,
     /// Its directory is new: it is staged whole and renamed into place with all its files.
     NewDir,
 }
@@ -640,6 +644,17 @@ impl Transaction {
         });
     }
 
+    /// Removes a file at the commit, in order with the other steps (a backup's restore removes
+    /// what the run it undoes created).
+    pub fn remove(&mut self, path: impl Into<PathBuf>) {
+        self.writes.push(PendingWrite {
+            path: path.into(),
+            contents: Zeroizing::new(Vec::new()),
+            mode: 0,
+            kind: WriteKind::Remove,
+        });
+    }
+
     /// Adds a file of a directory that does not exist yet (a kubelet serving directory of a
     /// bulk issue): the directory is staged whole beside its final place and appears with all
     /// its files in one rename, so no reader and no crash sees a key without its certificate.
@@ -695,7 +710,7 @@ impl Transaction {
         // A new directory is not created in place: its parent is, and it is staged beside.
         let dirs = parent_dirs(self.writes.iter().map(|w| match w.kind {
             WriteKind::NewDir => w.path.parent().unwrap_or(&w.path),
-            WriteKind::Plain => w.path.as_path(),
+            WriteKind::Plain | WriteKind::Remove => w.path.as_path(),
         }));
         // Unsynced: make_durable below makes the new directories' entries durable before the
         // commit point.
@@ -706,11 +721,17 @@ impl Transaction {
         create_dirs(&self.journal_dir, 0o700, &mut changed)?;
         let mut steps = Vec::new();
         let mut files: Vec<(PathBuf, &PendingWrite)> = Vec::new();
-        for w in self.writes.iter().filter(|w| w.kind == WriteKind::Plain) {
-            let tmp = tmp_path(&w.path);
-            staged.push(tmp.clone());
-            steps.push(Step::Rename { from: tmp.clone(), to: w.path.clone() });
-            files.push((tmp, w));
+        for w in &self.writes {
+            match w.kind {
+                WriteKind::Plain => {
+                    let tmp = tmp_path(&w.path);
+                    staged.push(tmp.clone());
+                    steps.push(Step::Rename { from: tmp.clone(), to: w.path.clone() });
+                    files.push((tmp, w));
+                }
+                WriteKind::Remove => steps.push(Step::RemoveFile { path: w.path.clone() }),
+                WriteKind::NewDir => {}
+            }
         }
         let mut new_dirs: BTreeMap<PathBuf, Vec<&PendingWrite>> = BTreeMap::new();
         for w in self.writes.iter().filter(|w| w.kind == WriteKind::NewDir) {
@@ -851,6 +872,15 @@ fn apply(journal: &Path, steps: &[Step]) -> Result<()> {
             Step::RemoveDir { path } => {
                 if path.is_dir() {
                     fs::remove_dir_all(path).map_err(|source| Error::Write { path: path.clone(), source })?;
+                }
+            }
+            Step::RemoveFile { path } => {
+                if fs::symlink_metadata(path).is_ok() {
+                    fs::remove_file(path).map_err(|source| Error::Write { path: path.clone(), source })?;
+                }
+                let dir = parent_of(path);
+                if seen.insert(dir.clone()) {
+                    dirs.push(dir);
                 }
             }
         }

@@ -80,6 +80,20 @@ impl AltNames {
         (dns, ips)
     }
 
+    /// Adds every name of `other` that is not here yet (IP addresses after these).
+    pub fn extend(&mut self, other: &Self) {
+        self.dns.extend(other.dns.iter().cloned());
+        for ip in &other.ips {
+            self.add_ip(*ip);
+        }
+    }
+
+    /// Removes every name of `other`.
+    pub fn remove(&mut self, other: &Self) {
+        self.dns.retain(|d| !other.dns.contains(d));
+        self.ips.retain(|ip| !other.ips.contains(ip));
+    }
+
     /// Whether both hold the same names, whatever the IP order.
     pub fn same_names(&self, other: &Self) -> bool {
         let (a, b) = self.missing_from(other);

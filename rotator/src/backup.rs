@@ -22,6 +22,10 @@ pub struct Entry {
     /// Kept so that older manifests read; files are restored as plain files either way.
     #[serde(default, skip_serializing)]
     pub versioned: bool,
+    /// The file did not exist before the run (a missing leaf issued anew): restoring removes
+    /// it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub absent: bool,
 }
 
 /// A backup directory: copies of files as they were before a rotation, with their modes.
@@ -195,8 +199,9 @@ fn stored(dir: &Path, path: &Path) -> PathBuf {
 }
 
 impl Backup {
-    /// Copies `files` (which must exist) into a new backup directory `dir`: the directory
-    /// appears complete, with its manifest, or not at all.
+    /// Copies `files` into a new backup directory `dir`: the directory appears complete, with
+    /// its manifest, or not at all. A file that does not exist is recorded as absent, so that
+    /// restoring removes what the run created.
     pub fn create(dir: &Path, files: &[&Path]) -> Result<Self> {
         let parent = dir.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
         fsio::create_dir_all(parent, 0o700)?;
@@ -208,10 +213,13 @@ impl Backup {
             if entries.iter().any(|e| e.path == abs) {
                 continue;
             }
-            let bytes = Zeroizing::new(fsio::read_required(path, MAX_CONFIG_FILE, "file to back up")?);
+            let Some(bytes) = fsio::read_optional(path, MAX_CONFIG_FILE, "file to back up")? else {
+                entries.push(Entry { path: abs, mode: 0, versioned: false, absent: true });
+                continue;
+            };
             let mode = fsio::mode_of(path)?;
-            contents.push((relative(&abs), bytes, mode));
-            entries.push(Entry { path: abs, mode, versioned: false });
+            contents.push((relative(&abs), Zeroizing::new(bytes), mode));
+            entries.push(Entry { path: abs, mode, versioned: false, absent: false });
         }
         let manifest = Zeroizing::new(serde_json::to_vec_pretty(&entries).unwrap_or_default());
         contents.push((PathBuf::from(MANIFEST), manifest, 0o600));
@@ -236,7 +244,11 @@ impl Backup {
     /// The files whose stored copy is missing (or not a regular file): what this backup cannot
     /// give back.
     pub fn missing(&self) -> Vec<PathBuf> {
-        self.entries.iter().filter(|e| !stored(&self.dir, &e.path).is_file()).map(|e| e.path.clone()).collect()
+        self.entries
+            .iter()
+            .filter(|e| !e.absent && !stored(&self.dir, &e.path).is_file())
+            .map(|e| e.path.clone())
+            .collect()
     }
 
     /// Puts every backed-up file back, atomically, with its mode (journaled in the state dir
@@ -244,6 +256,10 @@ impl Backup {
     pub fn restore(&self, cert_dir: &Path) -> Result<Vec<PathBuf>> {
         let mut tx = Transaction::new(kubepki_pki::lock::state_dir(cert_dir));
         for e in &self.entries {
+            if e.absent {
+                tx.remove(&e.path);
+                continue;
+            }
             let contents = fsio::read_required(&stored(&self.dir, &e.path), MAX_CONFIG_FILE, "backed-up file")?;
             tx.add(&e.path, contents, e.mode);
         }

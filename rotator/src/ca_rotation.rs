@@ -26,7 +26,7 @@ use time::OffsetDateTime;
 use crate::backup::{self, Backup};
 use crate::error::{Error, Result};
 use crate::execute::{self, ExecuteOptions, Outcome};
-use crate::plan::{self, PlanOptions};
+use crate::plan::{self, Desired, PlanOptions};
 use crate::policy::Policy;
 use crate::targets::{self, Cas};
 
@@ -529,7 +529,7 @@ impl CaRotation {
                 validity: None,
                 reuse_key: false,
                 algorithm: None,
-                desired: None,
+                desired: Desired::default(),
             };
             let mut the_plan = plan::plan(&discovery, &cas, &options)?;
             the_plan.renewals.retain(|r| r.ca == self.ca);

@@ -10,6 +10,30 @@ pub enum Error {
     #[error(transparent)]
     Pki(#[from] kubepki_pki::Error),
 
+    /// A leaf named with `--force` is signed by an externally managed CA.
+    #[error(
+        "--force {name}: it is signed by {ca}, which is externally managed: its key {} is absent (kubeadm's \
+         external-CA mode); renew it with the external CA (`kubepki csr generate {name}` writes its CSR)",
+        key.display()
+    )]
+    ExternalCa {
+        /// The name given.
+        name: String,
+        /// The CA.
+        ca: String,
+        /// The CA key that is absent.
+        key: PathBuf,
+    },
+    /// A broken or missing leaf named with `--force` whose identity is not known enough.
+    #[error("--force {name}: it is {problem} and its certificate cannot be read; reissuing it needs {needs}")]
+    NeedsIdentity {
+        /// The name given.
+        name: String,
+        /// What is wrong with it.
+        problem: String,
+        /// What must be given.
+        needs: String,
+    },
     /// A name given to `--force` is not a certificate rotate found.
     #[error("--force {name}: no such certificate (found: {known})")]
     UnknownTarget {

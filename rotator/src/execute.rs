@@ -23,8 +23,9 @@ pub struct Renewed {
     pub name: String,
     /// Where it lives.
     pub location: Location,
-    /// The certificate replaced.
-    pub old: Certificate,
+    /// The certificate replaced (`None`: there was none that could be read: a missing or
+    /// broken leaf issued anew).
+    pub old: Option<Certificate>,
     /// The new certificate.
     pub new: Certificate,
     /// The new key, PEM (for Secrets that mirror it). Zeroized on drop; never printed.
@@ -101,7 +102,7 @@ pub fn execute(
         renewed.push(Renewed {
             name: r.name.clone(),
             location: r.location.clone(),
-            old: discovery.targets[r.target].cert.clone(),
+            old: r.old.clone(),
             new: cert,
             key_pem,
             key_reused: r.reuse_key,
@@ -124,11 +125,12 @@ pub fn execute(
 }
 
 fn issue(r: &Renewal, discovery: &Discovery, cas: &Cas) -> Result<(PrivateKey, Certificate)> {
-    let target = &discovery.targets[r.target];
     let ca = cas.get(r.ca).ok_or_else(|| Error::Missing { path: PathBuf::from(r.ca.base_name()) })?;
     let signer = ca.signer(&r.name)?;
-    let key =
-        if r.reuse_key { PrivateKey::from_pem(&target.key.to_pem(), &r.name)? } else { r.algorithm.generate()? };
+    let key = match r.target.map(|t| &discovery.targets[t]) {
+        Some(target) if r.reuse_key => PrivateKey::from_pem(&target.key.to_pem(), &r.name)?,
+        _ => r.algorithm.generate()?,
+    };
     let der = signer.sign(&r.name, &r.request, &key, r.validity)?;
     Ok((key, Certificate::from_der(der, &r.name)?))
 }
@@ -192,7 +194,8 @@ pub fn records(renewed: &[Renewed], action: &str) -> Vec<Record> {
     renewed
         .iter()
         .map(|r| {
-            let (old, new) = if action == "restore" { (&r.new, &r.old) } else { (&r.old, &r.new) };
+            let (old, new) = (r.old.as_ref(), Some(&r.new));
+            let (old, new) = if action == "restore" { (new, old) } else { (old, new) };
             Record {
                 time: time.clone(),
                 host: host.clone(),
@@ -205,8 +208,8 @@ pub fn records(renewed: &[Renewed], action: &str) -> Vec<Record> {
                     Location::Kubeconfig { path, user } => format!("{}#{user}", absolute(path).display()),
                     other => absolute(other.path()).display().to_string(),
                 },
-                old: Some(cert_ref(old)),
-                new: Some(cert_ref(new)),
+                old: old.map(cert_ref),
+                new: new.map(cert_ref),
                 key_reused: r.key_reused,
                 reason: r.reasons.join("; "),
             }

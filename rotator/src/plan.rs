@@ -1,17 +1,22 @@
 //! The rotation plan: what is renewed, why, and into what — computed without touching disk.
+//!
+//! A renewed leaf keeps the identity of the certificate it replaces — subject, SANs, usages,
+//! key algorithm — plus exactly what the command line or a `--config` file states
+//! ([`Desired`]). Nothing about the host kubepki runs on enters a plan.
 
 use std::fmt;
 use std::net::IpAddr;
+use std::path::PathBuf;
 
 use kubepki_pki::issue::CertRequest;
 use kubepki_pki::profile::SanRule;
 use kubepki_pki::validity::backdate_of;
-use kubepki_pki::{AltNames, CaKind, ClusterConfig, KeyAlgorithm, Lifetime, Validity};
+use kubepki_pki::{AltNames, CaKind, Certificate, ClusterConfig, KeyAlgorithm, Lifetime, Validity};
 use time::OffsetDateTime;
 
 use crate::error::{Error, Result};
 use crate::policy::Policy;
-use crate::targets::{Cas, Discovery, Location, Skipped, Target};
+use crate::targets::{Cas, Discovery, External, Location, Problem, Skipped, Unusable};
 
 /// Why a certificate is renewed.
 #[derive(Clone, Debug, Eq, PartialEq)]
@@ -23,13 +28,20 @@ pub enum Reason {
     },
     /// Named with `--force`, or `--all`.
     Forced,
-    /// Its SANs differ from what the cluster configuration asks for.
+    /// Its SANs differ from what the command line or the configuration asks for.
     SanDrift {
-        /// Names the configuration wants that the certificate lacks.
+        /// Names asked for that the certificate lacks.
         added: Vec<String>,
-        /// Names the certificate has that the configuration no longer wants.
+        /// Names the certificate has that are to go.
         removed: Vec<String>,
     },
+    /// Its files are broken (named with `--force`): it is reissued.
+    Broken {
+        /// What is wrong.
+        reason: String,
+    },
+    /// It is missing (named with `--force`): it is issued anew.
+    Missing,
 }
 
 impl fmt::Display for Reason {
@@ -47,17 +59,21 @@ impl fmt::Display for Reason {
                 }
                 Ok(())
             }
+            Self::Broken { reason } => write!(f, "broken ({reason})"),
+            Self::Missing => f.write_str("missing"),
         }
     }
 }
 
 impl Reason {
-    /// A short machine-readable kind: `due`, `forced` or `san-drift`.
+    /// A short machine-readable kind: `due`, `forced`, `san-drift`, `broken` or `missing`.
     pub fn kind(&self) -> &'static str {
         match self {
             Self::Due { .. } => "due",
             Self::Forced => "forced",
             Self::SanDrift { .. } => "san-drift",
+            Self::Broken { .. } => "broken",
+            Self::Missing => "missing",
         }
     }
 }
@@ -65,8 +81,9 @@ impl Reason {
 /// One certificate to renew.
 #[derive(Clone, Debug)]
 pub struct Renewal {
-    /// Index into the discovery's targets.
-    pub target: usize,
+    /// Index into the discovery's targets; `None` for a broken or missing leaf reissued from
+    /// the discovery's `unusable`.
+    pub target: Option<usize>,
     /// Its name.
     pub name: String,
     /// Where it lives.
@@ -75,10 +92,8 @@ pub struct Renewal {
     pub ca: CaKind,
     /// Why (at least one reason).
     pub reasons: Vec<Reason>,
-    /// The serial being replaced.
-    pub old_serial: String,
-    /// The NotAfter being replaced.
-    pub old_not_after: OffsetDateTime,
+    /// The certificate being replaced, when there is one that can be read.
+    pub old: Option<Certificate>,
     /// The new certificate's subject, SANs and usages.
     pub request: CertRequest,
     /// The new validity window.
@@ -87,8 +102,33 @@ pub struct Renewal {
     pub clamped: bool,
     /// The existing key is kept.
     pub reuse_key: bool,
-    /// The algorithm of the new key (that of the old key unless overridden).
+    /// The algorithm of the key being replaced, when known.
+    pub old_algorithm: Option<KeyAlgorithm>,
+    /// The algorithm of the new key (that of the old key unless `--encryption-algorithm`).
     pub algorithm: KeyAlgorithm,
+}
+
+impl Renewal {
+    /// The serial being replaced, if any.
+    pub fn old_serial(&self) -> Option<&str> {
+        self.old.as_ref().map(|c| c.serial.as_str())
+    }
+
+    /// The NotAfter being replaced, if any.
+    pub fn old_not_after(&self) -> Option<OffsetDateTime> {
+        self.old.as_ref().map(|c| c.not_after)
+    }
+
+    /// SANs added and removed relative to the certificate replaced (`DNS:x`, `IP:y`).
+    pub fn san_changes(&self) -> (Vec<String>, Vec<String>) {
+        let Some(old) = &self.old else { return (sans_of(&self.request), Vec::new()) };
+        (diff(&self.request.sans, &old.sans), diff(&old.sans, &self.request.sans))
+    }
+
+    /// Whether the key algorithm changes.
+    pub fn changes_algorithm(&self) -> bool {
+        self.old_algorithm.is_some_and(|a| a != self.algorithm)
+    }
 }
 
 /// A certificate that is not due.
@@ -104,6 +144,19 @@ pub struct Kept {
     pub renewal_point: OffsetDateTime,
 }
 
+/// A broken or missing leaf left as it is: it needs to be named with `--force`.
+#[derive(Clone, Debug)]
+pub struct Unrenewable {
+    /// Its name.
+    pub name: String,
+    /// Its certificate file.
+    pub path: PathBuf,
+    /// What is wrong.
+    pub problem: Problem,
+    /// The command that fixes it.
+    pub fix: String,
+}
+
 /// The whole plan.
 #[derive(Clone, Debug)]
 pub struct Plan {
@@ -113,6 +166,10 @@ pub struct Plan {
     pub renewals: Vec<Renewal>,
     /// What is not due.
     pub kept: Vec<Kept>,
+    /// Leaves of an externally managed CA: kubepki cannot sign them (see `kubepki csr`).
+    pub external: Vec<External>,
+    /// Broken or missing leaves not named with `--force`: the run reports them and fails.
+    pub unrenewable: Vec<Unrenewable>,
     /// What was found and is left alone.
     pub skipped: Vec<Skipped>,
     /// Things to know (a clamped lifetime).
@@ -126,6 +183,30 @@ impl Plan {
     }
 }
 
+/// What the command line or a configuration file says a renewed leaf must carry, beyond the
+/// identity of the certificate it replaces.
+#[derive(Clone, Debug, Default)]
+pub struct Desired {
+    /// A kubeadm configuration (`--config`): the whole desired SANs of `apiserver`,
+    /// `etcd/server` and `etcd/peer` (a SAN it does not give is removed).
+    pub config: Option<ClusterConfig>,
+    /// SANs to add (flags), by the kubeadm SAN rule of the leaves they go to.
+    pub add: Vec<(SanRule, AltNames)>,
+    /// SANs to remove from every renewed leaf that has them.
+    pub remove: AltNames,
+    /// What kubeadm's profile of a leaf whose certificate cannot be read (broken or missing)
+    /// is filled from: the configuration, or the flags. `None`: neither says enough, and such
+    /// a leaf can only be reissued when its profile needs nothing of the node.
+    pub profile: Option<ClusterConfig>,
+}
+
+impl Desired {
+    /// Whether anything is asked for beyond keeping identities.
+    pub fn is_empty(&self) -> bool {
+        self.config.is_none() && self.add.iter().all(|(_, n)| n.is_empty()) && self.remove.is_empty()
+    }
+}
+
 /// What decides the plan.
 #[derive(Clone, Debug)]
 pub struct PlanOptions {
@@ -135,9 +216,9 @@ pub struct PlanOptions {
     pub at: OffsetDateTime,
     /// The moment new certificates are issued at (now).
     pub now: OffsetDateTime,
-    /// Names to renew whatever the policy says.
+    /// Names to renew whatever the policy says (also broken and missing leaves).
     pub force: Vec<String>,
-    /// Renew everything.
+    /// Renew every certificate that can be renewed (not broken or missing ones: name those).
     pub all: bool,
     /// A new lifetime for every renewed certificate (default: the one it had).
     pub validity: Option<Lifetime>,
@@ -145,8 +226,8 @@ pub struct PlanOptions {
     pub reuse_key: bool,
     /// The algorithm of new keys (default: each certificate's current one).
     pub algorithm: Option<KeyAlgorithm>,
-    /// The cluster configuration to reconcile SANs with (apiserver, etcd-server, etcd-peer).
-    pub desired: Option<ClusterConfig>,
+    /// What the command line or configuration asks for.
+    pub desired: Desired,
 }
 
 /// The lifetime a certificate was issued with, to the second: its span, without kubeadm's
@@ -165,11 +246,64 @@ fn san_strings(n: &AltNames) -> Vec<String> {
         .collect()
 }
 
+/// The names of `a` that `b` lacks, as `DNS:x`/`IP:y`.
+fn diff(a: &AltNames, b: &AltNames) -> Vec<String> {
+    let (dns, ips) = a.missing_from(b);
+    dns.into_iter().map(|d| format!("DNS:{d}")).chain(ips.into_iter().map(|i| format!("IP:{i}"))).collect()
+}
+
+/// kubeadm's SAN rule of a cert dir leaf, by its file stem.
+fn san_rule(location: &Location) -> SanRule {
+    match location {
+        Location::CertDir { base, .. } => match base.as_str() {
+            "apiserver" => SanRule::ApiServer,
+            "etcd/server" => SanRule::EtcdServer,
+            "etcd/peer" => SanRule::EtcdPeer,
+            _ => SanRule::None,
+        },
+        Location::Kubeconfig { .. } => SanRule::None,
+    }
+}
+
+/// The SANs a renewed leaf carries: those of the certificate it replaces (or, with
+/// `--config`, the configuration's for kubeadm's apiserver and etcd leaves), plus what the
+/// flags add, less what they remove.
+fn desired_sans(current: &AltNames, rule: SanRule, desired: &Desired) -> Result<AltNames> {
+    let mut sans = match (&desired.config, rule) {
+        (Some(cfg), SanRule::ApiServer | SanRule::EtcdServer | SanRule::EtcdPeer) => cfg.alt_names(rule)?,
+        _ => current.clone(),
+    };
+    for (_, names) in desired.add.iter().filter(|(r, _)| *r == rule && rule != SanRule::None) {
+        sans.extend(names);
+    }
+    sans.remove(&desired.remove);
+    Ok(sans)
+}
+
+/// The validity of a renewal: `--validity`, else the span of the certificate replaced (its
+/// lifetime to the second, backdate kept), else kubeadm's one year.
+fn renewal_validity(now: OffsetDateTime, old: Option<&Certificate>, validity: Option<Lifetime>) -> Validity {
+    match (validity, old) {
+        (Some(lifetime), _) => Validity::starting_at(now, lifetime),
+        (None, Some(old)) => Validity::renewing(now, old.not_before, old.not_after)
+            .unwrap_or_else(|| Validity::starting_at(now, Lifetime::DEFAULT_CERT)),
+        (None, None) => Validity::starting_at(now, Lifetime::DEFAULT_CERT),
+    }
+}
+
 /// Computes the plan. Pure: reads only what it is given.
 pub fn plan(discovery: &Discovery, cas: &Cas, options: &PlanOptions) -> Result<Plan> {
     for name in &options.force {
-        if !discovery.targets.iter().any(|t| &t.name == name) {
-            let known: Vec<&str> = discovery.targets.iter().map(|t| t.name.as_str()).collect();
+        if let Some(e) = discovery.external.iter().find(|e| &e.name == name) {
+            return Err(Error::ExternalCa { name: name.clone(), ca: e.ca.name().into(), key: e.ca_key.clone() });
+        }
+        if let Some(u) = discovery.unusable.iter().find(|u| &u.name == name)
+            && let Some(ca) = cas.get(u.ca).filter(|ca| ca.is_external())
+        {
+            return Err(Error::ExternalCa { name: name.clone(), ca: ca.name.clone(), key: ca.key_path.clone() });
+        }
+        if !discovery.names().any(|n| n == name) {
+            let known: Vec<&str> = discovery.names().collect();
             return Err(Error::UnknownTarget { name: name.clone(), known: known.join(", ") });
         }
     }
@@ -177,9 +311,19 @@ pub fn plan(discovery: &Discovery, cas: &Cas, options: &PlanOptions) -> Result<P
         at: options.at,
         renewals: Vec::new(),
         kept: Vec::new(),
+        external: discovery.external.clone(),
+        unrenewable: Vec::new(),
         skipped: discovery.skipped.clone(),
         warnings: Vec::new(),
     };
+    for u in &discovery.unreadable {
+        out.unrenewable.push(Unrenewable {
+            name: u.name.clone(),
+            path: u.path.clone(),
+            problem: Problem::Broken { reason: u.reason.clone() },
+            fix: format!("repair or remove {}", u.path.display()),
+        });
+    }
     for (index, target) in discovery.targets.iter().enumerate() {
         let mut reasons = Vec::new();
         let point = options.policy.renewal_point(&target.cert);
@@ -199,24 +343,12 @@ pub fn plan(discovery: &Discovery, cas: &Cas, options: &PlanOptions) -> Result<P
         if options.all || options.force.contains(&target.name) {
             reasons.push(Reason::Forced);
         }
-        let mut request = CertRequest {
-            subject: target.cert.subject.clone(),
-            sans: target.cert.sans.clone(),
-            usage: target.cert.usage.unwrap_or(kubepki_pki::Usage::Client),
-        };
-        if let Some(desired) = desired_sans(target, options.desired.as_ref())? {
-            if !desired.same_names(&target.cert.sans) {
-                let (add_dns, add_ip) = desired.missing_from(&target.cert.sans);
-                let (rm_dns, rm_ip) = target.cert.sans.missing_from(&desired);
-                let fmt = |dns: Vec<String>, ips: Vec<IpAddr>| {
-                    dns.into_iter()
-                        .map(|d| format!("DNS:{d}"))
-                        .chain(ips.into_iter().map(|i| format!("IP:{i}")))
-                        .collect()
-                };
-                reasons.push(Reason::SanDrift { added: fmt(add_dns, add_ip), removed: fmt(rm_dns, rm_ip) });
-            }
-            request.sans = desired;
+        let sans = desired_sans(&target.cert.sans, san_rule(&target.location), &options.desired)?;
+        if !sans.same_names(&target.cert.sans) {
+            reasons.push(Reason::SanDrift {
+                added: diff(&sans, &target.cert.sans),
+                removed: diff(&target.cert.sans, &sans),
+            });
         }
         if reasons.is_empty() {
             out.kept.push(Kept {
@@ -227,65 +359,149 @@ pub fn plan(discovery: &Discovery, cas: &Cas, options: &PlanOptions) -> Result<P
             });
             continue;
         }
-        let Some(ca) = cas.get(target.ca) else { continue };
-        if ca.is_external() {
-            out.skipped.push(Skipped {
-                name: target.name.clone(),
-                path: target.location.path().to_owned(),
-                reason: format!("{} is externally managed (its key {} is absent)", ca.name, ca.key_path.display()),
-            });
-            continue;
-        }
-        if target.cert.usage.is_none() {
+        let Some(usage) = target.cert.usage else {
             out.skipped.push(Skipped {
                 name: target.name.clone(),
                 path: target.location.path().to_owned(),
                 reason: "it has neither serverAuth nor clientAuth".into(),
             });
             continue;
-        }
-        // A renewal keeps the certificate's span and backdate, so its lifetime, to the second.
-        let mut validity = match options.validity {
-            Some(lifetime) => Validity::starting_at(options.now, lifetime),
-            None => Validity::renewing(options.now, target.cert.not_before, target.cert.not_after)
-                .unwrap_or_else(|| Validity::starting_at(options.now, Lifetime::DEFAULT_CERT)),
         };
-        let clamped = validity.not_after > ca.cert.not_after;
-        if clamped {
-            validity.not_after = ca.cert.not_after;
-            out.warnings.push(format!(
-                "{}: the new certificate would outlive {} ({}); its NotAfter is cut back to the CA's",
-                target.name, ca.name, ca.cert.not_after
-            ));
-        }
-        out.renewals.push(Renewal {
-            target: index,
+        let request = CertRequest { subject: target.cert.subject.clone(), sans, usage };
+        let old_algorithm = target.key.algorithm();
+        let renewal = Renewal {
+            target: Some(index),
             name: target.name.clone(),
             location: target.location.clone(),
             ca: target.ca,
             reasons,
-            old_serial: target.cert.serial.clone(),
-            old_not_after: target.cert.not_after,
+            old: Some(target.cert.clone()),
             request,
-            validity,
-            clamped,
+            validity: renewal_validity(options.now, Some(&target.cert), options.validity),
+            clamped: false,
             reuse_key: options.reuse_key,
-            algorithm: options.algorithm.unwrap_or_else(|| target.key.algorithm()),
-        });
+            old_algorithm: Some(old_algorithm),
+            algorithm: options.algorithm.unwrap_or(old_algorithm),
+        };
+        push_renewal(&mut out, cas, renewal);
+    }
+    for u in &discovery.unusable {
+        if !options.force.contains(&u.name) {
+            let external = cas.get(u.ca).is_some_and(|ca| ca.is_external());
+            out.unrenewable.push(Unrenewable {
+                name: u.name.clone(),
+                path: u.location.path().to_owned(),
+                problem: u.problem.clone(),
+                fix: if external {
+                    format!("renew it with the external {} (kubepki csr generate {})", u.ca.name(), u.name)
+                } else {
+                    format!("kubepki rotate --force {}", u.name)
+                },
+            });
+            continue;
+        }
+        let renewal = reissue(u, cas, options)?;
+        if options.reuse_key {
+            out.warnings.push(format!("{}: reissued with a new key (its key cannot be reused: {})", u.name, u.problem));
+        }
+        push_renewal(&mut out, cas, renewal);
     }
     Ok(out)
 }
 
-/// The SANs the configuration wants for a cert-dir apiserver/etcd certificate.
-fn desired_sans(target: &Target, desired: Option<&ClusterConfig>) -> Result<Option<AltNames>> {
-    let (Some(cfg), Location::CertDir { base, .. }) = (desired, &target.location) else { return Ok(None) };
-    let rule = match base.as_str() {
-        "apiserver" => SanRule::ApiServer,
-        "etcd/server" => SanRule::EtcdServer,
-        "etcd/peer" => SanRule::EtcdPeer,
-        _ => return Ok(None),
+/// Adds a renewal, its NotAfter cut back to its CA's if it would outlive it.
+fn push_renewal(out: &mut Plan, cas: &Cas, mut renewal: Renewal) {
+    let Some(ca) = cas.get(renewal.ca) else {
+        out.skipped.push(Skipped {
+            name: renewal.name.clone(),
+            path: renewal.location.path().to_owned(),
+            reason: format!("{} is not in the cert dir", renewal.ca.name()),
+        });
+        return;
     };
-    Ok(Some(cfg.alt_names(rule)?))
+    if renewal.validity.not_after > ca.cert.not_after {
+        renewal.validity.not_after = ca.cert.not_after;
+        renewal.clamped = true;
+        out.warnings.push(format!(
+            "{}: the new certificate would outlive {} ({}); its NotAfter is cut back to the CA's",
+            renewal.name, ca.name, ca.cert.not_after
+        ));
+    }
+    out.renewals.push(renewal);
+}
+
+/// A broken or missing leaf named with `--force`, reissued with the identity of its old
+/// certificate when that can still be read, else with kubeadm's profile filled from the flags
+/// or `--config` (never from the host).
+fn reissue(u: &Unusable, cas: &Cas, options: &PlanOptions) -> Result<Renewal> {
+    let rule = san_rule(&u.location);
+    let request = match (&u.cert, u.profile) {
+        (Some(old), profile) => CertRequest {
+            subject: old.subject.clone(),
+            sans: desired_sans(&old.sans, rule, &options.desired)?,
+            usage: old.usage.or(profile.map(|p| p.spec().usage)).unwrap_or(kubepki_pki::Usage::Client),
+        },
+        (None, Some(profile)) => {
+            let spec = profile.spec();
+            let needs_node =
+                spec.sans != SanRule::None || spec.common_name != kubepki_pki::profile::CommonName::Fixed(spec.name);
+            let cfg = match &options.desired.profile {
+                Some(cfg) if !cfg.node_name.is_empty() && !cfg.advertise_address.is_unspecified() => cfg.clone(),
+                Some(cfg) if !needs_node => cfg.clone(),
+                None if !needs_node => ClusterConfig::new(String::new(), IpAddr::from([0, 0, 0, 0])),
+                _ => {
+                    return Err(Error::NeedsIdentity {
+                        name: u.name.clone(),
+                        problem: u.problem.to_string(),
+                        needs: "--node-name and --apiserver-advertise-address (or a --config that gives \
+                                nodeRegistration.name and localAPIEndpoint.advertiseAddress)"
+                            .into(),
+                    });
+                }
+            };
+            let mut request = cfg.request(spec)?;
+            if options.desired.config.is_none() {
+                for (_, names) in options.desired.add.iter().filter(|(r, _)| *r == rule && rule != SanRule::None) {
+                    request.sans.extend(names);
+                }
+            }
+            request.sans.remove(&options.desired.remove);
+            request
+        }
+        (None, None) => {
+            return Err(Error::NeedsIdentity {
+                name: u.name.clone(),
+                problem: u.problem.to_string(),
+                needs: "a readable certificate: kubepki has no profile for it; restore it from a backup".into(),
+            });
+        }
+    };
+    let old_algorithm = u.cert.as_ref().and_then(|c| c.public_key.key_algorithm());
+    let ca_algorithm = cas.get(u.ca).and_then(|ca| ca.cert.public_key.key_algorithm());
+    let algorithm = options
+        .algorithm
+        .or(old_algorithm)
+        .or(options.desired.config.as_ref().map(|c| c.encryption_algorithm))
+        .or(ca_algorithm)
+        .unwrap_or_default();
+    let problem = match &u.problem {
+        Problem::Broken { reason } => Reason::Broken { reason: reason.clone() },
+        Problem::Missing => Reason::Missing,
+    };
+    Ok(Renewal {
+        target: None,
+        name: u.name.clone(),
+        location: u.location.clone(),
+        ca: u.ca,
+        reasons: vec![Reason::Forced, problem],
+        old: u.cert.clone(),
+        request,
+        validity: renewal_validity(options.now, u.cert.as_ref(), options.validity),
+        clamped: false,
+        reuse_key: false,
+        old_algorithm,
+        algorithm,
+    })
 }
 
 /// The SANs of a request as strings (`DNS:x`, `IP:y`), for reports.

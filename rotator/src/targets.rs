@@ -1,13 +1,17 @@
-//! What `rotate` can renew: the leaves of the cert dir and the client certificates embedded in
-//! kubeconfigs, each with the CA of the cert dir that signed it.
+//! What `rotate` can renew, read from the same [`Inventory`] `check` and `tree` report: the
+//! leaves of the cert dir and the client certificates embedded in kubeconfigs, each with the CA
+//! of the cert dir that signed it — and, named the same way, what it cannot renew: leaves whose
+//! CA is externally managed, leaves that are broken or missing.
 
+use std::fs;
 use std::path::{Path, PathBuf};
 
 use kubepki_pki::kubeconfig::PemSource;
 use kubepki_pki::store::LoadedPair;
-use kubepki_pki::{CaKind, Certificate, CertificateAuthority, Kubeconfig, PkiDir, PrivateKey, Profile};
+use kubepki_pki::{CaKind, Certificate, CertificateAuthority, KeyAlgorithm, Kubeconfig, PkiDir, PrivateKey, Profile};
 
 use crate::error::{Error, Result};
+use crate::inventory::{self, InventoryBuilder, Item, SourcePath, Sources, Stored};
 
 /// Where a renewable certificate lives.
 #[derive(Clone, Debug, Eq, PartialEq)]
@@ -56,6 +60,60 @@ pub struct Target {
     pub ca: CaKind,
 }
 
+/// A cert dir leaf `rotate` cannot renew as it is: its files are broken, or absent.
+#[derive(Debug)]
+pub struct Unusable {
+    /// kubeadm's name (`apiserver`), or the file stem of another leaf.
+    pub name: String,
+    /// Its files.
+    pub location: Location,
+    /// kubeadm's profile, for a kubeadm leaf.
+    pub profile: Option<Profile>,
+    /// The CA that signs it.
+    pub ca: CaKind,
+    /// What is wrong.
+    pub problem: Problem,
+    /// The certificate, when it can still be read (its identity is kept when it is reissued).
+    pub cert: Option<Certificate>,
+}
+
+/// What makes a leaf [`Unusable`].
+#[derive(Clone, Debug, Eq, PartialEq)]
+pub enum Problem {
+    /// Its certificate or key cannot be read, or they do not belong together.
+    Broken {
+        /// Why, naming the file.
+        reason: String,
+    },
+    /// kubeadm's leaf, expected (its CA is in the cert dir), and neither file is there.
+    Missing,
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Broken { reason } => write!(f, "broken: {reason}"),
+            Self::Missing => f.write_str("missing"),
+        }
+    }
+}
+
+/// A leaf signed by an externally managed CA (kubeadm's external-CA mode: the CA's
+/// certificate is in the cert dir, its key is not): renewed elsewhere, or through CSRs.
+#[derive(Clone, Debug)]
+pub struct External {
+    /// Its name.
+    pub name: String,
+    /// Where it lives.
+    pub location: Location,
+    /// The CA.
+    pub ca: CaKind,
+    /// The CA key that is absent.
+    pub ca_key: PathBuf,
+    /// Its NotAfter.
+    pub not_after: kubepki_pki::OffsetDateTime,
+}
+
 /// A certificate that was found but will not be rotated, and why.
 #[derive(Clone, Debug, Eq, PartialEq)]
 pub struct Skipped {
@@ -98,39 +156,262 @@ impl Cas {
     }
 }
 
-/// Everything renewable under a cert dir and a set of kubeconfigs.
+/// Everything under a cert dir and a set of kubeconfigs, sorted by what `rotate` can do with it.
 #[derive(Debug, Default)]
 pub struct Discovery {
     /// What can be renewed.
     pub targets: Vec<Target>,
+    /// Cert dir leaves that are broken or missing: renewed only when named with `--force`.
+    pub unusable: Vec<Unusable>,
+    /// Leaves of an externally managed CA.
+    pub external: Vec<External>,
     /// What was found and left alone.
     pub skipped: Vec<Skipped>,
+    /// Inputs that could not be read at all (a kubeconfig that is not YAML).
+    pub unreadable: Vec<Skipped>,
 }
 
-/// Finds the leaves of the cert dir (kubeadm's, and any other `<name>.crt` with its `.key`
-/// signed by one of its CAs, in the cert dir and its `etcd/` directory), the client
-/// certificates embedded in `kubeconfigs`, and kubelet serving certificates under
-/// `kubelet_dirs`.
-pub fn discover(pki: &PkiDir, cas: &Cas, kubeconfigs: &[PathBuf], kubelet_dirs: &[PathBuf]) -> Result<Discovery> {
-    let mut out = Discovery::default();
-    for base in leaf_bases(pki.root())? {
-        let Some(pair) = pki.load_pair(&base)? else { continue };
-        let name = Profile::ALL
-            .into_iter()
-            .find(|p| p.spec().base_name == base)
-            .map_or_else(|| base.clone(), |p| p.name().to_owned());
-        add_pair(&mut out, cas, name, base, pair);
+impl Discovery {
+    /// Every name `--force` can take.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.targets.iter().map(|t| t.name.as_str()).chain(self.unusable.iter().map(|u| u.name.as_str()))
     }
-    for path in kubeconfigs {
-        add_kubeconfig(&mut out, cas, path)?;
+}
+
+/// Finds what `rotate` works on, through the same inventory as `check`: kubeadm's leaves of the
+/// cert dir (a broken one is [`Unusable`], not an error; so is a missing one, when its CA is
+/// there), any other `<name>.crt` with its `.key` in the cert dir and its `etcd/` directory,
+/// the client certificates embedded in `kubeconfigs`, and kubelet serving certificates under
+/// `kubelet_dirs`. CAs are not targets (`rotate-ca` rotates them).
+pub fn discover(pki: &PkiDir, cas: &Cas, kubeconfigs: &[PathBuf], kubelet_dirs: &[PathBuf]) -> Result<Discovery> {
+    let sources = Sources {
+        cert_dir: Some(SourcePath::explicit(pki.root())),
+        kubeconfigs: kubeconfigs.iter().map(SourcePath::explicit).collect(),
+        ..Sources::default()
+    };
+    let inventory = InventoryBuilder::discover(&sources).finish();
+    let mut out = Discovery::default();
+    // A kubeconfig that cannot be read at all is reported by name; the rest is still renewed.
+    // (What the cert dir's files lack is on their items.)
+    for e in inventory.errors.iter().filter(|e| !Path::new(&e.input).starts_with(pki.root())) {
+        out.unreadable.push(Skipped {
+            name: e.input.clone(),
+            path: PathBuf::from(&e.input),
+            reason: e.message.clone(),
+        });
+    }
+    for item in inventory.items.iter().filter(|i| i.location.index() == 0) {
+        match &item.location {
+            inventory::Location::CertDir { base, cert_path, key_path, .. } => {
+                if CaKind::ALL.iter().any(|k| k.base_name() == base) {
+                    continue;
+                }
+                let location =
+                    Location::CertDir { base: base.clone(), cert_path: cert_path.clone(), key_path: key_path.clone() };
+                add_cert_dir_item(&mut out, cas, item, location);
+            }
+            // A kubeconfig that is not there is reported by `check`; rotate does not make one.
+            inventory::Location::Kubeconfig { path, .. } if !path.exists() => {}
+            inventory::Location::Kubeconfig { path, user, cert, key, .. } => {
+                add_kubeconfig_item(&mut out, cas, item, path, user, cert, key.as_ref());
+            }
+            _ => {}
+        }
+    }
+    // Leaves of the cert dir that are not kubeadm's (the inventory reads kubeadm's names only).
+    for base in other_leaf_bases(pki.root())? {
+        let location =
+            Location::CertDir { base: base.clone(), cert_path: pki.cert_path(&base), key_path: pki.key_path(&base) };
+        match pki.load_pair(&base) {
+            Ok(Some(pair)) => add_pair(&mut out, cas, base, location, pair),
+            Ok(None) => {}
+            Err(e) => {
+                let cert = read_cert(&location);
+                let Some(ca) = cert.as_ref().and_then(|c| cas.issuer_of(c)) else {
+                    let path = location.path().to_owned();
+                    out.skipped.push(Skipped { name: base, path, reason: e.to_string() });
+                    continue;
+                };
+                out.unusable.push(Unusable {
+                    name: base,
+                    location,
+                    profile: None,
+                    ca,
+                    problem: Problem::Broken { reason: e.to_string() },
+                    cert,
+                });
+            }
+        }
     }
     for dir in kubelet_dirs {
         for (name, node_dir) in kubelet_serving_dirs(dir)? {
-            let Some(pair) = PkiDir::new(&node_dir).load_pair("kubelet")? else { continue };
-            add_pair(&mut out, cas, name, "kubelet".into(), pair);
+            let node = PkiDir::new(&node_dir);
+            let location = Location::CertDir {
+                base: "kubelet".into(),
+                cert_path: node.cert_path("kubelet"),
+                key_path: node.key_path("kubelet"),
+            };
+            match node.load_pair("kubelet") {
+                Ok(Some(pair)) => add_pair(&mut out, cas, name, location, pair),
+                Ok(None) => {}
+                Err(e) => {
+                    let cert = read_cert(&location);
+                    let ca = cert.as_ref().and_then(|c| cas.issuer_of(c)).unwrap_or(CaKind::Ca);
+                    let problem = Problem::Broken { reason: e.to_string() };
+                    out.unusable.push(Unusable { name, location, profile: None, ca, problem, cert });
+                }
+            }
         }
     }
     Ok(out)
+}
+
+/// The certificate of a location, if it can be read (a broken leaf's identity).
+fn read_cert(location: &Location) -> Option<Certificate> {
+    let bytes =
+        kubepki_pki::fsio::read_optional(location.path(), kubepki_pki::fsio::MAX_PEM_FILE, "certificate").ok()??;
+    Certificate::from_pem_bundle(&bytes, &location.path().display().to_string()).ok()?.into_iter().next()
+}
+
+fn ca_kind(item: &Item) -> Option<CaKind> {
+    let name = item.ca_name.as_deref().or(item.expected_ca.map(CaKind::name))?;
+    CaKind::ALL.into_iter().find(|k| k.name() == name)
+}
+
+/// A kubeadm leaf of the cert dir, as the inventory judged it.
+fn add_cert_dir_item(out: &mut Discovery, cas: &Cas, item: &Item, location: Location) {
+    let profile = Profile::ALL.into_iter().find(|p| p.name() == item.name);
+    let Some(ca) = ca_kind(item) else { return };
+    let broken = |reason: String, cert: Option<Certificate>| Unusable {
+        name: item.name.clone(),
+        location: location.clone(),
+        profile,
+        ca,
+        problem: Problem::Broken { reason },
+        cert,
+    };
+    let Location::CertDir { cert_path, key_path, .. } = &location else { return };
+    let cert = match &item.certificate {
+        Ok(cert) => cert.clone(),
+        // Neither file: the inventory expects it (its CA is here), and it is missing.
+        Err(_) if fs::symlink_metadata(cert_path).is_err() && fs::symlink_metadata(key_path).is_err() => {
+            return out.unusable.push(Unusable { problem: Problem::Missing, ..broken(String::new(), None) });
+        }
+        Err(reason) => return out.unusable.push(broken(reason.clone(), None)),
+    };
+    if let Some(f) = item
+        .findings
+        .iter()
+        .find(|f| matches!(f, inventory::Finding::KeyMismatch { .. } | inventory::Finding::KeyMissing { .. }))
+    {
+        return out.unusable.push(broken(f.to_string(), Some(cert)));
+    }
+    let key = match kubepki_pki::store::read_key(key_path) {
+        Ok(Some(key)) if key.matches_spki(&cert.spki) => key,
+        Ok(Some(_)) => {
+            let reason = format!("{} does not match {}", key_path.display(), location.path().display());
+            return out.unusable.push(broken(reason, Some(cert)));
+        }
+        Ok(None) => {
+            let reason = format!("{} exists but {} does not", location.path().display(), key_path.display());
+            return out.unusable.push(broken(reason, Some(cert)));
+        }
+        Err(e) => return out.unusable.push(broken(e.to_string(), Some(cert))),
+    };
+    add_sound(out, cas, item.name.clone(), location, cert, key, Some(ca));
+}
+
+/// A sound pair: a target, an external leaf, or skipped when no CA of the cert dir signed it.
+fn add_sound(
+    out: &mut Discovery,
+    cas: &Cas,
+    name: String,
+    location: Location,
+    cert: Certificate,
+    key: PrivateKey,
+    expected: Option<CaKind>,
+) {
+    if cert.is_ca {
+        return;
+    }
+    let Some(ca) = cas.issuer_of(&cert) else {
+        let reason = match expected {
+            Some(ca) => format!("not signed by {} (the cert dir's {})", ca.base_name(), ca.name()),
+            None => "not signed by a CA of the cert dir".into(),
+        };
+        out.skipped.push(Skipped { name, path: location.path().to_owned(), reason });
+        return;
+    };
+    match cas.get(ca) {
+        Some(authority) if authority.is_external() => out.external.push(External {
+            name,
+            ca,
+            ca_key: authority.key_path.clone(),
+            not_after: cert.not_after,
+            location,
+        }),
+        _ => out.targets.push(Target { name, location, cert, key, ca }),
+    }
+}
+
+fn add_pair(out: &mut Discovery, cas: &Cas, name: String, location: Location, pair: LoadedPair) {
+    let cert = pair.leaf().clone();
+    add_sound(out, cas, name, location, cert, pair.key, None);
+}
+
+/// A kubeconfig user's client certificate, as the inventory read it. A certificate or key
+/// that cannot be used makes the user [`Unusable`], not the run fail.
+fn add_kubeconfig_item(
+    out: &mut Discovery,
+    cas: &Cas,
+    item: &Item,
+    path: &Path,
+    user: &str,
+    cert: &Stored,
+    key: Option<&Stored>,
+) {
+    if let Stored::File(f) = cert {
+        let reason = format!("its client certificate is the file {} (rotated by its owner)", f.display());
+        out.skipped.push(Skipped { name: item.name.clone(), path: path.to_owned(), reason });
+        return;
+    }
+    if key.is_some_and(|k| k != &Stored::Embedded) {
+        return;
+    }
+    let location = Location::Kubeconfig { path: path.to_owned(), user: user.to_owned() };
+    match embedded_pair(path, user) {
+        Ok((cert, key)) => add_sound(out, cas, item.name.clone(), location, cert, key, None),
+        Err(e) => {
+            let cert = item.cert().cloned();
+            let Some(ca) = cert.as_ref().and_then(|c| cas.issuer_of(c)).or_else(|| ca_kind(item)) else { return };
+            let problem = Problem::Broken { reason: e.to_string() };
+            out.unusable.push(Unusable { name: item.name.clone(), location, profile: None, ca, problem, cert });
+        }
+    }
+}
+
+/// A kubeconfig user's embedded certificate and key, checked to match.
+fn embedded_pair(path: &Path, user: &str) -> Result<(Certificate, PrivateKey)> {
+    let kc = Kubeconfig::read(path)?.ok_or_else(|| Error::Missing { path: path.to_owned() })?;
+    let source = path.display().to_string();
+    let (cert_source, key_source) =
+        (format!("{source} user {user:?} client-certificate-data"), format!("{source} user {user:?} client-key-data"));
+    let (Some(PemSource::Embedded(cert_pem)), Some(PemSource::Embedded(key_pem))) =
+        (kc.client_certificate(user)?, kc.client_key(user)?)
+    else {
+        return Err(kubepki_pki::Error::InvalidKey { source_name: key_source, reason: "no embedded key".into() }.into());
+    };
+    let cert = Certificate::from_pem_bundle(&cert_pem, &cert_source)?.remove(0);
+    let key_pem = zeroize::Zeroizing::new(key_pem);
+    let key_text = std::str::from_utf8(&key_pem).map_err(|_| kubepki_pki::Error::InvalidKey {
+        source_name: key_source.clone(),
+        reason: "not PEM text".into(),
+    })?;
+    let key = PrivateKey::from_pem(key_text, &key_source)?;
+    if !key.matches_spki(&cert.spki) {
+        return Err(kubepki_pki::Error::KeyMismatch { key: key_source, cert: cert_source }.into());
+    }
+    Ok((cert, key))
 }
 
 /// The kubelet serving certificates (`kubelet.crt` + `kubelet.key`) under `dir`: the directory
@@ -143,7 +424,7 @@ fn kubelet_serving_dirs(dir: &Path) -> Result<Vec<(String, PathBuf)>> {
     if dir.join("kubelet.crt").exists() {
         return Ok(vec![("kubelet-serving".into(), dir.to_owned())]);
     }
-    let mut found: Vec<(String, PathBuf)> = std::fs::read_dir(dir)
+    let mut found: Vec<(String, PathBuf)> = fs::read_dir(dir)
         .map_err(|source| kubepki_pki::Error::Read { path: dir.to_owned(), source })?
         .flatten()
         .filter(|e| !e.file_name().to_string_lossy().starts_with('.') && e.path().join("kubelet.crt").exists())
@@ -153,29 +434,22 @@ fn kubelet_serving_dirs(dir: &Path) -> Result<Vec<(String, PathBuf)>> {
     Ok(found)
 }
 
-fn add_pair(out: &mut Discovery, cas: &Cas, name: String, base: String, pair: LoadedPair) {
-    let cert = pair.leaf().clone();
-    if cert.is_ca {
-        return;
-    }
-    let Some(ca) = cas.issuer_of(&cert) else {
-        out.skipped.push(Skipped { name, path: pair.cert_path, reason: "not signed by a CA of the cert dir".into() });
-        return;
-    };
-    let location = Location::CertDir { base, cert_path: pair.cert_path, key_path: pair.key_path };
-    out.targets.push(Target { name, location, cert, key: pair.key, ca });
-}
-
-/// `<base>` for every `<base>.crt` in the cert dir and in `etcd/` (kubeadm's two levels).
-fn leaf_bases(root: &Path) -> Result<Vec<String>> {
+/// `<base>` for every `<base>.crt` in the cert dir and in `etcd/` (kubeadm's two levels) that
+/// is neither a kubeadm leaf nor a CA.
+fn other_leaf_bases(root: &Path) -> Result<Vec<String>> {
     let mut bases = Vec::new();
     for sub in ["", "etcd"] {
         let dir = root.join(sub);
-        let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+        let Ok(entries) = fs::read_dir(&dir) else { continue };
         for entry in entries.flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
             if let Some(stem) = name.strip_suffix(".crt").filter(|s| !s.starts_with('.')) {
-                bases.push(if sub.is_empty() { stem.to_owned() } else { format!("{sub}/{stem}") });
+                let base = if sub.is_empty() { stem.to_owned() } else { format!("{sub}/{stem}") };
+                let known = Profile::ALL.iter().any(|p| p.spec().base_name == base)
+                    || CaKind::ALL.iter().any(|k| k.base_name() == base);
+                if !known {
+                    bases.push(base);
+                }
             }
         }
     }
@@ -183,54 +457,9 @@ fn leaf_bases(root: &Path) -> Result<Vec<String>> {
     Ok(bases)
 }
 
-fn add_kubeconfig(out: &mut Discovery, cas: &Cas, path: &Path) -> Result<()> {
-    let kc = Kubeconfig::read(path)?.ok_or_else(|| Error::Missing { path: path.to_owned() })?;
-    let source = path.display().to_string();
-    let file_name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let current_user = kc.current().ok().map(|c| c.user);
-    for user in kc.user_names() {
-        let name =
-            if Some(user) == current_user.as_deref() { file_name.clone() } else { format!("{file_name}:{user}") };
-        let (cert, key) = match (kc.client_certificate(user)?, kc.client_key(user)?) {
-            (Some(PemSource::Embedded(cert)), Some(PemSource::Embedded(key))) => (cert, zeroize::Zeroizing::new(key)),
-            (Some(PemSource::File(f)), _) => {
-                let reason = format!("its client certificate is the file {} (rotated by its owner)", f.display());
-                out.skipped.push(Skipped { name, path: path.to_owned(), reason });
-                continue;
-            }
-            _ => continue,
-        };
-        let cert_source = format!("{source} user {user:?} client-certificate-data");
-        let cert = Certificate::from_pem_bundle(&cert, &cert_source)?.remove(0);
-        let key_text = std::str::from_utf8(&key).map_err(|_| kubepki_pki::Error::InvalidKey {
-            source_name: format!("{source} user {user:?} client-key-data"),
-            reason: "not PEM text".into(),
-        })?;
-        let key = PrivateKey::from_pem(key_text, &format!("{source} user {user:?} client-key-data"))?;
-        if !key.matches_spki(&cert.spki) {
-            return Err(kubepki_pki::Error::KeyMismatch {
-                key: format!("{source} user {user:?} client-key-data"),
-                cert: cert_source,
-            }
-            .into());
-        }
-        let Some(ca) = cas.issuer_of(&cert) else {
-            out.skipped.push(Skipped {
-                name,
-                path: path.to_owned(),
-                reason: "not signed by a CA of the cert dir".into(),
-            });
-            continue;
-        };
-        let location = Location::Kubeconfig { path: path.to_owned(), user: user.to_owned() };
-        out.targets.push(Target { name, location, cert, key, ca });
-    }
-    Ok(())
-}
-
 /// The `*.conf` files of a kubeconfig dir, sorted.
 pub fn kubeconfigs_in(dir: &Path) -> Vec<PathBuf> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+    let mut files: Vec<PathBuf> = fs::read_dir(dir)
         .map(|entries| {
             entries
                 .flatten()
@@ -241,4 +470,9 @@ pub fn kubeconfigs_in(dir: &Path) -> Vec<PathBuf> {
         .unwrap_or_default();
     files.sort();
     files
+}
+
+/// The algorithm of a certificate's key, if it is one kubeadm uses.
+pub fn key_algorithm_of(cert: &Certificate) -> Option<KeyAlgorithm> {
+    cert.public_key.key_algorithm()
 }

@@ -8,6 +8,7 @@ mod check;
 mod common;
 mod crash;
 mod examples;
+mod existing_pki;
 mod fuzz_corpus;
 mod hygiene;
 mod init;

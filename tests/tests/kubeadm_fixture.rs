@@ -95,7 +95,8 @@ fn conf(path: &Path) -> Conf {
 fn modes(dir: &Path) -> BTreeMap<String, u32> {
     fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, u32>) {
         for e in std::fs::read_dir(dir).unwrap().flatten() {
-            if e.file_name().to_string_lossy().starts_with('.') {
+            // kubeadm's own tmp/ holds kubepki's state (the lock) and backups, not PKI.
+            if e.file_name().to_string_lossy().starts_with('.') || (dir == root && e.file_name() == "tmp") {
                 continue;
             }
             let meta = std::fs::metadata(e.path()).unwrap();

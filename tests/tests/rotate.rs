@@ -167,6 +167,7 @@ fn short_lived_certificates_are_renewed_keeping_what_must_be_kept() {
     assert_eq!(tree_hash(d.path()), hash);
 }
 
+/// Flags add what they state; a SAN goes only when asked (`--remove-sans`): the plan shows both.
 #[test]
 fn san_drift_is_reconciled_and_shown_in_the_plan() {
     let d = TestDir::new();
@@ -178,6 +179,8 @@ fn san_drift_is_reconciled_and_shown_in_the_plan() {
         "127.0.0.1",
         "--apiserver-cert-extra-sans",
         "10.0.0.100,new.example.com",
+        "--remove-sans",
+        "old.example.com",
     ];
     let plan = rotate(d.path(), &[&flags[..], &["--dry-run", "-o", "json"]].concat()).ok();
     let plan: serde_json::Value = serde_json::from_str(&plan.stdout).unwrap();
@@ -186,6 +189,11 @@ fn san_drift_is_reconciled_and_shown_in_the_plan() {
     assert_eq!(renewals[0]["name"], "apiserver");
     let text = renewals[0]["reasons"][0]["text"].as_str().unwrap();
     assert_eq!(text, "SAN drift +DNS:new.example.com +IP:10.0.0.100 -DNS:old.example.com");
+
+    // Without --remove-sans, the old SAN stays.
+    let plan = rotate(d.path(), &[&flags[..6], &["--dry-run", "-o", "json"]].concat()).ok();
+    let plan: serde_json::Value = serde_json::from_str(&plan.stdout).unwrap();
+    assert_eq!(plan["renewals"][0]["reasons"][0]["text"], "SAN drift +DNS:new.example.com +IP:10.0.0.100");
 
     rotate(d.path(), &flags).ok();
     let (api, _) = leaf(d.path(), "apiserver");

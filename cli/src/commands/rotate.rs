@@ -6,12 +6,12 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::Args;
-use kubepki_pki::{InitOptions, KeyAlgorithm, Lifetime};
+use kubepki_pki::{Certificate, InitOptions, KeyAlgorithm, Lifetime};
 use kubepki_rotator::execute::{self, ExecuteOptions, Outcome};
 use kubepki_rotator::plan::{self, Plan, PlanOptions};
 use kubepki_rotator::policy::{self, Policy};
 use kubepki_rotator::secret_sink::{self, RotationConfig, SecretTarget, Synced};
-use kubepki_rotator::targets::{self, Cas, Location};
+use kubepki_rotator::targets::{self, Cas, Location, Problem};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 
@@ -23,8 +23,10 @@ use crate::output::{self, Format};
 use crate::verify_flags::VerifyFlags;
 
 const AFTER_HELP: &str = "\
-Exit codes: 0 nothing was due, or everything due was rotated · 1 a rotation failed, and what it
-had written was restored from the backup · 2 usage or input error; nothing was changed.
+Exit codes: 0 nothing was due, or everything due was rotated (leaves of an externally managed
+CA are listed, not renewed) · 1 a rotation failed, and what it had written was restored from the
+backup; or a broken or missing leaf was left (named, with the command that fixes it) while
+everything else due was rotated · 2 usage or input error; nothing was changed.
 A second run right after a successful one changes nothing.";
 
 /// `kubepki rotate`: renew what the policy says is due, and every copy of it.
@@ -55,12 +57,20 @@ pub(crate) struct RotateArgs {
     /// certificate), so a fleet on one schedule spreads out.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     jitter: Option<Duration>,
-    /// Renew these whatever the policy says (kubeadm names: apiserver, admin.conf, ...).
+    /// Renew these whatever the policy says (kubeadm names: apiserver, admin.conf, ...); also
+    /// reissues a broken or missing leaf, with the identity of its old certificate when it can
+    /// still be read, else kubeadm's profile filled from the flags or --config.
     #[arg(long, value_name = "NAME", value_delimiter = ',')]
     force: Vec<String>,
-    /// Renew everything.
+    /// Renew everything that can be renewed (a broken or missing leaf must be named with
+    /// --force).
     #[arg(long, conflicts_with = "force")]
     all: bool,
+    /// Remove these SANs (DNS names or IP addresses) from every renewed certificate that has
+    /// them; a certificate that has one is renewed. Without this or --config, a renewal keeps
+    /// every SAN it had.
+    #[arg(long, value_name = "LIST", value_delimiter = ',')]
+    remove_sans: Vec<String>,
     /// Evaluate the policy as of this moment (RFC 3339, or relative: +90d).
     #[arg(long, value_name = "TIME", value_parser = parse_at)]
     at: Option<OffsetDateTime>,
@@ -128,7 +138,7 @@ pub(crate) fn parse_at(s: &str) -> Result<OffsetDateTime, String> {
 
 pub(crate) fn run(args: &RotateArgs) -> Result<ExitCode> {
     let (cert_dir, kubeconfig_dir) = args.cluster.dirs()?;
-    let desired = args.cluster.desired()?;
+    let desired = args.cluster.rotation_desired(&args.remove_sans)?;
     if !cert_dir.is_dir() {
         anyhow::bail!(coded(INPUT, anyhow::anyhow!("{} is not a directory (the cert dir)", cert_dir.display())));
     }
@@ -255,6 +265,13 @@ pub(crate) fn run(args: &RotateArgs) -> Result<ExitCode> {
         _ => Vec::new(),
     };
     render(args.output, &plan, outcome.as_ref(), secrets.as_ref(), &pruned, args.dry_run)?;
+    // Everything else was renewed; what could not be is named, with its fix, and fails the run.
+    if !plan.unrenewable.is_empty() {
+        for u in &plan.unrenewable {
+            eprintln!("kubepki: {} ({}) is {}; fix: {}", u.name, u.path.display(), u.problem, u.fix);
+        }
+        return Ok(ExitCode::from(FAILURE));
+    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -397,13 +414,32 @@ fn render(
                 "location": location_json(&r.location),
                 "ca": r.ca.name(),
                 "reasons": r.reasons.iter().map(|x| json!({"kind": x.kind(), "text": x.to_string()})).collect::<Vec<_>>(),
-                "oldSerial": r.old_serial,
-                "oldNotAfter": output::rfc3339(r.old_not_after),
+                "oldSerial": r.old_serial(),
+                "oldNotAfter": r.old_not_after().map(output::rfc3339),
                 "newNotBefore": output::rfc3339(r.validity.not_before),
                 "newNotAfter": output::rfc3339(r.validity.not_after),
                 "clamped": r.clamped,
                 "reuseKey": r.reuse_key,
+                "subject": r.request.subject.to_string(),
                 "sans": plan::sans_of(&r.request),
+                "sansAdded": r.san_changes().0,
+                "sansRemoved": r.san_changes().1,
+                "oldKeyAlgorithm": r.old_algorithm.map(|a| a.to_string()),
+                "keyAlgorithm": r.algorithm.to_string(),
+            })).collect::<Vec<_>>(),
+            "external": plan.external.iter().map(|e| json!({
+                "name": e.name,
+                "location": location_json(&e.location),
+                "ca": e.ca.name(),
+                "absentCaKey": e.ca_key,
+                "notAfter": output::rfc3339(e.not_after),
+            })).collect::<Vec<_>>(),
+            "unrenewable": plan.unrenewable.iter().map(|u| json!({
+                "name": u.name,
+                "path": u.path,
+                "problem": match &u.problem { Problem::Missing => "missing", Problem::Broken { .. } => "broken" },
+                "reason": u.problem.to_string(),
+                "fix": u.fix,
             })).collect::<Vec<_>>(),
             "kept": plan.kept.iter().map(|k| json!({
                 "name": k.name,
@@ -417,9 +453,9 @@ fn render(
             "result": outcome.map(|o| json!({
                 "renewed": o.renewed.iter().map(|r| json!({
                     "name": r.name,
-                    "oldSerial": r.old.serial,
+                    "oldSerial": r.old.as_ref().map(|c| c.serial.clone()),
                     "newSerial": r.new.serial,
-                    "oldFingerprint": r.old.fingerprint_sha256(),
+                    "oldFingerprint": r.old.as_ref().map(Certificate::fingerprint_sha256),
                     "newFingerprint": r.new.fingerprint_sha256(),
                     "newNotAfter": output::rfc3339(r.new.not_after),
                     "keyReused": r.key_reused,
@@ -447,8 +483,8 @@ fn render(
                     rows.push(vec![
                         r.name.clone(),
                         r.reasons.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "),
-                        r.old_serial.clone(),
-                        output::short_date(r.old_not_after),
+                        r.old_serial().unwrap_or("-").to_owned(),
+                        r.old_not_after().map_or_else(|| "-".to_owned(), output::short_date),
                         format!(
                             "{}{}",
                             output::short_date(r.validity.not_after),
@@ -459,6 +495,42 @@ fn render(
                 }
                 println!("[rotate] {verb} {}:", plan.renewals.len());
                 print!("{}", output::table(&rows));
+                // Every change of identity, before anything else is said.
+                for r in &plan.renewals {
+                    let (added, removed) = r.san_changes();
+                    for a in added.iter().filter(|_| r.old.is_some()) {
+                        println!("[rotate] {}: SAN +{a}", r.name);
+                    }
+                    for d in &removed {
+                        println!("[rotate] {}: SAN -{d}", r.name);
+                    }
+                    if r.changes_algorithm() {
+                        let old = r.old_algorithm.map(|a| a.to_string()).unwrap_or_default();
+                        println!("[rotate] {}: key {old} -> {}", r.name, r.algorithm);
+                    }
+                    if r.old.is_none() {
+                        println!(
+                            "[rotate] {}: issued anew as {} with {}, a {} key",
+                            r.name,
+                            r.request.subject,
+                            if r.request.sans.is_empty() { "no SAN".to_owned() } else { r.request.sans.to_string() },
+                            r.algorithm
+                        );
+                    }
+                }
+            }
+            for e in &plan.external {
+                println!(
+                    "[rotate] external: {} ({}) is signed by {}, whose key {} is absent; renew it with the external CA \
+                     (kubepki csr generate)",
+                    e.name,
+                    e.location.path().display(),
+                    e.ca.name(),
+                    e.ca_key.display()
+                );
+            }
+            for u in &plan.unrenewable {
+                println!("[rotate] NOT RENEWED: {} ({}): {}; fix: {}", u.name, u.path.display(), u.problem, u.fix);
             }
             if let Some(next) = plan.kept.iter().min_by_key(|k| k.renewal_point) {
                 println!(
@@ -479,7 +551,10 @@ fn render(
             }
             if let Some(o) = outcome {
                 for r in &o.renewed {
-                    println!("[rotate] {} renewed: serial {} → {}", r.name, r.old.serial, r.new.serial);
+                    match &r.old {
+                        Some(old) => println!("[rotate] {} renewed: serial {} → {}", r.name, old.serial, r.new.serial),
+                        None => println!("[rotate] {} issued: serial {}", r.name, r.new.serial),
+                    }
                 }
                 if let Some(b) = &o.backup {
                     println!("[rotate] previous files backed up in {}", b.dir.display());
