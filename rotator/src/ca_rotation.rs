@@ -7,7 +7,8 @@
 //! | `reissue` | the new CA becomes the signer; every leaf and kubeconfig client certificate it signs is reissued with a new key | new | new, old |
 //! | `retire` | the old CA leaves every bundle, once nothing in use chains to it | new | new |
 //!
-//! The state lives beside the cert dir in `kubepki-ca-rotation/<ca>/` (0700): `state.json`,
+//! The state lives in the cert dir's state dir, `<cert dir>/../tmp/kubepki/<cert dir
+//! name>/ca-rotation/<ca>/` (0700), outside the cert dir and kubeconfig dir: `state.json`,
 //! the staged new CA, the retired old CA, and a backup per phase, so the procedure can be
 //! resumed, repeated (each phase is idempotent) and aborted back to the last consistent
 //! phase. Every path in the state is absolute (the cert dir and kubeconfig dir canonical), so
@@ -127,10 +128,20 @@ pub struct CaRotation {
     dir: PathBuf,
 }
 
-/// `<parent of the cert dir>/kubepki-ca-rotation/<ca>`.
+/// The rotation's state file in its directory.
+const STATE_FILE: &str = "state.json";
+
+/// Where a CA rotation keeps its state: `ca-rotation/<ca>` in the cert dir's state dir
+/// (`/etc/kubernetes/tmp/kubepki/pki/ca-rotation/<ca>`), outside the cert dir and the
+/// kubeconfig dir, which stay kubeadm's. A rotation an earlier kubepki started keeps the place
+/// it has, `<parent of the cert dir>/kubepki-ca-rotation/<ca>`, until it ends.
 pub fn state_dir(cert_dir: &Path, ca: CaKind) -> PathBuf {
     let parent = cert_dir.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    parent.join("kubepki-ca-rotation").join(ca.name())
+    let earlier = parent.join("kubepki-ca-rotation").join(ca.name());
+    if earlier.join(STATE_FILE).exists() {
+        return earlier;
+    }
+    kubepki_pki::lock::state_dir(cert_dir).join("ca-rotation").join(ca.name())
 }
 
 fn now_rfc3339() -> String {
@@ -223,7 +234,7 @@ impl CaRotation {
     /// and kubeconfig dir; the next phase saves it so. A state recorded for another cert dir (a
     /// tree moved or copied) is refused: its backups name files there.
     pub fn state(&self) -> Result<Option<State>> {
-        let path = self.dir.join("state.json");
+        let path = self.dir.join(STATE_FILE);
         let Some(bytes) = fsio::read_optional(&path, fsio::MAX_CONFIG_FILE, "CA rotation state")? else {
             return Ok(None);
         };
@@ -277,7 +288,7 @@ impl CaRotation {
     fn save(&self, state: &State) -> Result<()> {
         fsio::create_dir_all(&self.dir, 0o700)?;
         let body = serde_json::to_vec_pretty(state).unwrap_or_default();
-        Ok(fsio::replace_file(&self.dir.join("state.json"), &body, 0o600)?)
+        Ok(fsio::replace_file(&self.dir.join(STATE_FILE), &body, 0o600)?)
     }
 
     fn pki(&self) -> PkiDir {
@@ -664,8 +675,8 @@ impl CaRotation {
             None => {
                 std::fs::remove_dir_all(&self.dir)
                     .map_err(|source| kubepki_pki::Error::Write { path: self.dir.clone(), source })?;
-                // `kubepki-ca-rotation/` too, unless another CA's rotation is in it: best effort,
-                // it holds nothing.
+                // `ca-rotation/` too, unless another CA's rotation is in it: best effort, it
+                // holds nothing.
                 if let Some(parent) = self.dir.parent() {
                     let _ = std::fs::remove_dir(parent);
                 }

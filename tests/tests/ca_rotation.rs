@@ -169,7 +169,7 @@ fn etcd_ca_rotation_keeps_a_three_member_cluster_writing() {
     let before = tree_hash(&pki);
     rotate_ca(d.path(), "prepare", "etcd-ca", &[]).ok();
     assert_eq!(tree_hash(&pki), before, "prepare must not touch the cert dir");
-    let new_ca = certs(&d.join("kubepki-ca-rotation/etcd-ca/new/etcd/ca.crt")).remove(0);
+    let new_ca = certs(&d.join("tmp/kubepki/pki/ca-rotation/etcd-ca/new/etcd/ca.crt")).remove(0);
     assert_ne!(new_ca.spki, old_ca.spki);
     progress(&writer, 10);
 
@@ -252,7 +252,7 @@ fn etcd_ca_rotation_keeps_a_three_member_cluster_writing() {
     let v: serde_json::Value = serde_json::from_str(&status.stdout).unwrap();
     assert_eq!(v["phase"], "retire");
     assert!(v["signedBy"].as_array().unwrap().iter().all(|s| s["ca"] == "new"), "{v:#}");
-    assert!(d.join("kubepki-ca-rotation/etcd-ca/old/etcd/ca.key").exists(), "the old CA is kept");
+    assert!(d.join("tmp/kubepki/pki/ca-rotation/etcd-ca/old/etcd/ca.key").exists(), "the old CA is kept");
 }
 
 /// The cluster CA: kubeconfigs carry the bundle, kubectl keeps working through every phase
@@ -276,7 +276,7 @@ fn cluster_ca_rotation_keeps_kubeconfigs_working() {
     };
 
     rotate_ca(d.path(), "prepare", "ca", &["--cross-sign"]).ok();
-    assert!(d.join("kubepki-ca-rotation/ca/cross-signed.crt").exists());
+    assert!(d.join("tmp/kubepki/pki/ca-rotation/ca/cross-signed.crt").exists());
     rotate_ca(d.path(), "trust", "ca", &[]).ok();
     let bundle = d.read("pki/ca.crt");
     let admin = kubepki_pki::Kubeconfig::from_yaml(&d.read("admin.conf"), "admin").unwrap();
@@ -330,7 +330,7 @@ fn phases_run_in_order_and_abort_goes_back() {
     rotate_ca(d.path(), "abort", "front-proxy-ca", &[]).ok();
     assert_eq!(content_hash(&pki), original);
     rotate_ca(d.path(), "abort", "front-proxy-ca", &[]).ok();
-    assert!(!d.join("kubepki-ca-rotation/front-proxy-ca").exists());
+    assert!(!d.join("tmp/kubepki/pki/ca-rotation/front-proxy-ca").exists());
     // An --exec that fails undoes the phase.
     rotate_ca(d.path(), "prepare", "front-proxy-ca", &[]).ok();
     let r = rotate_ca(d.path(), "trust", "front-proxy-ca", &["--exec", "exit 1"]);
@@ -364,12 +364,16 @@ fn abort_from_another_directory_restores_a_rotation_started_with_relative_paths(
     rotate_ca_from(&a, "prepare", "ca", "pki", ".", &[]).ok();
     rotate_ca_from(&a, "trust", "ca", "pki", ".", &[]).ok();
     assert_eq!(certs(&a.join("pki/ca.crt")).len(), 2);
-    let state: serde_json::Value = serde_json::from_str(&d.read("A/kubepki-ca-rotation/ca/state.json")).unwrap();
+    let state: serde_json::Value =
+        serde_json::from_str(&d.read("A/tmp/kubepki/pki/ca-rotation/ca/state.json")).unwrap();
     let canonical = a.canonicalize().unwrap();
     assert_eq!(state["certDir"], canonical.join("pki").display().to_string(), "{state:#}");
     assert_eq!(state["kubeconfigDir"], canonical.display().to_string(), "{state:#}");
     let backup = state["history"][1]["backups"][0].as_str().unwrap();
-    assert!(backup.starts_with(&format!("{}/kubepki-ca-rotation/ca/backups/", canonical.display())), "{state:#}");
+    assert!(
+        backup.starts_with(&format!("{}/tmp/kubepki/pki/ca-rotation/ca/backups/", canonical.display())),
+        "{state:#}"
+    );
 
     // A later phase keeps the kubeconfigs prepare recorded in step, not others.
     let trusted = content_hash(&a);
@@ -389,7 +393,7 @@ fn abort_from_another_directory_restores_a_rotation_started_with_relative_paths(
     );
     assert_eq!(certs(&a.join("pki/ca.crt")).len(), 1, "the bundle is gone");
     rotate_ca_from(&b, "abort", "ca", "../A/pki", "../A", &[]).ok();
-    assert!(!a.join("kubepki-ca-rotation").exists());
+    assert!(!a.join("tmp/kubepki/pki/ca-rotation").exists());
     assert_eq!(tree_hash(&a), before, "the node is as before prepare");
 }
 
@@ -401,14 +405,14 @@ fn abort_without_its_backup_exits_1_and_names_what_is_left() {
     init(d.path(), &[]).ok();
     rotate_ca(d.path(), "prepare", "front-proxy-ca", &[]).ok();
     rotate_ca(d.path(), "trust", "front-proxy-ca", &[]).ok();
-    let backup = d.join("kubepki-ca-rotation/front-proxy-ca/backups/trust-1");
+    let backup = d.join("tmp/kubepki/pki/ca-rotation/front-proxy-ca/backups/trust-1");
     std::fs::remove_dir_all(&backup).unwrap();
     let before = tree_hash(d.path());
     let r = rotate_ca(d.path(), "abort", "front-proxy-ca", &[]).expect_code(1);
     let canonical = d.path().canonicalize().unwrap();
     for want in [
         format!(
-            "cannot undo phase trust: its backup {}/kubepki-ca-rotation/front-proxy-ca/backups/trust-1 is missing",
+            "cannot undo phase trust: its backup {}/tmp/kubepki/pki/ca-rotation/front-proxy-ca/backups/trust-1 is missing",
             canonical.display()
         ),
         "nothing was restored".to_owned(),
@@ -448,7 +452,11 @@ fn an_older_state_with_relative_backups_is_aborted_from_anywhere() {
     let before = content_hash(&a.join("pki"));
     rotate_ca_from(&a, "prepare", "front-proxy-ca", "pki", ".", &[]).ok();
     rotate_ca_from(&a, "trust", "front-proxy-ca", "pki", ".", &[]).ok();
-    // What kubepki wrote before it recorded absolute paths (taken with --cert-dir pki).
+    // What kubepki wrote before it recorded absolute paths (taken with --cert-dir pki), where it
+    // kept a rotation then: beside the cert dir.
+    std::fs::create_dir(a.join("kubepki-ca-rotation")).unwrap();
+    std::fs::rename(a.join("tmp/kubepki/pki/ca-rotation/front-proxy-ca"), a.join("kubepki-ca-rotation/front-proxy-ca"))
+        .unwrap();
     let state_path = a.join("kubepki-ca-rotation/front-proxy-ca/state.json");
     let mut state: serde_json::Value = serde_json::from_slice(&std::fs::read(&state_path).unwrap()).unwrap();
     let object = state.as_object_mut().unwrap();

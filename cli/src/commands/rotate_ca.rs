@@ -18,13 +18,13 @@ use crate::verify_flags::VerifyFlags;
 
 const AFTER_HELP: &str = "\
 The phases, in order, each idempotent and resumable:
-  prepare   a new CA in the staging area (kubepki-ca-rotation/<ca>/ beside the cert dir); nothing live changes
+  prepare   a new CA in the staging area (<cert dir>/../tmp/kubepki/<name>/ca-rotation/<ca>/); nothing live changes
   trust     every trust point gets old + new (the CA file, kubeconfigs' certificate-authority-data); restart readers
   reissue   the new CA signs; every leaf and kubeconfig client certificate it signs is reissued; restart users
   retire    the old CA leaves every bundle, once nothing still chains to it; restart readers again
   status    where the rotation stands, and which certificates chain to which CA
   abort     back to the previous phase, from that phase's backup
-The state (kubepki-ca-rotation/<ca>/state.json) records absolute paths: every phase, status and
+The state (ca-rotation/<ca>/state.json there) records absolute paths: every phase, status and
 abort work from any working directory, with --cert-dir given absolute or relative.
 Exit codes: 0 done · 1 a phase failed (what it wrote was restored), or abort could not restore
 (nothing was, and it names the backup and the files left) · 2 wrong order or wrong input.";
