@@ -238,6 +238,22 @@ pub fn free_port() -> u16 {
     panic!("no free port below {ephemeral_low} on 127.0.0.1");
 }
 
+/// `etcdctl` (etcd's Go client, API v3) against `url` with the kubeadm cert dir `pki`'s
+/// `etcd/ca.crt` and its healthcheck client certificate, as kubeadm's probes used it; add the
+/// command's arguments.
+pub fn etcdctl_healthcheck(url: &str, pki: &Path) -> Command {
+    let mut cmd = Command::new("etcdctl");
+    cmd.env("ETCDCTL_API", "3")
+        .args(["--endpoints", url])
+        .arg("--cacert")
+        .arg(pki.join("etcd/ca.crt"))
+        .arg("--cert")
+        .arg(pki.join("etcd/healthcheck-client.crt"))
+        .arg("--key")
+        .arg(pki.join("etcd/healthcheck-client.key"));
+    cmd
+}
+
 /// A real etcd process (Debian `etcd-server`) on 127.0.0.1 with mutual TLS on its client and
 /// peer ports; killed when dropped.
 pub struct Etcd {

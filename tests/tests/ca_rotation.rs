@@ -236,16 +236,7 @@ fn etcd_ca_rotation_keeps_a_three_member_cluster_writing() {
             .args(["get", "/kubepki/w1"]));
         assert_ne!(r.code, 0, "{url} accepted an old-CA client");
         // And the new healthcheck client is accepted.
-        let ok = run(Command::new("etcdctl")
-            .env("ETCDCTL_API", "3")
-            .args(["--endpoints", url])
-            .arg("--cacert")
-            .arg(pki.join("etcd/ca.crt"))
-            .arg("--cert")
-            .arg(pki.join("etcd/healthcheck-client.crt"))
-            .arg("--key")
-            .arg(pki.join("etcd/healthcheck-client.key"))
-            .args(["endpoint", "health"]));
+        let ok = run(etcdctl_healthcheck(url, &pki).args(["endpoint", "health"]));
         assert_eq!(ok.code, 0, "{url}: {}{}", ok.stdout, ok.stderr);
     }
     let status = rotate_ca(d.path(), "status", "etcd-ca", &["-o", "json"]).ok();

@@ -361,19 +361,7 @@ fn etcd_keeps_serving_while_a_kubeadm_tree_is_rotated() {
     kubeadm_tree(d.path(), json!({}));
     let pki = d.join("pki");
     let etcd = Etcd::start(&EtcdConfig { name: "cp1", pki: &pki, client_cert_auth: true });
-    let etcdctl = |args: &[&str]| {
-        run(Command::new("etcdctl")
-            .env("ETCDCTL_API", "3")
-            .arg("--endpoints")
-            .arg(&etcd.client_url)
-            .arg("--cacert")
-            .arg(pki.join("etcd/ca.crt"))
-            .arg("--cert")
-            .arg(pki.join("etcd/healthcheck-client.crt"))
-            .arg("--key")
-            .arg(pki.join("etcd/healthcheck-client.key"))
-            .args(args))
-    };
+    let etcdctl = |args: &[&str]| run(etcdctl_healthcheck(&etcd.client_url, &pki).args(args));
     assert_eq!(etcdctl(&["put", "k", "before"]).code, 0, "{}", etcd.log());
     let served_before = cert(&pki.join("etcd/server.crt")).serial;
     for round in 0..3 {

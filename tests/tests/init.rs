@@ -297,17 +297,7 @@ async fn real_etcd_accepts_its_clients_and_refuses_the_cluster_ca() {
     assert_eq!(got.kvs()[0].value_str().unwrap(), "ok");
 
     // etcdctl (Go) with the healthcheck client, as kubeadm's probes did.
-    let health = run(Command::new("etcdctl")
-        .env("ETCDCTL_API", "3")
-        .arg("--endpoints")
-        .arg(&etcd.client_url)
-        .arg("--cacert")
-        .arg(pki.join("etcd/ca.crt"))
-        .arg("--cert")
-        .arg(pki.join("etcd/healthcheck-client.crt"))
-        .arg("--key")
-        .arg(pki.join("etcd/healthcheck-client.key"))
-        .args(["endpoint", "health"]));
+    let health = run(etcdctl_healthcheck(&etcd.client_url, &pki).args(["endpoint", "health"]));
     assert_eq!(health.code, 0, "{}{}", health.stdout, health.stderr);
     assert!(format!("{}{}", health.stdout, health.stderr).contains("is healthy"));
 
