@@ -382,3 +382,59 @@ fn etcd_keeps_serving_while_a_kubeadm_tree_is_rotated() {
         .args(["--dial-timeout", "3s", "--command-timeout", "3s", "get", "k"]));
     assert_ne!(anonymous.code, 0);
 }
+
+/// A deleted leaf is seen: `rotate` names it with its fix (exit 1) and renews the rest; `--force`
+/// issues it from kubeadm's profile; a rollback of that run removes it again.
+#[test]
+fn a_missing_leaf_is_named_and_force_issues_it() {
+    let d = TestDir::new();
+    kubeadm_tree(
+        d.path(),
+        json!({"missing": ["front-proxy-client", "etcd-server"], "expired": ["apiserver-etcd-client"]}),
+    );
+    let pki = d.join("pki");
+    let (r, v) = rotate_json(d.path(), &[]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    let missing: Vec<(&str, &str)> = v["unrenewable"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| (u["name"].as_str().unwrap(), u["problem"].as_str().unwrap()))
+        .collect();
+    assert_eq!(missing, [("front-proxy-client", "missing"), ("etcd-server", "missing")], "{v:#}");
+    assert_eq!(v["result"]["renewed"][0]["name"], "apiserver-etcd-client", "the rest is renewed");
+    assert!(!pki.join("front-proxy-client.crt").exists());
+
+    // A failed hook rolls the issue back: the new files go again.
+    let hash = pki_hash(d.path());
+    let r = rotate(d.path(), &["--force", "front-proxy-client", "--exec", "exit 3"]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(!pki.join("front-proxy-client.crt").exists() && !pki.join("front-proxy-client.key").exists());
+    assert_eq!(pki_hash(d.path()), hash);
+
+    // Its profile needs nothing of the node: issued from kubeadm's profile, with the CA's
+    // algorithm; etcd-server needs the node, named by flags.
+    let r = rotate(d.path(), &["--force", "front-proxy-client"]);
+    assert_eq!(r.code, 1, "etcd-server is still missing: {}", r.stderr);
+    let c = cert(&pki.join("front-proxy-client.crt"));
+    assert_eq!(c.subject.to_string(), "CN=front-proxy-client");
+    assert_eq!(c.public_key.to_string(), "RSA-2048");
+    assert_eq!(kubepki_pki::fsio::mode_of(&pki.join("front-proxy-client.key")).unwrap(), 0o600);
+    let v = run(Command::new("openssl")
+        .arg("verify")
+        .arg("-x509_strict")
+        .arg("-CAfile")
+        .arg(pki.join("front-proxy-ca.crt"))
+        .arg(pki.join("front-proxy-client.crt")));
+    assert_eq!(v.code, 0, "{}", v.stderr);
+    let r = rotate(
+        d.path(),
+        &["--force", "etcd-server", "--node-name", "cp1", "--apiserver-advertise-address", "10.0.0.11"],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(
+        sans(&pki.join("etcd/server.crt")),
+        ["DNS:cp1", "DNS:localhost", "IP:10.0.0.11", "IP:127.0.0.1", "IP:::1"]
+    );
+    assert_eq!(rotate(d.path(), &["--dry-run"]).code, 0, "nothing missing any more");
+}
