@@ -46,6 +46,7 @@ pub(crate) fn code_of(err: &anyhow::Error) -> u8 {
                 | E::Missing { .. }
                 | E::InvalidEndpoint { .. }
                 | E::CaRotation { .. }
+                | E::InvalidRequest { .. }
                 | E::Config { .. } => INPUT,
                 _ => FAILURE,
             };
