@@ -13,6 +13,7 @@ mod hygiene;
 mod init;
 mod kubeadm_fixture;
 mod rotate;
+mod rotation_library;
 mod shell;
 mod tree;
 mod verify;
