@@ -34,10 +34,7 @@ fn dry_run(node: &Path, aux: &Path) -> usize {
 
 fn audit_lines(aux: &Path, action: &str) -> Vec<Value> {
     let text = std::fs::read_to_string(aux.join("audit.jsonl")).unwrap_or_default();
-    text.lines()
-        .map(|l| serde_json::from_str::<Value>(l).unwrap())
-        .filter(|v| v["action"] == action)
-        .collect()
+    text.lines().map(|l| serde_json::from_str::<Value>(l).unwrap()).filter(|v| v["action"] == action).collect()
 }
 
 fn cert(path: &Path) -> Certificate {
