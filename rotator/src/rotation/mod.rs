@@ -63,7 +63,6 @@ use crate::error::{Error, Result};
 use crate::etcd_lock::{EtcdLock, EtcdLockConfig};
 use crate::execute::{self, ExecuteOptions, Outcome};
 use crate::plan::{self, Plan, PlanOptions};
-use crate::policy::Policy;
 use crate::secret_sink::RotationConfig;
 use crate::targets::{self, Cas};
 
@@ -121,23 +120,12 @@ impl RotateRequest {
     /// `kubeconfig_dir`, keeping each certificate's identity and lifetime, with a new key; no
     /// hook, nothing verified, backups under `<cert dir>/../tmp`.
     pub fn new(cert_dir: impl Into<PathBuf>, kubeconfig_dir: impl Into<PathBuf>) -> Self {
-        let now = OffsetDateTime::now_utc();
         Self {
             cert_dir: cert_dir.into(),
             kubeconfig_dir: kubeconfig_dir.into(),
             kubeconfigs: Vec::new(),
             kubelet_serving_dirs: Vec::new(),
-            plan: PlanOptions {
-                policy: Policy::default(),
-                at: now,
-                now,
-                force: Vec::new(),
-                all: false,
-                validity: None,
-                reuse_key: false,
-                algorithm: None,
-                desired: None,
-            },
+            plan: PlanOptions::new(OffsetDateTime::now_utc()),
             dry_run: false,
             backup_dir: None,
             keep_backups: None,
