@@ -13,7 +13,6 @@ use kubepki_pki::{ClusterConfig, InitOptions, KeyAlgorithm, Lifetime, OffsetDate
 use kubepki_rotator::hardening::{self, AuditOptions, Status};
 use kubepki_rotator::inventory::{InventoryBuilder, SourcePath, Sources};
 use kubepki_rotator::plan::{self, PlanOptions};
-use kubepki_rotator::policy::Policy;
 use kubepki_rotator::targets::{self, Cas};
 use kubepki_rotator::tree::{TextStyle, Tree};
 
@@ -37,17 +36,7 @@ fn main() -> Result<()> {
     // The default policy renews at 2/3 of the lifetime: a 90-day leaf is due after 60 days.
     let now = OffsetDateTime::now_utc();
     for days in [30, 61] {
-        let options = PlanOptions {
-            policy: Policy::default(),
-            at: now + Duration::from_secs(days * 86400),
-            now,
-            force: Vec::new(),
-            all: false,
-            validity: None,
-            reuse_key: false,
-            algorithm: None,
-            desired: plan::Desired::default(),
-        };
+        let options = PlanOptions { at: now + Duration::from_secs(days * 86400), ..PlanOptions::new(now) };
         let plan = plan::plan(&discovery, &cas, &options)?;
         println!("in {days} days: {} due, {} not yet", plan.renewals.len(), plan.kept.len());
         for r in &plan.renewals {

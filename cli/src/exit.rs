@@ -43,9 +43,12 @@ pub(crate) fn code_of(err: &anyhow::Error) -> u8 {
             return match e {
                 E::Pki(e) => pki_code(e),
                 E::UnknownTarget { .. }
+                | E::ExternalCa { .. }
+                | E::NeedsIdentity { .. }
                 | E::Missing { .. }
                 | E::InvalidEndpoint { .. }
                 | E::CaRotation { .. }
+                | E::InvalidRequest { .. }
                 | E::Config { .. } => INPUT,
                 _ => FAILURE,
             };

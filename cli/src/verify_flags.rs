@@ -1,12 +1,11 @@
 //! `--verify-*`: endpoints `rotate` and `rotate-ca` verify after they wrote (and after
 //! `--exec`), rolling back when verification fails.
 
-use std::path::Path;
 use std::time::Duration;
 
-use anyhow::Result;
 use clap::Args;
-use kubepki_rotator::verify::{self, Options, Target, TargetKind};
+use kubepki_rotator::rotation::Verification;
+use kubepki_rotator::verify::TargetKind;
 
 use crate::commands::init::parse_duration;
 
@@ -32,36 +31,17 @@ pub(crate) struct VerifyFlags {
 }
 
 impl VerifyFlags {
-    /// The targets, from the flags and from a configuration's lists (`kind`, `url`).
-    pub(crate) fn targets(&self, cert_dir: &Path, configured: &[(TargetKind, String)]) -> Result<Vec<Target>> {
-        let mut targets = Vec::new();
+    /// The verification the flags ask for, in the order `--verify-etcd`, `--verify-etcd-peer`,
+    /// `--verify-kubelet`, `--verify-apiserver`.
+    pub(crate) fn verification(&self) -> Verification {
         let flagged = [
             (TargetKind::Etcd, &self.verify_etcd),
             (TargetKind::EtcdPeer, &self.verify_etcd_peer),
             (TargetKind::Kubelet, &self.verify_kubelet),
             (TargetKind::ApiServer, &self.verify_apiserver),
         ];
-        for (kind, urls) in flagged {
-            for url in urls {
-                targets.push(Target::kubeadm_default(kind, cert_dir, url)?);
-            }
-        }
-        for (kind, url) in configured {
-            targets.push(Target::kubeadm_default(*kind, cert_dir, url)?);
-        }
-        Ok(targets)
-    }
-
-    /// Verifies `targets`; `Err` with every problem when any check fails.
-    pub(crate) fn run(&self, targets: &[Target]) -> Result<()> {
-        if targets.is_empty() {
-            return Ok(());
-        }
-        let options = Options { wait_reachable: self.verify_wait, ..Options::default() };
-        let report = verify::verify_blocking(targets, &options)?;
-        if report.passed() {
-            return Ok(());
-        }
-        anyhow::bail!("verification failed: {}", report.problems().join("; "))
+        let endpoints =
+            flagged.into_iter().flat_map(|(kind, urls)| urls.iter().map(move |url| (kind, url.clone()))).collect();
+        Verification { endpoints, wait: self.verify_wait }
     }
 }

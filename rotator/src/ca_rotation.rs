@@ -690,3 +690,15 @@ impl CaRotation {
         }
     }
 }
+
+/// A phase whose hook or verification failed is undone as [`CaRotation::abort`] undoes it.
+impl crate::rotation::RestoreFiles for CaRotation {
+    fn restore_files(&self) -> Result<crate::rotation::Restored> {
+        let phase = self.state()?.map_or("no", |s| s.phase.as_str());
+        let (back_to, files) = self.abort()?;
+        Ok(crate::rotation::Restored {
+            files,
+            note: format!("the {phase} phase was undone (back at {})", back_to.map_or("the start", Phase::as_str)),
+        })
+    }
+}

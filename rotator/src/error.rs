@@ -2,6 +2,9 @@
 
 use std::path::PathBuf;
 
+use crate::discover::error_chain;
+use crate::rotation::Undone;
+
 /// Everything that can go wrong in the rotator.
 #[non_exhaustive]
 #[derive(Debug, thiserror::Error)]
@@ -43,16 +46,60 @@ pub enum Error {
         known: String,
     },
 
-    /// A rotation failed and what it had written was restored from the backup.
-    #[error("{what} failed; everything this run wrote was restored from {}", backup.display())]
+    /// A rotation failed after it had changed something (files, Secrets), and what it changed
+    /// was put back: as far as it could be, [`Undone::failures`] lists what was not.
+    #[error("{}", rolled_back(cause, undone))]
     RolledBack {
-        /// What failed.
-        what: String,
-        /// The backup used.
+        /// What failed (the hook, verification, a Secret).
+        cause: Box<Self>,
+        /// What was put back.
+        undone: Box<Undone>,
+    },
+
+    /// Restoring files from a backup failed.
+    #[error("restoring from {} failed", backup.display())]
+    Restore {
+        /// The backup.
         backup: PathBuf,
-        /// The failure.
+        /// Why.
         #[source]
-        source: Box<dyn std::error::Error + Send + Sync>,
+        source: Box<Self>,
+    },
+
+    /// A rotation request names something that is not there (a cert dir, a kubeconfig, the
+    /// source of a Secret); nothing was changed.
+    #[error("{reason}")]
+    InvalidRequest {
+        /// The request's field (`cert_dir`, `kubeconfigs`, `kubelet_serving_dirs`, `config`).
+        field: &'static str,
+        /// What is wrong, naming the flag and the path.
+        reason: String,
+    },
+
+    /// The hook (`--exec`) could not be started.
+    #[error("could not run --exec {command:?}")]
+    HookStart {
+        /// The command line.
+        command: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// The hook (`--exec`) exited unsuccessfully.
+    #[error("--exec {command:?} failed ({status})")]
+    HookFailed {
+        /// The command line.
+        command: String,
+        /// How it exited.
+        status: std::process::ExitStatus,
+    },
+
+    /// Verification of the live endpoints after a run found problems.
+    #[error("verification failed: {}", problems.join("; "))]
+    VerificationFailed {
+        /// Every failed check, naming the endpoint.
+        problems: Vec<String>,
     },
 
     /// A value given for a flag (a threshold, a time, a Secret reference) is invalid.
@@ -153,6 +200,14 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+}
+
+/// `cause; what could not be undone; what was`, each with its sources.
+fn rolled_back(cause: &Error, undone: &Undone) -> String {
+    let mut parts = vec![error_chain(cause)];
+    parts.extend(undone.failures.iter().map(|e| error_chain(e)));
+    parts.extend(undone.notes.iter().cloned());
+    parts.join("; ")
 }
 
 fn left_as_written(left: &[PathBuf]) -> String {

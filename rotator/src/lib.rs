@@ -20,6 +20,7 @@ pub mod inventory;
 pub mod plan;
 pub mod policy;
 pub mod prometheus;
+pub mod rotation;
 pub mod scan;
 pub mod secret_sink;
 pub mod secrets;
@@ -29,3 +30,4 @@ pub mod tree;
 pub mod verify;
 
 pub use error::{Error, Result};
+pub use rotation::{RotateReport, RotateRequest, rotate};

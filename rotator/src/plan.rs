@@ -230,6 +230,24 @@ pub struct PlanOptions {
     pub desired: Desired,
 }
 
+impl PlanOptions {
+    /// The default policy evaluated at `now`: what is due, nothing forced, each certificate
+    /// keeping its lifetime and key algorithm, with a new key.
+    pub fn new(now: OffsetDateTime) -> Self {
+        Self {
+            policy: Policy::default(),
+            at: now,
+            now,
+            force: Vec::new(),
+            all: false,
+            validity: None,
+            reuse_key: false,
+            algorithm: None,
+            desired: Desired::default(),
+        }
+    }
+}
+
 /// The lifetime a certificate was issued with, to the second: its span, without kubeadm's
 /// 5-minute backdate when it has one ([`backdate_of`] reads it from the span), so a 24h
 /// certificate is a 24h certificate, not 24h05m. A renewal ([`Validity::renewing`]) keeps the

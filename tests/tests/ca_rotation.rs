@@ -471,3 +471,38 @@ fn an_older_state_with_relative_backups_is_aborted_from_anywhere() {
     let state: serde_json::Value = serde_json::from_slice(&std::fs::read(&state_path).unwrap()).unwrap();
     assert_eq!(state["certDir"], a.canonicalize().unwrap().join("pki").display().to_string(), "{state:#}");
 }
+
+/// `rotate-ca` runs its hook and undoes its phase through the rotation library's rollback: a
+/// failed `--exec` after reissue is undone back to trust and the restore is in the audit log;
+/// a wrong `--verify-*` URL is an input error before the phase writes anything.
+#[test]
+fn a_failed_hook_after_reissue_is_undone_and_audited() {
+    let d = TestDir::new();
+    init(d.path(), &[]).ok();
+    let pki = d.join("pki");
+    rotate_ca(d.path(), "prepare", "front-proxy-ca", &[]).ok();
+    let prepared = content_hash(&pki);
+    let r = rotate_ca(d.path(), "trust", "front-proxy-ca", &["--verify-etcd", "http://127.0.0.1:1"]).expect_code(2);
+    assert!(r.stderr.contains("invalid endpoint"), "{}", r.stderr);
+    assert_eq!(content_hash(&pki), prepared, "nothing was written");
+    rotate_ca(d.path(), "trust", "front-proxy-ca", &[]).ok();
+    let trusted = content_hash(&pki);
+
+    let log = d.join("audit.jsonl");
+    let r =
+        rotate_ca(d.path(), "reissue", "front-proxy-ca", &["--exec", "exit 1", "--audit-log", log.to_str().unwrap()])
+            .expect_code(1);
+    assert!(
+        r.stderr.contains("--exec \"exit 1\" failed (exit status: 1); the reissue phase was undone (back at trust)"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(content_hash(&pki), trusted);
+    let audit = std::fs::read_to_string(&log).unwrap();
+    let actions: Vec<serde_json::Value> = audit.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let actions: Vec<(&str, &str)> =
+        actions.iter().map(|a| (a["action"].as_str().unwrap(), a["name"].as_str().unwrap())).collect();
+    assert_eq!(actions, [("renew", "front-proxy-client"), ("restore", "front-proxy-client")]);
+    let status = rotate_ca(d.path(), "status", "front-proxy-ca", &["-o", "json"]).ok();
+    assert!(status.stdout.contains("\"phase\": \"trust\""), "{}", status.stdout);
+}

@@ -14,6 +14,7 @@ mod hygiene;
 mod init;
 mod kubeadm_fixture;
 mod rotate;
+mod rotation_library;
 mod shell;
 mod tree;
 mod verify;

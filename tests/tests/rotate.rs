@@ -782,3 +782,15 @@ fn lifetimes_are_kept_to_the_second_across_renewals() {
         }
     }
 }
+
+/// A `--verify-*` URL that is not `https://host[:port]` is an input error found before the
+/// run writes anything (it was found only after the files were written, and left them).
+#[test]
+fn a_wrong_verify_url_changes_nothing() {
+    let d = TestDir::new();
+    init(d.path(), &[]).ok();
+    let before = tree_hash(d.path());
+    let r = rotate(d.path(), &["--force", "apiserver", "--verify-etcd", "http://127.0.0.1:1"]).expect_code(2);
+    assert!(r.stderr.contains("invalid endpoint \"http://127.0.0.1:1\""), "{}", r.stderr);
+    assert_eq!(tree_hash(d.path()), before);
+}

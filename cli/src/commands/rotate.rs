@@ -6,12 +6,12 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::Args;
-use kubepki_pki::{Certificate, InitOptions, KeyAlgorithm, Lifetime};
-use kubepki_rotator::execute::{self, ExecuteOptions, Outcome};
-use kubepki_rotator::plan::{self, Plan, PlanOptions};
+use kubepki_pki::{Certificate, KeyAlgorithm, Lifetime};
+use kubepki_rotator::plan;
 use kubepki_rotator::policy::{self, Policy};
-use kubepki_rotator::secret_sink::{self, RotationConfig, SecretTarget, Synced};
-use kubepki_rotator::targets::{self, Cas, Location, Problem};
+use kubepki_rotator::rotation::{EtcdLockRequest, Hook, RotateReport, RotateRequest};
+use kubepki_rotator::secret_sink::RotationConfig;
+use kubepki_rotator::targets::{Location, Problem};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 
@@ -137,142 +137,50 @@ pub(crate) fn parse_at(s: &str) -> Result<OffsetDateTime, String> {
 }
 
 pub(crate) fn run(args: &RotateArgs) -> Result<ExitCode> {
-    let (cert_dir, kubeconfig_dir) = args.cluster.dirs()?;
-    let desired = args.cluster.rotation_desired(&args.remove_sans)?;
-    if !cert_dir.is_dir() {
-        anyhow::bail!(coded(INPUT, anyhow::anyhow!("{} is not a directory (the cert dir)", cert_dir.display())));
-    }
-    for k in &args.kubeconfigs {
-        if !k.exists() {
-            anyhow::bail!(coded(INPUT, anyhow::anyhow!("--kubeconfig {} does not exist", k.display())));
-        }
-    }
-    for k in &args.kubelet_serving_dirs {
-        if !k.is_dir() {
-            anyhow::bail!(coded(INPUT, anyhow::anyhow!("--kubelet-serving-dir {} is not a directory", k.display())));
-        }
-    }
-    let validity = args.validity.as_deref().map(str::parse::<Lifetime>).transpose().context("--validity")?;
-    let algorithm = args.cluster.encryption_algorithm.as_deref().map(str::parse::<KeyAlgorithm>).transpose()?;
-    let policy = match (args.renew_before, args.renew_at) {
-        (None, None) => Policy { jitter: args.jitter, ..Policy::default() },
-        (before, at) => Policy { renew_before: before, renew_at: at, jitter: args.jitter, floor: None },
-    };
-    let now = OffsetDateTime::now_utc();
-
-    // Same lock and crash recovery as every writing command; a dry run takes it too, so that it
-    // never reads a tree half-way through another run's commit.
-    let options = InitOptions { now, ..args.lock.options() };
-    let (_lock, pki, _recovered) = kubepki_pki::bootstrap::open_locked(&cert_dir, &kubeconfig_dir, &options)?;
-    // A backup a crash interrupted is removed whether or not this run writes a new one.
-    let backup_parent = kubepki_rotator::backup::parent_dir(args.backup_dir.as_deref(), &cert_dir)?;
-    kubepki_rotator::backup::remove_unfinished(&backup_parent);
-    // The cluster-wide lock comes second: a node never holds it while waiting for its own.
-    let _etcd_lock = if args.etcd_lock.is_empty() || args.dry_run {
-        None
-    } else {
-        Some(kubepki_rotator::etcd_lock::EtcdLock::acquire(&kubepki_rotator::etcd_lock::EtcdLockConfig {
-            endpoints: &args.etcd_lock,
-            ca: &pki.cert_path("etcd/ca"),
-            cert: &pki.cert_path("apiserver-etcd-client"),
-            key: &pki.key_path("apiserver-etcd-client"),
-            name: &args.etcd_lock_name,
-            timeout: args.lock.lock_timeout,
-        })?)
-    };
-
-    let cas = Cas::load(&pki)?;
-    let mut kubeconfigs = targets::kubeconfigs_in(&kubeconfig_dir);
-    for k in &args.kubeconfigs {
-        if !kubeconfigs.iter().any(|p| same_file(p, k)) {
-            kubeconfigs.push(k.clone());
-        }
-    }
-    let discovery = targets::discover(&pki, &cas, &kubeconfigs, &args.kubelet_serving_dirs)?;
-    let plan = plan::plan(
-        &discovery,
-        &cas,
-        &PlanOptions {
-            policy,
-            at: args.at.unwrap_or(now),
-            now,
-            force: args.force.clone(),
-            all: args.all,
-            validity,
-            reuse_key: args.reuse_key,
-            algorithm,
-            desired,
-        },
-    )
-    .map_err(|e| coded(INPUT, e))?;
-
-    let secrets_cfg = rotation_config(args.cluster.config.as_deref())?;
-    for t in &secrets_cfg.secrets {
-        if !discovery.targets.iter().any(|d| d.name == t.source) {
-            anyhow::bail!(coded(
-                INPUT,
-                anyhow::anyhow!("secret {}: source {:?} is not a certificate rotate knows", t.secret, t.source)
-            ));
-        }
-    }
-
-    let outcome = if args.dry_run || plan.is_empty() {
-        None
-    } else {
-        let backup_dir = kubepki_rotator::backup::run_dir(&backup_parent, now)?;
-        let exec_options = ExecuteOptions { backup_dir, audit_log: args.audit_log.clone() };
-        Some(execute::execute(&plan, &discovery, &cas, &pki, &exec_options)?)
-    };
-    // Undo everything this run did and fail with `what`.
-    let fail = |what: anyhow::Error, secrets: Option<&SecretsSession>| -> Result<ExitCode> {
-        let mut notes = Vec::new();
-        if let Some(s) = secrets {
-            notes.extend(s.undo().into_iter().map(|e| format!("{e}")));
-        }
-        if let Some(o) = &outcome {
-            restore(o, &pki, args.audit_log.as_deref())?;
-            let backup = o.backup.as_ref().map(|b| b.dir.display().to_string()).unwrap_or_default();
-            notes
-                .push(format!("every file this run wrote was restored from {backup} (components may need restarting)"));
-        }
-        Err(coded(FAILURE, anyhow::anyhow!("{what:#}; {}", notes.join("; "))))
-    };
-
-    // Secrets follow the certificates they mirror, whether renewed now or earlier.
-    let secrets = if secrets_cfg.secrets.is_empty() {
-        None
-    } else {
-        match SecretsSession::sync(&secrets_cfg, &discovery, &cas, outcome.as_ref(), args.dry_run) {
-            Ok(s) => Some(s),
-            Err(e) => return fail(e, None),
-        }
-    };
-    if let (Some(cmd), Some(o)) = (&args.exec, &outcome)
-        && let Err(e) = run_exec(cmd, o)
-    {
-        return fail(e, secrets.as_ref());
-    }
-    // Verify what was written, live; keep it only if every check passes.
-    if outcome.is_some() {
-        let targets = args.verify.targets(&cert_dir, &secrets_cfg.verify).map_err(|e| coded(INPUT, e))?;
-        if let Err(e) = args.verify.run(&targets) {
-            return fail(e, secrets.as_ref());
-        }
-    }
-    // Only now, when this run's files are kept, are older backups expendable.
-    let pruned = match (args.keep_backups, outcome.as_ref().and_then(|o| o.backup.as_ref())) {
-        (Some(keep), Some(backup)) => kubepki_rotator::backup::prune(&backup.dir, keep as usize)?,
-        _ => Vec::new(),
-    };
-    render(args.output, &plan, outcome.as_ref(), secrets.as_ref(), &pruned, args.dry_run)?;
+    let report = kubepki_rotator::rotate(&request(args)?)?;
+    render(args.output, &report)?;
     // Everything else was renewed; what could not be is named, with its fix, and fails the run.
-    if !plan.unrenewable.is_empty() {
-        for u in &plan.unrenewable {
+    if !report.plan.unrenewable.is_empty() {
+        for u in &report.plan.unrenewable {
             eprintln!("kubepki: {} ({}) is {}; fix: {}", u.name, u.path.display(), u.problem, u.fix);
         }
         return Ok(ExitCode::from(FAILURE));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The flags as a library request.
+fn request(args: &RotateArgs) -> Result<RotateRequest> {
+    let (cert_dir, kubeconfig_dir) = args.cluster.dirs()?;
+    let mut request = RotateRequest::new(cert_dir, kubeconfig_dir);
+    request.kubeconfigs.clone_from(&args.kubeconfigs);
+    request.kubelet_serving_dirs.clone_from(&args.kubelet_serving_dirs);
+    let plan = &mut request.plan;
+    plan.desired = args.cluster.rotation_desired(&args.remove_sans)?;
+    plan.validity = args.validity.as_deref().map(str::parse::<Lifetime>).transpose().context("--validity")?;
+    plan.algorithm = args.cluster.encryption_algorithm.as_deref().map(str::parse::<KeyAlgorithm>).transpose()?;
+    plan.policy = match (args.renew_before, args.renew_at) {
+        (None, None) => Policy { jitter: args.jitter, ..Policy::default() },
+        (before, at) => Policy { renew_before: before, renew_at: at, jitter: args.jitter, floor: None },
+    };
+    plan.at = args.at.unwrap_or(plan.now);
+    plan.force.clone_from(&args.force);
+    plan.all = args.all;
+    plan.reuse_key = args.reuse_key;
+    request.dry_run = args.dry_run;
+    request.backup_dir.clone_from(&args.backup_dir);
+    request.keep_backups = args.keep_backups.map(|k| k as usize);
+    request.audit_log.clone_from(&args.audit_log);
+    if !args.etcd_lock.is_empty() {
+        request.etcd_lock =
+            Some(EtcdLockRequest { endpoints: args.etcd_lock.clone(), name: args.etcd_lock_name.clone() });
+    }
+    request.lock_timeout = args.lock.lock_timeout;
+    request.allow_insecure_permissions = args.lock.allow_insecure_permissions;
+    request.config = rotation_config(args.cluster.config.as_deref())?;
+    request.hook = args.exec.as_deref().map(Hook::shell);
+    request.verify = args.verify.verification();
+    Ok(request)
 }
 
 /// The `RotationConfiguration` document of `--config`, if any.
@@ -282,97 +190,6 @@ fn rotation_config(path: Option<&Path>) -> Result<RotationConfig> {
     Ok(RotationConfig::parse_optional(&text, path).map_err(|e| coded(INPUT, e))?.unwrap_or_default())
 }
 
-/// The Secrets of the configuration, brought in step (or, in a dry run, compared).
-struct SecretsSession {
-    runtime: tokio::runtime::Runtime,
-    client: kube::Client,
-    /// Each target and what was done to it (`None`: already in step).
-    results: Vec<(SecretTarget, Option<Synced>)>,
-    dry_run: bool,
-}
-
-impl SecretsSession {
-    fn sync(
-        cfg: &RotationConfig,
-        discovery: &targets::Discovery,
-        cas: &Cas,
-        outcome: Option<&Outcome>,
-        dry_run: bool,
-    ) -> Result<Self> {
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-        let kubeconfig = cfg.kubeconfig.as_deref().map(Path::new);
-        let client =
-            runtime.block_on(secret_sink::client_for(kubeconfig, cfg.context.as_deref(), Duration::from_secs(15)))?;
-        let mut session = Self { runtime, client, results: Vec::new(), dry_run };
-        for target in &cfg.secrets {
-            // Invariant: sources were checked against the discovery before anything was written.
-            let Some(source) = discovery.targets.iter().find(|t| t.name == target.source) else { continue };
-            let renewed = outcome.and_then(|o| o.renewed.iter().find(|r| r.name == target.source));
-            let (cert_pem, key_pem) = match renewed {
-                Some(r) => (r.new.to_pem(), r.key_pem.clone()),
-                None => (source.cert.to_pem(), source.key.to_pem()),
-            };
-            let ca_pem = cas.get(source.ca).map(|c| c.bundle_pem()).unwrap_or_default();
-            let desired = secret_sink::Desired { target, cert_pem, key_pem, ca_pem };
-            match session.runtime.block_on(secret_sink::sync_one(&session.client, &desired, dry_run)) {
-                Ok(done) => session.results.push((target.clone(), done)),
-                Err(e) => {
-                    let undone = session.undo();
-                    let mut msg = format!("{e}");
-                    for u in undone {
-                        msg.push_str(&format!("; {u}"));
-                    }
-                    return Err(anyhow::anyhow!(msg));
-                }
-            }
-        }
-        Ok(session)
-    }
-
-    /// Puts back what was changed; returns what could not be.
-    fn undo(&self) -> Vec<kubepki_rotator::Error> {
-        if self.dry_run {
-            return Vec::new();
-        }
-        let synced: Vec<Synced> = self.results.iter().filter_map(|(_, s)| s.clone()).collect();
-        self.runtime.block_on(secret_sink::undo(&self.client, &synced))
-    }
-}
-
-fn same_file(a: &Path, b: &Path) -> bool {
-    match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
-        (Ok(x), Ok(y)) => x == y,
-        _ => a == b,
-    }
-}
-
-fn run_exec(cmd: &str, outcome: &Outcome) -> Result<()> {
-    let names: Vec<&str> = outcome.renewed.iter().map(|r| r.name.as_str()).collect();
-    let backup = outcome.backup.as_ref().map(|b| b.dir.clone()).unwrap_or_default();
-    let status = std::process::Command::new("sh")
-        .arg("-c")
-        .arg(cmd)
-        .env("KUBEPKI_ROTATED", names.join(" "))
-        .env("KUBEPKI_BACKUP_DIR", &backup)
-        .stdin(std::process::Stdio::null())
-        .status()
-        .with_context(|| format!("could not run --exec {cmd:?}"))?;
-    if !status.success() {
-        anyhow::bail!("--exec {cmd:?} failed ({status})");
-    }
-    Ok(())
-}
-
-/// Puts back every file of the run from its backup and records it in the audit log.
-pub(crate) fn restore(outcome: &Outcome, pki: &kubepki_pki::PkiDir, audit_log: Option<&Path>) -> Result<()> {
-    let Some(backup) = &outcome.backup else { return Ok(()) };
-    backup.restore(pki.root()).with_context(|| format!("restoring from {} failed", backup.dir.display()))?;
-    if let Some(log) = audit_log {
-        kubepki_rotator::audit::append(log, &execute::records(&outcome.renewed, "restore"))?;
-    }
-    Ok(())
-}
-
 fn location_json(l: &Location) -> Value {
     match l {
         Location::CertDir { cert_path, .. } => json!({"kind": "cert-dir", "path": cert_path}),
@@ -380,31 +197,13 @@ fn location_json(l: &Location) -> Value {
     }
 }
 
-fn render(
-    format: Format,
-    plan: &Plan,
-    outcome: Option<&Outcome>,
-    secrets: Option<&SecretsSession>,
-    pruned: &[PathBuf],
-    dry_run: bool,
-) -> Result<()> {
-    let secret_results: Vec<(String, String, &'static str)> = secrets
-        .map(|s| {
-            s.results
-                .iter()
-                .map(|(t, done)| {
-                    let action = match (done, dry_run) {
-                        (None, _) => "in step",
-                        (Some(d), true) if d.created => "would create",
-                        (Some(_), true) => "would update",
-                        (Some(d), false) if d.created => "created",
-                        (Some(_), false) => "updated",
-                    };
-                    (t.secret.to_string(), t.source.clone(), action)
-                })
-                .collect()
-        })
-        .unwrap_or_default();
+fn render(format: Format, report: &RotateReport) -> Result<()> {
+    let (plan, outcome, pruned, dry_run) = (&report.plan, report.outcome.as_ref(), &report.pruned, report.dry_run);
+    let secret_results: Vec<(String, String, &'static str)> = report
+        .secrets
+        .iter()
+        .map(|s| (s.target.secret.to_string(), s.target.source.clone(), s.action(dry_run)))
+        .collect();
     match format {
         Format::Json => output::print_json(&json!({
             "at": output::rfc3339(plan.at),

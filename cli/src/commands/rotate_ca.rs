@@ -1,12 +1,14 @@
 //! `kubepki rotate-ca`.
 
+use std::ffi::OsStr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::{Args, Subcommand};
 use kubepki_pki::{CaKind, Certificate, InitOptions, KeyAlgorithm, Lifetime};
 use kubepki_rotator::ca_rotation::{CaRotation, Phase, PhaseReport};
+use kubepki_rotator::rotation::{AfterWrite, Changes, Hook};
 use kubepki_rotator::targets::{self, Cas};
 use serde_json::json;
 use time::OffsetDateTime;
@@ -117,16 +119,22 @@ pub(crate) fn run(args: &RotateCaArgs) -> Result<ExitCode> {
     kubeconfigs.extend(common.kubeconfigs.iter().cloned());
     let rotation = CaRotation::new(&common.cert_dir, &common.kubeconfig_dir, kubeconfigs.clone(), common.ca)?;
 
-    let (phase, report) = match &args.phase {
+    // Endpoints are checked before the phase writes anything; prepare changes nothing live.
+    let verification = common.verify.verification();
+    let probes = match &args.phase {
+        PhaseCommand::Prepare { .. } => Vec::new(),
+        _ => verification.targets(&common.cert_dir)?,
+    };
+    let (phase, report, outcome, audit_log) = match &args.phase {
         PhaseCommand::Prepare { encryption_algorithm, ca_validity, cross_sign, .. } => {
-            (Phase::Prepared, rotation.prepare(*encryption_algorithm, *ca_validity, *cross_sign, now)?)
+            (Phase::Prepared, rotation.prepare(*encryption_algorithm, *ca_validity, *cross_sign, now)?, None, None)
         }
-        PhaseCommand::Trust(_) => (Phase::Trusted, rotation.trust()?),
+        PhaseCommand::Trust(_) => (Phase::Trusted, rotation.trust()?, None, None),
         PhaseCommand::Reissue { audit_log, .. } => {
-            let (report, _outcome) = rotation.reissue(audit_log.clone(), now)?;
-            (Phase::Reissued, report)
+            let (report, outcome) = rotation.reissue(audit_log.clone(), now)?;
+            (Phase::Reissued, report, outcome, audit_log.as_deref())
         }
-        PhaseCommand::Retire(_) => (Phase::Retired, rotation.retire()?),
+        PhaseCommand::Retire(_) => (Phase::Retired, rotation.retire()?, None, None),
         PhaseCommand::Status(c) => return status(&rotation, &pki, &kubeconfigs, c),
         PhaseCommand::Abort(c) => {
             let (back_to, restored) = rotation.abort()?;
@@ -147,41 +155,25 @@ pub(crate) fn run(args: &RotateCaArgs) -> Result<ExitCode> {
             return Ok(ExitCode::SUCCESS);
         }
     };
-    if let Some(cmd) = &common.exec {
-        let status = std::process::Command::new("sh")
-            .arg("-c")
-            .arg(cmd)
-            .env("KUBEPKI_PHASE", phase.as_str())
-            .env("KUBEPKI_CA", common.ca.name())
-            .stdin(std::process::Stdio::null())
-            .status()
-            .with_context(|| format!("could not run --exec {cmd:?}"))?;
-        if !status.success() && phase != Phase::Prepared {
-            let (back_to, _) =
-                rotation.abort().with_context(|| format!("--exec {cmd:?} failed ({status}), and undoing the phase"))?;
-            return Err(coded(
-                FAILURE,
-                anyhow::anyhow!(
-                    "--exec {cmd:?} failed ({status}); the {} phase was undone (back at {})",
-                    phase.as_str(),
-                    back_to.map_or("the start", Phase::as_str)
-                ),
-            ));
+    // The same hook runner and rollback as `rotate`; the phase's undo is its abort.
+    let hook = common.exec.as_deref().map(Hook::shell);
+    let env = [("KUBEPKI_PHASE", OsStr::new(phase.as_str())), ("KUBEPKI_CA", OsStr::new(common.ca.name()))];
+    if phase == Phase::Prepared {
+        // Nothing live changed, so there is nothing to undo and a failing hook is not an error.
+        if let Some(hook) = &hook
+            && let Err(e @ kubepki_rotator::Error::HookStart { .. }) = hook.run(&env)
+        {
+            return Err(e.into());
         }
-    }
-    if phase != Phase::Prepared {
-        let targets = common.verify.targets(&common.cert_dir, &[])?;
-        if let Err(e) = common.verify.run(&targets) {
-            let (back_to, _) = rotation.abort().with_context(|| format!("{e:#}, and undoing the phase"))?;
-            return Err(coded(
-                FAILURE,
-                anyhow::anyhow!(
-                    "{e:#}; the {} phase was undone (back at {})",
-                    phase.as_str(),
-                    back_to.map_or("the start", Phase::as_str)
-                ),
-            ));
-        }
+    } else {
+        let changes = Changes {
+            files: Some(&rotation),
+            renewed: outcome.as_ref().map_or(&[], |o| &o.renewed),
+            audit_log,
+            secrets: None,
+        };
+        let after = AfterWrite { hook: hook.as_ref(), env: &env, verification: &verification, targets: &probes };
+        after.keep_or_roll_back(&changes).map_err(|e| coded(FAILURE, e))?;
     }
     render(common, phase, &report)
 }

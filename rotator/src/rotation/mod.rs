@@ -1,0 +1,309 @@
+//! The whole rotation workflow as one call: [`rotate`] does what `kubepki rotate` does.
+//!
+//! 1. The cert dir's lock, and an interrupted earlier write completed or discarded; backups a
+//!    crash left unfinished are removed; the etcd lock of an HA cluster, if asked for.
+//! 2. What exists and what is due: the CAs, the renewable certificates, a pure [`Plan`].
+//! 3. The plan carried out ([`execute`]): a backup, then every key, certificate and
+//!    kubeconfig in one journaled transaction, and the audit log.
+//! 4. Secrets brought in step, the [`Hook`] run, live endpoints verified ([`Verification`]).
+//!    If any of these fails, everything is put back ([`Changes::roll_back`]: the Secrets'
+//!    previous data, the files from the backup, a `restore` record in the audit log) and the
+//!    error is [`Error::RolledBack`], saying what was restored.
+//! 5. Older backups pruned, only now that this run's files are kept.
+//!
+//! Every input problem is found before anything is written. `rotate` blocks (it drives its
+//! own runtimes for the API and the probes): call it from synchronous code, or from
+//! `tokio::task::spawn_blocking`.
+//!
+//! # Example: renew what is due, restart the control plane, keep it only if etcd still works
+//!
+//! ```no_run
+//! use kubepki_rotator::rotation::{self, Hook, RotateRequest};
+//! use kubepki_rotator::verify::TargetKind;
+//! use kubepki_rotator::Error;
+//!
+//! # fn main() -> Result<(), Error> {
+//! let mut request = RotateRequest::new("/etc/kubernetes/pki", "/etc/kubernetes");
+//! request.audit_log = Some("/var/log/kubepki/audit.jsonl".into());
+//! request.hook = Some(Hook::shell("crictl ps --name kube-apiserver -q | xargs -r crictl stop"));
+//! request.verify.endpoints.push((TargetKind::Etcd, "https://127.0.0.1:2379".into()));
+//! match rotation::rotate(&request) {
+//!     Ok(report) => {
+//!         for r in report.outcome.iter().flat_map(|o| &o.renewed) {
+//!             println!("{} renewed: serial {} → {}", r.name, r.old.serial, r.new.serial);
+//!         }
+//!     }
+//!     // The hook or verification failed: every file is as it was before the run.
+//!     Err(Error::RolledBack { cause, undone }) => eprintln!("{cause}; restored {:?}", undone.restored),
+//!     Err(other) => return Err(other),
+//! }
+//! # Ok(())
+//! # }
+//! ```
+
+mod hook;
+mod rollback;
+mod secrets;
+mod verification;
+
+use std::ffi::OsStr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use kubepki_pki::InitOptions;
+use time::OffsetDateTime;
+
+pub use hook::Hook;
+pub use rollback::{AfterWrite, Changes, FromBackup, RestoreFiles, Restored, Undone};
+pub use secrets::{SecretSynced, SecretsSync};
+pub use verification::Verification;
+
+use crate::backup;
+use crate::error::{Error, Result};
+use crate::etcd_lock::{EtcdLock, EtcdLockConfig};
+use crate::execute::{self, ExecuteOptions, Outcome};
+use crate::plan::{self, Plan, PlanOptions};
+use crate::secret_sink::RotationConfig;
+use crate::targets::{self, Cas};
+
+/// A lock in etcd shared by the control-plane nodes of a cluster, so that they rotate one at a
+/// time.
+#[derive(Clone, Debug, Eq, PartialEq)]
+pub struct EtcdLockRequest {
+    /// etcd client URLs; reached with the cert dir's `etcd/ca.crt` and `apiserver-etcd-client`.
+    pub endpoints: Vec<String>,
+    /// The lock's name; every node of a cluster must use the same.
+    pub name: String,
+}
+
+/// Everything a rotation needs, as plain data: what `kubepki rotate`'s flags say.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct RotateRequest {
+    /// The cert dir (`/etc/kubernetes/pki`).
+    pub cert_dir: PathBuf,
+    /// The kubeconfig dir (`/etc/kubernetes`): its `*.conf` are renewed with the cert dir.
+    pub kubeconfig_dir: PathBuf,
+    /// More kubeconfigs whose embedded client certificates are renewed.
+    pub kubeconfigs: Vec<PathBuf>,
+    /// Kubelet serving certificate directories (a node's, or one directory per node).
+    pub kubelet_serving_dirs: Vec<PathBuf>,
+    /// What is due and how it is renewed. Its `now` is the run's time: new certificates start
+    /// then, and the backup is named after it.
+    pub plan: PlanOptions,
+    /// Plan only: nothing is written (Secrets are compared, not changed).
+    pub dry_run: bool,
+    /// The directory each run's backup goes under (default: `<cert dir>/../tmp`).
+    pub backup_dir: Option<PathBuf>,
+    /// After a run that is kept, keep only this many of kubepki's backups there.
+    pub keep_backups: Option<usize>,
+    /// Where to append one JSON line per renewed or restored certificate.
+    pub audit_log: Option<PathBuf>,
+    /// The etcd lock to take after the cert dir's (skipped in a dry run).
+    pub etcd_lock: Option<EtcdLockRequest>,
+    /// How long to wait for the cert dir's lock, and for the etcd lock.
+    pub lock_timeout: Duration,
+    /// Accept CA keys readable by group or others.
+    pub allow_insecure_permissions: bool,
+    /// The `RotationConfiguration`: Secrets kept in step (and how to reach the API), and
+    /// endpoints verified after [`Self::verify`]'s.
+    pub config: RotationConfig,
+    /// Run after a run that renewed anything, with the renewed names in `$KUBEPKI_ROTATED`
+    /// and the backup in `$KUBEPKI_BACKUP_DIR`.
+    pub hook: Option<Hook>,
+    /// Endpoints verified after the hook.
+    pub verify: Verification,
+}
+
+impl RotateRequest {
+    /// Renew what the default policy says is due now in `cert_dir` and the kubeconfigs of
+    /// `kubeconfig_dir`, keeping each certificate's identity and lifetime, with a new key; no
+    /// hook, nothing verified, backups under `<cert dir>/../tmp`.
+    pub fn new(cert_dir: impl Into<PathBuf>, kubeconfig_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            cert_dir: cert_dir.into(),
+            kubeconfig_dir: kubeconfig_dir.into(),
+            kubeconfigs: Vec::new(),
+            kubelet_serving_dirs: Vec::new(),
+            plan: PlanOptions::new(OffsetDateTime::now_utc()),
+            dry_run: false,
+            backup_dir: None,
+            keep_backups: None,
+            audit_log: None,
+            etcd_lock: None,
+            lock_timeout: Duration::from_secs(60),
+            allow_insecure_permissions: false,
+            config: RotationConfig::default(),
+            hook: None,
+            verify: Verification::default(),
+        }
+    }
+
+    /// The paths named exist: checked before the lock is taken.
+    fn check_paths(&self) -> Result<()> {
+        let invalid = |field, reason| Err(Error::InvalidRequest { field, reason });
+        if !self.cert_dir.is_dir() {
+            return invalid("cert_dir", format!("{} is not a directory (the cert dir)", self.cert_dir.display()));
+        }
+        if let Some(k) = self.kubeconfigs.iter().find(|k| !k.exists()) {
+            return invalid("kubeconfigs", format!("--kubeconfig {} does not exist", k.display()));
+        }
+        if let Some(k) = self.kubelet_serving_dirs.iter().find(|k| !k.is_dir()) {
+            return invalid(
+                "kubelet_serving_dirs",
+                format!("--kubelet-serving-dir {} is not a directory", k.display()),
+            );
+        }
+        Ok(())
+    }
+
+    /// The kubeconfigs of the kubeconfig dir, then the others not among them.
+    fn all_kubeconfigs(&self) -> Vec<PathBuf> {
+        let mut kubeconfigs = targets::kubeconfigs_in(&self.kubeconfig_dir);
+        for k in &self.kubeconfigs {
+            if !kubeconfigs.iter().any(|p| same_file(p, k)) {
+                kubeconfigs.push(k.clone());
+            }
+        }
+        kubeconfigs
+    }
+
+    /// The verification: [`Self::verify`]'s endpoints, then the configuration's.
+    fn verification(&self) -> Verification {
+        let mut verification = self.verify.clone();
+        verification.endpoints.extend(self.config.verify.iter().cloned());
+        verification
+    }
+}
+
+fn same_file(a: &Path, b: &Path) -> bool {
+    match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
+        (Ok(x), Ok(y)) => x == y,
+        _ => a == b,
+    }
+}
+
+/// What a rotation did (or, in a dry run, would do).
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct RotateReport {
+    /// The plan: what was due and why, what was not, what was left alone.
+    pub plan: Plan,
+    /// Whether it was a dry run.
+    pub dry_run: bool,
+    /// What was written (`None` in a dry run, or when nothing was due).
+    pub outcome: Option<Outcome>,
+    /// Each Secret of the configuration and what was done to it.
+    pub secrets: Vec<SecretSynced>,
+    /// The older backups removed (`keep_backups`).
+    pub pruned: Vec<PathBuf>,
+    /// The files of an interrupted earlier write that were completed or discarded first.
+    pub recovered: Vec<PathBuf>,
+}
+
+/// Renews what `request` says is due, and every copy of it, keeping the result only if the
+/// Secrets, the hook and verification all succeed; see the [module](self) for the steps.
+///
+/// Errors: an input problem ([`Error::InvalidRequest`], [`Error::UnknownTarget`],
+/// [`Error::InvalidEndpoint`], [`Error::Config`], a configuration the CA model refuses)
+/// before anything is written; [`Error::RolledBack`] when a step after the write failed and
+/// everything was put back; any other error (a lock held, an I/O failure) as it happened.
+pub fn rotate(request: &RotateRequest) -> Result<RotateReport> {
+    request.check_paths()?;
+    let verification = request.verification();
+    let probes = verification.targets(&request.cert_dir)?;
+    let now = request.plan.now;
+
+    // The same lock and crash recovery as every writing command; a dry run takes it too, so
+    // that it never reads a tree half-way through another run's commit.
+    let options = InitOptions {
+        now,
+        lock_timeout: request.lock_timeout,
+        allow_insecure_permissions: request.allow_insecure_permissions,
+    };
+    let (_lock, pki, recovered) =
+        kubepki_pki::bootstrap::open_locked(&request.cert_dir, &request.kubeconfig_dir, &options)?;
+    // A backup a crash interrupted is removed whether or not this run writes a new one.
+    let backup_parent = backup::parent_dir(request.backup_dir.as_deref(), &request.cert_dir)?;
+    backup::remove_unfinished(&backup_parent);
+    // The cluster-wide lock comes second: a node never holds it while waiting for its own.
+    let _etcd_lock = match &request.etcd_lock {
+        Some(lock) if !request.dry_run && !lock.endpoints.is_empty() => Some(EtcdLock::acquire(&EtcdLockConfig {
+            endpoints: &lock.endpoints,
+            ca: &pki.cert_path("etcd/ca"),
+            cert: &pki.cert_path("apiserver-etcd-client"),
+            key: &pki.key_path("apiserver-etcd-client"),
+            name: &lock.name,
+            timeout: request.lock_timeout,
+        })?),
+        _ => None,
+    };
+
+    // What exists and what is due.
+    let cas = Cas::load(&pki)?;
+    let discovery = targets::discover(&pki, &cas, &request.all_kubeconfigs(), &request.kubelet_serving_dirs)?;
+    let plan = plan::plan(&discovery, &cas, &request.plan)?;
+    for t in &request.config.secrets {
+        if !discovery.targets.iter().any(|d| d.name == t.source) {
+            return Err(Error::InvalidRequest {
+                field: "config",
+                reason: format!("secret {}: source {:?} is not a certificate rotate knows", t.secret, t.source),
+            });
+        }
+    }
+
+    let outcome = if request.dry_run || plan.is_empty() {
+        None
+    } else {
+        let backup_dir = backup::run_dir(&backup_parent, now)?;
+        let exec_options = ExecuteOptions { backup_dir, audit_log: request.audit_log.clone() };
+        Some(execute::execute(&plan, &discovery, &cas, &pki, &exec_options)?)
+    };
+    let from_backup = outcome
+        .as_ref()
+        .and_then(|o| o.backup.as_ref())
+        .map(|backup| FromBackup { backup, cert_dir: &request.cert_dir });
+    let mut changes = Changes {
+        files: from_backup.as_ref().map(|f| f as &dyn RestoreFiles),
+        renewed: outcome.as_ref().map_or(&[], |o| &o.renewed),
+        audit_log: request.audit_log.as_deref(),
+        secrets: None,
+    };
+
+    // Secrets follow the certificates they mirror, whether renewed now or earlier.
+    let secrets = if request.config.secrets.is_empty() {
+        None
+    } else {
+        let mut session = SecretsSync::connect(&request.config, request.dry_run).map_err(|e| changes.fail(e))?;
+        if let Err(e) = session.sync(&request.config.secrets, &discovery, &cas, outcome.as_ref()) {
+            return Err(Changes { secrets: Some(&session), ..changes }.fail(e));
+        }
+        Some(session)
+    };
+    changes.secrets = secrets.as_ref();
+
+    // Keep what was written only if the hook and every live check pass.
+    if let Some(o) = &outcome {
+        let names: Vec<&str> = o.renewed.iter().map(|r| r.name.as_str()).collect();
+        let names = names.join(" ");
+        let backup_dir = o.backup.as_ref().map(|b| b.dir.as_os_str()).unwrap_or_default();
+        let env = [("KUBEPKI_ROTATED", OsStr::new(&names)), ("KUBEPKI_BACKUP_DIR", backup_dir)];
+        let after =
+            AfterWrite { hook: request.hook.as_ref(), env: &env, verification: &verification, targets: &probes };
+        after.keep_or_roll_back(&changes)?;
+    }
+
+    // Only now, when this run's files are kept, are older backups expendable.
+    let pruned = match (request.keep_backups, outcome.as_ref().and_then(|o| o.backup.as_ref())) {
+        (Some(keep), Some(backup)) => backup::prune(&backup.dir, keep)?,
+        _ => Vec::new(),
+    };
+    Ok(RotateReport {
+        plan,
+        dry_run: request.dry_run,
+        outcome,
+        secrets: secrets.map(SecretsSync::into_results).unwrap_or_default(),
+        pruned,
+        recovered,
+    })
+}
