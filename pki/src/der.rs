@@ -289,6 +289,27 @@ pub(crate) fn tbs_with_subject<'a>(cert: &'a [u8], subject: &[u8]) -> Result<(Ve
     Ok((out, algorithm))
 }
 
+/// A CSR's CertificationRequestInfo (whole encoding) with its subject replaced by `subject` (a
+/// Name's whole encoding), and its signatureAlgorithm (whole encoding): as
+/// [`tbs_with_subject`], for a PKCS#10 request. The request is then [`certificate`]'s shape.
+pub(crate) fn request_info_with_subject<'a>(
+    csr: &'a [u8],
+    subject: &[u8],
+) -> Result<(Vec<u8>, &'a [u8]), &'static str> {
+    let mut outer = Reader::new(Reader::new(csr).expect(TAG_SEQUENCE)?);
+    let info = outer.expect(TAG_SEQUENCE)?;
+    let algorithm = outer.expect_tlv(TAG_SEQUENCE)?.encoded;
+    let mut fields = Reader::new(info);
+    let mut body = Vec::with_capacity(info.len() + subject.len());
+    body.extend_from_slice(fields.expect_tlv(TAG_INTEGER)?.encoded);
+    fields.expect_tlv(TAG_SEQUENCE)?;
+    body.extend_from_slice(subject);
+    body.extend_from_slice(fields.rest());
+    let mut out = Vec::with_capacity(body.len() + 4);
+    write_tlv(&mut out, TAG_SEQUENCE, &body);
+    Ok((out, algorithm))
+}
+
 /// A Certificate of `tbs` and `algorithm` (whole encodings) and the `signature` over `tbs`.
 pub(crate) fn certificate(tbs: &[u8], algorithm: &[u8], signature: &[u8]) -> Vec<u8> {
     let mut bits = Vec::with_capacity(signature.len() + 1);
