@@ -46,7 +46,8 @@ pub(crate) fn code_of(err: &anyhow::Error) -> u8 {
                 | E::Missing { .. }
                 | E::InvalidEndpoint { .. }
                 | E::CaRotation { .. }
-                | E::Config { .. } => INPUT,
+                | E::Config { .. }
+                | E::Csr { .. } => INPUT,
                 _ => FAILURE,
             };
         }

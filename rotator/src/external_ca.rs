@@ -1,0 +1,1023 @@
+//! kubeadm's external-CA mode: a CA certificate in the cert dir without its key. kubepki cannot
+//! sign the leaves of such a CA; as `kubeadm certs generate-csr` does, it writes a new key and a
+//! CSR for each of them ([`generate`]), and later installs the certificates the external CA
+//! signed, after checking each against its key, its CSR and the CA in the cert dir
+//! ([`install`]).
+//!
+//! The CSR directory has kubeadm's generate-csr layout: `<base>.key` and `<base>.csr` per
+//! cert-dir leaf (`etcd/server.key`, `etcd/server.csr`), and per kubeconfig a partial
+//! kubeconfig `<file>` holding the new key (`client-key-data`) with `<file>.csr` beside it
+//! (`admin.conf`, `admin.conf.csr`). The signed certificates come back as `<base>.crt` and
+//! `<file>.crt` (`admin.conf.crt`), or, as kubeadm documents it, in the partial kubeconfig's
+//! `client-certificate-data`.
+//!
+//! A leaf's identity is that of its existing certificate when it can still be read (even an
+//! expired one) plus the SANs this command line or `--config` states; else kubeadm's profile
+//! for it, which then needs the node name and advertise address to be stated. Nothing is ever
+//! taken from the host kubepki runs on.
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::{Path, PathBuf};
+
+use kubepki_pki::cert::PublicKeyKind;
+use kubepki_pki::csr::Csr;
+use kubepki_pki::fsio::{self, Transaction};
+use kubepki_pki::kubeconfig::PemSource;
+use kubepki_pki::profile::{CommonName, KUBECONFIGS, KubeconfigSpec, LEAVES, SanRule};
+use kubepki_pki::{
+    AltNames, CaKind, CertRequest, Certificate, ClusterConfig, KeyAlgorithm, Kubeconfig, PkiDir, PrivateKey,
+    ProfileSpec, Subject, Usage,
+};
+use rayon::prelude::*;
+use time::OffsetDateTime;
+use zeroize::Zeroizing;
+
+use crate::audit::{self, CertRef, Record};
+use crate::backup::Backup;
+use crate::error::{Error, Result};
+
+/// Mode of a CSR file (a CSR holds no secret; kubeadm writes 0600).
+pub const CSR_MODE: u32 = 0o644;
+
+/// A certificate an external CA signs: a cert-dir leaf, or the client certificate of one of
+/// kubeadm's kubeconfigs.
+#[derive(Clone, Copy, Debug, Eq, PartialEq)]
+pub enum Leaf {
+    /// A leaf of the cert dir (`apiserver`, `etcd-server`, ...).
+    CertDir(&'static ProfileSpec),
+    /// The client certificate of a kubeconfig (`admin.conf`, ...).
+    Kubeconfig(&'static KubeconfigSpec),
+}
+
+impl Leaf {
+    /// Every leaf, cert-dir leaves in kubeadm's order, then the kubeconfigs.
+    pub fn all() -> impl Iterator<Item = Self> {
+        LEAVES.iter().map(Self::CertDir).chain(KUBECONFIGS.iter().map(Self::Kubeconfig))
+    }
+
+    /// The leaf of a kubeadm name: `apiserver`, `etcd-server`, `admin.conf`, ...
+    pub fn from_name(name: &str) -> Result<Self> {
+        Self::all().find(|l| l.name() == name).ok_or_else(|| {
+            kubepki_pki::Error::InvalidValue {
+                field: "certificate name",
+                value: name.to_owned(),
+                reason: format!("expected one of {}", Self::all().map(Self::name).collect::<Vec<_>>().join(", ")),
+            }
+            .into()
+        })
+    }
+
+    /// kubeadm's name, as `kubeadm certs renew` takes it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::CertDir(s) => s.name,
+            Self::Kubeconfig(k) => k.file_name,
+        }
+    }
+
+    /// The CA that signs it.
+    pub fn ca(self) -> CaKind {
+        match self {
+            Self::CertDir(s) => s.ca,
+            Self::Kubeconfig(_) => CaKind::Ca,
+        }
+    }
+
+    /// The extended key usages kubeadm's components need it to have.
+    pub fn usage(self) -> Usage {
+        match self {
+            Self::CertDir(s) => s.usage,
+            Self::Kubeconfig(_) => Usage::Client,
+        }
+    }
+
+    /// The stem of its files in a CSR directory: the base name (`etcd/server`) or the
+    /// kubeconfig's file name (`admin.conf`).
+    fn stem(self) -> &'static str {
+        match self {
+            Self::CertDir(s) => s.base_name,
+            Self::Kubeconfig(k) => k.file_name,
+        }
+    }
+}
+
+/// A CSR directory in kubeadm's generate-csr layout (see the module docs).
+#[derive(Clone, Debug)]
+pub struct CsrDir {
+    root: PathBuf,
+}
+
+impl CsrDir {
+    /// The CSR directory at `root`.
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        Self { root: root.into() }
+    }
+
+    /// The directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Where the new key is: `<base>.key`, or the partial kubeconfig `<file>`.
+    pub fn key_path(&self, leaf: Leaf) -> PathBuf {
+        match leaf {
+            Leaf::CertDir(s) => self.root.join(format!("{}.key", s.base_name)),
+            Leaf::Kubeconfig(k) => self.root.join(k.file_name),
+        }
+    }
+
+    /// `<stem>.csr`.
+    pub fn csr_path(&self, leaf: Leaf) -> PathBuf {
+        self.root.join(format!("{}.csr", leaf.stem()))
+    }
+
+    /// `<stem>.crt`: where the signed certificate is expected.
+    pub fn cert_path(&self, leaf: Leaf) -> PathBuf {
+        self.root.join(format!("{}.crt", leaf.stem()))
+    }
+}
+
+/// What this command line and `--config` state about the cluster. The node name and the
+/// advertise address are never taken from the host: they are `None` unless stated.
+#[derive(Clone, Debug)]
+pub struct Stated {
+    /// kubeadm's defaults, then `--config`, then flags. Its `node_name` and
+    /// `advertise_address` are not read: the two fields below are.
+    pub config: ClusterConfig,
+    /// The node name, if stated.
+    pub node_name: Option<String>,
+    /// The advertise address, if stated.
+    pub advertise_address: Option<IpAddr>,
+    /// A kubeadm configuration file was given: every SAN kubeadm derives from it (its defaults
+    /// included) is wanted. Otherwise only the node name, the advertise address, the
+    /// control-plane endpoint and the extra SANs that were stated are added.
+    pub whole: bool,
+    /// `--encryption-algorithm`: the algorithm of every new key. Without it a key keeps the
+    /// algorithm of the certificate it replaces, else `config.encryption_algorithm`.
+    pub algorithm: Option<KeyAlgorithm>,
+}
+
+impl Stated {
+    /// The configuration with the stated node name and address; `what` names the leaf that
+    /// needs them, for the error naming the missing flag.
+    fn complete(&self, what: &str, path: &Path, need_address: bool) -> Result<ClusterConfig> {
+        let missing = |flag: &str, field: &str| Error::Csr {
+            path: path.to_owned(),
+            reason: format!(
+                "no readable certificate to take the identity of {what} from, and kubeadm's profile for it needs \
+                 the node's {field}: pass {flag} (never taken from this host)"
+            ),
+        };
+        let mut cfg = self.config.clone();
+        cfg.node_name = self
+            .node_name
+            .clone()
+            .ok_or_else(|| missing("--node-name (or nodeRegistration.name in --config)", "name"))?;
+        if need_address {
+            cfg.advertise_address = self.advertise_address.ok_or_else(|| {
+                missing("--apiserver-advertise-address (or localAPIEndpoint.advertiseAddress in --config)", "address")
+            })?;
+        }
+        Ok(cfg)
+    }
+
+    /// The SANs of `rule` this command line states, to add to an existing certificate's.
+    fn sans(&self, rule: SanRule, cert: &str) -> Result<AltNames> {
+        let mut cfg = self.config.clone();
+        // Unstated: an empty name and the unspecified address, left out below.
+        cfg.node_name = self.node_name.clone().unwrap_or_default();
+        cfg.advertise_address = self.advertise_address.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+        let all = cfg.alt_names(rule)?;
+        // kubeadm's fixed names for the rule (the Service names and IP, localhost): wanted only
+        // when a configuration file gives the whole desired state.
+        let fixed = if self.whole {
+            AltNames::new()
+        } else {
+            let mut bare = ClusterConfig::new(String::new(), IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+            bare.service_subnet.clone_from(&cfg.service_subnet);
+            bare.dns_domain.clone_from(&cfg.dns_domain);
+            bare.alt_names(rule)?
+        };
+        let mut out = AltNames::new();
+        for d in all.dns_names().filter(|d| !d.is_empty() && !fixed.dns_names().any(|f| f == *d)) {
+            out.add_dns(d);
+        }
+        for ip in all.ip_addresses().iter().filter(|ip| !ip.is_unspecified() && !fixed.ip_addresses().contains(ip)) {
+            out.add_ip(*ip);
+        }
+        // An extra SAN stated explicitly is wanted even if it is one of the fixed names.
+        let extra = match rule {
+            SanRule::ApiServer => &cfg.apiserver_cert_sans,
+            SanRule::EtcdServer => &cfg.etcd_server_cert_sans,
+            SanRule::EtcdPeer => &cfg.etcd_peer_cert_sans,
+            SanRule::None | SanRule::Node => return Ok(out),
+        };
+        for s in extra {
+            out.add_parsed(s, cert)?;
+        }
+        Ok(out)
+    }
+}
+
+/// Where a CSR's identity came from.
+#[derive(Clone, Copy, Debug, Eq, PartialEq)]
+pub enum IdentitySource {
+    /// The existing certificate (plus the SANs stated).
+    Certificate,
+    /// kubeadm's profile for the leaf, with the stated node name, address and SANs.
+    Profile,
+}
+
+impl IdentitySource {
+    /// `certificate` or `profile`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Certificate => "certificate",
+            Self::Profile => "profile",
+        }
+    }
+}
+
+/// One key and CSR written.
+#[derive(Clone, Debug)]
+pub struct Generated {
+    /// The leaf's kubeadm name.
+    pub name: String,
+    /// Its CA.
+    pub ca: CaKind,
+    /// What the CSR asks for.
+    pub request: CertRequest,
+    /// The new key's algorithm.
+    pub algorithm: KeyAlgorithm,
+    /// Where the identity came from.
+    pub identity: IdentitySource,
+    /// The new key (for a kubeconfig, the partial kubeconfig holding it).
+    pub key_path: PathBuf,
+    /// The CSR.
+    pub csr_path: PathBuf,
+}
+
+/// A leaf left out, and why.
+#[derive(Clone, Debug)]
+pub struct Left {
+    /// The leaf's kubeadm name.
+    pub name: String,
+    /// Why.
+    pub reason: String,
+}
+
+/// What [`generate`] did.
+#[derive(Clone, Debug, Default)]
+pub struct GenerateReport {
+    /// The keys and CSRs written (none: the directory was not created).
+    pub generated: Vec<Generated>,
+    /// The leaves left out.
+    pub left: Vec<Left>,
+    /// Things to know.
+    pub warnings: Vec<String>,
+}
+
+/// The state of a CA in the cert dir.
+enum CaState {
+    /// No certificate.
+    Absent,
+    /// Certificate and key: kubepki signs its leaves.
+    Held,
+    /// Certificate without key: kubeadm's external-CA mode.
+    External,
+}
+
+fn ca_state(pki: &PkiDir, ca: CaKind) -> CaState {
+    let base = ca.base_name();
+    match (pki.cert_path(base).exists(), pki.key_path(base).exists()) {
+        (false, _) => CaState::Absent,
+        (true, true) => CaState::Held,
+        (true, false) => CaState::External,
+    }
+}
+
+/// A leaf chosen, with what is known of it.
+struct Chosen {
+    leaf: Leaf,
+    /// The existing certificate, if readable.
+    existing: Option<Certificate>,
+    /// The kubeconfig's cluster name, server and user, to write the partial kubeconfig with.
+    kubeconfig: Option<(String, String, String)>,
+}
+
+/// Writes a new key and a CSR into `out` (which must not exist, or be empty) for every leaf
+/// whose CA is external — or for the leaves `names` (kubeadm names) — in kubeadm's
+/// generate-csr layout. `out` appears whole, with every file, or not at all; nothing in the
+/// cert dir or the kubeconfig dir changes. Call it under the cert dir's lock
+/// ([`kubepki_pki::bootstrap::open_locked`]).
+///
+/// Without `names`, a kubeconfig is included only if it exists with an embedded client
+/// certificate (a kubelet.conf pointing at the kubelet's rotating file is the kubelet's). A
+/// named leaf whose CA key is present is included with a warning: kubepki can renew it.
+pub fn generate(
+    pki: &PkiDir,
+    kubeconfig_dir: &Path,
+    out: &Path,
+    names: &[String],
+    stated: &Stated,
+) -> Result<GenerateReport> {
+    check_out_dir(out)?;
+    let mut report = GenerateReport::default();
+    let mut wanted: Vec<(Leaf, bool)> = Vec::new();
+    if names.is_empty() {
+        wanted.extend(Leaf::all().map(|l| (l, false)));
+    } else {
+        for name in names {
+            let leaf = Leaf::from_name(name)?;
+            if !wanted.iter().any(|(l, _)| *l == leaf) {
+                wanted.push((leaf, true));
+            }
+        }
+    }
+    let mut chosen: Vec<Chosen> = Vec::new();
+    for (leaf, named) in wanted {
+        let ca = leaf.ca();
+        let leave = |reason: String| Left { name: leaf.name().to_owned(), reason };
+        match ca_state(pki, ca) {
+            CaState::Absent if named => {
+                return Err(Error::Csr {
+                    path: pki.cert_path(ca.base_name()),
+                    reason: format!("{} cannot be requested: its CA {ca} does not exist", leaf.name()),
+                });
+            }
+            CaState::Absent => {
+                report.left.push(leave(format!("its CA {ca} does not exist")));
+                continue;
+            }
+            CaState::Held if named => report.warnings.push(format!(
+                "kubepki holds the key of {ca} ({}): it can renew {} itself (kubepki rotate --force {})",
+                pki.key_path(ca.base_name()).display(),
+                leaf.name(),
+                leaf.name()
+            )),
+            CaState::Held => {
+                report.left.push(leave(format!("the key of {ca} is present: kubepki rotate renews it")));
+                continue;
+            }
+            CaState::External => {}
+        }
+        let (existing, kubeconfig) = match leaf {
+            Leaf::CertDir(spec) => (read_existing(pki, spec, &mut report.warnings), None),
+            Leaf::Kubeconfig(spec) => {
+                let path = kubeconfig_dir.join(spec.file_name);
+                match existing_kubeconfig(&path) {
+                    Ok(Some(k)) if !named && !k.embedded => {
+                        report.left.push(leave(format!(
+                            "its client certificate is the file {} (the kubelet renews its own); name it to replace it \
+                             with an embedded one",
+                            k.cert_file.unwrap_or_default().display()
+                        )));
+                        continue;
+                    }
+                    Ok(Some(k)) => {
+                        if let Some(e) = k.cert_error {
+                            report.warnings.push(format!(
+                                "{}: its client certificate cannot be read ({e}); the identity comes from kubeadm's \
+                                 profile",
+                                path.display()
+                            ));
+                        }
+                        (k.cert, Some((k.cluster, k.server, k.user)))
+                    }
+                    Ok(None) if !named => {
+                        report.left.push(leave(format!("{} does not exist; name it to request one", path.display())));
+                        continue;
+                    }
+                    Ok(None) => (None, None),
+                    Err(e) => {
+                        report
+                            .warnings
+                            .push(format!("{e}; the identity of {} comes from kubeadm's profile", leaf.name()));
+                        (None, None)
+                    }
+                }
+            }
+        };
+        chosen.push(Chosen { leaf, existing, kubeconfig });
+    }
+
+    // Every identity is settled before a key is made: a missing flag fails the whole run.
+    let plans: Vec<(Chosen, CertRequest, IdentitySource, KeyAlgorithm)> = chosen
+        .into_iter()
+        .map(|c| {
+            let (request, source) = identity(pki, kubeconfig_dir, &c, stated)?;
+            let algorithm = stated
+                .algorithm
+                .or_else(|| c.existing.as_ref().and_then(|cert| algorithm_of(&cert.public_key)))
+                .unwrap_or(stated.config.encryption_algorithm);
+            Ok((c, request, source, algorithm))
+        })
+        .collect::<Result<_>>()?;
+    let partials: Vec<Option<(String, String, String)>> = plans
+        .iter()
+        .map(|(c, request, ..)| match (c.leaf, &c.kubeconfig) {
+            (Leaf::Kubeconfig(_), Some(k)) => Ok(Some(k.clone())),
+            (Leaf::Kubeconfig(spec), None) => {
+                let cfg = stated.complete_server(spec, &kubeconfig_dir.join(spec.file_name))?;
+                Ok(Some((cfg.0, cfg.1, request.subject.common_name.clone())))
+            }
+            (Leaf::CertDir(_), _) => Ok(None),
+        })
+        .collect::<Result<_>>()?;
+    if plans.is_empty() {
+        return Ok(report);
+    }
+
+    let made: Vec<(PrivateKey, Csr)> = plans
+        .par_iter()
+        .map(|(_, request, _, algorithm)| {
+            let key = algorithm.generate()?;
+            let csr = Csr::new(request, &key)?;
+            Ok((key, csr))
+        })
+        .collect::<Result<_>>()?;
+    let dir = CsrDir::new(out);
+    let mut files: Vec<(PathBuf, Zeroizing<Vec<u8>>, u32)> = Vec::new();
+    for (((c, request, source, algorithm), (key, csr)), partial) in plans.into_iter().zip(made).zip(partials) {
+        let rel = |p: PathBuf| p.strip_prefix(out).map(Path::to_path_buf).unwrap_or(p);
+        let key_bytes = match partial {
+            Some((cluster, server, user)) => {
+                // kubeadm's partial kubeconfig: the key, no certificate, no CA data yet.
+                let kc = Kubeconfig::with_client_cert(&cluster, &server, "", &user, "", &key.to_pem());
+                Zeroizing::new(kc.to_yaml().as_bytes().to_vec())
+            }
+            None => Zeroizing::new(key.to_pem().as_bytes().to_vec()),
+        };
+        files.push((rel(dir.key_path(c.leaf)), key_bytes, kubepki_pki::store::KEY_MODE));
+        files.push((rel(dir.csr_path(c.leaf)), Zeroizing::new(csr.to_pem().into_bytes()), CSR_MODE));
+        report.generated.push(Generated {
+            name: c.leaf.name().to_owned(),
+            ca: c.leaf.ca(),
+            request,
+            algorithm,
+            identity: source,
+            key_path: dir.key_path(c.leaf),
+            csr_path: dir.csr_path(c.leaf),
+        });
+    }
+    if out.is_dir() {
+        // Checked empty above: it is made again whole, 0700.
+        std::fs::remove_dir(out).map_err(|source| kubepki_pki::Error::Write { path: out.to_owned(), source })?;
+    }
+    let refs: Vec<(PathBuf, &[u8], u32)> = files.iter().map(|(p, b, m)| (p.clone(), b.as_slice(), *m)).collect();
+    fsio::create_dir_with(out, 0o700, &refs)?;
+    Ok(report)
+}
+
+impl Stated {
+    /// The cluster name and server URL of a kubeconfig that does not exist yet.
+    fn complete_server(&self, spec: &KubeconfigSpec, path: &Path) -> Result<(String, String)> {
+        let needs_address = spec.endpoint == kubepki_pki::profile::Endpoint::Local
+            || self.config.control_plane_endpoint.as_deref().is_none_or(str::is_empty);
+        let mut cfg = self.config.clone();
+        if needs_address {
+            cfg.advertise_address = self.advertise_address.ok_or_else(|| Error::Csr {
+                path: path.to_owned(),
+                reason: format!(
+                    "{} does not exist, and the server it points at needs the node's address: pass \
+                     --apiserver-advertise-address{} (never taken from this host)",
+                    spec.file_name,
+                    if spec.endpoint == kubepki_pki::profile::Endpoint::Local {
+                        ""
+                    } else {
+                        " or --control-plane-endpoint"
+                    }
+                ),
+            })?;
+        }
+        Ok((cfg.cluster_name.clone(), cfg.server_url(spec.endpoint)?))
+    }
+}
+
+/// Refuses an `out` that exists and is not an empty directory.
+fn check_out_dir(out: &Path) -> Result<()> {
+    let refuse = |reason: String| Error::Csr { path: out.to_owned(), reason };
+    match std::fs::symlink_metadata(out) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(source) => Err(kubepki_pki::Error::Read { path: out.to_owned(), source }.into()),
+        Ok(m) if !m.is_dir() => Err(refuse("exists and is not a directory; choose a new --out".into())),
+        Ok(_) => {
+            let mut entries =
+                std::fs::read_dir(out).map_err(|source| kubepki_pki::Error::Read { path: out.to_owned(), source })?;
+            match entries.next() {
+                None => Ok(()),
+                Some(e) => Err(refuse(format!(
+                    "is not empty ({} is there): csr generate writes a new directory whole and never overwrites a \
+                     key; choose a new --out",
+                    e.map(|e| e.file_name().to_string_lossy().into_owned()).unwrap_or_default()
+                ))),
+            }
+        }
+    }
+}
+
+/// The existing certificate of a cert-dir leaf, if it can be read (even expired).
+fn read_existing(pki: &PkiDir, spec: &ProfileSpec, warnings: &mut Vec<String>) -> Option<Certificate> {
+    match pki.read_certs(spec.base_name) {
+        Ok(Some(mut certs)) => Some(certs.swap_remove(0)),
+        Ok(None) => None,
+        Err(e) => {
+            warnings.push(format!("{e}; the identity of {} comes from kubeadm's profile", spec.name));
+            None
+        }
+    }
+}
+
+/// What an existing kubeconfig holds for generate.
+struct ExistingKubeconfig {
+    cluster: String,
+    server: String,
+    user: String,
+    /// The client certificate is embedded (not a file reference).
+    embedded: bool,
+    cert_file: Option<PathBuf>,
+    cert: Option<Certificate>,
+    cert_error: Option<String>,
+}
+
+fn existing_kubeconfig(path: &Path) -> Result<Option<ExistingKubeconfig>> {
+    let Some(kc) = Kubeconfig::read(path)? else { return Ok(None) };
+    let current = kc.current()?;
+    let server = kc.server(&current.cluster).unwrap_or_default().to_owned();
+    let source = kc.client_certificate(&current.user)?;
+    let (embedded, cert_file) = match &source {
+        Some(PemSource::File(f)) => (false, Some(f.clone())),
+        _ => (true, None),
+    };
+    let pem = match source {
+        Some(PemSource::Embedded(pem)) => Ok(Some(pem)),
+        Some(PemSource::File(f)) => {
+            fsio::read_optional(&f, fsio::MAX_PEM_FILE, "certificate file").map_err(|e| e.to_string())
+        }
+        None => Ok(None),
+    };
+    let (cert, cert_error) = match pem.and_then(|p| {
+        p.map(|p| Certificate::from_pem_bundle(&p, &path.display().to_string())).transpose().map_err(|e| e.to_string())
+    }) {
+        Ok(certs) => (certs.map(|mut c| c.swap_remove(0)), None),
+        Err(e) => (None, Some(e)),
+    };
+    Ok(Some(ExistingKubeconfig {
+        cluster: current.cluster,
+        server,
+        user: current.user,
+        embedded,
+        cert_file,
+        cert,
+        cert_error,
+    }))
+}
+
+/// The request for a chosen leaf: its certificate's identity plus the stated SANs, or
+/// kubeadm's profile.
+fn identity(pki: &PkiDir, kubeconfig_dir: &Path, c: &Chosen, stated: &Stated) -> Result<(CertRequest, IdentitySource)> {
+    let (rule, usage) = match c.leaf {
+        Leaf::CertDir(spec) => (spec.sans, spec.usage),
+        Leaf::Kubeconfig(_) => (SanRule::None, Usage::Client),
+    };
+    if let Some(cert) = &c.existing {
+        let mut sans = cert.sans.clone();
+        let stated_sans = stated.sans(rule, c.leaf.name())?;
+        for d in stated_sans.dns_names() {
+            sans.add_dns(d);
+        }
+        for ip in stated_sans.ip_addresses() {
+            sans.add_ip(*ip);
+        }
+        let request = CertRequest { subject: cert.subject.clone(), sans, usage: cert.usage.unwrap_or(usage) };
+        return Ok((request, IdentitySource::Certificate));
+    }
+    let path = match c.leaf {
+        Leaf::CertDir(spec) => pki.cert_path(spec.base_name),
+        Leaf::Kubeconfig(spec) => kubeconfig_dir.join(spec.file_name),
+    };
+    let (common_name, organizations) = match c.leaf {
+        Leaf::CertDir(spec) => (spec.common_name, spec.organizations),
+        Leaf::Kubeconfig(spec) => (spec.common_name, spec.organizations),
+    };
+    let needs_node = !matches!(common_name, CommonName::Fixed(_)) || rule != SanRule::None;
+    let node =
+        if needs_node { stated.complete(c.leaf.name(), &path, rule != SanRule::None)? } else { stated.config.clone() };
+    let request = CertRequest {
+        subject: Subject::new(common_name.resolve(&node.node_name), organizations.iter().copied()),
+        sans: if rule == SanRule::None { AltNames::new() } else { node.alt_names(rule)? },
+        usage,
+    };
+    Ok((request, IdentitySource::Profile))
+}
+
+/// kubeadm's name for the algorithm of a certificate's public key, if it is one of kubeadm's.
+fn algorithm_of(key: &PublicKeyKind) -> Option<KeyAlgorithm> {
+    match key {
+        PublicKeyKind::Rsa { bits: 2048 } => Some(KeyAlgorithm::Rsa2048),
+        PublicKeyKind::Rsa { bits: 3072 } => Some(KeyAlgorithm::Rsa3072),
+        PublicKeyKind::Rsa { bits: 4096 } => Some(KeyAlgorithm::Rsa4096),
+        PublicKeyKind::Ec { curve } if curve == "P-256" => Some(KeyAlgorithm::EcdsaP256),
+        PublicKeyKind::Ec { curve } if curve == "P-384" => Some(KeyAlgorithm::EcdsaP384),
+        _ => None,
+    }
+}
+
+/// One certificate installed.
+#[derive(Clone, Debug)]
+pub struct Installed {
+    /// The leaf's kubeadm name.
+    pub name: String,
+    /// Its CA.
+    pub ca: CaKind,
+    /// Where it was installed: the certificate file, or the kubeconfig.
+    pub path: PathBuf,
+    /// The certificate installed.
+    pub cert: Certificate,
+    /// The certificate it replaced, if one could be read.
+    pub replaced: Option<Certificate>,
+}
+
+/// What [`install`] did.
+#[derive(Debug)]
+pub struct InstallReport {
+    /// What was installed.
+    pub installed: Vec<Installed>,
+    /// The backup of every file replaced (none if nothing existed).
+    pub backup: Option<Backup>,
+    /// The files written.
+    pub written: Vec<PathBuf>,
+    /// Things to know (a certificate that outlives its CA, a file in the directory that is
+    /// not a certificate kubepki installs).
+    pub warnings: Vec<String>,
+}
+
+/// How [`install`] runs.
+#[derive(Clone, Debug)]
+pub struct InstallOptions {
+    /// Where to back up the files replaced.
+    pub backup_dir: PathBuf,
+    /// Where to append audit records, if anywhere.
+    pub audit_log: Option<PathBuf>,
+    /// The moment validity is checked at.
+    pub now: OffsetDateTime,
+}
+
+/// A certificate of the CSR directory, checked and ready to install.
+struct Ready {
+    leaf: Leaf,
+    certs: Vec<Certificate>,
+    key: PrivateKey,
+    /// The partial kubeconfig of a kubeconfig leaf (for a kubeconfig that does not exist).
+    partial: Option<Kubeconfig>,
+}
+
+/// Installs every signed certificate of the CSR directory `from` (`<stem>.crt`, or a partial
+/// kubeconfig's `client-certificate-data`) with the key [`generate`] wrote for it, all in one
+/// transaction, after a backup of what it replaces. Each must match its key and its CSR's key,
+/// be signed by its CA in the cert dir (valid from the certificate's NotBefore until now),
+/// carry the CSR's subject, at least its SANs and the usages kubeadm's profile needs, not be a
+/// CA, and be valid now. If any check fails, nothing is installed and the error names every
+/// file and what is wrong. Call it under the cert dir's lock.
+///
+/// Cert-dir leaves are written as `<base>.crt` (0644) and `<base>.key` (0600); a kubeconfig
+/// gets the certificate and key embedded, every other field kept (a kubeconfig that does not
+/// exist is written from the partial one, with the cluster CA's data).
+pub fn install(pki: &PkiDir, kubeconfig_dir: &Path, from: &Path, options: &InstallOptions) -> Result<InstallReport> {
+    let dir = CsrDir::new(from);
+    if !from.is_dir() {
+        return Err(Error::Csr {
+            path: from.to_owned(),
+            reason: "is not a directory (csr generate --out wrote it)".into(),
+        });
+    }
+    let mut warnings = Vec::new();
+    warn_unknown_certificates(from, &dir, &mut warnings);
+    let mut problems: Vec<String> = Vec::new();
+    let mut ready: Vec<Ready> = Vec::new();
+    for leaf in Leaf::all() {
+        match check_one(pki, &dir, leaf, options.now, &mut warnings) {
+            Ok(Some(r)) => ready.push(r),
+            Ok(None) => {}
+            Err(p) => problems.extend(p),
+        }
+    }
+    if !problems.is_empty() {
+        return Err(Error::Csr {
+            path: from.to_owned(),
+            reason: format!("nothing was installed:\n  {}", problems.join("\n  ")),
+        });
+    }
+    if ready.is_empty() {
+        return Err(Error::Csr {
+            path: from.to_owned(),
+            reason: "holds no signed certificate: put each one beside its CSR as <name>.crt (apiserver.crt, \
+                     etcd/server.crt, admin.conf.crt)"
+                .into(),
+        });
+    }
+
+    let cluster_ca_pem =
+        pki.read_certs(CaKind::Ca.base_name())?.map(|cs| cs.iter().map(Certificate::to_pem).collect::<String>());
+    let mut tx = Transaction::new(pki.root());
+    let mut touched: Vec<PathBuf> = Vec::new();
+    let mut installed = Vec::with_capacity(ready.len());
+    for r in &ready {
+        let cert_pem: String = r.certs.iter().map(Certificate::to_pem).collect();
+        let (path, replaced) = match r.leaf {
+            Leaf::CertDir(spec) => {
+                let (cert_path, key_path) = (pki.cert_path(spec.base_name), pki.key_path(spec.base_name));
+                let replaced = pki.read_certs(spec.base_name).ok().flatten().map(|mut c| c.swap_remove(0));
+                touched.extend([&cert_path, &key_path].into_iter().filter(|p| p.exists()).cloned());
+                pki.stage_pair(&mut tx, spec.base_name, &r.key, &cert_pem);
+                (cert_path, replaced)
+            }
+            Leaf::Kubeconfig(spec) => {
+                let path = kubeconfig_dir.join(spec.file_name);
+                let key_pem = r.key.to_pem();
+                let (kc, replaced, mode) = match Kubeconfig::read(&path)? {
+                    Some(mut kc) => {
+                        let user = kc.current()?.user;
+                        let replaced = match kc.client_certificate(&user) {
+                            Ok(Some(PemSource::Embedded(pem))) => {
+                                Certificate::from_pem_bundle(&pem, spec.file_name).ok().map(|mut c| c.swap_remove(0))
+                            }
+                            _ => None,
+                        };
+                        kc.set_client_credentials(&user, &cert_pem, &key_pem)?;
+                        touched.push(path.clone());
+                        (kc, replaced, fsio::mode_of(&path)?)
+                    }
+                    None => {
+                        // Invariant: a kubeconfig leaf is ready only with its partial kubeconfig.
+                        let mut kc = r.partial.clone().ok_or_else(|| Error::Missing { path: dir.key_path(r.leaf) })?;
+                        let current = kc.current()?;
+                        kc.set_cluster_ca(&current.cluster, cluster_ca_pem.as_deref().unwrap_or_default())?;
+                        kc.set_client_credentials(&current.user, &cert_pem, &key_pem)?;
+                        (kc, None, kubepki_pki::store::KEY_MODE)
+                    }
+                };
+                tx.add(&path, kc.to_yaml().as_bytes(), mode);
+                (path, replaced)
+            }
+        };
+        installed.push(Installed {
+            name: r.leaf.name().to_owned(),
+            ca: r.leaf.ca(),
+            path,
+            cert: r.certs[0].clone(),
+            replaced,
+        });
+    }
+    let backup = if touched.is_empty() {
+        None
+    } else {
+        let files: Vec<&Path> = touched.iter().map(PathBuf::as_path).collect();
+        Some(Backup::create(&options.backup_dir, &files)?)
+    };
+    let written = tx.commit()?;
+    if let Some(log) = &options.audit_log {
+        audit::append(log, &records(&installed, from))?;
+    }
+    Ok(InstallReport { installed, backup, written, warnings })
+}
+
+/// `*.crt` files of the CSR directory that are no leaf's certificate: a warning each.
+fn warn_unknown_certificates(from: &Path, dir: &CsrDir, warnings: &mut Vec<String>) {
+    let known: Vec<PathBuf> = Leaf::all().map(|l| dir.cert_path(l)).collect();
+    for sub in [from.to_path_buf(), from.join("etcd")] {
+        let Ok(entries) = std::fs::read_dir(&sub) else { continue };
+        let mut names: Vec<PathBuf> = entries.flatten().map(|e| e.path()).collect();
+        names.sort();
+        for p in names {
+            if p.extension().is_some_and(|e| e == "crt") && !known.contains(&p) {
+                warnings.push(format!("{} is not the certificate of a leaf kubepki installs; left alone", p.display()));
+            }
+        }
+    }
+}
+
+/// Checks one leaf's signed certificate; `None` if the directory holds none for it. The
+/// problems name the file at fault.
+fn check_one(
+    pki: &PkiDir,
+    dir: &CsrDir,
+    leaf: Leaf,
+    now: OffsetDateTime,
+    warnings: &mut Vec<String>,
+) -> std::result::Result<Option<Ready>, Vec<String>> {
+    let (cert_path, key_path, csr_path) = (dir.cert_path(leaf), dir.key_path(leaf), dir.csr_path(leaf));
+    let at = |p: &Path, what: String| format!("{}: {what}", p.display());
+    let one = |p: &Path, what: String| vec![at(p, what)];
+    let partial = match leaf {
+        Leaf::Kubeconfig(_) => Kubeconfig::read(&key_path).map_err(|e| vec![e.to_string()])?,
+        Leaf::CertDir(_) => None,
+    };
+    let embedded = partial.as_ref().and_then(|kc| {
+        let user = kc.current().ok()?.user;
+        match kc.client_certificate(&user) {
+            Ok(Some(PemSource::Embedded(pem))) if !pem.is_empty() => Some(pem),
+            _ => None,
+        }
+    });
+    let (source, pem) = match (fsio::read_optional(&cert_path, fsio::MAX_PEM_FILE, "certificate file"), embedded) {
+        (Err(e), _) => return Err(vec![e.to_string()]),
+        (Ok(Some(pem)), _) => (cert_path.display().to_string(), pem),
+        (Ok(None), Some(pem)) => (format!("{} client-certificate-data", key_path.display()), pem),
+        (Ok(None), None) => return Ok(None),
+    };
+    let certs = Certificate::from_pem_bundle(&pem, &source).map_err(|e| vec![e.to_string()])?;
+    let cert = &certs[0];
+    let key = match (&partial, leaf) {
+        (_, Leaf::CertDir(_)) => match kubepki_pki::store::read_key(&key_path) {
+            Ok(Some(k)) => k,
+            Ok(None) => return Err(one(&key_path, format!("missing: the key csr generate wrote for {source}"))),
+            Err(e) => return Err(vec![e.to_string()]),
+        },
+        (Some(kc), Leaf::Kubeconfig(_)) => {
+            let key = kc.current().and_then(|c| kc.client_key(&c.user));
+            match key {
+                Ok(Some(PemSource::Embedded(pem))) => {
+                    let pem = Zeroizing::new(pem);
+                    let text = std::str::from_utf8(&pem).unwrap_or_default();
+                    PrivateKey::from_pem(text, &format!("{} client-key-data", key_path.display()))
+                        .map_err(|e| vec![e.to_string()])?
+                }
+                Ok(_) => return Err(one(&key_path, "has no client-key-data (the key csr generate wrote)".into())),
+                Err(e) => return Err(vec![e.to_string()]),
+            }
+        }
+        (None, Leaf::Kubeconfig(_)) => {
+            return Err(one(&key_path, format!("missing: the partial kubeconfig csr generate wrote for {source}")));
+        }
+    };
+    let mut problems = Vec::new();
+    if !key.matches_spki(&cert.spki) {
+        problems.push(format!(
+            "{source}: its public key is not that of {} (a certificate for another CSR?)",
+            key_path.display()
+        ));
+    }
+    let csr = match fsio::read_optional(&csr_path, fsio::MAX_PEM_FILE, "CSR file") {
+        Ok(Some(b)) => Csr::from_pem(&b, &csr_path.display().to_string()).map_err(|e| vec![e.to_string()])?,
+        Ok(None) => return Err(one(&csr_path, "missing: install takes the expected identity from the CSR".into())),
+        Err(e) => return Err(vec![e.to_string()]),
+    };
+    if !key.matches_spki(&csr.spki) {
+        problems.push(at(&csr_path, format!("it is not the CSR of {}", key_path.display())));
+    }
+    check_chain(pki, leaf, cert, &source, now, &mut problems, warnings);
+    check_identity(leaf, cert, &csr, &source, &mut problems);
+    if now < cert.not_before {
+        problems.push(format!("{source}: not valid before {}", cert.not_before));
+    }
+    if now > cert.not_after {
+        problems.push(format!("{source}: expired at {}", cert.not_after));
+    }
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+    Ok(Some(Ready { leaf, certs, key, partial }))
+}
+
+fn check_chain(
+    pki: &PkiDir,
+    leaf: Leaf,
+    cert: &Certificate,
+    source: &str,
+    now: OffsetDateTime,
+    problems: &mut Vec<String>,
+    warnings: &mut Vec<String>,
+) {
+    let ca = leaf.ca();
+    let ca_path = pki.cert_path(ca.base_name());
+    let cas = match pki.read_certs(ca.base_name()) {
+        Ok(Some(cas)) => cas,
+        Ok(None) => return problems.push(format!("{source}: its CA {} does not exist", ca_path.display())),
+        Err(e) => return problems.push(format!("{source}: its CA cannot be read: {e}")),
+    };
+    let mut reason = String::new();
+    let Some(issuer) = cas.iter().find(|c| match cert.verify_issued_by(c) {
+        Ok(()) => true,
+        Err(r) => {
+            if reason.is_empty() {
+                reason = r;
+            }
+            false
+        }
+    }) else {
+        return problems.push(format!("{source}: not signed by {ca} ({}): {reason}", ca_path.display()));
+    };
+    if issuer.not_before > cert.not_before || now > issuer.not_after {
+        problems.push(format!(
+            "{source}: its CA {ca} ({}) is valid from {} to {}, which does not cover the certificate's NotBefore {} \
+             until now",
+            ca_path.display(),
+            issuer.not_before,
+            issuer.not_after,
+            cert.not_before
+        ));
+    }
+    if cert.not_after > issuer.not_after {
+        warnings.push(format!(
+            "{source} expires {}, after its CA {ca} ({}): it is only usable until then",
+            cert.not_after, issuer.not_after
+        ));
+    }
+}
+
+fn check_identity(leaf: Leaf, cert: &Certificate, csr: &Csr, source: &str, problems: &mut Vec<String>) {
+    if cert.is_ca {
+        problems.push(format!("{source}: it is a CA certificate (basicConstraints CA:TRUE), not a leaf"));
+    }
+    if cert.subject != csr.subject {
+        problems
+            .push(format!("{source}: its subject is \"{}\" where the CSR asks for \"{}\"", cert.subject, csr.subject));
+    }
+    let (dns, ips) = csr.sans.missing_from(&cert.sans);
+    if !dns.is_empty() || !ips.is_empty() {
+        let missing: Vec<String> =
+            dns.iter().map(|d| format!("DNS:{d}")).chain(ips.iter().map(|i| format!("IP:{i}"))).collect();
+        problems.push(format!("{source}: it lacks the SANs {} that its CSR asks for", missing.join(", ")));
+    }
+    let need = leaf.usage();
+    let (server, client) = csr.usage.map_or((false, false), |u| (u.server_auth(), u.client_auth()));
+    let (need_server, need_client) = (need.server_auth() || server, need.client_auth() || client);
+    let have = cert.usage;
+    let has = |s: bool, c: bool| have.is_some_and(|u| (!s || u.server_auth()) && (!c || u.client_auth()));
+    if !has(need_server, need_client) {
+        let want = Usage::from_flags(need_server, need_client).unwrap_or(need);
+        let have = have.map_or_else(|| "none".to_owned(), |u| u.to_string());
+        problems.push(format!("{source}: its extended key usage is {have} where {want} is needed"));
+    }
+}
+
+/// Audit records for installed certificates.
+fn records(installed: &[Installed], from: &Path) -> Vec<Record> {
+    let now = OffsetDateTime::now_utc();
+    let time = now
+        .replace_nanosecond(0)
+        .unwrap_or(now)
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default();
+    let (host, user) = (audit::host(), audit::user());
+    installed
+        .iter()
+        .map(|i| Record {
+            time: time.clone(),
+            host: host.clone(),
+            user: user.clone(),
+            action: "install".into(),
+            name: i.name.clone(),
+            path: i.path.display().to_string(),
+            old: i.replaced.as_ref().map(CertRef::of),
+            new: Some(CertRef::of(&i.cert)),
+            key_reused: false,
+            reason: format!("signed by the external CA {}; installed from {}", i.ca, from.display()),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stated(whole: bool) -> Stated {
+        let mut config = ClusterConfig::new(String::new(), IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+        config.apiserver_cert_sans = vec!["lb.example.com".into(), "kubernetes".into()];
+        Stated { config, node_name: None, advertise_address: None, whole, algorithm: None }
+    }
+
+    #[test]
+    fn only_what_is_stated_is_added_to_an_existing_identity() {
+        let s = stated(false);
+        assert_eq!(s.sans(SanRule::ApiServer, "apiserver").unwrap().to_string(), "DNS:kubernetes, DNS:lb.example.com");
+        assert!(s.sans(SanRule::EtcdServer, "etcd-server").unwrap().is_empty());
+        let mut s = stated(false);
+        s.node_name = Some("cp1".into());
+        s.advertise_address = Some("10.0.0.11".parse().unwrap());
+        assert_eq!(s.sans(SanRule::EtcdPeer, "etcd-peer").unwrap().to_string(), "DNS:cp1, IP:10.0.0.11");
+        // A configuration file states kubeadm's whole derivation, its defaults included.
+        let whole = stated(true).sans(SanRule::ApiServer, "apiserver").unwrap().to_string();
+        assert_eq!(
+            whole,
+            "DNS:kubernetes, DNS:kubernetes.default, DNS:kubernetes.default.svc, \
+             DNS:kubernetes.default.svc.cluster.local, DNS:lb.example.com, IP:10.96.0.1"
+        );
+    }
+
+    #[test]
+    fn leaves_have_kubeadm_names_and_the_csr_layout() {
+        let names: Vec<&str> = Leaf::all().map(Leaf::name).collect();
+        assert_eq!(names.len(), 12);
+        let dir = CsrDir::new("/out");
+        let server = Leaf::from_name("etcd-server").unwrap();
+        assert_eq!(dir.key_path(server), Path::new("/out/etcd/server.key"));
+        assert_eq!(dir.csr_path(server), Path::new("/out/etcd/server.csr"));
+        let admin = Leaf::from_name("admin.conf").unwrap();
+        assert_eq!(dir.key_path(admin), Path::new("/out/admin.conf"));
+        assert_eq!(dir.csr_path(admin), Path::new("/out/admin.conf.csr"));
+        assert_eq!(dir.cert_path(admin), Path::new("/out/admin.conf.crt"));
+        assert!(Leaf::from_name("apiserver.crt").unwrap_err().to_string().contains("etcd-server"));
+    }
+}
