@@ -443,7 +443,7 @@ pub fn generate(
         let key_bytes = match partial {
             Some((cluster, server, user)) => {
                 // kubeadm's partial kubeconfig: the key, no certificate, no CA data yet.
-                let kc = Kubeconfig::with_client_cert(&cluster, &server, "", &user, "", &key.to_pem());
+                let kc = Kubeconfig::with_client_key(&cluster, &server, &user, &key.to_pem());
                 Zeroizing::new(kc.to_yaml().as_bytes().to_vec())
             }
             None => Zeroizing::new(key.to_pem().as_bytes().to_vec()),
@@ -938,7 +938,7 @@ fn check_identity(leaf: Leaf, cert: &Certificate, csr: &Csr, source: &str, probl
     if !dns.is_empty() || !ips.is_empty() {
         let missing: Vec<String> =
             dns.iter().map(|d| format!("DNS:{d}")).chain(ips.iter().map(|i| format!("IP:{i}"))).collect();
-        problems.push(format!("{source}: it lacks the SANs {} that its CSR asks for", missing.join(", ")));
+        problems.push(format!("{source}: it lacks the SANs {} that its CSR asks for{COPY_HINT}", missing.join(", ")));
     }
     let need = leaf.usage();
     let (server, client) = csr.usage.map_or((false, false), |u| (u.server_auth(), u.client_auth()));
@@ -948,9 +948,13 @@ fn check_identity(leaf: Leaf, cert: &Certificate, csr: &Csr, source: &str, probl
     if !has(need_server, need_client) {
         let want = Usage::from_flags(need_server, need_client).unwrap_or(need);
         let have = have.map_or_else(|| "none".to_owned(), |u| u.to_string());
-        problems.push(format!("{source}: its extended key usage is {have} where {want} is needed"));
+        problems.push(format!("{source}: its extended key usage is {have} where {want} is needed{COPY_HINT}"));
     }
 }
+
+/// How to have an external CA issue what the CSR asks for.
+const COPY_HINT: &str =
+    " (have the CA copy the CSR's requested extensions, e.g. openssl x509 -req -copy_extensions copyall)";
 
 /// Audit records for installed certificates.
 fn records(installed: &[Installed], from: &Path) -> Vec<Record> {

@@ -61,8 +61,13 @@ enum Action {
 #[derive(Args, Debug)]
 #[command(
     after_help = GENERATE_AFTER_HELP,
-    mut_arg("node_name", |a| a.help("The node's name, for a leaf whose certificate cannot be read (never this host's)")),
-    mut_arg("apiserver_advertise_address", |a| a.help("The node's address, likewise (never this host's)"))
+    mut_arg("node_name", |a| a.help(
+        "The node's name: a SAN added to the API server's and etcd's CSRs, and their identity when a \
+         certificate cannot be read [default: none; never this host's]"
+    )),
+    mut_arg("apiserver_advertise_address", |a| a.help(
+        "The node's address, likewise [default: none; never this host's]"
+    ))
 )]
 struct GenerateArgs {
     #[command(flatten)]
@@ -166,13 +171,16 @@ fn render_generate(args: &GenerateArgs, report: &GenerateReport) -> Result<()> {
             "warnings": report.warnings,
         })),
         Format::Table => {
-            for w in &report.warnings {
-                println!("[csr] warning: {w}");
-            }
-            for l in &report.left {
-                println!("[csr] left alone: {}: {}", l.name, l.reason);
-            }
+            let notes = || {
+                for l in &report.left {
+                    println!("[csr] left alone: {}: {}", l.name, l.reason);
+                }
+                for w in &report.warnings {
+                    println!("[csr] warning: {w}");
+                }
+            };
             if report.generated.is_empty() {
+                notes();
                 println!("[csr] nothing to request: no leaf of an external CA (a CA certificate without its key)");
                 return Ok(());
             }
@@ -189,6 +197,7 @@ fn render_generate(args: &GenerateArgs, report: &GenerateReport) -> Result<()> {
             }
             println!("[csr] wrote {} keys and CSRs into {}:", report.generated.len(), args.out.display());
             print!("{}", output::table(&rows));
+            notes();
             println!(
                 "[csr] have the external CA sign each <name>.csr, put the certificate beside it as <name>.crt, then \
                  run: kubepki csr install --from {}",
