@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 
 use kubepki_pki::cert::PublicKeyKind;
 use kubepki_pki::csr::Csr;
-use kubepki_pki::fsio::{self, Transaction};
+use kubepki_pki::fsio;
 use kubepki_pki::kubeconfig::PemSource;
 use kubepki_pki::profile::{CommonName, KUBECONFIGS, KubeconfigSpec, LEAVES, SanRule};
 use kubepki_pki::{
@@ -589,7 +589,12 @@ fn identity(pki: &PkiDir, kubeconfig_dir: &Path, c: &Chosen, stated: &Stated) ->
         for ip in stated_sans.ip_addresses() {
             sans.add_ip(*ip);
         }
-        let request = CertRequest { subject: cert.subject.clone(), sans, usage: cert.usage.unwrap_or(usage) };
+        // The usages it had, and at least those kubeadm's components need.
+        let usage = cert.usage.map_or(usage, |u| {
+            Usage::from_flags(u.server_auth() || usage.server_auth(), u.client_auth() || usage.client_auth())
+                .unwrap_or(usage)
+        });
+        let request = CertRequest { subject: cert.subject.clone(), sans, usage };
         return Ok((request, IdentitySource::Certificate));
     }
     let path = match c.leaf {
@@ -655,8 +660,10 @@ pub struct InstallReport {
 /// How [`install`] runs.
 #[derive(Clone, Debug)]
 pub struct InstallOptions {
-    /// Where to back up the files replaced.
-    pub backup_dir: PathBuf,
+    /// The directory the backup of the files replaced goes under, as
+    /// [`backup::parent_dir`](crate::backup::parent_dir) gives it: this run's backup is a new
+    /// `kubepki-backup-<UTC time>` there, made only when something is installed.
+    pub backup_parent: PathBuf,
     /// Where to append audit records, if anywhere.
     pub audit_log: Option<PathBuf>,
     /// The moment validity is checked at.
@@ -719,7 +726,7 @@ pub fn install(pki: &PkiDir, kubeconfig_dir: &Path, from: &Path, options: &Insta
 
     let cluster_ca_pem =
         pki.read_certs(CaKind::Ca.base_name())?.map(|cs| cs.iter().map(Certificate::to_pem).collect::<String>());
-    let mut tx = Transaction::new(pki.root());
+    let mut tx = pki.transaction();
     let mut touched: Vec<PathBuf> = Vec::new();
     let mut installed = Vec::with_capacity(ready.len());
     for r in &ready {
@@ -773,7 +780,7 @@ pub fn install(pki: &PkiDir, kubeconfig_dir: &Path, from: &Path, options: &Insta
         None
     } else {
         let files: Vec<&Path> = touched.iter().map(PathBuf::as_path).collect();
-        Some(Backup::create(&options.backup_dir, &files)?)
+        Some(Backup::create(&crate::backup::run_dir(&options.backup_parent, options.now)?, &files)?)
     };
     let written = tx.commit()?;
     if let Some(log) = &options.audit_log {

@@ -163,6 +163,17 @@ impl Tree {
         Self { root, ext }
     }
 
+    /// A hash of the cert dir (every entry, mode and content) and the five kubeconfigs: what
+    /// kubeadm reads (kubepki's state dir and backups under `<root>/tmp` aside).
+    fn kubeadm_files(&self) -> String {
+        let mut parts = vec![tree_hash(&self.pki())];
+        for conf in ["admin.conf", "super-admin.conf", "kubelet.conf", "controller-manager.conf", "scheduler.conf"] {
+            let path = self.root.join(conf);
+            parts.push(format!("{conf}:{:o}:{}", mode(&path), sha256_of_file(&path)));
+        }
+        parts.join("|")
+    }
+
     fn pki(&self) -> PathBuf {
         self.root.join("pki")
     }
@@ -231,6 +242,36 @@ const EXTERNAL: [&str; 8] = [
     "scheduler.conf",
 ];
 
+fn sha256_of_file(path: &Path) -> String {
+    let body = std::fs::read(path).unwrap_or_default();
+    aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &body).as_ref().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Every entry under `dir`, relative, with its type (`d` directory, `f` regular file, `?` else).
+fn entries(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            let t = e.file_type().unwrap();
+            let kind = if t.is_dir() {
+                "d"
+            } else if t.is_file() {
+                "f"
+            } else {
+                "?"
+            };
+            out.push(format!("{kind} {}", e.path().strip_prefix(dir).unwrap().display()));
+            if t.is_dir() {
+                stack.push(e.path());
+            }
+        }
+    }
+    out.sort();
+    assert!(out.iter().all(|e| !e.starts_with('?')), "not kubeadm's layout: {out:?}");
+    out
+}
+
 fn json(r: &Run) -> Value {
     serde_json::from_str(&r.stdout).unwrap_or_else(|e| panic!("{e}: {}", r.stdout))
 }
@@ -265,11 +306,12 @@ fn csrs_carry_the_existing_identity_and_signed_certificates_install_in_kubeadm_l
     let t = Tree::new();
     let out_dir = TestDir::new();
     let out = out_dir.join("csrs");
-    let before = content_hash(t.root.path());
+    let entries_before = entries(&t.pki());
+    let before = t.kubeadm_files();
     let etcd_before = tree_hash(&t.pki().join("etcd"));
 
     let r = t.generate(&out, &["--apiserver-cert-extra-sans", "new-lb.example.com", "-o", "json"]).ok();
-    assert_eq!(content_hash(t.root.path()), before, "csr generate changed the cert dir or the kubeconfigs");
+    assert_eq!(t.kubeadm_files(), before, "csr generate changed the cert dir or the kubeconfigs");
     let report = json(&r);
     let names: Vec<&str> =
         report["generated"].as_array().unwrap().iter().map(|g| g["name"].as_str().unwrap()).collect();
@@ -359,6 +401,8 @@ fn csrs_carry_the_existing_identity_and_signed_certificates_install_in_kubeadm_l
         );
     }
     assert_eq!(tree_hash(&t.pki().join("etcd")), etcd_before, "the etcd CA's leaves were touched");
+    // kubeadm's layout: the same names as before, regular files only.
+    assert_eq!(entries(&t.pki()), entries_before);
 
     for conf in ["admin.conf", "super-admin.conf", "kubelet.conf", "controller-manager.conf", "scheduler.conf"] {
         let path = t.root.join(conf);
@@ -389,7 +433,11 @@ fn csrs_carry_the_existing_identity_and_signed_certificates_install_in_kubeadm_l
     let log = std::fs::read_to_string(&audit).unwrap();
     assert_eq!(log.lines().count(), 8);
     assert!(log.lines().all(|l| l.contains("\"action\":\"install\"") && !l.contains("PRIVATE")), "{log}");
-    let backups: Vec<_> = std::fs::read_dir(t.root.join("tmp")).unwrap().flatten().collect();
+    let backups: Vec<_> = std::fs::read_dir(t.root.join("tmp"))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("kubepki-backup-"))
+        .collect();
     assert_eq!(backups.len(), 1, "one backup of what was replaced");
 }
 
@@ -494,8 +542,7 @@ fn an_unreadable_or_missing_leaf_takes_kubeadm_profile_and_the_node_is_never_thi
     std::fs::write(t.pki().join("apiserver.crt"), "garbage\n").unwrap();
     std::fs::remove_file(t.pki().join("front-proxy-client.crt")).unwrap();
     std::fs::remove_file(t.pki().join("front-proxy-client.key")).unwrap();
-    // What readers see: the cert dir's lock file (kubepki's own, made by the first run) aside.
-    let before = content_hash(t.root.path());
+    let before = t.kubeadm_files();
 
     let out = out_dir.join("a");
     let r = t.generate(&out, &["apiserver"]).expect_code(2);
@@ -503,7 +550,7 @@ fn an_unreadable_or_missing_leaf_takes_kubeadm_profile_and_the_node_is_never_thi
     let r = t.generate(&out, &["apiserver", "--node-name", NODE]).expect_code(2);
     assert!(r.stderr.contains("pass --apiserver-advertise-address"), "{}", r.stderr);
     assert!(!out.exists(), "a refused generate wrote {}", out.display());
-    assert_eq!(content_hash(t.root.path()), before);
+    assert_eq!(t.kubeadm_files(), before);
 
     let r = t
         .generate(
@@ -545,7 +592,7 @@ fn an_unreadable_or_missing_leaf_takes_kubeadm_profile_and_the_node_is_never_thi
         subject_of(&["req", "-noout", "-subject", "-in"], &out.join("front-proxy-client.csr")),
         "CN = front-proxy-client"
     );
-    assert_eq!(content_hash(t.root.path()), before);
+    assert_eq!(t.kubeadm_files(), before);
 }
 
 #[test]

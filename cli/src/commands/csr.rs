@@ -36,7 +36,7 @@ For each <name>.crt in DIR (or a partial kubeconfig whose client-certificate-dat
 with the key csr generate wrote: the certificate must match the key and the CSR, be signed by
 its CA in the cert dir (valid from the certificate's NotBefore until now), carry the CSR's
 subject, at least its SANs and the usages kubeadm needs, and be valid now. Then all of them are
-installed in one transaction, after a backup (<cert dir>/../tmp/kubepki-backup-<time>).
+installed in one transaction, after a backup (--backup-dir, <cert dir>/../tmp by default).
 
 Exit codes: 0 installed · 1 an I/O error or the lock is held · 2 a certificate failed a check
 (every file at fault is named); nothing was installed.";
@@ -96,6 +96,10 @@ struct InstallArgs {
     /// The directory `csr generate --out` wrote, now holding the signed certificates.
     #[arg(long, value_name = "DIR")]
     from: PathBuf,
+    /// Back up the files replaced under DIR: each run writes its own kubepki-backup-<UTC time>
+    /// there (DIR is created 0700 if missing) [default: <cert dir>/../tmp].
+    #[arg(long, value_name = "DIR")]
+    backup_dir: Option<PathBuf>,
     /// Append one JSON line per installed certificate to this file (never key material).
     #[arg(long, value_name = "FILE")]
     audit_log: Option<PathBuf>,
@@ -211,13 +215,10 @@ fn render_generate(args: &GenerateArgs, report: &GenerateReport) -> Result<()> {
 fn install(args: &InstallArgs) -> Result<ExitCode> {
     let (_lock, pki, kubeconfig_dir) = open(&args.cluster, &args.lock)?;
     let now = OffsetDateTime::now_utc();
+    let backup_parent = kubepki_rotator::backup::parent_dir(args.backup_dir.as_deref(), pki.root())?;
     // A backup a crash interrupted is removed whether or not this run writes a new one.
-    kubepki_rotator::backup::remove_unfinished(&kubepki_rotator::backup::default_parent(pki.root()));
-    let options = InstallOptions {
-        backup_dir: kubepki_rotator::backup::default_dir(pki.root(), now),
-        audit_log: args.audit_log.clone(),
-        now,
-    };
+    kubepki_rotator::backup::remove_unfinished(&backup_parent);
+    let options = InstallOptions { backup_parent, audit_log: args.audit_log.clone(), now };
     let report = external_ca::install(&pki, &kubeconfig_dir, &args.from, &options)?;
     render_install(args, &report)?;
     Ok(ExitCode::SUCCESS)
