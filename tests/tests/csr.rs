@@ -169,7 +169,8 @@ impl Tree {
         let mut parts = vec![tree_hash(&self.pki())];
         for conf in ["admin.conf", "super-admin.conf", "kubelet.conf", "controller-manager.conf", "scheduler.conf"] {
             let path = self.root.join(conf);
-            parts.push(format!("{conf}:{:o}:{}", mode(&path), sha256_of_file(&path)));
+            let mode = if path.exists() { mode(&path) } else { 0 };
+            parts.push(format!("{conf}:{mode:o}:{}", sha256_of_file(&path)));
         }
         parts.join("|")
     }
@@ -366,6 +367,15 @@ fn csrs_carry_the_existing_identity_and_signed_certificates_install_in_kubeadm_l
     for stem in EXTERNAL {
         t.sign(&out, stem, &[]);
     }
+    // The scheduler's certificate comes back as kubeadm documents it: embedded into the
+    // partial kubeconfig's client-certificate-data (here by kubectl), with no .crt file.
+    std::fs::rename(out.join("scheduler.conf.crt"), out_dir.join("scheduler.conf.crt")).unwrap();
+    run(Command::new("kubectl")
+        .arg("--kubeconfig")
+        .arg(out.join("scheduler.conf"))
+        .args(["config", "set-credentials", "system:kube-scheduler", "--embed-certs=true", "--client-certificate"])
+        .arg(out_dir.join("scheduler.conf.crt")))
+    .ok();
     let audit = out_dir.join("audit.jsonl");
     let r = t.install(&out, &["--audit-log", audit.to_str().unwrap(), "-o", "json"]).ok();
     // No output shows a line of a new key.
@@ -413,7 +423,9 @@ fn csrs_carry_the_existing_identity_and_signed_certificates_install_in_kubeadm_l
         let view: Value = serde_json::from_str(&view.stdout).unwrap();
         assert_eq!(view["clusters"][0]["cluster"]["server"], "https://10.11.12.13:6443", "{conf}");
         let cert = view["users"][0]["user"]["client-certificate-data"].as_str().unwrap();
-        let signed = std::fs::read_to_string(out.join(format!("{conf}.crt"))).unwrap();
+        let signed = std::fs::read_to_string(out.join(format!("{conf}.crt")))
+            .or_else(|_| std::fs::read_to_string(out_dir.join(&format!("{conf}.crt"))))
+            .unwrap();
         let pem = String::from_utf8(base64_decode(cert)).unwrap();
         let got = kubepki_pki::Certificate::from_pem_bundle(pem.as_bytes(), conf).unwrap().remove(0);
         let want = kubepki_pki::Certificate::from_pem_bundle(signed.as_bytes(), conf).unwrap().remove(0);
@@ -542,6 +554,8 @@ fn an_unreadable_or_missing_leaf_takes_kubeadm_profile_and_the_node_is_never_thi
     std::fs::write(t.pki().join("apiserver.crt"), "garbage\n").unwrap();
     std::fs::remove_file(t.pki().join("front-proxy-client.crt")).unwrap();
     std::fs::remove_file(t.pki().join("front-proxy-client.key")).unwrap();
+    // A control-plane node that joined has no super-admin.conf.
+    std::fs::remove_file(t.root.join("super-admin.conf")).unwrap();
     let before = t.kubeadm_files();
 
     let out = out_dir.join("a");
@@ -574,6 +588,7 @@ fn an_unreadable_or_missing_leaf_takes_kubeadm_profile_and_the_node_is_never_thi
     assert_eq!(from("apiserver"), "profile");
     assert_eq!(from("front-proxy-client"), "profile");
     assert_eq!(from("apiserver-kubelet-client"), "certificate");
+    assert!(report["left"].as_array().unwrap().iter().any(|l| l["name"] == "super-admin.conf"), "{}", r.stdout);
     let text = csr_text(&out.join("apiserver.csr"));
     for san in [
         "DNS:cp-test-1",
@@ -593,6 +608,42 @@ fn an_unreadable_or_missing_leaf_takes_kubeadm_profile_and_the_node_is_never_thi
         "CN = front-proxy-client"
     );
     assert_eq!(t.kubeadm_files(), before);
+
+    // A kubeconfig that does not exist, named: its server needs an address or an endpoint.
+    let conf_out = out_dir.join("b");
+    let r = t.generate(&conf_out, &["super-admin.conf"]).expect_code(2);
+    assert!(r.stderr.contains("super-admin.conf") && r.stderr.contains("--control-plane-endpoint"), "{}", r.stderr);
+    t.generate(&conf_out, &["super-admin.conf", "--control-plane-endpoint", "lb.example.com:6443"]).ok();
+    assert_eq!(
+        subject_of(&["req", "-noout", "-subject", "-in"], &conf_out.join("super-admin.conf.csr")),
+        "O = system:masters, CN = kubernetes-super-admin"
+    );
+
+    // Signed, the missing and unreadable leaves are installed in kubeadm's layout.
+    for stem in EXTERNAL.iter().filter(|s| **s != "super-admin.conf") {
+        t.sign(&out, stem, &[]);
+    }
+    t.sign(&conf_out, "super-admin.conf", &[]);
+    t.install(&out, &[]).ok();
+    t.install(&conf_out, &[]).ok();
+    for stem in ["apiserver", "front-proxy-client"] {
+        let (ca, _) = t.ca_of(stem);
+        openssl_verify(&ca, &t.pki().join(format!("{stem}.crt"))).unwrap_or_else(|e| panic!("{stem}: {e}"));
+        assert_eq!(mode(&t.pki().join(format!("{stem}.key"))), 0o600);
+    }
+    let conf = t.root.join("super-admin.conf");
+    assert_eq!(mode(&conf), 0o600);
+    let view =
+        run(Command::new("kubectl").arg("--kubeconfig").arg(&conf).args(["config", "view", "--raw", "-o", "json"]))
+            .ok();
+    let view: Value = serde_json::from_str(&view.stdout).unwrap();
+    assert_eq!(view["clusters"][0]["cluster"]["server"], "https://lb.example.com:6443");
+    assert_eq!(view["current-context"], "kubernetes-super-admin@kubernetes");
+    let ca_data = String::from_utf8(base64_decode(
+        view["clusters"][0]["cluster"]["certificate-authority-data"].as_str().unwrap(),
+    ))
+    .unwrap();
+    assert_eq!(ca_data, std::fs::read_to_string(t.pki().join("ca.crt")).unwrap());
 }
 
 #[test]
