@@ -301,8 +301,16 @@ struct Chosen {
     leaf: Leaf,
     /// The existing certificate, if readable.
     existing: Option<Certificate>,
-    /// The kubeconfig's cluster name, server and user, to write the partial kubeconfig with.
-    kubeconfig: Option<(String, String, String)>,
+    /// The existing kubeconfig's cluster, server and user, for the partial kubeconfig.
+    kubeconfig: Option<Partial>,
+}
+
+/// The cluster name, server and user of a partial kubeconfig.
+#[derive(Clone)]
+struct Partial {
+    cluster: String,
+    server: String,
+    user: String,
 }
 
 /// Writes a new key and a CSR into `out` (which must not exist, or be empty) for every leaf
@@ -382,7 +390,7 @@ pub fn generate(
                                 path.display()
                             ));
                         }
-                        (k.cert, Some((k.cluster, k.server, k.user)))
+                        (k.cert, Some(Partial { cluster: k.cluster, server: k.server, user: k.user }))
                     }
                     Ok(None) if !named => {
                         report.left.push(leave(format!("{} does not exist; name it to request one", path.display())));
@@ -413,13 +421,13 @@ pub fn generate(
             Ok((c, request, source, algorithm))
         })
         .collect::<Result<_>>()?;
-    let partials: Vec<Option<(String, String, String)>> = plans
+    let partials: Vec<Option<Partial>> = plans
         .iter()
         .map(|(c, request, ..)| match (c.leaf, &c.kubeconfig) {
             (Leaf::Kubeconfig(_), Some(k)) => Ok(Some(k.clone())),
             (Leaf::Kubeconfig(spec), None) => {
-                let cfg = stated.complete_server(spec, &kubeconfig_dir.join(spec.file_name))?;
-                Ok(Some((cfg.0, cfg.1, request.subject.common_name.clone())))
+                let (cluster, server) = stated.complete_server(spec, &kubeconfig_dir.join(spec.file_name))?;
+                Ok(Some(Partial { cluster, server, user: request.subject.common_name.clone() }))
             }
             (Leaf::CertDir(_), _) => Ok(None),
         })
@@ -436,20 +444,20 @@ pub fn generate(
             Ok((key, csr))
         })
         .collect::<Result<_>>()?;
-    let dir = CsrDir::new(out);
+    // The files' paths relative to `out`, and as reported.
+    let (relative, dir) = (CsrDir::new(""), CsrDir::new(out));
     let mut files: Vec<(PathBuf, Zeroizing<Vec<u8>>, u32)> = Vec::new();
     for (((c, request, source, algorithm), (key, csr)), partial) in plans.into_iter().zip(made).zip(partials) {
-        let rel = |p: PathBuf| p.strip_prefix(out).map(Path::to_path_buf).unwrap_or(p);
         let key_bytes = match partial {
-            Some((cluster, server, user)) => {
+            Some(Partial { cluster, server, user }) => {
                 // kubeadm's partial kubeconfig: the key, no certificate, no CA data yet.
                 let kc = Kubeconfig::with_client_key(&cluster, &server, &user, &key.to_pem());
                 Zeroizing::new(kc.to_yaml().as_bytes().to_vec())
             }
             None => Zeroizing::new(key.to_pem().as_bytes().to_vec()),
         };
-        files.push((rel(dir.key_path(c.leaf)), key_bytes, kubepki_pki::store::KEY_MODE));
-        files.push((rel(dir.csr_path(c.leaf)), Zeroizing::new(csr.to_pem().into_bytes()), CSR_MODE));
+        files.push((relative.key_path(c.leaf), key_bytes, kubepki_pki::store::KEY_MODE));
+        files.push((relative.csr_path(c.leaf), Zeroizing::new(csr.to_pem().into_bytes()), CSR_MODE));
         report.generated.push(Generated {
             name: c.leaf.name().to_owned(),
             ca: c.leaf.ca(),
