@@ -11,22 +11,21 @@
 //! `<file>.crt` (`admin.conf.crt`), or, as kubeadm documents it, in the partial kubeconfig's
 //! `client-certificate-data`.
 //!
-//! A leaf's identity is that of its existing certificate when it can still be read (even an
-//! expired one) plus the SANs this command line or `--config` states; else kubeadm's profile
+//! A CSR asks for what `rotate --force` would reissue the leaf with ([`plan::reissue_request`]):
+//! the identity of its existing certificate when it can still be read (even an expired one),
+//! its SANs as the flags or `--config` change them ([`plan::Desired`]); else kubeadm's profile
 //! for it, which then needs the node name and advertise address to be stated. Nothing is ever
 //! taken from the host kubepki runs on.
 
-use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
 
-use kubepki_pki::cert::PublicKeyKind;
 use kubepki_pki::csr::Csr;
 use kubepki_pki::fsio;
 use kubepki_pki::kubeconfig::PemSource;
 use kubepki_pki::profile::{CommonName, KUBECONFIGS, KubeconfigSpec, LEAVES, SanRule};
 use kubepki_pki::{
-    AltNames, CaKind, CertRequest, Certificate, ClusterConfig, KeyAlgorithm, Kubeconfig, PkiDir, PrivateKey,
-    ProfileSpec, Subject, Usage,
+    AltNames, CaKind, CertRequest, Certificate, KeyAlgorithm, Kubeconfig, PkiDir, PrivateKey, ProfileSpec, Subject,
+    Usage,
 };
 use rayon::prelude::*;
 use time::OffsetDateTime;
@@ -35,6 +34,7 @@ use zeroize::Zeroizing;
 use crate::audit::{self, CertRef, Record};
 use crate::backup::Backup;
 use crate::error::{Error, Result};
+use crate::plan::{self, Desired};
 
 /// Mode of a CSR file (a CSR holds no secret; kubeadm writes 0600).
 pub const CSR_MODE: u32 = 0o644;
@@ -137,86 +137,19 @@ impl CsrDir {
     }
 }
 
-/// What this command line and `--config` state about the cluster. The node name and the
-/// advertise address are never taken from the host: they are `None` unless stated.
-#[derive(Clone, Debug)]
-pub struct Stated {
-    /// kubeadm's defaults, then `--config`, then flags. Its `node_name` and
-    /// `advertise_address` are not read: the two fields below are.
-    pub config: ClusterConfig,
-    /// The node name, if stated.
-    pub node_name: Option<String>,
-    /// The advertise address, if stated.
-    pub advertise_address: Option<IpAddr>,
-    /// A kubeadm configuration file was given: every SAN kubeadm derives from it (its defaults
-    /// included) is wanted. Otherwise only the node name, the advertise address, the
-    /// control-plane endpoint and the extra SANs that were stated are added.
-    pub whole: bool,
+/// What [`generate`] writes, and for which leaves.
+#[derive(Clone, Copy, Debug)]
+pub struct GenerateOptions<'a> {
+    /// The directory to write into: it must not exist, or be empty.
+    pub out: &'a Path,
+    /// kubeadm's names of the leaves to write; empty: every leaf of an external CA.
+    pub names: &'a [String],
+    /// What the command line or `--config` asks for beyond each certificate's identity, as
+    /// `rotate` takes it ([`plan::Desired`]): never anything of this host.
+    pub desired: &'a Desired,
     /// `--encryption-algorithm`: the algorithm of every new key. Without it a key keeps the
-    /// algorithm of the certificate it replaces, else `config.encryption_algorithm`.
+    /// algorithm of the certificate it replaces, else the configuration's.
     pub algorithm: Option<KeyAlgorithm>,
-}
-
-impl Stated {
-    /// The configuration with the stated node name and address; `what` names the leaf that
-    /// needs them, for the error naming the missing flag.
-    fn complete(&self, what: &str, path: &Path, need_address: bool) -> Result<ClusterConfig> {
-        let missing = |flag: &str, field: &str| Error::Csr {
-            path: path.to_owned(),
-            reason: format!(
-                "no readable certificate to take the identity of {what} from, and kubeadm's profile for it needs \
-                 the node's {field}: pass {flag} (never taken from this host)"
-            ),
-        };
-        let mut cfg = self.config.clone();
-        cfg.node_name = self
-            .node_name
-            .clone()
-            .ok_or_else(|| missing("--node-name (or nodeRegistration.name in --config)", "name"))?;
-        if need_address {
-            cfg.advertise_address = self.advertise_address.ok_or_else(|| {
-                missing("--apiserver-advertise-address (or localAPIEndpoint.advertiseAddress in --config)", "address")
-            })?;
-        }
-        Ok(cfg)
-    }
-
-    /// The SANs of `rule` this command line states, to add to an existing certificate's.
-    fn sans(&self, rule: SanRule, cert: &str) -> Result<AltNames> {
-        let mut cfg = self.config.clone();
-        // Unstated: an empty name and the unspecified address, left out below.
-        cfg.node_name = self.node_name.clone().unwrap_or_default();
-        cfg.advertise_address = self.advertise_address.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
-        let all = cfg.alt_names(rule)?;
-        // kubeadm's fixed names for the rule (the Service names and IP, localhost): wanted only
-        // when a configuration file gives the whole desired state.
-        let fixed = if self.whole {
-            AltNames::new()
-        } else {
-            let mut bare = ClusterConfig::new(String::new(), IpAddr::V4(Ipv4Addr::UNSPECIFIED));
-            bare.service_subnet.clone_from(&cfg.service_subnet);
-            bare.dns_domain.clone_from(&cfg.dns_domain);
-            bare.alt_names(rule)?
-        };
-        let mut out = AltNames::new();
-        for d in all.dns_names().filter(|d| !d.is_empty() && !fixed.dns_names().any(|f| f == *d)) {
-            out.add_dns(d);
-        }
-        for ip in all.ip_addresses().iter().filter(|ip| !ip.is_unspecified() && !fixed.ip_addresses().contains(ip)) {
-            out.add_ip(*ip);
-        }
-        // An extra SAN stated explicitly is wanted even if it is one of the fixed names.
-        let extra = match rule {
-            SanRule::ApiServer => &cfg.apiserver_cert_sans,
-            SanRule::EtcdServer => &cfg.etcd_server_cert_sans,
-            SanRule::EtcdPeer => &cfg.etcd_peer_cert_sans,
-            SanRule::None | SanRule::Node => return Ok(out),
-        };
-        for s in extra {
-            out.add_parsed(s, cert)?;
-        }
-        Ok(out)
-    }
 }
 
 /// Where a CSR's identity came from.
@@ -322,13 +255,8 @@ struct Partial {
 /// Without `names`, a kubeconfig is included only if it exists with an embedded client
 /// certificate (a kubelet.conf pointing at the kubelet's rotating file is the kubelet's). A
 /// named leaf whose CA key is present is included with a warning: kubepki can renew it.
-pub fn generate(
-    pki: &PkiDir,
-    kubeconfig_dir: &Path,
-    out: &Path,
-    names: &[String],
-    stated: &Stated,
-) -> Result<GenerateReport> {
+pub fn generate(pki: &PkiDir, kubeconfig_dir: &Path, options: &GenerateOptions<'_>) -> Result<GenerateReport> {
+    let GenerateOptions { out, names, desired, algorithm } = *options;
     check_out_dir(out)?;
     let mut report = GenerateReport::default();
     let mut wanted: Vec<(Leaf, bool)> = Vec::new();
@@ -413,11 +341,12 @@ pub fn generate(
     let plans: Vec<(Chosen, CertRequest, IdentitySource, KeyAlgorithm)> = chosen
         .into_iter()
         .map(|c| {
-            let (request, source) = identity(pki, kubeconfig_dir, &c, stated)?;
-            let algorithm = stated
-                .algorithm
-                .or_else(|| c.existing.as_ref().and_then(|cert| algorithm_of(&cert.public_key)))
-                .unwrap_or(stated.config.encryption_algorithm);
+            let (request, source) = identity(pki, kubeconfig_dir, &c, desired)?;
+            let algorithm = algorithm
+                .or_else(|| c.existing.as_ref().and_then(|cert| cert.public_key.key_algorithm()))
+                .or_else(|| desired.config.as_ref().map(|cfg| cfg.encryption_algorithm))
+                .or_else(|| desired.profile.as_ref().map(|cfg| cfg.encryption_algorithm))
+                .unwrap_or_default();
             Ok((c, request, source, algorithm))
         })
         .collect::<Result<_>>()?;
@@ -426,7 +355,7 @@ pub fn generate(
         .map(|(c, request, ..)| match (c.leaf, &c.kubeconfig) {
             (Leaf::Kubeconfig(_), Some(k)) => Ok(Some(k.clone())),
             (Leaf::Kubeconfig(spec), None) => {
-                let (cluster, server) = stated.complete_server(spec, &kubeconfig_dir.join(spec.file_name))?;
+                let (cluster, server) = kubeconfig_server(desired, spec, &kubeconfig_dir.join(spec.file_name))?;
                 Ok(Some(Partial { cluster, server, user: request.subject.common_name.clone() }))
             }
             (Leaf::CertDir(_), _) => Ok(None),
@@ -477,29 +406,26 @@ pub fn generate(
     Ok(report)
 }
 
-impl Stated {
-    /// The cluster name and server URL of a kubeconfig that does not exist yet.
-    fn complete_server(&self, spec: &KubeconfigSpec, path: &Path) -> Result<(String, String)> {
-        let needs_address = spec.endpoint == kubepki_pki::profile::Endpoint::Local
-            || self.config.control_plane_endpoint.as_deref().is_none_or(str::is_empty);
-        let mut cfg = self.config.clone();
-        if needs_address {
-            cfg.advertise_address = self.advertise_address.ok_or_else(|| Error::Csr {
-                path: path.to_owned(),
-                reason: format!(
-                    "{} does not exist, and the server it points at needs the node's address: pass \
-                     --apiserver-advertise-address{} (never taken from this host)",
-                    spec.file_name,
-                    if spec.endpoint == kubepki_pki::profile::Endpoint::Local {
-                        ""
-                    } else {
-                        " or --control-plane-endpoint"
-                    }
-                ),
-            })?;
-        }
-        Ok((cfg.cluster_name.clone(), cfg.server_url(spec.endpoint)?))
+/// The cluster name and server URL of a kubeconfig that does not exist yet, from the flags or
+/// `--config`: an address or (for a kubeconfig that dials it) the control-plane endpoint must
+/// be stated.
+fn kubeconfig_server(desired: &Desired, spec: &KubeconfigSpec, path: &Path) -> Result<(String, String)> {
+    let local = spec.endpoint == kubepki_pki::profile::Endpoint::Local;
+    let missing = || Error::Csr {
+        path: path.to_owned(),
+        reason: format!(
+            "{} does not exist, and the server it points at needs the node's address: pass \
+             --apiserver-advertise-address{} (never taken from this host)",
+            spec.file_name,
+            if local { "" } else { " or --control-plane-endpoint" }
+        ),
+    };
+    let cfg = desired.profile.as_ref().ok_or_else(missing)?;
+    let endpoint = !local && cfg.control_plane_endpoint.as_deref().is_some_and(|e| !e.is_empty());
+    if !endpoint && cfg.advertise_address.is_unspecified() {
+        return Err(missing());
     }
+    Ok((cfg.cluster_name.clone(), cfg.server_url(spec.endpoint)?))
 }
 
 /// Refuses an `out` that exists and is not an empty directory.
@@ -581,59 +507,54 @@ fn existing_kubeconfig(path: &Path) -> Result<Option<ExistingKubeconfig>> {
     }))
 }
 
-/// The request for a chosen leaf: its certificate's identity plus the stated SANs, or
-/// kubeadm's profile.
-fn identity(pki: &PkiDir, kubeconfig_dir: &Path, c: &Chosen, stated: &Stated) -> Result<(CertRequest, IdentitySource)> {
-    let (rule, usage) = match c.leaf {
-        Leaf::CertDir(spec) => (spec.sans, spec.usage),
-        Leaf::Kubeconfig(_) => (SanRule::None, Usage::Client),
-    };
-    if let Some(cert) = &c.existing {
-        let mut sans = cert.sans.clone();
-        let stated_sans = stated.sans(rule, c.leaf.name())?;
-        for d in stated_sans.dns_names() {
-            sans.add_dns(d);
+/// The request for a chosen leaf, as `rotate --force` would reissue it
+/// ([`plan::reissue_request`]): its certificate's identity and SANs as the flags or `--config`
+/// change them, else kubeadm's profile filled from them; at least the usages kubeadm needs.
+fn identity(
+    pki: &PkiDir,
+    kubeconfig_dir: &Path,
+    c: &Chosen,
+    desired: &Desired,
+) -> Result<(CertRequest, IdentitySource)> {
+    let source = if c.existing.is_some() { IdentitySource::Certificate } else { IdentitySource::Profile };
+    let (path, rule, profile) = match c.leaf {
+        Leaf::CertDir(spec) => {
+            (pki.cert_path(spec.base_name), spec.sans, spec.name.parse::<kubepki_pki::Profile>().ok())
         }
-        for ip in stated_sans.ip_addresses() {
-            sans.add_ip(*ip);
+        Leaf::Kubeconfig(spec) => (kubeconfig_dir.join(spec.file_name), SanRule::None, None),
+    };
+    let name = c.leaf.name();
+    let needs = |needs: &str| Error::Csr {
+        path: path.clone(),
+        reason: format!(
+            "no readable certificate to take the identity of {name} from, and kubeadm's profile for it needs {needs} \
+             (never taken from this host)"
+        ),
+    };
+    let mut request = match (c.leaf, &c.existing) {
+        (Leaf::Kubeconfig(spec), None) => {
+            let node = desired.profile.as_ref().map(|cfg| cfg.node_name.as_str()).filter(|n| !n.is_empty());
+            let node = match (spec.common_name, node) {
+                (CommonName::Fixed(_), _) => "",
+                (_, Some(node)) => node,
+                (_, None) => return Err(needs("--node-name (or a --config that gives nodeRegistration.name)")),
+            };
+            CertRequest {
+                subject: Subject::new(spec.common_name.resolve(node), spec.organizations.iter().copied()),
+                sans: AltNames::new(),
+                usage: Usage::Client,
+            }
         }
-        // The usages it had, and at least those kubeadm's components need.
-        let usage = cert.usage.map_or(usage, |u| {
-            Usage::from_flags(u.server_auth() || usage.server_auth(), u.client_auth() || usage.client_auth())
-                .unwrap_or(usage)
-        });
-        let request = CertRequest { subject: cert.subject.clone(), sans, usage };
-        return Ok((request, IdentitySource::Certificate));
-    }
-    let path = match c.leaf {
-        Leaf::CertDir(spec) => pki.cert_path(spec.base_name),
-        Leaf::Kubeconfig(spec) => kubeconfig_dir.join(spec.file_name),
+        _ => plan::reissue_request(name, "unreadable or missing", rule, c.existing.as_ref(), profile, desired)
+            .map_err(|e| match e {
+                Error::NeedsIdentity { needs: what, .. } => needs(&what),
+                e => e,
+            })?,
     };
-    let (common_name, organizations) = match c.leaf {
-        Leaf::CertDir(spec) => (spec.common_name, spec.organizations),
-        Leaf::Kubeconfig(spec) => (spec.common_name, spec.organizations),
-    };
-    let needs_node = !matches!(common_name, CommonName::Fixed(_)) || rule != SanRule::None;
-    let node =
-        if needs_node { stated.complete(c.leaf.name(), &path, rule != SanRule::None)? } else { stated.config.clone() };
-    let request = CertRequest {
-        subject: Subject::new(common_name.resolve(&node.node_name), organizations.iter().copied()),
-        sans: if rule == SanRule::None { AltNames::new() } else { node.alt_names(rule)? },
-        usage,
-    };
-    Ok((request, IdentitySource::Profile))
-}
-
-/// kubeadm's name for the algorithm of a certificate's public key, if it is one of kubeadm's.
-fn algorithm_of(key: &PublicKeyKind) -> Option<KeyAlgorithm> {
-    match key {
-        PublicKeyKind::Rsa { bits: 2048 } => Some(KeyAlgorithm::Rsa2048),
-        PublicKeyKind::Rsa { bits: 3072 } => Some(KeyAlgorithm::Rsa3072),
-        PublicKeyKind::Rsa { bits: 4096 } => Some(KeyAlgorithm::Rsa4096),
-        PublicKeyKind::Ec { curve } if curve == "P-256" => Some(KeyAlgorithm::EcdsaP256),
-        PublicKeyKind::Ec { curve } if curve == "P-384" => Some(KeyAlgorithm::EcdsaP384),
-        _ => None,
-    }
+    let need = c.leaf.usage();
+    let (server, client) = (request.usage.server_auth(), request.usage.client_auth());
+    request.usage = Usage::from_flags(server || need.server_auth(), client || need.client_auth()).unwrap_or(need);
+    Ok((request, source))
 }
 
 /// One certificate installed.
@@ -1000,30 +921,6 @@ fn records(installed: &[Installed], from: &Path) -> Vec<Record> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn stated(whole: bool) -> Stated {
-        let mut config = ClusterConfig::new(String::new(), IpAddr::V4(Ipv4Addr::UNSPECIFIED));
-        config.apiserver_cert_sans = vec!["lb.example.com".into(), "kubernetes".into()];
-        Stated { config, node_name: None, advertise_address: None, whole, algorithm: None }
-    }
-
-    #[test]
-    fn only_what_is_stated_is_added_to_an_existing_identity() {
-        let s = stated(false);
-        assert_eq!(s.sans(SanRule::ApiServer, "apiserver").unwrap().to_string(), "DNS:kubernetes, DNS:lb.example.com");
-        assert!(s.sans(SanRule::EtcdServer, "etcd-server").unwrap().is_empty());
-        let mut s = stated(false);
-        s.node_name = Some("cp1".into());
-        s.advertise_address = Some("10.0.0.11".parse().unwrap());
-        assert_eq!(s.sans(SanRule::EtcdPeer, "etcd-peer").unwrap().to_string(), "DNS:cp1, IP:10.0.0.11");
-        // A configuration file states kubeadm's whole derivation, its defaults included.
-        let whole = stated(true).sans(SanRule::ApiServer, "apiserver").unwrap().to_string();
-        assert_eq!(
-            whole,
-            "DNS:kubernetes, DNS:kubernetes.default, DNS:kubernetes.default.svc, \
-             DNS:kubernetes.default.svc.cluster.local, DNS:lb.example.com, IP:10.96.0.1"
-        );
-    }
 
     #[test]
     fn leaves_have_kubeadm_names_and_the_csr_layout() {

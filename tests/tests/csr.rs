@@ -7,121 +7,13 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use crate::common::*;
 
 /// The node of the fixture: neither this host's name nor its address.
 const NODE: &str = "cp-test-1";
 const ADDRESS: &str = "10.11.12.13";
-
-/// Writes a kubeadm control plane in kubeadm's layout and encodings (RSA-2048, PKCS#1 keys,
-/// kubeadm's subjects, SANs, usages and modes, the five kubeconfigs with embedded credentials).
-/// argv: root (the kubeconfig dir; the cert dir is root/pki), the directory that keeps the
-/// external CAs' keys, the node name, the advertise address, the external CAs (comma-separated
-/// base names). The API server certificate also carries `legacy.example.com`, a SAN kubeadm's
-/// profile would not give it.
-const KUBEADM_TREE: &str = r#"
-import base64, datetime, ipaddress, os, sys
-from cryptography import x509
-from cryptography.x509.oid import NameOID, ExtendedKeyUsageOID
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
-
-root, extdir, node, address, external = sys.argv[1:6]
-external = set(filter(None, external.split(",")))
-pki = os.path.join(root, "pki")
-os.makedirs(os.path.join(pki, "etcd"), mode=0o755, exist_ok=True)
-now = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
-start = now - datetime.timedelta(minutes=5)
-
-def write(path, data, mode):
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    os.write(fd, data)
-    os.close(fd)
-    os.chmod(path, mode)
-
-def key_pem(k):
-    return k.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL, serialization.NoEncryption())
-
-def name(cn, orgs=()):
-    return x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, o) for o in orgs] + [x509.NameAttribute(NameOID.COMMON_NAME, cn)])
-
-def ku(ca):
-    return x509.KeyUsage(digital_signature=True, key_encipherment=True, key_cert_sign=ca, content_commitment=False,
-                         data_encipherment=False, key_agreement=False, crl_sign=False, encipher_only=False, decipher_only=False)
-
-cas = {}
-for base, cn in [("ca", "kubernetes"), ("front-proxy-ca", "front-proxy-ca"), ("etcd/ca", "etcd-ca")]:
-    k = rsa.generate_private_key(65537, 2048)
-    c = (x509.CertificateBuilder().subject_name(name(cn)).issuer_name(name(cn)).public_key(k.public_key())
-         .serial_number(x509.random_serial_number()).not_valid_before(start)
-         .not_valid_after(now + datetime.timedelta(days=3650))
-         .add_extension(ku(True), critical=True)
-         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-         .add_extension(x509.SubjectKeyIdentifier.from_public_key(k.public_key()), critical=False)
-         .add_extension(x509.SubjectAlternativeName([x509.DNSName(cn)]), critical=False)
-         .sign(k, hashes.SHA256()))
-    write(os.path.join(pki, base + ".crt"), c.public_bytes(serialization.Encoding.PEM), 0o644)
-    if base in external:
-        os.makedirs(os.path.dirname(os.path.join(extdir, base + ".key")), exist_ok=True)
-        write(os.path.join(extdir, base + ".key"), key_pem(k), 0o600)
-    else:
-        write(os.path.join(pki, base + ".key"), key_pem(k), 0o600)
-    cas[base] = (c, k)
-
-def leaf(ca, cn, orgs, usages, dns=(), ips=()):
-    c, ck = cas[ca]
-    k = rsa.generate_private_key(65537, 2048)
-    b = (x509.CertificateBuilder().subject_name(name(cn, orgs)).issuer_name(c.subject).public_key(k.public_key())
-         .serial_number(x509.random_serial_number()).not_valid_before(start)
-         .not_valid_after(now + datetime.timedelta(days=365))
-         .add_extension(ku(False), critical=True)
-         .add_extension(x509.ExtendedKeyUsage(usages), critical=False)
-         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-         .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ck.public_key()), critical=False))
-    if dns or ips:
-        b = b.add_extension(x509.SubjectAlternativeName([x509.DNSName(d) for d in sorted(set(dns))] +
-                                                        [x509.IPAddress(ipaddress.ip_address(i)) for i in ips]), critical=False)
-    return b.sign(ck, hashes.SHA256()), k
-
-S, C = ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH
-leaves = [
-    ("apiserver", "ca", "kube-apiserver", [], [S],
-     [node, "kubernetes", "kubernetes.default", "kubernetes.default.svc", "kubernetes.default.svc.cluster.local", "legacy.example.com"],
-     ["10.96.0.1", address]),
-    ("apiserver-kubelet-client", "ca", "kube-apiserver-kubelet-client", ["kubeadm:cluster-admins"], [C], [], []),
-    ("front-proxy-client", "front-proxy-ca", "front-proxy-client", [], [C], [], []),
-    ("etcd/server", "etcd/ca", node, [], [S, C], [node, "localhost"], [address, "127.0.0.1", "::1"]),
-    ("etcd/peer", "etcd/ca", node, [], [S, C], [node, "localhost"], [address, "127.0.0.1", "::1"]),
-    ("etcd/healthcheck-client", "etcd/ca", "kube-etcd-healthcheck-client", [], [C], [], []),
-    ("apiserver-etcd-client", "etcd/ca", "kube-apiserver-etcd-client", [], [C], [], []),
-]
-for base, ca, cn, orgs, usages, dns, ips in leaves:
-    c, k = leaf(ca, cn, orgs, usages, dns, ips)
-    write(os.path.join(pki, base + ".key"), key_pem(k), 0o600)
-    write(os.path.join(pki, base + ".crt"), c.public_bytes(serialization.Encoding.PEM), 0o644)
-
-sa = rsa.generate_private_key(65537, 2048)
-write(os.path.join(pki, "sa.key"), key_pem(sa), 0o600)
-write(os.path.join(pki, "sa.pub"), sa.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo), 0o600)
-
-ca_data = base64.b64encode(cas["ca"][0].public_bytes(serialization.Encoding.PEM)).decode()
-server = "https://%s:6443" % address
-for file, cn, orgs in [("admin.conf", "kubernetes-admin", ["kubeadm:cluster-admins"]),
-                       ("super-admin.conf", "kubernetes-super-admin", ["system:masters"]),
-                       ("kubelet.conf", "system:node:" + node, ["system:nodes"]),
-                       ("controller-manager.conf", "system:kube-controller-manager", []),
-                       ("scheduler.conf", "system:kube-scheduler", [])]:
-    c, k = leaf("ca", cn, orgs, [C])
-    yaml = ("apiVersion: v1\nclusters:\n- cluster:\n    certificate-authority-data: %s\n    server: %s\n  name: kubernetes\n"
-            "contexts:\n- context:\n    cluster: kubernetes\n    user: %s\n  name: %s@kubernetes\n"
-            "current-context: %s@kubernetes\nkind: Config\npreferences: {}\nusers:\n- name: %s\n  user:\n"
-            "    client-certificate-data: %s\n    client-key-data: %s\n") % (
-        ca_data, server, cn, cn, cn, cn,
-        base64.b64encode(c.public_bytes(serialization.Encoding.PEM)).decode(), base64.b64encode(key_pem(k)).decode())
-    write(os.path.join(root, file), yaml.encode(), 0o600)
-"#;
 
 /// Signs a CSR with a CA key as an external CA would, with validity in the past or future:
 /// argv: csr, CA certificate, CA key, output, days from now of NotBefore, of NotAfter.
@@ -149,17 +41,19 @@ struct Tree {
 }
 
 impl Tree {
-    /// The cluster CA and the front-proxy CA are external; kubepki holds the etcd CA's key.
-    fn new() -> Self {
+    /// kubeadm's tree for node `cp-test-1` at 10.11.12.13 (its API server certificate also
+    /// carries `legacy.example.com`), made by the shared fixture with `options` added; then put
+    /// in kubeadm's external-CA mode: the cluster CA's and the front-proxy CA's keys move out of
+    /// the cert dir to the "external CA". kubepki holds the etcd CA's key.
+    fn new(options: Value) -> Self {
         let (root, ext) = (TestDir::new(), TestDir::new());
-        let r = run(Command::new("/usr/bin/python3")
-            .arg("-c")
-            .arg(KUBEADM_TREE)
-            .arg(root.path())
-            .arg(ext.path())
-            .args([NODE, ADDRESS, "ca,front-proxy-ca"]));
-        assert_eq!(r.code, 0, "the pyca fixture failed:\n{}", r.stderr);
-        assert!(!root.join("pki/ca.key").exists() && root.join("pki/etcd/ca.key").exists());
+        let mut all = json!({"node_name": NODE, "address": ADDRESS, "cert_sans": ["legacy.example.com"]});
+        all.as_object_mut().unwrap().extend(options.as_object().unwrap().clone());
+        kubeadm_tree(root.path(), all);
+        for base in ["ca", "front-proxy-ca"] {
+            std::fs::rename(root.join(&format!("pki/{base}.key")), ext.join(&format!("{base}.key"))).unwrap();
+        }
+        assert!(root.join("pki/etcd/ca.key").exists());
         Self { root, ext }
     }
 
@@ -304,7 +198,7 @@ fn public_key(args: &[&str], file: &Path) -> String {
 
 #[test]
 fn csrs_carry_the_existing_identity_and_signed_certificates_install_in_kubeadm_layout() {
-    let t = Tree::new();
+    let t = Tree::new(json!({}));
     let out_dir = TestDir::new();
     let out = out_dir.join("csrs");
     let entries_before = entries(&t.pki());
@@ -462,7 +356,7 @@ fn base64_decode(s: &str) -> Vec<u8> {
 /// even the good certificates beside it.
 #[test]
 fn a_certificate_that_fails_a_check_installs_nothing() {
-    let t = Tree::new();
+    let t = Tree::new(json!({}));
     let out_dir = TestDir::new();
     let out = out_dir.join("csrs");
     t.generate(&out, &[]).ok();
@@ -549,20 +443,19 @@ fn a_certificate_that_fails_a_check_installs_nothing() {
 
 #[test]
 fn an_unreadable_or_missing_leaf_takes_kubeadm_profile_and_the_node_is_never_this_host() {
-    let t = Tree::new();
-    let out_dir = TestDir::new();
-    std::fs::write(t.pki().join("apiserver.crt"), "garbage\n").unwrap();
-    std::fs::remove_file(t.pki().join("front-proxy-client.crt")).unwrap();
-    std::fs::remove_file(t.pki().join("front-proxy-client.key")).unwrap();
     // A control-plane node that joined has no super-admin.conf.
-    std::fs::remove_file(t.root.join("super-admin.conf")).unwrap();
+    let t = Tree::new(json!({
+        "broken": {"apiserver": "garbage"},
+        "missing": ["front-proxy-client", "super-admin.conf"],
+    }));
+    let out_dir = TestDir::new();
     let before = t.kubeadm_files();
 
     let out = out_dir.join("a");
     let r = t.generate(&out, &["apiserver"]).expect_code(2);
-    assert!(r.stderr.contains("apiserver.crt") && r.stderr.contains("pass --node-name"), "{}", r.stderr);
+    assert!(r.stderr.contains("apiserver.crt") && r.stderr.contains("needs --node-name"), "{}", r.stderr);
     let r = t.generate(&out, &["apiserver", "--node-name", NODE]).expect_code(2);
-    assert!(r.stderr.contains("pass --apiserver-advertise-address"), "{}", r.stderr);
+    assert!(r.stderr.contains("--apiserver-advertise-address"), "{}", r.stderr);
     assert!(!out.exists(), "a refused generate wrote {}", out.display());
     assert_eq!(t.kubeadm_files(), before);
 
@@ -648,7 +541,7 @@ fn an_unreadable_or_missing_leaf_takes_kubeadm_profile_and_the_node_is_never_thi
 
 #[test]
 fn generate_never_overwrites_and_says_what_kubepki_can_renew_itself() {
-    let t = Tree::new();
+    let t = Tree::new(json!({}));
     let out_dir = TestDir::new();
     let out = out_dir.join("csrs");
     std::fs::create_dir(&out).unwrap();

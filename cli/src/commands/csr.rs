@@ -1,13 +1,12 @@
 //! `kubepki csr`: kubeadm's external-CA mode (a CA certificate without its key).
 
-use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Result;
 use clap::{Args, Subcommand};
-use kubepki_pki::{KeyAlgorithm, KubeadmConfig};
-use kubepki_rotator::external_ca::{self, GenerateReport, InstallOptions, InstallReport, Stated};
+use kubepki_pki::KeyAlgorithm;
+use kubepki_rotator::external_ca::{self, GenerateOptions, GenerateReport, InstallOptions, InstallReport};
 use serde_json::json;
 use time::OffsetDateTime;
 
@@ -117,25 +116,6 @@ pub(crate) fn run(args: &CsrArgs) -> Result<ExitCode> {
     }
 }
 
-/// The cluster flags and `--config`, with the node name and advertise address only if one of
-/// them states it: never the host's.
-fn stated(flags: &ClusterFlags) -> Result<Stated> {
-    let file = match &flags.config {
-        Some(path) => KubeadmConfig::read_optional(path)?,
-        None => None,
-    };
-    let node_name = flags.node_name.clone().or_else(|| file.as_ref().and_then(|f| f.node_name.clone()));
-    let advertise_address =
-        flags.apiserver_advertise_address.or_else(|| file.as_ref().and_then(|f| f.advertise_address));
-    // Placeholders keep `resolve` from asking the host; `Stated` never reads them.
-    let mut filled = flags.clone();
-    filled.node_name = Some(node_name.clone().unwrap_or_else(|| "node-name-not-stated".into()));
-    filled.apiserver_advertise_address = Some(advertise_address.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED)));
-    let config = filled.resolve()?;
-    let algorithm = flags.encryption_algorithm.as_deref().map(str::parse::<KeyAlgorithm>).transpose()?;
-    Ok(Stated { config, node_name, advertise_address, whole: file.is_some(), algorithm })
-}
-
 fn open(
     cluster: &ClusterFlags,
     lock: &LockFlags,
@@ -149,9 +129,12 @@ fn open(
 }
 
 fn generate(args: &GenerateArgs) -> Result<ExitCode> {
-    let stated = stated(&args.cluster)?;
+    // What rotate takes from the flags and --config: never the host's name or address.
+    let desired = args.cluster.rotation_desired(&[])?;
+    let algorithm = args.cluster.encryption_algorithm.as_deref().map(str::parse::<KeyAlgorithm>).transpose()?;
     let (_lock, pki, kubeconfig_dir) = open(&args.cluster, &args.lock)?;
-    let report = external_ca::generate(&pki, &kubeconfig_dir, &args.out, &args.names, &stated)?;
+    let options = GenerateOptions { out: &args.out, names: &args.names, desired: &desired, algorithm };
+    let report = external_ca::generate(&pki, &kubeconfig_dir, &options)?;
     render_generate(args, &report)?;
     Ok(ExitCode::SUCCESS)
 }
