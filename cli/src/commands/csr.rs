@@ -182,7 +182,11 @@ fn render_generate(args: &GenerateArgs, report: &GenerateReport) -> Result<()> {
                     g.request.sans.to_string(),
                 ]);
             }
-            println!("[csr] wrote {} keys and CSRs into {}:", report.generated.len(), args.out.display());
+            println!(
+                "[csr] wrote a key and a CSR for {} certificates into {}:",
+                report.generated.len(),
+                args.out.display()
+            );
             print!("{}", output::table(&rows));
             notes();
             println!(
