@@ -3,7 +3,7 @@
 use clap::{Parser, Subcommand};
 
 use crate::commands::{
-    audit::AuditArgs, check::CheckArgs, completion::CompletionArgs, init::InitArgs, issue::IssueArgs,
+    audit::AuditArgs, check::CheckArgs, completion::CompletionArgs, csr::CsrArgs, init::InitArgs, issue::IssueArgs,
     kubeconfig::KubeconfigArgs, man::ManArgs, rotate::RotateArgs, rotate_ca::RotateCaArgs, tree::TreeArgs,
     verify::VerifyArgs,
 };
@@ -40,6 +40,9 @@ pub(crate) enum Command {
     Rotate(Box<RotateArgs>),
     /// Rotate a CA in phases (prepare, trust, reissue, retire) with an overlap bundle.
     RotateCa(RotateCaArgs),
+    /// External-CA mode (a CA certificate without its key): write keys and CSRs for its
+    /// leaves, like `kubeadm certs generate-csr`, and install what the external CA signed.
+    Csr(CsrArgs),
     /// Prove mutual TLS on etcd, kubelet and API server endpoints.
     Verify(VerifyArgs),
     /// Check this node (or a node filesystem under --root) against the hardening advice:

@@ -49,7 +49,8 @@ pub(crate) fn code_of(err: &anyhow::Error) -> u8 {
                 | E::InvalidEndpoint { .. }
                 | E::CaRotation { .. }
                 | E::InvalidRequest { .. }
-                | E::Config { .. } => INPUT,
+                | E::Config { .. }
+                | E::Csr { .. } => INPUT,
                 _ => FAILURE,
             };
         }

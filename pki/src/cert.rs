@@ -161,23 +161,7 @@ impl Certificate {
                 Err(_) => {}
             }
         }
-        let mut subject = Subject::default();
-        let mut common_names = 0;
-        x509::for_each_attribute(x.subject, |attr| {
-            let text = || attribute_text(&attr);
-            match lookup(&NAME_ATTRIBUTES, attr.oid) {
-                // The first CN, as Go's `Subject.CommonName` (a later one is not read).
-                Some("CN") => {
-                    if common_names == 0 {
-                        subject.common_name = text().unwrap_or("").to_owned();
-                    }
-                    common_names += 1;
-                }
-                Some("O") => subject.organizations.extend(text().map(str::to_owned)),
-                _ => {}
-            }
-        })
-        .map_err(|e| invalid(format!("not a valid X.509 certificate: {e}")))?;
+        let subject = subject_of_name(x.subject).map_err(|e| invalid(format!("not a valid X.509 certificate: {e}")))?;
         let (signature_algorithm, weak_signature) =
             lookup(&SIGNATURES, x.signature_algorithm).unwrap_or(("unknown", false));
         let cert = Self {
@@ -351,6 +335,27 @@ static NAME_ATTRIBUTES: OidTable<&'static str> = LazyLock::new(|| {
         ("1.2.840.113549.1.9.1", "Email"),
     ])
 });
+
+/// The CN and O values of an encoded Name, as Go reads them: the first CN (a later one is not
+/// read, as by Go's `Subject.CommonName`), every O in order.
+pub(crate) fn subject_of_name(name: &[u8]) -> std::result::Result<Subject, &'static str> {
+    let mut subject = Subject::default();
+    let mut common_names = 0;
+    x509::for_each_attribute(name, |attr| {
+        let text = || attribute_text(&attr);
+        match lookup(&NAME_ATTRIBUTES, attr.oid) {
+            Some("CN") => {
+                if common_names == 0 {
+                    subject.common_name = text().unwrap_or("").to_owned();
+                }
+                common_names += 1;
+            }
+            Some("O") => subject.organizations.extend(text().map(str::to_owned)),
+            _ => {}
+        }
+    })?;
+    Ok(subject)
+}
 
 /// A name attribute's value as text, for the string types x509-parser reads as text (its
 /// `as_str`) and copies verbatim into a name's `Display`: Numeric, Printable, UTF-8 and IA5.

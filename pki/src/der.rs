@@ -269,16 +269,38 @@ pub(crate) fn name(rdns: Vec<Vec<Vec<u8>>>) -> Vec<u8> {
 /// Name's whole encoding), and its signatureAlgorithm (whole encoding): what must be signed
 /// again, and with what, for the certificate to carry the new subject.
 pub(crate) fn tbs_with_subject<'a>(cert: &'a [u8], subject: &[u8]) -> Result<(Vec<u8>, &'a [u8]), &'static str> {
-    let mut outer = Reader::new(Reader::new(cert).expect(TAG_SEQUENCE)?);
-    let tbs = outer.expect(TAG_SEQUENCE)?;
+    // [0] version (optional), then serialNumber, signature, issuer, validity.
+    signed_with_subject(cert, &[TAG_INTEGER, TAG_SEQUENCE, TAG_SEQUENCE, TAG_SEQUENCE], subject)
+}
+
+/// A CSR's CertificationRequestInfo (whole encoding) with its subject replaced by `subject`, and
+/// its signatureAlgorithm: as [`tbs_with_subject`], for a PKCS#10 request (which is then
+/// [`certificate`]'s shape).
+pub(crate) fn request_info_with_subject<'a>(
+    csr: &'a [u8],
+    subject: &[u8],
+) -> Result<(Vec<u8>, &'a [u8]), &'static str> {
+    // version, then the subject.
+    signed_with_subject(csr, &[TAG_INTEGER], subject)
+}
+
+/// The signed part of `signed` (a SEQUENCE of it, an algorithm and a signature) with the Name
+/// that follows an optional `[0]` and fields of the tags `before` replaced by `subject`, and the
+/// algorithm's whole encoding.
+fn signed_with_subject<'a>(
+    signed: &'a [u8],
+    before: &[u8],
+    subject: &[u8],
+) -> Result<(Vec<u8>, &'a [u8]), &'static str> {
+    let mut outer = Reader::new(Reader::new(signed).expect(TAG_SEQUENCE)?);
+    let part = outer.expect(TAG_SEQUENCE)?;
     let algorithm = outer.expect_tlv(TAG_SEQUENCE)?.encoded;
-    let mut fields = Reader::new(tbs);
-    let mut body = Vec::with_capacity(tbs.len() + subject.len());
+    let mut fields = Reader::new(part);
+    let mut body = Vec::with_capacity(part.len() + subject.len());
     if fields.peek() == Some(TAG_CONTEXT_0) {
         body.extend_from_slice(fields.read()?.encoded);
     }
-    // serialNumber, signature, issuer, validity.
-    for tag in [TAG_INTEGER, TAG_SEQUENCE, TAG_SEQUENCE, TAG_SEQUENCE] {
+    for &tag in before {
         body.extend_from_slice(fields.expect_tlv(tag)?.encoded);
     }
     fields.expect_tlv(TAG_SEQUENCE)?;

@@ -69,6 +69,16 @@ pub enum Error {
         reason: String,
     },
 
+    /// A certificate signing request could not be decoded, or its self-signature does not
+    /// verify.
+    #[error("{source_name}: {reason}")]
+    InvalidCsr {
+        /// The file (or other source) it came from.
+        source_name: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+
     /// A private key could not be decoded, or is of an unsupported type.
     #[error("{source_name}: {reason}")]
     InvalidKey {

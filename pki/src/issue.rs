@@ -63,7 +63,7 @@ fn dn_value(s: &str) -> DnValue {
     }
 }
 
-fn distinguished_name(subject: &Subject) -> DistinguishedName {
+pub(crate) fn distinguished_name(subject: &Subject) -> DistinguishedName {
     let mut dn = DistinguishedName::new();
     // Go's pkix.Name order: O before CN. Several O values share one RDN, which rcgen cannot
     // write (it holds one value per attribute type, each in its own RDN): `go_subject` writes
@@ -80,7 +80,7 @@ fn distinguished_name(subject: &Subject) -> DistinguishedName {
 /// multi-valued RDN, a SET OF that encoding/asn1 sorts as DER sorts it: shorter values first,
 /// so `--org a --org b --org c` stays a, b, c), then the CN in its own RDN. `None` with at most
 /// one O, which rcgen writes as Go does.
-fn go_subject(subject: &Subject) -> Option<Vec<u8>> {
+pub(crate) fn go_subject(subject: &Subject) -> Option<Vec<u8>> {
     /// id-at-organizationName and id-at-commonName, 2.5.4.10 and 2.5.4.3.
     const OID_ORGANIZATION: &[u8] = &[0x55, 0x04, 0x0a];
     const OID_COMMON_NAME: &[u8] = &[0x55, 0x04, 0x03];
@@ -112,7 +112,7 @@ fn with_go_subject(cert: Vec<u8>, subject: &Subject, key: &KeyPair, name: &str) 
     Ok(der::certificate(&tbs, algorithm, &signature))
 }
 
-fn san_types(sans: &AltNames) -> Result<Vec<SanType>> {
+pub(crate) fn san_types(sans: &AltNames) -> Result<Vec<SanType>> {
     let mut out = Vec::with_capacity(sans.dns_names().len() + sans.ip_addresses().len());
     for d in sans.dns_names() {
         let ia5 = d.try_into().map_err(|_| Error::InvalidValue {

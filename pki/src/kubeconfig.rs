@@ -74,6 +74,27 @@ impl Kubeconfig {
         Self { doc, source_name: format!("{user} kubeconfig") }
     }
 
+    /// The partial kubeconfig `kubeadm certs generate-csr` writes for an external CA: as
+    /// [`with_client_cert`](Self::with_client_cert), but with the client key alone — no
+    /// client certificate and no CA data until the external CA has signed.
+    pub fn with_client_key(cluster: &str, server: &str, user: &str, key_pem: &str) -> Self {
+        let mut kc = Self::with_client_cert(cluster, server, "", user, "", key_pem);
+        for (list, entry, field) in
+            [("clusters", "cluster", "certificate-authority-data"), ("users", "user", "client-certificate-data")]
+        {
+            if let Some(e) = kc
+                .doc
+                .get_mut(list)
+                .and_then(|l| l.get_mut(0))
+                .and_then(|e| e.get_mut(entry))
+                .and_then(Value::as_object_mut)
+            {
+                e.remove(field);
+            }
+        }
+        kc
+    }
+
     /// Reads and parses a kubeconfig file (bounded read, contents zeroized after parsing);
     /// `None` if it does not exist.
     pub fn read(path: &std::path::Path) -> Result<Option<Self>> {
@@ -335,6 +356,16 @@ mod tests {
         let cur = back.current().unwrap();
         assert_eq!((cur.cluster.as_str(), cur.user.as_str()), ("kubernetes", "kubernetes-admin"));
         assert_eq!(back.client_key("kubernetes-admin").unwrap(), Some(PemSource::Embedded(b"KEY".to_vec())));
+    }
+
+    #[test]
+    fn a_partial_kubeconfig_holds_the_key_alone() {
+        let kc = Kubeconfig::with_client_key("kubernetes", "https://10.0.0.1:6443", "kubernetes-admin", "KEY");
+        let y = kc.to_yaml();
+        assert!(!y.contains("certificate-authority-data") && !y.contains("client-certificate-data"), "{}", *y);
+        assert_eq!(kc.client_key("kubernetes-admin").unwrap(), Some(PemSource::Embedded(b"KEY".to_vec())));
+        assert_eq!(kc.client_certificate("kubernetes-admin").unwrap(), None);
+        assert_eq!(kc.server("kubernetes"), Some("https://10.0.0.1:6443"));
     }
 
     #[test]

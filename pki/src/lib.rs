@@ -33,6 +33,7 @@ pub mod bootstrap;
 pub mod ca;
 pub mod cert;
 pub mod cluster;
+pub mod csr;
 mod der;
 mod error;
 pub mod fsio;

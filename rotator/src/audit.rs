@@ -21,6 +21,17 @@ pub struct CertRef {
     pub not_after: String,
 }
 
+impl CertRef {
+    /// The identity of `cert`.
+    pub fn of(cert: &kubepki_pki::Certificate) -> Self {
+        Self {
+            serial: cert.serial.clone(),
+            fingerprint: cert.fingerprint_sha256(),
+            not_after: cert.not_after.format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
+        }
+    }
+}
+
 /// One action.
 #[derive(Clone, Debug, Serialize)]
 #[serde(rename_all = "camelCase")]

@@ -177,6 +177,16 @@ pub enum Error {
         reason: String,
     },
 
+    /// External-CA mode: a CSR directory, or a certificate signed for it, that cannot be used;
+    /// nothing was written.
+    #[error("{}: {reason}", path.display())]
+    Csr {
+        /// The directory or file at fault.
+        path: PathBuf,
+        /// What is wrong, naming each file.
+        reason: String,
+    },
+
     /// A path named explicitly does not exist.
     #[error("{} does not exist", path.display())]
     Missing {

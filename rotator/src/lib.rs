@@ -15,6 +15,7 @@ mod error;
 pub mod etcd_lock;
 pub mod execute;
 pub mod expiration;
+pub mod external_ca;
 pub mod hardening;
 pub mod inventory;
 pub mod plan;

@@ -448,52 +448,63 @@ fn push_renewal(out: &mut Plan, cas: &Cas, mut renewal: Renewal) {
     out.renewals.push(renewal);
 }
 
-/// A broken or missing leaf named with `--force`, reissued with the identity of its old
-/// certificate when that can still be read, else with kubeadm's profile filled from the flags
-/// or `--config` (never from the host).
-fn reissue(u: &Unusable, cas: &Cas, options: &PlanOptions) -> Result<Renewal> {
-    let rule = san_rule(&u.location);
-    let request = match (&u.cert, u.profile) {
+/// The request of a leaf reissued from what is known of it: the identity of its `old`
+/// certificate when that can still be read (its SANs as `desired` changes them), else
+/// kubeadm's `profile` filled from the flags or `--config` (never from the host). `rule` is the
+/// leaf's kubeadm SAN rule. [`Error::NeedsIdentity`] (naming `name` and its `problem`) when
+/// neither says enough.
+pub fn reissue_request(
+    name: &str,
+    problem: &str,
+    rule: SanRule,
+    old: Option<&Certificate>,
+    profile: Option<kubepki_pki::Profile>,
+    desired: &Desired,
+) -> Result<CertRequest> {
+    let needs =
+        |needs: &str| Error::NeedsIdentity { name: name.to_owned(), problem: problem.to_owned(), needs: needs.into() };
+    Ok(match (old, profile) {
         (Some(old), profile) => CertRequest {
             subject: old.subject.clone(),
-            sans: desired_sans(&old.sans, rule, &options.desired)?,
+            sans: desired_sans(&old.sans, rule, desired)?,
             usage: old.usage.or(profile.map(|p| p.spec().usage)).unwrap_or(kubepki_pki::Usage::Client),
         },
         (None, Some(profile)) => {
             let spec = profile.spec();
             let needs_node =
                 spec.sans != SanRule::None || spec.common_name != kubepki_pki::profile::CommonName::Fixed(spec.name);
-            let cfg = match &options.desired.profile {
+            let cfg = match &desired.profile {
                 Some(cfg) if !cfg.node_name.is_empty() && !cfg.advertise_address.is_unspecified() => cfg.clone(),
                 Some(cfg) if !needs_node => cfg.clone(),
                 None if !needs_node => ClusterConfig::new(String::new(), IpAddr::from([0, 0, 0, 0])),
                 _ => {
-                    return Err(Error::NeedsIdentity {
-                        name: u.name.clone(),
-                        problem: u.problem.to_string(),
-                        needs: "--node-name and --apiserver-advertise-address (or a --config that gives \
-                                nodeRegistration.name and localAPIEndpoint.advertiseAddress)"
-                            .into(),
-                    });
+                    return Err(needs(
+                        "--node-name and --apiserver-advertise-address (or a --config that gives \
+                         nodeRegistration.name and localAPIEndpoint.advertiseAddress)",
+                    ));
                 }
             };
             let mut request = cfg.request(spec)?;
-            if options.desired.config.is_none() {
-                for (_, names) in options.desired.add.iter().filter(|(r, _)| *r == rule && rule != SanRule::None) {
+            if desired.config.is_none() {
+                for (_, names) in desired.add.iter().filter(|(r, _)| *r == rule && rule != SanRule::None) {
                     request.sans.extend(names);
                 }
             }
-            request.sans.remove(&options.desired.remove);
+            request.sans.remove(&desired.remove);
             request
         }
         (None, None) => {
-            return Err(Error::NeedsIdentity {
-                name: u.name.clone(),
-                problem: u.problem.to_string(),
-                needs: "a readable certificate: kubepki has no profile for it; restore it from a backup".into(),
-            });
+            return Err(needs("a readable certificate: kubepki has no profile for it; restore it from a backup"));
         }
-    };
+    })
+}
+
+/// A broken or missing leaf named with `--force`, reissued with the identity of its old
+/// certificate when that can still be read, else with kubeadm's profile filled from the flags
+/// or `--config` (never from the host).
+fn reissue(u: &Unusable, cas: &Cas, options: &PlanOptions) -> Result<Renewal> {
+    let rule = san_rule(&u.location);
+    let request = reissue_request(&u.name, &u.problem.to_string(), rule, u.cert.as_ref(), u.profile, &options.desired)?;
     let old_algorithm = u.cert.as_ref().and_then(|c| c.public_key.key_algorithm());
     let ca_algorithm = cas.get(u.ca).and_then(|ca| ca.cert.public_key.key_algorithm());
     let algorithm = options

@@ -7,6 +7,7 @@ mod ca_rotation;
 mod check;
 mod common;
 mod crash;
+mod csr;
 mod examples;
 mod existing_pki;
 mod fuzz_corpus;

@@ -3,6 +3,7 @@
 pub(crate) mod audit;
 pub(crate) mod check;
 pub(crate) mod completion;
+pub(crate) mod csr;
 pub(crate) mod init;
 pub(crate) mod issue;
 pub(crate) mod kubeconfig;
@@ -25,6 +26,7 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Check(args) => check::run(&args),
         Command::Rotate(args) => rotate::run(&args),
         Command::RotateCa(args) => rotate_ca::run(&args),
+        Command::Csr(args) => csr::run(&args),
         Command::Verify(args) => verify::run(&args),
         Command::Audit(args) => audit::run(&args),
         Command::Tree(args) => tree::run(&args),
