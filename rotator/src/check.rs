@@ -23,7 +23,7 @@ use serde::ser::{SerializeMap, SerializeSeq};
 use time::{Duration, OffsetDateTime, UtcOffset};
 
 use crate::error::{Error, Result};
-use crate::inventory::{InputError, Inventory, Item, Location, Severity, SourceKind, Stored};
+use crate::inventory::{InputError, Inventory, Item, ItemState, Location, Severity, SourceKind, Stored};
 use crate::scan::{Chunk, FileScan};
 
 /// When a certificate is due: a time before NotAfter, or a share of its lifetime used.
@@ -119,10 +119,16 @@ pub enum Status {
     NotYetValid,
     /// Could not be read or parsed.
     Invalid,
+    /// Absent where kubeadm expects it ([`ItemState::Missing`]).
+    Missing,
 }
 
 impl Status {
-    /// `ok`, `warning`, `critical`, `expired`, `not-yet-valid`, `invalid`.
+    /// Every status, in the order reports count them.
+    pub const ALL: [Self; 7] =
+        [Self::Ok, Self::Warning, Self::Critical, Self::Expired, Self::NotYetValid, Self::Invalid, Self::Missing];
+
+    /// `ok`, `warning`, `critical`, `expired`, `not-yet-valid`, `invalid`, `missing`.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Ok => "ok",
@@ -131,6 +137,7 @@ impl Status {
             Self::Expired => "expired",
             Self::NotYetValid => "not-yet-valid",
             Self::Invalid => "invalid",
+            Self::Missing => "missing",
         }
     }
 
@@ -139,7 +146,7 @@ impl Status {
         match self {
             Self::Ok => Verdict::Ok,
             Self::Warning => Verdict::Warning,
-            Self::Critical | Self::Expired | Self::NotYetValid => Verdict::Critical,
+            Self::Critical | Self::Expired | Self::NotYetValid | Self::Missing => Verdict::Critical,
             Self::Invalid => Verdict::Unknown,
         }
     }
@@ -158,8 +165,8 @@ pub enum Verdict {
     Ok,
     /// Something is within `--warn`, or has a warning finding (exit 1).
     Warning,
-    /// Something is expired, within `--crit`, not yet valid, or has a broken chain or key
-    /// (exit 2).
+    /// Something is expired, within `--crit`, not yet valid, missing, or has a broken chain or
+    /// key (exit 2).
     Critical,
     /// An input could not be read or parsed (exit 3).
     Unknown,
@@ -223,7 +230,7 @@ pub struct Entry<'a> {
     /// Its status.
     pub status: Status,
     /// Seconds from the evaluation time to NotAfter (negative once expired), truncated toward
-    /// zero; `None` if invalid.
+    /// zero; `None` if there is no certificate (invalid, missing, key only).
     pub residual_seconds: Option<i64>,
     /// How much of NotBefore..NotAfter has passed at the evaluation time, in percent; `None`
     /// if invalid.
@@ -263,9 +270,16 @@ pub fn date_status(cert: &kubepki_pki::Certificate, policy: &Policy, at: OffsetD
 }
 
 /// Judges one item at `at`. A finding raises an `ok` or `warning` status to its own severity.
+/// Without a certificate: `missing` if it is expected and absent, `critical` if only its key
+/// is there (a broken pair), `invalid` if it could not be read or parsed.
 pub fn judge<'a>(item: &'a Item, policy: &Policy, at: OffsetDateTime) -> Entry<'a> {
     let Some(cert) = item.cert() else {
-        return Entry { item, status: Status::Invalid, residual_seconds: None, lifetime_used_percent: None };
+        let status = match item.state {
+            ItemState::Missing => Status::Missing,
+            ItemState::KeyOnly => Status::Critical,
+            ItemState::Present => Status::Invalid,
+        };
+        return Entry { item, status, residual_seconds: None, lifetime_used_percent: None };
     };
     let (mut status, residual, used) = date_status(cert, policy, at);
     match item.findings.iter().map(|f| f.severity()).max() {
@@ -289,11 +303,9 @@ impl Report<'_> {
         items.with_inputs(!self.inventory.errors.is_empty(), !self.inventory.warnings.is_empty())
     }
 
-    /// How many entries have each status, in the order ok, warning, critical, expired,
-    /// not-yet-valid, invalid.
-    pub fn counts(&self) -> [(Status, usize); 6] {
-        [Status::Ok, Status::Warning, Status::Critical, Status::Expired, Status::NotYetValid, Status::Invalid]
-            .map(|s| (s, self.entries.iter().filter(|e| e.status == s).count()))
+    /// How many entries have each status, in the order of [`Status::ALL`].
+    pub fn counts(&self) -> [(Status, usize); 7] {
+        Status::ALL.map(|s| (s, self.entries.iter().filter(|e| e.status == s).count()))
     }
 
     /// Inputs that could not be read: input errors and invalid items.
@@ -312,11 +324,8 @@ impl Report<'_> {
             items: self.entries.len(),
             verdict: self.verdict(),
             errors: self.inventory.errors.clone(),
-            invalid: self
-                .entries
-                .iter()
-                .filter_map(|e| e.item.certificate.as_ref().err().map(|r| (e.item.name.clone(), r.clone())))
-                .collect(),
+            invalid: self.entries.iter().filter_map(invalid).collect(),
+            missing: self.entries.iter().filter_map(missing).collect(),
         }
     }
 
@@ -356,6 +365,8 @@ pub struct Tally {
     pub errors: Vec<InputError>,
     /// The invalid certificates: name and why.
     pub invalid: Vec<(String, String)>,
+    /// The missing certificates: name and which file is absent.
+    pub missing: Vec<(String, String)>,
 }
 
 impl<'a> Document<'a> {
@@ -371,7 +382,13 @@ impl<'a> Document<'a> {
             scan: RefCell::new(scan),
             policy: *policy,
             at,
-            tally: RefCell::new(Tally { items: 0, verdict: Verdict::Ok, errors, invalid: Vec::new() }),
+            tally: RefCell::new(Tally {
+                items: 0,
+                verdict: Verdict::Ok,
+                errors,
+                invalid: Vec::new(),
+                missing: Vec::new(),
+            }),
         }
     }
 
@@ -399,7 +416,7 @@ impl<'a> Document<'a> {
             |written: WrittenItem| -> std::io::Result<()> {
                 out.write_all(if first { b"\n    " } else { b",\n    " })?;
                 first = false;
-                self.count(written.verdict, written.invalid);
+                self.count(written.verdict, written.invalid, written.missing);
                 out.write_all(&written.json)
             },
         )?;
@@ -467,11 +484,12 @@ impl<'a> Document<'a> {
     }
 
     /// Counts one written item.
-    fn count(&self, verdict: Verdict, invalid: Option<(String, String)>) {
+    fn count(&self, verdict: Verdict, invalid: Option<(String, String)>, missing: Option<(String, String)>) {
         let mut tally = self.tally.borrow_mut();
         tally.items += 1;
         tally.verdict = tally.verdict.worst(verdict);
         tally.invalid.extend(invalid);
+        tally.missing.extend(missing);
     }
 
     /// Once every item is written: the overall verdict, with the input errors and warnings.
@@ -488,14 +506,21 @@ impl<'a> Document<'a> {
 
     /// Writes one judged item and counts it.
     fn item<S: SerializeSeq>(&self, seq: &mut S, entry: &Entry<'_>) -> std::result::Result<(), S::Error> {
-        self.count(entry.status.verdict(), invalid(entry));
+        self.count(entry.status.verdict(), invalid(entry), missing(entry));
         seq.serialize_element(&ItemView::from(entry))
     }
 }
 
 /// An invalid item's name and why.
 fn invalid(entry: &Entry<'_>) -> Option<(String, String)> {
-    entry.item.certificate.as_ref().err().map(|reason| (entry.item.name.clone(), reason.clone()))
+    let item = entry.item;
+    item.is_invalid().then(|| (item.name.clone(), item.certificate.as_ref().err().cloned().unwrap_or_default()))
+}
+
+/// A missing item's name and which file is absent.
+fn missing(entry: &Entry<'_>) -> Option<(String, String)> {
+    let item = entry.item;
+    item.is_missing().then(|| (item.name.clone(), item.certificate.as_ref().err().cloned().unwrap_or_default()))
 }
 
 /// One item as the JSON document holds it, and what the tally needs of it.
@@ -503,13 +528,14 @@ struct WrittenItem {
     json: Vec<u8>,
     verdict: Verdict,
     invalid: Option<(String, String)>,
+    missing: Option<(String, String)>,
 }
 
 impl WrittenItem {
     fn of(entry: &Entry<'_>) -> Self {
         let mut json = Vec::with_capacity(2048);
         nested_json(&mut json, &ItemView::from(entry), 2);
-        Self { json, verdict: entry.status.verdict(), invalid: invalid(entry) }
+        Self { json, verdict: entry.status.verdict(), invalid: invalid(entry), missing: missing(entry) }
     }
 }
 
@@ -700,7 +726,8 @@ pub struct ItemView<'a> {
     pub findings: Vec<FindingView>,
     /// The typed location (`kind` plus its fields).
     pub location: LocationView<'a>,
-    /// Why the certificate could not be read (invalid items only).
+    /// Why the certificate could not be read (invalid items), or which file is absent
+    /// (missing and key-only items).
     pub error: Option<&'a str>,
 }
 

@@ -8,21 +8,25 @@ use std::path::{Path, PathBuf};
 
 use kubepki_pki::fsio::{self, MAX_CONFIG_FILE, MAX_PEM_FILE};
 use kubepki_pki::kubeconfig::PemSource;
-use kubepki_pki::profile::LEAVES;
+use kubepki_pki::profile::{KubeconfigKind, LEAVES};
 use kubepki_pki::{CaKind, Certificate, Kubeconfig, PkiDir, PrivateKey};
 use zeroize::Zeroizing;
 
 use crate::inventory::{
-    CaState, Finding, Found, InputError, InventoryBuilder, Item, Location, SourcePath, Sources, Stored,
+    CaState, Finding, Found, InputError, InventoryBuilder, Item, ItemState, Location, SourcePath, Sources, Stored,
 };
 
 /// The kubelet's rotating client certificate and key, one file.
 pub(crate) const KUBELET_CLIENT_CURRENT: &str = "kubelet-client-current.pem";
 
+/// The kubeconfigs kubeadm writes on every control-plane node (init and join
+/// --control-plane), so missing there: not `super-admin.conf` (init only; kept off the node
+/// by many) nor `kubelet.conf` (the kubelet's own, which kubeadm does not check either).
+const CONTROL_PLANE_KUBECONFIGS: [KubeconfigKind; 3] =
+    [KubeconfigKind::Admin, KubeconfigKind::ControllerManager, KubeconfigKind::Scheduler];
+
 pub(crate) fn local(sources: &Sources, builder: &mut InventoryBuilder) {
-    if let Some(dir) = &sources.cert_dir {
-        cert_dir(dir, builder);
-    }
+    let control_plane = sources.cert_dir.as_ref().is_some_and(|dir| cert_dir(dir, builder));
     let kubelet_dir = sources.kubelet_pki_dir.as_ref().map(|s| s.path.as_path());
     let mut found = Found::default();
     let mut seen = BTreeSet::new();
@@ -30,9 +34,23 @@ pub(crate) fn local(sources: &Sources, builder: &mut InventoryBuilder) {
         && let Some(files) = conf_files(dir, &mut found.errors)
     {
         builder.inventory_mut().kubeconfig_dir = Some(dir.path.clone());
-        for path in files {
-            seen.insert(canonical(&path));
-            kubeconfig(&path, true, kubelet_dir, &mut found);
+        // The files there and the expected ones that are not, in name order.
+        let mut expected: Vec<(PathBuf, Option<KubeconfigKind>)> = CONTROL_PLANE_KUBECONFIGS
+            .into_iter()
+            .filter(|_| control_plane)
+            .map(|kind| (dir.path.join(kind.file_name()), Some(kind)))
+            .filter(|(path, _)| !files.contains(path))
+            .collect();
+        expected.extend(files.into_iter().map(|path| (path, None)));
+        expected.sort();
+        for (path, absent) in expected {
+            match absent {
+                Some(kind) => found.items.push(missing_kubeconfig(kind, path)),
+                None => {
+                    seen.insert(canonical(&path));
+                    kubeconfig(&path, true, kubelet_dir, &mut found);
+                }
+            }
         }
     }
     for source in &sources.kubeconfigs {
@@ -205,29 +223,62 @@ fn dir_present(source: &SourcePath, what: &str, errors: &mut Vec<InputError>) ->
     }
 }
 
-fn cert_dir(source: &SourcePath, builder: &mut InventoryBuilder) {
+/// Whether a cert dir is a control-plane node's: it holds a file kubeadm writes only there (a
+/// CA key, `sa.key`/`sa.pub`, the front-proxy or etcd CA, any leaf or its key). A worker's
+/// holds only `ca.crt`, and expects nothing else.
+fn is_control_plane(pki: &PkiDir) -> bool {
+    let cas = CaKind::ALL.into_iter().flat_map(|k| {
+        let base = k.base_name();
+        let cert = (k != CaKind::Ca).then(|| pki.cert_path(base));
+        cert.into_iter().chain([pki.key_path(base)])
+    });
+    let leaves = LEAVES.iter().flat_map(|s| [pki.cert_path(s.base_name), pki.key_path(s.base_name)]);
+    cas.chain(leaves).chain([pki.sa_key_path(), pki.sa_pub_path()]).any(|p| fs::symlink_metadata(p).is_ok())
+}
+
+/// The item for a certificate file that is absent while its key is there: a broken pair.
+fn key_only(name: &str, location: Location, cert_path: &Path, key_path: &Path) -> Item {
+    let (cert, key) = (cert_path.display().to_string(), key_path.display().to_string());
+    let mut item = Item::new(name, location, Err(format!("{cert} does not exist but its key {key} does")));
+    item.state = ItemState::KeyOnly;
+    item.findings.push(Finding::CertificateMissing { cert, key });
+    item
+}
+
+/// Whether a key read found a file (an unreadable one included).
+fn key_exists<T>(key: &Result<Option<T>, String>) -> bool {
+    !matches!(key, Ok(None))
+}
+
+/// Reads the cert dir; returns whether it is a control-plane node's (see [`is_control_plane`]).
+fn cert_dir(source: &SourcePath, builder: &mut InventoryBuilder) -> bool {
     let mut found = Found::default();
     if !dir_present(source, "cert dir", &mut found.errors) {
         builder.add(found);
-        return;
+        return false;
     }
     let pki = PkiDir::new(&source.path);
     let journal_dir = kubepki_pki::lock::state_dir(&source.path);
     builder.inventory_mut().cert_dir = Some(source.path.clone());
+    let control_plane = is_control_plane(&pki);
     for kind in CaKind::ALL {
         let base = kind.base_name();
         let (cert_path, key_path) = (pki.cert_path(base), pki.key_path(base));
         let (cert, key) = read_cert_and_key(&cert_path, &key_path, &journal_dir);
-        let certs = match cert {
-            Ok(None) => continue,
-            Ok(Some(bytes)) => parse_certificates(&bytes, &cert_path.display().to_string()),
-            Err(e) => Err(e),
-        };
         let location = |index| Location::CertDir {
             base: base.to_owned(),
             cert_path: cert_path.clone(),
             key_path: key_path.clone(),
             index,
+        };
+        let certs = match cert {
+            Ok(None) if key_exists(&key) => {
+                found.items.push(key_only(kind.name(), location(0), &cert_path, &key_path));
+                continue;
+            }
+            Ok(None) => continue,
+            Ok(Some(bytes)) => parse_certificates(&bytes, &cert_path.display().to_string()),
+            Err(e) => Err(e),
         };
         let mut items = items_from(kind.name(), certs, location, None);
         let has_key = judge_key(&mut items, key, &key_path, false, &mut found.errors);
@@ -250,16 +301,36 @@ fn cert_dir(source: &SourcePath, builder: &mut InventoryBuilder) {
     for spec in &LEAVES {
         let (cert_path, key_path) = (pki.cert_path(spec.base_name), pki.key_path(spec.base_name));
         let (cert, key) = read_cert_and_key(&cert_path, &key_path, &journal_dir);
-        let certs = match cert {
-            Ok(None) => continue,
-            Ok(Some(bytes)) => parse_certificates(&bytes, &cert_path.display().to_string()),
-            Err(e) => Err(e),
-        };
         let location = |index| Location::CertDir {
             base: spec.base_name.to_owned(),
             cert_path: cert_path.clone(),
             key_path: key_path.clone(),
             index,
+        };
+        let certs = match cert {
+            Ok(None) if key_exists(&key) => {
+                let mut item = key_only(spec.name, location(0), &cert_path, &key_path);
+                item.expected_ca = Some(spec.ca);
+                found.items.push(item);
+                continue;
+            }
+            // As kubeadm's certlist: a control plane has every leaf of each CA it has (no
+            // etcd CA: external etcd, no etcd leaves).
+            Ok(None) if control_plane && fs::metadata(pki.cert_path(spec.ca.base_name())).is_ok() => {
+                let reason = format!(
+                    "neither {} nor its key {} exists; `kubepki issue {}` writes it again",
+                    cert_path.display(),
+                    key_path.display(),
+                    spec.name
+                );
+                let mut item = Item::missing(spec.name, location(0), reason);
+                item.expected_ca = Some(spec.ca);
+                found.items.push(item);
+                continue;
+            }
+            Ok(None) => continue,
+            Ok(Some(bytes)) => parse_certificates(&bytes, &cert_path.display().to_string()),
+            Err(e) => Err(e),
         };
         let mut items = items_from(spec.name, certs, location, Some(spec.ca));
         judge_key(&mut items, key, &key_path, true, &mut found.errors);
@@ -279,6 +350,27 @@ fn cert_dir(source: &SourcePath, builder: &mut InventoryBuilder) {
         }
     }
     builder.add(found);
+    control_plane
+}
+
+/// The item for one of kubeadm's kubeconfigs, absent from a control-plane node's kubeconfig dir.
+fn missing_kubeconfig(kind: KubeconfigKind, path: PathBuf) -> Item {
+    let reason = format!(
+        "{} does not exist (kubeadm writes it on every control-plane node); `kubepki init` with this \
+         cluster's flags or --config writes it again",
+        path.display()
+    );
+    let location = Location::Kubeconfig {
+        path,
+        // The fixed CNs of these three: no node name is needed.
+        user: kind.spec().common_name.resolve(""),
+        cert: Stored::Embedded,
+        key: Some(Stored::Embedded),
+        index: 0,
+    };
+    let mut item = Item::missing(kind.file_name(), location, reason);
+    item.expected_ca = Some(CaKind::Ca);
+    item
 }
 
 /// The `*.conf` files of the kubeconfig dir, sorted; `None` if the directory is not there.
@@ -306,18 +398,29 @@ fn resolve(kubeconfig: &Path, file: &Path) -> PathBuf {
     if file.is_relative() { kubeconfig.parent().unwrap_or(Path::new(".")).join(file) } else { file.to_owned() }
 }
 
+/// The certificates a kubeconfig field refers to, or why not.
+enum FieldCerts {
+    /// Read (or why they could not be parsed).
+    Read(Result<Vec<Certificate>, String>),
+    /// The file the field names does not exist: this says so.
+    Absent(String),
+}
+
 /// Reads the certificates a kubeconfig field refers to.
-fn pem_source_certs(kubeconfig: &Path, source: &PemSource, what: &str) -> (Stored, Result<Vec<Certificate>, String>) {
+fn pem_source_certs(kubeconfig: &Path, source: &PemSource, what: &str) -> (Stored, FieldCerts) {
     match source {
-        PemSource::Embedded(bytes) => {
-            (Stored::Embedded, parse_certificates(bytes, &format!("{}: {what}", kubeconfig.display())))
-        }
+        PemSource::Embedded(bytes) => (
+            Stored::Embedded,
+            FieldCerts::Read(parse_certificates(bytes, &format!("{}: {what}", kubeconfig.display()))),
+        ),
         PemSource::File(file) => {
             let path = resolve(kubeconfig, file);
             let certs = match read_file(&path, MAX_PEM_FILE, "certificate") {
-                Ok(None) => Err(format!("{} (named by {}) does not exist", path.display(), kubeconfig.display())),
-                Ok(Some(bytes)) => parse_certificates(&bytes, &path.display().to_string()),
-                Err(e) => Err(e),
+                Ok(None) => {
+                    FieldCerts::Absent(format!("{} (named by {}) does not exist", path.display(), kubeconfig.display()))
+                }
+                Ok(Some(bytes)) => FieldCerts::Read(parse_certificates(&bytes, &path.display().to_string())),
+                Err(e) => FieldCerts::Read(Err(e)),
             };
             (Stored::File(path), certs)
         }
@@ -367,7 +470,15 @@ fn kubeconfig(path: &Path, in_kubeconfig_dir: bool, kubelet_dir: Option<&Path>, 
             key: key_stored.clone(),
             index,
         };
-        let mut items = items_from(&name, certs, location, in_kubeconfig_dir.then_some(CaKind::Ca));
+        let expected_ca = in_kubeconfig_dir.then_some(CaKind::Ca);
+        let mut items = match certs {
+            FieldCerts::Read(certs) => items_from(&name, certs, location, expected_ca),
+            FieldCerts::Absent(reason) => {
+                let mut item = Item::missing(&name, location(0), reason);
+                item.expected_ca = expected_ca;
+                vec![item]
+            }
+        };
         if let Some(cert) = items[0].cert().cloned() {
             match key_source {
                 Ok(Some(PemSource::Embedded(bytes))) => {
@@ -410,7 +521,10 @@ fn kubeconfig(path: &Path, in_kubeconfig_dir: bool, kubelet_dir: Option<&Path>, 
         let is_current = current.as_ref().is_some_and(|c| c.cluster == cluster);
         let name = if is_current { format!("{file_name}:ca") } else { format!("{file_name}:ca:{cluster}") };
         let (stored, certs) =
-            pem_source_certs(path, &ca_source, &format!("cluster {cluster} certificate-authority-data"));
+            match pem_source_certs(path, &ca_source, &format!("cluster {cluster} certificate-authority-data")) {
+                (stored, FieldCerts::Read(certs)) => (stored, certs),
+                (stored, FieldCerts::Absent(reason)) => (stored, Err(reason)),
+            };
         let location = |index| Location::KubeconfigCa {
             path: path.to_owned(),
             cluster: cluster.to_owned(),

@@ -249,6 +249,14 @@ pub enum Finding {
         /// Where the key should be.
         key: String,
     },
+    /// The private key exists but its certificate does not: a broken pair (the item is
+    /// [`ItemState::KeyOnly`]).
+    CertificateMissing {
+        /// Where the certificate should be.
+        cert: String,
+        /// The key that exists.
+        key: String,
+    },
     /// The certificate does not verify against the cert dir CA that should have signed it.
     ChainBroken {
         /// The CA's name (`ca`, `etcd-ca`, `front-proxy-ca`).
@@ -294,12 +302,14 @@ pub enum Finding {
 }
 
 impl Finding {
-    /// A stable identifier: `key-mismatch`, `key-missing`, `chain-broken`, `untrusted`,
-    /// `stale-ca-copy`, `kubelet-conf-embedded`, `outlives-ca`, `weak-key`, `weak-signature`.
+    /// A stable identifier: `key-mismatch`, `key-missing`, `certificate-missing`,
+    /// `chain-broken`, `untrusted`, `stale-ca-copy`, `kubelet-conf-embedded`, `outlives-ca`,
+    /// `weak-key`, `weak-signature`.
     pub fn code(&self) -> &'static str {
         match self {
             Self::KeyMismatch { .. } => "key-mismatch",
             Self::KeyMissing { .. } => "key-missing",
+            Self::CertificateMissing { .. } => "certificate-missing",
             Self::ChainBroken { .. } => "chain-broken",
             Self::Untrusted { .. } => "untrusted",
             Self::StaleCaCopy { .. } => "stale-ca-copy",
@@ -310,13 +320,15 @@ impl Finding {
         }
     }
 
-    /// How serious it is: a key that does not match or is missing, and a chain that does not
-    /// verify, are critical; the rest are warnings.
+    /// How serious it is: a key that does not match or is missing, a key without its
+    /// certificate, and a chain that does not verify, are critical; the rest are warnings.
     pub fn severity(&self) -> Severity {
         match self {
-            Self::KeyMismatch { .. } | Self::KeyMissing { .. } | Self::ChainBroken { .. } | Self::Untrusted { .. } => {
-                Severity::Critical
-            }
+            Self::KeyMismatch { .. }
+            | Self::KeyMissing { .. }
+            | Self::CertificateMissing { .. }
+            | Self::ChainBroken { .. }
+            | Self::Untrusted { .. } => Severity::Critical,
             Self::StaleCaCopy { .. }
             | Self::KubeletConfEmbedded { .. }
             | Self::OutlivesCa { .. }
@@ -331,6 +343,9 @@ impl fmt::Display for Finding {
         match self {
             Self::KeyMismatch { key } => write!(f, "the private key {key} does not match the certificate"),
             Self::KeyMissing { key } => write!(f, "the private key {key} does not exist"),
+            Self::CertificateMissing { cert, key } => {
+                write!(f, "the certificate {cert} does not exist but its private key {key} does (a broken pair)")
+            }
             Self::ChainBroken { ca, reason } => write!(f, "does not verify against the cert dir's {ca}: {reason}"),
             Self::Untrusted { ca_file, reason } => {
                 write!(f, "the served chain does not verify against {}: {reason}", ca_file.display())
@@ -353,6 +368,38 @@ impl fmt::Display for Finding {
     }
 }
 
+/// Whether an item's certificate is there to be read.
+///
+/// Discovery reports what kubeadm expects and does not find as items too, so that `check`,
+/// `tree` and rotation see the same names: see `docs/check.md` (*Missing certificates*) for
+/// what is expected.
+#[derive(Clone, Copy, Debug, Default, Eq, Hash, PartialEq)]
+pub enum ItemState {
+    /// The certificate is there: [`Item::certificate`] holds it, or why it could not be
+    /// parsed (an invalid item).
+    #[default]
+    Present,
+    /// Expected and absent: a cert dir leaf whose CA is there and of which neither the
+    /// certificate nor the key exists (on a control-plane node), one of kubeadm's kubeconfigs
+    /// of a control-plane node, or the client-certificate file a kubeconfig names.
+    /// [`Item::certificate`] says which file is absent; the location is where it belongs.
+    Missing,
+    /// The key is there, its certificate is not: a broken pair (with a
+    /// [`Finding::CertificateMissing`]).
+    KeyOnly,
+}
+
+impl ItemState {
+    /// `present`, `missing`, `key-only`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Present => "present",
+            Self::Missing => "missing",
+            Self::KeyOnly => "key-only",
+        }
+    }
+}
+
 /// One certificate at one location.
 #[derive(Clone, Debug)]
 pub struct Item {
@@ -362,8 +409,11 @@ pub struct Item {
     pub name: String,
     /// Where it is.
     pub location: Location,
-    /// The certificate, or why it could not be read or parsed (then the item is invalid).
+    /// The certificate, or why it could not be read or parsed (then the item is invalid), or
+    /// which file is absent (a missing or key-only item: see [`state`](Self::state)).
     pub certificate: Result<Certificate, String>,
+    /// Whether the certificate is there, missing, or only its key is.
+    pub state: ItemState,
     /// The cert dir CA that signed it (`ca`, `etcd-ca`, `front-proxy-ca`), once linked.
     pub ca_name: Option<String>,
     /// Whether the signing CA (for a CA: the CA itself) is externally managed: its key is absent.
@@ -385,12 +435,29 @@ impl Item {
             name: name.into(),
             location,
             certificate,
+            state: ItemState::Present,
             ca_name: None,
             externally_managed: false,
             expected_ca: None,
             findings: Vec::new(),
             copy_of: None,
         }
+    }
+
+    /// An item for a certificate that kubeadm expects at `location` and that is absent
+    /// ([`ItemState::Missing`]); `reason` names the absent file.
+    pub fn missing(name: impl Into<String>, location: Location, reason: impl Into<String>) -> Self {
+        Self { state: ItemState::Missing, ..Self::new(name, location, Err(reason.into())) }
+    }
+
+    /// Whether the certificate is missing where it is expected.
+    pub fn is_missing(&self) -> bool {
+        self.state == ItemState::Missing
+    }
+
+    /// Whether the certificate is there but could not be read or parsed.
+    pub fn is_invalid(&self) -> bool {
+        self.state == ItemState::Present && self.certificate.is_err()
     }
 
     /// The certificate, if it was read and parsed.
@@ -558,9 +625,15 @@ impl Inventory {
         link(item, &self.cas, &self.unreadable_cas, self.cert_dir.is_some());
     }
 
-    /// Whether any input could not be read or parsed (an input error or an invalid item).
+    /// Whether any input could not be read or parsed (an input error or an invalid item; a
+    /// missing certificate is not unreadable input).
     pub fn has_unreadable_input(&self) -> bool {
-        !self.errors.is_empty() || self.items.iter().any(|i| i.certificate.is_err())
+        !self.errors.is_empty() || self.items.iter().any(Item::is_invalid)
+    }
+
+    /// The items whose certificate is missing where it is expected.
+    pub fn missing(&self) -> impl Iterator<Item = &Item> {
+        self.items.iter().filter(|i| i.is_missing())
     }
 }
 

@@ -25,9 +25,9 @@ pub fn escape_label_value(value: &str) -> String {
     out
 }
 
-/// The metrics of a report: NotAfter and NotBefore of every readable certificate, the number
-/// of inputs that could not be read, the number of certificates per status, and the
-/// evaluation time.
+/// The metrics of a report: NotAfter and NotBefore of every readable certificate, a series
+/// for every missing certificate, the number of inputs that could not be read, the number of
+/// certificates per status, and the evaluation time.
 pub fn render(report: &Report<'_>) -> String {
     let mut out = String::new();
     let certs: Vec<_> = report.entries.iter().filter_map(|e| e.item.cert().map(|c| (e, c))).collect();
@@ -74,8 +74,22 @@ pub fn render(report: &Report<'_>) -> String {
     }
     family(
         &mut out,
+        "kubepki_certificate_missing",
+        "1 for each certificate kubeadm expects (or a kubeconfig names) that is absent.",
+    );
+    for e in report.entries.iter().filter(|e| e.item.is_missing()) {
+        let _ = writeln!(
+            out,
+            "kubepki_certificate_missing{{name=\"{}\",source=\"{}\",path=\"{}\"}} 1",
+            escape_label_value(&e.item.name),
+            e.item.source().as_str(),
+            escape_label_value(&e.item.location.reference()),
+        );
+    }
+    family(
+        &mut out,
         "kubepki_check_certificates",
-        "Certificates by status (ok, warning, critical, expired, not-yet-valid, invalid).",
+        "Certificates by status (ok, warning, critical, expired, not-yet-valid, invalid, missing).",
     );
     for (status, n) in report.counts() {
         let _ = writeln!(out, "kubepki_check_certificates{{status=\"{}\"}} {n}", Status::as_str(status));
@@ -112,6 +126,7 @@ mod tests {
         for family in [
             "kubepki_certificate_expiration_timestamp_seconds",
             "kubepki_certificate_not_before_timestamp_seconds",
+            "kubepki_certificate_missing",
             "kubepki_check_certificates",
             "kubepki_check_errors",
             "kubepki_check_timestamp_seconds",

@@ -18,7 +18,7 @@ use std::fmt::Write as _;
 use time::OffsetDateTime;
 
 use crate::expiration::short_human_duration;
-use crate::inventory::{Inventory, Item, Location, SourceKind};
+use crate::inventory::{Inventory, Item, ItemState, Location, SourceKind};
 
 /// What a node of the tree is.
 #[derive(Clone, Copy, Debug, Eq, Hash, PartialEq)]
@@ -79,7 +79,11 @@ impl Node {
             location: item.location.reference(),
             subject: cert.map(|c| c.subject.to_string()).unwrap_or_default(),
             validity: cert.map(|c| (c.not_before, c.not_after)),
-            note: item.certificate.as_ref().err().map(|e| format!("unreadable: {e}")),
+            note: item.certificate.as_ref().err().map(|e| match item.state {
+                ItemState::Present => format!("unreadable: {e}"),
+                ItemState::Missing => format!("missing: {e}"),
+                ItemState::KeyOnly => format!("broken pair: {e}"),
+            }),
             children: Vec::new(),
         }
     }
@@ -146,7 +150,10 @@ impl Tree {
                 let mut node = Node::from_item(item, NodeKind::Ca);
                 if item.location.index() == 0 {
                     for (j, child) in items.iter().enumerate() {
-                        let signed = child.ca_name.as_deref() == Some(ca.kind.name());
+                        // A missing certificate (or a key without it) goes under the CA
+                        // that should sign it.
+                        let signed = child.ca_name.as_deref() == Some(ca.kind.name())
+                            || (child.state != ItemState::Present && child.expected_ca == Some(ca.kind));
                         let is_ca_file =
                             matches!(&child.location, Location::CertDir { base, .. } if base == ca.kind.base_name());
                         if signed && !is_ca_file && !used[j] {

@@ -25,7 +25,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 pub mod secrets_api;
 
-pub use kubeadm_fixture::kubeadm_tree;
+pub use kubeadm_fixture::{PYTHON, kubeadm_tree};
 
 /// Installs aws-lc-rs as the process-wide rustls provider (idempotent).
 pub fn install_crypto_provider() {

@@ -48,7 +48,7 @@ fn openssl(d: &TestDir, args: &[&str]) {
 }
 
 fn python(d: &TestDir, script: &str) {
-    let r = run(Command::new("python3").current_dir(d.path()).arg("-c").arg(script));
+    let r = run(Command::new(PYTHON).current_dir(d.path()).arg("-c").arg(script));
     assert_eq!(r.code, 0, "python: {}", r.stderr);
 }
 

@@ -88,7 +88,7 @@ print(json.dumps(result))
 "#;
 
 fn make(dir: &Path, specs: Value) -> Value {
-    let r = run(Command::new("python3").arg("-c").arg(MAKE_CERTS).arg(specs.to_string()).arg(dir));
+    let r = run(Command::new(PYTHON).arg("-c").arg(MAKE_CERTS).arg(specs.to_string()).arg(dir));
     assert_eq!(r.code, 0, "python3-cryptography failed:\n{}", r.stderr);
     serde_json::from_str(&r.stdout).unwrap()
 }
@@ -383,11 +383,13 @@ fn a_kubeconfig_that_references_certificate_files_by_path() {
     assert_eq!(code, 2);
     let me = item(&v, "user.conf");
     assert_eq!((me["status"].as_str(), codes(me)), (Some("critical"), vec!["key-mismatch"]));
-    // A certificate file that is gone: invalid, exit 3.
+    // A certificate file that is gone: missing, critical (exit 2).
     std::fs::remove_file(d.join("kc/creds/me.crt")).unwrap();
     let r = check(d.path(), &["--kubeconfig", p(&kc)]);
-    assert_eq!(r.code, 3);
+    assert_eq!(r.code, 2, "{}", r.stderr);
     assert!(r.stderr.contains("creds/me.crt (named by") && r.stderr.contains("does not exist"), "{}", r.stderr);
+    let (_, v) = check_json(d.path(), &["--kubeconfig", p(&kc)]);
+    assert_eq!(item(&v, "user.conf")["status"], "missing");
 }
 
 /// kubepki init for node cp1 on 127.0.0.1 into `<dir>/pki` and `<dir>`.
@@ -558,7 +560,8 @@ fn kubeadm_json_and_yaml_are_certificate_expiration_info() {
     std::fs::remove_file(d.join("pki/front-proxy-ca.key")).unwrap();
     let start = now();
     let r = check(d.path(), &["--cert-dir", p(&d.join("pki")), "--kubeconfig-dir", p(d.path()), "-o", "kubeadm-json"]);
-    assert_eq!(r.code, 0, "{}", r.stderr);
+    // apiserver is missing: critical.
+    assert_eq!(r.code, 2, "{}", r.stderr);
     assert!(
         r.stdout.starts_with(
             "{\n    \"kind\": \"CertificateExpirationInfo\",\n    \"apiVersion\": \"output.kubeadm.k8s.io/v1alpha3\",\n"
@@ -1222,4 +1225,231 @@ fn json_streams_a_large_directory_in_order_with_the_verdict_last() {
     };
     assert_eq!(strip(&yv), strip(&v));
     assert_eq!(yv["verdict"], v["verdict"]);
+}
+
+/// `check --no-defaults` of a kubeadm tree's cert dir and kubeconfig dir in `format`.
+fn check_tree(d: &TestDir, format: &str) -> Run {
+    check(d.path(), &["--cert-dir", p(&d.join("pki")), "--kubeconfig-dir", p(d.path()), "-o", format])
+}
+
+/// The items of a `-o json` or `-o yaml` document whose status is `missing`: (name, path).
+fn missing_items(v: &Value) -> Vec<(String, String)> {
+    v["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| i["status"] == "missing")
+        .map(|i| (i["name"].as_str().unwrap().to_owned(), i["path"].as_str().unwrap().to_owned()))
+        .collect()
+}
+
+/// The `kubepki_certificate_missing` samples: (name, source, path).
+fn missing_series(text: &str) -> Vec<(String, String, String)> {
+    parse_prometheus(text)
+        .into_iter()
+        .filter(|s| s.0 == "kubepki_certificate_missing")
+        .map(|(_, l, value)| {
+            assert_eq!(value, 1.0);
+            assert_eq!(l.keys().collect::<Vec<_>>(), ["name", "path", "source"]);
+            (l["name"].clone(), l["source"].clone(), l["path"].clone())
+        })
+        .collect()
+}
+
+fn status_count(text: &str, status: &str) -> f64 {
+    parse_prometheus(text)
+        .into_iter()
+        .find(|s| s.0 == "kubepki_check_certificates" && s.1["status"] == status)
+        .unwrap_or_else(|| panic!("no count for {status}:\n{text}"))
+        .2
+}
+
+/// A deleted leaf of a kubeadm-made tree (written by an independent tool) is `missing` in
+/// every output format, named with its path, and critical (exit 2); check writes nothing.
+#[test]
+fn a_missing_leaf_is_critical_in_every_format() {
+    for (leaf, file, key) in [
+        ("front-proxy-client", "pki/front-proxy-client.crt", "rsa2048"),
+        ("apiserver-etcd-client", "pki/apiserver-etcd-client.crt", "ecdsa-p256"),
+    ] {
+        let d = TestDir::new();
+        kubeadm_tree(d.path(), json!({"missing": [leaf], "key": key}));
+        assert!(!d.join(file).exists() && !d.join(&file.replace(".crt", ".key")).exists());
+        let path = p(&d.join(file)).to_owned();
+        let before = tree_hash(d.path());
+
+        let r = check_tree(&d, "table");
+        assert_eq!(r.code, 2, "{leaf}: {}{}", r.stdout, r.stderr);
+        let row = r.stdout.lines().find(|l| l.split_whitespace().nth(1) == Some(leaf)).unwrap();
+        assert!(row.starts_with("missing ") && row.ends_with(&path), "{row}");
+        assert!(r.stdout.contains(&format!("  {leaf}: missing: neither {path} nor its key")), "{}", r.stdout);
+        assert!(r.stdout.contains(&format!("`kubepki issue {leaf}`")), "{}", r.stdout);
+        assert!(r.stdout.contains("1 missing") && r.stdout.ends_with(": CRITICAL\n"), "{}", r.stdout);
+        assert!(r.stderr.contains(&format!("error: {leaf} is missing: neither {path}")), "{}", r.stderr);
+
+        let (code, v) = check_json(d.path(), &["--cert-dir", p(&d.join("pki")), "--kubeconfig-dir", p(d.path())]);
+        assert_eq!((code, v["verdict"].as_str()), (2, Some("critical")));
+        assert_eq!(missing_items(&v), [(leaf.to_owned(), path.clone())]);
+        let it = item(&v, leaf);
+        assert_eq!(it["location"]["kind"], "cert-dir");
+        assert_eq!(it["location"]["keyPath"], p(&d.join(&file.replace(".crt", ".key"))));
+        assert!(it["error"].as_str().unwrap().contains(&path) && it["notAfter"].is_null(), "{it:#}");
+        let r = check_tree(&d, "yaml");
+        assert_eq!(r.code, 2);
+        let y: Value = serde_saphyr::from_str(&r.stdout).unwrap();
+        assert_eq!(missing_items(&y), [(leaf.to_owned(), path.clone())]);
+
+        let r = check_tree(&d, "kubeadm");
+        assert_eq!(r.code, 2);
+        assert!(r.stdout.contains(&format!("\n!MISSING! {leaf}   ")), "{}", r.stdout);
+        assert_eq!(r.stdout.matches("!MISSING!").count(), 1, "{}", r.stdout);
+        let r = check_tree(&d, "kubeadm-json");
+        assert_eq!(r.code, 2);
+        let k: Value = serde_json::from_str(&r.stdout).unwrap();
+        let missing: Vec<&Value> =
+            k["certificates"].as_array().unwrap().iter().filter(|c| c["missing"] == true).collect();
+        assert_eq!(
+            missing,
+            [
+                &json!({"name": leaf, "expirationDate": null, "residualTime": 0, "externallyManaged": false, "missing": true})
+            ]
+        );
+        let r = check_tree(&d, "kubeadm-yaml");
+        assert_eq!(r.code, 2);
+        assert!(r.stdout.contains(&format!("  missing: true\n  name: {leaf}\n")), "{}", r.stdout);
+
+        let r = check_tree(&d, "prometheus");
+        assert_eq!(r.code, 2, "{}", r.stderr);
+        assert_eq!(missing_series(&r.stdout), [(leaf.to_owned(), "cert-dir".to_owned(), path.clone())]);
+        assert_eq!(status_count(&r.stdout, "missing"), 1.0);
+        assert!(!r.stdout.contains(&format!("name=\"{leaf}\",source=\"cert-dir\",path=\"{path}\",subject")));
+        if have("promtool") {
+            let mut lint = Command::new("promtool")
+                .args(["check", "metrics"])
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap();
+            std::io::Write::write_all(&mut lint.stdin.take().unwrap(), r.stdout.as_bytes()).unwrap();
+            let out = lint.wait_with_output().unwrap();
+            assert!(out.status.success(), "promtool check metrics: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        assert_eq!(tree_hash(d.path()), before, "check wrote into the tree");
+    }
+}
+
+/// On a whole kubeadm tree nothing is missing (exit 0); without an etcd CA (external etcd) no
+/// etcd leaf is expected; a worker's cert dir (only `ca.crt`) expects no leaf and no
+/// kubeconfig besides what is there.
+#[test]
+fn a_whole_kubeadm_tree_external_etcd_and_a_worker_miss_nothing() {
+    let d = TestDir::new();
+    kubeadm_tree(d.path(), json!({"key": "ecdsa-p256"}));
+    for format in ["table", "json", "yaml", "kubeadm", "kubeadm-json", "kubeadm-yaml", "prometheus"] {
+        let r = check_tree(&d, format);
+        assert_eq!(r.code, 0, "{format}: {}{}", r.stdout, r.stderr);
+        assert!(!r.stdout.to_lowercase().contains("missing: true") && !r.stdout.contains("MISSING"), "{format}");
+    }
+    let (_, v) = check_pki_tree(&d);
+    assert_eq!(missing_items(&v), []);
+    assert_eq!(v["items"].as_array().unwrap().len(), 3 + 7 + 5, "{v:#}");
+    let r = check_tree(&d, "prometheus");
+    assert_eq!((missing_series(&r.stdout), status_count(&r.stdout, "missing")), (vec![], 0.0));
+
+    let d = TestDir::new();
+    kubeadm_tree(d.path(), json!({"key": "ecdsa-p256", "external_etcd": true}));
+    let (code, v) = check_pki_tree(&d);
+    assert_eq!(code, 0, "{v:#}");
+    let names: Vec<&str> = v["items"].as_array().unwrap().iter().map(|i| i["name"].as_str().unwrap()).collect();
+    assert!(!names.iter().any(|n| n.contains("etcd")), "{names:?}");
+    assert_eq!(missing_items(&v), []);
+
+    // A worker: the cluster CA and the kubelet's kubeconfig only.
+    let w = TestDir::new();
+    std::fs::create_dir(w.join("pki")).unwrap();
+    std::fs::copy(d.join("pki/ca.crt"), w.join("pki/ca.crt")).unwrap();
+    std::fs::copy(d.join("kubelet.conf"), w.join("kubelet.conf")).unwrap();
+    let (code, v) = check_pki_tree(&w);
+    assert_eq!(code, 0, "{v:#}");
+    assert_eq!(v["items"].as_array().unwrap().len(), 2);
+}
+
+fn check_pki_tree(d: &TestDir) -> (i32, Value) {
+    check_json(d.path(), &["--cert-dir", p(&d.join("pki")), "--kubeconfig-dir", p(d.path())])
+}
+
+/// A key without its certificate, or a certificate without its key, is a broken pair:
+/// critical, named as such, not missing.
+#[test]
+fn half_a_pair_is_broken_not_missing() {
+    let d = TestDir::new();
+    kubeadm_tree(d.path(), json!({"key": "ecdsa-p256"}));
+    std::fs::remove_file(d.join("pki/apiserver.crt")).unwrap();
+    std::fs::remove_file(d.join("pki/etcd/peer.key")).unwrap();
+    let (code, v) = check_pki_tree(&d);
+    assert_eq!(code, 2, "{v:#}");
+    assert_eq!(missing_items(&v), []);
+    let api = item(&v, "apiserver");
+    assert_eq!((api["status"].as_str(), codes(api)), (Some("critical"), vec!["certificate-missing"]));
+    assert!(api["findings"][0]["message"].as_str().unwrap().contains("apiserver.key does (a broken pair)"));
+    let peer = item(&v, "etcd-peer");
+    assert_eq!((peer["status"].as_str(), codes(peer)), (Some("critical"), vec!["key-missing"]));
+    let r = check_tree(&d, "prometheus");
+    assert_eq!((missing_series(&r.stdout), status_count(&r.stdout, "critical")), (vec![], 2.0));
+    let r = check_tree(&d, "table");
+    assert!(r.stdout.contains("  apiserver: critical [certificate-missing]: the certificate"), "{}", r.stdout);
+    // kubeadm's table lists a leaf without its certificate file as missing, as kubeadm does.
+    assert!(check_tree(&d, "kubeadm").stdout.contains("!MISSING! apiserver "));
+}
+
+/// kubeadm's kubeconfigs of a control-plane node: admin.conf, controller-manager.conf and
+/// scheduler.conf are missing when absent; super-admin.conf (first node only) is not, though
+/// kubeadm's own table lists it; a kubeconfig naming a client-certificate file that does not
+/// exist is missing.
+#[test]
+fn absent_control_plane_kubeconfigs_and_certificate_files_they_name_are_missing() {
+    let d = TestDir::new();
+    kubeadm_tree(
+        d.path(),
+        json!({"key": "ecdsa-p256", "missing": ["admin.conf", "super-admin.conf"], "kubelet_client_current": true}),
+    );
+    let (code, v) = check_pki_tree(&d);
+    assert_eq!(code, 2, "{v:#}");
+    assert_eq!(
+        missing_items(&v),
+        [
+            ("admin.conf".to_owned(), p(&d.join("admin.conf")).to_owned()),
+            ("kubelet.conf".to_owned(), p(&d.join("kubelet.conf")).to_owned())
+        ]
+    );
+    let admin = item(&v, "admin.conf");
+    assert_eq!(
+        admin["location"],
+        json!({"kind": "kubeconfig", "path": p(&d.join("admin.conf")), "user": "kubernetes-admin", "certificate": "embedded", "key": "embedded", "index": 0})
+    );
+    let kubelet = item(&v, "kubelet.conf");
+    assert_eq!(kubelet["location"]["certificate"], "/var/lib/kubelet/pki/kubelet-client-current.pem");
+    assert!(
+        kubelet["error"].as_str().unwrap().starts_with("/var/lib/kubelet/pki/kubelet-client-current.pem (named by")
+    );
+    assert!(v["items"].as_array().unwrap().iter().all(|i| i["name"] != "super-admin.conf"));
+    let r = check_tree(&d, "prometheus");
+    let series: Vec<String> = missing_series(&r.stdout).into_iter().map(|s| format!("{} {}", s.0, s.1)).collect();
+    assert_eq!(series, ["admin.conf kubeconfig", "kubelet.conf kubeconfig"]);
+    let r = check_tree(&d, "kubeadm");
+    assert_eq!(r.code, 2);
+    assert!(r.stdout.contains("!MISSING! admin.conf ") && r.stdout.contains("!MISSING! super-admin.conf "));
+
+    // With the kubelet's rotated certificate where kubelet.conf points, and admin.conf back,
+    // only super-admin.conf is absent: nothing is missing.
+    let d = TestDir::new();
+    let kubelet_dir = d.join("kubelet");
+    kubeadm_tree(
+        d.path(),
+        json!({"key": "ecdsa-p256", "missing": ["super-admin.conf"], "kubelet_client_current": kubelet_dir}),
+    );
+    let (code, v) = check_pki_tree(&d);
+    assert_eq!(code, 0, "{v:#}");
+    assert_eq!(item(&v, "kubelet.conf")["status"], "ok");
 }

@@ -10,7 +10,7 @@ use clap::{Args, ValueEnum};
 use kubepki_rotator::check::{self, Document, Entry, Policy, Report, Status, Threshold};
 use kubepki_rotator::endpoint::{self, EndpointOptions};
 use kubepki_rotator::expiration::{ExpirationInfo, short_human_duration};
-use kubepki_rotator::inventory::{Inventory, InventoryBuilder, SourcePath, Sources};
+use kubepki_rotator::inventory::{Inventory, InventoryBuilder, Item, ItemState, SourcePath, Sources};
 use kubepki_rotator::scan::FileScan;
 use kubepki_rotator::secrets::{self, SecretRef};
 use kubepki_rotator::{Error, prometheus};
@@ -27,8 +27,9 @@ named. check never writes, locks or changes anything.
 Exit codes (the Nagios plugin convention):
   0  every certificate is ok
   1  something is within --warn, or has a warning finding (weak key, stale CA copy, ...)
-  2  something is expired, within --crit, not yet valid, or has a broken chain or a key that
-     does not match
+  2  something is expired, within --crit, not yet valid, missing (a leaf or kubeconfig kubeadm
+     writes on this node, a file a kubeconfig names), or has a broken chain or a key that does
+     not match or has no certificate
   3  an input could not be read or parsed (the message names it and why); everything else
      was still checked and reported
 When several apply, 2 wins over 3, and 3 over 1.";
@@ -182,6 +183,9 @@ pub(crate) fn run(args: &CheckArgs) -> Result<ExitCode> {
     for (name, reason) in &tally.invalid {
         eprintln!("error: {name}: {reason}");
     }
+    for (name, reason) in &tally.missing {
+        eprintln!("error: {name} is missing: {reason}");
+    }
     for w in &inventory.warnings {
         eprintln!("warning: {w}");
     }
@@ -242,7 +246,7 @@ fn color_of(status: Status) -> &'static str {
     match status {
         Status::Ok => "\x1b[32m",
         Status::Warning => "\x1b[33m",
-        Status::Critical | Status::Expired | Status::NotYetValid => "\x1b[31m",
+        Status::Critical | Status::Expired | Status::NotYetValid | Status::Missing => "\x1b[31m",
         Status::Invalid => "\x1b[35m",
     }
 }
@@ -252,7 +256,19 @@ fn residual(seconds: i64) -> String {
     if seconds < 0 { format!("-{}", short_human_duration(-seconds)) } else { short_human_duration(seconds) }
 }
 
-/// The human table: sorted by residual time (invalid first), then findings and a summary.
+/// Why an item has no certificate, for the table: `NAME: invalid: why` or `NAME: missing:
+/// which file` (a key-only item's reason is its `certificate-missing` finding).
+fn unread(item: &Item) -> Option<String> {
+    let reason = item.certificate.as_ref().err()?;
+    match item.state {
+        ItemState::Present => Some(format!("{}: invalid: {reason}", item.name)),
+        ItemState::Missing => Some(format!("{}: missing: {reason}", item.name)),
+        ItemState::KeyOnly => None,
+    }
+}
+
+/// The human table: sorted by residual time (invalid and missing first), then findings and a
+/// summary.
 fn table(report: &Report<'_>, color: bool) -> String {
     let mut entries: Vec<&Entry<'_>> = report.entries.iter().collect();
     entries.sort_by_key(|e| (e.residual_seconds.unwrap_or(i64::MIN), e.item.name.clone()));
@@ -292,8 +308,7 @@ fn table(report: &Report<'_>, color: bool) -> String {
         .iter()
         .flat_map(|e| {
             let item = e.item;
-            let invalid = item.certificate.as_ref().err().map(|r| format!("{}: invalid: {r}", item.name));
-            invalid.into_iter().chain(
+            unread(item).into_iter().chain(
                 item.findings
                     .iter()
                     .map(move |f| format!("{}: {} [{}]: {f}", item.name, f.severity().as_str(), f.code())),
