@@ -39,6 +39,22 @@ pub const KUBEADM_CAS: [(&str, &str); 3] = [("ca", "ca"), ("front-proxy-ca", "fr
 pub const KUBEADM_KUBECONFIGS: [&str; 5] =
     ["admin.conf", "super-admin.conf", "kubelet.conf", "controller-manager.conf", "scheduler.conf"];
 
+/// What `kubeadm certs check-expiration` lists (with local etcd), sorted as it prints it:
+/// (name, CA name).
+pub const KUBEADM_CHECK_EXPIRATION: [(&str, &str); 11] = [
+    ("admin.conf", "ca"),
+    ("apiserver", "ca"),
+    ("apiserver-etcd-client", "etcd-ca"),
+    ("apiserver-kubelet-client", "ca"),
+    ("controller-manager.conf", "ca"),
+    ("etcd-healthcheck-client", "etcd-ca"),
+    ("etcd-peer", "etcd-ca"),
+    ("etcd-server", "etcd-ca"),
+    ("front-proxy-client", "front-proxy-ca"),
+    ("scheduler.conf", "ca"),
+    ("super-admin.conf", "ca"),
+];
+
 /// Writes a control plane as `kubeadm init` would: `<dir>/pki/` (kubeadm's cert dir: the three
 /// CAs, seven leaves and `sa.key`/`sa.pub`, kubeadm's names, modes, subjects, SANs, usages and
 /// extensions, RSA-2048 PKCS#1 keys by default) and the five kubeconfigs in `<dir>`, for node

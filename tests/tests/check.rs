@@ -9,6 +9,7 @@ use std::process::Command;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
+use kubepki_tests::kubeadm_fixture::KUBEADM_CHECK_EXPIRATION;
 use serde_json::{Value, json};
 
 use crate::common::*;
@@ -470,19 +471,7 @@ fn expected_kubeadm_text(d: &TestDir, at: i64, missing: &[&str]) -> String {
         let pem = STANDARD.decode(line.split(':').nth(1).unwrap().trim()).unwrap();
         d.write(&format!("extracted/{conf}.crt"), pem)
     };
-    let certs = [
-        ("admin.conf", "ca"),
-        ("apiserver", "ca"),
-        ("apiserver-etcd-client", "etcd-ca"),
-        ("apiserver-kubelet-client", "ca"),
-        ("controller-manager.conf", "ca"),
-        ("etcd-healthcheck-client", "etcd-ca"),
-        ("etcd-peer", "etcd-ca"),
-        ("etcd-server", "etcd-ca"),
-        ("front-proxy-client", "front-proxy-ca"),
-        ("scheduler.conf", "ca"),
-        ("super-admin.conf", "ca"),
-    ];
+    let certs = KUBEADM_CHECK_EXPIRATION;
     let file_of = |name: &str| match name {
         n if n.ends_with(".conf") => kubeconfig_cert(n),
         "etcd-server" => d.join("pki/etcd/server.crt"),

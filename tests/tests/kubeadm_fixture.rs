@@ -12,26 +12,11 @@ use std::process::Command;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use kubepki_tests::kubeadm_fixture::{
-    KUBEADM_CAS, KUBEADM_KUBECONFIGS, KUBEADM_LEAVES, Shape, first_certificate_der, shape,
+    KUBEADM_CAS, KUBEADM_CHECK_EXPIRATION, KUBEADM_KUBECONFIGS, KUBEADM_LEAVES, Shape, first_certificate_der, shape,
 };
 use serde_json::{Value, json};
 
 use crate::common::*;
-
-/// kubeadm's `certs check-expiration` list, sorted as it prints it: (name, CA name).
-const CHECK_EXPIRATION: [(&str, &str); 11] = [
-    ("admin.conf", "ca"),
-    ("apiserver", "ca"),
-    ("apiserver-etcd-client", "etcd-ca"),
-    ("apiserver-kubelet-client", "ca"),
-    ("controller-manager.conf", "ca"),
-    ("etcd-healthcheck-client", "etcd-ca"),
-    ("etcd-peer", "etcd-ca"),
-    ("etcd-server", "etcd-ca"),
-    ("front-proxy-client", "front-proxy-ca"),
-    ("scheduler.conf", "ca"),
-    ("super-admin.conf", "ca"),
-];
 
 const KU_OID: &str = "2.5.29.15";
 const EKU_OID: &str = "2.5.29.37";
@@ -260,7 +245,7 @@ fn kubepki_check_lists_every_certificate_kubeadm_lists_on_the_fixture() {
     assert_eq!(code, 0, "{v:#}");
     assert_eq!(
         rows(&v["certificates"]),
-        CHECK_EXPIRATION.map(|(n, ca)| (n.to_owned(), ca.to_owned(), false, false)).to_vec()
+        KUBEADM_CHECK_EXPIRATION.map(|(n, ca)| (n.to_owned(), ca.to_owned(), false, false)).to_vec()
     );
     assert_eq!(
         rows(&v["certificateAuthorities"]),
@@ -274,7 +259,7 @@ fn kubepki_check_lists_every_certificate_kubeadm_lists_on_the_fixture() {
         .env("HOME", d.path()))
     .ok()
     .stdout;
-    for (name, ca) in CHECK_EXPIRATION {
+    for (name, ca) in KUBEADM_CHECK_EXPIRATION {
         let row = text.lines().find(|l| l.split_whitespace().next() == Some(name)).unwrap_or_else(|| panic!("{text}"));
         let cells: Vec<&str> = row.split_whitespace().collect();
         assert_eq!(cells[cells.len() - 3..], ["364d", ca, "no"], "{row}");
@@ -288,7 +273,7 @@ fn kubepki_check_lists_every_certificate_kubeadm_lists_on_the_fixture() {
     let (code, v) = check_kubeadm_json(d.path());
     assert_eq!(code, 0, "{v:#}");
     let names: Vec<String> = rows(&v["certificates"]).into_iter().map(|r| r.0).collect();
-    let want: Vec<&str> = CHECK_EXPIRATION.iter().map(|c| c.0).filter(|n| !n.contains("etcd")).collect();
+    let want: Vec<&str> = KUBEADM_CHECK_EXPIRATION.iter().map(|c| c.0).filter(|n| !n.contains("etcd")).collect();
     assert_eq!(names, want);
     assert_eq!(rows(&v["certificateAuthorities"]).len(), 2);
 
