@@ -211,7 +211,7 @@ pub fn discover(pki: &PkiDir, cas: &Cas, kubeconfigs: &[PathBuf], kubelet_dirs: 
                 add_cert_dir_item(&mut out, cas, item, location);
             }
             // A kubeconfig that is not there is reported by `check`; rotate does not make one.
-            inventory::Location::Kubeconfig { path, .. } if !path.exists() => {}
+            inventory::Location::Kubeconfig { .. } if item.is_missing() => {}
             inventory::Location::Kubeconfig { path, user, cert, key, .. } => {
                 add_kubeconfig_item(&mut out, cas, item, path, user, cert, key.as_ref());
             }
@@ -290,13 +290,13 @@ fn add_cert_dir_item(out: &mut Discovery, cas: &Cas, item: &Item, location: Loca
         problem: Problem::Broken { reason },
         cert,
     };
-    let Location::CertDir { cert_path, key_path, .. } = &location else { return };
+    let Location::CertDir { key_path, .. } = &location else { return };
     let cert = match &item.certificate {
-        Ok(cert) => cert.clone(),
-        // Neither file: the inventory expects it (its CA is here), and it is missing.
-        Err(_) if fs::symlink_metadata(cert_path).is_err() && fs::symlink_metadata(key_path).is_err() => {
+        // Neither file, and the inventory expects it (its CA is here, on a control plane).
+        Err(_) if item.is_missing() => {
             return out.unusable.push(Unusable { problem: Problem::Missing, ..broken(String::new(), None) });
         }
+        Ok(cert) => cert.clone(),
         Err(reason) => return out.unusable.push(broken(reason.clone(), None)),
     };
     if let Some(f) = item

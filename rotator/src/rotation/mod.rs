@@ -30,7 +30,8 @@
 //! match rotation::rotate(&request) {
 //!     Ok(report) => {
 //!         for r in report.outcome.iter().flat_map(|o| &o.renewed) {
-//!             println!("{} renewed: serial {} → {}", r.name, r.old.serial, r.new.serial);
+//!             let old = r.old.as_ref().map_or("none", |c| c.serial.as_str());
+//!             println!("{} renewed: serial {old} → {}", r.name, r.new.serial);
 //!         }
 //!     }
 //!     // The hook or verification failed: every file is as it was before the run.
