@@ -15,6 +15,22 @@ use crate::error::{Error, Result};
 /// The lease's time to live: how long a dead holder keeps the lock.
 pub const LEASE_TTL_SECS: i64 = 30;
 
+/// How long one request other than the lock itself may take. The blocking lock call waits as
+/// long as `--lock-timeout` says instead: a connection-wide request timeout would cut it off.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// `request`, or an error naming `what` once [`REQUEST_TIMEOUT`] has passed.
+async fn within<T, E: std::fmt::Display>(
+    endpoints: &[String],
+    what: &str,
+    request: impl Future<Output = std::result::Result<T, E>>,
+) -> Result<T> {
+    match tokio::time::timeout(REQUEST_TIMEOUT, request).await {
+        Ok(r) => r.map_err(|e| etcd_err(endpoints, what, e)),
+        Err(_) => Err(etcd_err(endpoints, what, format!("no answer within {}s", REQUEST_TIMEOUT.as_secs()))),
+    }
+}
+
 /// Where the lock lives and how to reach it.
 #[derive(Clone, Debug)]
 pub struct EtcdLockConfig<'a> {
@@ -71,20 +87,16 @@ impl EtcdLock {
             let tls = TlsOptions::new()
                 .ca_certificate(Certificate::from_pem(ca))
                 .identity(Identity::from_pem(cert, key.as_slice()));
-            let options = ConnectOptions::new()
-                .with_tls(tls)
-                .with_connect_timeout(Duration::from_secs(5))
-                .with_timeout(Duration::from_secs(10));
-            let mut client =
-                Client::connect(endpoints, Some(options)).await.map_err(|e| etcd_err(endpoints, "connect", e))?;
-            let lease =
-                client.lease_grant(LEASE_TTL_SECS, None).await.map_err(|e| etcd_err(endpoints, "lease", e))?.id();
-            let (mut keeper, _stream) =
-                client.lease_keep_alive(lease).await.map_err(|e| etcd_err(endpoints, "lease keep-alive", e))?;
+            // No connection-wide request timeout: each request has its own (`within`), and the
+            // lock call waits up to --lock-timeout.
+            let options = ConnectOptions::new().with_tls(tls).with_connect_timeout(Duration::from_secs(5));
+            let mut client = within(endpoints, "connect", Client::connect(endpoints, Some(options))).await?;
+            let lease = within(endpoints, "lease", client.lease_grant(LEASE_TTL_SECS, None)).await?.id();
+            let (mut keeper, _stream) = within(endpoints, "lease keep-alive", client.lease_keep_alive(lease)).await?;
             let keeper = tokio::spawn(async move {
                 loop {
                     tokio::time::sleep(Duration::from_secs((LEASE_TTL_SECS / 3) as u64)).await;
-                    if keeper.keep_alive().await.is_err() {
+                    if !matches!(tokio::time::timeout(REQUEST_TIMEOUT, keeper.keep_alive()).await, Ok(Ok(()))) {
                         return;
                     }
                 }

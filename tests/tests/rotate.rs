@@ -408,6 +408,60 @@ fn the_etcd_lock_serializes_nodes_of_a_cluster() {
     assert!(holder.wait_with_output().unwrap().status.success());
 }
 
+/// The etcd lock waits as long as `--lock-timeout` says, well past the 10 s a single etcd
+/// request may take (it once gave up after 10 s whatever the flag said); and when its holder is
+/// killed, the waiter gets the lock once the holder's lease expires.
+#[test]
+fn the_etcd_lock_waits_as_long_as_lock_timeout_says_and_outlives_a_killed_holder() {
+    use std::os::unix::process::CommandExt;
+    let root = TestDir::new();
+    let (a, b) = (root.join("node-a"), root.join("node-b"));
+    std::fs::create_dir(&a).unwrap();
+    init(&a, &[]).ok();
+    copy_tree(&a, &b);
+    let etcd = Etcd::start(&EtcdConfig { name: "cp1", pki: &a.join("pki"), client_cert_auth: true });
+    let marker = root.join("holding");
+    let holder = |hold: &str| {
+        kubepki()
+            .arg("rotate")
+            .arg("--cert-dir")
+            .arg(a.join("pki"))
+            .arg("--kubeconfig-dir")
+            .arg(&a)
+            .args(["--force", "apiserver", "--etcd-lock", &etcd.client_url])
+            .arg("--exec")
+            .arg(format!("touch {}; sleep {hold}", marker.display()))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .process_group(0)
+            .spawn()
+            .unwrap()
+    };
+    let wait_for_marker = || {
+        let start = std::time::Instant::now();
+        while !marker.exists() {
+            assert!(start.elapsed() < std::time::Duration::from_secs(60), "the holder never ran its hook");
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    };
+    // A holder that keeps the lock for 14 s: the waiter waits it out.
+    let mut first = holder("14");
+    wait_for_marker();
+    let r = rotate(&b, &["--force", "apiserver", "--etcd-lock", &etcd.client_url, "--lock-timeout", "90s"]);
+    assert_eq!(r.code, 0, "the waiter gave up early: {}", r.stderr);
+    assert!(first.wait().unwrap().success());
+    // A holder killed (with its hook) while it holds the lock: its lease expires after 30 s and
+    // the waiter goes on.
+    std::fs::remove_file(&marker).unwrap();
+    let mut second = holder("600");
+    wait_for_marker();
+    let pgid = second.id();
+    assert_eq!(run(Command::new("kill").args(["-KILL", "--", &format!("-{pgid}")])).code, 0);
+    let _ = second.wait();
+    let r = rotate(&b, &["--force", "apiserver", "--etcd-lock", &etcd.client_url, "--lock-timeout", "90s"]);
+    assert_eq!(r.code, 0, "the waiter did not get the lock of a killed holder: {}", r.stderr);
+}
+
 fn secret_data(api: &secrets_api::SecretsApi, ns: &str, name: &str, key: &str) -> Option<String> {
     use base64::Engine as _;
     let s = api.get(ns, name)?;
