@@ -8,7 +8,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use etcd_client::{Certificate, Client, ConnectOptions, Identity, LockOptions, TlsOptions};
+use etcd_client::{Certificate, Client, ConnectOptions, Identity, LockOptions, PutOptions, TlsOptions};
 
 use crate::error::{Error, Result};
 
@@ -102,11 +102,29 @@ impl EtcdLock {
                 }
             });
             let name = format!("/kubepki/lock/{}", config.name);
+            let holder_key = format!("/kubepki/lock-holder/{}", config.name);
+            let started = std::time::Instant::now();
             let locked =
                 tokio::time::timeout(config.timeout, client.lock(name, Some(LockOptions::new().with_lease(lease))))
                     .await;
             match locked {
-                Ok(Ok(resp)) => Ok((client, resp.key().to_vec(), lease, keeper)),
+                Ok(Ok(resp)) => {
+                    // Who holds it and since when, bound to the same lease: a waiter that gives up
+                    // names the holder.
+                    let holder = format!(
+                        "{} (pid {}) since {}",
+                        crate::audit::host(),
+                        std::process::id(),
+                        time::OffsetDateTime::now_utc()
+                            .replace_nanosecond(0)
+                            .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
+                            .format(&time::format_description::well_known::Rfc3339)
+                            .unwrap_or_default()
+                    );
+                    let put = client.put(holder_key, holder, Some(PutOptions::new().with_lease(lease)));
+                    within(endpoints, "record the holder", put).await?;
+                    Ok((client, resp.key().to_vec(), lease, keeper))
+                }
                 Ok(Err(e)) => {
                     keeper.abort();
                     let _ = client.lease_revoke(lease).await;
@@ -114,13 +132,18 @@ impl EtcdLock {
                 }
                 Err(_) => {
                     keeper.abort();
-                    let _ = client.lease_revoke(lease).await;
+                    let _ = within(endpoints, "revoke the lease", client.lease_revoke(lease)).await;
+                    let holder = within(endpoints, "read the holder", client.get(holder_key, None))
+                        .await
+                        .ok()
+                        .and_then(|r| r.kvs().first().and_then(|kv| kv.value_str().ok().map(str::to_owned)))
+                        .unwrap_or_else(|| "another kubepki run".into());
                     Err(Error::EtcdLock {
                         endpoints: endpoints.join(","),
                         reason: format!(
-                            "the lock {:?} is held by another kubepki run; gave up after {}s (raise --lock-timeout)",
+                            "the lock {:?} is held by {holder}; gave up after waiting {}s (raise --lock-timeout)",
                             config.name,
-                            config.timeout.as_secs()
+                            started.elapsed().as_secs()
                         ),
                     })
                 }

@@ -403,7 +403,12 @@ fn the_etcd_lock_serializes_nodes_of_a_cluster() {
     let before = tree_hash(&b);
     let r = rotate(&b, &["--all", "--etcd-lock", &etcd.client_url, "--lock-timeout", "1s"]);
     assert_eq!(r.code, 1, "{}", r.stderr);
-    assert!(r.stderr.contains("is held by another kubepki run"), "{}", r.stderr);
+    // The message names the holder (its node, pid and since when) and how long it waited.
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    let named = format!("is held by {} (pid {}) since 20", host.trim(), holder.id());
+    assert!(r.stderr.contains(&named), "{named:?} in {}", r.stderr);
+    assert!(r.stderr.contains("gave up after waiting 1s"), "{}", r.stderr);
+    assert_eq!(r.stderr.trim().lines().count(), 1, "one line: {}", r.stderr);
     assert_eq!(tree_hash(&b), before);
     assert!(holder.wait_with_output().unwrap().status.success());
 }
