@@ -111,9 +111,10 @@ pub fn read_optional(path: &Path, limit: u64, what: &'static str) -> Result<Opti
 ///
 /// Plain files: both are stat'ed, read, and stat'ed again, then `journal_dir` (the cert dir's
 /// state dir, if the caller knows it) is looked at. If neither file was replaced while it was
-/// read and no commit is in progress at the end, the two are of one generation: a pair seen
-/// half-replaced would have its second rename still to come after the second stat, and the
-/// journal is removed only after it. Otherwise the read starts over (a commit takes milliseconds), up to a bound.
+/// read and no commit is in progress at the end (a journal while a writer holds the lock), the
+/// two are of one generation: a pair seen half-replaced would have its second rename still to
+/// come after the second stat, and the journal is removed only after it. A journal no writer
+/// holds the lock for is a crash's, left for the next writing command: the read does not wait. Otherwise the read starts over (a commit takes milliseconds), up to a bound.
 ///
 /// Links of the earlier linked layout into the same snapshot are read from the snapshot
 /// `..data` named, so a swap meanwhile cannot hand back a certificate with another key.
@@ -127,7 +128,11 @@ pub fn read_pair(cert: &Path, key: &Path, limit: u64, journal_dir: Option<&Path>
             let before = (identity(cert), identity(key));
             let pair = PairBytes::read(cert, key, limit)?;
             let stable = before == (identity(cert), identity(key));
-            let committing = journal_dir.is_some_and(|d| fs::symlink_metadata(d.join(JOURNAL_NAME)).is_ok());
+            // A journal under a held lock is a commit in progress; without one it is a commit a
+            // crash interrupted, which only the next writing command completes: no use waiting.
+            let committing = journal_dir.is_some_and(|d| {
+                fs::symlink_metadata(d.join(JOURNAL_NAME)).is_ok() && crate::lock::is_held_in(d)
+            });
             if (stable && !committing) || attempt == ATTEMPTS {
                 return Ok(pair);
             }

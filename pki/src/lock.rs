@@ -74,7 +74,12 @@ impl DirLock {
 /// `flock` tried and released at once) that creates nothing. Readers such as `check` use it
 /// to tell a write in progress from an interrupted one.
 pub fn is_held(dir: &Path) -> bool {
-    let Ok(file) = File::open(state_dir(dir).join(LOCK_NAME)) else { return false };
+    is_held_in(&state_dir(dir))
+}
+
+/// [`is_held`], given the state dir itself.
+pub(crate) fn is_held_in(state: &Path) -> bool {
+    let Ok(file) = File::open(state.join(LOCK_NAME)) else { return false };
     match file.try_lock_shared() {
         Ok(()) => {
             let _ = file.unlock();
