@@ -130,9 +130,8 @@ pub fn read_pair(cert: &Path, key: &Path, limit: u64, journal_dir: Option<&Path>
             let stable = before == (identity(cert), identity(key));
             // A journal under a held lock is a commit in progress; without one it is a commit a
             // crash interrupted, which only the next writing command completes: no use waiting.
-            let committing = journal_dir.is_some_and(|d| {
-                fs::symlink_metadata(d.join(JOURNAL_NAME)).is_ok() && crate::lock::is_held_in(d)
-            });
+            let committing = journal_dir
+                .is_some_and(|d| fs::symlink_metadata(d.join(JOURNAL_NAME)).is_ok() && crate::lock::is_held_in(d));
             if (stable && !committing) || attempt == ATTEMPTS {
                 return Ok(pair);
             }
