@@ -172,11 +172,8 @@ pub(crate) fn run(args: &CheckArgs) -> Result<ExitCode> {
         };
         (written, report.tally())
     };
-    match written.and_then(|()| out.flush()) {
-        // A reader that stopped early (`| head`) is not an error of the check.
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
-        other => other.context("cannot write to standard output")?,
-    }
+    // A reader that stopped early (`| head`) ends the run quietly with 141 (exit::report).
+    written.and_then(|()| out.flush()).context("cannot write to standard output")?;
     for e in &tally.errors {
         eprintln!("error: {e}");
     }
