@@ -10,6 +10,7 @@ mod crash;
 mod csr;
 mod examples;
 mod existing_pki;
+mod exit_codes;
 mod fuzz_corpus;
 mod hygiene;
 mod init;
