@@ -61,6 +61,10 @@ pub(crate) fn code_of(err: &anyhow::Error) -> u8 {
 fn pki_code(e: &kubepki_pki::Error) -> u8 {
     use kubepki_pki::Error as E;
     match e {
+        // A file the command needs to read that does not exist is the input's fault (a path
+        // given wrong, a cert dir not initialized): 2, as for an invalid file. Other read
+        // errors (permissions, I/O) are failures at run time.
+        E::Read { source, .. } if source.kind() == std::io::ErrorKind::NotFound => INPUT,
         E::Read { .. } | E::Write { .. } | E::Crypto { .. } | E::Locked { .. } => FAILURE,
         _ => INPUT,
     }

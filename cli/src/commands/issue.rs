@@ -4,7 +4,7 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use clap::{Args, Subcommand};
 use kubepki_pki::node::{self, Node};
 use kubepki_pki::profile::Endpoint;
@@ -115,8 +115,11 @@ fn leaf(c: &Common, profile: Profile) -> Result<ExitCode> {
 
 fn load_cluster_ca(cfg: &kubepki_pki::ClusterConfig, c: &Common) -> Result<kubepki_pki::CertificateAuthority> {
     let pki = PkiDir::new(&cfg.cert_dir).allow_insecure_permissions(c.lock.allow_insecure_permissions);
-    pki.load_ca(CaKind::Ca)?
-        .with_context(|| format!("no cluster CA at {} (run `kubepki init` first)", pki.cert_path("ca").display()))
+    Ok(pki.load_ca(CaKind::Ca)?.ok_or_else(|| kubepki_pki::Error::Missing {
+        path: pki.cert_path("ca"),
+        what: "the cluster CA",
+        fix: "run `kubepki init` first, or pass the cluster's --cert-dir".into(),
+    })?)
 }
 
 fn kubelet_client(c: &Common, out: Option<&PathBuf>) -> Result<ExitCode> {

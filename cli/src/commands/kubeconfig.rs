@@ -72,9 +72,11 @@ pub(crate) fn run(args: &KubeconfigArgs) -> Result<ExitCode> {
     let target = Target::resolve(cluster)?;
     let cfg = &target.cfg;
     let pki = PkiDir::new(&cfg.cert_dir).allow_insecure_permissions(*allow_insecure_permissions);
-    let ca = pki
-        .load_ca(CaKind::Ca)?
-        .with_context(|| format!("no cluster CA at {} (run `kubepki init` first)", pki.cert_path("ca").display()))?;
+    let ca = pki.load_ca(CaKind::Ca)?.ok_or_else(|| kubepki_pki::Error::Missing {
+        path: pki.cert_path("ca"),
+        what: "the cluster CA",
+        fix: "run `kubepki init` first, or pass the cluster's --cert-dir".into(),
+    })?;
     let (cluster_name, server) = target.cluster(&ca)?;
     let lifetime = match validity {
         Some(v) => v.parse().context("--validity")?,
