@@ -21,10 +21,10 @@ pub(crate) struct ClusterFlags {
     #[arg(long, value_name = "FILE")]
     pub(crate) config: Option<PathBuf>,
     /// Where certificates are stored [default: /etc/kubernetes/pki].
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", value_parser = absolute_path)]
     pub(crate) cert_dir: Option<PathBuf>,
     /// Where kubeconfig files are stored [default: /etc/kubernetes].
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", value_parser = absolute_path)]
     pub(crate) kubeconfig_dir: Option<PathBuf>,
     /// The node's name [default: the host name, lowercased].
     #[arg(long, value_name = "NAME")]
@@ -80,7 +80,7 @@ impl ClusterFlags {
     /// The cert dir and kubeconfig dir: flags, else the config file's `certificatesDir`, else
     /// kubeadm's defaults. Needs no other input.
     pub(crate) fn dirs(&self) -> Result<(PathBuf, PathBuf)> {
-        let from_file = self.kubeadm_file()?.and_then(|k| k.cert_dir);
+        let from_file = self.kubeadm_file()?.and_then(|k| k.cert_dir).map(absolute).transpose()?;
         let cert_dir = self.cert_dir.clone().or(from_file).unwrap_or_else(|| PathBuf::from("/etc/kubernetes/pki"));
         let kubeconfig_dir = self.kubeconfig_dir.clone().unwrap_or_else(|| PathBuf::from("/etc/kubernetes"));
         Ok((cert_dir, kubeconfig_dir))
@@ -188,6 +188,7 @@ impl ClusterFlags {
         let mut cfg = ClusterConfig::new(String::new(), IpAddr::from([0, 0, 0, 0]));
         if let Some(file) = &file {
             file.apply_to(&mut cfg);
+            cfg.cert_dir = absolute(cfg.cert_dir)?;
         }
         let from_file = |f: fn(&KubeadmConfig) -> bool| file.as_ref().is_some_and(f);
         if let Some(v) = &self.cert_dir {
@@ -255,6 +256,22 @@ impl ClusterFlags {
         cfg.validate()?;
         Ok(cfg)
     }
+}
+
+/// A path flag's value made absolute against the working directory (lexically: `..` and
+/// symbolic links are kept, as the user wrote them), so that every path kubepki records — the
+/// audit log, `-o json`, `$KUBEPKI_BACKUP_DIR`, hooks' environment — means the same file from
+/// any directory.
+pub(crate) fn absolute_path(value: &str) -> std::result::Result<PathBuf, String> {
+    if value.is_empty() {
+        return Err("an empty path".into());
+    }
+    std::path::absolute(value).map_err(|e| format!("cannot make {value} absolute: {e}"))
+}
+
+/// [`absolute_path`] for a path read from a file.
+fn absolute(path: PathBuf) -> Result<PathBuf> {
+    std::path::absolute(&path).with_context(|| format!("cannot make {} absolute", path.display()))
 }
 
 /// The host name, lowercased, as kubeadm's default node name.

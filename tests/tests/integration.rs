@@ -15,6 +15,7 @@ mod fuzz_corpus;
 mod hygiene;
 mod init;
 mod kubeadm_fixture;
+mod relative_paths;
 mod rotate;
 mod rotation_library;
 mod shell;

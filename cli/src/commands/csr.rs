@@ -72,7 +72,7 @@ struct GenerateArgs {
     #[command(flatten)]
     cluster: ClusterFlags,
     /// The directory to write the keys and CSRs into; it must not exist yet (or be empty).
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", value_parser = crate::cluster_flags::absolute_path)]
     out: PathBuf,
     /// Only these, by kubeadm's names: apiserver, apiserver-kubelet-client, front-proxy-client,
     /// etcd-server, etcd-peer, etcd-healthcheck-client, apiserver-etcd-client, admin.conf,
@@ -93,14 +93,14 @@ struct InstallArgs {
     #[command(flatten)]
     cluster: ClusterFlags,
     /// The directory `csr generate --out` wrote, now holding the signed certificates.
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", value_parser = crate::cluster_flags::absolute_path)]
     from: PathBuf,
     /// Back up the files replaced under DIR: each run writes its own kubepki-backup-<UTC time>
     /// there (DIR is created 0700 if missing) [default: <cert dir>/../tmp].
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", value_parser = crate::cluster_flags::absolute_path)]
     backup_dir: Option<PathBuf>,
     /// Append one JSON line per installed certificate to this file (never key material).
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", value_parser = crate::cluster_flags::absolute_path)]
     audit_log: Option<PathBuf>,
     /// Output format.
     #[arg(short, long, value_enum, default_value_t)]

@@ -58,7 +58,7 @@ enum Target {
         #[command(flatten)]
         common: Common,
         /// Where to write the kubeconfig [default: ./kubelet-<node-name>.conf].
-        #[arg(long, value_name = "FILE")]
+        #[arg(long, value_name = "FILE", value_parser = crate::cluster_flags::absolute_path)]
         out: Option<PathBuf>,
     },
     /// Kubelet serving certificates (:10250), signed by the cluster CA, for one node
@@ -74,7 +74,7 @@ enum Target {
         #[arg(long, value_name = "FILE")]
         nodes: Option<PathBuf>,
         /// The output directory.
-        #[arg(long, value_name = "DIR", default_value = ".")]
+        #[arg(long, value_name = "DIR", default_value = ".", value_parser = crate::cluster_flags::absolute_path)]
         out: PathBuf,
     },
 }

@@ -37,12 +37,12 @@ pub(crate) struct RotateArgs {
     cluster: ClusterFlags,
     /// A kubeconfig (besides those in --kubeconfig-dir) whose embedded client certificates are
     /// renewed; repeatable.
-    #[arg(long = "kubeconfig", value_name = "FILE")]
+    #[arg(long = "kubeconfig", value_name = "FILE", value_parser = crate::cluster_flags::absolute_path)]
     kubeconfigs: Vec<PathBuf>,
     /// Kubelet serving certificates to renew: a node's kubelet PKI dir holding kubelet.crt and
     /// kubelet.key (signed by the cluster CA), or a directory with one such directory per node
     /// (as `kubepki issue kubelet-serving --out DIR` writes); repeatable.
-    #[arg(long = "kubelet-serving-dir", value_name = "DIR")]
+    #[arg(long = "kubelet-serving-dir", value_name = "DIR", value_parser = crate::cluster_flags::absolute_path)]
     kubelet_serving_dirs: Vec<PathBuf>,
     /// Renew this long before expiry (e.g. 30d, 72h). Without --renew-before and --renew-at:
     /// 2/3 of the lifetime or 30d before expiry, whichever comes first, never in the first
@@ -86,7 +86,7 @@ pub(crate) struct RotateArgs {
     /// The directory under which each run backs up the files it replaces, in its own
     /// kubepki-backup-<UTC time> (DIR is created 0700 if missing, so one fixed DIR serves every
     /// run) [default: <cert dir>/../tmp].
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", value_parser = crate::cluster_flags::absolute_path)]
     backup_dir: Option<PathBuf>,
     /// After a successful run, keep only this many of kubepki's backups in the backup
     /// directory (`kubepki-backup-<UTC time>`, the newest, this run's included) and remove the
@@ -94,7 +94,7 @@ pub(crate) struct RotateArgs {
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     keep_backups: Option<u32>,
     /// Append one JSON line per action to this file (never key material).
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", value_parser = crate::cluster_flags::absolute_path)]
     audit_log: Option<PathBuf>,
     /// Run this shell command once after a run that renewed anything; the rotated names are in
     /// $KUBEPKI_ROTATED (space-separated) and the backup in $KUBEPKI_BACKUP_DIR. If it fails,

@@ -45,13 +45,13 @@ struct Common {
     #[arg(long, value_name = "CA")]
     ca: CaKind,
     /// The cert dir.
-    #[arg(long, value_name = "DIR", default_value = "/etc/kubernetes/pki")]
+    #[arg(long, value_name = "DIR", default_value = "/etc/kubernetes/pki", value_parser = crate::cluster_flags::absolute_path)]
     cert_dir: PathBuf,
     /// The kubeconfig dir (its *.conf carry the cluster CA).
-    #[arg(long, value_name = "DIR", default_value = "/etc/kubernetes")]
+    #[arg(long, value_name = "DIR", default_value = "/etc/kubernetes", value_parser = crate::cluster_flags::absolute_path)]
     kubeconfig_dir: PathBuf,
     /// Another kubeconfig to keep in step; repeatable.
-    #[arg(long = "kubeconfig", value_name = "FILE")]
+    #[arg(long = "kubeconfig", value_name = "FILE", value_parser = crate::cluster_flags::absolute_path)]
     kubeconfigs: Vec<PathBuf>,
     /// Run this shell command after the phase wrote its files (restart what must restart);
     /// $KUBEPKI_PHASE names the phase. If it fails, the phase is undone.
@@ -89,7 +89,7 @@ enum PhaseCommand {
         #[command(flatten)]
         common: Common,
         /// Append one JSON line per reissued certificate to this file.
-        #[arg(long, value_name = "FILE")]
+        #[arg(long, value_name = "FILE", value_parser = crate::cluster_flags::absolute_path)]
         audit_log: Option<PathBuf>,
     },
     /// Remove the old CA from every trust point.
