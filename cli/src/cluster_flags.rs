@@ -61,10 +61,10 @@ pub(crate) struct ClusterFlags {
     #[arg(long, value_name = "ALGORITHM")]
     pub(crate) encryption_algorithm: Option<String>,
     /// Leaf certificate validity, a Go duration or days (8760h, 90d) [default: 8760h].
-    #[arg(long, value_name = "DURATION")]
+    #[arg(long, value_name = "DURATION", allow_hyphen_values = true)]
     pub(crate) cert_validity: Option<String>,
     /// CA certificate validity [default: 87600h].
-    #[arg(long, value_name = "DURATION")]
+    #[arg(long, value_name = "DURATION", allow_hyphen_values = true)]
     pub(crate) ca_validity: Option<String>,
     /// etcd is external: no etcd CA and no etcd certificates.
     #[arg(long)]

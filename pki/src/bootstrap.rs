@@ -256,7 +256,8 @@ fn locked_init(cfg: &ClusterConfig, options: &InitOptions, changed: Vec<PathBuf>
             action,
             path: ca.cert_path.clone(),
             not_after: Some(ca.cert.not_after),
-            sans: None,
+            // kubeadm's CAs carry their name as a DNS SAN; report what the certificate holds.
+            sans: (!ca.cert.sans.is_empty()).then(|| ca.cert.sans.to_string()),
         });
         ready.push(ca);
     }

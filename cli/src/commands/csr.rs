@@ -183,8 +183,8 @@ fn render_generate(args: &GenerateArgs, report: &GenerateReport) -> Result<()> {
                 ]);
             }
             println!(
-                "[csr] wrote a key and a CSR for {} certificates into {}:",
-                report.generated.len(),
+                "[csr] wrote a key and a CSR for {} into {}:",
+                output::count(report.generated.len(), "certificate"),
                 args.out.display()
             );
             print!("{}", output::table(&rows));
@@ -240,7 +240,7 @@ fn render_install(args: &InstallArgs, report: &InstallReport) -> Result<()> {
                     i.path.display().to_string(),
                 ]);
             }
-            println!("[csr] installed {} certificates:", report.installed.len());
+            println!("[csr] installed {}:", output::count(report.installed.len(), "certificate"));
             print!("{}", output::table(&rows));
             for w in &report.warnings {
                 println!("[csr] warning: {w}");

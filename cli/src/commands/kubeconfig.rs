@@ -41,7 +41,7 @@ enum KubeconfigCommand {
         #[arg(long = "org", value_name = "GROUP")]
         orgs: Vec<String>,
         /// The client certificate's validity [default: --cert-validity, 8760h].
-        #[arg(long, value_name = "DURATION")]
+        #[arg(long, value_name = "DURATION", allow_hyphen_values = true)]
         validity: Option<String>,
         /// Accept a CA key readable by group or others.
         #[arg(long)]

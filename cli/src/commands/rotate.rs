@@ -47,7 +47,7 @@ pub(crate) struct RotateArgs {
     /// Renew this long before expiry (e.g. 30d, 72h). Without --renew-before and --renew-at:
     /// 2/3 of the lifetime or 30d before expiry, whichever comes first, never in the first
     /// half of a certificate's life.
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", allow_hyphen_values = true, value_parser = parse_duration)]
     renew_before: Option<Duration>,
     /// Renew once this share of the lifetime has passed (e.g. 66%). With both, the earlier
     /// point wins.
@@ -55,7 +55,7 @@ pub(crate) struct RotateArgs {
     renew_at: Option<f64>,
     /// Move each certificate's renewal point earlier by up to this much (stable per
     /// certificate), so a fleet on one schedule spreads out.
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", allow_hyphen_values = true, value_parser = parse_duration)]
     jitter: Option<Duration>,
     /// Renew these whatever the policy says (kubeadm names: apiserver, admin.conf, ...); also
     /// reissues a broken or missing leaf, with the identity of its old certificate when it can
@@ -75,7 +75,7 @@ pub(crate) struct RotateArgs {
     #[arg(long, value_name = "TIME", value_parser = parse_at)]
     at: Option<OffsetDateTime>,
     /// The lifetime of renewed certificates [default: the lifetime each had].
-    #[arg(long, value_name = "DURATION")]
+    #[arg(long, value_name = "DURATION", allow_hyphen_values = true)]
     validity: Option<String>,
     /// Keep the existing keys (a new key is made by default).
     #[arg(long)]
@@ -359,7 +359,7 @@ fn render(format: Format, report: &RotateReport) -> Result<()> {
                     println!("[rotate] previous files backed up in {}", b.dir.display());
                 }
                 if !pruned.is_empty() {
-                    println!("[rotate] removed {} older backups (--keep-backups)", pruned.len());
+                    println!("[rotate] removed {} (--keep-backups)", output::count(pruned.len(), "older backup"));
                 }
                 println!("[rotate] restart or reload what uses them: see docs/rotation.md");
             } else if dry_run {
