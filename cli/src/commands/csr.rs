@@ -131,7 +131,7 @@ fn open(
 fn generate(args: &GenerateArgs) -> Result<ExitCode> {
     // What rotate takes from the flags and --config: never the host's name or address.
     let desired = args.cluster.rotation_desired(&[])?;
-    let algorithm = args.cluster.encryption_algorithm.as_deref().map(str::parse::<KeyAlgorithm>).transpose()?;
+    let algorithm = args.cluster.signer.encryption_algorithm.as_deref().map(str::parse::<KeyAlgorithm>).transpose()?;
     let (_lock, pki, kubeconfig_dir) = open(&args.cluster, &args.lock)?;
     let options = GenerateOptions { out: &args.out, names: &args.names, desired: &desired, algorithm };
     let report = external_ca::generate(&pki, &kubeconfig_dir, &options)?;

@@ -123,10 +123,10 @@ impl Target {
     fn resolve(flags: &ClusterFlags) -> Result<Self> {
         let file = flags.kubeadm_file()?;
         let in_file = |f: fn(&KubeadmConfig) -> bool| file.as_ref().is_some_and(f);
-        let server_given = flags.control_plane_endpoint.is_some()
-            || flags.apiserver_advertise_address.is_some()
+        let server_given = flags.endpoint.control_plane_endpoint.is_some()
+            || flags.endpoint.apiserver_advertise_address.is_some()
             || in_file(|k| k.control_plane_endpoint.is_some() || k.advertise_address.is_some());
-        let name_given = flags.cluster_name.is_some() || in_file(|k| k.cluster_name.is_some());
+        let name_given = flags.endpoint.cluster_name.is_some() || in_file(|k| k.cluster_name.is_some());
         let (_, kubeconfig_dir) = flags.dirs()?;
         let path = kubeconfig_dir.join("admin.conf");
         let admin = match server_given && name_given {

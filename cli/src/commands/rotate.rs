@@ -158,7 +158,7 @@ fn request(args: &RotateArgs) -> Result<RotateRequest> {
     let plan = &mut request.plan;
     plan.desired = args.cluster.rotation_desired(&args.remove_sans)?;
     plan.validity = args.validity.as_deref().map(str::parse::<Lifetime>).transpose().context("--validity")?;
-    plan.algorithm = args.cluster.encryption_algorithm.as_deref().map(str::parse::<KeyAlgorithm>).transpose()?;
+    plan.algorithm = args.cluster.signer.encryption_algorithm.as_deref().map(str::parse::<KeyAlgorithm>).transpose()?;
     plan.policy = match (args.renew_before, args.renew_at) {
         (None, None) => Policy { jitter: args.jitter, ..Policy::default() },
         (before, at) => Policy { renew_before: before, renew_at: at, jitter: args.jitter, floor: None },
@@ -177,7 +177,7 @@ fn request(args: &RotateArgs) -> Result<RotateRequest> {
     }
     request.lock_timeout = args.lock.lock_timeout;
     request.allow_insecure_permissions = args.lock.allow_insecure_permissions;
-    request.config = rotation_config(args.cluster.config.as_deref())?;
+    request.config = rotation_config(args.cluster.signer.config.as_deref())?;
     request.hook = args.exec.as_deref().map(Hook::shell);
     request.verify = args.verify.verification();
     Ok(request)
