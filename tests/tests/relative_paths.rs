@@ -3,7 +3,6 @@
 //! names the same file read from any directory.
 
 use std::path::Path;
-use std::process::Command;
 
 use serde_json::Value;
 
@@ -94,21 +93,20 @@ fn every_path_kubepki_records_is_absolute_though_the_flags_were_relative() {
 
     let serving = kubepki_in(
         dir,
-        &[
-            &[
-                "issue",
-                "kubelet-serving",
-                "--node-name",
-                "w1",
-                "--node-ip",
-                "10.0.0.7",
-                "--out",
-                "serving",
-                "-o",
-                "json",
-            ][..],
-            &dirs,
-        ]
+        &[&[
+            "issue",
+            "kubelet-serving",
+            "--node-name",
+            "w1",
+            "--node-ip",
+            "10.0.0.7",
+            "--out",
+            "serving",
+            "-o",
+            "json",
+            "--cert-dir",
+            "pki",
+        ][..]]
         .concat(),
     )
     .ok();
@@ -124,16 +122,13 @@ fn every_path_kubepki_records_is_absolute_though_the_flags_were_relative() {
     )
     .ok();
     assert!(assert_absolute("csr generate -o json", &generated.stdout) >= 2, "{}", generated.stdout);
-    let signed = run(Command::new("openssl")
-        .args(["x509", "-req", "-days", "30", "-copy_extensions", "copyall", "-in"])
-        .arg(dir.join("csrs/front-proxy-client.csr"))
-        .arg("-CA")
-        .arg(dir.join("pki/front-proxy-ca.crt"))
-        .arg("-CAkey")
-        .arg(outside.join("front-proxy-ca.key"))
-        .arg("-out")
-        .arg(dir.join("csrs/front-proxy-client.crt")));
-    assert_eq!(signed.code, 0, "{}", signed.stderr);
+    crate::csr::sign_with(
+        &dir.join("csrs/front-proxy-client.csr"),
+        &dir.join("pki/front-proxy-ca.crt"),
+        &outside.join("front-proxy-ca.key"),
+        &dir.join("csrs/front-proxy-client.crt"),
+        &["-copy_extensions", "copyall"],
+    );
     let installed = kubepki_in(
         dir,
         &[
