@@ -20,9 +20,8 @@ use crate::exit::{INPUT, coded};
 pub(crate) struct ClusterFlags {
     #[command(flatten)]
     pub(crate) signer: SignerFlags,
-    /// Where kubeconfig files are stored [default: /etc/kubernetes].
-    #[arg(long, value_name = "DIR", value_parser = absolute_path)]
-    pub(crate) kubeconfig_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub(crate) kubeconfigs: KubeconfigDirFlags,
     #[command(flatten)]
     pub(crate) endpoint: EndpointFlags,
     #[command(flatten)]
@@ -54,6 +53,14 @@ pub(crate) struct SignerFlags {
     /// CA certificate validity [default: 87600h].
     #[arg(long, value_name = "DURATION", allow_hyphen_values = true)]
     pub(crate) ca_validity: Option<String>,
+}
+
+/// Where the kubeconfigs are.
+#[derive(Args, Clone, Debug, Default)]
+pub(crate) struct KubeconfigDirFlags {
+    /// Where kubeconfig files are stored [default: /etc/kubernetes].
+    #[arg(long, value_name = "DIR", value_parser = absolute_path)]
+    pub(crate) kubeconfig_dir: Option<PathBuf>,
 }
 
 /// Where the API server is, for kubeconfigs: its address, port, stable endpoint and the
@@ -109,7 +116,8 @@ impl ClusterFlags {
         let from_file = self.kubeadm_file()?.and_then(|k| k.cert_dir).map(absolute).transpose()?;
         let cert_dir =
             self.signer.cert_dir.clone().or(from_file).unwrap_or_else(|| PathBuf::from("/etc/kubernetes/pki"));
-        let kubeconfig_dir = self.kubeconfig_dir.clone().unwrap_or_else(|| PathBuf::from("/etc/kubernetes"));
+        let kubeconfig_dir =
+            self.kubeconfigs.kubeconfig_dir.clone().unwrap_or_else(|| PathBuf::from("/etc/kubernetes"));
         Ok((cert_dir, kubeconfig_dir))
     }
 
@@ -223,7 +231,7 @@ impl ClusterFlags {
         if let Some(v) = &self.signer.cert_dir {
             cfg.cert_dir = v.clone();
         }
-        if let Some(v) = &self.kubeconfig_dir {
+        if let Some(v) = &self.kubeconfigs.kubeconfig_dir {
             cfg.kubeconfig_dir = v.clone();
         }
         cfg.node_name = match (&self.signer.node_name, from_file(|k| k.node_name.is_some())) {

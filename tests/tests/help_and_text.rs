@@ -19,10 +19,18 @@ fn flags(path: &[&str]) -> Vec<String> {
 }
 
 #[test]
-fn issue_kubelet_serving_and_kubelet_client_list_only_the_flags_they_read() {
+fn issue_kubelet_serving_kubelet_client_and_kubeconfig_user_list_only_the_flags_they_read() {
     let serving = flags(&["issue", "kubelet-serving"]);
     let client = flags(&["issue", "kubelet-client"]);
     let leaf = flags(&["issue", "apiserver"]);
+    let user = flags(&["kubeconfig", "user"]);
+    for ignored in ["--etcd-server-cert-extra-sans", "--apiserver-cert-extra-sans", "--service-cidr", "--external-etcd"]
+    {
+        assert!(!user.iter().any(|f| f == ignored), "kubeconfig user lists {ignored}: {user:?}");
+    }
+    for used in ["--kubeconfig-dir", "--cert-dir", "--control-plane-endpoint", "--cluster-name", "--config"] {
+        assert!(user.iter().any(|f| f == used), "kubeconfig user lacks {used}: {user:?}");
+    }
     for ignored in [
         "--etcd-server-cert-extra-sans",
         "--etcd-peer-cert-extra-sans",

@@ -11,7 +11,7 @@ use kubepki_pki::{
     Usage, node,
 };
 
-use crate::cluster_flags::ClusterFlags;
+use crate::cluster_flags::{ClusterFlags, EndpointFlags, KubeconfigDirFlags, SignerFlags};
 use crate::exit::{INPUT, coded};
 
 /// `kubepki kubeconfig`.
@@ -32,7 +32,11 @@ enum KubeconfigCommand {
     /// cert dir's CA; the kubeconfig's CA data is the cert dir's CA file.
     User {
         #[command(flatten)]
-        cluster: ClusterFlags,
+        signer: SignerFlags,
+        #[command(flatten)]
+        kubeconfigs: KubeconfigDirFlags,
+        #[command(flatten)]
+        endpoint: EndpointFlags,
         /// The user name (the client certificate's CN).
         #[arg(long, value_name = "NAME")]
         client_name: String,
@@ -64,8 +68,23 @@ enum KubeconfigFormat {
 }
 
 pub(crate) fn run(args: &KubeconfigArgs) -> Result<ExitCode> {
-    let KubeconfigCommand::User { cluster, client_name, orgs, validity, allow_insecure_permissions, output } =
-        &args.command;
+    let KubeconfigCommand::User {
+        signer,
+        kubeconfigs,
+        endpoint,
+        client_name,
+        orgs,
+        validity,
+        allow_insecure_permissions,
+        output,
+    } = &args.command;
+    // The SAN flags are not this command's: a kubeconfig's client certificate has none.
+    let cluster = &ClusterFlags {
+        signer: signer.clone(),
+        kubeconfigs: kubeconfigs.clone(),
+        endpoint: endpoint.clone(),
+        ..ClusterFlags::default()
+    };
     if client_name.trim().is_empty() {
         anyhow::bail!(coded(INPUT, anyhow::anyhow!("--client-name must not be empty")));
     }
