@@ -12,7 +12,8 @@ const AFTER_HELP: &str = "\
 Exit codes: 0 success · 1 the operation failed (I/O, lock held, a check failed) · 2 the input
 is wrong (flags, config file, existing files that do not fit); nothing was changed.
 `kubepki check` and `kubepki audit` use the monitoring convention 0 ok · 1 warning · 2 critical ·
-3 unreadable input.";
+3 unreadable input. A closed standard output (`kubepki man | head`) ends any command quietly
+with 141. Every command and situation: docs/cli.md (Exit codes).";
 
 /// Own a Kubernetes cluster's PKI end to end: bootstrap it in kubeadm's layout, check expiry
 /// everywhere, rotate on a policy, and verify mutual TLS.

@@ -12,7 +12,7 @@ use crate::commands::init::parse_duration;
 #[derive(Args, Clone, Debug)]
 pub(crate) struct LockFlags {
     /// How long to wait for another kubepki process holding the cert dir's lock (e.g. 30s).
-    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", allow_hyphen_values = true, default_value = "60s", value_parser = parse_duration)]
     pub(crate) lock_timeout: Duration,
     /// Accept CA keys readable by group or others (refused by default).
     #[arg(long)]

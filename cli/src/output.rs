@@ -26,6 +26,12 @@ pub(crate) fn short_date(t: OffsetDateTime) -> String {
     format!("{:04}-{:02}-{:02} {:02}:{:02} UTC", t.year(), u8::from(t.month()), t.day(), t.hour(), t.minute())
 }
 
+/// A count and its noun, singular for one: `1 certificate`, `2 certificates`, `0 files`. Every
+/// count a command prints goes through it.
+pub(crate) fn count(n: usize, noun: &str) -> String {
+    if n == 1 { format!("1 {noun}") } else { format!("{n} {noun}s") }
+}
+
 /// Prints a JSON value, pretty, with a trailing newline.
 pub(crate) fn print_json(value: &serde_json::Value) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();

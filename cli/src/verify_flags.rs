@@ -26,7 +26,7 @@ pub(crate) struct VerifyFlags {
     #[arg(long, value_name = "URL")]
     verify_apiserver: Vec<String>,
     /// How long verification waits for an endpoint that is restarting.
-    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", allow_hyphen_values = true, default_value = "30s", value_parser = parse_duration)]
     verify_wait: Duration,
 }
 

@@ -154,12 +154,10 @@ pub fn open_locked(
 pub fn issue_leaf(cfg: &ClusterConfig, spec: &ProfileSpec, options: &InitOptions) -> Result<InitItem> {
     cfg.validate()?;
     if !cfg.cert_dir.is_dir() {
-        return Err(Error::Read {
+        return Err(Error::Missing {
             path: cfg.cert_dir.clone(),
-            source: std::io::Error::new(
-                std::io::ErrorKind::NotFound,
-                "the cert dir does not exist (run `kubepki init` first)",
-            ),
+            what: "the cert dir",
+            fix: "run `kubepki init` first, or pass the cluster's --cert-dir".into(),
         });
     }
     let (_lock, pki, _) = open_locked(&cfg.cert_dir, &cfg.kubeconfig_dir, options)?;
@@ -168,12 +166,10 @@ pub fn issue_leaf(cfg: &ClusterConfig, spec: &ProfileSpec, options: &InitOptions
         let present = if cert_path.exists() { cert_path } else { key_path };
         return Err(Error::ExistingMismatch { path: present, difference: format!("{} is already issued", spec.name) });
     }
-    let ca = pki.load_ca(spec.ca)?.ok_or_else(|| Error::Read {
+    let ca = pki.load_ca(spec.ca)?.ok_or_else(|| Error::Missing {
         path: pki.cert_path(spec.ca.base_name()),
-        source: std::io::Error::new(
-            std::io::ErrorKind::NotFound,
-            format!("{} is needed to issue {}", spec.ca, spec.name),
-        ),
+        what: "the CA certificate",
+        fix: format!("{} is needed to issue {}; run `kubepki init` first", spec.ca, spec.name),
     })?;
     let signer = ca.signer(spec.name)?;
     let key = cfg.encryption_algorithm.generate()?;
@@ -260,7 +256,8 @@ fn locked_init(cfg: &ClusterConfig, options: &InitOptions, changed: Vec<PathBuf>
             action,
             path: ca.cert_path.clone(),
             not_after: Some(ca.cert.not_after),
-            sans: None,
+            // kubeadm's CAs carry their name as a DNS SAN; report what the certificate holds.
+            sans: (!ca.cert.sans.is_empty()).then(|| ca.cert.sans.to_string()),
         });
         ready.push(ca);
     }

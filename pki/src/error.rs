@@ -149,6 +149,18 @@ pub enum Error {
         difference: String,
     },
 
+    /// An input file or directory the command needs does not exist (an input error: nothing
+    /// was changed).
+    #[error("{}: {what} does not exist ({fix})", path.display())]
+    Missing {
+        /// The file or directory.
+        path: PathBuf,
+        /// What it is (`the cert dir`, `the configuration file`).
+        what: &'static str,
+        /// What to do about it.
+        fix: String,
+    },
+
     /// Half of a certificate/key pair exists on disk.
     #[error("{} exists but {} does not; a certificate and its key are only used together", present.display(), missing.display())]
     HalfPair {

@@ -58,7 +58,14 @@ pub struct KubeadmConfig {
 
 /// Reads a configuration file as text.
 pub fn read_text(path: &Path) -> Result<String> {
-    let bytes = fsio::read_required(path, MAX_CONFIG_FILE, "configuration file")?;
+    let bytes = fsio::read_required(path, MAX_CONFIG_FILE, "configuration file").map_err(|e| match e {
+        Error::Read { source, .. } if source.kind() == std::io::ErrorKind::NotFound => Error::Missing {
+            path: path.to_owned(),
+            what: "the configuration file",
+            fix: "check the path given to --config".into(),
+        },
+        other => other,
+    })?;
     String::from_utf8(bytes)
         .map_err(|_| Error::KubeadmConfig { path: path.to_owned(), reason: "not text (UTF-8)".into() })
 }

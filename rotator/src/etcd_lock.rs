@@ -20,14 +20,14 @@ pub const LEASE_TTL_SECS: i64 = 30;
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// `request`, or an error naming `what` once [`REQUEST_TIMEOUT`] has passed.
-async fn within<T, E: std::fmt::Display>(
-    endpoints: &[String],
+async fn within<T>(
+    config: &EtcdLockConfig<'_>,
     what: &str,
-    request: impl Future<Output = std::result::Result<T, E>>,
+    request: impl Future<Output = std::result::Result<T, etcd_client::Error>>,
 ) -> Result<T> {
     match tokio::time::timeout(REQUEST_TIMEOUT, request).await {
-        Ok(r) => r.map_err(|e| etcd_err(endpoints, what, e)),
-        Err(_) => Err(etcd_err(endpoints, what, format!("no answer within {}s", REQUEST_TIMEOUT.as_secs()))),
+        Ok(r) => r.map_err(|e| etcd_err(config, what, &crate::verify::etcd::describe(&e))),
+        Err(_) => Err(etcd_err(config, what, &format!("no answer within {}s", REQUEST_TIMEOUT.as_secs()))),
     }
 }
 
@@ -66,8 +66,18 @@ impl std::fmt::Debug for EtcdLock {
     }
 }
 
-fn etcd_err(endpoints: &[String], what: &str, e: impl std::fmt::Display) -> Error {
-    Error::EtcdLock { endpoints: endpoints.join(","), reason: format!("{what}: {e}") }
+/// One line: the step that failed, the deepest cause (never the client's debug dump of its
+/// error chain, see [`describe`](crate::verify::etcd::describe)) and what to do about it.
+fn etcd_err(config: &EtcdLockConfig<'_>, what: &str, cause: &str) -> Error {
+    Error::EtcdLock {
+        endpoints: config.endpoints.join(","),
+        reason: format!(
+            "cannot {what}: {cause}; check that etcd serves there (the URL and port of --etcd-lock) and trusts {} \
+             (signed by {}), or run without --etcd-lock",
+            config.cert.display(),
+            config.ca.display()
+        ),
+    }
 }
 
 impl EtcdLock {
@@ -90,9 +100,9 @@ impl EtcdLock {
             // No connection-wide request timeout: each request has its own (`within`), and the
             // lock call waits up to --lock-timeout.
             let options = ConnectOptions::new().with_tls(tls).with_connect_timeout(Duration::from_secs(5));
-            let mut client = within(endpoints, "connect", Client::connect(endpoints, Some(options))).await?;
-            let lease = within(endpoints, "lease", client.lease_grant(LEASE_TTL_SECS, None)).await?.id();
-            let (mut keeper, _stream) = within(endpoints, "lease keep-alive", client.lease_keep_alive(lease)).await?;
+            let mut client = within(config, "connect", Client::connect(endpoints, Some(options))).await?;
+            let lease = within(config, "grant a lease", client.lease_grant(LEASE_TTL_SECS, None)).await?.id();
+            let (mut keeper, _stream) = within(config, "keep the lease alive", client.lease_keep_alive(lease)).await?;
             let keeper = tokio::spawn(async move {
                 loop {
                     tokio::time::sleep(Duration::from_secs((LEASE_TTL_SECS / 3) as u64)).await;
@@ -122,18 +132,18 @@ impl EtcdLock {
                             .unwrap_or_default()
                     );
                     let put = client.put(holder_key, holder, Some(PutOptions::new().with_lease(lease)));
-                    within(endpoints, "record the holder", put).await?;
+                    within(config, "record the holder", put).await?;
                     Ok((client, resp.key().to_vec(), lease, keeper))
                 }
                 Ok(Err(e)) => {
                     keeper.abort();
                     let _ = client.lease_revoke(lease).await;
-                    Err(etcd_err(endpoints, "lock", e))
+                    Err(etcd_err(config, "take the lock", &crate::verify::etcd::describe(&e)))
                 }
                 Err(_) => {
                     keeper.abort();
-                    let _ = within(endpoints, "revoke the lease", client.lease_revoke(lease)).await;
-                    let holder = within(endpoints, "read the holder", client.get(holder_key, None))
+                    let _ = within(config, "revoke the lease", client.lease_revoke(lease)).await;
+                    let holder = within(config, "read the holder", client.get(holder_key, None))
                         .await
                         .ok()
                         .and_then(|r| r.kvs().first().and_then(|kv| kv.value_str().ok().map(str::to_owned)))

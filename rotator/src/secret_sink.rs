@@ -180,11 +180,7 @@ pub struct Synced {
 }
 
 fn api_err(secret: &SecretRef, what: &str, e: &kube::Error) -> Error {
-    let reason = match e {
-        kube::Error::Api(s) => format!("{} ({})", s.message, s.code),
-        other => other.to_string(),
-    };
-    Error::SecretSync { secret: secret.to_string(), reason: format!("{what}: {reason}") }
+    Error::SecretSync { secret: secret.to_string(), reason: format!("{what}: {}", crate::secrets::api_error(e)) }
 }
 
 fn desired_data(d: &Desired<'_>) -> BTreeMap<String, ByteString> {

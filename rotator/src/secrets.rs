@@ -70,7 +70,8 @@ pub async fn client(context: Option<&str>, timeout: Duration) -> Result<kube::Cl
     kube::Client::try_from(config).map_err(|e| failed(Box::new(e)))
 }
 
-fn api_error(e: &kube::Error) -> String {
+/// An API error in one line: the server's message and code, else the client's error chain.
+pub(crate) fn api_error(e: &kube::Error) -> String {
     match e {
         kube::Error::Api(status) if !status.message.is_empty() => format!("{} ({})", status.message, status.code),
         other => error_chain(other),

@@ -35,10 +35,13 @@ pub enum NodeKind {
     Other,
     /// The group of certificates no cert dir CA signed (not a certificate itself).
     Unlinked,
+    /// The group of files that could not be read as certificates (not a certificate itself):
+    /// who signed them is unknown.
+    Unreadable,
 }
 
 impl NodeKind {
-    /// `ca`, `leaf`, `kubeconfig`, `kubelet`, `other`, `unlinked`.
+    /// `ca`, `leaf`, `kubeconfig`, `kubelet`, `other`, `unlinked`, `unreadable`.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Ca => "ca",
@@ -47,7 +50,13 @@ impl NodeKind {
             Self::Kubelet => "kubelet",
             Self::Other => "other",
             Self::Unlinked => "unlinked",
+            Self::Unreadable => "unreadable",
         }
+    }
+
+    /// Whether this is a group of certificates rather than a certificate.
+    pub fn is_group(self) -> bool {
+        matches!(self, Self::Unlinked | Self::Unreadable)
     }
 }
 
@@ -166,28 +175,35 @@ impl Tree {
                         NodeKind::Ca | NodeKind::Leaf => 0,
                         NodeKind::Kubeconfig => 1,
                         NodeKind::Kubelet => 2,
-                        NodeKind::Other | NodeKind::Unlinked => 3,
+                        NodeKind::Other | NodeKind::Unlinked | NodeKind::Unreadable => 3,
                     });
                 }
                 roots.push(node);
             }
         }
-        let rest: Vec<Node> = items
+        // What no CA took: files that are not readable certificates (their signer is
+        // unknown), and readable certificates no cert dir CA signed.
+        let (unreadable, unlinked): (Vec<&Item>, Vec<&Item>) = items
             .iter()
             .zip(&used)
             .filter(|(_, used)| !**used)
-            .map(|(item, _)| Node::from_item(item, kind_of(item)))
-            .collect();
-        if !rest.is_empty() {
-            roots.push(Node {
-                name: "not signed by a cert dir CA".into(),
-                kind: NodeKind::Unlinked,
-                location: String::new(),
-                subject: String::new(),
-                validity: None,
-                note: None,
-                children: rest,
-            });
+            .map(|(item, _)| *item)
+            .partition(|item| item.certificate.is_err());
+        for (name, kind, group) in [
+            ("not signed by a cert dir CA", NodeKind::Unlinked, unlinked),
+            ("unreadable", NodeKind::Unreadable, unreadable),
+        ] {
+            if !group.is_empty() {
+                roots.push(Node {
+                    name: name.into(),
+                    kind,
+                    location: String::new(),
+                    subject: String::new(),
+                    validity: None,
+                    note: None,
+                    children: group.iter().map(|item| Node::from_item(item, kind_of(item))).collect(),
+                });
+            }
         }
         Self { roots }
     }
@@ -248,7 +264,7 @@ impl Tree {
                 continue;
             };
             let mut line = format!("{label:<width$}");
-            if node.kind == NodeKind::Unlinked {
+            if node.kind.is_group() {
                 line = label;
             } else if let Some((_, not_after)) = node.validity {
                 let left = (not_after - at).whole_seconds();
@@ -369,17 +385,17 @@ fn dot_node(out: &mut String, node: &Node, parent: Option<usize>, at: OffsetDate
     let shape = match node.kind {
         NodeKind::Ca => "shape=box, style=\"rounded,filled,bold\"",
         NodeKind::Kubeconfig => "shape=note, style=filled",
-        NodeKind::Unlinked => "shape=plaintext, style=filled",
+        NodeKind::Unlinked | NodeKind::Unreadable => "shape=plaintext, style=filled",
         NodeKind::Leaf | NodeKind::Kubelet | NodeKind::Other => "shape=box, style=filled",
     };
     let _ = writeln!(out, "  n{id} [label=\"{label}\", {shape}, fillcolor=\"{}\"];", fill(node, at));
     if let Some(p) = parent {
-        let style = if node.kind == NodeKind::Unlinked { " [style=invis]" } else { "" };
+        let style = if node.kind.is_group() { " [style=invis]" } else { "" };
         let _ = writeln!(out, "  n{p} -> n{id}{style};");
     }
     for c in &node.children {
         // What sits under the unlinked group is not signed by it: no edge, only grouping.
-        let parent = if node.kind == NodeKind::Unlinked { None } else { Some(id) };
+        let parent = if node.kind.is_group() { None } else { Some(id) };
         dot_node(out, c, parent, at, next);
     }
 }
@@ -395,7 +411,7 @@ fn mermaid_node(out: &mut String, node: &Node, parent: Option<usize>, at: Offset
     let (open, close) = match node.kind {
         NodeKind::Ca => ("([", "])"),
         NodeKind::Kubeconfig => ("[[", "]]"),
-        NodeKind::Unlinked => ("{{", "}}"),
+        NodeKind::Unlinked | NodeKind::Unreadable => ("{{", "}}"),
         NodeKind::Leaf | NodeKind::Kubelet | NodeKind::Other => ("[", "]"),
     };
     let _ = writeln!(out, "  n{id}{open}\"{label}\"{close}");
@@ -403,7 +419,7 @@ fn mermaid_node(out: &mut String, node: &Node, parent: Option<usize>, at: Offset
         let _ = writeln!(out, "  n{p} --> n{id}");
     }
     for c in &node.children {
-        let parent = if node.kind == NodeKind::Unlinked { None } else { Some(id) };
+        let parent = if node.kind.is_group() { None } else { Some(id) };
         mermaid_node(out, c, parent, at, next);
     }
 }

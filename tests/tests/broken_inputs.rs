@@ -435,7 +435,8 @@ fn cases() -> Vec<Case> {
             corrupt: |_| {},
             cmd: Init,
             args: &["--config", "nonexistent.yaml"],
-            code: 1,
+            // A missing input file is an input error, as an invalid one (docs/cli.md).
+            code: 2,
             want: "nonexistent.yaml",
         },
         Case {

@@ -1152,8 +1152,6 @@ fn json_streams_a_large_directory_in_order_with_the_verdict_last() {
     run(kubepki()
         .args(["issue", "kubelet-serving", "--quiet", "--cert-dir"])
         .arg(d.join("pki"))
-        .arg("--kubeconfig-dir")
-        .arg(d.path())
         .arg("--nodes")
         .arg(&nodes_file)
         .arg("--out")

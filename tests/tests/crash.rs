@@ -314,8 +314,6 @@ fn bulk_kubelet_serving_killed_at_every_write_step_is_consistent_and_completes()
             let mut c = kubepki();
             c.args(["issue", "kubelet-serving", "--quiet", "--cert-dir"])
                 .arg(base.join("pki"))
-                .arg("--kubeconfig-dir")
-                .arg(base.path())
                 .arg("--nodes")
                 .arg(&file)
                 .arg("--out")

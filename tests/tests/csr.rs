@@ -111,7 +111,7 @@ impl Tree {
 }
 
 /// `openssl x509 -req -days 365` of `csr` with a CA, and `extra`.
-fn sign_with(csr: &Path, ca: &Path, key: &Path, out: &Path, extra: &[&str]) {
+pub(crate) fn sign_with(csr: &Path, ca: &Path, key: &Path, out: &Path, extra: &[&str]) {
     let r = run(Command::new("openssl")
         .args(["x509", "-req", "-days", "365", "-in"])
         .arg(csr)

@@ -717,7 +717,7 @@ fn kubelet_serving_certificates_for_a_fleet() {
         .arg(&file)
         .arg("--out")
         .arg(&out)
-        .args(["--node-name", "cp1", "--apiserver-advertise-address", "127.0.0.1", "--cert-validity", "720h"]))
+        .args(["--node-name", "cp1", "--cert-validity", "720h"]))
     .ok();
     for i in [0, 17, 39] {
         let crt = out.join(format!("worker-{i}/kubelet.crt"));

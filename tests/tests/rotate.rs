@@ -581,7 +581,7 @@ fn kubelet_serving_certificates_issued_by_kubepki_are_renewed() {
         .arg(&nodes)
         .arg("--out")
         .arg(&out)
-        .args(["--node-name", "cp1", "--apiserver-advertise-address", "127.0.0.1", "--cert-validity", "48h"]))
+        .args(["--node-name", "cp1", "--cert-validity", "48h"]))
     .ok();
     let before =
         Certificate::from_pem_bundle(&std::fs::read(out.join("worker-2/kubelet.crt")).unwrap(), "w").unwrap().remove(0);

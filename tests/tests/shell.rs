@@ -160,3 +160,55 @@ fn kubeconfig_user_prints_the_same_kubeconfig_as_json() {
         assert_eq!(r.stdout, "alice", "{}", r.stderr);
     }
 }
+
+/// The commands whose output a user pipes into `head` or `grep -q`, with a PKI under `dir`.
+fn piped_commands(dir: &std::path::Path) -> Vec<(String, Command)> {
+    let mut check = kubepki();
+    check.arg("check").arg("--cert-dir").arg(dir.join("pki")).arg("--kubeconfig-dir").arg(dir);
+    std::fs::create_dir_all(dir.join("kubelet")).unwrap();
+    check.arg("--kubelet-pki-dir").arg(dir.join("kubelet"));
+    let mut tree = kubepki();
+    tree.arg("tree").arg("--cert-dir").arg(dir.join("pki")).arg("--kubeconfig-dir").arg(dir);
+    let mut man = kubepki();
+    man.arg("man");
+    let mut completion = kubepki();
+    completion.args(["completion", "bash"]);
+    vec![("man".into(), man), ("completion bash".into(), completion), ("check".into(), check), ("tree".into(), tree)]
+}
+
+#[test]
+fn a_closed_pipe_ends_every_printing_command_quietly_with_status_141() {
+    let dir = TestDir::new();
+    init(dir.path(), &[]).ok();
+    for (name, mut cmd) in piped_commands(dir.path()) {
+        // A reader that is gone before the first write: every write fails with EPIPE.
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let out = cmd.stdin(std::process::Stdio::null()).stdout(writer).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(141), "kubepki {name}: {:?}, stderr: {stderr}", out.status);
+        assert!(stderr.is_empty(), "kubepki {name} printed on stderr: {stderr}");
+    }
+}
+
+#[test]
+fn piping_into_head_or_grep_q_prints_nothing_on_stderr() {
+    let dir = TestDir::new();
+    init(dir.path(), &[]).ok();
+    for (name, cmd) in piped_commands(dir.path()) {
+        let line = std::iter::once(cmd.get_program())
+            .chain(cmd.get_args())
+            .map(|a| format!("'{}'", a.to_string_lossy()))
+            .collect::<Vec<_>>()
+            .join(" ");
+        for reader in ["head -1 >/dev/null", "grep -q ."] {
+            // The writer ends with 0 when it wrote everything before the reader left, 141 when a
+            // write found the pipe closed: never anything else, never a word on stderr.
+            let script = format!("set -o pipefail; NO_COLOR=1 {line} 2>&3 | {reader}; echo ${{PIPESTATUS[0]}}");
+            let r = run(Command::new("bash").arg("-c").arg(format!("{{ {script}; }} 3>&2")));
+            let status = r.stdout.trim();
+            assert!(status == "0" || status == "141", "kubepki {name} | {reader}: status {status}, {}", r.stderr);
+            assert!(r.stderr.is_empty(), "kubepki {name} | {reader}: stderr {}", r.stderr);
+        }
+    }
+}

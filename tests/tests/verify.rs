@@ -240,7 +240,7 @@ fn a_kubelet_with_a_ca_signed_serving_certificate_passes_without_warnings() {
     run(kubepki()
         .args(["issue", "kubelet-serving", "--cert-dir"])
         .arg(d.join("pki"))
-        .args(["--node-name", "cp1", "--node-ip", "127.0.0.1", "--apiserver-advertise-address", "127.0.0.1", "--out"])
+        .args(["--node-name", "cp1", "--node-ip", "127.0.0.1", "--out"])
         .arg(d.join("serving")))
     .ok();
     let (crt, key) = (d.join("serving/cp1/kubelet.crt"), d.join("serving/cp1/kubelet.key"));

@@ -37,10 +37,10 @@ pub(crate) struct AuditArgs {
     #[arg(long, value_name = "DIR")]
     cert_dir: Option<PathBuf>,
     /// The longest lifetime a leaf or kubeconfig certificate may have (kubeadm's 1 year).
-    #[arg(long, value_name = "DURATION", default_value = "365d")]
+    #[arg(long, value_name = "DURATION", allow_hyphen_values = true, default_value = "365d")]
     max_leaf_lifetime: Lifetime,
     /// The longest lifetime a CA may have (kubeadm's 10 years).
-    #[arg(long, value_name = "DURATION", default_value = "3650d")]
+    #[arg(long, value_name = "DURATION", allow_hyphen_values = true, default_value = "3650d")]
     max_ca_lifetime: Lifetime,
     /// Also list the checks that passed or were skipped.
     #[arg(long)]
@@ -70,10 +70,8 @@ pub(crate) fn run(args: &AuditArgs) -> Result<ExitCode> {
         Format::Table => render(&report, args.all, color_enabled()),
     };
     let mut out = std::io::stdout().lock();
-    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
-        other => other.context("cannot write to standard output")?,
-    }
+    // A reader that stopped early (`| head`) ends the run quietly with 141 (exit::report).
+    out.write_all(text.as_bytes()).and_then(|()| out.flush()).context("cannot write to standard output")?;
     for e in &report.errors {
         eprintln!("error: {e}");
     }
@@ -139,11 +137,11 @@ fn render(report: &Report, all: bool, color: bool) -> String {
         }
     }
     if !report.errors.is_empty() {
-        counts.push(format!("{} unreadable inputs", report.errors.len()));
+        counts.push(output::count(report.errors.len(), "unreadable input"));
     }
     out.push_str(&format!(
-        "{} checks of {} ({} node, cert dir {}): {}: {}\n",
-        report.results.len(),
+        "{} of {} ({} node, cert dir {}): {}: {}\n",
+        output::count(report.results.len(), "check"),
         report.root.display(),
         if report.control_plane { "control-plane" } else { "worker" },
         report.cert_dir.display(),

@@ -93,10 +93,10 @@ pub(crate) struct CheckArgs {
     #[arg(long, value_name = "FILE")]
     pub(crate) ca: Option<PathBuf>,
     /// Warn from here: a duration before expiry (30d, 12h) or a share of the lifetime used (80%).
-    #[arg(long, value_name = "THRESHOLD", default_value = "30d", value_parser = parse_threshold)]
+    #[arg(long, value_name = "THRESHOLD", allow_hyphen_values = true, default_value = "30d", value_parser = parse_threshold)]
     pub(crate) warn: Threshold,
     /// Critical from here: a duration before expiry or a share of the lifetime used.
-    #[arg(long, value_name = "THRESHOLD", default_value = "7d", value_parser = parse_threshold)]
+    #[arg(long, value_name = "THRESHOLD", allow_hyphen_values = true, default_value = "7d", value_parser = parse_threshold)]
     pub(crate) crit: Threshold,
     /// Evaluate as of this time: RFC 3339, a date, or relative to now (+90d, -12h).
     #[arg(long, value_name = "TIME", default_value = "now", allow_hyphen_values = true)]
@@ -108,7 +108,7 @@ pub(crate) struct CheckArgs {
     #[arg(long)]
     pub(crate) no_defaults: bool,
     /// Timeout for each network step (connect, handshake, API response).
-    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = crate::commands::init::parse_duration)]
+    #[arg(long, value_name = "DURATION", allow_hyphen_values = true, default_value = "10s", value_parser = crate::commands::init::parse_duration)]
     pub(crate) timeout: Duration,
 }
 
@@ -172,11 +172,8 @@ pub(crate) fn run(args: &CheckArgs) -> Result<ExitCode> {
         };
         (written, report.tally())
     };
-    match written.and_then(|()| out.flush()) {
-        // A reader that stopped early (`| head`) is not an error of the check.
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
-        other => other.context("cannot write to standard output")?,
-    }
+    // A reader that stopped early (`| head`) ends the run quietly with 141 (exit::report).
+    written.and_then(|()| out.flush()).context("cannot write to standard output")?;
     for e in &tally.errors {
         eprintln!("error: {e}");
     }
@@ -327,13 +324,13 @@ fn table(report: &Report<'_>, color: bool) -> String {
     let counts: Vec<String> =
         report.counts().iter().filter(|(_, n)| *n > 0).map(|(s, n)| format!("{n} {}", s.as_str())).collect();
     out.push_str(&format!(
-        "\n{} certificates{}{}; at {}, warn {}, crit {}: {}\n",
-        report.entries.len(),
+        "\n{}{}{}; at {}, warn {}, crit {}: {}\n",
+        output::count(report.entries.len(), "certificate"),
         if counts.is_empty() { String::new() } else { format!(": {}", counts.join(", ")) },
         if report.inventory.errors.is_empty() {
             String::new()
         } else {
-            format!("; {} unreadable inputs", report.inventory.errors.len())
+            format!("; {}", output::count(report.inventory.errors.len(), "unreadable input"))
         },
         check::rfc3339(report.at),
         report.policy.warn,

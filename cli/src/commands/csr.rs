@@ -72,7 +72,7 @@ struct GenerateArgs {
     #[command(flatten)]
     cluster: ClusterFlags,
     /// The directory to write the keys and CSRs into; it must not exist yet (or be empty).
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", value_parser = crate::cluster_flags::absolute_path)]
     out: PathBuf,
     /// Only these, by kubeadm's names: apiserver, apiserver-kubelet-client, front-proxy-client,
     /// etcd-server, etcd-peer, etcd-healthcheck-client, apiserver-etcd-client, admin.conf,
@@ -93,14 +93,14 @@ struct InstallArgs {
     #[command(flatten)]
     cluster: ClusterFlags,
     /// The directory `csr generate --out` wrote, now holding the signed certificates.
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", value_parser = crate::cluster_flags::absolute_path)]
     from: PathBuf,
     /// Back up the files replaced under DIR: each run writes its own kubepki-backup-<UTC time>
     /// there (DIR is created 0700 if missing) [default: <cert dir>/../tmp].
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", value_parser = crate::cluster_flags::absolute_path)]
     backup_dir: Option<PathBuf>,
     /// Append one JSON line per installed certificate to this file (never key material).
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", value_parser = crate::cluster_flags::absolute_path)]
     audit_log: Option<PathBuf>,
     /// Output format.
     #[arg(short, long, value_enum, default_value_t)]
@@ -131,7 +131,7 @@ fn open(
 fn generate(args: &GenerateArgs) -> Result<ExitCode> {
     // What rotate takes from the flags and --config: never the host's name or address.
     let desired = args.cluster.rotation_desired(&[])?;
-    let algorithm = args.cluster.encryption_algorithm.as_deref().map(str::parse::<KeyAlgorithm>).transpose()?;
+    let algorithm = args.cluster.signer.encryption_algorithm.as_deref().map(str::parse::<KeyAlgorithm>).transpose()?;
     let (_lock, pki, kubeconfig_dir) = open(&args.cluster, &args.lock)?;
     let options = GenerateOptions { out: &args.out, names: &args.names, desired: &desired, algorithm };
     let report = external_ca::generate(&pki, &kubeconfig_dir, &options)?;
@@ -183,8 +183,8 @@ fn render_generate(args: &GenerateArgs, report: &GenerateReport) -> Result<()> {
                 ]);
             }
             println!(
-                "[csr] wrote a key and a CSR for {} certificates into {}:",
-                report.generated.len(),
+                "[csr] wrote a key and a CSR for {} into {}:",
+                output::count(report.generated.len(), "certificate"),
                 args.out.display()
             );
             print!("{}", output::table(&rows));
@@ -240,7 +240,7 @@ fn render_install(args: &InstallArgs, report: &InstallReport) -> Result<()> {
                     i.path.display().to_string(),
                 ]);
             }
-            println!("[csr] installed {} certificates:", report.installed.len());
+            println!("[csr] installed {}:", output::count(report.installed.len(), "certificate"));
             print!("{}", output::table(&rows));
             for w in &report.warnings {
                 println!("[csr] warning: {w}");

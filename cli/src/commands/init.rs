@@ -97,6 +97,6 @@ fn print_table(cfg: &kubepki_pki::ClusterConfig, report: &InitReport) {
     }
     match report.written.len() {
         0 => println!("[init] everything was already in place; nothing written"),
-        n => println!("[init] wrote {n} files"),
+        n => println!("[init] wrote {}", output::count(n, "file")),
     }
 }

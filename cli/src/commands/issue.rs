@@ -4,14 +4,14 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use clap::{Args, Subcommand};
 use kubepki_pki::node::{self, Node};
 use kubepki_pki::profile::Endpoint;
 use kubepki_pki::{CaKind, PkiDir, Profile, fsio};
 use serde_json::json;
 
-use crate::cluster_flags::ClusterFlags;
+use crate::cluster_flags::{ClusterFlags, EndpointFlags, SignerFlags};
 use crate::exit::{INPUT, coded};
 use crate::lock_flags::LockFlags;
 use crate::output::{self, Format, Progress};
@@ -23,10 +23,18 @@ pub(crate) struct IssueArgs {
     target: Target,
 }
 
+/// The flags of a cert-dir leaf: all the cluster flags (its SANs come from them).
 #[derive(Args, Debug)]
 struct Common {
     #[command(flatten)]
     cluster: ClusterFlags,
+    #[command(flatten)]
+    run: RunFlags,
+}
+
+/// How every `issue` runs: output, lock, progress.
+#[derive(Args, Clone, Debug)]
+struct RunFlags {
     /// Output format.
     #[arg(short, long, value_enum, default_value_t)]
     output: Format,
@@ -56,9 +64,13 @@ enum Target {
     /// A kubelet kubeconfig (client certificate system:node:<node-name> in system:nodes).
     KubeletClient {
         #[command(flatten)]
-        common: Common,
+        signer: SignerFlags,
+        #[command(flatten)]
+        endpoint: EndpointFlags,
+        #[command(flatten)]
+        run: RunFlags,
         /// Where to write the kubeconfig [default: ./kubelet-<node-name>.conf].
-        #[arg(long, value_name = "FILE")]
+        #[arg(long, value_name = "FILE", value_parser = crate::cluster_flags::absolute_path)]
         out: Option<PathBuf>,
     },
     /// Kubelet serving certificates (:10250), signed by the cluster CA, for one node
@@ -66,7 +78,9 @@ enum Target {
     /// and kubelet.key.
     KubeletServing {
         #[command(flatten)]
-        common: Common,
+        signer: SignerFlags,
+        #[command(flatten)]
+        run: RunFlags,
         /// The node's IP addresses.
         #[arg(long, value_name = "IP[,IP...]", value_delimiter = ',', conflicts_with = "nodes")]
         node_ip: Vec<IpAddr>,
@@ -74,7 +88,7 @@ enum Target {
         #[arg(long, value_name = "FILE")]
         nodes: Option<PathBuf>,
         /// The output directory.
-        #[arg(long, value_name = "DIR", default_value = ".")]
+        #[arg(long, value_name = "DIR", default_value = ".", value_parser = crate::cluster_flags::absolute_path)]
         out: PathBuf,
     },
 }
@@ -88,15 +102,22 @@ pub(crate) fn run(args: &IssueArgs) -> Result<ExitCode> {
         Target::EtcdPeer(c) => leaf(c, Profile::EtcdPeer),
         Target::EtcdHealthcheckClient(c) => leaf(c, Profile::EtcdHealthcheckClient),
         Target::ApiserverEtcdClient(c) => leaf(c, Profile::ApiServerEtcdClient),
-        Target::KubeletClient { common, out } => kubelet_client(common, out.as_ref()),
-        Target::KubeletServing { common, node_ip, nodes, out } => kubelet_serving(common, node_ip, nodes.as_ref(), out),
+        Target::KubeletClient { signer, endpoint, run, out } => {
+            let cluster =
+                ClusterFlags { signer: signer.clone(), endpoint: endpoint.clone(), ..ClusterFlags::default() };
+            kubelet_client(&Common { cluster, run: run.clone() }, out.as_ref())
+        }
+        Target::KubeletServing { signer, run, node_ip, nodes, out } => {
+            let cluster = ClusterFlags { signer: signer.clone(), ..ClusterFlags::default() };
+            kubelet_serving(&Common { cluster, run: run.clone() }, node_ip, nodes.as_ref(), out)
+        }
     }
 }
 
 fn leaf(c: &Common, profile: Profile) -> Result<ExitCode> {
     let cfg = c.cluster.resolve()?;
-    let item = kubepki_pki::bootstrap::issue_leaf(&cfg, profile.spec(), &c.lock.options())?;
-    match c.output {
+    let item = kubepki_pki::bootstrap::issue_leaf(&cfg, profile.spec(), &c.run.lock.options())?;
+    match c.run.output {
         Format::Json => output::print_json(&json!({
             "name": item.name,
             "path": item.path,
@@ -114,9 +135,12 @@ fn leaf(c: &Common, profile: Profile) -> Result<ExitCode> {
 }
 
 fn load_cluster_ca(cfg: &kubepki_pki::ClusterConfig, c: &Common) -> Result<kubepki_pki::CertificateAuthority> {
-    let pki = PkiDir::new(&cfg.cert_dir).allow_insecure_permissions(c.lock.allow_insecure_permissions);
-    pki.load_ca(CaKind::Ca)?
-        .with_context(|| format!("no cluster CA at {} (run `kubepki init` first)", pki.cert_path("ca").display()))
+    let pki = PkiDir::new(&cfg.cert_dir).allow_insecure_permissions(c.run.lock.allow_insecure_permissions);
+    Ok(pki.load_ca(CaKind::Ca)?.ok_or_else(|| kubepki_pki::Error::Missing {
+        path: pki.cert_path("ca"),
+        what: "the cluster CA",
+        fix: "run `kubepki init` first, or pass the cluster's --cert-dir".into(),
+    })?)
 }
 
 fn kubelet_client(c: &Common, out: Option<&PathBuf>) -> Result<ExitCode> {
@@ -137,7 +161,7 @@ fn kubelet_client(c: &Common, out: Option<&PathBuf>) -> Result<ExitCode> {
         bail!(coded(INPUT, anyhow::anyhow!("{} exists; remove it or choose another --out", out.display())));
     }
     fsio::replace_file(&out, kc.to_yaml().as_bytes(), 0o600)?;
-    match c.output {
+    match c.run.output {
         Format::Json => output::print_json(&json!({"node": cfg.node_name, "path": out, "server": server}))?,
         Format::Table => {
             println!("[issue] kubelet kubeconfig for system:node:{} written to {}", cfg.node_name, out.display())
@@ -147,7 +171,8 @@ fn kubelet_client(c: &Common, out: Option<&PathBuf>) -> Result<ExitCode> {
 }
 
 fn kubelet_serving(c: &Common, node_ips: &[IpAddr], nodes_file: Option<&PathBuf>, out: &PathBuf) -> Result<ExitCode> {
-    let cfg = c.cluster.resolve()?;
+    // Nothing of this host is needed: the node names and addresses are given.
+    let cfg = c.cluster.resolve_without_host()?;
     let nodes = match nodes_file {
         Some(file) => {
             let text = fsio::read_required(file, 64 << 20, "nodes file")?;
@@ -156,7 +181,7 @@ fn kubelet_serving(c: &Common, node_ips: &[IpAddr], nodes_file: Option<&PathBuf>
             node::parse_nodes(&text, file)?
         }
         None => {
-            if c.cluster.node_name.is_none() {
+            if c.cluster.signer.node_name.is_none() {
                 bail!(coded(INPUT, anyhow::anyhow!("give --node-name and --node-ip, or --nodes FILE")));
             }
             vec![Node::new(&cfg.node_name, node_ips.to_vec())?]
@@ -171,13 +196,13 @@ fn kubelet_serving(c: &Common, node_ips: &[IpAddr], nodes_file: Option<&PathBuf>
     };
     if completed > 0 && existing.len() == nodes.len() {
         // This command, rerun after a crash: the interrupted run had written all of it.
-        match c.output {
+        match c.run.output {
             Format::Json => output::print_json(
                 &json!({"nodes": nodes.len(), "files": completed, "out": out, "completedInterrupted": true}),
             )?,
             Format::Table => println!(
-                "[issue] an interrupted run was completed: {} kubelet serving certificates under {}",
-                nodes.len(),
+                "[issue] an interrupted run was completed: {} under {}",
+                output::count(nodes.len(), "kubelet serving certificate"),
                 out.display()
             ),
         }
@@ -190,7 +215,7 @@ fn kubelet_serving(c: &Common, node_ips: &[IpAddr], nodes_file: Option<&PathBuf>
         ));
     }
     let ca = load_cluster_ca(&cfg, c)?;
-    let progress = Progress::new("issuing", nodes.len(), c.quiet || c.output == Format::Json);
+    let progress = Progress::new("issuing", nodes.len(), c.run.quiet || c.run.output == Format::Json);
     let written = node::issue_serving(
         &ca,
         &nodes,
@@ -200,10 +225,14 @@ fn kubelet_serving(c: &Common, node_ips: &[IpAddr], nodes_file: Option<&PathBuf>
         time::OffsetDateTime::now_utc(),
         &|done| progress.set(done),
     )?;
-    match c.output {
+    match c.run.output {
         Format::Json => output::print_json(&json!({"nodes": nodes.len(), "files": written.len(), "out": out}))?,
         Format::Table => {
-            println!("[issue] {} kubelet serving certificates written under {}", nodes.len(), out.display())
+            println!(
+                "[issue] {} written under {}",
+                output::count(nodes.len(), "kubelet serving certificate"),
+                out.display()
+            )
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -11,7 +11,7 @@ use kubepki_pki::{
     Usage, node,
 };
 
-use crate::cluster_flags::ClusterFlags;
+use crate::cluster_flags::{ClusterFlags, EndpointFlags, KubeconfigDirFlags, SignerFlags};
 use crate::exit::{INPUT, coded};
 
 /// `kubepki kubeconfig`.
@@ -32,7 +32,11 @@ enum KubeconfigCommand {
     /// cert dir's CA; the kubeconfig's CA data is the cert dir's CA file.
     User {
         #[command(flatten)]
-        cluster: ClusterFlags,
+        signer: SignerFlags,
+        #[command(flatten)]
+        kubeconfigs: KubeconfigDirFlags,
+        #[command(flatten)]
+        endpoint: EndpointFlags,
         /// The user name (the client certificate's CN).
         #[arg(long, value_name = "NAME")]
         client_name: String,
@@ -41,7 +45,7 @@ enum KubeconfigCommand {
         #[arg(long = "org", value_name = "GROUP")]
         orgs: Vec<String>,
         /// The client certificate's validity [default: --cert-validity, 8760h].
-        #[arg(long, value_name = "DURATION")]
+        #[arg(long, value_name = "DURATION", allow_hyphen_values = true)]
         validity: Option<String>,
         /// Accept a CA key readable by group or others.
         #[arg(long)]
@@ -64,17 +68,34 @@ enum KubeconfigFormat {
 }
 
 pub(crate) fn run(args: &KubeconfigArgs) -> Result<ExitCode> {
-    let KubeconfigCommand::User { cluster, client_name, orgs, validity, allow_insecure_permissions, output } =
-        &args.command;
+    let KubeconfigCommand::User {
+        signer,
+        kubeconfigs,
+        endpoint,
+        client_name,
+        orgs,
+        validity,
+        allow_insecure_permissions,
+        output,
+    } = &args.command;
+    // The SAN flags are not this command's: a kubeconfig's client certificate has none.
+    let cluster = &ClusterFlags {
+        signer: signer.clone(),
+        kubeconfigs: kubeconfigs.clone(),
+        endpoint: endpoint.clone(),
+        ..ClusterFlags::default()
+    };
     if client_name.trim().is_empty() {
         anyhow::bail!(coded(INPUT, anyhow::anyhow!("--client-name must not be empty")));
     }
     let target = Target::resolve(cluster)?;
     let cfg = &target.cfg;
     let pki = PkiDir::new(&cfg.cert_dir).allow_insecure_permissions(*allow_insecure_permissions);
-    let ca = pki
-        .load_ca(CaKind::Ca)?
-        .with_context(|| format!("no cluster CA at {} (run `kubepki init` first)", pki.cert_path("ca").display()))?;
+    let ca = pki.load_ca(CaKind::Ca)?.ok_or_else(|| kubepki_pki::Error::Missing {
+        path: pki.cert_path("ca"),
+        what: "the cluster CA",
+        fix: "run `kubepki init` first, or pass the cluster's --cert-dir".into(),
+    })?;
     let (cluster_name, server) = target.cluster(&ca)?;
     let lifetime = match validity {
         Some(v) => v.parse().context("--validity")?,
@@ -121,10 +142,10 @@ impl Target {
     fn resolve(flags: &ClusterFlags) -> Result<Self> {
         let file = flags.kubeadm_file()?;
         let in_file = |f: fn(&KubeadmConfig) -> bool| file.as_ref().is_some_and(f);
-        let server_given = flags.control_plane_endpoint.is_some()
-            || flags.apiserver_advertise_address.is_some()
+        let server_given = flags.endpoint.control_plane_endpoint.is_some()
+            || flags.endpoint.apiserver_advertise_address.is_some()
             || in_file(|k| k.control_plane_endpoint.is_some() || k.advertise_address.is_some());
-        let name_given = flags.cluster_name.is_some() || in_file(|k| k.cluster_name.is_some());
+        let name_given = flags.endpoint.cluster_name.is_some() || in_file(|k| k.cluster_name.is_some());
         let (_, kubeconfig_dir) = flags.dirs()?;
         let path = kubeconfig_dir.join("admin.conf");
         let admin = match server_given && name_given {

@@ -37,17 +37,17 @@ pub(crate) struct RotateArgs {
     cluster: ClusterFlags,
     /// A kubeconfig (besides those in --kubeconfig-dir) whose embedded client certificates are
     /// renewed; repeatable.
-    #[arg(long = "kubeconfig", value_name = "FILE")]
+    #[arg(long = "kubeconfig", value_name = "FILE", value_parser = crate::cluster_flags::absolute_path)]
     kubeconfigs: Vec<PathBuf>,
     /// Kubelet serving certificates to renew: a node's kubelet PKI dir holding kubelet.crt and
     /// kubelet.key (signed by the cluster CA), or a directory with one such directory per node
     /// (as `kubepki issue kubelet-serving --out DIR` writes); repeatable.
-    #[arg(long = "kubelet-serving-dir", value_name = "DIR")]
+    #[arg(long = "kubelet-serving-dir", value_name = "DIR", value_parser = crate::cluster_flags::absolute_path)]
     kubelet_serving_dirs: Vec<PathBuf>,
     /// Renew this long before expiry (e.g. 30d, 72h). Without --renew-before and --renew-at:
     /// 2/3 of the lifetime or 30d before expiry, whichever comes first, never in the first
     /// half of a certificate's life.
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", allow_hyphen_values = true, value_parser = parse_duration)]
     renew_before: Option<Duration>,
     /// Renew once this share of the lifetime has passed (e.g. 66%). With both, the earlier
     /// point wins.
@@ -55,7 +55,7 @@ pub(crate) struct RotateArgs {
     renew_at: Option<f64>,
     /// Move each certificate's renewal point earlier by up to this much (stable per
     /// certificate), so a fleet on one schedule spreads out.
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", allow_hyphen_values = true, value_parser = parse_duration)]
     jitter: Option<Duration>,
     /// Renew these whatever the policy says (kubeadm names: apiserver, admin.conf, ...); also
     /// reissues a broken or missing leaf, with the identity of its old certificate when it can
@@ -75,7 +75,7 @@ pub(crate) struct RotateArgs {
     #[arg(long, value_name = "TIME", value_parser = parse_at)]
     at: Option<OffsetDateTime>,
     /// The lifetime of renewed certificates [default: the lifetime each had].
-    #[arg(long, value_name = "DURATION")]
+    #[arg(long, value_name = "DURATION", allow_hyphen_values = true)]
     validity: Option<String>,
     /// Keep the existing keys (a new key is made by default).
     #[arg(long)]
@@ -86,7 +86,7 @@ pub(crate) struct RotateArgs {
     /// The directory under which each run backs up the files it replaces, in its own
     /// kubepki-backup-<UTC time> (DIR is created 0700 if missing, so one fixed DIR serves every
     /// run) [default: <cert dir>/../tmp].
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", value_parser = crate::cluster_flags::absolute_path)]
     backup_dir: Option<PathBuf>,
     /// After a successful run, keep only this many of kubepki's backups in the backup
     /// directory (`kubepki-backup-<UTC time>`, the newest, this run's included) and remove the
@@ -94,7 +94,7 @@ pub(crate) struct RotateArgs {
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     keep_backups: Option<u32>,
     /// Append one JSON line per action to this file (never key material).
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", value_parser = crate::cluster_flags::absolute_path)]
     audit_log: Option<PathBuf>,
     /// Run this shell command once after a run that renewed anything; the rotated names are in
     /// $KUBEPKI_ROTATED (space-separated) and the backup in $KUBEPKI_BACKUP_DIR. If it fails,
@@ -158,7 +158,7 @@ fn request(args: &RotateArgs) -> Result<RotateRequest> {
     let plan = &mut request.plan;
     plan.desired = args.cluster.rotation_desired(&args.remove_sans)?;
     plan.validity = args.validity.as_deref().map(str::parse::<Lifetime>).transpose().context("--validity")?;
-    plan.algorithm = args.cluster.encryption_algorithm.as_deref().map(str::parse::<KeyAlgorithm>).transpose()?;
+    plan.algorithm = args.cluster.signer.encryption_algorithm.as_deref().map(str::parse::<KeyAlgorithm>).transpose()?;
     plan.policy = match (args.renew_before, args.renew_at) {
         (None, None) => Policy { jitter: args.jitter, ..Policy::default() },
         (before, at) => Policy { renew_before: before, renew_at: at, jitter: args.jitter, floor: None },
@@ -177,7 +177,7 @@ fn request(args: &RotateArgs) -> Result<RotateRequest> {
     }
     request.lock_timeout = args.lock.lock_timeout;
     request.allow_insecure_permissions = args.lock.allow_insecure_permissions;
-    request.config = rotation_config(args.cluster.config.as_deref())?;
+    request.config = rotation_config(args.cluster.signer.config.as_deref())?;
     request.hook = args.exec.as_deref().map(Hook::shell);
     request.verify = args.verify.verification();
     Ok(request)
@@ -359,7 +359,7 @@ fn render(format: Format, report: &RotateReport) -> Result<()> {
                     println!("[rotate] previous files backed up in {}", b.dir.display());
                 }
                 if !pruned.is_empty() {
-                    println!("[rotate] removed {} older backups (--keep-backups)", pruned.len());
+                    println!("[rotate] removed {} (--keep-backups)", output::count(pruned.len(), "older backup"));
                 }
                 println!("[rotate] restart or reload what uses them: see docs/rotation.md");
             } else if dry_run {

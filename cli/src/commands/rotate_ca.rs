@@ -39,19 +39,25 @@ pub(crate) struct RotateCaArgs {
     phase: PhaseCommand,
 }
 
+/// `--ca`: one of kubeadm's CA names, which `--help` lists and shell completion offers.
+fn ca_kind() -> impl clap::builder::TypedValueParser<Value = CaKind> {
+    use clap::builder::TypedValueParser as _;
+    clap::builder::PossibleValuesParser::new(CaKind::ALL.map(CaKind::name)).try_map(|s| s.parse::<CaKind>())
+}
+
 #[derive(Args, Debug)]
 struct Common {
-    /// The CA to rotate: ca, front-proxy-ca or etcd-ca.
-    #[arg(long, value_name = "CA")]
+    /// The CA to rotate.
+    #[arg(long, value_name = "CA", value_parser = ca_kind())]
     ca: CaKind,
     /// The cert dir.
-    #[arg(long, value_name = "DIR", default_value = "/etc/kubernetes/pki")]
+    #[arg(long, value_name = "DIR", default_value = "/etc/kubernetes/pki", value_parser = crate::cluster_flags::absolute_path)]
     cert_dir: PathBuf,
     /// The kubeconfig dir (its *.conf carry the cluster CA).
-    #[arg(long, value_name = "DIR", default_value = "/etc/kubernetes")]
+    #[arg(long, value_name = "DIR", default_value = "/etc/kubernetes", value_parser = crate::cluster_flags::absolute_path)]
     kubeconfig_dir: PathBuf,
     /// Another kubeconfig to keep in step; repeatable.
-    #[arg(long = "kubeconfig", value_name = "FILE")]
+    #[arg(long = "kubeconfig", value_name = "FILE", value_parser = crate::cluster_flags::absolute_path)]
     kubeconfigs: Vec<PathBuf>,
     /// Run this shell command after the phase wrote its files (restart what must restart);
     /// $KUBEPKI_PHASE names the phase. If it fails, the phase is undone.
@@ -76,7 +82,7 @@ enum PhaseCommand {
         #[arg(long, value_name = "ALGORITHM")]
         encryption_algorithm: Option<KeyAlgorithm>,
         /// The new CA's validity [default: the old CA's lifetime].
-        #[arg(long, value_name = "DURATION")]
+        #[arg(long, value_name = "DURATION", allow_hyphen_values = true)]
         ca_validity: Option<Lifetime>,
         /// Also certify the new CA's key with the old CA (cross-signed.crt in the staging area).
         #[arg(long)]
@@ -89,7 +95,7 @@ enum PhaseCommand {
         #[command(flatten)]
         common: Common,
         /// Append one JSON line per reissued certificate to this file.
-        #[arg(long, value_name = "FILE")]
+        #[arg(long, value_name = "FILE", value_parser = crate::cluster_flags::absolute_path)]
         audit_log: Option<PathBuf>,
     },
     /// Remove the old CA from every trust point.

@@ -107,10 +107,8 @@ pub(crate) fn run(args: &TreeArgs) -> Result<ExitCode> {
         TreeFormat::Mermaid => tree.to_mermaid(at),
     };
     let mut out = std::io::stdout().lock();
-    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
-        other => other.context("cannot write to standard output")?,
-    }
+    // A reader that stopped early (`| head`) ends the run quietly with 141 (exit::report).
+    out.write_all(text.as_bytes()).and_then(|()| out.flush()).context("cannot write to standard output")?;
     for e in &inventory.errors {
         eprintln!("error: {e}");
     }

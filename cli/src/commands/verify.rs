@@ -113,14 +113,14 @@ pub(crate) struct VerifyArgs {
     apiserver_served_cert: Option<PathBuf>,
 
     /// Warn about served certificates expiring within this long.
-    #[arg(long, value_name = "DURATION", default_value = "30d", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", allow_hyphen_values = true, default_value = "30d", value_parser = parse_duration)]
     warn: Duration,
     /// The limit for each connection, handshake and request.
-    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", allow_hyphen_values = true, default_value = "10s", value_parser = parse_duration)]
     timeout: Duration,
     /// Wait this long for an endpoint that is restarting: refused connections are retried,
     /// and one still serving another certificate than the file is checked again.
-    #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", allow_hyphen_values = true, default_value = "0s", value_parser = parse_duration)]
     wait: Duration,
     /// Output format.
     #[arg(short, long, value_enum, default_value_t)]
@@ -283,9 +283,9 @@ fn print_table(report: &Report, cert_dir: &Path) {
     let unchecked = report.endpoints.iter().filter(|e| e.outcome != Outcome::Checked).count();
     let n = report.endpoints.len();
     println!(
-        "[verify] {}: {n} endpoint{}, {} pass, {} warn, {} fail, {} skip{}",
+        "[verify] {}: {}, {} pass, {} warn, {} fail, {} skip{}",
         verdict_str(report.verdict()),
-        if n == 1 { "" } else { "s" },
+        output::count(n, "endpoint"),
         count(Status::Pass),
         count(Status::Warn),
         count(Status::Fail),

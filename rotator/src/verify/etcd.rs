@@ -37,7 +37,7 @@ pub(crate) async fn status(
 
 /// The gRPC code and the deepest cause: tonic's own message for a refused connection
 /// ("transport error", "operation was canceled") says little, the TLS alert under it more.
-fn describe(e: &etcd_client::Error) -> String {
+pub(crate) fn describe(e: &etcd_client::Error) -> String {
     let etcd_client::Error::GRpcStatus(status) = e else {
         return first_line(&e.to_string());
     };

@@ -48,7 +48,7 @@
 //! # }
 //! ```
 
-mod etcd;
+pub(crate) mod etcd;
 mod material;
 pub(crate) mod probe;
 mod report;

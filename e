@@ -1,0 +1,1 @@
+error: /etc/kubernetes/pki/ca.crt: the cluster CA does not exist (run `kubepki init` first, or pass the cluster's --cert-dir)
