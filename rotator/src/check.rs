@@ -9,7 +9,9 @@
 //! assert_eq!(policy.crit, Threshold::LifetimeUsed(80.0));
 //! let inventory = Inventory::default();
 //! let report = evaluate(&inventory, &policy, time::OffsetDateTime::now_utc());
-//! assert_eq!(report.verdict(), Verdict::Ok);
+//! // Nothing found at all is an input error: there was nothing to judge.
+//! assert_eq!(report.verdict(), Verdict::Unknown);
+//! assert!(report.errors()[0].message.starts_with("no certificates found in"));
 //! ```
 
 use std::fmt;
@@ -300,7 +302,16 @@ impl Report<'_> {
     /// The overall verdict: the worst status, an input error (unknown), a general warning.
     pub fn verdict(&self) -> Verdict {
         let items = self.entries.iter().fold(Verdict::Ok, |v, e| v.worst(e.status.verdict()));
-        items.with_inputs(!self.inventory.errors.is_empty(), !self.inventory.warnings.is_empty())
+        items.with_inputs(!self.errors().is_empty(), !self.inventory.warnings.is_empty())
+    }
+
+    /// The inputs that could not be read or parsed as a whole; when nothing at all was found
+    /// and nothing failed, that ([`Inventory::nothing_found`]): there was nothing to judge.
+    pub fn errors(&self) -> Vec<InputError> {
+        if self.entries.is_empty() && self.inventory.errors.is_empty() {
+            return vec![self.inventory.nothing_found()];
+        }
+        self.inventory.errors.clone()
     }
 
     /// How many entries have each status, in the order of [`Status::ALL`].
@@ -310,7 +321,7 @@ impl Report<'_> {
 
     /// Inputs that could not be read: input errors and invalid items.
     pub fn unreadable(&self) -> usize {
-        self.inventory.errors.len() + self.entries.iter().filter(|e| e.status == Status::Invalid).count()
+        self.errors().len() + self.entries.iter().filter(|e| e.status == Status::Invalid).count()
     }
 
     /// kubepki's own document (`-o json`, `-o yaml`); the schema is in `docs/check.md`.
@@ -323,7 +334,7 @@ impl Report<'_> {
         Tally {
             items: self.entries.len(),
             verdict: self.verdict(),
-            errors: self.inventory.errors.clone(),
+            errors: self.errors(),
             invalid: self.entries.iter().filter_map(invalid).collect(),
             missing: self.entries.iter().filter_map(missing).collect(),
         }
@@ -430,6 +441,8 @@ impl<'a> Document<'a> {
         nested_json(&mut tail, &errors, 1);
         tail.extend_from_slice(b",\n  \"warnings\": ");
         nested_json(&mut tail, &self.inventory.warnings, 1);
+        tail.extend_from_slice(b",\n  \"keysNotChecked\": ");
+        nested_json(&mut tail, &self.inventory.keys_not_read, 1);
         tail.extend_from_slice(b",\n  \"verdict\": ");
         nested_json(&mut tail, verdict.as_str(), 1);
         tail.extend_from_slice(b",\n  \"exitCode\": ");
@@ -492,9 +505,13 @@ impl<'a> Document<'a> {
         tally.missing.extend(missing);
     }
 
-    /// Once every item is written: the overall verdict, with the input errors and warnings.
+    /// Once every item is written: the overall verdict, with the input errors and warnings
+    /// (nothing found at all is one: [`Inventory::nothing_found`]).
     fn final_verdict(&self) -> Verdict {
         let mut tally = self.tally.borrow_mut();
+        if tally.items == 0 && tally.errors.is_empty() {
+            tally.errors.push(self.inventory.nothing_found());
+        }
         tally.verdict = tally.verdict.with_inputs(!tally.errors.is_empty(), !self.inventory.warnings.is_empty());
         tally.verdict
     }
@@ -627,6 +644,7 @@ impl Serialize for Document<'_> {
             tally.errors.iter().map(|e| ErrorView { input: &e.input, message: &e.message }).collect();
         map.serialize_entry("errors", &errors)?;
         map.serialize_entry("warnings", &self.inventory.warnings)?;
+        map.serialize_entry("keysNotChecked", &self.inventory.keys_not_read)?;
         map.serialize_entry("verdict", verdict.as_str())?;
         map.serialize_entry("exitCode", &verdict.exit_code())?;
         map.end()

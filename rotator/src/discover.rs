@@ -12,6 +12,7 @@ use kubepki_pki::profile::{KubeconfigKind, LEAVES};
 use kubepki_pki::{CaKind, Certificate, Kubeconfig, PkiDir, PrivateKey};
 use zeroize::Zeroizing;
 
+use crate::hardening::resolve_under;
 use crate::inventory::{
     CaState, Finding, Found, InputError, InventoryBuilder, Item, ItemState, Location, SourcePath, Sources, Stored,
 };
@@ -26,8 +27,12 @@ const CONTROL_PLANE_KUBECONFIGS: [KubeconfigKind; 3] =
     [KubeconfigKind::Admin, KubeconfigKind::ControllerManager, KubeconfigKind::Scheduler];
 
 pub(crate) fn local(sources: &Sources, builder: &mut InventoryBuilder) {
+    let dirs = [&sources.cert_dir, &sources.kubeconfig_dir].into_iter().flatten();
+    let searched = dirs.chain(&sources.kubeconfigs).chain(&sources.kubelet_pki_dir).map(|s| s.path.clone());
+    builder.inventory_mut().searched = searched.chain(sources.files.iter().cloned()).collect();
     let control_plane = sources.cert_dir.as_ref().is_some_and(|dir| cert_dir(dir, builder));
     let kubelet_dir = sources.kubelet_pki_dir.as_ref().map(|s| s.path.as_path());
+    let root = sources.root.as_deref();
     let mut found = Found::default();
     let mut seen = BTreeSet::new();
     if let Some(dir) = &sources.kubeconfig_dir
@@ -48,7 +53,7 @@ pub(crate) fn local(sources: &Sources, builder: &mut InventoryBuilder) {
                 Some(kind) => found.items.push(missing_kubeconfig(kind, path)),
                 None => {
                     seen.insert(canonical(&path));
-                    kubeconfig(&path, true, kubelet_dir, &mut found);
+                    kubeconfig(&path, true, kubelet_dir, root, &mut found);
                 }
             }
         }
@@ -63,11 +68,11 @@ pub(crate) fn local(sources: &Sources, builder: &mut InventoryBuilder) {
                 found.errors.push(InputError::new(source.path.display().to_string(), "does not exist"));
                 continue;
             }
-            _ => kubeconfig(&source.path, false, kubelet_dir, &mut found),
+            _ => kubeconfig(&source.path, false, kubelet_dir, root, &mut found),
         }
     }
     if let Some(dir) = &sources.kubelet_pki_dir {
-        kubelet(dir, &mut found);
+        kubelet(dir, root, &mut found);
     }
     found.extend(crate::scan::files(&sources.files));
     builder.add(found);
@@ -86,6 +91,16 @@ pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
         cause = c.source();
     }
     s
+}
+
+/// Where to read `path` on a node whose filesystem is at `root` (`check --root`): every
+/// symbolic link on the way followed inside the root ([`resolve_under`]), so the kubelet's
+/// absolute `kubelet-client-current.pem` link reads the copy's file. A path outside the root
+/// is a path on the node. Without a root, `path` itself.
+fn on_node(root: Option<&Path>, path: &Path) -> PathBuf {
+    let Some(root) = root else { return path.to_owned() };
+    let node_path = Path::new("/").join(path.strip_prefix(root).unwrap_or(path));
+    resolve_under(root, &node_path)
 }
 
 fn canonical(path: &Path) -> PathBuf {
@@ -155,15 +170,30 @@ pub(crate) fn key_finding(cert: &Certificate, key_pem: &[u8], key_ref: &str) -> 
     }
 }
 
+/// A private key file as read: `Ok(None)` if it does not exist.
+type KeyRead = Result<Option<Zeroizing<Vec<u8>>>, KeyError>;
+
+/// Why a private key file could not be read.
+enum KeyError {
+    /// This user may not read it (a monitoring user on a root-owned tree): the pairing is
+    /// not checked, which is no error of the certificate.
+    Denied,
+    /// Anything else, naming the file.
+    Other(String),
+}
+
+/// Reads a private key file, telling a permission denied from other failures.
+fn read_key(path: &Path) -> KeyRead {
+    fsio::read_optional(path, MAX_PEM_FILE, "private key").map(|k| k.map(Zeroizing::new)).map_err(|e| match &e {
+        kubepki_pki::Error::Read { source, .. } if source.kind() == io::ErrorKind::PermissionDenied => KeyError::Denied,
+        _ => KeyError::Other(error_chain(&e)),
+    })
+}
+
 /// Judges the key read from `key_path` against the first item's certificate: a missing key
-/// is a finding when `required`. Returns whether a key exists.
-fn judge_key(
-    items: &mut [Item],
-    key: Result<Option<Zeroizing<Vec<u8>>>, String>,
-    key_path: &Path,
-    required: bool,
-    errors: &mut Vec<InputError>,
-) -> bool {
+/// is a finding when `required`; a key this user may not read goes to `found.keys_not_read`.
+/// Returns whether a key exists.
+fn judge_key(items: &mut [Item], key: KeyRead, key_path: &Path, required: bool, found: &mut Found) -> bool {
     let key_ref = key_path.display().to_string();
     let exists = !matches!(key, Ok(None));
     let Some(cert) = items.first().and_then(Item::cert) else { return exists };
@@ -172,32 +202,29 @@ fn judge_key(
         Ok(None) => {}
         Ok(Some(bytes)) => match key_finding(cert, &bytes, &key_ref) {
             Ok(finding) => items[0].findings.extend(finding),
-            Err(e) => errors.push(e),
+            Err(e) => found.errors.push(e),
         },
-        Err(e) => errors.push(InputError::new(key_ref, e)),
+        Err(KeyError::Denied) => found.keys_not_read.push(key_path.to_owned()),
+        Err(KeyError::Other(e)) => found.errors.push(InputError::new(key_ref, e)),
     }
     exists
 }
 
 /// Reads the key file at `key_path` and judges it against the first item's certificate.
-fn check_key_file(items: &mut [Item], key_path: &Path, required: bool, errors: &mut Vec<InputError>) -> bool {
-    let key = read_file(key_path, MAX_PEM_FILE, "private key").map(|k| k.map(Zeroizing::new));
-    judge_key(items, key, key_path, required, errors)
+fn check_key_file(items: &mut [Item], key_path: &Path, required: bool, found: &mut Found) -> bool {
+    judge_key(items, read_key(key_path), key_path, required, found)
 }
 
 /// A cert dir certificate file and its key, read as one consistent pair ([`fsio::read_pair`],
 /// with the cert dir's state dir `journal_dir`), so a rotation committing meanwhile cannot pair
 /// a new certificate with an old key. On an error, each is read on its own to say which one
 /// failed.
-type Pair = (Result<Option<Vec<u8>>, String>, Result<Option<Zeroizing<Vec<u8>>>, String>);
+type Pair = (Result<Option<Vec<u8>>, String>, KeyRead);
 
 fn read_cert_and_key(cert: &Path, key: &Path, journal_dir: &Path) -> Pair {
     match fsio::read_pair(cert, key, MAX_PEM_FILE, Some(journal_dir)) {
         Ok(pair) => (Ok(pair.cert), Ok(pair.key)),
-        Err(_) => (
-            read_file(cert, MAX_PEM_FILE, "certificate"),
-            read_file(key, MAX_PEM_FILE, "private key").map(|k| k.map(Zeroizing::new)),
-        ),
+        Err(_) => (read_file(cert, MAX_PEM_FILE, "certificate"), read_key(key)),
     }
 }
 
@@ -246,7 +273,7 @@ fn key_only(name: &str, location: Location, cert_path: &Path, key_path: &Path) -
 }
 
 /// Whether a key read found a file (an unreadable one included).
-fn key_exists<T>(key: &Result<Option<T>, String>) -> bool {
+fn key_exists(key: &KeyRead) -> bool {
     !matches!(key, Ok(None))
 }
 
@@ -281,7 +308,7 @@ fn cert_dir(source: &SourcePath, builder: &mut InventoryBuilder) -> bool {
             Err(e) => Err(e),
         };
         let mut items = items_from(kind.name(), certs, location, None);
-        let has_key = judge_key(&mut items, key, &key_path, false, &mut found.errors);
+        let has_key = judge_key(&mut items, key, &key_path, false, &mut found);
         match &items[0].certificate {
             Ok(_) => {
                 let certs = items.iter().filter_map(Item::cert).cloned().collect();
@@ -333,7 +360,7 @@ fn cert_dir(source: &SourcePath, builder: &mut InventoryBuilder) -> bool {
             Err(e) => Err(e),
         };
         let mut items = items_from(spec.name, certs, location, Some(spec.ca));
-        judge_key(&mut items, key, &key_path, true, &mut found.errors);
+        judge_key(&mut items, key, &key_path, true, &mut found);
         found.items.extend(items);
     }
     // A journal under a held lock is a write in progress, which its writer completes. (An
@@ -394,8 +421,11 @@ fn conf_files(source: &SourcePath, errors: &mut Vec<InputError>) -> Option<Vec<P
     Some(files)
 }
 
-fn resolve(kubeconfig: &Path, file: &Path) -> PathBuf {
-    if file.is_relative() { kubeconfig.parent().unwrap_or(Path::new(".")).join(file) } else { file.to_owned() }
+/// The file a kubeconfig names, relative to the kubeconfig, on the node at `root` if any.
+fn resolve(kubeconfig: &Path, file: &Path, root: Option<&Path>) -> PathBuf {
+    let path =
+        if file.is_relative() { kubeconfig.parent().unwrap_or(Path::new(".")).join(file) } else { file.to_owned() };
+    on_node(root, &path)
 }
 
 /// The certificates a kubeconfig field refers to, or why not.
@@ -407,14 +437,14 @@ enum FieldCerts {
 }
 
 /// Reads the certificates a kubeconfig field refers to.
-fn pem_source_certs(kubeconfig: &Path, source: &PemSource, what: &str) -> (Stored, FieldCerts) {
+fn pem_source_certs(kubeconfig: &Path, source: &PemSource, what: &str, root: Option<&Path>) -> (Stored, FieldCerts) {
     match source {
         PemSource::Embedded(bytes) => (
             Stored::Embedded,
             FieldCerts::Read(parse_certificates(bytes, &format!("{}: {what}", kubeconfig.display()))),
         ),
         PemSource::File(file) => {
-            let path = resolve(kubeconfig, file);
+            let path = resolve(kubeconfig, file, root);
             let certs = match read_file(&path, MAX_PEM_FILE, "certificate") {
                 Ok(None) => {
                     FieldCerts::Absent(format!("{} (named by {}) does not exist", path.display(), kubeconfig.display()))
@@ -427,7 +457,13 @@ fn pem_source_certs(kubeconfig: &Path, source: &PemSource, what: &str) -> (Store
     }
 }
 
-fn kubeconfig(path: &Path, in_kubeconfig_dir: bool, kubelet_dir: Option<&Path>, found: &mut Found) {
+fn kubeconfig(
+    path: &Path,
+    in_kubeconfig_dir: bool,
+    kubelet_dir: Option<&Path>,
+    root: Option<&Path>,
+    found: &mut Found,
+) {
     let input = path.display().to_string();
     let text = match read_file(path, MAX_CONFIG_FILE, "kubeconfig") {
         Ok(Some(bytes)) => match String::from_utf8(bytes) {
@@ -456,11 +492,11 @@ fn kubeconfig(path: &Path, in_kubeconfig_dir: bool, kubelet_dir: Option<&Path>, 
         let is_current = current.as_ref().is_some_and(|c| c.user == user);
         let name = if is_current { file_name.clone() } else { format!("{file_name}:{user}") };
         let (cert_stored, certs) =
-            pem_source_certs(path, &cert_source, &format!("user {user} client-certificate-data"));
+            pem_source_certs(path, &cert_source, &format!("user {user} client-certificate-data"), root);
         let key_source = kc.client_key(user);
         let key_stored = match &key_source {
             Ok(Some(PemSource::Embedded(_))) => Some(Stored::Embedded),
-            Ok(Some(PemSource::File(f))) => Some(Stored::File(resolve(path, f))),
+            Ok(Some(PemSource::File(f))) => Some(Stored::File(resolve(path, f, root))),
             _ => None,
         };
         let location = |index| Location::Kubeconfig {
@@ -489,7 +525,7 @@ fn kubeconfig(path: &Path, in_kubeconfig_dir: bool, kubelet_dir: Option<&Path>, 
                     }
                 }
                 Ok(Some(PemSource::File(f))) => {
-                    check_key_file(&mut items, &resolve(path, &f), true, &mut found.errors);
+                    check_key_file(&mut items, &resolve(path, &f, root), true, found);
                 }
                 Ok(None) => {
                     items[0].findings.push(Finding::KeyMissing { key: format!("{input}: user {user} client-key") })
@@ -502,7 +538,7 @@ fn kubeconfig(path: &Path, in_kubeconfig_dir: bool, kubelet_dir: Option<&Path>, 
                 && in_kubeconfig_dir
                 && file_name == "kubelet.conf"
                 && cert_stored == Stored::Embedded
-                && current.exists()
+                && on_node(root, &current).exists()
             {
                 items[0].findings.push(Finding::KubeletConfEmbedded { current });
             }
@@ -521,7 +557,7 @@ fn kubeconfig(path: &Path, in_kubeconfig_dir: bool, kubelet_dir: Option<&Path>, 
         let is_current = current.as_ref().is_some_and(|c| c.cluster == cluster);
         let name = if is_current { format!("{file_name}:ca") } else { format!("{file_name}:ca:{cluster}") };
         let (stored, certs) =
-            match pem_source_certs(path, &ca_source, &format!("cluster {cluster} certificate-authority-data")) {
+            match pem_source_certs(path, &ca_source, &format!("cluster {cluster} certificate-authority-data"), root) {
                 (stored, FieldCerts::Read(certs)) => (stored, certs),
                 (stored, FieldCerts::Absent(reason)) => (stored, Err(reason)),
             };
@@ -542,14 +578,14 @@ const KUBELET_FILES: [(&str, &str, Option<CaKind>); 3] = [
     ("kubelet.crt", "kubelet.key", None),
 ];
 
-fn kubelet(source: &SourcePath, found: &mut Found) {
+fn kubelet(source: &SourcePath, root: Option<&Path>, found: &mut Found) {
     if !dir_present(source, "kubelet PKI dir", &mut found.errors) {
         return;
     }
     for (file, key_file, expected_ca) in KUBELET_FILES {
         let path = source.path.join(file);
         let key_path = source.path.join(key_file);
-        let certs = match read_file(&path, MAX_PEM_FILE, "certificate") {
+        let certs = match read_file(&on_node(root, &path), MAX_PEM_FILE, "certificate") {
             Ok(None) => continue,
             Ok(Some(bytes)) => {
                 let bytes = Zeroizing::new(bytes);
@@ -559,7 +595,8 @@ fn kubelet(source: &SourcePath, found: &mut Found) {
         };
         let location = |index| Location::KubeletPem { path: path.clone(), key_path: key_path.clone(), index };
         let mut items = items_from(file, certs, location, expected_ca);
-        check_key_file(&mut items, &key_path, true, &mut found.errors);
+        let key = read_key(&on_node(root, &key_path));
+        judge_key(&mut items, key, &key_path, true, found);
         found.items.extend(items);
     }
 }

@@ -501,6 +501,9 @@ pub struct Found {
     pub items: Vec<Item>,
     /// What could not be read.
     pub errors: Vec<InputError>,
+    /// Private keys this user may not read (permission denied): their certificates are
+    /// reported, their pairing with the key is not checked.
+    pub keys_not_read: Vec<PathBuf>,
 }
 
 impl Found {
@@ -508,6 +511,7 @@ impl Found {
     pub fn extend(&mut self, other: Self) {
         self.items.extend(other.items);
         self.errors.extend(other.errors);
+        self.keys_not_read.extend(other.keys_not_read);
     }
 }
 
@@ -561,6 +565,10 @@ pub struct Sources {
     pub kubelet_pki_dir: Option<SourcePath>,
     /// Files and directories (scanned recursively for `.crt`, `.pem`, `.cert`); always explicit.
     pub files: Vec<PathBuf>,
+    /// A node's filesystem copied or mounted here (`check --root`): the files the kubelet's
+    /// PKI dir and the kubeconfigs name are read with every symbolic link resolved inside it
+    /// (an absolute link starts again at the root). The directories above are real paths.
+    pub root: Option<PathBuf>,
 }
 
 impl Sources {
@@ -583,6 +591,7 @@ impl Sources {
             kubeconfigs,
             kubelet_pki_dir: Some(SourcePath::default_location("/var/lib/kubelet/pki")),
             files: Vec::new(),
+            root: None,
         }
     }
 }
@@ -597,6 +606,11 @@ pub struct Inventory {
     pub errors: Vec<InputError>,
     /// Problems that belong to no single certificate (an interrupted kubepki write).
     pub warnings: Vec<String>,
+    /// Private keys this user may not read (permission denied): their certificates are
+    /// judged by their dates, the pairing with the key is not checked. Not an input error.
+    pub keys_not_read: Vec<PathBuf>,
+    /// The local sources looked at, found or not (for "no certificates found in …").
+    pub searched: Vec<PathBuf>,
     /// The cert dir, if it was read.
     pub cert_dir: Option<PathBuf>,
     /// The kubeconfig dir, if it was read.
@@ -623,6 +637,17 @@ impl Inventory {
     /// in a later chunk), to the cert dir's CAs, as [`InventoryBuilder::finish`] links its own.
     pub fn link(&self, item: &mut Item) {
         link(item, &self.cas, &self.unreadable_cas, self.cert_dir.is_some());
+    }
+
+    /// The input error of an inventory in which nothing at all was found: "no certificates
+    /// found in" the sources looked at.
+    pub fn nothing_found(&self) -> InputError {
+        let searched: Vec<String> = self.searched.iter().map(|p| p.display().to_string()).collect();
+        let input = if searched.is_empty() { "the sources named".to_owned() } else { searched.join(", ") };
+        let message = format!(
+            "no certificates found in {input} (`kubepki check --help` lists the sources; --root reads a copied node)"
+        );
+        InputError::new("sources", message)
     }
 
     /// Whether any input could not be read or parsed (an input error or an invalid item; a
@@ -669,6 +694,7 @@ impl InventoryBuilder {
     pub fn add(&mut self, found: Found) {
         self.inventory.items.extend(found.items);
         self.inventory.errors.extend(found.errors);
+        self.inventory.keys_not_read.extend(found.keys_not_read);
     }
 
     /// Links every item to the cert dir's CAs and returns the inventory.
@@ -878,7 +904,7 @@ mod tests {
                 file_item("expected-front-proxy", leaf(&ours, "e"), Some(CaKind::FrontProxyCa)),
                 file_item("expected-etcd", leaf(&ours, "f"), Some(CaKind::EtcdCa)),
             ],
-            errors: Vec::new(),
+            ..Found::default()
         });
         let inventory = builder.finish();
         let get = |name: &str| inventory.items.iter().find(|i| i.name == name).unwrap();

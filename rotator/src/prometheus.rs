@@ -133,6 +133,7 @@ mod tests {
         ] {
             assert!(text.contains(&format!("# TYPE {family} gauge\n")), "{family}");
         }
-        assert!(text.ends_with("kubepki_check_errors 0\n# HELP kubepki_check_timestamp_seconds When the check evaluated the certificates, as a Unix timestamp.\n# TYPE kubepki_check_timestamp_seconds gauge\nkubepki_check_timestamp_seconds 1700000000\n"), "{text}");
+        // Nothing found at all is one input error: there was nothing to judge.
+        assert!(text.ends_with("kubepki_check_errors 1\n# HELP kubepki_check_timestamp_seconds When the check evaluated the certificates, as a Unix timestamp.\n# TYPE kubepki_check_timestamp_seconds gauge\nkubepki_check_timestamp_seconds 1700000000\n"), "{text}");
     }
 }

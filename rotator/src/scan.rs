@@ -170,7 +170,7 @@ pub struct Chunk<T> {
 /// Scans `paths` (files, or directories to walk) and parses every certificate file.
 pub(crate) fn files(paths: &[PathBuf]) -> Found {
     let mut scan = FileScan::walk(paths);
-    let mut found = Found { items: Vec::new(), errors: std::mem::take(&mut scan.errors) };
+    let mut found = Found { errors: std::mem::take(&mut scan.errors), ..Found::default() };
     let all = scan.len();
     for mut chunk in scan.chunks(all, |item| item) {
         found.items.append(&mut chunk.items);

@@ -928,7 +928,7 @@ fn missing_default_locations_are_skipped_but_named_paths_are_errors() {
     assert!(r.stderr.contains("nope: the cert dir does not exist"), "{}", r.stderr);
     let r = check(d.path(), &[]);
     assert_eq!(r.code, 3);
-    assert!(r.stderr.contains("no certificate found"), "{}", r.stderr);
+    assert!(r.stderr.contains("no certificates found in"), "{}", r.stderr);
 }
 
 #[test]
@@ -1180,7 +1180,7 @@ fn json_streams_a_large_directory_in_order_with_the_verdict_last() {
         .filter(|l| l.starts_with("  \"") && !l.starts_with("   "))
         .map(|l| l.trim_start().split('"').nth(1).unwrap())
         .collect();
-    assert_eq!(keys, ["at", "thresholds", "items", "errors", "warnings", "verdict", "exitCode"]);
+    assert_eq!(keys, ["at", "thresholds", "items", "errors", "warnings", "keysNotChecked", "verdict", "exitCode"]);
     let v: Value = serde_json::from_str(&r.stdout).unwrap();
     assert_eq!((v["verdict"].as_str(), v["exitCode"].as_i64()), (Some("critical"), Some(2)));
     let items = v["items"].as_array().unwrap();
@@ -1439,4 +1439,122 @@ fn absent_control_plane_kubeconfigs_and_certificate_files_they_name_are_missing(
     let (code, v) = check_pki_tree(&d);
     assert_eq!(code, 0, "{v:#}");
     assert_eq!(item(&v, "kubelet.conf")["status"], "ok");
+}
+
+/// `kubepki check` run as `nobody` (a monitoring user) with `args`, HOME `home`.
+fn check_as_nobody(home: &Path, args: &[&str]) -> Run {
+    run(Command::new("setpriv")
+        .args(["--reuid=nobody", "--regid=nogroup", "--clear-groups", env!("CARGO_BIN_EXE_kubepki"), "check"])
+        .args(args)
+        .env_remove("KUBECONFIG")
+        .env("NO_COLOR", "1")
+        .env("HOME", home))
+}
+
+/// A monitoring user on a root-owned tree in kubeadm's modes (certificates 0644, keys 0600):
+/// every certificate is judged by its dates, the keys it may not read are one line, and the
+/// exit code is the dates'.
+#[test]
+fn a_monitoring_user_judges_the_dates_without_reading_the_keys() {
+    use std::os::unix::fs::PermissionsExt;
+    let d = TestDir::new();
+    kubeadm_tree(d.path(), json!({}));
+    std::fs::set_permissions(d.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let pki = d.join("pki");
+    let args = ["--no-defaults", "--cert-dir", p(&pki)];
+    let r = check_as_nobody(d.path(), &args);
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    assert!(!r.stderr.to_lowercase().contains("permission denied"), "{}", r.stderr);
+    let lines: Vec<&str> = r.stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "one summary line:\n{}", r.stderr);
+    let want = format!("note: 10 private keys under {} not readable by this user", pki.display());
+    assert!(lines[0].starts_with(&want) && lines[0].contains("not checked"), "{}", lines[0]);
+    assert!(r.stdout.contains("10 certificates: 10 ok;") && r.stdout.trim_end().ends_with(": OK"), "{}", r.stdout);
+
+    let r = check_as_nobody(d.path(), &[&args[..], &["-o", "json"]].concat());
+    let v: Value = serde_json::from_str(&r.stdout).unwrap_or_else(|e| panic!("{e}\n{}\n{}", r.stdout, r.stderr));
+    assert_eq!((r.code, v["exitCode"].as_i64(), v["errors"].as_array().map(Vec::len)), (0, Some(0), Some(0)));
+    let unchecked: Vec<&str> = v["keysNotChecked"].as_array().unwrap().iter().map(|k| k.as_str().unwrap()).collect();
+    assert_eq!(unchecked.len(), 10, "{v:#}");
+    assert!(unchecked.iter().all(|k| k.starts_with(p(&pki)) && k.ends_with(".key")), "{unchecked:?}");
+    assert!(v["items"].as_array().unwrap().iter().all(|i| i["findings"].as_array().unwrap().is_empty()), "{v:#}");
+
+    // The dates still decide: a year and a month on, every leaf has expired.
+    assert_eq!(check_as_nobody(d.path(), &[&args[..], &["--at", "+400d"]].concat()).code, 2);
+    // Root reads every key: nothing to note, every pairing checked.
+    let (code, v) = check_json(d.path(), &["--cert-dir", p(&pki)]);
+    assert_eq!((code, v["keysNotChecked"].as_array().map(Vec::len)), (0, Some(0)));
+}
+
+/// `--root` reads a copied node: the default locations under it, and the kubelet's absolute
+/// `kubelet-client-current.pem` link (and kubelet.conf's absolute path to it) inside it.
+#[test]
+fn root_reads_a_copied_node_and_its_absolute_kubelet_link() {
+    let d = TestDir::new();
+    let node = d.join("node");
+    let kubelet = node.join("var/lib/kubelet/pki");
+    std::fs::create_dir_all(&kubelet).unwrap();
+    let made = kubeadm_tree(&node.join("etc/kubernetes"), json!({"kubelet_client_current": p(&kubelet)}));
+    // As on the node: the link and kubelet.conf name /var/lib/kubelet/pki, not the copy.
+    let link = kubelet.join("kubelet-client-current.pem");
+    let target = std::fs::read_link(&link).unwrap();
+    let on_node = Path::new("/var/lib/kubelet/pki").join(target.file_name().unwrap());
+    std::fs::remove_file(&link).unwrap();
+    std::os::unix::fs::symlink(&on_node, &link).unwrap();
+    let conf = node.join("etc/kubernetes/kubelet.conf");
+    let text = std::fs::read_to_string(&conf).unwrap().replace(p(&kubelet), "/var/lib/kubelet/pki");
+    std::fs::write(&conf, text).unwrap();
+
+    let r = run(kubepki().args(["check", "--root", p(&node), "-o", "json"]).env("HOME", d.join("home")));
+    let v: Value = serde_json::from_str(&r.stdout).unwrap_or_else(|e| panic!("{e}\n{}\n{}", r.stdout, r.stderr));
+    assert_eq!((r.code, r.stderr.as_str()), (0, ""), "{v:#}");
+    let current = item(&v, "kubelet-client-current.pem");
+    assert_eq!((current["status"].as_str(), current["caName"].as_str()), (Some("ok"), Some("ca")), "{current:#}");
+    assert_residual(current, &made["certificates"]["kubelet-client-current.pem"]["notAfter"], now());
+    assert_eq!(item(&v, "apiserver")["location"]["certPath"], p(&node.join("etc/kubernetes/pki/apiserver.crt")));
+    let kubelet_conf = item(&v, "kubelet.conf");
+    assert_eq!((kubelet_conf["status"].as_str(), codes(kubelet_conf)), (Some("ok"), vec![]), "{kubelet_conf:#}");
+    assert_eq!(v["items"].as_array().unwrap().len(), 10 + 5 + 1, "{v:#}");
+
+    // Without --root, the same copy's link dangles.
+    let r = check(d.path(), &["--cert-dir", p(&node.join("etc/kubernetes/pki")), "--kubelet-pki-dir", p(&kubelet)]);
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    assert!(r.stderr.contains("kubelet-client-current.pem"), "{}", r.stderr);
+    // A root that is not a directory is a usage error.
+    let r = run(kubepki().args(["check", "--root", p(&d.join("nope"))]));
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("--root") && r.stderr.contains("nope"), "{}", r.stderr);
+}
+
+/// Nothing found is the same in every format: "no certificates found in" the sources looked
+/// at, exit 3 (unknown), and the same verdict in the documents.
+#[test]
+fn an_empty_inventory_says_so_in_every_format() {
+    let d = TestDir::new();
+    let empty = d.join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    let want = format!("no certificates found in {}", empty.display());
+    for format in ["table", "kubeadm", "kubeadm-json", "kubeadm-yaml", "json", "yaml", "prometheus"] {
+        let r = check(d.path(), &["--cert-dir", p(&empty), "-o", format]);
+        assert_eq!(r.code, 3, "{format}: {}", r.stderr);
+        assert_eq!(r.stderr.lines().count(), 1, "{format}: {}", r.stderr);
+        assert!(r.stderr.starts_with("error: ") && r.stderr.contains(&want), "{format}: {}", r.stderr);
+        match format {
+            "table" => assert_eq!(
+                r.stdout,
+                format!("{want} (`kubepki check --help` lists the sources; --root reads a copied node): UNKNOWN\n")
+            ),
+            "json" => {
+                let v: Value = serde_json::from_str(&r.stdout).unwrap();
+                assert_eq!((v["verdict"].as_str(), v["exitCode"].as_i64()), (Some("unknown"), Some(3)), "{v:#}");
+                assert!(v["errors"][0]["message"].as_str().unwrap().starts_with(&want), "{v:#}");
+            }
+            "yaml" => {
+                let tail = ["verdict: unknown", "exitCode: 3"];
+                assert!(r.stdout.contains(&want) && tail.iter().all(|t| r.stdout.contains(t)), "{}", r.stdout);
+            }
+            "prometheus" => assert!(r.stdout.contains("\nkubepki_check_errors 1\n"), "{}", r.stdout),
+            _ => {}
+        }
+    }
 }

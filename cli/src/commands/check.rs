@@ -13,7 +13,7 @@ use kubepki_rotator::expiration::{ExpirationInfo, short_human_duration};
 use kubepki_rotator::inventory::{Inventory, InventoryBuilder, Item, ItemState, SourcePath, Sources};
 use kubepki_rotator::scan::FileScan;
 use kubepki_rotator::secrets::{self, SecretRef};
-use kubepki_rotator::{Error, prometheus};
+use kubepki_rotator::{Error, hardening, prometheus};
 use time::OffsetDateTime;
 
 use crate::output;
@@ -24,14 +24,24 @@ the kubelet PKI dir are read by default; a default location that does not exist 
 path named explicitly that does not exist is an error. Secrets and endpoints are read only when
 named. check never writes, locks or changes anything.
 
+With --root DIR (a node's filesystem copied or mounted there), the default locations and
+--cert-dir, --kubeconfig-dir and --kubelet-pki-dir are paths on that node, and symbolic links
+(the kubelet's absolute kubelet-client-current.pem link) are followed inside DIR; $KUBECONFIG
+and ~/.kube/config are not read.
+
+Run as a user who may read the certificates but not the private keys (a monitoring user on a
+root-owned tree), check judges every certificate by its dates and says in one line how many
+key pairings it could not check; that is not an error.
+
 Exit codes (the Nagios plugin convention):
   0  every certificate is ok
   1  something is within --warn, or has a warning finding (weak key, stale CA copy, ...)
   2  something is expired, within --crit, not yet valid, missing (a leaf or kubeconfig kubeadm
      writes on this node, a file a kubeconfig names), or has a broken chain or a key that does
      not match or has no certificate
-  3  an input could not be read or parsed (the message names it and why); everything else
-     was still checked and reported
+  3  an input could not be read or parsed (the message names it and why), or no certificate
+     was found at all (no certificates found in ...); everything else was still checked
+     and reported
 When several apply, 2 wins over 3, and 3 over 1.";
 
 /// `-o` for `kubepki check`.
@@ -58,6 +68,9 @@ pub(crate) enum CheckFormat {
 #[derive(Args, Debug)]
 #[command(after_help = AFTER_HELP)]
 pub(crate) struct CheckArgs {
+    /// Check the node filesystem copied or mounted at DIR instead of this machine's.
+    #[arg(long, value_name = "DIR")]
+    pub(crate) root: Option<PathBuf>,
     /// The cert dir in kubeadm's layout [default: /etc/kubernetes/pki].
     #[arg(long, value_name = "DIR")]
     pub(crate) cert_dir: Option<PathBuf>,
@@ -125,6 +138,9 @@ impl CheckArgs {
     fn sources(&self) -> Sources {
         let mut s = if self.no_defaults {
             Sources::default()
+        } else if self.root.is_some() {
+            // The node's own locations; this machine's $KUBECONFIG and HOME are not the node's.
+            Sources::defaults(None, None)
         } else {
             Sources::defaults(
                 std::env::var_os("HOME").as_deref().map(std::path::Path::new),
@@ -142,6 +158,12 @@ impl CheckArgs {
         }
         s.kubeconfigs.splice(0..0, self.kubeconfigs.iter().map(SourcePath::explicit));
         s.files.clone_from(&self.files);
+        if let Some(root) = &self.root {
+            for dir in [&mut s.cert_dir, &mut s.kubeconfig_dir, &mut s.kubelet_pki_dir].into_iter().flatten() {
+                dir.path = hardening::resolve_under(root, &dir.path);
+            }
+            s.root = Some(root.clone());
+        }
         s
     }
 }
@@ -150,6 +172,12 @@ pub(crate) fn run(args: &CheckArgs) -> Result<ExitCode> {
     let now = OffsetDateTime::now_utc();
     let at = check::parse_time(&args.at, now).map_err(|e| crate::exit::coded(crate::exit::INPUT, e))?;
     let policy = Policy { warn: args.warn, crit: args.crit };
+    if let Some(root) = args.root.as_ref().filter(|r| !r.is_dir()) {
+        return Err(crate::exit::coded(
+            crate::exit::INPUT,
+            anyhow::anyhow!("--root {}: not a directory; name the node's copied or mounted filesystem", root.display()),
+        ));
+    }
     let mut out = std::io::BufWriter::with_capacity(64 << 10, std::io::stdout().lock());
     // `-o json` reads the files as it writes them: thousands of certificates are never all in
     // memory. Every other output needs them all (sorting, kubeadm's tables, totals).
@@ -186,12 +214,10 @@ pub(crate) fn run(args: &CheckArgs) -> Result<ExitCode> {
     for w in &inventory.warnings {
         eprintln!("warning: {w}");
     }
-    let code = if tally.items == 0 && tally.errors.is_empty() {
-        eprintln!("error: no certificate found in any source (see `kubepki check --help` for the sources)");
-        3
-    } else {
-        tally.verdict.exit_code()
-    };
+    if let Some(note) = keys_not_read_note(&inventory.keys_not_read) {
+        eprintln!("{note}");
+    }
+    let code = tally.verdict.exit_code();
     // The process ends now: freeing thousands of parsed certificates one by one would cost
     // more than the kernel reclaiming them at once.
     std::mem::forget(inventory);
@@ -234,6 +260,22 @@ fn discover(args: &CheckArgs, with_files: bool) -> Result<Inventory> {
     Ok(builder.finish())
 }
 
+/// One line for every private key this user may not read: their certificates were judged by
+/// their dates, the pairing with the key was not checked. `None` if every key was read.
+fn keys_not_read_note(keys: &[PathBuf]) -> Option<String> {
+    let first = keys.first()?;
+    let n = keys.len();
+    let (these, keys_word) = if n == 1 { ("its", "key") } else { ("their", "keys") };
+    // Where they are: the directory every one of them is under (the cert dir for its own).
+    let mut under = first.parent().map(PathBuf::from).unwrap_or_default();
+    while !keys.iter().all(|k| k.starts_with(&under)) && under.pop() {}
+    let place = if under.as_os_str().is_empty() { String::new() } else { format!(" under {}", under.display()) };
+    Some(format!(
+        "note: {n} private {keys_word}{place} not readable by this user: {these} certificates were judged by their \
+         dates, the pairing with the {keys_word} was not checked (run as root to check it)"
+    ))
+}
+
 /// Whether to colour: stdout is a terminal and `NO_COLOR` is unset or empty.
 fn color_enabled() -> bool {
     std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
@@ -267,6 +309,10 @@ fn unread(item: &Item) -> Option<String> {
 /// The human table: sorted by residual time (invalid and missing first), then findings and a
 /// summary.
 fn table(report: &Report<'_>, color: bool) -> String {
+    if report.entries.is_empty() && report.inventory.errors.is_empty() {
+        let nothing = report.inventory.nothing_found();
+        return format!("{}: {}\n", nothing.message, report.verdict().as_str().to_uppercase());
+    }
     let mut entries: Vec<&Entry<'_>> = report.entries.iter().collect();
     entries.sort_by_key(|e| (e.residual_seconds.unwrap_or(i64::MIN), e.item.name.clone()));
     let header = ["STATUS", "NAME", "EXPIRES", "RESIDUAL", "SOURCE", "CA", "PATH"].map(String::from).to_vec();

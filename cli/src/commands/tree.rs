@@ -79,6 +79,7 @@ impl TreeArgs {
                 .map(SourcePath::explicit)
                 .or_else(|| default("/var/lib/kubelet/pki")),
             files: Vec::new(),
+            root: None,
         }
     }
 }
