@@ -31,4 +31,4 @@ pub mod tree;
 pub mod verify;
 
 pub use error::{Error, Result};
-pub use rotation::{RotateReport, RotateRequest, rotate};
+pub use rotation::{RotateReport, RotateRequest, rotate, rotate_observed};

@@ -261,6 +261,11 @@ fn a_failed_exec_restores_every_file() {
     assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
     assert!(r.stderr.contains("was restored from"), "{}", r.stderr);
     assert_eq!(pki_hash(d.path()), before, "the cert dir and kubeconfigs are as they were");
+    // The plan was shown before anything was written, so a failed run still says what it
+    // tried: every renewal with its reason; no result line, since nothing was kept.
+    assert!(r.stdout.contains("[rotate] renewing 12:"), "{}", r.stdout);
+    assert!(r.stdout.lines().any(|l| l.starts_with("apiserver ") && l.contains("forced")), "{}", r.stdout);
+    assert!(!r.stdout.contains(" renewed: serial"), "{}", r.stdout);
     let audit = std::fs::read_to_string(&log).unwrap();
     assert_eq!(audit.lines().filter(|l| l.contains("\"action\":\"restore\"")).count(), 12);
 }
@@ -610,8 +615,27 @@ fn verify_after_rotation_keeps_or_rolls_back() {
     let pki = d.join("pki");
     let etcd = Etcd::start(&EtcdConfig { name: "cp1", pki: &pki, client_cert_auth: true });
     let before = leaf(d.path(), "etcd/server").0;
-    rotate(d.path(), &["--force", "etcd-server", "--verify-etcd", &etcd.client_url]).ok();
+    let r = rotate(d.path(), &["--force", "etcd-server", "--verify-etcd", &etcd.client_url, "-o", "json"]).ok();
     assert_ne!(leaf(d.path(), "etcd/server").0.serial, before.serial, "kept after verification");
+    // The JSON (schema version 1) carries every check of the verification, which passed.
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(v["schemaVersion"], 1);
+    let endpoints = v["verification"]["endpoints"].as_array().unwrap();
+    assert_eq!((v["verification"]["verdict"].as_str(), endpoints.len()), (Some("passed"), 1), "{v:#}");
+    assert_eq!((endpoints[0]["kind"].as_str(), endpoints[0]["url"].as_str()), (Some("etcd"), Some(&*etcd.client_url)));
+    let checks = endpoints[0]["checks"].as_array().unwrap();
+    let served = checks.iter().find(|c| c["name"] == "served-matches-disk").unwrap_or_else(|| panic!("{v:#}"));
+    assert_eq!(served["status"], "pass", "{v:#}");
+    assert!(checks.iter().all(|c| c["status"] != "fail"), "{v:#}");
+    // And the table shows them after the results.
+    let r = rotate(d.path(), &["--force", "etcd-server", "--verify-etcd", &etcd.client_url]).ok();
+    let results = r.stdout.split("[rotate] verified after the write:").nth(1).unwrap_or_else(|| panic!("{}", r.stdout));
+    assert!(
+        results.contains(&format!("etcd {}", etcd.client_url)) && results.contains("served-matches-disk"),
+        "{}",
+        r.stdout
+    );
+    assert!(r.stdout.find("renewing 1:") < r.stdout.find("etcd-server renewed"), "plan first:\n{}", r.stdout);
 
     // A stand-in API server that loaded its certificate once and never reloads.
     let _api = HttpsServer::start_on(

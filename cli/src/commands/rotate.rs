@@ -7,9 +7,9 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use clap::Args;
 use kubepki_pki::{Certificate, KeyAlgorithm, Lifetime};
-use kubepki_rotator::plan;
+use kubepki_rotator::plan::{self, Plan};
 use kubepki_rotator::policy::{self, Policy};
-use kubepki_rotator::rotation::{EtcdLockRequest, Hook, RotateReport, RotateRequest};
+use kubepki_rotator::rotation::{EtcdLockRequest, Hook, Observer, RotateReport, RotateRequest};
 use kubepki_rotator::secret_sink::RotationConfig;
 use kubepki_rotator::targets::{Location, Problem};
 use serde_json::{Value, json};
@@ -27,7 +27,10 @@ Exit codes: 0 nothing was due, or everything due was rotated (leaves of an exter
 CA are listed, not renewed) · 1 a rotation failed, and what it had written was restored from the
 backup; or a broken or missing leaf was left (named, with the command that fixes it) while
 everything else due was rotated · 2 usage or input error; nothing was changed.
-A second run right after a successful one changes nothing.";
+A second run right after a successful one changes nothing.
+The table prints the plan (what will be renewed and why, SAN and key changes) before anything
+is written, then the results and the verification checks; -o json prints one document at the
+end, schemaVersion 1, every field described in docs/rotation.md.";
 
 /// `kubepki rotate`: renew what the policy says is due, and every copy of it.
 #[derive(Args, Debug)]
@@ -136,8 +139,24 @@ pub(crate) fn parse_at(s: &str) -> Result<OffsetDateTime, String> {
         .map_err(|_| format!("{s:?} is neither RFC 3339 (2027-01-31T00:00:00Z) nor relative (+90d)"))
 }
 
+/// Shows the plan on the table output as soon as it is made: before anything is written.
+struct PlanPrinter {
+    table: bool,
+    dry_run: bool,
+}
+
+impl Observer for PlanPrinter {
+    fn planned(&mut self, plan: &Plan) {
+        if self.table {
+            print_plan(plan, self.dry_run);
+        }
+    }
+}
+
 pub(crate) fn run(args: &RotateArgs) -> Result<ExitCode> {
-    let report = kubepki_rotator::rotate(&request(args)?)?;
+    let request = request(args)?;
+    let mut printer = PlanPrinter { table: args.output == Format::Table, dry_run: request.dry_run };
+    let report = kubepki_rotator::rotate_observed(&request, &mut printer)?;
     render(args.output, &report)?;
     // Everything else was renewed; what could not be is named, with its fix, and fails the run.
     if !report.plan.unrenewable.is_empty() {
@@ -206,6 +225,7 @@ fn render(format: Format, report: &RotateReport) -> Result<()> {
         .collect();
     match format {
         Format::Json => output::print_json(&json!({
+            "schemaVersion": 1,
             "at": output::rfc3339(plan.at),
             "dryRun": dry_run,
             "renewals": plan.renewals.iter().map(|r| json!({
@@ -263,88 +283,9 @@ fn render(format: Format, report: &RotateReport) -> Result<()> {
                 "prunedBackups": pruned,
                 "written": o.written,
             })),
+            "verification": report.verification.as_ref().map(super::verify::report_json),
         })),
         Format::Table => {
-            let verb = if dry_run { "would renew" } else { "renewing" };
-            println!("[rotate] policy evaluated at {}", output::short_date(plan.at));
-            if plan.renewals.is_empty() {
-                println!("[rotate] nothing is due");
-            } else {
-                let mut rows = vec![vec![
-                    "NAME".to_owned(),
-                    "WHY".to_owned(),
-                    "SERIAL".to_owned(),
-                    "EXPIRES".to_owned(),
-                    "NEW EXPIRY".to_owned(),
-                    "PATH".to_owned(),
-                ]];
-                for r in &plan.renewals {
-                    rows.push(vec![
-                        r.name.clone(),
-                        r.reasons.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "),
-                        r.old_serial().unwrap_or("-").to_owned(),
-                        r.old_not_after().map_or_else(|| "-".to_owned(), output::short_date),
-                        format!(
-                            "{}{}",
-                            output::short_date(r.validity.not_after),
-                            if r.clamped { " (clamped to CA)" } else { "" }
-                        ),
-                        r.location.path().display().to_string(),
-                    ]);
-                }
-                println!("[rotate] {verb} {}:", plan.renewals.len());
-                print!("{}", output::table(&rows));
-                // Every change of identity, before anything else is said.
-                for r in &plan.renewals {
-                    let (added, removed) = r.san_changes();
-                    for a in added.iter().filter(|_| r.old.is_some()) {
-                        println!("[rotate] {}: SAN +{a}", r.name);
-                    }
-                    for d in &removed {
-                        println!("[rotate] {}: SAN -{d}", r.name);
-                    }
-                    if r.changes_algorithm() {
-                        let old = r.old_algorithm.map(|a| a.to_string()).unwrap_or_default();
-                        println!("[rotate] {}: key {old} -> {}", r.name, r.algorithm);
-                    }
-                    if r.old.is_none() {
-                        println!(
-                            "[rotate] {}: issued anew as {} with {}, a {} key",
-                            r.name,
-                            r.request.subject,
-                            if r.request.sans.is_empty() { "no SAN".to_owned() } else { r.request.sans.to_string() },
-                            r.algorithm
-                        );
-                    }
-                }
-            }
-            for e in &plan.external {
-                println!(
-                    "[rotate] external: {} ({}) is signed by {}, whose key {} is absent; renew it with the external CA \
-                     (kubepki csr generate)",
-                    e.name,
-                    e.location.path().display(),
-                    e.ca.name(),
-                    e.ca_key.display()
-                );
-            }
-            for u in &plan.unrenewable {
-                println!("[rotate] NOT RENEWED: {} ({}): {}; fix: {}", u.name, u.path.display(), u.problem, u.fix);
-            }
-            if let Some(next) = plan.kept.iter().min_by_key(|k| k.renewal_point) {
-                println!(
-                    "[rotate] {} not due; the next is {} on {}",
-                    plan.kept.len(),
-                    next.name,
-                    output::short_date(next.renewal_point)
-                );
-            }
-            for s in &plan.skipped {
-                println!("[rotate] left alone: {} ({}): {}", s.name, s.path.display(), s.reason);
-            }
-            for w in &plan.warnings {
-                println!("[rotate] warning: {w}");
-            }
             for (secret, source, action) in &secret_results {
                 println!("[rotate] secret {secret} ({source}): {action}");
             }
@@ -361,11 +302,100 @@ fn render(format: Format, report: &RotateReport) -> Result<()> {
                 if !pruned.is_empty() {
                     println!("[rotate] removed {} (--keep-backups)", output::count(pruned.len(), "older backup"));
                 }
+                if let Some(v) = &report.verification {
+                    println!("[rotate] verified after the write:");
+                    print!("{}", output::table(&super::verify::report_rows(v)));
+                }
                 println!("[rotate] restart or reload what uses them: see docs/rotation.md");
             } else if dry_run {
                 println!("[rotate] dry run: nothing was changed");
             }
             Ok(())
         }
+    }
+}
+
+/// The plan, as the table shows it before anything is written: what will be renewed and why,
+/// SAN and key changes, what is external, unrenewable, not due or left alone.
+fn print_plan(plan: &Plan, dry_run: bool) {
+    let verb = if dry_run { "would renew" } else { "renewing" };
+    println!("[rotate] policy evaluated at {}", output::short_date(plan.at));
+    if plan.renewals.is_empty() {
+        println!("[rotate] nothing is due");
+    } else {
+        let mut rows = vec![vec![
+            "NAME".to_owned(),
+            "WHY".to_owned(),
+            "SERIAL".to_owned(),
+            "EXPIRES".to_owned(),
+            "NEW EXPIRY".to_owned(),
+            "PATH".to_owned(),
+        ]];
+        for r in &plan.renewals {
+            rows.push(vec![
+                r.name.clone(),
+                r.reasons.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "),
+                r.old_serial().unwrap_or("-").to_owned(),
+                r.old_not_after().map_or_else(|| "-".to_owned(), output::short_date),
+                format!(
+                    "{}{}",
+                    output::short_date(r.validity.not_after),
+                    if r.clamped { " (clamped to CA)" } else { "" }
+                ),
+                r.location.path().display().to_string(),
+            ]);
+        }
+        println!("[rotate] {verb} {}:", plan.renewals.len());
+        print!("{}", output::table(&rows));
+        // Every change of identity, before anything else is said.
+        for r in &plan.renewals {
+            let (added, removed) = r.san_changes();
+            for a in added.iter().filter(|_| r.old.is_some()) {
+                println!("[rotate] {}: SAN +{a}", r.name);
+            }
+            for d in &removed {
+                println!("[rotate] {}: SAN -{d}", r.name);
+            }
+            if r.changes_algorithm() {
+                let old = r.old_algorithm.map(|a| a.to_string()).unwrap_or_default();
+                println!("[rotate] {}: key {old} -> {}", r.name, r.algorithm);
+            }
+            if r.old.is_none() {
+                println!(
+                    "[rotate] {}: issued anew as {} with {}, a {} key",
+                    r.name,
+                    r.request.subject,
+                    if r.request.sans.is_empty() { "no SAN".to_owned() } else { r.request.sans.to_string() },
+                    r.algorithm
+                );
+            }
+        }
+    }
+    for e in &plan.external {
+        println!(
+            "[rotate] external: {} ({}) is signed by {}, whose key {} is absent; renew it with the external CA \
+             (kubepki csr generate)",
+            e.name,
+            e.location.path().display(),
+            e.ca.name(),
+            e.ca_key.display()
+        );
+    }
+    for u in &plan.unrenewable {
+        println!("[rotate] NOT RENEWED: {} ({}): {}; fix: {}", u.name, u.path.display(), u.problem, u.fix);
+    }
+    if let Some(next) = plan.kept.iter().min_by_key(|k| k.renewal_point) {
+        println!(
+            "[rotate] {} not due; the next is {} on {}",
+            plan.kept.len(),
+            next.name,
+            output::short_date(next.renewal_point)
+        );
+    }
+    for s in &plan.skipped {
+        println!("[rotate] left alone: {} ({}): {}", s.name, s.path.display(), s.reason);
+    }
+    for w in &plan.warnings {
+        println!("[rotate] warning: {w}");
     }
 }

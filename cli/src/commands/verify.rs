@@ -255,7 +255,8 @@ fn endpoint_json(e: &EndpointReport) -> serde_json::Value {
     })
 }
 
-fn report_json(report: &Report) -> serde_json::Value {
+/// The JSON of a verification report (`verify -o json`, `verification` in `rotate -o json`).
+pub(crate) fn report_json(report: &Report) -> serde_json::Value {
     json!({
         "verdict": verdict_str(report.verdict()),
         "endpoints": report.endpoints.iter().map(endpoint_json).collect::<Vec<_>>(),
@@ -264,6 +265,25 @@ fn report_json(report: &Report) -> serde_json::Value {
 
 fn print_table(report: &Report, cert_dir: &Path) {
     println!("[verify] cert dir {}", cert_dir.display());
+    print!("{}", output::table(&report_rows(report)));
+    let count = |s: Status| report.endpoints.iter().flat_map(|e| &e.checks).filter(|c| c.status == s).count();
+    let unchecked = report.endpoints.iter().filter(|e| e.outcome != Outcome::Checked).count();
+    let n = report.endpoints.len();
+    println!(
+        "[verify] {}: {}, {} pass, {} warn, {} fail, {} skip{}",
+        verdict_str(report.verdict()),
+        output::count(n, "endpoint"),
+        count(Status::Pass),
+        count(Status::Warn),
+        count(Status::Fail),
+        count(Status::Skip),
+        if unchecked > 0 { format!(", {unchecked} not checked") } else { String::new() }
+    );
+}
+
+/// One row per check (endpoint, check, status, reason) under a heading; an endpoint that could
+/// not be checked is one row saying why.
+pub(crate) fn report_rows(report: &Report) -> Vec<Vec<String>> {
     let mut rows = vec![vec!["ENDPOINT".to_owned(), "CHECK".into(), "STATUS".into(), "REASON".into()]];
     for e in &report.endpoints {
         let name = format!("{} {}", e.kind, e.url);
@@ -278,18 +298,5 @@ fn print_table(report: &Report, cert_dir: &Path) {
             }
         }
     }
-    print!("{}", output::table(&rows));
-    let count = |s: Status| report.endpoints.iter().flat_map(|e| &e.checks).filter(|c| c.status == s).count();
-    let unchecked = report.endpoints.iter().filter(|e| e.outcome != Outcome::Checked).count();
-    let n = report.endpoints.len();
-    println!(
-        "[verify] {}: {}, {} pass, {} warn, {} fail, {} skip{}",
-        verdict_str(report.verdict()),
-        output::count(n, "endpoint"),
-        count(Status::Pass),
-        count(Status::Warn),
-        count(Status::Fail),
-        count(Status::Skip),
-        if unchecked > 0 { format!(", {unchecked} not checked") } else { String::new() }
-    );
+    rows
 }

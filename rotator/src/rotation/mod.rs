@@ -11,7 +11,9 @@
 //!    error is [`Error::RolledBack`], saying what was restored.
 //! 5. Older backups pruned, only now that this run's files are kept.
 //!
-//! Every input problem is found before anything is written. `rotate` blocks (it drives its
+//! Every input problem is found before anything is written; [`rotate_observed`] hands the plan
+//! to an [`Observer`] before step 3, so a caller can show what will be done before it is.
+//! `rotate` blocks (it drives its
 //! own runtimes for the API and the probes): call it from synchronous code, or from
 //! `tokio::task::spawn_blocking`.
 //!
@@ -200,7 +202,22 @@ pub struct RotateReport {
     pub pruned: Vec<PathBuf>,
     /// The files of an interrupted earlier write that were completed or discarded first.
     pub recovered: Vec<PathBuf>,
+    /// What verification found after the write and the hook (`None`: nothing was written, or
+    /// no endpoint to verify). Every check passed: a failure rolls the run back.
+    pub verification: Option<crate::verify::Report>,
 }
+
+/// Told what a rotation is about to do, while it runs ([`rotate_observed`]).
+pub trait Observer {
+    /// The plan, once every input is checked and before anything is written (also in a dry
+    /// run, and when nothing is due).
+    fn planned(&mut self, plan: &Plan) {
+        let _ = plan;
+    }
+}
+
+/// No observer: [`rotate`].
+impl Observer for () {}
 
 /// Renews what `request` says is due, and every copy of it, keeping the result only if the
 /// Secrets, the hook and verification all succeed; see the [module](self) for the steps.
@@ -210,6 +227,11 @@ pub struct RotateReport {
 /// before anything is written; [`Error::RolledBack`] when a step after the write failed and
 /// everything was put back; any other error (a lock held, an I/O failure) as it happened.
 pub fn rotate(request: &RotateRequest) -> Result<RotateReport> {
+    rotate_observed(request, &mut ())
+}
+
+/// [`rotate`], telling `observer` the plan before anything is written.
+pub fn rotate_observed(request: &RotateRequest, observer: &mut dyn Observer) -> Result<RotateReport> {
     request.check_paths()?;
     let verification = request.verification();
     let probes = verification.targets(&request.cert_dir)?;
@@ -253,6 +275,8 @@ pub fn rotate(request: &RotateRequest) -> Result<RotateReport> {
         }
     }
 
+    observer.planned(&plan);
+
     let outcome = if request.dry_run || plan.is_empty() {
         None
     } else {
@@ -284,6 +308,7 @@ pub fn rotate(request: &RotateRequest) -> Result<RotateReport> {
     changes.secrets = secrets.as_ref();
 
     // Keep what was written only if the hook and every live check pass.
+    let mut verified = None;
     if let Some(o) = &outcome {
         let names: Vec<&str> = o.renewed.iter().map(|r| r.name.as_str()).collect();
         let names = names.join(" ");
@@ -291,7 +316,7 @@ pub fn rotate(request: &RotateRequest) -> Result<RotateReport> {
         let env = [("KUBEPKI_ROTATED", OsStr::new(&names)), ("KUBEPKI_BACKUP_DIR", backup_dir)];
         let after =
             AfterWrite { hook: request.hook.as_ref(), env: &env, verification: &verification, targets: &probes };
-        after.keep_or_roll_back(&changes)?;
+        verified = after.keep_or_roll_back(&changes)?;
     }
 
     // Only now, when this run's files are kept, are older backups expendable.
@@ -306,5 +331,6 @@ pub fn rotate(request: &RotateRequest) -> Result<RotateReport> {
         secrets: secrets.map(SecretsSync::into_results).unwrap_or_default(),
         pruned,
         recovered,
+        verification: verified,
     })
 }

@@ -153,8 +153,8 @@ pub struct AfterWrite<'a> {
 
 impl AfterWrite<'_> {
     /// Runs the hook, then verifies; if either fails, rolls `changes` back
-    /// ([`Changes::fail`]).
-    pub fn keep_or_roll_back(&self, changes: &Changes<'_>) -> Result<()> {
+    /// ([`Changes::fail`]). Returns what verification found (`None`: nothing to verify).
+    pub fn keep_or_roll_back(&self, changes: &Changes<'_>) -> Result<Option<crate::verify::Report>> {
         if let Some(hook) = self.hook
             && let Err(e) = hook.run(self.env)
         {

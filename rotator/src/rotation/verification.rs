@@ -5,7 +5,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use crate::error::{Error, Result};
-use crate::verify::{self, Options, Target, TargetKind};
+use crate::verify::{self, Options, Report, Target, TargetKind};
 
 /// Endpoints to verify after a run wrote (and after its hook); a failed check rolls the run
 /// back.
@@ -35,16 +35,17 @@ impl Verification {
         self.endpoints.iter().map(|(kind, url)| Target::kubeadm_default(*kind, cert_dir, url)).collect()
     }
 
-    /// Verifies `targets`, waiting up to [`Self::wait`] for each;
-    /// [`Error::VerificationFailed`] with every problem when any check fails.
-    pub fn check(&self, targets: &[Target]) -> Result<()> {
+    /// Verifies `targets`, waiting up to [`Self::wait`] for each: the report of every check
+    /// (`None` when there are no targets), or [`Error::VerificationFailed`] with every problem
+    /// when any check fails.
+    pub fn check(&self, targets: &[Target]) -> Result<Option<Report>> {
         if targets.is_empty() {
-            return Ok(());
+            return Ok(None);
         }
         let options = Options { wait_reachable: self.wait, ..Options::default() };
         let report = verify::verify_blocking(targets, &options)?;
         if report.passed() {
-            return Ok(());
+            return Ok(Some(report));
         }
         Err(Error::VerificationFailed { problems: report.problems() })
     }
