@@ -84,3 +84,29 @@ impl Progress {
         }
     }
 }
+
+/// A word for a shell command line: as is when only safe characters, else single-quoted.
+pub(crate) fn shell_word(word: &str) -> String {
+    let safe = |c: char| c.is_ascii_alphanumeric() || "-_./:=,@+%".contains(c);
+    if !word.is_empty() && word.chars().all(safe) {
+        word.to_owned()
+    } else {
+        format!("'{}'", word.replace('\'', "'\\''"))
+    }
+}
+
+/// ` --flag VALUE` for each flag the user gave, for a hint that must be a complete command.
+pub(crate) fn flags_given(flags: &[(&str, Option<&std::path::Path>)]) -> String {
+    flags
+        .iter()
+        .filter_map(|(flag, value)| value.map(|v| format!(" {flag} {}", shell_word(&v.to_string_lossy()))))
+        .collect()
+}
+
+/// `text` with `flags` appended to the `kubepki …` command in it (which ends the text or a
+/// parenthesis): a hint made by the library, completed with the flags of this run.
+pub(crate) fn complete_command(text: &str, flags: &str) -> String {
+    let Some(start) = text.find("kubepki ") else { return text.to_owned() };
+    let end = text[start..].find(')').map_or(text.len(), |e| start + e);
+    format!("{}{flags}{}", &text[..end], &text[end..])
+}

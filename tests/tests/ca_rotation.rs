@@ -506,3 +506,36 @@ fn a_failed_hook_after_reissue_is_undone_and_audited() {
     let status = rotate_ca(d.path(), "status", "front-proxy-ca", &["-o", "json"]).ok();
     assert!(status.stdout.contains("\"phase\": \"trust\""), "{}", status.stdout);
 }
+
+/// Runs a hint as printed, with `kubepki` on PATH, from `/`.
+fn run_hint(hint: &str) -> Run {
+    let bin_dir = Path::new(env!("CARGO_BIN_EXE_kubepki")).parent().unwrap().to_owned();
+    let path = format!("{}:{}", bin_dir.display(), std::env::var("PATH").unwrap_or_default());
+    run(Command::new("sh").arg("-c").arg(hint).current_dir("/").env("PATH", path).env("NO_COLOR", "1"))
+}
+
+/// Every phase's "next:" is a complete command (the CA, the cert dir, the kubeconfig dir),
+/// which runs as printed; reissue against an etcd that was not restarted after trust fails on
+/// TLS, and the error names the restart and the command to run again.
+#[test]
+fn next_steps_are_complete_commands_and_a_tls_refusal_names_the_restart() {
+    let d = TestDir::new();
+    init(d.path(), &[]).ok();
+    let pki = d.join("pki");
+    let etcd = Etcd::start(&EtcdConfig { name: "cp1", pki: &pki, client_cert_auth: true });
+    let flags = format!("--ca etcd-ca --cert-dir {} --kubeconfig-dir {}", pki.display(), d.path().display());
+    let r = rotate_ca(d.path(), "prepare", "etcd-ca", &[]).ok();
+    let next = format!("[rotate-ca] next: kubepki rotate-ca trust {flags}\n");
+    assert!(r.stdout.ends_with(&next), "{}", r.stdout);
+    let r = run_hint(&format!("kubepki rotate-ca trust {flags}"));
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains(&format!("kubepki rotate-ca reissue {flags}\n")), "{}", r.stdout);
+
+    // etcd was not restarted: it still trusts only the old etcd CA for client certificates.
+    let before = content_hash(&pki);
+    let r = rotate_ca(d.path(), "reissue", "etcd-ca", &["--verify-etcd", &etcd.client_url, "--verify-wait", "2s"]);
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    assert!(r.stderr.contains("not restarted after `kubepki rotate-ca trust`"), "{}", r.stderr);
+    assert!(r.stderr.contains(&format!("then run kubepki rotate-ca reissue {flags} again")), "{}", r.stderr);
+    assert_eq!(content_hash(&pki), before, "everything reissue wrote was restored");
+}

@@ -235,10 +235,10 @@ fn a_broken_leaf_does_not_block_the_rest_and_force_reissues_it() {
         .iter()
         .map(|u| (u["name"].as_str().unwrap(), u["fix"].as_str().unwrap()))
         .collect();
-    assert_eq!(
-        unrenewable,
-        [("apiserver", "kubepki rotate --force apiserver"), ("etcd-peer", "kubepki rotate --force etcd-peer")]
-    );
+    // Each fix is a complete command: it carries the --cert-dir and --kubeconfig-dir of the run.
+    let flags = format!("--cert-dir {} --kubeconfig-dir {}", pki.display(), d.path().display());
+    let want = |name: &str| format!("kubepki rotate --force {name} {flags}");
+    assert_eq!(unrenewable, [("apiserver", want("apiserver").as_str()), ("etcd-peer", want("etcd-peer").as_str())]);
     assert!(r.stderr.contains("does not match"), "{}", r.stderr);
 
     // The real run renews everything else that is due, leaves the broken ones, and exits 1.
@@ -249,9 +249,18 @@ fn a_broken_leaf_does_not_block_the_rest_and_force_reissues_it() {
         "{}",
         r.stdout
     );
-    assert!(r.stderr.contains("apiserver") && r.stderr.contains("kubepki rotate --force apiserver"), "{}", r.stderr);
+    assert!(r.stderr.contains(&format!("fix: {}\n", want("apiserver"))), "{}", r.stderr);
+    assert!(r.stdout.contains(&format!("fix: {}\n", want("apiserver"))), "{}", r.stdout);
     assert_eq!(std::fs::read(pki.join("apiserver.crt")).unwrap(), broken_before.0);
     assert_eq!(std::fs::read(pki.join("etcd/peer.crt")).unwrap(), broken_before.1);
+    // The fix, run as printed from another directory, renews it.
+    let bin_dir = Path::new(env!("CARGO_BIN_EXE_kubepki")).parent().unwrap().to_owned();
+    let path = format!("{}:{}", bin_dir.display(), std::env::var("PATH").unwrap_or_default());
+    let fixed = run(Command::new("sh").arg("-c").arg(want("apiserver")).current_dir("/").env("PATH", path));
+    // (exit 1: etcd-peer is still broken, and named)
+    assert_eq!(fixed.code, 1, "{}\n{}", fixed.stdout, fixed.stderr);
+    assert!(fixed.stdout.contains("apiserver renewed") && fixed.stderr.contains("etcd-peer"), "{}", fixed.stderr);
+    assert_ne!(std::fs::read(pki.join("apiserver.crt")).unwrap(), broken_before.0);
 
     // --force on the garbage one needs the node's identity (its certificate cannot be read):
     // refused without it, naming the flags, nothing written.

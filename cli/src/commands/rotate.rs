@@ -143,20 +143,36 @@ pub(crate) fn parse_at(s: &str) -> Result<OffsetDateTime, String> {
 struct PlanPrinter {
     table: bool,
     dry_run: bool,
+    /// The flags every hint's command carries (` --cert-dir DIR`, as the user gave them).
+    flags: String,
 }
 
 impl Observer for PlanPrinter {
     fn planned(&mut self, plan: &Plan) {
         if self.table {
-            print_plan(plan, self.dry_run);
+            print_plan(&complete_fixes(plan.clone(), &self.flags), self.dry_run);
         }
     }
 }
 
+/// The plan with every fix a complete command: the flags of this run appended.
+fn complete_fixes(mut plan: Plan, flags: &str) -> Plan {
+    for u in &mut plan.unrenewable {
+        u.fix = output::complete_command(&u.fix, flags);
+    }
+    plan
+}
+
 pub(crate) fn run(args: &RotateArgs) -> Result<ExitCode> {
     let request = request(args)?;
-    let mut printer = PlanPrinter { table: args.output == Format::Table, dry_run: request.dry_run };
-    let report = kubepki_rotator::rotate_observed(&request, &mut printer)?;
+    let flags = output::flags_given(&[
+        ("--config", args.cluster.config.as_deref()),
+        ("--cert-dir", args.cluster.cert_dir.as_deref()),
+        ("--kubeconfig-dir", args.cluster.kubeconfig_dir.as_deref()),
+    ]);
+    let mut printer = PlanPrinter { table: args.output == Format::Table, dry_run: request.dry_run, flags };
+    let mut report = kubepki_rotator::rotate_observed(&request, &mut printer)?;
+    report.plan = complete_fixes(report.plan, &printer.flags);
     render(args.output, &report)?;
     // Everything else was renewed; what could not be is named, with its fix, and fails the run.
     if !report.plan.unrenewable.is_empty() {

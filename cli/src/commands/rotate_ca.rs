@@ -179,18 +179,62 @@ pub(crate) fn run(args: &RotateCaArgs) -> Result<ExitCode> {
             secrets: None,
         };
         let after = AfterWrite { hook: hook.as_ref(), env: &env, verification: &verification, targets: &probes };
-        after.keep_or_roll_back(&changes).map_err(|e| coded(FAILURE, e))?;
+        after.keep_or_roll_back(&changes).map_err(|e| match restart_hint(phase, &e, common) {
+            Some(hint) => coded(FAILURE, anyhow::anyhow!("{e}; {hint}")),
+            None => coded(FAILURE, e),
+        })?;
     }
     render(common, phase, &report)
 }
 
-fn next_step(phase: Phase) -> &'static str {
-    match phase {
-        Phase::Prepared => "next: kubepki rotate-ca trust",
-        Phase::Trusted => "next, once every reader above has restarted: kubepki rotate-ca reissue",
-        Phase::Reissued => "next, once every user above has restarted: kubepki rotate-ca retire",
-        Phase::Retired => "done",
+/// What to run next after `phase`, as a complete command: the CA, the cert dir and the
+/// kubeconfigs of this run.
+fn next_step(phase: Phase, common: &Common) -> String {
+    let (when, next) = match phase {
+        Phase::Prepared => ("next", "trust"),
+        Phase::Trusted => ("next, once every reader above has restarted", "reissue"),
+        Phase::Reissued => ("next, once every user above has restarted", "retire"),
+        Phase::Retired => return "done".to_owned(),
+    };
+    format!("{when}: kubepki rotate-ca {next}{}", common.flags())
+}
+
+impl Common {
+    /// ` --ca CA --cert-dir DIR`, then the kubeconfig dir when not kubeadm's and every
+    /// `--kubeconfig`: what a command for the same rotation must carry.
+    fn flags(&self) -> String {
+        let default_kubeconfig_dir = self.kubeconfig_dir == std::path::Path::new("/etc/kubernetes");
+        let mut flags = format!(" --ca {}", self.ca.name());
+        flags.push_str(&output::flags_given(&[
+            ("--cert-dir", Some(self.cert_dir.as_path())),
+            ("--kubeconfig-dir", (!default_kubeconfig_dir).then_some(self.kubeconfig_dir.as_path())),
+        ]));
+        for k in &self.kubeconfigs {
+            flags.push_str(&output::flags_given(&[("--kubeconfig", Some(k.as_path()))]));
+        }
+        flags
     }
+}
+
+/// A failed verification after `reissue` whose cause is a TLS refusal (a certificate the
+/// endpoint does not trust): what the endpoints were not given after `trust` — a restart.
+fn restart_hint(phase: Phase, error: &kubepki_rotator::Error, common: &Common) -> Option<String> {
+    let kubepki_rotator::Error::RolledBack { cause, .. } = error else { return None };
+    let kubepki_rotator::Error::VerificationFailed { problems } = cause.as_ref() else { return None };
+    // A client certificate refused (the check `client-cert-accepted`, whatever the transport
+    // made of the refusal), or a TLS alert about a certificate.
+    let tls = ["client-cert-accepted", "BadCertificate", "UnknownCA", "unknown ca", "bad certificate"];
+    let refused = problems.iter().any(|p| tls.iter().any(|t| p.to_lowercase().contains(&t.to_lowercase())));
+    (phase == Phase::Reissued && refused).then(|| {
+        format!(
+            "the endpoints refused certificates of the new {ca}: they still trust only the old one, so they were \
+             not restarted after `kubepki rotate-ca trust`; restart them (etcd and kube-apiserver for etcd-ca, every \
+             control-plane component and the kubelet for ca, kube-apiserver for front-proxy-ca), then run \
+             kubepki rotate-ca reissue{flags} again",
+            ca = common.ca.name(),
+            flags = common.flags()
+        )
+    })
 }
 
 fn render(common: &Common, phase: Phase, report: &PhaseReport) -> Result<ExitCode> {
@@ -202,7 +246,7 @@ fn render(common: &Common, phase: Phase, report: &PhaseReport) -> Result<ExitCod
             "reissued": report.reissued,
             "restart": report.restart,
             "notes": report.notes,
-            "next": next_step(phase),
+            "next": next_step(phase, common),
         }))?,
         Format::Table => {
             println!("[rotate-ca] {}: phase {} done", common.ca, phase.as_str());
@@ -218,7 +262,7 @@ fn render(common: &Common, phase: Phase, report: &PhaseReport) -> Result<ExitCod
                     println!("  {}. {r}", i + 1);
                 }
             }
-            println!("[rotate-ca] {}", next_step(phase));
+            println!("[rotate-ca] {}", next_step(phase, common));
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -260,7 +304,7 @@ fn status(rotation: &CaRotation, pki: &kubepki_pki::PkiDir, kubeconfigs: &[PathB
             match &state {
                 None => println!("[rotate-ca] {}: no rotation in progress", c.ca),
                 Some(s) => {
-                    println!("[rotate-ca] {}: last phase done: {} — {}", c.ca, s.phase.as_str(), next_step(s.phase));
+                    println!("[rotate-ca] {}: last phase done: {} — {}", c.ca, s.phase.as_str(), next_step(s.phase, c));
                     for h in &s.history {
                         println!("  {} at {}", h.phase.as_str(), h.time);
                     }
