@@ -6,6 +6,7 @@ mod commands;
 mod exit;
 mod lock_flags;
 mod output;
+mod progress;
 mod verify_flags;
 
 use std::process::ExitCode;

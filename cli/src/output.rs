@@ -1,6 +1,6 @@
 //! Rendering helpers shared by the commands.
 
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 
 use clap::ValueEnum;
 use time::OffsetDateTime;
@@ -59,30 +59,6 @@ pub(crate) fn table(rows: &[Vec<String>]) -> String {
         out.push('\n');
     }
     out
-}
-
-/// A progress counter on stderr, drawn only when stderr is a terminal.
-pub(crate) struct Progress {
-    total: usize,
-    enabled: bool,
-    label: &'static str,
-}
-
-impl Progress {
-    pub(crate) fn new(label: &'static str, total: usize, quiet: bool) -> Self {
-        Self { total, enabled: !quiet && std::io::stderr().is_terminal(), label }
-    }
-
-    pub(crate) fn set(&self, done: usize) {
-        if self.enabled && (done == self.total || done.is_multiple_of(64)) {
-            let width = 30;
-            let filled = (done * width).checked_div(self.total).unwrap_or(width);
-            eprint!("\r{} [{}{}] {done}/{}", self.label, "#".repeat(filled), " ".repeat(width - filled), self.total);
-            if done == self.total {
-                eprintln!();
-            }
-        }
-    }
 }
 
 /// A word for a shell command line: as is when only safe characters, else single-quoted.

@@ -211,6 +211,7 @@ fn locked_init(cfg: &ClusterConfig, options: &InitOptions, changed: Vec<PathBuf>
         + leaves.iter().filter(|(_, p)| p.is_none()).count()
         + kubeconfigs.iter().filter(|(_, k)| k.is_none()).count()
         + usize::from(sa.is_none());
+    crate::progress::keys_planned("init", missing, cfg.encryption_algorithm);
     let mut keys = (0..missing)
         .into_par_iter()
         .map(|_| cfg.encryption_algorithm.generate())

@@ -52,8 +52,14 @@ impl KeyAlgorithm {
         matches!(self, Self::Rsa2048 | Self::Rsa3072 | Self::Rsa4096)
     }
 
-    /// Generates a new private key.
+    /// Generates a new private key (and tells the [progress](crate::progress) observer).
     pub fn generate(self) -> Result<PrivateKey> {
+        let key = self.make()?;
+        crate::progress::key_made(self);
+        Ok(key)
+    }
+
+    fn make(self) -> Result<PrivateKey> {
         let failed = |source| Error::Crypto { action: format!("generate a {} key", self.as_str()), source };
         let rsa = match self {
             Self::EcdsaP256 | Self::EcdsaP384 => {

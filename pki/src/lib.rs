@@ -45,6 +45,7 @@ pub mod lock;
 pub mod node;
 pub mod pem;
 pub mod profile;
+pub mod progress;
 pub mod san;
 pub mod store;
 pub mod validity;

@@ -947,3 +947,38 @@ fn the_documented_profile_table_is_the_code() {
         assert!(doc.contains(&row), "docs/profiles.md lacks the row\n{row}");
     }
 }
+
+/// On a terminal, `init` with RSA-4096 keys (seconds of work) shows what it makes, n of m;
+/// with output piped, or with `-o json`, nothing but the report.
+#[test]
+fn key_generation_progress_on_a_terminal_only() {
+    let d = TestDir::new();
+    let init_cmd = |dir: &Path, extra: &str| {
+        format!(
+            "{} init --cert-dir {} --kubeconfig-dir {} --node-name cp1 --apiserver-advertise-address 127.0.0.1 \
+             --encryption-algorithm RSA-4096{extra}",
+            env!("CARGO_BIN_EXE_kubepki"),
+            dir.join("pki").display(),
+            dir.display()
+        )
+    };
+    // `script` gives the command a pseudo-terminal for stdin, stdout and stderr.
+    let tty = d.join("tty");
+    std::fs::create_dir_all(&tty).unwrap();
+    let r = run(Command::new("script").args(["-qec", &init_cmd(&tty, ""), "/dev/null"]).env_remove("NO_COLOR"));
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("init: generating RSA-4096 keys ") && r.stdout.contains("/16 ["), "{}", r.stdout);
+    assert!(r.stdout.contains("created   apiserver"), "{}", r.stdout);
+    assert!(!r.stdout.contains("\x1b[3"), "no colour: {:?}", r.stdout);
+
+    // Piped (the harness's pipes): the report only, nothing on stderr.
+    let piped = d.join("piped");
+    let r = run(Command::new("sh").arg("-c").arg(init_cmd(&piped, "")));
+    assert_eq!((r.code, r.stderr.as_str()), (0, ""), "{}", r.stdout);
+    assert!(!r.stdout.contains("generating"), "{}", r.stdout);
+    // On a terminal with -o json: the document only.
+    let json = d.join("json");
+    let r = run(Command::new("script").args(["-qec", &init_cmd(&json, " -o json"), "/dev/null"]));
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(!r.stdout.contains("generating") && r.stdout.trim_start().starts_with('{'), "{}", r.stdout);
+}

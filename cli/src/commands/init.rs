@@ -31,6 +31,7 @@ pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
 }
 
 pub(crate) fn run(args: &InitArgs) -> Result<ExitCode> {
+    crate::progress::install(args.output == Format::Table);
     let cfg = args.cluster.resolve()?;
     let options = args.lock.options();
     let report = kubepki_pki::init(&cfg, &options)?;

@@ -14,7 +14,7 @@ use serde_json::json;
 use crate::cluster_flags::{ClusterFlags, EndpointFlags, SignerFlags};
 use crate::exit::{INPUT, coded};
 use crate::lock_flags::LockFlags;
-use crate::output::{self, Format, Progress};
+use crate::output::{self, Format};
 
 /// `kubepki issue`: one certificate from an existing PKI.
 #[derive(Args, Debug)]
@@ -94,6 +94,17 @@ enum Target {
 }
 
 pub(crate) fn run(args: &IssueArgs) -> Result<ExitCode> {
+    let run = match &args.target {
+        Target::Apiserver(c)
+        | Target::ApiserverKubeletClient(c)
+        | Target::FrontProxyClient(c)
+        | Target::EtcdServer(c)
+        | Target::EtcdPeer(c)
+        | Target::EtcdHealthcheckClient(c)
+        | Target::ApiserverEtcdClient(c) => &c.run,
+        Target::KubeletClient { run, .. } | Target::KubeletServing { run, .. } => run,
+    };
+    crate::progress::install(!run.quiet && run.output == Format::Table);
     match &args.target {
         Target::Apiserver(c) => leaf(c, Profile::ApiServer),
         Target::ApiserverKubeletClient(c) => leaf(c, Profile::ApiServerKubeletClient),
@@ -215,7 +226,7 @@ fn kubelet_serving(c: &Common, node_ips: &[IpAddr], nodes_file: Option<&PathBuf>
         ));
     }
     let ca = load_cluster_ca(&cfg, c)?;
-    let progress = Progress::new("issuing", nodes.len(), c.run.quiet || c.run.output == Format::Json);
+    crate::progress::keys_planned("issue kubelet-serving", nodes.len(), cfg.encryption_algorithm);
     let written = node::issue_serving(
         &ca,
         &nodes,
@@ -223,7 +234,7 @@ fn kubelet_serving(c: &Common, node_ips: &[IpAddr], nodes_file: Option<&PathBuf>
         cfg.encryption_algorithm,
         cfg.cert_validity,
         time::OffsetDateTime::now_utc(),
-        &|done| progress.set(done),
+        &|_| {},
     )?;
     match c.run.output {
         Format::Json => output::print_json(&json!({"nodes": nodes.len(), "files": written.len(), "out": out}))?,

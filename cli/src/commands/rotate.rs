@@ -152,6 +152,10 @@ impl Observer for PlanPrinter {
         if self.table {
             print_plan(&complete_fixes(plan.clone(), &self.flags), self.dry_run);
         }
+        let new_keys: Vec<_> = plan.renewals.iter().filter(|r| !r.reuse_key).collect();
+        if let (false, Some(first)) = (self.dry_run, new_keys.first()) {
+            crate::progress::keys_planned("rotate", new_keys.len(), first.algorithm);
+        }
     }
 }
 
@@ -165,10 +169,11 @@ fn complete_fixes(mut plan: Plan, flags: &str) -> Plan {
 
 pub(crate) fn run(args: &RotateArgs) -> Result<ExitCode> {
     let request = request(args)?;
+    crate::progress::install(args.output == Format::Table);
     let flags = output::flags_given(&[
-        ("--config", args.cluster.config.as_deref()),
-        ("--cert-dir", args.cluster.cert_dir.as_deref()),
-        ("--kubeconfig-dir", args.cluster.kubeconfig_dir.as_deref()),
+        ("--config", args.cluster.signer.config.as_deref()),
+        ("--cert-dir", args.cluster.signer.cert_dir.as_deref()),
+        ("--kubeconfig-dir", args.cluster.kubeconfigs.kubeconfig_dir.as_deref()),
     ]);
     let mut printer = PlanPrinter { table: args.output == Format::Table, dry_run: request.dry_run, flags };
     let mut report = kubepki_rotator::rotate_observed(&request, &mut printer)?;

@@ -118,6 +118,7 @@ pub(crate) fn run(args: &RotateCaArgs) -> Result<ExitCode> {
             anyhow::anyhow!("{} is not a directory (the cert dir)", common.cert_dir.display())
         ));
     }
+    crate::progress::install(common.output == Format::Table);
     let now = OffsetDateTime::now_utc();
     let options = InitOptions { now, ..common.lock.options() };
     let (_lock, pki, _) = kubepki_pki::bootstrap::open_locked(&common.cert_dir, &common.kubeconfig_dir, &options)?;
