@@ -349,17 +349,24 @@ fn copy_tree(from: &Path, to: &Path) {
     assert_eq!(r.code, 0, "{}", r.stderr);
 }
 
-/// Two control-plane nodes (two cert dirs of one cluster) on the same schedule: the etcd lock,
-/// held in a real etcd, makes them rotate one after the other, and a node that cannot get it
-/// in time gives up saying so.
-#[test]
-fn the_etcd_lock_serializes_nodes_of_a_cluster() {
+/// Two control-plane nodes of one cluster (`node-a` made by `init`, `node-b` a copy of it) and
+/// a real etcd serving on node A's certificates.
+fn two_nodes_and_their_etcd() -> (TestDir, PathBuf, PathBuf, Etcd) {
     let root = TestDir::new();
     let (a, b) = (root.join("node-a"), root.join("node-b"));
     std::fs::create_dir(&a).unwrap();
     init(&a, &[]).ok();
     copy_tree(&a, &b);
     let etcd = Etcd::start(&EtcdConfig { name: "cp1", pki: &a.join("pki"), client_cert_auth: true });
+    (root, a, b, etcd)
+}
+
+/// Two control-plane nodes (two cert dirs of one cluster) on the same schedule: the etcd lock,
+/// held in a real etcd, makes them rotate one after the other, and a node that cannot get it
+/// in time gives up saying so.
+#[test]
+fn the_etcd_lock_serializes_nodes_of_a_cluster() {
+    let (root, a, b, etcd) = two_nodes_and_their_etcd();
     let log = root.join("exec.log");
     let exec = format!("echo start $(date +%s%N) >> {0}; sleep 1; echo end $(date +%s%N) >> {0}", log.display());
     let spawn = |dir: &Path, timeout: &str| {
@@ -424,12 +431,7 @@ fn the_etcd_lock_serializes_nodes_of_a_cluster() {
 #[test]
 fn the_etcd_lock_waits_as_long_as_lock_timeout_says_and_outlives_a_killed_holder() {
     use std::os::unix::process::CommandExt;
-    let root = TestDir::new();
-    let (a, b) = (root.join("node-a"), root.join("node-b"));
-    std::fs::create_dir(&a).unwrap();
-    init(&a, &[]).ok();
-    copy_tree(&a, &b);
-    let etcd = Etcd::start(&EtcdConfig { name: "cp1", pki: &a.join("pki"), client_cert_auth: true });
+    let (root, a, b, etcd) = two_nodes_and_their_etcd();
     let marker = root.join("holding");
     let holder = |hold: &str| {
         kubepki()
