@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use kubepki_pki::kubeconfig::PemSource;
 use kubepki_pki::store::LoadedPair;
-use kubepki_pki::{CaKind, Certificate, CertificateAuthority, KeyAlgorithm, Kubeconfig, PkiDir, PrivateKey, Profile};
+use kubepki_pki::{CaKind, Certificate, CertificateAuthority, Kubeconfig, PkiDir, PrivateKey, Profile};
 
 use crate::error::{Error, Result};
 use crate::inventory::{self, InventoryBuilder, Item, SourcePath, Sources, Stored};
@@ -268,9 +268,7 @@ pub fn discover(pki: &PkiDir, cas: &Cas, kubeconfigs: &[PathBuf], kubelet_dirs: 
 
 /// The certificate of a location, if it can be read (a broken leaf's identity).
 fn read_cert(location: &Location) -> Option<Certificate> {
-    let bytes =
-        kubepki_pki::fsio::read_optional(location.path(), kubepki_pki::fsio::MAX_PEM_FILE, "certificate").ok()??;
-    Certificate::from_pem_bundle(&bytes, &location.path().display().to_string()).ok()?.into_iter().next()
+    kubepki_pki::store::read_certs(location.path()).ok()??.into_iter().next()
 }
 
 fn ca_kind(item: &Item) -> Option<CaKind> {
@@ -470,9 +468,4 @@ pub fn kubeconfigs_in(dir: &Path) -> Vec<PathBuf> {
         .unwrap_or_default();
     files.sort();
     files
-}
-
-/// The algorithm of a certificate's key, if it is one kubeadm uses.
-pub fn key_algorithm_of(cert: &Certificate) -> Option<KeyAlgorithm> {
-    cert.public_key.key_algorithm()
 }

@@ -101,13 +101,7 @@ fn rotate_keeps_every_identity_and_takes_nothing_from_the_host() {
     for id in host_identities() {
         assert!(!all.stdout.contains(&id), "this host's {id} leaked into a certificate:\n{}", all.stdout);
     }
-    let v = run(Command::new("openssl")
-        .arg("verify")
-        .arg("-x509_strict")
-        .arg("-CAfile")
-        .arg(pki.join("ca.crt"))
-        .arg(pki.join("apiserver.crt")));
-    assert_eq!(v.code, 0, "{}", v.stderr);
+    openssl_verify(&pki.join("ca.crt"), &pki.join("apiserver.crt")).unwrap();
 }
 
 #[test]
@@ -290,13 +284,7 @@ fn a_broken_leaf_does_not_block_the_rest_and_force_reissues_it() {
     );
     assert_eq!(peer.public_key.to_string(), "RSA-2048", "the CA's algorithm, as kubeadm uses one throughout");
     for (ca, leaf) in [("ca.crt", "apiserver.crt"), ("etcd/ca.crt", "etcd/peer.crt")] {
-        let v = run(Command::new("openssl")
-            .arg("verify")
-            .arg("-x509_strict")
-            .arg("-CAfile")
-            .arg(pki.join(ca))
-            .arg(pki.join(leaf)));
-        assert_eq!(v.code, 0, "{leaf}: {}", v.stderr);
+        openssl_verify(&pki.join(ca), &pki.join(leaf)).unwrap_or_else(|e| panic!("{leaf}: {e}"));
     }
     let key = kubepki_pki::store::read_key(&pki.join("apiserver.key")).unwrap().unwrap();
     assert!(key.matches_spki(&api.spki));
@@ -429,13 +417,7 @@ fn a_missing_leaf_is_named_and_force_issues_it() {
     assert_eq!(c.subject.to_string(), "CN=front-proxy-client");
     assert_eq!(c.public_key.to_string(), "RSA-2048");
     assert_eq!(kubepki_pki::fsio::mode_of(&pki.join("front-proxy-client.key")).unwrap(), 0o600);
-    let v = run(Command::new("openssl")
-        .arg("verify")
-        .arg("-x509_strict")
-        .arg("-CAfile")
-        .arg(pki.join("front-proxy-ca.crt"))
-        .arg(pki.join("front-proxy-client.crt")));
-    assert_eq!(v.code, 0, "{}", v.stderr);
+    openssl_verify(&pki.join("front-proxy-ca.crt"), &pki.join("front-proxy-client.crt")).unwrap();
     let r = rotate(
         d.path(),
         &["--force", "etcd-server", "--node-name", "cp1", "--apiserver-advertise-address", "10.0.0.11"],
