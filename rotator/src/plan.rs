@@ -471,8 +471,9 @@ pub fn reissue_request(
         },
         (None, Some(profile)) => {
             let spec = profile.spec();
+            // The node is in the profile when a SAN rule or the subject names it (etcd's CN).
             let needs_node =
-                spec.sans != SanRule::None || spec.common_name != kubepki_pki::profile::CommonName::Fixed(spec.name);
+                spec.sans != SanRule::None || !matches!(spec.common_name, kubepki_pki::profile::CommonName::Fixed(_));
             let cfg = match &desired.profile {
                 Some(cfg) if !cfg.node_name.is_empty() && !cfg.advertise_address.is_unspecified() => cfg.clone(),
                 Some(cfg) if !needs_node => cfg.clone(),

@@ -429,3 +429,22 @@ fn a_missing_leaf_is_named_and_force_issues_it() {
     );
     assert_eq!(rotate(d.path(), &["--dry-run"]).code, 0, "nothing missing any more");
 }
+
+/// A missing client leaf whose kubeadm profile names no node (its CN is fixed, it has no SAN)
+/// is issued with no node flags; one that names the node is refused without them.
+#[test]
+fn a_missing_client_leaf_needs_no_node_flags() {
+    let d = TestDir::new();
+    kubeadm_tree(d.path(), json!({"missing": ["apiserver-kubelet-client", "etcd-peer"]}));
+    let pki = d.join("pki");
+    let r = rotate(d.path(), &["--force", "apiserver-kubelet-client"]);
+    assert_eq!(r.code, 1, "etcd-peer is still missing: {}", r.stderr);
+    let c = cert(&pki.join("apiserver-kubelet-client.crt"));
+    assert_eq!(c.subject.to_string(), "O=kubeadm:cluster-admins, CN=kube-apiserver-kubelet-client");
+    openssl_verify(&pki.join("ca.crt"), &pki.join("apiserver-kubelet-client.crt")).unwrap();
+    let hash = pki_hash(d.path());
+    let r = rotate(d.path(), &["--force", "etcd-peer"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("--node-name"), "{}", r.stderr);
+    assert_eq!(pki_hash(d.path()), hash);
+}
