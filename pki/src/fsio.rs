@@ -601,24 +601,21 @@ fn flatten(dir: &Path) -> Result<Vec<PathBuf>> {
     if fs::symlink_metadata(&data).is_ok() {
         fs::remove_file(&data).map_err(|source| Error::Write { path: data.clone(), source })?;
     }
-    remove_snapshots(dir, None)?;
+    remove_snapshots(dir)?;
     sync_dir(dir)?;
     Ok(flattened)
 }
 
-/// Removes the snapshot directories (`..<stamp>`) of `dir` other than `keep`; returns them.
-fn remove_snapshots(dir: &Path, keep: Option<&str>) -> Result<Vec<PathBuf>> {
-    let mut removed = Vec::new();
+/// Removes the snapshot directories (`..<stamp>`) of `dir`.
+fn remove_snapshots(dir: &Path) -> Result<()> {
     let entries = fs::read_dir(dir).map_err(|source| Error::Read { path: dir.to_owned(), source })?;
     for entry in entries.flatten() {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if name.starts_with("..") && entry.file_type().is_ok_and(|t| t.is_dir()) && Some(name.as_str()) != keep {
+        if entry.file_name().to_string_lossy().starts_with("..") && entry.file_type().is_ok_and(|t| t.is_dir()) {
             let path = entry.path();
-            fs::remove_dir_all(&path).map_err(|source| Error::Write { path: path.clone(), source })?;
-            removed.push(path);
+            fs::remove_dir_all(&path).map_err(|source| Error::Write { path, source })?;
         }
     }
-    Ok(removed)
+    Ok(())
 }
 
 impl Transaction {
