@@ -46,6 +46,7 @@ pub mod node;
 pub mod pem;
 pub mod profile;
 pub mod progress;
+pub mod sa;
 pub mod san;
 pub mod store;
 pub mod validity;
