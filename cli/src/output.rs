@@ -34,9 +34,10 @@ pub(crate) fn count(n: usize, noun: &str) -> String {
 
 /// Prints a JSON value, pretty, with a trailing newline.
 pub(crate) fn print_json(value: &serde_json::Value) -> anyhow::Result<()> {
-    let mut out = std::io::stdout().lock();
-    serde_json::to_writer_pretty(&mut out, value)?;
-    writeln!(out)?;
+    // Rendered first, so that a closed pipe surfaces as the io::Error the exit code looks for
+    // (serde_json's own error hides it).
+    let text = serde_json::to_string_pretty(value)?;
+    writeln!(std::io::stdout().lock(), "{text}")?;
     Ok(())
 }
 

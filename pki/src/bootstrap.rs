@@ -29,15 +29,18 @@ pub enum Action {
     Reused,
     /// Found on disk and checked against an externally managed CA (its key is absent).
     External,
+    /// Copied from the first control-plane node's shared material ([`join_control_plane`]).
+    Copied,
 }
 
 impl Action {
-    /// `created`, `reused` or `external`.
+    /// `created`, `reused`, `external` or `copied`.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Created => "created",
             Self::Reused => "reused",
             Self::External => "external",
+            Self::Copied => "copied",
         }
     }
 }
@@ -118,11 +121,36 @@ impl InitOptions {
 /// checks out, and then everything is written in one transaction. A second run with the same
 /// configuration writes nothing.
 pub fn init(cfg: &ClusterConfig, options: &InitOptions) -> Result<InitReport> {
+    init_node(cfg, options, None)
+}
+
+/// Joins a control plane as `kubeadm join --control-plane` does with copied certificates: the
+/// cluster's shared material (kubeadm's list for the join: the cluster CA, the front-proxy CA
+/// and the etcd CA with their keys, `sa.key` and `sa.pub`; with external etcd, `etcd/ca.crt`
+/// and the `apiserver-etcd-client` pair) is taken from `shared`, a copy of the first node's
+/// cert dir of which nothing else is read; then this node's own leaves and kubeconfigs are made
+/// as [`init`] makes them, without `super-admin.conf` (only `kubeadm init` writes it).
+///
+/// A shared file this node already has must be the same (the same certificate; a key with the
+/// same public key): a node of another cluster is an error, and nothing is written. The copies
+/// and the new leaves are one transaction. Running it again changes nothing.
+pub fn join_control_plane(cfg: &ClusterConfig, shared: &Path, options: &InitOptions) -> Result<InitReport> {
+    init_node(cfg, options, Some(shared))
+}
+
+fn init_node(cfg: &ClusterConfig, options: &InitOptions, shared: Option<&Path>) -> Result<InitReport> {
     cfg.validate()?;
+    if let Some(dir) = shared.filter(|d| !d.is_dir()) {
+        return Err(Error::Missing {
+            path: dir.to_path_buf(),
+            what: "the first node's cert dir (the shared material)",
+            fix: "copy the first control-plane node's cert dir here (its CAs with their keys, sa.key, sa.pub)".into(),
+        });
+    }
     let created_dir = !cfg.cert_dir.exists();
     // Unsynced: the transaction makes the new entries durable with its files, in one round.
     let changed = fsio::create_dir_all_unsynced(&cfg.cert_dir, 0o755)?;
-    let result = locked_init(cfg, options, changed);
+    let result = locked_init(cfg, options, changed, shared);
     if result.is_err() && created_dir {
         // Leave no trace of a failed first run: the cert dir is empty, the state dir holds
         // only the lock file (each directory goes only if empty).
@@ -191,20 +219,50 @@ pub fn issue_leaf(cfg: &ClusterConfig, spec: &ProfileSpec, options: &InitOptions
 
 /// `init` under the lock; `changed`: directories whose entries changed in making the cert dir,
 /// made durable with the files written.
-fn locked_init(cfg: &ClusterConfig, options: &InitOptions, changed: Vec<PathBuf>) -> Result<InitReport> {
+fn locked_init(
+    cfg: &ClusterConfig,
+    options: &InitOptions,
+    changed: Vec<PathBuf>,
+    shared: Option<&Path>,
+) -> Result<InitReport> {
     let (_lock, pki, recovered) = open_locked(&cfg.cert_dir, &cfg.kubeconfig_dir, options)?;
     let mut report = InitReport { recovered, ..InitReport::default() };
 
+    // The shared material a joining node copies, checked against what it already has.
+    let copies = match shared {
+        Some(dir) => {
+            shared_copies(cfg, &pki, &PkiDir::new(dir).allow_insecure_permissions(options.allow_insecure_permissions))?
+        }
+        None => Vec::new(),
+    };
+    let copied = |path: &Path| copies.iter().any(|c| c.to == path);
+    let source = shared.map(|dir| PkiDir::new(dir).allow_insecure_permissions(options.allow_insecure_permissions));
+    let load_ca = |k: CaKind| -> Result<Option<CertificateAuthority>> {
+        match &source {
+            Some(src) if copied(&pki.cert_path(k.base_name())) => Ok(src.load_ca(k)?.map(|mut ca| {
+                ca.cert_path = pki.cert_path(k.base_name());
+                ca.key_path = pki.key_path(k.base_name());
+                ca
+            })),
+            _ => pki.load_ca(k),
+        }
+    };
+
     // Read everything first: nothing is generated or written until the whole tree checks out.
     let cas: Vec<(CaKind, Option<CertificateAuthority>)> =
-        cfg.cas().into_iter().map(|k| Ok((k, pki.load_ca(k)?))).collect::<Result<_>>()?;
+        cfg.cas().into_iter().map(|k| Ok((k, load_ca(k)?))).collect::<Result<_>>()?;
     let leaves: Vec<(&ProfileSpec, Option<store::LoadedPair>)> =
         cfg.leaves().into_iter().map(|s| Ok((s, pki.load_pair(s.base_name)?))).collect::<Result<_>>()?;
     let kubeconfigs: Vec<(&KubeconfigSpec, Option<Kubeconfig>)> = crate::profile::KUBECONFIGS
         .iter()
+        .filter(|s| shared.is_none() || s.file_name != SUPER_ADMIN_CONF)
         .map(|s| Ok((s, Kubeconfig::read(&cfg.kubeconfig_dir.join(s.file_name))?)))
         .collect::<Result<_>>()?;
-    let sa: Option<PrivateKey> = store::read_key(&pki.sa_key_path())?;
+    let sa_key_path = match &source {
+        Some(src) if copied(&pki.sa_key_path()) => src.sa_key_path(),
+        _ => pki.sa_key_path(),
+    };
+    let sa: Option<PrivateKey> = store::read_key(&sa_key_path)?;
 
     // One key per missing item, generated in parallel (RSA keys take tens of milliseconds).
     let missing = cas.iter().filter(|(_, c)| c.is_none()).count()
@@ -227,11 +285,20 @@ fn locked_init(cfg: &ClusterConfig, options: &InitOptions, changed: Vec<PathBuf>
 
     let mut tx = pki.transaction();
     tx.sync_also(changed);
+    for c in &copies {
+        tx.add(&c.to, c.bytes.to_vec(), c.mode);
+    }
     let mut ready: Vec<CertificateAuthority> = Vec::new();
     for (kind, existing) in cas {
         let (ca, action) = match existing {
             Some(ca) => {
-                let action = if ca.is_external() { Action::External } else { Action::Reused };
+                let action = if copied(&ca.cert_path) {
+                    Action::Copied
+                } else if ca.is_external() {
+                    Action::External
+                } else {
+                    Action::Reused
+                };
                 (ca, action)
             }
             None => {
@@ -296,18 +363,26 @@ fn locked_init(cfg: &ClusterConfig, options: &InitOptions, changed: Vec<PathBuf>
     match sa {
         Some(key) => {
             let pub_path = pki.sa_pub_path();
-            let want = key.public_key_pem();
-            match fsio::read_optional(&pub_path, fsio::MAX_PEM_FILE, "public key file")? {
-                Some(existing) if normalize_pem(&existing) != normalize_pem(want.as_bytes()) => {
-                    return Err(Error::ExistingMismatch {
-                        path: pub_path,
-                        difference: "it is not the public key of sa.key".into(),
-                    });
+            let read_from = match &source {
+                Some(src) if copied(&pub_path) => src.sa_pub_path(),
+                _ => pub_path.clone(),
+            };
+            match fsio::read_optional(&read_from, fsio::MAX_PEM_FILE, "public key file")? {
+                // sa.pub may trust several keys (a service-account key rotation's overlap):
+                // sa.key's must be one of them.
+                Some(existing) => {
+                    let trusted = crate::sa::PublicKeySet::parse(&existing, &read_from.display().to_string())?;
+                    if !trusted.contains(&crate::sa::PublicKey::of(&key)?) {
+                        return Err(Error::ExistingMismatch {
+                            path: read_from,
+                            difference: "it does not hold the public key of sa.key".into(),
+                        });
+                    }
                 }
-                Some(_) => {}
-                None => tx.add(&pub_path, want.into_bytes(), KEY_MODE),
+                None => tx.add(&pub_path, key.public_key_pem().into_bytes(), KEY_MODE),
             }
-            report.items.push(sa_item(&pki, Action::Reused));
+            let action = if copied(&pki.sa_key_path()) { Action::Copied } else { Action::Reused };
+            report.items.push(sa_item(&pki, action));
         }
         None => {
             if pki.sa_pub_path().exists() {
@@ -379,6 +454,76 @@ fn sa_item(pki: &PkiDir, action: Action) -> InitItem {
         not_after: None,
         sans: None,
     }
+}
+
+/// kubeadm's kubeconfig for `system:masters`, written by `kubeadm init` only.
+const SUPER_ADMIN_CONF: &str = "super-admin.conf";
+
+/// A shared file a joining control-plane node copies from the first node.
+struct SharedCopy {
+    to: PathBuf,
+    bytes: zeroize::Zeroizing<Vec<u8>>,
+    mode: u32,
+}
+
+/// The shared material to copy from `src` into `pki` (kubeadm's list for `join
+/// --control-plane`), without the files `pki` already has; a file it has must be the same.
+fn shared_copies(cfg: &ClusterConfig, pki: &PkiDir, src: &PkiDir) -> Result<Vec<SharedCopy>> {
+    let mut names: Vec<(String, bool)> = Vec::new();
+    for kind in [CaKind::Ca, CaKind::FrontProxyCa, CaKind::EtcdCa] {
+        let base = kind.base_name();
+        if cfg.external_etcd && kind == CaKind::EtcdCa {
+            names.push((format!("{base}.crt"), true));
+            names.push(("apiserver-etcd-client.crt".into(), false));
+            names.push(("apiserver-etcd-client.key".into(), false));
+        } else {
+            names.push((format!("{base}.crt"), true));
+            // A CA without its key (external CA mode) is copied as it is.
+            names.push((format!("{base}.key"), false));
+        }
+    }
+    names.push(("sa.key".into(), true));
+    names.push(("sa.pub".into(), true));
+
+    let mut copies = Vec::new();
+    for (name, required) in names {
+        let from = src.root().join(&name);
+        let to = pki.root().join(&name);
+        let Some(bytes) = fsio::read_optional(&from, fsio::MAX_PEM_FILE, "shared file")? else {
+            if required {
+                return Err(Error::Missing {
+                    path: from,
+                    what: "a shared file of the first control-plane node",
+                    fix: "copy the first node's whole cert dir (its CAs with their keys, sa.key and sa.pub)".into(),
+                });
+            }
+            continue;
+        };
+        let bytes = zeroize::Zeroizing::new(bytes);
+        match fsio::read_optional(&to, fsio::MAX_PEM_FILE, "shared file")? {
+            Some(mine) if same_material(&mine, &bytes, &name) => {}
+            Some(_) => {
+                return Err(Error::NotShared { path: to, shared: from });
+            }
+            None => {
+                let mode = if name.ends_with(".crt") { store::CERT_MODE } else { KEY_MODE };
+                copies.push(SharedCopy { to, bytes, mode });
+            }
+        }
+    }
+    Ok(copies)
+}
+
+/// Whether two PEM files hold the same material: the same bytes but for whitespace, or private
+/// keys with the same public key (PKCS#1 and PKCS#8 encodings of one key).
+fn same_material(a: &[u8], b: &[u8], name: &str) -> bool {
+    if normalize_pem(a) == normalize_pem(b) {
+        return true;
+    }
+    let key = |bytes: &[u8]| {
+        std::str::from_utf8(bytes).ok().and_then(|s| PrivateKey::from_pem(s, name).ok()).map(|k| k.public_key_der())
+    };
+    name.ends_with(".key") && key(a).is_some() && key(a) == key(b)
 }
 
 fn normalize_pem(b: &[u8]) -> Vec<u8> {

@@ -149,6 +149,20 @@ pub enum Error {
         difference: String,
     },
 
+    /// A joining control-plane node already has a shared file (a CA, a service-account key)
+    /// that is not the first node's.
+    #[error(
+        "{} is not {}: a control-plane node shares the first node's CAs and service-account keys (is this node \
+         of another cluster, or the copy of another cluster's node?)",
+        path.display(), shared.display()
+    )]
+    NotShared {
+        /// This node's file.
+        path: PathBuf,
+        /// The first node's.
+        shared: PathBuf,
+    },
+
     /// An input file or directory the command needs does not exist (an input error: nothing
     /// was changed).
     #[error("{}: {what} does not exist ({fix})", path.display())]

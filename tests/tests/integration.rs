@@ -15,6 +15,7 @@ mod fuzz_corpus;
 mod help_and_text;
 mod hygiene;
 mod init;
+mod join;
 mod kubeadm_fixture;
 mod relative_paths;
 mod rotate;

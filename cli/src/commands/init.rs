@@ -19,6 +19,12 @@ use crate::output::{self, Format};
 pub(crate) struct InitArgs {
     #[command(flatten)]
     pub(crate) cluster: ClusterFlags,
+    /// Join a control plane (as `kubeadm join --control-plane` with copied certificates): take
+    /// the cluster's shared material — the CAs with their keys, sa.key and sa.pub — from DIR, a
+    /// copy of the first control-plane node's cert dir, and make this node's own leaves and
+    /// kubeconfigs (no super-admin.conf). See docs/ha.md.
+    #[arg(long, value_name = "DIR", value_hint = clap::ValueHint::DirPath, value_parser = crate::cluster_flags::absolute_path)]
+    pub(crate) join_from: Option<std::path::PathBuf>,
     /// Output format.
     #[arg(short, long, value_enum, default_value_t)]
     pub(crate) output: Format,
@@ -34,7 +40,10 @@ pub(crate) fn run(args: &InitArgs) -> Result<ExitCode> {
     crate::progress::install(args.output == Format::Table);
     let cfg = args.cluster.resolve()?;
     let options = args.lock.options();
-    let report = kubepki_pki::init(&cfg, &options)?;
+    let report = match &args.join_from {
+        Some(shared) => kubepki_pki::bootstrap::join_control_plane(&cfg, shared, &options)?,
+        None => kubepki_pki::init(&cfg, &options)?,
+    };
     match args.output {
         Format::Json => output::print_json(&json!({
             "certDir": cfg.cert_dir,
