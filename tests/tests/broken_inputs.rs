@@ -295,7 +295,7 @@ fn cases() -> Vec<Case> {
             want: "front-proxy-client.key: unsupported key type",
         },
         Case {
-            what: "sa.pub of another key",
+            what: "sa.pub holding no usable key",
             corrupt: |d| {
                 replace(
                     d,
@@ -306,7 +306,17 @@ fn cases() -> Vec<Case> {
             cmd: Init,
             args: &[],
             code: 2,
-            want: "sa.pub exists but it is not the public key of sa.key",
+            want: "sa.pub: no RSA or ECDSA public key (kube-apiserver would refuse it)",
+        },
+        Case {
+            what: "sa.pub without sa.key's public key",
+            corrupt: |d| {
+                replace(d, "pki/sa.pub", kubepki_pki::KeyAlgorithm::EcdsaP256.generate().unwrap().public_key_pem())
+            },
+            cmd: Init,
+            args: &[],
+            code: 2,
+            want: "sa.pub exists but it does not hold the public key of sa.key",
         },
         // Kubeconfigs.
         Case {
