@@ -4,6 +4,7 @@ mod app;
 mod cluster_flags;
 mod commands;
 mod exit;
+mod interrupted;
 mod lock_flags;
 mod output;
 mod progress;

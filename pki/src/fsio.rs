@@ -968,7 +968,9 @@ pub fn recover(journal_dir: &Path, deep: &Path, flat: &[&Path]) -> Result<Recove
 /// named point is reached. The points: `commit:begin`, `flatten:one` (after each link of the
 /// earlier linked layout is made a plain file), `commit:staged` (everything staged), `commit:journaled`
 /// (the commit point passed), `commit:renamed-one` (after each step of the journal, also
-/// during recovery), `commit:renamed-all` (before the journal is removed).
+/// during recovery), `commit:renamed-all` (before the journal is removed); and a rotation's
+/// steps after its write: `rotate:pending-stored` (what it owes recorded), `rotate:hook-done`,
+/// `rotate:verified` (before the record is removed).
 /// Crash-safety tests use them to stop a write at every step.
 #[cfg(feature = "failpoints")]
 pub fn failpoint(name: &str) {

@@ -56,6 +56,21 @@ pub enum Error {
         undone: Box<Undone>,
     },
 
+    /// An earlier run was interrupted after it wrote (killed during its hook or verification),
+    /// and finishing what it owed failed: its change was undone ([`Error::RolledBack`] holds
+    /// this as its cause).
+    #[error("the rotation interrupted at {started_at} (pid {pid}, renewing {renewed}) could not be finished: {cause}")]
+    Interrupted {
+        /// When the interrupted run started.
+        started_at: String,
+        /// Its process ID.
+        pid: u32,
+        /// What it renewed.
+        renewed: String,
+        /// Why finishing failed (its hook, verification).
+        cause: Box<Self>,
+    },
+
     /// Restoring files from a backup failed.
     #[error("restoring from {} failed", backup.display())]
     Restore {

@@ -17,6 +17,7 @@ mod hygiene;
 mod init;
 mod join;
 mod kubeadm_fixture;
+mod post_write;
 mod relative_paths;
 mod rotate;
 mod rotation_library;

@@ -40,6 +40,7 @@ pub(crate) fn run(args: &InitArgs) -> Result<ExitCode> {
     crate::progress::install(args.output == Format::Table);
     let cfg = args.cluster.resolve()?;
     let options = args.lock.options();
+    crate::interrupted::finish(&cfg.cert_dir, &cfg.kubeconfig_dir, options.lock_timeout)?;
     let report = match &args.join_from {
         Some(shared) => kubepki_pki::bootstrap::join_control_plane(&cfg, shared, &options)?,
         None => kubepki_pki::init(&cfg, &options)?,

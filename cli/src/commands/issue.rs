@@ -127,6 +127,7 @@ pub(crate) fn run(args: &IssueArgs) -> Result<ExitCode> {
 
 fn leaf(c: &Common, profile: Profile) -> Result<ExitCode> {
     let cfg = c.cluster.resolve()?;
+    crate::interrupted::finish(&cfg.cert_dir, &cfg.kubeconfig_dir, c.run.lock.lock_timeout)?;
     let item = kubepki_pki::bootstrap::issue_leaf(&cfg, profile.spec(), &c.run.lock.options())?;
     match c.run.output {
         Format::Json => output::print_json(&json!({

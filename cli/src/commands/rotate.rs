@@ -9,7 +9,7 @@ use clap::Args;
 use kubepki_pki::{Certificate, KeyAlgorithm, Lifetime};
 use kubepki_rotator::plan::{self, Plan};
 use kubepki_rotator::policy::{self, Policy};
-use kubepki_rotator::rotation::{EtcdLockRequest, Hook, Observer, RotateReport, RotateRequest};
+use kubepki_rotator::rotation::{EtcdLockRequest, Hook, Observer, ResumedRun, RotateReport, RotateRequest};
 use kubepki_rotator::secret_sink::RotationConfig;
 use kubepki_rotator::targets::{Location, Problem};
 use serde_json::{Value, json};
@@ -148,6 +148,29 @@ struct PlanPrinter {
 }
 
 impl Observer for PlanPrinter {
+    fn resumed(&mut self, run: &ResumedRun) {
+        if !self.table {
+            return;
+        }
+        match run {
+            ResumedRun::Finished(p) => println!(
+                "[rotate] finished the rotation interrupted at {} (pid {}, renewing {}): its --exec ran again and \
+                 every endpoint verified",
+                p.started_at,
+                p.pid,
+                p.renewed.join(" ")
+            ),
+            ResumedRun::Pending(p) => println!(
+                "[rotate] the rotation interrupted at {} (pid {}, renewing {}) still owes its --exec and \
+                 verification: the next run without --dry-run finishes it, or undoes it",
+                p.started_at,
+                p.pid,
+                p.renewed.join(" ")
+            ),
+            _ => {}
+        }
+    }
+
     fn planned(&mut self, plan: &Plan) {
         if self.table {
             print_plan(&complete_fixes(plan.clone(), &self.flags), self.dry_run);
@@ -237,6 +260,22 @@ fn location_json(l: &Location) -> Value {
     }
 }
 
+/// An interrupted earlier run, in the JSON: `finished` or (dry run) `pending`.
+fn resumed_json(run: &ResumedRun) -> Option<Value> {
+    let (state, p) = match run {
+        ResumedRun::Finished(p) => ("finished", p),
+        ResumedRun::Pending(p) => ("pending", p),
+        _ => return None,
+    };
+    Some(json!({
+        "state": state,
+        "startedAt": p.started_at,
+        "pid": p.pid,
+        "renewed": p.renewed,
+        "backupDir": p.backup_dir,
+    }))
+}
+
 fn render(format: Format, report: &RotateReport) -> Result<()> {
     let (plan, outcome, pruned, dry_run) = (&report.plan, report.outcome.as_ref(), &report.pruned, report.dry_run);
     let secret_results: Vec<(String, String, &'static str)> = report
@@ -305,6 +344,7 @@ fn render(format: Format, report: &RotateReport) -> Result<()> {
                 "written": o.written,
             })),
             "verification": report.verification.as_ref().map(super::verify::report_json),
+            "resumed": report.resumed.as_ref().and_then(resumed_json),
         })),
         Format::Table => {
             for (secret, source, action) in &secret_results {

@@ -122,6 +122,9 @@ pub(crate) fn run(args: &RotateCaArgs) -> Result<ExitCode> {
     let now = OffsetDateTime::now_utc();
     let options = InitOptions { now, ..common.lock.options() };
     let (_lock, pki, _) = kubepki_pki::bootstrap::open_locked(&common.cert_dir, &common.kubeconfig_dir, &options)?;
+    if !matches!(args.phase, PhaseCommand::Status(_)) {
+        crate::interrupted::finish_locked(&common.cert_dir)?;
+    }
     let mut kubeconfigs = targets::kubeconfigs_in(&common.kubeconfig_dir);
     kubeconfigs.extend(common.kubeconfigs.iter().cloned());
     let rotation = CaRotation::new(&common.cert_dir, &common.kubeconfig_dir, kubeconfigs.clone(), common.ca)?;

@@ -9,6 +9,8 @@
 //!    If any of these fails, everything is put back ([`Changes::roll_back`]: the Secrets'
 //!    previous data, the files from the backup, a `restore` record in the audit log) and the
 //!    error is [`Error::RolledBack`], saying what was restored.
+//!    From the write until the run is kept or undone, what it still owes is recorded in the
+//!    state dir ([`pending`]): a run killed there is finished or undone by the next one.
 //! 5. Older backups pruned, only now that this run's files are kept.
 //!
 //! Every input problem is found before anything is written; [`rotate_observed`] hands the plan
@@ -45,6 +47,7 @@
 //! ```
 
 mod hook;
+pub mod pending;
 mod rollback;
 mod secrets;
 mod verification;
@@ -57,6 +60,8 @@ use kubepki_pki::InitOptions;
 use time::OffsetDateTime;
 
 pub use hook::Hook;
+pub use hook::ProcessGroup;
+pub use pending::Resumed;
 pub use rollback::{AfterWrite, Changes, FromBackup, RestoreFiles, Restored, Undone};
 pub use secrets::{SecretSynced, SecretsSync};
 pub use verification::Verification;
@@ -205,6 +210,20 @@ pub struct RotateReport {
     /// What verification found after the write and the hook (`None`: nothing was written, or
     /// no endpoint to verify). Every check passed: a failure rolls the run back.
     pub verification: Option<crate::verify::Report>,
+    /// An earlier run interrupted after its write, finished by this one before it planned
+    /// ([`pending::resume`]; one that could not be finished is undone and ends this run with
+    /// [`Error::RolledBack`]). In a dry run: still pending, reported, not touched.
+    pub resumed: Option<ResumedRun>,
+}
+
+/// An interrupted earlier run this run found.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum ResumedRun {
+    /// Its hook ran again and every endpoint verified: its change is kept.
+    Finished(Box<pending::Pending>),
+    /// A dry run found it and left it for the next real run.
+    Pending(Box<pending::Pending>),
 }
 
 /// Told what a rotation is about to do, while it runs ([`rotate_observed`]).
@@ -213,6 +232,12 @@ pub trait Observer {
     /// run, and when nothing is due).
     fn planned(&mut self, plan: &Plan) {
         let _ = plan;
+    }
+
+    /// An interrupted earlier run found first (before the plan): finished, or in a dry run
+    /// still pending.
+    fn resumed(&mut self, run: &ResumedRun) {
+        let _ = run;
     }
 }
 
@@ -262,6 +287,29 @@ pub fn rotate_observed(request: &RotateRequest, observer: &mut dyn Observer) -> 
         _ => None,
     };
 
+    // A run killed after its write owes its hook and verification: finish them, or undo it.
+    let resumed = if request.dry_run {
+        pending::read(&request.cert_dir)?.map(|p| ResumedRun::Pending(Box::new(p)))
+    } else {
+        match pending::resume(&request.cert_dir)? {
+            None => None,
+            Some(Resumed::Finished { pending, .. }) => Some(ResumedRun::Finished(pending)),
+            Some(Resumed::RolledBack { pending, cause, undone }) => {
+                let cause = Error::Interrupted {
+                    started_at: pending.started_at.clone(),
+                    pid: pending.pid,
+                    renewed: pending.renewed.join(" "),
+                    cause,
+                };
+                return Err(Error::RolledBack { cause: Box::new(cause), undone });
+            }
+        }
+    };
+
+    if let Some(run) = &resumed {
+        observer.resumed(run);
+    }
+
     // What exists and what is due.
     let cas = Cas::load(&pki)?;
     let discovery = targets::discover(&pki, &cas, &request.all_kubeconfigs(), &request.kubelet_serving_dirs)?;
@@ -295,6 +343,32 @@ pub fn rotate_observed(request: &RotateRequest, observer: &mut dyn Observer) -> 
         secrets: None,
     };
 
+    // From here until the run is kept or undone, what it owes is on disk.
+    let hook_env = outcome.as_ref().map(hook_environment).unwrap_or_default();
+    let mut record = match (&outcome, from_backup.as_ref()) {
+        (Some(o), Some(b)) => {
+            let record = pending::Pending {
+                schema_version: 1,
+                command: "rotate".into(),
+                started_at: crate::check::rfc3339(now),
+                pid: std::process::id(),
+                renewed: o.renewed.iter().map(|r| r.name.clone()).collect(),
+                backup_dir: b.backup.dir.clone(),
+                hook: request.hook.as_ref().map(|h| h.command.clone()),
+                hook_env: hook_env.iter().map(|(k, v)| ((*k).to_owned(), v.to_string_lossy().into_owned())).collect(),
+                hook_group: None,
+                verify: verification.endpoints.iter().map(|(k, u)| (k.name().to_owned(), u.clone())).collect(),
+                verify_wait_seconds: verification.wait.as_secs(),
+                audit_log: request.audit_log.clone(),
+                restore_records: execute::records(&o.renewed, "restore"),
+            };
+            record.store(&request.cert_dir).map_err(|e| changes.fail(e))?;
+            kubepki_pki::fsio::failpoint("rotate:pending-stored");
+            Some(record)
+        }
+        _ => None,
+    };
+
     // Secrets follow the certificates they mirror, whether renewed now or earlier.
     let secrets = if request.config.secrets.is_empty() {
         None
@@ -309,14 +383,23 @@ pub fn rotate_observed(request: &RotateRequest, observer: &mut dyn Observer) -> 
 
     // Keep what was written only if the hook and every live check pass.
     let mut verified = None;
-    if let Some(o) = &outcome {
-        let names: Vec<&str> = o.renewed.iter().map(|r| r.name.as_str()).collect();
-        let names = names.join(" ");
-        let backup_dir = o.backup.as_ref().map(|b| b.dir.as_os_str()).unwrap_or_default();
-        let env = [("KUBEPKI_ROTATED", OsStr::new(&names)), ("KUBEPKI_BACKUP_DIR", backup_dir)];
+    if outcome.is_some() {
+        let env: Vec<(&str, &OsStr)> = hook_env.iter().map(|(k, v)| (*k, v.as_os_str())).collect();
         let after =
             AfterWrite { hook: request.hook.as_ref(), env: &env, verification: &verification, targets: &probes };
-        verified = after.keep_or_roll_back(&changes)?;
+        let result = after.keep_or_roll_back_recorded(&changes, &mut |group| match record.as_mut() {
+            Some(r) => {
+                r.hook_group = Some(group);
+                r.store(&request.cert_dir)
+            }
+            None => Ok(()),
+        });
+        kubepki_pki::fsio::failpoint("rotate:verified");
+        // Kept or undone: nothing is owed any more.
+        if record.is_some() {
+            pending::clear(&request.cert_dir)?;
+        }
+        verified = result?;
     }
 
     // Only now, when this run's files are kept, are older backups expendable.
@@ -332,5 +415,13 @@ pub fn rotate_observed(request: &RotateRequest, observer: &mut dyn Observer) -> 
         pruned,
         recovered,
         verification: verified,
+        resumed,
     })
+}
+
+/// The hook's environment: the names renewed and the backup.
+fn hook_environment(outcome: &Outcome) -> Vec<(&'static str, std::ffi::OsString)> {
+    let names: Vec<&str> = outcome.renewed.iter().map(|r| r.name.as_str()).collect();
+    let backup_dir = outcome.backup.as_ref().map(|b| b.dir.clone().into_os_string()).unwrap_or_default();
+    vec![("KUBEPKI_ROTATED", names.join(" ").into()), ("KUBEPKI_BACKUP_DIR", backup_dir)]
 }

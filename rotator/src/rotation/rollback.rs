@@ -155,11 +155,22 @@ impl AfterWrite<'_> {
     /// Runs the hook, then verifies; if either fails, rolls `changes` back
     /// ([`Changes::fail`]). Returns what verification found (`None`: nothing to verify).
     pub fn keep_or_roll_back(&self, changes: &Changes<'_>) -> Result<Option<crate::verify::Report>> {
+        self.keep_or_roll_back_recorded(changes, &mut |_| Ok(()))
+    }
+
+    /// [`Self::keep_or_roll_back`], telling `hook_started` the hook's process group once it
+    /// runs ([`Hook::run_recorded`]), so that a record of what the run owes can name it.
+    pub fn keep_or_roll_back_recorded(
+        &self,
+        changes: &Changes<'_>,
+        hook_started: &mut dyn FnMut(super::ProcessGroup) -> Result<()>,
+    ) -> Result<Option<crate::verify::Report>> {
         if let Some(hook) = self.hook
-            && let Err(e) = hook.run(self.env)
+            && let Err(e) = hook.run_recorded(self.env, hook_started)
         {
             return Err(changes.fail(e));
         }
+        kubepki_pki::fsio::failpoint("rotate:hook-done");
         self.verification.check(self.targets).map_err(|e| changes.fail(e))
     }
 }
