@@ -480,10 +480,11 @@ fn subject_of(der: &[u8]) -> String {
 }
 
 /// A multi-member etcd cluster on 127.0.0.1 (distinct ports), mutual TLS on client and peer
-/// ports, every member using the `etcd/` files of one cert dir (whose server and peer
-/// certificates carry 127.0.0.1). Members can be restarted one at a time.
+/// ports, each member using the `etcd/` files of a cert dir (one for all, or one per member as on
+/// an HA control plane; their server and peer certificates carry 127.0.0.1). Members can be
+/// restarted one at a time.
 pub struct EtcdCluster {
-    pki: PathBuf,
+    pkis: Vec<PathBuf>,
     names: Vec<String>,
     /// Client URLs, one per member.
     pub client_urls: Vec<String>,
@@ -494,14 +495,21 @@ pub struct EtcdCluster {
 }
 
 impl EtcdCluster {
-    /// Starts `members` members and waits until each serves clients.
+    /// Starts `members` members on one cert dir and waits until each serves clients.
     pub fn start(pki: &Path, members: usize) -> Self {
+        Self::start_nodes(&vec![pki.to_owned(); members])
+    }
+
+    /// Starts one member per cert dir (member `i` on `pkis[i]`, a node's own certificates) and
+    /// waits until each serves clients.
+    pub fn start_nodes(pkis: &[PathBuf]) -> Self {
+        let members = pkis.len();
         let names: Vec<String> = (1..=members).map(|i| format!("m{i}")).collect();
         let client_urls = (0..members).map(|_| format!("https://127.0.0.1:{}", free_port())).collect();
         let peer_urls = (0..members).map(|_| format!("https://127.0.0.1:{}", free_port())).collect();
         let data = (0..members).map(|_| tempfile::tempdir().unwrap()).collect();
         let mut cluster = Self {
-            pki: pki.to_owned(),
+            pkis: pkis.to_vec(),
             names,
             client_urls,
             peer_urls,
@@ -517,7 +525,7 @@ impl EtcdCluster {
     }
 
     fn spawn(&mut self, i: usize, state: &str) -> Arc<AtomicBool> {
-        let etcd = self.pki.join("etcd");
+        let etcd = self.pkis[i].join("etcd");
         let initial: Vec<String> = self.names.iter().zip(&self.peer_urls).map(|(n, u)| format!("{n}={u}")).collect();
         let mut cmd = Command::new("etcd");
         cmd.arg("--name")

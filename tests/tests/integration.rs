@@ -12,6 +12,7 @@ mod examples;
 mod existing_pki;
 mod exit_codes;
 mod fuzz_corpus;
+mod ha;
 mod help_and_text;
 mod hygiene;
 mod init;

@@ -4,6 +4,9 @@ use std::path::Path;
 use std::process::Command;
 
 pub(crate) use kubepki_tests::*;
+pub(crate) use writer::{Writer, progress};
+
+mod writer;
 
 /// The `kubepki` binary under test.
 pub(crate) fn kubepki() -> Command {
@@ -22,4 +25,16 @@ pub(crate) fn init(dir: &Path, extra: &[&str]) -> Run {
         .arg(dir)
         .args(["--node-name", "cp1", "--apiserver-advertise-address", "127.0.0.1"])
         .args(extra))
+}
+
+/// The certificate a TLS endpoint serves (fetched with openssl s_client).
+pub(crate) fn served(url: &str) -> kubepki_pki::Certificate {
+    let host = url.trim_start_matches("https://");
+    let out = run(Command::new("sh")
+        .arg("-c")
+        .arg(format!("openssl s_client -connect {host} -showcerts </dev/null 2>/dev/null")));
+    let pem = out.stdout;
+    let begin = pem.find("-----BEGIN CERTIFICATE-----").unwrap_or_else(|| panic!("{url} served nothing: {pem}"));
+    let end = pem[begin..].find("-----END CERTIFICATE-----").unwrap() + begin + 25;
+    kubepki_pki::Certificate::from_pem_bundle(&pem.as_bytes()[begin..end], url).unwrap().remove(0)
 }
