@@ -36,8 +36,9 @@ use crate::backup::Backup;
 use crate::error::{Error, Result};
 use crate::plan::{self, Desired};
 
-/// Mode of a CSR file (a CSR holds no secret; kubeadm writes 0600).
-pub const CSR_MODE: u32 = 0o644;
+/// Mode of a CSR file: 0600, as current kubeadm's `pkiutil.WriteCSR` writes it (older releases
+/// wrote 0644; a CSR holds no secret, but kubeadm's mode is what scanners of its layout expect).
+pub const CSR_MODE: u32 = 0o600;
 
 /// A certificate an external CA signs: a cert-dir leaf, or the client certificate of one of
 /// kubeadm's kubeconfigs.

@@ -225,7 +225,7 @@ fn csrs_carry_the_existing_identity_and_signed_certificates_install_in_kubeadm_l
     for stem in EXTERNAL {
         let csr = out.join(format!("{stem}.csr"));
         let key = if stem.ends_with(".conf") { out.join(stem) } else { out.join(format!("{stem}.key")) };
-        assert_eq!((mode(&csr), mode(&key)), (0o644, 0o600), "{stem}");
+        assert_eq!((mode(&csr), mode(&key)), (0o600, 0o600), "{stem}");
         let text = csr_text(&csr);
         // The subject is the existing certificate's, byte for byte as openssl prints it.
         let existing = if stem.ends_with(".conf") {
