@@ -9,6 +9,7 @@ pub mod audit;
 pub mod backup;
 pub mod ca_rotation;
 pub mod check;
+pub mod cluster_phases;
 mod discover;
 pub mod endpoint;
 mod error;
