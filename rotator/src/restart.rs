@@ -189,6 +189,17 @@ impl Restart {
         self.command.is_none()
     }
 
+    /// Why it picks the changes up by itself, each reason once (empty when it does not).
+    pub fn why(&self) -> Vec<&'static str> {
+        let mut out: Vec<&'static str> = Vec::new();
+        for why in self.reads.iter().filter_map(|x| x.reloads) {
+            if !out.contains(&why) {
+                out.push(why);
+            }
+        }
+        out
+    }
+
     /// The changed files, each with the flags that name it: `/etc/kubernetes/pki/ca.crt
     /// (--client-ca-file, --root-ca-file)`.
     pub fn reads_text(&self) -> String {
@@ -237,7 +248,7 @@ impl RestartList {
                             "reloads": x.reloads.is_some(),
                         })).collect::<Vec<_>>(),
                         "reloadsItself": r.reloads_itself(),
-                        "why": r.reloads_itself().then(|| r.reads.iter().filter_map(|x| x.reloads).collect::<Vec<_>>().join("; ")),
+                        "why": r.reloads_itself().then(|| r.why().join("; ")),
                         "command": r.command,
                         "manifest": r.manifest,
                         "source": r.source.as_str(),
@@ -271,24 +282,11 @@ impl RestartList {
             out.push(format!("  {}. {}: reads {}", i + 1, r.component.as_str(), r.reads_text()));
             match &r.command {
                 Some(c) => out.push(format!("     restart: {c}")),
-                None => {
-                    let why: Vec<&str> = r.reads.iter().filter_map(|x| x.reloads).collect();
-                    out.push(format!("     nothing to do, it reloads by itself: {}", dedup(why).join("; ")));
-                }
+                None => out.push(format!("     nothing to do, it reloads by itself: {}", r.why().join("; "))),
             }
         }
         out
     }
-}
-
-fn dedup(mut v: Vec<&'static str>) -> Vec<&'static str> {
-    let mut seen = Vec::new();
-    v.retain(|x| {
-        let new = !seen.contains(x);
-        seen.push(x);
-        new
-    });
-    v
 }
 
 /// Why a (component, flag) change is picked up without a restart; the versions are cited in

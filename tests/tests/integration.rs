@@ -18,6 +18,7 @@ mod init;
 mod join;
 mod kubeadm_fixture;
 mod relative_paths;
+mod restart;
 mod rotate;
 mod rotation_library;
 mod shell;

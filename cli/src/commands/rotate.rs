@@ -9,6 +9,7 @@ use clap::Args;
 use kubepki_pki::{Certificate, KeyAlgorithm, Lifetime};
 use kubepki_rotator::plan::{self, Plan};
 use kubepki_rotator::policy::{self, Policy};
+use kubepki_rotator::restart::{self, Node, RestartList};
 use kubepki_rotator::rotation::{EtcdLockRequest, Hook, Observer, RotateReport, RotateRequest};
 use kubepki_rotator::secret_sink::RotationConfig;
 use kubepki_rotator::targets::{Location, Problem};
@@ -178,7 +179,9 @@ pub(crate) fn run(args: &RotateArgs) -> Result<ExitCode> {
     let mut printer = PlanPrinter { table: args.output == Format::Table, dry_run: request.dry_run, flags };
     let mut report = kubepki_rotator::rotate_observed(&request, &mut printer)?;
     report.plan = complete_fixes(report.plan, &printer.flags);
-    render(args.output, &report)?;
+    let node = Node::new(&request.cert_dir, &request.kubeconfig_dir);
+    let restart = report.outcome.as_ref().map(|o| restart::restarts(&o.written, &node));
+    render(args.output, &report, restart.as_ref())?;
     // Everything else was renewed; what could not be is named, with its fix, and fails the run.
     if !report.plan.unrenewable.is_empty() {
         for u in &report.plan.unrenewable {
@@ -237,7 +240,7 @@ fn location_json(l: &Location) -> Value {
     }
 }
 
-fn render(format: Format, report: &RotateReport) -> Result<()> {
+fn render(format: Format, report: &RotateReport, restart: Option<&RestartList>) -> Result<()> {
     let (plan, outcome, pruned, dry_run) = (&report.plan, report.outcome.as_ref(), &report.pruned, report.dry_run);
     let secret_results: Vec<(String, String, &'static str)> = report
         .secrets
@@ -305,6 +308,7 @@ fn render(format: Format, report: &RotateReport) -> Result<()> {
                 "written": o.written,
             })),
             "verification": report.verification.as_ref().map(super::verify::report_json),
+            "restart": restart.map(RestartList::to_json),
         })),
         Format::Table => {
             for (secret, source, action) in &secret_results {
@@ -327,7 +331,9 @@ fn render(format: Format, report: &RotateReport) -> Result<()> {
                     println!("[rotate] verified after the write:");
                     print!("{}", output::table(&super::verify::report_rows(v)));
                 }
-                println!("[rotate] restart or reload what uses them: see docs/rotation.md");
+                if let Some(list) = restart {
+                    output::print_restart("rotate", list);
+                }
             } else if dry_run {
                 println!("[rotate] dry run: nothing was changed");
             }
