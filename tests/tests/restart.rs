@@ -171,3 +171,47 @@ fn rotate_ca_phases_list_what_reads_what_they_wrote() {
     let ca = cm["files"].as_array().unwrap().iter().find(|f| f["path"] == json!(d.join("pki/ca.crt"))).unwrap();
     assert_eq!(ca["flags"], json!(["--client-ca-file", "--cluster-signing-cert-file", "--root-ca-file"]));
 }
+
+/// `rotate --verify-apiserver` against an API server that did not pick up its renewed
+/// certificate (a stand-in that reads it once, at start): the run is rolled back, and the error
+/// names the component still serving the old certificate and the command that restarts it.
+#[test]
+fn a_verification_seeing_the_old_certificate_names_the_component_and_its_restart() {
+    let d = TestDir::new();
+    kubeadm_tree(d.path(), json!({"manifests": true}));
+    let pki = d.join("pki");
+    let server = HttpsServer::start(
+        &pki.join("apiserver.crt"),
+        &pki.join("apiserver.key"),
+        Some(&pki.join("ca.crt")),
+        ClientAuth::Optional,
+    );
+    let before = content_hash(&pki);
+    let r = run(kubepki()
+        .args([
+            "rotate",
+            "--force",
+            "apiserver",
+            "--verify-wait",
+            "1s",
+            "--verify-apiserver",
+            &server.url(),
+            "--cert-dir",
+        ])
+        .arg(&pki)
+        .arg("--kubeconfig-dir")
+        .arg(d.path()));
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    assert!(r.stderr.contains("served-matches-disk"), "{}", r.stderr);
+    let manifest = d.join("manifests/kube-apiserver.yaml");
+    assert!(
+        r.stderr.contains(&format!(
+            "kube-apiserver still serves the old certificate of {}",
+            pki.join("apiserver.crt").display()
+        )),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains(&format!("--exec 'mv {} ", manifest.display())), "{}", r.stderr);
+    assert_eq!(content_hash(&pki), before, "the renewal was rolled back");
+}

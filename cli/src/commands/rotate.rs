@@ -177,9 +177,13 @@ pub(crate) fn run(args: &RotateArgs) -> Result<ExitCode> {
         ("--kubeconfig-dir", args.cluster.kubeconfigs.kubeconfig_dir.as_deref()),
     ]);
     let mut printer = PlanPrinter { table: args.output == Format::Table, dry_run: request.dry_run, flags };
-    let mut report = kubepki_rotator::rotate_observed(&request, &mut printer)?;
-    report.plan = complete_fixes(report.plan, &printer.flags);
     let node = Node::new(&request.cert_dir, &request.kubeconfig_dir);
+    let mut report =
+        kubepki_rotator::rotate_observed(&request, &mut printer).map_err(|e| match stale_hint(&e, &node) {
+            Some(hint) => coded(FAILURE, anyhow::anyhow!("{e}; {hint}")),
+            None => anyhow::Error::from(e),
+        })?;
+    report.plan = complete_fixes(report.plan, &printer.flags);
     let restart = report.outcome.as_ref().map(|o| restart::restarts(&o.written, &node));
     render(args.output, &report, restart.as_ref())?;
     // Everything else was renewed; what could not be is named, with its fix, and fails the run.
@@ -190,6 +194,37 @@ pub(crate) fn run(args: &RotateArgs) -> Result<ExitCode> {
         return Ok(ExitCode::from(FAILURE));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// A verification that failed because an endpoint still serves the certificate it had before
+/// the renewal (its `served-matches-disk` check): which component reads that file, and the
+/// command that restarts it (or, for one that reloads by itself, that it needs longer).
+fn stale_hint(error: &kubepki_rotator::Error, node: &Node) -> Option<String> {
+    let kubepki_rotator::Error::RolledBack { cause, .. } = error else { return None };
+    let kubepki_rotator::Error::VerificationFailed { stale, .. } = cause.as_ref() else { return None };
+    if stale.is_empty() {
+        return None;
+    }
+    let list = restart::restarts(stale, node);
+    let hints: Vec<String> = list
+        .items
+        .iter()
+        .map(|r| {
+            let files = r.reads.iter().map(|x| x.file.display().to_string()).collect::<Vec<_>>().join(", ");
+            let command = restart::command(r.component, r.manifest.as_deref());
+            let restart = format!("restart it after the write, e.g. --exec {}", output::shell_word(&command));
+            match r.reloads_itself() {
+                false => format!("{} still serves the old certificate of {files}: {restart}", r.component.as_str()),
+                true => format!(
+                    "{} still serves the old certificate of {files}, although it should reload it by itself ({}): \
+                     give it longer with --verify-wait, or {restart}",
+                    r.component.as_str(),
+                    r.why().join("; ")
+                ),
+            }
+        })
+        .collect();
+    (!hints.is_empty()).then(|| hints.join("; "))
 }
 
 /// The flags as a library request.

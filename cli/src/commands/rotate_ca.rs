@@ -229,7 +229,7 @@ fn restart_hint(
     rotation: &CaRotation,
 ) -> Option<String> {
     let kubepki_rotator::Error::RolledBack { cause, .. } = error else { return None };
-    let kubepki_rotator::Error::VerificationFailed { problems } = cause.as_ref() else { return None };
+    let kubepki_rotator::Error::VerificationFailed { problems, .. } = cause.as_ref() else { return None };
     // A client certificate refused (the check `client-cert-accepted`, whatever the transport
     // made of the refusal), or a TLS alert about a certificate.
     let tls = ["client-cert-accepted", "BadCertificate", "UnknownCA", "unknown ca", "bad certificate"];
