@@ -37,6 +37,8 @@ with the key csr generate wrote: the certificate must match the key and the CSR,
 its CA in the cert dir (valid from the certificate's NotBefore until now), carry the CSR's
 subject, at least its SANs and the usages kubeadm needs, and be valid now. Then all of them are
 installed in one transaction, after a backup (--backup-dir, <cert dir>/../tmp by default).
+Then what on this node reads the installed files is listed, with the command that restarts
+each (restart in -o json; docs/rotation.md, section What to restart).
 
 Exit codes: 0 installed · 1 an I/O error or the lock is held · 2 a certificate failed a check
 (every file at fault is named); nothing was installed.";

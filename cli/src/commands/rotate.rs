@@ -30,8 +30,10 @@ backup; or a broken or missing leaf was left (named, with the command that fixes
 everything else due was rotated · 2 usage or input error; nothing was changed.
 A second run right after a successful one changes nothing.
 The table prints the plan (what will be renewed and why, SAN and key changes) before anything
-is written, then the results and the verification checks; -o json prints one document at the
-end, schemaVersion 1, every field described in docs/rotation.md.";
+is written, then the results, the verification checks and what on this node reads the files
+written, with the command that restarts each (from its static pod manifest, else kubeadm's
+wiring); -o json prints one document at the end, schemaVersion 1, every field (restart among
+them) described in docs/rotation.md.";
 
 /// `kubepki rotate`: renew what the policy says is due, and every copy of it.
 #[derive(Args, Debug)]

@@ -23,6 +23,7 @@ const AFTER_HELP: &str = "\
 The phases, in order, each idempotent and resumable:
   prepare   a new CA in the staging area (<cert dir>/../tmp/kubepki/<name>/ca-rotation/<ca>/); nothing live changes
   trust     every trust point gets old + new (the CA file, kubeconfigs' certificate-authority-data); restart readers
+            (each writing phase lists what on this node reads what it wrote, with the command to restart it)
   reissue   the new CA signs; every leaf and kubeconfig client certificate it signs is reissued; restart users
   retire    the old CA leaves every bundle, once nothing still chains to it; restart readers again
   status    where the rotation stands, and which certificates chain to which CA
