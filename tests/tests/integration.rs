@@ -17,6 +17,7 @@ mod hygiene;
 mod init;
 mod join;
 mod kubeadm_fixture;
+mod progress;
 mod relative_paths;
 mod restart;
 mod rotate;
