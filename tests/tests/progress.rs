@@ -71,3 +71,45 @@ fn an_endpoint_being_waited_for_shows_progress_on_a_terminal() {
     let r = on_a_terminal(&verify(" -o json"));
     assert!(!r.stdout.contains("waiting for"), "{:?}", r.stdout);
 }
+
+/// The etcd lock (`--etcd-lock`) held by another client of the same etcd (etcdctl, here):
+/// rotate shows that it waits for it, on a terminal, until `--lock-timeout`.
+#[test]
+fn a_held_etcd_lock_is_waited_for_with_progress() {
+    let d = TestDir::new();
+    init(d.path(), &[]).ok();
+    let pki = d.join("pki");
+    let etcd = Etcd::start(&EtcdConfig { name: "cp1", pki: &pki, client_cert_auth: true });
+    let flag = d.join("holding");
+    let mut holder = etcdctl_healthcheck(&etcd.client_url, &pki)
+        .args(["lock", "/kubepki/lock/rotate", "--", "sh", "-c"])
+        .arg(format!("touch {}; sleep 120", flag.display()))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Until etcdctl holds the lock (it runs the command only then).
+    for _ in 0..600 {
+        if flag.exists() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(flag.exists(), "etcdctl never took the lock");
+    let r = on_a_terminal(&format!(
+        "{} rotate --force apiserver --etcd-lock {} --lock-timeout 2s --cert-dir {} --kubeconfig-dir {}",
+        env!("CARGO_BIN_EXE_kubepki"),
+        etcd.client_url,
+        pki.display(),
+        d.path().display()
+    ));
+    holder.kill().unwrap();
+    holder.wait().unwrap();
+    assert_ne!(r.code, 0, "{}", r.stdout);
+    assert!(
+        r.stdout.contains("waiting for the etcd lock \"rotate\" held by ") && r.stdout.contains(" s of 2 s)"),
+        "{:?}",
+        r.stdout
+    );
+    assert!(r.stdout.contains("gave up after waiting 2s"), "{:?}", r.stdout);
+}
