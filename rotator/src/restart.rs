@@ -710,6 +710,36 @@ mod tests {
     }
 
     #[test]
+    fn the_kubelets_configuration_under_the_root_names_its_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let kubeconfig_dir = dir.path().join("etc/kubernetes");
+        fs::create_dir_all(dir.path().join("var/lib/kubelet")).unwrap();
+        fs::create_dir_all(&kubeconfig_dir).unwrap();
+        fs::write(
+            dir.path().join("var/lib/kubelet/config.yaml"),
+            "kind: KubeletConfiguration\nauthentication:\n  x509:\n    clientCAFile: /srv/ca.crt\n\
+             tlsCertFile: /srv/kubelet.crt\ntlsPrivateKeyFile: /srv/kubelet.key\n",
+        )
+        .unwrap();
+        let node = Node::new(&kubeconfig_dir.join("pki"), &kubeconfig_dir);
+        // The serving certificate is reloaded by the kubelet; its client CA is not.
+        let serving = restarts(&[dir.path().join("srv/kubelet.crt")], &node);
+        assert_eq!(names(&serving), ["kubelet"]);
+        assert_eq!(serving.items[0].source, Source::Manifest);
+        assert_eq!(serving.items[0].reads[0].flags, ["tlsCertFile"]);
+        assert!(serving.items[0].reloads_itself());
+        let ca = restarts(&[dir.path().join("srv/ca.crt")], &node);
+        assert_eq!(ca.items[0].command.as_deref(), Some("systemctl restart kubelet"));
+        // kubeadm's ca.crt is not what this kubelet reads.
+        assert!(
+            restarts(&[kubeconfig_dir.join("pki/ca.crt")], &node)
+                .items
+                .iter()
+                .all(|r| r.component != Component::Kubelet)
+        );
+    }
+
+    #[test]
     fn an_unreadable_manifest_is_a_problem_and_kubeadms_wiring_is_assumed() {
         let t = Tree::new();
         fs::write(t.kubeconfig_dir.join("manifests/etcd.yaml"), "kind: [").unwrap();
