@@ -9,13 +9,13 @@ use serde_json::{Value, json};
 
 use crate::common::*;
 
+/// `rotate` on the tree at `dir` (`<dir>/pki`, `<dir>`), plus `extra`.
+fn rotate(dir: &Path, extra: &[&str]) -> Run {
+    run(kubepki().arg("rotate").arg("--cert-dir").arg(dir.join("pki")).arg("--kubeconfig-dir").arg(dir).args(extra))
+}
+
 fn rotate_json(dir: &Path, extra: &[&str]) -> Value {
-    let r = run(kubepki()
-        .args(["rotate", "-o", "json", "--cert-dir"])
-        .arg(dir.join("pki"))
-        .arg("--kubeconfig-dir")
-        .arg(dir)
-        .args(extra));
+    let r = rotate(dir, &[extra, &["-o", "json"]].concat());
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
     serde_json::from_str(&r.stdout).unwrap_or_else(|e| panic!("{e}: {}", r.stdout))
 }
@@ -71,12 +71,7 @@ fn etcds_serving_certificate_reloads_by_itself_and_a_kubeconfig_names_its_reader
     assert!(cm["command"].as_str().unwrap().contains("manifests/kube-controller-manager.yaml"), "{cm:#}");
 
     // The table: after the results, in restart order, with the command to copy.
-    let r = run(kubepki()
-        .args(["rotate", "--force", "etcd-peer,scheduler.conf,apiserver", "--cert-dir"])
-        .arg(d.join("pki"))
-        .arg("--kubeconfig-dir")
-        .arg(d.path()))
-    .ok();
+    let r = rotate(d.path(), &["--force", "etcd-peer,scheduler.conf,apiserver"]).ok();
     let lines: Vec<&str> = r.stdout.lines().skip_while(|l| !l.contains("what reads the changed files")).collect();
     assert!(
         lines[0].contains(&format!("derived from the static pod manifests in {}", d.join("manifests").display())),
@@ -107,12 +102,7 @@ fn without_manifests_kubeadms_wiring_is_assumed_and_said() {
     assert_eq!(a["source"], "kubeadm-default");
     assert_eq!(a["files"][0]["flags"], json!(["--kubelet-client-certificate"]));
     assert!(a["command"].as_str().unwrap().contains(&d.join("manifests/kube-apiserver.yaml").display().to_string()));
-    let r = run(kubepki()
-        .args(["rotate", "--force", "kubelet.conf", "--cert-dir"])
-        .arg(d.join("pki"))
-        .arg("--kubeconfig-dir")
-        .arg(d.path()))
-    .ok();
+    let r = rotate(d.path(), &["--force", "kubelet.conf"]).ok();
     assert!(r.stdout.contains("derived from kubeadm's default wiring"), "{}", r.stdout);
     assert!(
         r.stdout.contains("1. kubelet: reads") && r.stdout.contains("restart: systemctl restart kubelet"),
@@ -180,27 +170,10 @@ fn a_verification_seeing_the_old_certificate_names_the_component_and_its_restart
     let d = TestDir::new();
     kubeadm_tree(d.path(), json!({"manifests": true}));
     let pki = d.join("pki");
-    let server = HttpsServer::start(
-        &pki.join("apiserver.crt"),
-        &pki.join("apiserver.key"),
-        Some(&pki.join("ca.crt")),
-        ClientAuth::Optional,
-    );
+    let server = HttpsServer::apiserver(&pki);
     let before = content_hash(&pki);
-    let r = run(kubepki()
-        .args([
-            "rotate",
-            "--force",
-            "apiserver",
-            "--verify-wait",
-            "1s",
-            "--verify-apiserver",
-            &server.url(),
-            "--cert-dir",
-        ])
-        .arg(&pki)
-        .arg("--kubeconfig-dir")
-        .arg(d.path()));
+    let url = server.url();
+    let r = rotate(d.path(), &["--force", "apiserver", "--verify-wait", "1s", "--verify-apiserver", &url]);
     assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
     assert!(r.stderr.contains("served-matches-disk"), "{}", r.stderr);
     let manifest = d.join("manifests/kube-apiserver.yaml");
