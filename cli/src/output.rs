@@ -87,3 +87,15 @@ pub(crate) fn complete_command(text: &str, flags: &str) -> String {
     let end = text[start..].find(')').map_or(text.len(), |e| start + e);
     format!("{}{flags}{}", &text[..end], &text[end..])
 }
+
+/// The restart list after the results of a command that wrote PKI files, each line prefixed
+/// with `[tag] ` (the list itself is `kubepki_rotator::restart`'s, one for every command).
+pub(crate) fn print_restart(tag: &str, list: &kubepki_rotator::restart::RestartList) {
+    let lines = list.lines();
+    if lines.is_empty() {
+        println!("[{tag}] no component of this node reads the changed files: nothing to restart");
+    }
+    for line in lines {
+        println!("[{tag}] {line}");
+    }
+}

@@ -1,6 +1,8 @@
 //! Progress on the terminal for slow work, one mechanism for every command: key generation
-//! (`init`, `issue`, `rotate`, `rotate-ca`), reported by the library through
-//! [`kubepki_pki::progress`], drawn on stderr with indicatif as "what, n of m". Drawn only when
+//! (`init`, `issue`, `rotate`, `rotate-ca`) and waits (the cert dir's lock, the etcd lock, an
+//! endpoint verification waits for), reported by the library through
+//! [`kubepki_pki::progress`], drawn on stderr with indicatif as "what, n of m" and "waiting for
+//! what (n s of m s)". Drawn only when
 //! stdout and stderr are both terminals and the output is a table (never with `-o json`/`yaml`,
 //! never into a pipe or a file), and only once the work has taken half a second; no colour, so
 //! NO_COLOR holds.
@@ -57,6 +59,25 @@ impl kubepki_pki::progress::Observer for Keys {
         *self.started.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Instant::now();
     }
 
+    fn waiting(&self, what: &str, waited: Duration, limit: Duration) {
+        if waited < AFTER {
+            return;
+        }
+        if self.bar.is_hidden() {
+            self.bar.set_style(style("{spinner} {msg}"));
+            self.bar.set_draw_target(ProgressDrawTarget::stderr());
+            self.bar.enable_steady_tick(Duration::from_millis(200));
+        }
+        self.bar.set_message(waiting_message(what, waited, limit));
+    }
+
+    fn wait_over(&self) {
+        if !self.bar.is_hidden() {
+            self.bar.finish_and_clear();
+            self.bar.set_draw_target(ProgressDrawTarget::hidden());
+        }
+    }
+
     fn key_made(&self, _algorithm: KeyAlgorithm) {
         self.bar.inc(1);
         if self.bar.is_hidden() && self.started().elapsed() >= AFTER {
@@ -70,11 +91,27 @@ impl kubepki_pki::progress::Observer for Keys {
     }
 }
 
+/// `waiting for WHAT (12 s of 60 s)`.
+fn waiting_message(what: &str, waited: Duration, limit: Duration) -> String {
+    format!("waiting for {what} ({} s of {} s)", waited.as_secs(), limit.as_secs())
+}
+
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
+    #[test]
+    fn a_wait_says_what_and_how_long_of_how_long() {
+        let m =
+            super::waiting_message("https://10.0.0.11:6443", Duration::from_millis(12_400), Duration::from_secs(60));
+        assert_eq!(m, "waiting for https://10.0.0.11:6443 (12 s of 60 s)");
+    }
+
     #[test]
     fn the_templates_are_valid() {
-        for t in ["{spinner} {msg}: {pos} made ({elapsed})", "{msg} {pos}/{len} [{bar:30}] {elapsed}"] {
+        for t in
+            ["{spinner} {msg}: {pos} made ({elapsed})", "{msg} {pos}/{len} [{bar:30}] {elapsed}", "{spinner} {msg}"]
+        {
             assert!(indicatif::ProgressStyle::with_template(t).is_ok(), "{t}");
         }
     }

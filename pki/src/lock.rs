@@ -49,19 +49,26 @@ impl DirLock {
             .open(&path)
             .map_err(|source| Error::Write { path: path.clone(), source })?;
         let start = Instant::now();
-        loop {
+        let mut waited = false;
+        let taken = loop {
             match file.try_lock() {
-                Ok(()) => break,
+                Ok(()) => break Ok(()),
                 Err(TryLockError::WouldBlock) if start.elapsed() < timeout => {
+                    waited = true;
+                    let what = format!("the lock of {} held by another kubepki run", dir.display());
+                    crate::progress::waiting(&what, start.elapsed(), timeout);
                     std::thread::sleep(Duration::from_millis(50).min(timeout.saturating_sub(start.elapsed())));
                 }
                 Err(TryLockError::WouldBlock) => {
-                    return Err(Error::Locked { path, waited_secs: start.elapsed().as_secs() });
+                    break Err(Error::Locked { path: path.clone(), waited_secs: start.elapsed().as_secs() });
                 }
-                Err(TryLockError::Error(source)) => return Err(Error::Write { path, source }),
+                Err(TryLockError::Error(source)) => break Err(Error::Write { path: path.clone(), source }),
             }
+        };
+        if waited {
+            crate::progress::wait_over();
         }
-        Ok(Self { _file: file, path })
+        taken.map(|()| Self { _file: file, path })
     }
 
     /// The lock file.

@@ -1,8 +1,10 @@
 //! Progress of slow work for a front end to show: key generation (an RSA-4096 key takes a
-//! second or more). One observer per process, set once by the program ([`set_observer`]);
-//! without one, nothing is reported. The observer is told what is made, never key material.
+//! second or more) and waits (for a lock another run holds, for an endpoint that is
+//! restarting). One observer per process, set once by the program ([`set_observer`]); without
+//! one, nothing is reported. The observer is told what is made, never key material.
 
 use std::sync::OnceLock;
+use std::time::Duration;
 
 use crate::key::KeyAlgorithm;
 
@@ -17,6 +19,16 @@ pub trait Observer: Send + Sync {
     fn key_made(&self, algorithm: KeyAlgorithm) {
         let _ = algorithm;
     }
+
+    /// Still waiting for `what` (`the lock of /etc/kubernetes/pki held by another kubepki run`,
+    /// `https://10.0.0.11:6443`): `waited` so far, at most `limit` in all. Called again and
+    /// again (a few times a second) while the wait lasts.
+    fn waiting(&self, what: &str, waited: Duration, limit: Duration) {
+        let _ = (what, waited, limit);
+    }
+
+    /// The waits reported by [`Observer::waiting`] are over.
+    fn wait_over(&self) {}
 }
 
 static OBSERVER: OnceLock<Box<dyn Observer>> = OnceLock::new();
@@ -37,5 +49,19 @@ pub fn keys_planned(what: &str, count: usize, algorithm: KeyAlgorithm) {
 pub(crate) fn key_made(algorithm: KeyAlgorithm) {
     if let Some(o) = OBSERVER.get() {
         o.key_made(algorithm);
+    }
+}
+
+/// Tells the observer, if any, that `what` is still awaited: `waited` so far of at most `limit`.
+pub fn waiting(what: &str, waited: Duration, limit: Duration) {
+    if let Some(o) = OBSERVER.get() {
+        o.waiting(what, waited, limit);
+    }
+}
+
+/// Tells the observer, if any, that the wait is over.
+pub fn wait_over() {
+    if let Some(o) = OBSERVER.get() {
+        o.wait_over();
     }
 }

@@ -112,8 +112,9 @@ pub struct PhaseReport {
     pub written: Vec<PathBuf>,
     /// Certificates reissued (reissue).
     pub reissued: Vec<String>,
-    /// What must be restarted or reloaded for the phase to take effect.
-    pub restart: Vec<String>,
+    /// What must also be restarted or updated beyond this node's components (other nodes,
+    /// pods, people), each a sentence.
+    pub elsewhere: Vec<String>,
     /// Notes.
     pub notes: Vec<String>,
 }
@@ -153,26 +154,22 @@ fn phase_error(ca: CaKind, reason: String) -> Error {
     Error::CaRotation { ca: ca.name().into(), reason }
 }
 
-/// What reads a CA's bundle, and how it picks it up.
+/// What reads a CA's bundle beyond this node's components (whose restarts
+/// [`crate::restart::restarts`] derives from the files a phase wrote): other nodes, pods,
+/// aggregated API servers.
 pub fn trust_points(ca: CaKind) -> Vec<String> {
     match ca {
         CaKind::EtcdCa => vec![
-            "etcd: restart each member, one at a time, waiting for it to rejoin (it reads --trusted-ca-file and \
-             --peer-trusted-ca-file only at start-up)"
+            "every other control-plane node: run this phase there too, then restart its etcd member and API \
+             server, one member at a time, each rejoined before the next"
                 .into(),
-            "kube-apiserver: restart it (--etcd-cafile)".into(),
         ],
         CaKind::Ca => vec![
-            "kube-apiserver: restart it (--client-ca-file, --kubelet-certificate-authority)".into(),
-            "kube-controller-manager: restart it (--client-ca-file, --root-ca-file: the kube-root-ca.crt ConfigMaps follow)"
+            "kubelet on every other node: copy the new ca.crt to its clientCAFile, update kubelet.conf, restart the kubelet"
                 .into(),
-            "kube-scheduler: restart it (--client-ca-file)".into(),
-            "kubelet on every node: copy the new ca.crt to its clientCAFile, update kubelet.conf, restart the kubelet".into(),
             "pods using in-cluster credentials: restart them once kube-root-ca.crt has the new bundle".into(),
         ],
         CaKind::FrontProxyCa => vec![
-            "kube-apiserver: restart it (--requestheader-client-ca-file)".into(),
-            "kube-controller-manager: restart it (--requestheader-client-ca-file)".into(),
             "aggregated API servers: restart them (they read requestheader-client-ca-file from the \
              extension-apiserver-authentication ConfigMap)"
                 .into(),
@@ -180,20 +177,16 @@ pub fn trust_points(ca: CaKind) -> Vec<String> {
     }
 }
 
-/// What presents certificates of this CA and must reload after `reissue`.
+/// What presents certificates of this CA beyond this node's components.
 fn leaf_users(ca: CaKind) -> Vec<String> {
     match ca {
-        CaKind::EtcdCa => vec![
-            "etcd: nothing (it reloads its serving and peer certificates on every new handshake)".into(),
-            "kube-apiserver: restart it (apiserver-etcd-client)".into(),
-        ],
+        CaKind::EtcdCa => vec!["every other control-plane node: run this phase there too".into()],
         CaKind::Ca => vec![
-            "kube-apiserver: restart it (apiserver, apiserver-kubelet-client)".into(),
-            "kube-controller-manager, kube-scheduler: restart them (their kubeconfigs)".into(),
-            "kubelet: restart it where kubelet.conf embeds its certificate".into(),
+            "kubelet on every other node: a kubelet.conf with a certificate of the new CA, then restart the kubelet"
+                .into(),
             "people and scripts: use the new admin.conf / super-admin.conf".into(),
         ],
-        CaKind::FrontProxyCa => vec!["kube-apiserver: restart it (front-proxy-client)".into()],
+        CaKind::FrontProxyCa => Vec::new(),
     }
 }
 
@@ -491,7 +484,7 @@ impl CaRotation {
         let backup = self.backup_dir(Phase::Trusted);
         let written = self.write_trust(&bundle, None, &backup)?;
         self.record(state, Phase::Trusted, vec![backup], written.clone())?;
-        Ok(PhaseReport { written, restart: trust_points(self.ca), ..PhaseReport::default() })
+        Ok(PhaseReport { written, elsewhere: trust_points(self.ca), ..PhaseReport::default() })
     }
 
     /// Phase 3: the new CA signs (CA file = new + old, key = new), and every leaf and kubeconfig
@@ -527,7 +520,7 @@ impl CaRotation {
             .filter(|t| t.ca == self.ca && t.cert.verify_issued_by(&new.cert).is_err())
             .map(|t| t.name.clone())
             .collect();
-        let mut report = PhaseReport { written, restart: leaf_users(self.ca), ..PhaseReport::default() };
+        let mut report = PhaseReport { written, elsewhere: leaf_users(self.ca), ..PhaseReport::default() };
         let outcome = if force.is_empty() {
             None
         } else {
@@ -603,7 +596,7 @@ impl CaRotation {
         self.record(state, Phase::Retired, vec![backup], written.clone())?;
         Ok(PhaseReport {
             written,
-            restart: trust_points(self.ca),
+            elsewhere: trust_points(self.ca),
             notes: vec![format!("the old CA is kept in {}", self.dir.join("old").display())],
             ..PhaseReport::default()
         })

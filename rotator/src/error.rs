@@ -115,6 +115,9 @@ pub enum Error {
     VerificationFailed {
         /// Every failed check, naming the endpoint.
         problems: Vec<String>,
+        /// The certificate files on disk that an endpoint does not serve yet (its
+        /// `served-matches-disk` check failed): the component reading each has not reloaded it.
+        stale: Vec<PathBuf>,
     },
 
     /// A value given for a flag (a threshold, a time, a Secret reference) is invalid.

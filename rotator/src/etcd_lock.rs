@@ -114,9 +114,41 @@ impl EtcdLock {
             let name = format!("/kubepki/lock/{}", config.name);
             let holder_key = format!("/kubepki/lock-holder/{}", config.name);
             let started = std::time::Instant::now();
-            let locked =
-                tokio::time::timeout(config.timeout, client.lock(name, Some(LockOptions::new().with_lease(lease))))
-                    .await;
+            let locked = {
+                // While the lock is awaited, progress names its holder (read once, on another handle).
+                let deadline = tokio::time::Instant::now() + config.timeout;
+                let mut watcher = client.clone();
+                let lock = client.lock(name, Some(LockOptions::new().with_lease(lease)));
+                tokio::pin!(lock);
+                let mut holder: Option<String> = None;
+                let locked = loop {
+                    tokio::select! {
+                        r = tokio::time::timeout_at(deadline, &mut lock) => break r,
+                        () = tokio::time::sleep(Duration::from_millis(250)) => {
+                            if holder.is_none() {
+                                let get = tokio::time::timeout(Duration::from_secs(2), watcher.get(holder_key.clone(), None));
+                                holder = Some(
+                                    get.await
+                                        .ok()
+                                        .and_then(std::result::Result::ok)
+                                        .and_then(|r| r.kvs().first().and_then(|kv| kv.value_str().ok().map(str::to_owned)))
+                                        .unwrap_or_else(|| "another kubepki run".into()),
+                                );
+                            }
+                            let what = format!(
+                                "the etcd lock {:?} held by {}",
+                                config.name,
+                                holder.as_deref().unwrap_or_default()
+                            );
+                            kubepki_pki::progress::waiting(&what, started.elapsed(), config.timeout);
+                        }
+                    }
+                };
+                if holder.is_some() {
+                    kubepki_pki::progress::wait_over();
+                }
+                locked
+            };
             match locked {
                 Ok(Ok(resp)) => {
                     // Who holds it and since when, bound to the same lease: a waiter that gives up

@@ -407,6 +407,18 @@ impl HttpsServer {
         Self::start_on(0, cert_pem, key_pem, client_ca, auth)
     }
 
+    /// An API server stand-in on a free port: the cert dir `pki`'s `apiserver.crt` and key, read
+    /// once at start, client certificates of its `ca.crt` optional (as kube-apiserver's
+    /// `--client-ca-file`).
+    pub fn apiserver(pki: &Path) -> Self {
+        Self::start(
+            &pki.join("apiserver.crt"),
+            &pki.join("apiserver.key"),
+            Some(&pki.join("ca.crt")),
+            ClientAuth::Optional,
+        )
+    }
+
     /// Starts the server on `port` of 127.0.0.1 (0: any free port).
     pub fn start_on(port: u16, cert_pem: &Path, key_pem: &Path, client_ca: Option<&Path>, auth: ClientAuth) -> Self {
         install_crypto_provider();

@@ -41,7 +41,12 @@ fn etcd_ca_rotation_keeps_a_three_member_cluster_writing() {
 
     // 2. trust: the bundle; etcd reads it only at start-up, so members restart one at a time.
     let r = rotate_ca(d.path(), "trust", "etcd-ca", &[]).ok();
-    assert!(r.stdout.contains("etcd: restart each member, one at a time"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("1. etcd: reads") && r.stdout.contains("(--trusted-ca-file, --peer-trusted-ca-file)"),
+        "{}",
+        r.stdout
+    );
+    assert!(r.stdout.contains("2. kube-apiserver: reads") && r.stdout.contains("(--etcd-cafile)"), "{}", r.stdout);
     let bundle = certs(&pki.join("etcd/ca.crt"));
     assert_eq!(bundle, vec![old_ca.clone(), new_ca.clone()]);
     openssl_verify(&pki.join("etcd/ca.crt"), &pki.join("etcd/server.crt")).unwrap();
@@ -402,6 +407,10 @@ fn next_steps_are_complete_commands_and_a_tls_refusal_names_the_restart() {
     let r = rotate_ca(d.path(), "reissue", "etcd-ca", &["--verify-etcd", &etcd.client_url, "--verify-wait", "2s"]);
     assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
     assert!(r.stderr.contains("not restarted after `kubepki rotate-ca trust`"), "{}", r.stderr);
+    // The components that read what trust wrote, each with its command (kubeadm's wiring: no manifests).
+    let manifest = d.join("manifests/etcd.yaml");
+    assert!(r.stderr.contains(&format!("restart them: etcd (mv {} ", manifest.display())), "{}", r.stderr);
+    assert!(r.stderr.contains("), then kube-apiserver (mv "), "{}", r.stderr);
     assert!(r.stderr.contains(&format!("then run kubepki rotate-ca reissue {flags} again")), "{}", r.stderr);
     assert_eq!(content_hash(&pki), before, "everything reissue wrote was restored");
 }

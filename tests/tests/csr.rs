@@ -285,6 +285,15 @@ fn csrs_carry_the_existing_identity_and_signed_certificates_install_in_kubeadm_l
     }
     let report = json(&r);
     assert_eq!(report["installed"].as_array().unwrap().len(), 8, "{}", r.stdout);
+    // What reads what was installed (this tree has no manifests: kubeadm's wiring), in restart order.
+    let restart: Vec<(&str, &str)> = report["restart"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["component"].as_str().unwrap(), r["source"].as_str().unwrap()))
+        .collect();
+    let components = ["kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubelet"];
+    assert_eq!(restart, components.map(|c| (c, "kubeadm-default")), "{}", r.stdout);
 
     for stem in ["apiserver", "apiserver-kubelet-client", "front-proxy-client"] {
         let (ca, _) = t.ca_of(stem);

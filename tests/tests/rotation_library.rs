@@ -129,7 +129,7 @@ fn failed_verification_restores_every_file_without_the_binary() {
     let err = rotation::rotate(&request).unwrap_err();
     let message = err.to_string();
     let Error::RolledBack { cause, undone } = err else { panic!("not rolled back: {message}") };
-    let Error::VerificationFailed { problems } = *cause else { panic!("{message}") };
+    let Error::VerificationFailed { problems, .. } = *cause else { panic!("{message}") };
     assert!(problems.iter().any(|p| p.contains("served-matches-disk")), "{problems:?}");
     assert_eq!(undone.restored.len(), 2, "apiserver.crt and .key: {:?}", undone.restored);
     assert!(message.contains("was restored from"), "{message}");

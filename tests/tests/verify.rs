@@ -309,12 +309,7 @@ fn a_server_that_did_not_reload_after_rotation_fails_served_matches_disk_until_r
     init(d.path(), &[]).ok();
     let pki = d.join("pki");
     // An API server stand-in: reads its certificate once, at start.
-    let server = HttpsServer::start(
-        &pki.join("apiserver.crt"),
-        &pki.join("apiserver.key"),
-        Some(&pki.join("ca.crt")),
-        ClientAuth::Optional,
-    );
+    let server = HttpsServer::apiserver(&pki);
     let (code, v) = verify_json(d.path(), &["--apiserver", &server.url()]);
     assert_eq!(code, 0, "{v:#}");
     assert!(all_pass(&v, 0), "{:?}", statuses(&v, 0));
@@ -374,12 +369,7 @@ fn the_apiserver_is_probed_with_the_admin_conf_client() {
     let d = TestDir::new();
     init(d.path(), &[]).ok();
     let pki = d.join("pki");
-    let server = HttpsServer::start(
-        &pki.join("apiserver.crt"),
-        &pki.join("apiserver.key"),
-        Some(&pki.join("ca.crt")),
-        ClientAuth::Optional,
-    );
+    let server = HttpsServer::apiserver(&pki);
     let conf = d.join("admin.conf");
     let (code, v) =
         verify_json(d.path(), &["--apiserver", &server.url(), "--apiserver-kubeconfig", conf.to_str().unwrap()]);

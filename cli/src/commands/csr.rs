@@ -7,6 +7,7 @@ use anyhow::Result;
 use clap::{Args, Subcommand};
 use kubepki_pki::KeyAlgorithm;
 use kubepki_rotator::external_ca::{self, GenerateOptions, GenerateReport, InstallOptions, InstallReport};
+use kubepki_rotator::restart::{self, Node, RestartList};
 use serde_json::json;
 use time::OffsetDateTime;
 
@@ -36,6 +37,8 @@ with the key csr generate wrote: the certificate must match the key and the CSR,
 its CA in the cert dir (valid from the certificate's NotBefore until now), carry the CSR's
 subject, at least its SANs and the usages kubeadm needs, and be valid now. Then all of them are
 installed in one transaction, after a backup (--backup-dir, <cert dir>/../tmp by default).
+Then what on this node reads the installed files is listed, with the command that restarts
+each (restart in -o json; docs/rotation.md, section What to restart).
 
 Exit codes: 0 installed · 1 an I/O error or the lock is held · 2 a certificate failed a check
 (every file at fault is named); nothing was installed.";
@@ -208,11 +211,12 @@ fn install(args: &InstallArgs) -> Result<ExitCode> {
     kubepki_rotator::backup::remove_unfinished(&backup_parent);
     let options = InstallOptions { backup_parent, audit_log: args.audit_log.clone(), now };
     let report = external_ca::install(&pki, &kubeconfig_dir, &args.from, &options)?;
-    render_install(args, &report)?;
+    let restart = restart::restarts(&report.written, &Node::new(pki.root(), &kubeconfig_dir));
+    render_install(args, &report, &restart)?;
     Ok(ExitCode::SUCCESS)
 }
 
-fn render_install(args: &InstallArgs, report: &InstallReport) -> Result<()> {
+fn render_install(args: &InstallArgs, report: &InstallReport, restart: &RestartList) -> Result<()> {
     match args.output {
         Format::Json => output::print_json(&json!({
             "installed": report.installed.iter().map(|i| json!({
@@ -229,6 +233,7 @@ fn render_install(args: &InstallArgs, report: &InstallReport) -> Result<()> {
             "backup": report.backup.as_ref().map(|b| &b.dir),
             "written": report.written,
             "warnings": report.warnings,
+            "restart": restart.to_json(),
         })),
         Format::Table => {
             let mut rows = vec![["NAME", "CA", "SERIAL", "EXPIRES", "PATH"].map(str::to_owned).to_vec()];
@@ -253,7 +258,7 @@ fn render_install(args: &InstallArgs, report: &InstallReport) -> Result<()> {
                 "[csr] {} still holds the new private keys: remove it once the components are restarted",
                 args.from.display()
             );
-            println!("[csr] restart or reload what uses them: see docs/rotation.md");
+            output::print_restart("csr", restart);
             Ok(())
         }
     }

@@ -9,6 +9,7 @@ use clap::Args;
 use kubepki_pki::{Certificate, KeyAlgorithm, Lifetime};
 use kubepki_rotator::plan::{self, Plan};
 use kubepki_rotator::policy::{self, Policy};
+use kubepki_rotator::restart::{self, Node, RestartList};
 use kubepki_rotator::rotation::{EtcdLockRequest, Hook, Observer, ResumedRun, RotateReport, RotateRequest};
 use kubepki_rotator::secret_sink::RotationConfig;
 use kubepki_rotator::targets::{Location, Problem};
@@ -29,8 +30,10 @@ backup; or a broken or missing leaf was left (named, with the command that fixes
 everything else due was rotated · 2 usage or input error; nothing was changed.
 A second run right after a successful one changes nothing.
 The table prints the plan (what will be renewed and why, SAN and key changes) before anything
-is written, then the results and the verification checks; -o json prints one document at the
-end, schemaVersion 1, every field described in docs/rotation.md.";
+is written, then the results, the verification checks and what on this node reads the files
+written, with the command that restarts each (from its static pod manifest, else kubeadm's
+wiring); -o json prints one document at the end, schemaVersion 1, every field (restart among
+them) described in docs/rotation.md.";
 
 /// `kubepki rotate`: renew what the policy says is due, and every copy of it.
 #[derive(Args, Debug)]
@@ -199,9 +202,15 @@ pub(crate) fn run(args: &RotateArgs) -> Result<ExitCode> {
         ("--kubeconfig-dir", args.cluster.kubeconfigs.kubeconfig_dir.as_deref()),
     ]);
     let mut printer = PlanPrinter { table: args.output == Format::Table, dry_run: request.dry_run, flags };
-    let mut report = kubepki_rotator::rotate_observed(&request, &mut printer)?;
+    let node = Node::new(&request.cert_dir, &request.kubeconfig_dir);
+    let mut report =
+        kubepki_rotator::rotate_observed(&request, &mut printer).map_err(|e| match stale_hint(&e, &node) {
+            Some(hint) => coded(FAILURE, anyhow::anyhow!("{e}; {hint}")),
+            None => anyhow::Error::from(e),
+        })?;
     report.plan = complete_fixes(report.plan, &printer.flags);
-    render(args.output, &report)?;
+    let restart = report.outcome.as_ref().map(|o| restart::restarts(&o.written, &node));
+    render(args.output, &report, restart.as_ref())?;
     // Everything else was renewed; what could not be is named, with its fix, and fails the run.
     if !report.plan.unrenewable.is_empty() {
         for u in &report.plan.unrenewable {
@@ -210,6 +219,37 @@ pub(crate) fn run(args: &RotateArgs) -> Result<ExitCode> {
         return Ok(ExitCode::from(FAILURE));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// A verification that failed because an endpoint still serves the certificate it had before
+/// the renewal (its `served-matches-disk` check): which component reads that file, and the
+/// command that restarts it (or, for one that reloads by itself, that it needs longer).
+fn stale_hint(error: &kubepki_rotator::Error, node: &Node) -> Option<String> {
+    let kubepki_rotator::Error::RolledBack { cause, .. } = error else { return None };
+    let kubepki_rotator::Error::VerificationFailed { stale, .. } = cause.as_ref() else { return None };
+    if stale.is_empty() {
+        return None;
+    }
+    let list = restart::restarts(stale, node);
+    let hints: Vec<String> = list
+        .items
+        .iter()
+        .map(|r| {
+            let files = r.reads.iter().map(|x| x.file.display().to_string()).collect::<Vec<_>>().join(", ");
+            let command = restart::command(r.component, r.manifest.as_deref());
+            let restart = format!("restart it after the write, e.g. --exec {}", output::shell_word(&command));
+            match r.reloads_itself() {
+                false => format!("{} still serves the old certificate of {files}: {restart}", r.component.as_str()),
+                true => format!(
+                    "{} still serves the old certificate of {files}, although it should reload it by itself ({}): \
+                     give it longer with --verify-wait, or {restart}",
+                    r.component.as_str(),
+                    r.why().join("; ")
+                ),
+            }
+        })
+        .collect();
+    (!hints.is_empty()).then(|| hints.join("; "))
 }
 
 /// The flags as a library request.
@@ -276,7 +316,7 @@ fn resumed_json(run: &ResumedRun) -> Option<Value> {
     }))
 }
 
-fn render(format: Format, report: &RotateReport) -> Result<()> {
+fn render(format: Format, report: &RotateReport, restart: Option<&RestartList>) -> Result<()> {
     let (plan, outcome, pruned, dry_run) = (&report.plan, report.outcome.as_ref(), &report.pruned, report.dry_run);
     let secret_results: Vec<(String, String, &'static str)> = report
         .secrets
@@ -345,6 +385,7 @@ fn render(format: Format, report: &RotateReport) -> Result<()> {
             })),
             "verification": report.verification.as_ref().map(super::verify::report_json),
             "resumed": report.resumed.as_ref().and_then(resumed_json),
+            "restart": restart.map(RestartList::to_json),
         })),
         Format::Table => {
             for (secret, source, action) in &secret_results {
@@ -367,7 +408,9 @@ fn render(format: Format, report: &RotateReport) -> Result<()> {
                     println!("[rotate] verified after the write:");
                     print!("{}", output::table(&super::verify::report_rows(v)));
                 }
-                println!("[rotate] restart or reload what uses them: see docs/rotation.md");
+                if let Some(list) = restart {
+                    output::print_restart("rotate", list);
+                }
             } else if dry_run {
                 println!("[rotate] dry run: nothing was changed");
             }

@@ -8,6 +8,7 @@ use anyhow::Result;
 use clap::{Args, Subcommand};
 use kubepki_pki::{CaKind, Certificate, InitOptions, KeyAlgorithm, Lifetime};
 use kubepki_rotator::ca_rotation::{CaRotation, Phase, PhaseReport};
+use kubepki_rotator::restart::{self, Node, RestartList};
 use kubepki_rotator::rotation::{AfterWrite, Changes, Hook};
 use kubepki_rotator::targets::{self, Cas};
 use serde_json::json;
@@ -22,6 +23,7 @@ const AFTER_HELP: &str = "\
 The phases, in order, each idempotent and resumable:
   prepare   a new CA in the staging area (<cert dir>/../tmp/kubepki/<name>/ca-rotation/<ca>/); nothing live changes
   trust     every trust point gets old + new (the CA file, kubeconfigs' certificate-authority-data); restart readers
+            (each writing phase lists what on this node reads what it wrote, with the command to restart it)
   reissue   the new CA signs; every leaf and kubeconfig client certificate it signs is reissued; restart users
   retire    the old CA leaves every bundle, once nothing still chains to it; restart readers again
   status    where the rotation stands, and which certificates chain to which CA
@@ -183,12 +185,13 @@ pub(crate) fn run(args: &RotateCaArgs) -> Result<ExitCode> {
             secrets: None,
         };
         let after = AfterWrite { hook: hook.as_ref(), env: &env, verification: &verification, targets: &probes };
-        after.keep_or_roll_back(&changes).map_err(|e| match restart_hint(phase, &e, common) {
+        after.keep_or_roll_back(&changes).map_err(|e| match restart_hint(phase, &e, common, &rotation) {
             Some(hint) => coded(FAILURE, anyhow::anyhow!("{e}; {hint}")),
             None => coded(FAILURE, e),
         })?;
     }
-    render(common, phase, &report)
+    let restart = restart::restarts(&report.written, &Node::new(&common.cert_dir, &common.kubeconfig_dir));
+    render(common, phase, &report, &restart)
 }
 
 /// What to run next after `phase`, as a complete command: the CA, the cert dir and the
@@ -221,34 +224,61 @@ impl Common {
 }
 
 /// A failed verification after `reissue` whose cause is a TLS refusal (a certificate the
-/// endpoint does not trust): what the endpoints were not given after `trust` — a restart.
-fn restart_hint(phase: Phase, error: &kubepki_rotator::Error, common: &Common) -> Option<String> {
+/// endpoint does not trust): what the endpoints were not given after `trust` — a restart, of the
+/// components that read what `trust` wrote (the restart list of that phase), with their commands.
+fn restart_hint(
+    phase: Phase,
+    error: &kubepki_rotator::Error,
+    common: &Common,
+    rotation: &CaRotation,
+) -> Option<String> {
     let kubepki_rotator::Error::RolledBack { cause, .. } = error else { return None };
-    let kubepki_rotator::Error::VerificationFailed { problems } = cause.as_ref() else { return None };
+    let kubepki_rotator::Error::VerificationFailed { problems, .. } = cause.as_ref() else { return None };
     // A client certificate refused (the check `client-cert-accepted`, whatever the transport
     // made of the refusal), or a TLS alert about a certificate.
     let tls = ["client-cert-accepted", "BadCertificate", "UnknownCA", "unknown ca", "bad certificate"];
     let refused = problems.iter().any(|p| tls.iter().any(|t| p.to_lowercase().contains(&t.to_lowercase())));
-    (phase == Phase::Reissued && refused).then(|| {
-        format!(
-            "the endpoints refused certificates of the new {ca}: they still trust only the old one, so they were \
-             not restarted after `kubepki rotate-ca trust`; restart them (etcd and kube-apiserver for etcd-ca, every \
-             control-plane component and the kubelet for ca, kube-apiserver for front-proxy-ca), then run \
-             kubepki rotate-ca reissue{flags} again",
-            ca = common.ca.name(),
-            flags = common.flags()
-        )
-    })
+    if phase != Phase::Reissued || !refused {
+        return None;
+    }
+    // What `trust` wrote, and so who had to restart after it.
+    let trusted: Vec<PathBuf> = rotation
+        .state()
+        .ok()
+        .flatten()
+        .and_then(|s| s.history.into_iter().rev().find(|h| h.phase == Phase::Trusted))
+        .map(|h| h.written)
+        .unwrap_or_default();
+    let list = restart::restarts(&trusted, &Node::new(&common.cert_dir, &common.kubeconfig_dir));
+    let restarts: Vec<String> = list
+        .to_restart()
+        .map(|r| format!("{} ({})", r.component.as_str(), r.command.as_deref().unwrap_or_default()))
+        .collect();
+    let which = if restarts.is_empty() {
+        "etcd and kube-apiserver for etcd-ca, every control-plane component and the kubelet for ca, kube-apiserver \
+         for front-proxy-ca"
+            .to_owned()
+    } else {
+        restarts.join(", then ")
+    };
+    Some(format!(
+        "the endpoints refused certificates of the new {ca}: they still trust only the old one, so they were not \
+         restarted after `kubepki rotate-ca trust`; restart them: {which}; then run kubepki rotate-ca reissue{flags} \
+         again",
+        ca = common.ca.name(),
+        flags = common.flags()
+    ))
 }
 
-fn render(common: &Common, phase: Phase, report: &PhaseReport) -> Result<ExitCode> {
+fn render(common: &Common, phase: Phase, report: &PhaseReport, restart: &RestartList) -> Result<ExitCode> {
     match common.output {
         Format::Json => output::print_json(&json!({
             "ca": common.ca.name(),
             "phase": phase.as_str(),
             "written": report.written,
             "reissued": report.reissued,
-            "restart": report.restart,
+            "restart": restart.to_json(),
+            "elsewhere": report.elsewhere,
             "notes": report.notes,
             "next": next_step(phase, common),
         }))?,
@@ -260,11 +290,11 @@ fn render(common: &Common, phase: Phase, report: &PhaseReport) -> Result<ExitCod
             for n in &report.notes {
                 println!("[rotate-ca] {n}");
             }
-            if !report.restart.is_empty() {
-                println!("[rotate-ca] restart or reload, in this order:");
-                for (i, r) in report.restart.iter().enumerate() {
-                    println!("  {}. {r}", i + 1);
-                }
+            if phase != Phase::Prepared {
+                output::print_restart("rotate-ca", restart);
+            }
+            for e in &report.elsewhere {
+                println!("[rotate-ca] beyond this node: {e}");
             }
             println!("[rotate-ca] {}", next_step(phase, common));
         }

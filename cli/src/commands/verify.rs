@@ -199,6 +199,7 @@ impl VerifyArgs {
 
 pub(crate) fn run(args: &VerifyArgs) -> Result<ExitCode> {
     let targets = args.targets()?;
+    crate::progress::install(args.output == Format::Table);
     if targets.is_empty() {
         bail!(coded(
             INPUT,

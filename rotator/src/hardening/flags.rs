@@ -77,6 +77,20 @@ impl Flags {
         self.get(name).map(|v| parse_bool(v).ok_or_else(|| v.to_owned()))
     }
 
+    /// Every flag given, each once with its effective value (the last occurrence's), in the
+    /// order first given.
+    pub fn effective(&self) -> Vec<(&str, &str)> {
+        let mut out: Vec<(&str, &str)> = Vec::new();
+        for (name, _) in &self.flags {
+            if !out.iter().any(|(n, _)| n == name)
+                && let Some(v) = self.get(name)
+            {
+                out.push((name, v));
+            }
+        }
+        out
+    }
+
     /// A comma-separated list flag (`--authorization-mode=Node,RBAC`), trimmed, without empty
     /// entries.
     pub fn list(&self, name: &str) -> Option<Vec<&str>> {

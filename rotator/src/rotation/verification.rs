@@ -5,7 +5,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use crate::error::{Error, Result};
-use crate::verify::{self, Options, Report, Target, TargetKind};
+use crate::verify::{self, CheckId, Options, Report, Status, Target, TargetKind};
 
 /// Endpoints to verify after a run wrote (and after its hook); a failed check rolls the run
 /// back.
@@ -47,6 +47,13 @@ impl Verification {
         if report.passed() {
             return Ok(Some(report));
         }
-        Err(Error::VerificationFailed { problems: report.problems() })
+        let stale = report
+            .endpoints
+            .iter()
+            .zip(targets)
+            .filter(|(e, _)| e.check(CheckId::ServedMatchesDisk).is_some_and(|c| c.status == Status::Fail))
+            .filter_map(|(_, t)| t.served_cert().map(Path::to_owned))
+            .collect();
+        Err(Error::VerificationFailed { problems: report.problems(), stale })
     }
 }

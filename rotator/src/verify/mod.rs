@@ -116,6 +116,9 @@ pub async fn verify(targets: &[Target], options: &Options) -> Report {
             Err(_) => {}
         }
     }
+    if !options.wait_reachable.is_zero() {
+        kubepki_pki::progress::wait_over();
+    }
     let endpoints = found
         .into_iter()
         .zip(targets)
@@ -152,10 +155,23 @@ pub fn verify_blocking(targets: &[Target], options: &Options) -> Result<Report> 
 /// [`verify_target`], again while the endpoint serves another certificate than the file or
 /// cannot be reached, until [`Options::wait_reachable`] has passed.
 async fn verify_settled(target: &Target, options: &Options, provider: &Arc<CryptoProvider>) -> EndpointReport {
-    let deadline = tokio::time::Instant::now() + options.wait_reachable;
+    let started = tokio::time::Instant::now();
+    let deadline = started + options.wait_reachable;
     loop {
         let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-        let report = verify_target(target, options, provider, left).await;
+        let attempt = verify_target(target, options, provider, left);
+        tokio::pin!(attempt);
+        // While an endpoint is awaited (a refused connection is retried for `left`), progress
+        // says so; the front end shows it only once the wait has lasted.
+        let report = loop {
+            tokio::select! {
+                report = &mut attempt => break report,
+                () = tokio::time::sleep(Duration::from_millis(250)), if !options.wait_reachable.is_zero() => {
+                    let what = target.url().to_string();
+                    kubepki_pki::progress::waiting(&what, started.elapsed(), options.wait_reachable);
+                }
+            }
+        };
         // Still the old process, or it went away between two probes of this run.
         let stale = report.check(CheckId::ServedMatchesDisk).is_some_and(|c| c.status == Status::Fail)
             || matches!(report.outcome, Outcome::Unreachable { .. });
