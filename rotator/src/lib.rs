@@ -8,6 +8,7 @@
 pub mod audit;
 pub mod backup;
 pub mod ca_rotation;
+pub mod phases;
 pub mod check;
 pub mod cluster_phases;
 mod discover;
