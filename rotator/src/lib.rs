@@ -22,6 +22,7 @@ pub mod hardening;
 pub mod inventory;
 pub mod plan;
 pub mod policy;
+pub mod sa_rotation;
 pub mod prometheus;
 pub mod rotation;
 pub mod scan;

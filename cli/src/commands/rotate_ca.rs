@@ -8,7 +8,7 @@ use anyhow::Result;
 use clap::{Args, Subcommand};
 use kubepki_pki::{CaKind, Certificate, InitOptions, KeyAlgorithm, Lifetime};
 use kubepki_rotator::ca_rotation::{CaRotation, Phase, PhaseReport};
-use kubepki_rotator::rotation::{AfterWrite, Changes, Hook};
+use kubepki_rotator::rotation::{Changes, Hook};
 use kubepki_rotator::targets::{self, Cas};
 use serde_json::json;
 use time::OffsetDateTime;
@@ -168,26 +168,18 @@ pub(crate) fn run(args: &RotateCaArgs) -> Result<ExitCode> {
     // The same hook runner and rollback as `rotate`; the phase's undo is its abort.
     let hook = common.exec.as_deref().map(Hook::shell);
     let env = [("KUBEPKI_PHASE", OsStr::new(phase.as_str())), ("KUBEPKI_CA", OsStr::new(common.ca.name()))];
-    if phase == Phase::Prepared {
-        // Nothing live changed, so there is nothing to undo and a failing hook is not an error.
-        if let Some(hook) = &hook
-            && let Err(e @ kubepki_rotator::Error::HookStart { .. }) = hook.run(&env)
-        {
-            return Err(e.into());
-        }
-    } else {
-        let changes = Changes {
-            files: Some(&rotation),
-            renewed: outcome.as_ref().map_or(&[], |o| &o.renewed),
-            audit_log,
-            secrets: None,
-        };
-        let after = AfterWrite { hook: hook.as_ref(), env: &env, verification: &verification, targets: &probes };
-        after.keep_or_roll_back(&changes).map_err(|e| match restart_hint(phase, &e, common) {
+    let changes = Changes {
+        files: Some(&rotation),
+        renewed: outcome.as_ref().map_or(&[], |o| &o.renewed),
+        audit_log,
+        secrets: None,
+    };
+    crate::phase_hook::after_phase(phase, hook.as_ref(), &env, &changes, &verification, &probes).map_err(|e| {
+        match restart_hint(phase, &e, common) {
             Some(hint) => coded(FAILURE, anyhow::anyhow!("{e}; {hint}")),
             None => coded(FAILURE, e),
-        })?;
-    }
+        }
+    })?;
     render(common, phase, &report)
 }
 
