@@ -433,7 +433,7 @@ impl SaRotation {
         let pub_mode = fsio::mode_of(&self.pub_path())?;
         let contents = [
             (self.key_path(), staged.to_pem().as_bytes().to_vec(), key_mode),
-            (self.pub_path(), live.trusted_pem.clone(), pub_mode),
+            (self.pub_path(), live.trusted_pem, pub_mode),
         ];
         let written = self.commit(state, Phase::Reissued, &contents)?;
         Ok(PhaseReport { written, restart: restart_apiserver(), ..PhaseReport::default() })

@@ -22,6 +22,7 @@ mod post_write;
 mod relative_paths;
 mod rotate;
 mod rotation_library;
+mod sa_rotation;
 mod shell;
 mod tree;
 mod verify;

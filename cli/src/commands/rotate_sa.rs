@@ -363,5 +363,5 @@ fn print_status(
 /// `8760h` as `365 days`, `48h` as `2 days`, shorter in hours.
 fn humantime(d: Duration) -> String {
     let h = d.as_secs() / 3600;
-    if h >= 48 && h % 24 == 0 { format!("{} days", h / 24) } else { format!("{}h{}m", h, d.as_secs() / 60 % 60) }
+    if h >= 48 && h.is_multiple_of(24) { format!("{} days", h / 24) } else { format!("{}h{}m", h, d.as_secs() / 60 % 60) }
 }
