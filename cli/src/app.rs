@@ -4,8 +4,8 @@ use clap::{Parser, Subcommand};
 
 use crate::commands::{
     audit::AuditArgs, check::CheckArgs, completion::CompletionArgs, csr::CsrArgs, init::InitArgs, issue::IssueArgs,
-    kubeconfig::KubeconfigArgs, man::ManArgs, rotate::RotateArgs, rotate_ca::RotateCaArgs, rotate_sa::RotateSaArgs, sa::SaArgs, tree::TreeArgs,
-    verify::VerifyArgs,
+    kubeconfig::KubeconfigArgs, man::ManArgs, rotate::RotateArgs, rotate_ca::RotateCaArgs, rotate_sa::RotateSaArgs,
+    sa::SaArgs, tree::TreeArgs, verify::VerifyArgs,
 };
 
 const AFTER_HELP: &str = "\

@@ -65,12 +65,13 @@ impl TokenLifetime {
     /// - else (extension off, no maximum) TokenRequest lifetimes have no bound: one year is
     ///   assumed, as with the extension.
     pub fn of_apiserver(flags: Option<&Flags>, source: &str) -> std::result::Result<Self, String> {
-        let max = match flags.and_then(|f| f.get("service-account-max-token-expiration")) {
-            Some(v) => Some(kubepki_pki::validity::parse_duration(v).map_err(|e| {
-                format!("{source}: --service-account-max-token-expiration={v} is not a duration: {e}")
-            })?),
-            None => None,
-        };
+        let max =
+            match flags.and_then(|f| f.get("service-account-max-token-expiration")) {
+                Some(v) => Some(kubepki_pki::validity::parse_duration(v).map_err(|e| {
+                    format!("{source}: --service-account-max-token-expiration={v} is not a duration: {e}")
+                })?),
+                None => None,
+            };
         let extend = match flags.and_then(|f| f.boolean("service-account-extend-token-expiration")) {
             Some(Ok(b)) => b,
             Some(Err(e)) => return Err(format!("{source}: --service-account-extend-token-expiration: {e}")),
@@ -577,10 +578,7 @@ pub fn legacy_token_secrets(kubeconfig: &Path, timeout: Duration) -> std::result
     use k8s_openapi::api::core::v1::Secret;
     use kube::api::{Api, ListParams};
 
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| e.to_string())?;
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
     runtime.block_on(async {
         let client = crate::secret_sink::client_for(Some(kubeconfig), None, timeout)
             .await
@@ -619,7 +617,8 @@ mod tests {
     fn the_wait_follows_kube_apiserver_flags() {
         let year = Duration::from_secs(EXPIRATION_EXTENSION_SECONDS);
         assert_eq!(TokenLifetime::of_apiserver(None, "defaults").unwrap().longest, year);
-        let capped = flags(&["--service-account-extend-token-expiration=false", "--service-account-max-token-expiration=48h"]);
+        let capped =
+            flags(&["--service-account-extend-token-expiration=false", "--service-account-max-token-expiration=48h"]);
         let lifetime = TokenLifetime::of_apiserver(Some(&capped), "m").unwrap();
         assert_eq!(lifetime.longest, Duration::from_secs(48 * 3600));
         assert!(lifetime.why.contains("caps every token"), "{}", lifetime.why);

@@ -139,8 +139,12 @@ fn scenario(command: &str, situation: &str, dir: &TestDir) -> Option<std::proces
             cmd.args(lock)
         }
         ("rotate-sa", "partial failure") => {
-            run(kubepki().args(["rotate-sa", "prepare", "--cert-dir"]).arg(&pki).arg("--kubeconfig-dir").arg(dir.path()))
-                .ok();
+            run(kubepki()
+                .args(["rotate-sa", "prepare", "--cert-dir"])
+                .arg(&pki)
+                .arg("--kubeconfig-dir")
+                .arg(dir.path()))
+            .ok();
             cmd.arg("trust");
             dirs(&mut cmd, &pki);
             cmd.args(["--exec", "false"])

@@ -90,7 +90,7 @@ fn tokens_keep_verifying_through_the_phases(key: &str, alg: &str) {
     assert!(verifies(&pki, &before));
     let old_kid = python_kids(&pki.join("sa.key"))[0].clone();
     assert_eq!(header_kid(&before), old_kid);
-    assert_eq!(jwks_kids(&pki.join("sa.pub")), [old_kid.clone()], "sa jwks gives kube-apiserver's kid");
+    assert_eq!(jwks_kids(&pki.join("sa.pub")), std::slice::from_ref(&old_kid), "sa jwks gives kube-apiserver's kid");
     assert_eq!(jwks_algs(&pki.join("sa.pub")), [alg]);
 
     let untouched = tree_hash(&pki);
@@ -103,7 +103,7 @@ fn tokens_keep_verifying_through_the_phases(key: &str, alg: &str) {
     assert_eq!(trusted.len(), 2);
     assert_eq!(trusted[0], old_kid, "the old key comes first");
     assert_eq!(jwks_kids(&pki.join("sa.pub")), trusted);
-    assert_eq!(python_kids(&pki.join("sa.key")), [old_kid.clone()], "trust does not change the signer");
+    assert_eq!(python_kids(&pki.join("sa.key")), std::slice::from_ref(&old_kid), "trust does not change the signer");
     let during_trust = sign(&pki, "trust");
     assert!(verifies(&pki, &before) && verifies(&pki, &during_trust));
 
@@ -122,7 +122,7 @@ fn tokens_keep_verifying_through_the_phases(key: &str, alg: &str) {
     assert_eq!(v["signingKeyId"], new_kid);
 
     rotate_sa(d.path(), "retire", &["--force"]).ok();
-    assert_eq!(python_kids(&pki.join("sa.pub")), [new_kid.clone()]);
+    assert_eq!(python_kids(&pki.join("sa.pub")), std::slice::from_ref(&new_kid));
     assert!(!verifies(&pki, &before), "a token of the old key still verifies after retire");
     assert!(!verifies(&pki, &during_trust));
     assert!(verifies(&pki, &after));
@@ -240,10 +240,7 @@ fn a_failing_hook_undoes_its_phase() {
     rotate_sa(d.path(), "prepare", &[]).ok();
     let before = tree_hash(&pki);
     let seen = d.join("hook-env");
-    let hook = format!(
-        "echo \"$KUBEPKI_PHASE $KUBEPKI_SA_KEY_ID $KUBEPKI_CERT_DIR\" > '{}'; exit 3",
-        seen.display()
-    );
+    let hook = format!("echo \"$KUBEPKI_PHASE $KUBEPKI_SA_KEY_ID $KUBEPKI_CERT_DIR\" > '{}'; exit 3", seen.display());
     let r = rotate_sa(d.path(), "trust", &["--exec", &hook]).expect_code(1);
     assert!(r.stderr.contains("exit status: 3") && r.stderr.contains("undone"), "{}", r.stderr);
     assert_eq!(tree_hash(&pki), before, "the failed trust was not undone");
@@ -341,7 +338,11 @@ fn status_counts_legacy_token_secrets_through_the_api() {
     let v = status(d.path(), &[]);
     assert_eq!(v["legacyTokenSecrets"], 2, "{v:#}");
     let r = rotate_sa(d.path(), "status", &[]).ok();
-    assert!(r.stdout.contains("WARNING: 2 legacy token Secret(s)") && r.stdout.contains("STOP WORKING"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("WARNING: 2 legacy token Secret(s)") && r.stdout.contains("STOP WORKING"),
+        "{}",
+        r.stdout
+    );
     assert!(r.stdout.contains("ci/deployer") && r.stdout.contains("default/legacy"), "{}", r.stdout);
     assert!(!r.stdout.contains("default/opaque"), "{}", r.stdout);
     assert!(server.requests().iter().all(|r| r.starts_with("GET /api/v1/secrets")), "{:?}", server.requests());

@@ -136,7 +136,9 @@ pub(crate) fn run(args: &RotateSaArgs) -> Result<ExitCode> {
         kubepki_pki::bootstrap::open_locked(&common.cert_dir, &common.kubeconfig_dir, &common.lock.options())?;
     let rotation = SaRotation::new(&common.cert_dir)?;
     let (phase, report) = match &args.phase {
-        PhaseCommand::Prepare { encryption_algorithm, .. } => (Phase::Prepared, rotation.prepare(*encryption_algorithm)?),
+        PhaseCommand::Prepare { encryption_algorithm, .. } => {
+            (Phase::Prepared, rotation.prepare(*encryption_algorithm)?)
+        }
         PhaseCommand::Trust(_) => (Phase::Trusted, rotation.trust()?),
         PhaseCommand::Reissue(_) => (Phase::Reissued, rotation.reissue()?),
         PhaseCommand::Retire { lifetime, force, .. } => {
@@ -323,17 +325,13 @@ fn print_status(
     let trusted: Vec<String> = live.trusted.keys.iter().map(|k| with_label(k.key_id())).collect();
     println!("[rotate-sa] trusted (sa.pub): {}", trusted.join(", "));
     match (state.map(|s| s.phase), safe_at) {
-        (Some(Phase::Reissued), Some(at)) if now < at => println!(
-            "[rotate-sa] retire becomes safe at {} ({})",
-            output::rfc3339(at),
-            lifetime.why
-        ),
+        (Some(Phase::Reissued), Some(at)) if now < at => {
+            println!("[rotate-sa] retire becomes safe at {} ({})", output::rfc3339(at), lifetime.why)
+        }
         (Some(Phase::Reissued), Some(_)) => println!("[rotate-sa] retire is safe now ({})", lifetime.why),
-        (Some(Phase::Prepared | Phase::Trusted), _) => println!(
-            "[rotate-sa] retire becomes safe {} after reissue ({})",
-            humantime(lifetime.longest),
-            lifetime.why
-        ),
+        (Some(Phase::Prepared | Phase::Trusted), _) => {
+            println!("[rotate-sa] retire becomes safe {} after reissue ({})", humantime(lifetime.longest), lifetime.why)
+        }
         _ => {}
     }
     match secrets {
@@ -363,5 +361,9 @@ fn print_status(
 /// `8760h` as `365 days`, `48h` as `2 days`, shorter in hours.
 fn humantime(d: Duration) -> String {
     let h = d.as_secs() / 3600;
-    if h >= 48 && h.is_multiple_of(24) { format!("{} days", h / 24) } else { format!("{}h{}m", h, d.as_secs() / 60 % 60) }
+    if h >= 48 && h.is_multiple_of(24) {
+        format!("{} days", h / 24)
+    } else {
+        format!("{}h{}m", h, d.as_secs() / 60 % 60)
+    }
 }
