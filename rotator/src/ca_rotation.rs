@@ -555,30 +555,25 @@ impl CaRotation {
     /// the phase, and the error ([`Error::CaAbortIncomplete`]) names the backups and the files
     /// left as the phase wrote them.
     pub fn abort(&self) -> Result<(Option<Phase>, Vec<PathBuf>)> {
-        let Some(mut state) = self.state()? else { return Err(phase_error(self.ca, "no rotation was started".into())) };
-        let Some(record) = state.history.last().cloned() else {
-            return Err(phase_error(self.ca, "no phase to undo".into()));
-        };
-        let incomplete = |reason: String| Error::CaAbortIncomplete {
+        let Some(state) = self.state()? else { return Err(phase_error(self.ca, "no rotation was started".into())) };
+        let incomplete = |record: &PhaseRecord, reason: String| Error::CaAbortIncomplete {
             ca: self.ca.name().into(),
             phase: record.phase.as_str().into(),
             reason,
             left: record.written.clone(),
         };
-        let restored = phases::undo(&record, &self.cert_dir)?.map_err(incomplete)?;
-        state.history.pop();
-        match record.phase.previous() {
-            None => {
-                // `ca-rotation/` too, unless another CA's rotation is in it.
-                phases::remove_dir(&self.dir)?;
-                Ok((None, restored))
-            }
-            Some(previous) => {
-                state.phase = previous;
-                self.save(&state)?;
-                Ok((Some(previous), restored))
-            }
-        }
+        phases::abort(&self.dir, &self.cert_dir, state, incomplete)?
+            .ok_or_else(|| phase_error(self.ca, "no phase to undo".into()))
+    }
+}
+
+impl phases::Recorded for State {
+    fn history_mut(&mut self) -> &mut Vec<PhaseRecord> {
+        &mut self.history
+    }
+
+    fn set_phase(&mut self, phase: Phase) {
+        self.phase = phase;
     }
 }
 
@@ -586,10 +581,6 @@ impl CaRotation {
 impl crate::rotation::RestoreFiles for CaRotation {
     fn restore_files(&self) -> Result<crate::rotation::Restored> {
         let phase = self.state()?.map_or("no", |s| s.phase.as_str());
-        let (back_to, files) = self.abort()?;
-        Ok(crate::rotation::Restored {
-            files,
-            note: format!("the {phase} phase was undone (back at {})", back_to.map_or("the start", Phase::as_str)),
-        })
+        Ok(phases::restored(phase, self.abort()?))
     }
 }

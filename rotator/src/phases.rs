@@ -165,3 +165,44 @@ pub(crate) fn remove_dir(dir: &Path) -> Result<()> {
     }
     Ok(())
 }
+
+/// A rotation's recorded state, as [`abort`] steps it back.
+pub(crate) trait Recorded: Serialize {
+    /// Every completed phase, in order.
+    fn history_mut(&mut self) -> &mut Vec<PhaseRecord>;
+    /// Sets the last completed phase.
+    fn set_phase(&mut self, phase: Phase);
+}
+
+/// Undoes the last phase of `state` (kept in `dir`, a rotation of `cert_dir`) with [`undo`] and
+/// steps the state back; the first phase's undo removes `dir`. Returns the phase now reached
+/// and the files restored, or `None` when no phase is recorded; a backup that cannot give
+/// everything back is `incomplete(record, reason)`, nothing restored.
+pub(crate) fn abort<S: Recorded>(
+    dir: &Path,
+    cert_dir: &Path,
+    mut state: S,
+    incomplete: impl FnOnce(&PhaseRecord, String) -> Error,
+) -> Result<Option<(Option<Phase>, Vec<PathBuf>)>> {
+    let Some(record) = state.history_mut().pop() else { return Ok(None) };
+    let restored = undo(&record, cert_dir)?.map_err(|reason| incomplete(&record, reason))?;
+    match record.phase.previous() {
+        None => {
+            remove_dir(dir)?;
+            Ok(Some((None, restored)))
+        }
+        Some(previous) => {
+            state.set_phase(previous);
+            save_state(dir, &state)?;
+            Ok(Some((Some(previous), restored)))
+        }
+    }
+}
+
+/// What undoing `phase` (a failed hook's abort) did, in words.
+pub(crate) fn restored(phase: &str, (back_to, files): (Option<Phase>, Vec<PathBuf>)) -> crate::rotation::Restored {
+    crate::rotation::Restored {
+        files,
+        note: format!("the {phase} phase was undone (back at {})", back_to.map_or("the start", Phase::as_str)),
+    }
+}

@@ -487,28 +487,24 @@ impl SaRotation {
     /// the staged key and the state). If a backup is missing or incomplete, nothing is
     /// restored ([`Error::SaAbortIncomplete`]).
     pub fn abort(&self) -> Result<(Option<Phase>, Vec<PathBuf>)> {
-        let Some(mut state) = self.state()? else { return Err(phase_error("no rotation was started".into())) };
-        let Some(record) = state.history.last().cloned() else {
-            return Err(phase_error("no phase to undo".into()));
-        };
-        let incomplete = |reason: String| Error::SaAbortIncomplete {
+        let Some(state) = self.state()? else { return Err(phase_error("no rotation was started".into())) };
+        let incomplete = |record: &PhaseRecord, reason: String| Error::SaAbortIncomplete {
             phase: record.phase.as_str().into(),
             reason,
             left: record.written.clone(),
         };
-        let restored = phases::undo(&record, &self.cert_dir)?.map_err(incomplete)?;
-        state.history.pop();
-        match record.phase.previous() {
-            None => {
-                phases::remove_dir(&self.dir)?;
-                Ok((None, restored))
-            }
-            Some(previous) => {
-                state.phase = previous;
-                phases::save_state(&self.dir, &state)?;
-                Ok((Some(previous), restored))
-            }
-        }
+        phases::abort(&self.dir, &self.cert_dir, state, incomplete)?
+            .ok_or_else(|| phase_error("no phase to undo".into()))
+    }
+}
+
+impl phases::Recorded for State {
+    fn history_mut(&mut self) -> &mut Vec<PhaseRecord> {
+        &mut self.history
+    }
+
+    fn set_phase(&mut self, phase: Phase) {
+        self.phase = phase;
     }
 }
 
@@ -516,11 +512,7 @@ impl SaRotation {
 impl crate::rotation::RestoreFiles for SaRotation {
     fn restore_files(&self) -> Result<crate::rotation::Restored> {
         let phase = self.state()?.map_or("no", |s| s.phase.as_str());
-        let (back_to, files) = self.abort()?;
-        Ok(crate::rotation::Restored {
-            files,
-            note: format!("the {phase} phase was undone (back at {})", back_to.map_or("the start", Phase::as_str)),
-        })
+        Ok(phases::restored(phase, self.abort()?))
     }
 }
 

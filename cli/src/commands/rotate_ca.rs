@@ -112,12 +112,7 @@ pub(crate) fn run(args: &RotateCaArgs) -> Result<ExitCode> {
         PhaseCommand::Prepare { common, .. } | PhaseCommand::Reissue { common, .. } => common,
         PhaseCommand::Trust(c) | PhaseCommand::Retire(c) | PhaseCommand::Status(c) | PhaseCommand::Abort(c) => c,
     };
-    if !common.cert_dir.is_dir() {
-        anyhow::bail!(coded(
-            crate::exit::INPUT,
-            anyhow::anyhow!("{} is not a directory (the cert dir)", common.cert_dir.display())
-        ));
-    }
+    crate::phases::require_cert_dir(&common.cert_dir)?;
     crate::progress::install(common.output == Format::Table);
     let now = OffsetDateTime::now_utc();
     let options = InitOptions { now, ..common.lock.options() };
@@ -148,20 +143,15 @@ pub(crate) fn run(args: &RotateCaArgs) -> Result<ExitCode> {
         PhaseCommand::Status(c) => return status(&rotation, &pki, &kubeconfigs, c),
         PhaseCommand::Abort(c) => {
             let (back_to, restored) = rotation.abort()?;
-            match c.output {
-                Format::Json => {
-                    output::print_json(&json!({"phase": back_to.map(Phase::as_str), "restored": restored}))?
-                }
-                Format::Table => {
-                    for r in &restored {
-                        println!("[rotate-ca] restored {}", r.display());
-                    }
-                    match back_to {
-                        Some(p) => println!("[rotate-ca] {}: back at phase {}", c.ca, p.as_str()),
-                        None => println!("[rotate-ca] {}: rotation abandoned; the staged CA is deleted", c.ca),
-                    }
-                }
-            }
+            let subject = format!("{}: ", c.ca);
+            crate::phases::print_abort(
+                c.output,
+                "rotate-ca",
+                &subject,
+                back_to,
+                &restored,
+                "the staged CA is deleted",
+            )?;
             return Ok(ExitCode::SUCCESS);
         }
     };
@@ -174,7 +164,7 @@ pub(crate) fn run(args: &RotateCaArgs) -> Result<ExitCode> {
         audit_log,
         secrets: None,
     };
-    crate::phase_hook::after_phase(phase, hook.as_ref(), &env, &changes, &verification, &probes).map_err(|e| {
+    crate::phases::after_phase(phase, hook.as_ref(), &env, &changes, &verification, &probes).map_err(|e| {
         match restart_hint(phase, &e, common) {
             Some(hint) => coded(FAILURE, anyhow::anyhow!("{e}; {hint}")),
             None => coded(FAILURE, e),
@@ -245,20 +235,16 @@ fn render(common: &Common, phase: Phase, report: &PhaseReport) -> Result<ExitCod
             "next": next_step(phase, common),
         }))?,
         Format::Table => {
-            println!("[rotate-ca] {}: phase {} done", common.ca, phase.as_str());
-            for name in &report.reissued {
-                println!("[rotate-ca] reissued {name}");
-            }
-            for n in &report.notes {
-                println!("[rotate-ca] {n}");
-            }
-            if !report.restart.is_empty() {
-                println!("[rotate-ca] restart or reload, in this order:");
-                for (i, r) in report.restart.iter().enumerate() {
-                    println!("  {}. {r}", i + 1);
-                }
-            }
-            println!("[rotate-ca] {}", next_step(phase, common));
+            let lines: Vec<String> = report
+                .reissued
+                .iter()
+                .map(|name| format!("reissued {name}"))
+                .chain(report.notes.iter().cloned())
+                .collect();
+            let subject = format!("{}: ", common.ca);
+            let next = next_step(phase, common);
+            let title = "restart or reload, in this order:";
+            crate::phases::print_done("rotate-ca", &subject, phase, &lines, title, &report.restart, &next);
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -292,7 +278,7 @@ fn status(rotation: &CaRotation, pki: &kubepki_pki::PkiDir, kubeconfigs: &[PathB
         Format::Json => output::print_json(&json!({
             "ca": c.ca.name(),
             "phase": state.as_ref().map(|s| s.phase.as_str()),
-            "history": state.as_ref().map(|s| s.history.iter().map(|h| json!({"phase": h.phase.as_str(), "time": h.time, "backups": h.backups})).collect::<Vec<_>>()),
+            "history": state.as_ref().map(|s| crate::phases::history_json(&s.history)),
             "bundle": bundle.iter().map(|b| json!({"ca": label(b), "fingerprint": b.fingerprint_sha256(), "notAfter": output::rfc3339(b.not_after)})).collect::<Vec<_>>(),
             "signedBy": signed.iter().map(|(n, by)| json!({"name": n, "ca": by})).collect::<Vec<_>>(),
         }))?,

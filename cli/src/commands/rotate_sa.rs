@@ -125,12 +125,7 @@ pub(crate) fn run(args: &RotateSaArgs) -> Result<ExitCode> {
         | PhaseCommand::Status { common, .. } => common,
         PhaseCommand::Trust(c) | PhaseCommand::Reissue(c) | PhaseCommand::Abort(c) => c,
     };
-    if !common.cert_dir.is_dir() {
-        anyhow::bail!(coded(
-            crate::exit::INPUT,
-            anyhow::anyhow!("{} is not a directory (the cert dir)", common.cert_dir.display())
-        ));
-    }
+    crate::phases::require_cert_dir(&common.cert_dir)?;
     let now = OffsetDateTime::now_utc();
     let (_lock, _, _) =
         kubepki_pki::bootstrap::open_locked(&common.cert_dir, &common.kubeconfig_dir, &common.lock.options())?;
@@ -161,7 +156,7 @@ pub(crate) fn run(args: &RotateSaArgs) -> Result<ExitCode> {
         ("KUBEPKI_SA_KEY_ID", OsStr::new(&kid)),
     ];
     let changes = Changes { files: Some(&rotation), renewed: &[], audit_log: None, secrets: None };
-    crate::phase_hook::after_phase(phase, hook.as_ref(), &env, &changes, &Verification::default(), &[])
+    crate::phases::after_phase(phase, hook.as_ref(), &env, &changes, &Verification::default(), &[])
         .map_err(|e| coded(FAILURE, e))?;
     render(common, phase, &report)
 }
@@ -207,17 +202,9 @@ fn render(common: &Common, phase: Phase, report: &PhaseReport) -> Result<ExitCod
             "next": next_step(phase, common),
         }))?,
         Format::Table => {
-            println!("[rotate-sa] phase {} done", phase.as_str());
-            for n in &report.notes {
-                println!("[rotate-sa] {n}");
-            }
-            if !report.restart.is_empty() {
-                println!("[rotate-sa] restart, on every control-plane node:");
-                for (i, r) in report.restart.iter().enumerate() {
-                    println!("  {}. {r}", i + 1);
-                }
-            }
-            println!("[rotate-sa] {}", next_step(phase, common));
+            let next = next_step(phase, common);
+            let title = "restart, on every control-plane node:";
+            crate::phases::print_done("rotate-sa", "", phase, &report.notes, title, &report.restart, &next);
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -225,18 +212,7 @@ fn render(common: &Common, phase: Phase, report: &PhaseReport) -> Result<ExitCod
 
 fn abort(rotation: &SaRotation, c: &Common) -> Result<ExitCode> {
     let (back_to, restored) = rotation.abort()?;
-    match c.output {
-        Format::Json => output::print_json(&json!({"phase": back_to.map(Phase::as_str), "restored": restored}))?,
-        Format::Table => {
-            for r in &restored {
-                println!("[rotate-sa] restored {}", r.display());
-            }
-            match back_to {
-                Some(p) => println!("[rotate-sa] back at phase {}", p.as_str()),
-                None => println!("[rotate-sa] rotation abandoned; the staged key is deleted"),
-            }
-        }
-    }
+    crate::phases::print_abort(c.output, "rotate-sa", "", back_to, &restored, "the staged key is deleted")?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -276,7 +252,7 @@ fn status(
     match c.output {
         Format::Json => output::print_json(&json!({
             "phase": state.as_ref().map(|s| s.phase.as_str()),
-            "history": state.as_ref().map(|s| s.history.iter().map(|h| json!({"phase": h.phase.as_str(), "time": h.time, "backups": h.backups})).collect::<Vec<_>>()),
+            "history": state.as_ref().map(|s| crate::phases::history_json(&s.history)),
             "oldKeyId": state.as_ref().map(|s| &s.old_key_id),
             "newKeyId": state.as_ref().map(|s| &s.new_key_id),
             "signingKeyId": live.public.key_id(),
