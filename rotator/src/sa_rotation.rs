@@ -238,10 +238,15 @@ pub fn restart_apiserver() -> Vec<String> {
 }
 
 impl SaRotation {
-    /// The rotation of `cert_dir` (made absolute and canonical here).
+    /// The rotation of `cert_dir` (made absolute and canonical here). Taken under the cert
+    /// dir's lock once an interrupted write is completed or discarded
+    /// ([`kubepki_pki::bootstrap::open_locked`]): what a phase killed before its commit point
+    /// staged in the state directory (its state, the staged key, a backup) is removed here.
     pub fn new(cert_dir: &Path) -> Result<Self> {
         let cert_dir = backup::resolve(cert_dir)?;
-        Ok(Self { dir: state_dir(&cert_dir), cert_dir })
+        let dir = state_dir(&cert_dir);
+        fsio::recover(&dir, &dir, &[])?;
+        Ok(Self { dir, cert_dir })
     }
 
     /// The state directory.
@@ -298,6 +303,14 @@ impl SaRotation {
         };
         let pem = zeroize::Zeroizing::new(pem);
         Ok(PrivateKey::from_pem(&String::from_utf8_lossy(&pem), &path.display().to_string())?)
+    }
+
+    /// A phase run again once done changes nothing: its report says so (and writes nothing).
+    fn already(&self, phase: Phase) -> Result<Option<PhaseReport>> {
+        Ok(self.state()?.filter(|s| s.phase == phase).map(|_| PhaseReport {
+            notes: vec![format!("already at phase {}; nothing changed", phase.as_str())],
+            ..PhaseReport::default()
+        }))
     }
 
     fn require(&self, want: Phase) -> Result<State> {
@@ -393,6 +406,9 @@ impl SaRotation {
 
     /// Phase 2: `sa.pub` = its keys + the new public key (old first); `sa.key` unchanged.
     pub fn trust(&self) -> Result<PhaseReport> {
+        if let Some(note) = self.already(Phase::Trusted)? {
+            return Ok(note);
+        }
         let state = self.require(Phase::Prepared)?;
         let live = self.live()?;
         self.signing_key_is(&live, &state.old_key_id, "old")?;
@@ -411,12 +427,10 @@ impl SaRotation {
     }
 
     /// Phase 3: `sa.key` = the new key, `sa.pub` keeps old and new (one journaled
-    /// transaction). A repeat changes nothing.
+    /// transaction). A repeat changes nothing (as for every phase).
     pub fn reissue(&self) -> Result<PhaseReport> {
-        if let Some(s) = self.state()?
-            && s.phase == Phase::Reissued
-        {
-            return Ok(PhaseReport { notes: vec!["already reissued".into()], ..PhaseReport::default() });
+        if let Some(note) = self.already(Phase::Reissued)? {
+            return Ok(note);
         }
         let state = self.require(Phase::Trusted)?;
         let live = self.live()?;
@@ -448,6 +462,9 @@ impl SaRotation {
     /// Phase 4: the old public key leaves `sa.pub`. Refused before
     /// [`Self::retire_safe_at`] unless `force`.
     pub fn retire(&self, lifetime: &TokenLifetime, force: bool, now: OffsetDateTime) -> Result<PhaseReport> {
+        if let Some(note) = self.already(Phase::Retired)? {
+            return Ok(note);
+        }
         let state = self.require(Phase::Reissued)?;
         let mut notes = Vec::new();
         if let Some(safe_at) = Self::retire_safe_at(&state, lifetime)

@@ -251,6 +251,13 @@ fn a_failing_hook_undoes_its_phase() {
     // The same phase succeeds with a hook that does.
     rotate_sa(d.path(), "trust", &["--exec", "true"]).ok();
     assert_eq!(status(d.path(), &[])["phase"], "trust");
+    // Run again it changes nothing, and a failing hook then has nothing to undo.
+    let trusted = tree_hash(&pki);
+    let r = rotate_sa(d.path(), "trust", &[]).ok();
+    assert!(r.stdout.contains("already at phase trust"), "{}", r.stdout);
+    rotate_sa(d.path(), "trust", &["--exec", "false"]).expect_code(1);
+    assert_eq!(tree_hash(&pki), trusted);
+    assert_eq!(status(d.path(), &[])["phase"], "trust");
 }
 
 /// The points a phase's writes pass: the backup directory, then the journaled commit.
@@ -301,6 +308,8 @@ fn sigkill_at_every_write_step_leaves_a_matching_pair_and_abort_restores_the_byt
             // The next command completes or discards the interrupted commit first.
             let v = status(d.path(), &[]);
             assert!(pair_matches(&pki), "{context}: sa.key is not among sa.pub's keys");
+            let leftovers = run(Command::new("find").arg(d.path()).args(["-name", "*.kubepki-new"])).ok().stdout;
+            assert!(leftovers.is_empty(), "{context}: staged files left behind: {leftovers}");
             let done = v["phase"] == *phase;
             if !done {
                 assert_eq!(tree_hash(&pki), before, "{context}: not done, yet the cert dir changed");

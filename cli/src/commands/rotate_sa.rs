@@ -155,7 +155,9 @@ pub(crate) fn run(args: &RotateSaArgs) -> Result<ExitCode> {
         ("KUBEPKI_CERT_DIR", rotation.cert_dir().as_os_str()),
         ("KUBEPKI_SA_KEY_ID", OsStr::new(&kid)),
     ];
-    let changes = Changes { files: Some(&rotation), renewed: &[], audit_log: None, secrets: None };
+    // A phase run again wrote nothing: a failing hook then has nothing to undo.
+    let files: Option<&dyn kubepki_rotator::rotation::RestoreFiles> = (!report.written.is_empty()).then_some(&rotation);
+    let changes = Changes { files, renewed: &[], audit_log: None, secrets: None };
     crate::phases::after_phase(phase, hook.as_ref(), &env, &changes, &Verification::default(), &[])
         .map_err(|e| coded(FAILURE, e))?;
     render(common, phase, &report)
