@@ -129,6 +129,9 @@ pub(crate) fn run(args: &RotateSaArgs) -> Result<ExitCode> {
     let now = OffsetDateTime::now_utc();
     let (_lock, _, _) =
         kubepki_pki::bootstrap::open_locked(&common.cert_dir, &common.kubeconfig_dir, &common.lock.options())?;
+    if !matches!(args.phase, PhaseCommand::Status { .. }) {
+        crate::interrupted::finish_locked(&common.cert_dir)?;
+    }
     let rotation = SaRotation::new(&common.cert_dir)?;
     let (phase, report) = match &args.phase {
         PhaseCommand::Prepare { encryption_algorithm, .. } => {
