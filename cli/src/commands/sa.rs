@@ -8,7 +8,7 @@ use clap::{Args, Subcommand};
 use kubepki_pki::fsio;
 use kubepki_pki::sa::PublicKeySet;
 
-use crate::output;
+use crate::output::{self, Format};
 
 /// `kubepki sa`.
 #[derive(Args, Debug)]
@@ -28,12 +28,15 @@ enum SaCommand {
         /// The cert dir.
         #[arg(long, value_name = "DIR", default_value = "/etc/kubernetes/pki")]
         cert_dir: PathBuf,
+        /// Output format: the JWKS (json), or one line per key (table).
+        #[arg(short, long, value_enum, default_value = "json")]
+        output: Format,
     },
 }
 
 pub(crate) fn run(args: &SaArgs) -> Result<ExitCode> {
     match &args.command {
-        SaCommand::Jwks { file, cert_dir } => {
+        SaCommand::Jwks { file, cert_dir, output } => {
             let path = file.clone().unwrap_or_else(|| cert_dir.join("sa.pub"));
             let bytes = fsio::read_required(&path, fsio::MAX_PEM_FILE, "service-account public keys")
                 .with_context(|| format!("reading {}", path.display()))?;
@@ -41,7 +44,20 @@ pub(crate) fn run(args: &SaArgs) -> Result<ExitCode> {
             for why in &set.ignored {
                 eprintln!("kubepki: {}: skipped {why} (kube-apiserver skips it too)", path.display());
             }
-            output::print_json(&set.to_jwks())?;
+            match output {
+                Format::Json => output::print_json(&set.to_jwks())?,
+                Format::Table => {
+                    let mut rows = vec![vec!["KID".to_owned(), "ALG".to_owned(), "KEY".to_owned()]];
+                    for key in &set.keys {
+                        rows.push(vec![
+                            key.key_id(),
+                            key.algorithm().jws_algorithm().into(),
+                            key.algorithm().to_string(),
+                        ]);
+                    }
+                    print!("{}", output::table(&rows));
+                }
+            }
             Ok(ExitCode::SUCCESS)
         }
     }
