@@ -158,6 +158,19 @@ fn abort_goes_back_one_phase_byte_for_byte() {
     assert!(r.stdout.contains("rotation abandoned"), "{}", r.stdout);
     assert_eq!(tree_hash(&pki), hashes[0]);
     assert!(!d.join("tmp/kubepki/pki/sa-rotation").exists(), "the state is gone");
+    // An abort whose backup is gone restores nothing, says what is left, and keeps the phase.
+    rotate_sa(d.path(), "prepare", &[]).ok();
+    rotate_sa(d.path(), "trust", &[]).ok();
+    let trusted = tree_hash(&pki);
+    std::fs::remove_dir_all(d.join("tmp/kubepki/pki/sa-rotation/backups/trust-1")).unwrap();
+    let r = rotate_sa(d.path(), "abort", &[]).expect_code(1);
+    assert!(r.stderr.contains("cannot undo phase trust") && r.stderr.contains("trust-1 is missing"), "{}", r.stderr);
+    assert!(r.stderr.contains("sa.pub"), "the file left is named: {}", r.stderr);
+    assert_eq!(tree_hash(&pki), trusted);
+    assert_eq!(status(d.path(), &[])["phase"], "trust");
+    // Carried forward instead: the rotation goes on from there.
+    rotate_sa(d.path(), "reissue", &[]).ok();
+    rotate_sa(d.path(), "retire", &["--force"]).ok();
     // A phase runs again after an abort: resumable.
     rotate_sa(d.path(), "prepare", &["--encryption-algorithm", "ECDSA-P256"]).ok();
     rotate_sa(d.path(), "trust", &[]).ok();
