@@ -4,8 +4,8 @@ use clap::{Parser, Subcommand};
 
 use crate::commands::{
     audit::AuditArgs, check::CheckArgs, completion::CompletionArgs, csr::CsrArgs, init::InitArgs, issue::IssueArgs,
-    kubeconfig::KubeconfigArgs, man::ManArgs, rotate::RotateArgs, rotate_ca::RotateCaArgs, tree::TreeArgs,
-    verify::VerifyArgs,
+    kubeconfig::KubeconfigArgs, man::ManArgs, rotate::RotateArgs, rotate_ca::RotateCaArgs, rotate_sa::RotateSaArgs,
+    sa::SaArgs, tree::TreeArgs, verify::VerifyArgs,
 };
 
 const AFTER_HELP: &str = "\
@@ -41,6 +41,11 @@ pub(crate) enum Command {
     Rotate(Box<RotateArgs>),
     /// Rotate a CA in phases (prepare, trust, reissue, retire) with an overlap bundle.
     RotateCa(RotateCaArgs),
+    /// Rotate the service-account signing key in phases (prepare, trust, reissue, retire) with
+    /// an overlap: no token breaks.
+    RotateSa(RotateSaArgs),
+    /// Service-account key utilities: the JWKS of sa.pub.
+    Sa(SaArgs),
     /// External-CA mode (a CA certificate without its key): write keys and CSRs for its
     /// leaves, like `kubeadm certs generate-csr`, and install what the external CA signed.
     Csr(CsrArgs),

@@ -48,6 +48,7 @@ pub(crate) fn code_of(err: &anyhow::Error) -> u8 {
                 | E::Missing { .. }
                 | E::InvalidEndpoint { .. }
                 | E::CaRotation { .. }
+                | E::SaRotation { .. }
                 | E::InvalidRequest { .. }
                 | E::Config { .. }
                 | E::Csr { .. } => INPUT,

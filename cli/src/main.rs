@@ -7,6 +7,7 @@ mod exit;
 mod interrupted;
 mod lock_flags;
 mod output;
+mod phases;
 mod progress;
 mod verify_flags;
 

@@ -27,61 +27,12 @@ use time::OffsetDateTime;
 use crate::backup::{self, Backup};
 use crate::error::{Error, Result};
 use crate::execute::{self, ExecuteOptions, Outcome};
+use crate::phases::{self, STATE_FILE, now_rfc3339};
 use crate::plan::{self, Desired, PlanOptions};
 use crate::policy::Policy;
 use crate::targets::{self, Cas};
 
-/// Where a rotation stands.
-#[derive(Clone, Copy, Debug, Deserialize, Eq, Ord, PartialEq, PartialOrd, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Phase {
-    /// The new CA is staged; nothing live changed.
-    Prepared,
-    /// Every trust point holds old + new.
-    Trusted,
-    /// The new CA signs; every leaf it signs was reissued.
-    Reissued,
-    /// The old CA is gone from every bundle.
-    Retired,
-}
-
-impl Phase {
-    /// The phase's name as the command spells it.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Prepared => "prepare",
-            Self::Trusted => "trust",
-            Self::Reissued => "reissue",
-            Self::Retired => "retire",
-        }
-    }
-
-    fn previous(self) -> Option<Self> {
-        match self {
-            Self::Prepared => None,
-            Self::Trusted => Some(Self::Prepared),
-            Self::Reissued => Some(Self::Trusted),
-            Self::Retired => Some(Self::Reissued),
-        }
-    }
-}
-
-/// One completed phase.
-#[derive(Clone, Debug, Deserialize, Eq, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct PhaseRecord {
-    /// The phase.
-    pub phase: Phase,
-    /// When it completed (RFC 3339).
-    pub time: String,
-    /// The backups of what it replaced, in the order they were taken (none for prepare);
-    /// absolute.
-    pub backups: Vec<PathBuf>,
-    /// The files it wrote, absolute: what an abort must put back (empty in the state of an
-    /// older kubepki).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub written: Vec<PathBuf>,
-}
+pub use crate::phases::{Phase, PhaseRecord};
 
 /// The recorded state of one CA's rotation.
 #[derive(Clone, Debug, Deserialize, Eq, PartialEq, Serialize)]
@@ -129,9 +80,6 @@ pub struct CaRotation {
     dir: PathBuf,
 }
 
-/// The rotation's state file in its directory.
-const STATE_FILE: &str = "state.json";
-
 /// Where a CA rotation keeps its state: `ca-rotation/<ca>` in the cert dir's state dir
 /// (`/etc/kubernetes/tmp/kubepki/pki/ca-rotation/<ca>`), outside the cert dir and the
 /// kubeconfig dir, which stay kubeadm's. A rotation an earlier kubepki started keeps the place
@@ -143,11 +91,6 @@ pub fn state_dir(cert_dir: &Path, ca: CaKind) -> PathBuf {
         return earlier;
     }
     kubepki_pki::lock::state_dir(cert_dir).join("ca-rotation").join(ca.name())
-}
-
-fn now_rfc3339() -> String {
-    let t = OffsetDateTime::now_utc();
-    t.replace_nanosecond(0).unwrap_or(t).format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
 }
 
 fn phase_error(ca: CaKind, reason: String) -> Error {
@@ -228,11 +171,9 @@ impl CaRotation {
     /// tree moved or copied) is refused: its backups name files there.
     pub fn state(&self) -> Result<Option<State>> {
         let path = self.dir.join(STATE_FILE);
-        let Some(bytes) = fsio::read_optional(&path, fsio::MAX_CONFIG_FILE, "CA rotation state")? else {
+        let Some(mut state): Option<State> = phases::read_state(&self.dir, "CA rotation state")? else {
             return Ok(None);
         };
-        let mut state: State = serde_json::from_slice(&bytes)
-            .map_err(|e| Error::Config { path: path.clone(), reason: format!("not a CA rotation state: {e}") })?;
         let recorded = state.cert_dir.get_or_insert_with(|| self.cert_dir.clone());
         if *recorded != self.cert_dir {
             return Err(phase_error(
@@ -279,9 +220,7 @@ impl CaRotation {
     }
 
     fn save(&self, state: &State) -> Result<()> {
-        fsio::create_dir_all(&self.dir, 0o700)?;
-        let body = serde_json::to_vec_pretty(state).unwrap_or_default();
-        Ok(fsio::replace_file(&self.dir.join(STATE_FILE), &body, 0o600)?)
+        phases::save_state(&self.dir, state)
     }
 
     fn pki(&self) -> PkiDir {
@@ -331,8 +270,7 @@ impl CaRotation {
 
     /// A fresh backup directory for `phase`: `backups/<phase>-<n>`.
     fn backup_dir(&self, phase: Phase) -> PathBuf {
-        let base = self.dir.join("backups");
-        (1..).map(|n| base.join(format!("{}-{n}", phase.as_str()))).find(|p| !p.exists()).unwrap_or(base)
+        phases::backup_dir(&self.dir, phase)
     }
 
     /// Phase 1: a new CA in the staging area, with the old CA's subject and algorithm and
@@ -610,77 +548,25 @@ impl CaRotation {
     /// the phase, and the error ([`Error::CaAbortIncomplete`]) names the backups and the files
     /// left as the phase wrote them.
     pub fn abort(&self) -> Result<(Option<Phase>, Vec<PathBuf>)> {
-        let Some(mut state) = self.state()? else { return Err(phase_error(self.ca, "no rotation was started".into())) };
-        let Some(record) = state.history.last().cloned() else {
-            return Err(phase_error(self.ca, "no phase to undo".into()));
-        };
-        let incomplete = |reason: String| Error::CaAbortIncomplete {
+        let Some(state) = self.state()? else { return Err(phase_error(self.ca, "no rotation was started".into())) };
+        let incomplete = |record: &PhaseRecord, reason: String| Error::CaAbortIncomplete {
             ca: self.ca.name().into(),
             phase: record.phase.as_str().into(),
             reason,
             left: record.written.clone(),
         };
-        let mut backups = Vec::with_capacity(record.backups.len());
-        let mut problems = Vec::new();
-        for dir in &record.backups {
-            if dir.is_relative() {
-                problems.push(format!("its backup {} is a relative path that names no backup", dir.display()));
-                continue;
-            }
-            match Backup::open(dir) {
-                Err(_) => problems.push(format!("its backup {} is missing (no readable manifest.json)", dir.display())),
-                Ok(b) => {
-                    let missing = b.missing();
-                    if missing.is_empty() {
-                        backups.push(b);
-                    } else {
-                        let files: Vec<String> = missing.iter().map(|p| p.display().to_string()).collect();
-                        problems.push(format!("its backup {} lacks its copies of {}", dir.display(), files.join(", ")));
-                    }
-                }
-            }
-        }
-        if !problems.is_empty() {
-            return Err(incomplete(format!("{}; nothing was restored", problems.join("; "))));
-        }
-        // Newest first, so that the oldest state of each file wins. The backups are removed
-        // only once all are restored: an abort that failed half-way can be run again.
-        let mut restored = Vec::new();
-        for backup in backups.iter().rev() {
-            match backup.restore(&self.cert_dir) {
-                Ok(files) => restored.extend(files),
-                Err(e) => {
-                    let done: Vec<String> = restored.iter().map(|p| p.display().to_string()).collect();
-                    return Err(incomplete(format!(
-                        "restoring from {} failed ({e}); restored before it: {}; the backups are kept, run abort again",
-                        backup.dir.display(),
-                        if done.is_empty() { "nothing".into() } else { done.join(", ") }
-                    )));
-                }
-            }
-        }
-        for backup in &backups {
-            std::fs::remove_dir_all(&backup.dir)
-                .map_err(|source| kubepki_pki::Error::Write { path: backup.dir.clone(), source })?;
-        }
-        state.history.pop();
-        match record.phase.previous() {
-            None => {
-                std::fs::remove_dir_all(&self.dir)
-                    .map_err(|source| kubepki_pki::Error::Write { path: self.dir.clone(), source })?;
-                // `ca-rotation/` too, unless another CA's rotation is in it: best effort, it
-                // holds nothing.
-                if let Some(parent) = self.dir.parent() {
-                    let _ = std::fs::remove_dir(parent);
-                }
-                Ok((None, restored))
-            }
-            Some(previous) => {
-                state.phase = previous;
-                self.save(&state)?;
-                Ok((Some(previous), restored))
-            }
-        }
+        phases::abort(&self.dir, &self.cert_dir, state, incomplete)?
+            .ok_or_else(|| phase_error(self.ca, "no phase to undo".into()))
+    }
+}
+
+impl phases::Recorded for State {
+    fn history_mut(&mut self) -> &mut Vec<PhaseRecord> {
+        &mut self.history
+    }
+
+    fn set_phase(&mut self, phase: Phase) {
+        self.phase = phase;
     }
 }
 
@@ -688,10 +574,6 @@ impl CaRotation {
 impl crate::rotation::RestoreFiles for CaRotation {
     fn restore_files(&self) -> Result<crate::rotation::Restored> {
         let phase = self.state()?.map_or("no", |s| s.phase.as_str());
-        let (back_to, files) = self.abort()?;
-        Ok(crate::rotation::Restored {
-            files,
-            note: format!("the {phase} phase was undone (back at {})", back_to.map_or("the start", Phase::as_str)),
-        })
+        Ok(phases::restored(phase, self.abort()?))
     }
 }

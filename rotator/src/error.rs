@@ -168,6 +168,29 @@ pub enum Error {
         left: Vec<PathBuf>,
     },
 
+    /// A service-account key rotation phase cannot run (wrong order, a key pair that does not
+    /// belong together, `retire` before it is safe).
+    #[error("rotate-sa: {reason}")]
+    SaRotation {
+        /// Why.
+        reason: String,
+    },
+
+    /// `rotate-sa abort` could not put back what a phase changed: nothing is claimed undone,
+    /// and the rotation stays at that phase.
+    #[error(
+        "rotate-sa: cannot undo phase {phase}: {reason}; the rotation stays at phase {phase}. {}",
+        left_as_written(left)
+    )]
+    SaAbortIncomplete {
+        /// The phase that could not be undone.
+        phase: String,
+        /// What is wrong: which backup is missing or incomplete, or what failed.
+        reason: String,
+        /// The files the phase wrote that were not restored.
+        left: Vec<PathBuf>,
+    },
+
     /// A configuration file could not be used.
     #[error("{}: {reason}", path.display())]
     Config {

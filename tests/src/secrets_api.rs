@@ -7,7 +7,7 @@
 //! | --- | --- |
 //! | `GET /api/v1/namespaces/{ns}/secrets/{name}` | the Secret, or a 404 `Status` |
 //! | `GET /api/v1/namespaces/{ns}/secrets` | a `SecretList` (sorted by name) |
-//! | `GET /api/v1/secrets` | a `SecretList` of every namespace |
+//! | `GET /api/v1/secrets` | a `SecretList` of every namespace (`?fieldSelector=type=T`: those of type `T`) |
 //! | `POST /api/v1/namespaces/{ns}/secrets` | creates (201), or 409 `AlreadyExists` |
 //! | `PUT /api/v1/namespaces/{ns}/secrets/{name}` | replaces (200) if `metadata.resourceVersion` is current; 409 `Conflict` if stale; 422 `Invalid` if absent; 404 if there is no such Secret |
 //! | `DELETE /api/v1/namespaces/{ns}/secrets/{name}` | deletes (200 `Status` Success), or 404 |
@@ -208,6 +208,14 @@ fn list(items: Vec<Value>, resource_version: u64) -> (u16, Value) {
     )
 }
 
+/// The Secret type of a request's `fieldSelector=type=<type>` (the one field selector served).
+fn type_selector(target: &str) -> Option<String> {
+    let query = target.split_once('?')?.1;
+    let value = query.split('&').find_map(|p| p.strip_prefix("fieldSelector="))?;
+    let decoded = value.replace("%3D", "=").replace("%3d", "=").replace("%2F", "/").replace("%2f", "/");
+    decoded.strip_prefix("type=").map(str::to_owned)
+}
+
 /// Answers one request.
 fn handle(state: &Mutex<State>, method: &str, target: &str, body: &[u8]) -> (u16, Value) {
     let mut st = state.lock().unwrap();
@@ -215,7 +223,11 @@ fn handle(state: &Mutex<State>, method: &str, target: &str, body: &[u8]) -> (u16
     let path = target.split('?').next().unwrap_or(target);
     let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
     match (method, parts.as_slice()) {
-        ("GET", ["api", "v1", "secrets"]) => list(st.secrets.values().cloned().collect(), st.resource_version),
+        ("GET", ["api", "v1", "secrets"]) => {
+            let wanted = type_selector(target);
+            let items = st.secrets.values().filter(|s| wanted.as_ref().is_none_or(|t| s["type"] == *t)).cloned();
+            list(items.collect(), st.resource_version)
+        }
         ("GET", ["api", "v1", "namespaces", ns, "secrets"]) => {
             list(st.secrets.iter().filter(|((n, _), _)| n == ns).map(|(_, v)| v.clone()).collect(), st.resource_version)
         }

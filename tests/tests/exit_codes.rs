@@ -123,6 +123,34 @@ fn scenario(command: &str, situation: &str, dir: &TestDir) -> Option<std::proces
             dirs(&mut cmd, &pki);
             cmd.args(lock)
         }
+        ("rotate-sa", "missing input file") => {
+            cmd.arg("prepare");
+            dirs(&mut cmd, &missing);
+            &mut cmd
+        }
+        ("rotate-sa", "invalid input") => {
+            cmd.args(["prepare", "--encryption-algorithm", "DSA-1024"]);
+            dirs(&mut cmd, &pki);
+            &mut cmd
+        }
+        ("rotate-sa", "lock held") => {
+            cmd.arg("prepare");
+            dirs(&mut cmd, &pki);
+            cmd.args(lock)
+        }
+        ("rotate-sa", "partial failure") => {
+            run(kubepki()
+                .args(["rotate-sa", "prepare", "--cert-dir"])
+                .arg(&pki)
+                .arg("--kubeconfig-dir")
+                .arg(dir.path()))
+            .ok();
+            cmd.arg("trust");
+            dirs(&mut cmd, &pki);
+            cmd.args(["--exec", "false"])
+        }
+        ("sa jwks", "missing input file") => cmd.arg(&missing),
+        ("sa jwks", "invalid input") => cmd.arg(&bad_yaml),
         ("csr install", "missing input file") => {
             dirs(&mut cmd, &pki);
             cmd.arg("--from").arg(&missing)

@@ -24,6 +24,7 @@ mod relative_paths;
 mod restart;
 mod rotate;
 mod rotation_library;
+mod sa_rotation;
 mod shell;
 mod tree;
 mod verify;

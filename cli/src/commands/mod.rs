@@ -10,6 +10,8 @@ pub(crate) mod kubeconfig;
 pub(crate) mod man;
 pub(crate) mod rotate;
 pub(crate) mod rotate_ca;
+pub(crate) mod rotate_sa;
+pub(crate) mod sa;
 pub(crate) mod tree;
 pub(crate) mod verify;
 
@@ -26,6 +28,8 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Check(args) => check::run(&args),
         Command::Rotate(args) => rotate::run(&args),
         Command::RotateCa(args) => rotate_ca::run(&args),
+        Command::RotateSa(args) => rotate_sa::run(&args),
+        Command::Sa(args) => sa::run(&args),
         Command::Csr(args) => csr::run(&args),
         Command::Verify(args) => verify::run(&args),
         Command::Audit(args) => audit::run(&args),

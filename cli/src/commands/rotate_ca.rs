@@ -9,7 +9,7 @@ use clap::{Args, Subcommand};
 use kubepki_pki::{CaKind, Certificate, InitOptions, KeyAlgorithm, Lifetime};
 use kubepki_rotator::ca_rotation::{CaRotation, Phase, PhaseReport};
 use kubepki_rotator::restart::{self, Node, RestartList};
-use kubepki_rotator::rotation::{AfterWrite, Changes, Hook};
+use kubepki_rotator::rotation::{Changes, Hook};
 use kubepki_rotator::targets::{self, Cas};
 use serde_json::json;
 use time::OffsetDateTime;
@@ -114,12 +114,7 @@ pub(crate) fn run(args: &RotateCaArgs) -> Result<ExitCode> {
         PhaseCommand::Prepare { common, .. } | PhaseCommand::Reissue { common, .. } => common,
         PhaseCommand::Trust(c) | PhaseCommand::Retire(c) | PhaseCommand::Status(c) | PhaseCommand::Abort(c) => c,
     };
-    if !common.cert_dir.is_dir() {
-        anyhow::bail!(coded(
-            crate::exit::INPUT,
-            anyhow::anyhow!("{} is not a directory (the cert dir)", common.cert_dir.display())
-        ));
-    }
+    crate::phases::require_cert_dir(&common.cert_dir)?;
     crate::progress::install(common.output == Format::Table);
     let now = OffsetDateTime::now_utc();
     let options = InitOptions { now, ..common.lock.options() };
@@ -150,46 +145,33 @@ pub(crate) fn run(args: &RotateCaArgs) -> Result<ExitCode> {
         PhaseCommand::Status(c) => return status(&rotation, &pki, &kubeconfigs, c),
         PhaseCommand::Abort(c) => {
             let (back_to, restored) = rotation.abort()?;
-            match c.output {
-                Format::Json => {
-                    output::print_json(&json!({"phase": back_to.map(Phase::as_str), "restored": restored}))?
-                }
-                Format::Table => {
-                    for r in &restored {
-                        println!("[rotate-ca] restored {}", r.display());
-                    }
-                    match back_to {
-                        Some(p) => println!("[rotate-ca] {}: back at phase {}", c.ca, p.as_str()),
-                        None => println!("[rotate-ca] {}: rotation abandoned; the staged CA is deleted", c.ca),
-                    }
-                }
-            }
+            let subject = format!("{}: ", c.ca);
+            crate::phases::print_abort(
+                c.output,
+                "rotate-ca",
+                &subject,
+                back_to,
+                &restored,
+                "the staged CA is deleted",
+            )?;
             return Ok(ExitCode::SUCCESS);
         }
     };
     // The same hook runner and rollback as `rotate`; the phase's undo is its abort.
     let hook = common.exec.as_deref().map(Hook::shell);
     let env = [("KUBEPKI_PHASE", OsStr::new(phase.as_str())), ("KUBEPKI_CA", OsStr::new(common.ca.name()))];
-    if phase == Phase::Prepared {
-        // Nothing live changed, so there is nothing to undo and a failing hook is not an error.
-        if let Some(hook) = &hook
-            && let Err(e @ kubepki_rotator::Error::HookStart { .. }) = hook.run(&env)
-        {
-            return Err(e.into());
-        }
-    } else {
-        let changes = Changes {
-            files: Some(&rotation),
-            renewed: outcome.as_ref().map_or(&[], |o| &o.renewed),
-            audit_log,
-            secrets: None,
-        };
-        let after = AfterWrite { hook: hook.as_ref(), env: &env, verification: &verification, targets: &probes };
-        after.keep_or_roll_back(&changes).map_err(|e| match restart_hint(phase, &e, common, &rotation) {
+    let changes = Changes {
+        files: Some(&rotation),
+        renewed: outcome.as_ref().map_or(&[], |o| &o.renewed),
+        audit_log,
+        secrets: None,
+    };
+    crate::phases::after_phase(phase, hook.as_ref(), &env, &changes, &verification, &probes).map_err(|e| {
+        match restart_hint(phase, &e, common, &rotation) {
             Some(hint) => coded(FAILURE, anyhow::anyhow!("{e}; {hint}")),
             None => coded(FAILURE, e),
-        })?;
-    }
+        }
+    })?;
     let restart = restart::restarts(&report.written, &Node::new(&common.cert_dir, &common.kubeconfig_dir));
     render(common, phase, &report, &restart)
 }
@@ -330,7 +312,7 @@ fn status(rotation: &CaRotation, pki: &kubepki_pki::PkiDir, kubeconfigs: &[PathB
         Format::Json => output::print_json(&json!({
             "ca": c.ca.name(),
             "phase": state.as_ref().map(|s| s.phase.as_str()),
-            "history": state.as_ref().map(|s| s.history.iter().map(|h| json!({"phase": h.phase.as_str(), "time": h.time, "backups": h.backups})).collect::<Vec<_>>()),
+            "history": state.as_ref().map(|s| crate::phases::history_json(&s.history)),
             "bundle": bundle.iter().map(|b| json!({"ca": label(b), "fingerprint": b.fingerprint_sha256(), "notAfter": output::rfc3339(b.not_after)})).collect::<Vec<_>>(),
             "signedBy": signed.iter().map(|(n, by)| json!({"name": n, "ca": by})).collect::<Vec<_>>(),
         }))?,
