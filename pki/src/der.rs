@@ -349,14 +349,8 @@ pub(crate) fn time(t: time::OffsetDateTime) -> Vec<u8> {
     } else {
         (TAG_GENERALIZED_TIME, format!("{:04}", t.year()))
     };
-    let text = format!(
-        "{year}{:02}{:02}{:02}{:02}{:02}Z",
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second()
-    );
+    let text =
+        format!("{year}{:02}{:02}{:02}{:02}{:02}Z", u8::from(t.month()), t.day(), t.hour(), t.minute(), t.second());
     let mut out = Vec::with_capacity(text.len() + 2);
     write_tlv(&mut out, tag, text.as_bytes());
     out

@@ -198,10 +198,7 @@ pub fn extend_ca(old: &Certificate, key: &PrivateKey, validity: Validity) -> Res
     // The old certificate's signature algorithm must be the one this key signs with (Go's and
     // kubeadm's choice for the key: SHA-256, SHA-384 for P-384): otherwise refuse, naming it.
     new.verify_issued_by(&new).map_err(|reason| {
-        invalid(format!(
-            "it cannot be re-signed with its key as it was signed ({}): {reason}",
-            old.signature_algorithm
-        ))
+        invalid(format!("it cannot be re-signed with its key as it was signed ({}): {reason}", old.signature_algorithm))
     })?;
     Ok(new)
 }

@@ -22,6 +22,7 @@ pub mod inventory;
 pub mod plan;
 pub mod policy;
 pub mod prometheus;
+pub mod recover;
 pub mod rotation;
 pub mod scan;
 pub mod secret_sink;
