@@ -19,6 +19,7 @@ mod init;
 mod join;
 mod kubeadm_fixture;
 mod post_write;
+mod recover;
 mod relative_paths;
 mod rotate;
 mod rotation_library;

@@ -1,0 +1,338 @@
+//! `kubepki recover` on trees made by an independent tool (tests/fixtures/kubeadm_tree.py):
+//! every leaf expired 35 days ago, the CAs too, the kubelet's client certificate behind its
+//! `kubelet-client-current.pem` link. The result is judged by openssl, etcd and etcdctl, and
+//! kubectl; bad input is refused with nothing changed; a SIGKILL at any write leaves every pair
+//! whole and a rerun completes.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use kubepki_pki::kubeconfig::PemSource;
+use kubepki_pki::{Certificate, Kubeconfig, PrivateKey};
+use serde_json::json;
+
+use crate::common::*;
+use crate::crash::{assert_consistent, assert_recovers, no_leftovers, points, with_failpoint};
+
+/// A control plane whose leaves (and, with `cas_expired`, CAs) expired 35 days ago, its kubelet
+/// dir `<dir>/kubelet` (the link, a kubelet serving pair signed by the cluster CA); the API
+/// server's endpoint 127.0.0.1:`port`.
+fn dead_cluster(dir: &Path, cas_expired: bool, port: u16) {
+    let kubelet = dir.join("kubelet");
+    kubeadm_tree(
+        dir,
+        json!({
+            "address": "127.0.0.1",
+            "control_plane_endpoint": format!("127.0.0.1:{port}"),
+            "key": "ecdsa-p256",
+            "expired": "all",
+            "cas_expired": cas_expired,
+            "kubelet_client_current": kubelet.to_str().unwrap(),
+            "kubelet_serving": "ca",
+        }),
+    );
+}
+
+fn recover_cmd(dir: &Path) -> Command {
+    let mut c = kubepki();
+    c.arg("recover")
+        .arg("--cert-dir")
+        .arg(dir.join("pki"))
+        .arg("--kubeconfig-dir")
+        .arg(dir)
+        .arg("--kubelet-dir")
+        .arg(dir.join("kubelet"));
+    c
+}
+
+/// Everything recover may change: the cert dir, the kubelet dir (links as links), the kubeconfigs.
+fn state(dir: &Path) -> String {
+    let confs: Vec<String> = ["admin", "super-admin", "kubelet", "controller-manager", "scheduler"]
+        .iter()
+        .map(|c| std::fs::read_to_string(dir.join(format!("{c}.conf"))).unwrap())
+        .collect();
+    format!("{} {} {}", tree_hash(&dir.join("pki")), tree_hash(&dir.join("kubelet")), confs.concat())
+}
+
+/// The certificate and key of the file the kubelet's link names, checked to match, and the
+/// file.
+fn kubelet_client(dir: &Path) -> (Certificate, PathBuf) {
+    let link = dir.join("kubelet/kubelet-client-current.pem");
+    let target = std::fs::read_link(&link).expect("kubelet-client-current.pem is a link");
+    let pem = std::fs::read(&target).unwrap();
+    let cert = Certificate::from_pem_bundle(&pem, "pem").unwrap().remove(0);
+    let key = PrivateKey::from_pem(std::str::from_utf8(&pem).unwrap(), "pem").unwrap();
+    assert!(key.matches_spki(&cert.spki), "{}: the key does not match the certificate", target.display());
+    (cert, target)
+}
+
+/// An ECDSA client certificate signed by the CA files given (openssl, outside the tree).
+fn openssl_leaf(ca: &Path, ca_key: &Path, out: &Path) {
+    let ext = out.with_extension("ext");
+    std::fs::write(
+        &ext,
+        "basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=clientAuth\n\
+         authorityKeyIdentifier=keyid\n",
+    )
+    .unwrap();
+    let key = out.with_extension("key");
+    let csr = out.with_extension("csr");
+    run(Command::new("openssl")
+        .args(["req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-subj", "/CN=untouched"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&csr))
+    .ok();
+    run(Command::new("openssl")
+        .args(["x509", "-req", "-days", "30", "-in"])
+        .arg(&csr)
+        .arg("-CA")
+        .arg(ca)
+        .arg("-CAkey")
+        .arg(ca_key)
+        .arg("-extfile")
+        .arg(&ext)
+        .arg("-out")
+        .arg(out))
+    .ok();
+}
+
+/// The whole recovery of a cluster whose CAs expired too, checked by independent stacks.
+#[test]
+fn a_cluster_whose_cas_expired_is_recovered_and_works() {
+    let d = TestDir::new();
+    let port = free_port();
+    dead_cluster(d.path(), true, port);
+    let pki = d.join("pki");
+    let old_ca = Certificate::from_pem_bundle(&std::fs::read(pki.join("ca.crt")).unwrap(), "ca").unwrap().remove(0);
+    let (old_client, old_pem) = kubelet_client(d.path());
+    // A certificate recover does not touch, signed by the old CA (openssl signs with an expired CA).
+    let outside = TestDir::new();
+    let untouched = outside.join("untouched.crt");
+    openssl_leaf(&pki.join("ca.crt"), &pki.join("ca.key"), &untouched);
+    assert!(openssl_verify(&pki.join("ca.crt"), &untouched).is_err(), "the old CA has expired");
+    let nodes = outside.write("nodes.txt", "# workers\nworker-1\nworker-2 10.0.0.22\n");
+    let workers = outside.join("workers");
+
+    // The dry run changes nothing and plans against the extended CAs (no clamping to them).
+    let before = state(d.path());
+    let dry = run(recover_cmd(d.path()).args(["--dry-run", "-o", "json"])).ok();
+    assert_eq!(state(d.path()), before, "a dry run wrote something");
+    let plan: serde_json::Value = serde_json::from_str(&dry.stdout).unwrap();
+    assert_eq!(plan["cas"].as_array().unwrap().len(), 3, "{plan:#}");
+    assert_eq!(plan["rotation"]["renewals"].as_array().unwrap().len(), 12, "{plan:#}");
+    assert!(plan["rotation"]["renewals"].as_array().unwrap().iter().all(|r| r["clamped"] == false), "{plan:#}");
+    assert_eq!(plan["kubeletClient"]["due"], true);
+
+    let audit = outside.join("audit.jsonl");
+    let r = run(recover_cmd(d.path()).arg("--nodes").arg(&nodes).arg("--out").arg(&workers).arg("--audit-log").arg(&audit));
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("[recover] check: ") && r.stdout.trim_end().ends_with(": OK"), "{}", r.stdout);
+    assert!(r.stdout.contains("restart this node in this order:"), "{}", r.stdout);
+
+    // The CAs: same subject, key and SKI, valid again; what they signed before still chains.
+    for (ca, base) in [("ca", "ca"), ("front-proxy-ca", "front-proxy-ca"), ("etcd-ca", "etcd/ca")] {
+        let new = Certificate::from_pem_bundle(&std::fs::read(pki.join(format!("{base}.crt"))).unwrap(), ca)
+            .unwrap()
+            .remove(0);
+        assert!(new.not_after > kubepki_pki::OffsetDateTime::now_utc() + time::Duration::days(3000), "{ca}");
+        if ca == "ca" {
+            assert_eq!((&new.raw_subject, &new.spki, &new.subject_key_id), (&old_ca.raw_subject, &old_ca.spki, &old_ca.subject_key_id));
+            assert_ne!(new.serial, old_ca.serial);
+        }
+    }
+    assert_eq!(openssl_verify(&pki.join("ca.crt"), &untouched), Ok(()), "an untouched old-CA leaf");
+    // Every leaf, by openssl.
+    for (ca, leaves) in [
+        ("ca.crt", &["apiserver", "apiserver-kubelet-client"][..]),
+        ("front-proxy-ca.crt", &["front-proxy-client"][..]),
+        ("etcd/ca.crt", &["etcd/server", "etcd/peer", "etcd/healthcheck-client", "apiserver-etcd-client"][..]),
+    ] {
+        for leaf in leaves {
+            assert_eq!(openssl_verify(&pki.join(ca), &pki.join(format!("{leaf}.crt"))), Ok(()), "{leaf}");
+        }
+    }
+    assert_eq!(openssl_verify(&pki.join("ca.crt"), &d.join("kubelet/kubelet.crt")), Ok(()), "kubelet serving");
+    // Every kubeconfig carries the re-issued CA and a client certificate that verifies.
+    for conf in ["admin", "super-admin", "controller-manager", "scheduler", "kubelet"] {
+        let kc = Kubeconfig::read_required(&d.join(&format!("{conf}.conf"))).unwrap();
+        let Some(PemSource::Embedded(ca)) = kc.cluster_ca(&kc.current().unwrap().cluster).unwrap() else { panic!() };
+        assert_eq!(String::from_utf8(ca).unwrap(), d.read("pki/ca.crt"), "{conf}.conf's CA");
+    }
+    // The kubelet's link: a new kubelet-client-<time>.pem, 0600, its pair whole, its identity kept.
+    let (client, pem) = kubelet_client(d.path());
+    assert_ne!(pem, old_pem);
+    assert!(old_pem.exists(), "the old pem is left, as the kubelet leaves it");
+    let name = pem.file_name().unwrap().to_string_lossy().into_owned();
+    assert!(name.starts_with("kubelet-client-2") && name.len() == "kubelet-client-2006-01-02-15-04-05.pem".len(), "{name}");
+    assert_eq!(std::fs::metadata(&pem).unwrap().permissions().mode() & 0o777, 0o600);
+    assert_eq!((client.subject_string.as_str(), client.usage), (old_client.subject_string.as_str(), old_client.usage));
+    assert_eq!(client.subject_string, "O=system:nodes, CN=system:node:cp1");
+    let cert_only = outside.write("kubelet-client.crt", client.to_pem());
+    assert_eq!(openssl_verify(&pki.join("ca.crt"), &cert_only), Ok(()));
+    assert!(!d.join("kubelet/kubelet-client-updated.pem").exists());
+    // The audit log names every renewal, never a key.
+    let log = std::fs::read_to_string(&audit).unwrap();
+    assert_eq!(log.lines().count(), 3 + 12 + 1, "{log}");
+    assert!(!log.contains("PRIVATE KEY"));
+
+    // etcd on the recovered certificates; etcdctl with the recovered apiserver-etcd-client.
+    let etcd = Etcd::start(&EtcdConfig { name: "cp1", pki: &pki, client_cert_auth: true });
+    let etcdctl = |args: &[&str]| {
+        run(Command::new("etcdctl")
+            .env("ETCDCTL_API", "3")
+            .args(["--endpoints", &etcd.client_url])
+            .arg("--cacert")
+            .arg(pki.join("etcd/ca.crt"))
+            .arg("--cert")
+            .arg(pki.join("apiserver-etcd-client.crt"))
+            .arg("--key")
+            .arg(pki.join("apiserver-etcd-client.key"))
+            .args(args))
+    };
+    let health = etcdctl(&["endpoint", "health"]);
+    assert_eq!(health.code, 0, "{}{}\n{}", health.stdout, health.stderr, etcd.log());
+    // The nodes etcd knows, for --nodes-from-etcd.
+    for node in ["worker-3", "worker-4"] {
+        etcdctl(&["put", &format!("/registry/minions/{node}"), "opaque"]).ok();
+    }
+    etcdctl(&["put", "/registry/pods/default/x", "opaque"]).ok();
+    let from_etcd = outside.join("from-etcd");
+    let r = run(recover_cmd(d.path()).args(["--nodes-from-etcd", &etcd.client_url]).arg("--out").arg(&from_etcd));
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let mut listed: Vec<String> =
+        std::fs::read_dir(&from_etcd).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    listed.sort();
+    assert_eq!(listed, ["worker-3", "worker-4"]);
+
+    // Workers: a kubelet.conf and ca.crt each, their client certificates chain to the CA.
+    for node in ["worker-1", "worker-2", "worker-3"] {
+        let dir = if node == "worker-3" { from_etcd.join(node) } else { workers.join(node) };
+        assert_eq!(std::fs::read_to_string(dir.join("ca.crt")).unwrap(), d.read("pki/ca.crt"), "{node}");
+        let kc = Kubeconfig::read_required(&dir.join("kubelet.conf")).unwrap();
+        let user = kc.current().unwrap().user;
+        let Some(PemSource::Embedded(c)) = kc.client_certificate(&user).unwrap() else { panic!() };
+        let crt = outside.write(&format!("{node}.crt"), &c);
+        assert_eq!(openssl_verify(&dir.join("ca.crt"), &crt), Ok(()), "{node}");
+        assert_eq!(Certificate::from_pem_bundle(&c, "c").unwrap()[0].subject.common_name, format!("system:node:{node}"));
+        assert_eq!(kc.server(&kc.current().unwrap().cluster), Some(format!("https://127.0.0.1:{port}").as_str()));
+    }
+
+    // kubectl with the recovered admin.conf, against a server presenting the recovered apiserver
+    // certificate and demanding a client certificate of the re-issued CA.
+    if have("kubectl") {
+        let _server = HttpsServer::start_on(
+            port,
+            &pki.join("apiserver.crt"),
+            &pki.join("apiserver.key"),
+            Some(&pki.join("ca.crt")),
+            ClientAuth::Required,
+        );
+        let r = run(Command::new("kubectl").arg("--kubeconfig").arg(d.join("admin.conf")).args(["get", "--raw", "/"]));
+        assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+        assert!(r.stdout.contains("kubernetes-admin"), "{}", r.stdout);
+    } else {
+        eprintln!("kubectl is not installed: its part was skipped");
+    }
+}
+
+use std::os::unix::fs::PermissionsExt;
+
+/// Leaves expired under valid CAs: the CAs are left as they are; a second run changes nothing.
+#[test]
+fn expired_leaves_under_valid_cas_are_renewed_and_a_rerun_changes_nothing() {
+    let d = TestDir::new();
+    dead_cluster(d.path(), false, 6443);
+    let ca = d.read("pki/ca.crt");
+    let r = run(&mut recover_cmd(d.path()));
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert_eq!(d.read("pki/ca.crt"), ca, "a valid CA is not extended");
+    assert!(!r.stdout.contains("extending CA"), "{}", r.stdout);
+    assert_eq!(openssl_verify(&d.join("pki/ca.crt"), &d.join("pki/apiserver.crt")), Ok(()));
+    kubelet_client(d.path());
+    let after = state(d.path());
+    let again = run(&mut recover_cmd(d.path())).ok();
+    assert!(again.stdout.contains("nothing is due"), "{}", again.stdout);
+    assert_eq!(state(d.path()), after, "a second run wrote something");
+}
+
+/// No CA key, a CA key that is not the CA's, an unreadable kubelet client certificate: a clear
+/// message naming the file, exit 2, nothing changed.
+#[test]
+fn bad_input_is_refused_with_nothing_changed() {
+    let base = TestDir::new();
+    dead_cluster(base.path(), true, 6443);
+    let other_key = TestDir::new();
+    kubeadm_tree(other_key.path(), json!({"key": "ecdsa-p256"}));
+    type Spoil = fn(&Path, &Path);
+    let cases: [(&str, Spoil, &str); 3] = [
+        ("no CA key", |d, _| std::fs::remove_file(d.join("pki/ca.key")).unwrap(), "ca.key"),
+        (
+            "a CA key not matching",
+            |d, other| {
+                std::fs::copy(other.join("pki/ca.key"), d.join("pki/ca.key")).unwrap();
+            },
+            "ca.key",
+        ),
+        (
+            "an unreadable kubelet pem",
+            |d, _| {
+                let target = std::fs::read_link(d.join("kubelet/kubelet-client-current.pem")).unwrap();
+                std::fs::write(target, "garbage\n").unwrap();
+            },
+            "kubelet-client-current.pem",
+        ),
+    ];
+    for (case, spoil, names) in cases {
+        let d = TestDir::new();
+        copy_tree(base.path(), d.path());
+        spoil(d.path(), other_key.path());
+        let before = state(d.path());
+        let r = run(&mut recover_cmd(d.path()));
+        assert_eq!(r.code, 2, "{case}: {}{}", r.stdout, r.stderr);
+        assert!(r.stderr.contains(names), "{case}: the message names {names}: {}", r.stderr);
+        assert_eq!(state(d.path()), before, "{case}: something was written");
+    }
+}
+
+/// `cp -a` of a fixture tree, its kubelet link re-pointed into the copy (the kubelet writes an
+/// absolute link).
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::remove_dir(to).unwrap();
+    assert_eq!(run(Command::new("cp").arg("-a").arg(from).arg(to)).code, 0);
+    let link = to.join("kubelet/kubelet-client-current.pem");
+    let target = std::fs::read_link(&link).unwrap();
+    let name = target.file_name().unwrap();
+    std::fs::remove_file(&link).unwrap();
+    std::os::unix::fs::symlink(to.join("kubelet").join(name), &link).unwrap();
+    let conf = std::fs::read_to_string(to.join("kubelet.conf")).unwrap();
+    let conf = conf.replace(from.to_str().unwrap(), to.to_str().unwrap());
+    std::fs::write(to.join("kubelet.conf"), conf).unwrap();
+}
+
+/// SIGKILL at every write step of the CA transaction and the rotation's, and at the kubelet
+/// link's swap: every pair is old or new, and a rerun completes.
+#[test]
+fn recover_killed_at_every_write_step_is_consistent_and_completes() {
+    let base = TestDir::new();
+    dead_cluster(base.path(), true, 6443);
+    // The CA transaction: 3 CAs, 5 kubeconfigs; then the rotation's: 8 pairs, 4 kubeconfigs.
+    let mut steps: Vec<String> = points(8);
+    steps.extend(["commit:journaled@2", "commit:renamed-one@12", "commit:renamed-all@2"].map(String::from));
+    steps.push("recover:kubelet-link".into());
+    for point in steps {
+        let d = TestDir::new();
+        copy_tree(base.path(), d.path());
+        let r = with_failpoint(&mut recover_cmd(d.path()), &point);
+        assert_eq!(r.code, -1, "{point}: the failpoint did not fire: {}{}", r.stdout, r.stderr);
+        assert_recovers(d.path(), &format!("recover killed at {point}"));
+        kubelet_client(d.path());
+        let r = run(&mut recover_cmd(d.path()));
+        assert_eq!(r.code, 0, "rerun after {point}: {}{}", r.stdout, r.stderr);
+        no_leftovers(d.path(), &point);
+        assert_consistent(d.path(), &format!("rerun after {point}"));
+        let (client, _) = kubelet_client(d.path());
+        assert_eq!(openssl_verify(&d.join("pki/ca.crt"), &d.write("client.crt", client.to_pem())), Ok(()), "{point}");
+    }
+}
