@@ -213,7 +213,16 @@ pub fn recover(request: &RecoverRequest, observer: &mut dyn Observer) -> Result<
         allow_insecure_permissions: rotate.allow_insecure_permissions,
     };
     let (lock, pki, _) = kubepki_pki::bootstrap::open_locked(&rotate.cert_dir, &rotate.kubeconfig_dir, &options)?;
-    let cas = Cas::load(&pki)?;
+    let cas = Cas::load(&pki).map_err(|e| match e {
+        Error::Pki(kubepki_pki::Error::KeyMismatch { key, cert }) => invalid(
+            "cert_dir",
+            format!(
+                "{key} does not match the public key of {cert}: recover extends a CA and signs with its own key; \
+                 restore the CA's key from a backup of the cert dir"
+            ),
+        ),
+        other => other,
+    })?;
     let policy = request.policy();
     let kubeconfigs = targets::kubeconfigs_in(&rotate.kubeconfig_dir)
         .into_iter()
@@ -361,15 +370,15 @@ fn kubelet_client(
     let Some(PemSource::File(file)) = kc.client_certificate(&current.user)? else { return Ok(None) };
     let named = kubelet_conf.parent().unwrap_or(Path::new(".")).join(&file);
     let link = request.on_node(&named);
+    let here = if link == named { String::new() } else { format!(" ({})", link.display()) };
     let unreadable = |why: String| {
         invalid(
             "kubelet_dir",
             format!(
-                "{} names the client certificate {} ({}), which {why}; restore it from a backup of {}, or point \
+                "{} names the client certificate {}{here}, which {why}; restore it from a backup of {}, or point \
                  kubelet.conf at a readable certificate and key",
                 kubelet_conf.display(),
                 named.display(),
-                link.display(),
                 named.parent().unwrap_or(Path::new("/")).display()
             ),
         )

@@ -4,6 +4,7 @@
 //! kubectl; bad input is refused with nothing changed; a SIGKILL at any write leaves every pair
 //! whole and a rerun completes.
 
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -78,7 +79,17 @@ fn openssl_leaf(ca: &Path, ca_key: &Path, out: &Path) {
     let key = out.with_extension("key");
     let csr = out.with_extension("csr");
     run(Command::new("openssl")
-        .args(["req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-subj", "/CN=untouched"])
+        .args([
+            "req",
+            "-new",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-subj",
+            "/CN=untouched",
+        ])
         .arg("-keyout")
         .arg(&key)
         .arg("-out")
@@ -126,7 +137,8 @@ fn a_cluster_whose_cas_expired_is_recovered_and_works() {
     assert_eq!(plan["kubeletClient"]["due"], true);
 
     let audit = outside.join("audit.jsonl");
-    let r = run(recover_cmd(d.path()).arg("--nodes").arg(&nodes).arg("--out").arg(&workers).arg("--audit-log").arg(&audit));
+    let r =
+        run(recover_cmd(d.path()).arg("--nodes").arg(&nodes).arg("--out").arg(&workers).arg("--audit-log").arg(&audit));
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
     assert!(r.stdout.contains("[recover] check: ") && r.stdout.trim_end().ends_with(": OK"), "{}", r.stdout);
     assert!(r.stdout.contains("restart this node in this order:"), "{}", r.stdout);
@@ -138,7 +150,10 @@ fn a_cluster_whose_cas_expired_is_recovered_and_works() {
             .remove(0);
         assert!(new.not_after > kubepki_pki::OffsetDateTime::now_utc() + time::Duration::days(3000), "{ca}");
         if ca == "ca" {
-            assert_eq!((&new.raw_subject, &new.spki, &new.subject_key_id), (&old_ca.raw_subject, &old_ca.spki, &old_ca.subject_key_id));
+            assert_eq!(
+                (&new.raw_subject, &new.spki, &new.subject_key_id),
+                (&old_ca.raw_subject, &old_ca.spki, &old_ca.subject_key_id)
+            );
             assert_ne!(new.serial, old_ca.serial);
         }
     }
@@ -165,7 +180,10 @@ fn a_cluster_whose_cas_expired_is_recovered_and_works() {
     assert_ne!(pem, old_pem);
     assert!(old_pem.exists(), "the old pem is left, as the kubelet leaves it");
     let name = pem.file_name().unwrap().to_string_lossy().into_owned();
-    assert!(name.starts_with("kubelet-client-2") && name.len() == "kubelet-client-2006-01-02-15-04-05.pem".len(), "{name}");
+    assert!(
+        name.starts_with("kubelet-client-2") && name.len() == "kubelet-client-2006-01-02-15-04-05.pem".len(),
+        "{name}"
+    );
     assert_eq!(std::fs::metadata(&pem).unwrap().permissions().mode() & 0o777, 0o600);
     assert_eq!((client.subject_string.as_str(), client.usage), (old_client.subject_string.as_str(), old_client.usage));
     assert_eq!(client.subject_string, "O=system:nodes, CN=system:node:cp1");
@@ -215,7 +233,10 @@ fn a_cluster_whose_cas_expired_is_recovered_and_works() {
         let Some(PemSource::Embedded(c)) = kc.client_certificate(&user).unwrap() else { panic!() };
         let crt = outside.write(&format!("{node}.crt"), &c);
         assert_eq!(openssl_verify(&dir.join("ca.crt"), &crt), Ok(()), "{node}");
-        assert_eq!(Certificate::from_pem_bundle(&c, "c").unwrap()[0].subject.common_name, format!("system:node:{node}"));
+        assert_eq!(
+            Certificate::from_pem_bundle(&c, "c").unwrap()[0].subject.common_name,
+            format!("system:node:{node}")
+        );
         assert_eq!(kc.server(&kc.current().unwrap().cluster), Some(format!("https://127.0.0.1:{port}").as_str()));
     }
 
@@ -236,8 +257,6 @@ fn a_cluster_whose_cas_expired_is_recovered_and_works() {
         eprintln!("kubectl is not installed: its part was skipped");
     }
 }
-
-use std::os::unix::fs::PermissionsExt;
 
 /// Leaves expired under valid CAs: the CAs are left as they are; a second run changes nothing.
 #[test]
@@ -335,4 +354,47 @@ fn recover_killed_at_every_write_step_is_consistent_and_completes() {
         let (client, _) = kubelet_client(d.path());
         assert_eq!(openssl_verify(&d.join("pki/ca.crt"), &d.write("client.crt", client.to_pem())), Ok(()), "{point}");
     }
+}
+
+/// A certificate of the tree that starts later than this node's clock says: the plan warns,
+/// naming it, before anything is written.
+#[test]
+fn a_clock_behind_the_tree_is_warned_about() {
+    let d = TestDir::new();
+    dead_cluster(d.path(), false, 6443);
+    // A leaf the CA signed with a NotBefore two hours ahead (a node whose clock runs fast made it).
+    let script = r#"
+import datetime, sys
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID, ExtendedKeyUsageOID
+pki = sys.argv[1]
+ca = x509.load_pem_x509_certificate(open(pki + "/ca.crt", "rb").read())
+ca_key = serialization.load_pem_private_key(open(pki + "/ca.key", "rb").read(), None)
+key = ec.generate_private_key(ec.SECP256R1())
+now = datetime.datetime.now(datetime.timezone.utc)
+cert = (x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "ahead")]))
+        .issuer_name(ca.subject).public_key(key.public_key()).serial_number(x509.random_serial_number())
+        .not_valid_before(now + datetime.timedelta(hours=2)).not_valid_after(now + datetime.timedelta(days=365))
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+        .sign(ca_key, hashes.SHA256()))
+open(pki + "/ahead.key", "wb").write(key.private_bytes(serialization.Encoding.PEM,
+     serialization.PrivateFormat.TraditionalOpenSSL, serialization.NoEncryption()))
+open(pki + "/ahead.crt", "wb").write(cert.public_bytes(serialization.Encoding.PEM))
+"#;
+    run(Command::new("/usr/bin/python3").arg("-c").arg(script).arg(d.join("pki"))).ok();
+    let before = state(d.path());
+    let r = run(recover_cmd(d.path()).arg("--dry-run")).ok();
+    let warning =
+        r.stdout.lines().find(|l| l.starts_with("[recover] warning: this node's clock")).unwrap_or_else(|| {
+            panic!("no clock warning:\n{}", r.stdout);
+        });
+    assert!(warning.contains("ahead") && warning.contains("--backdate"), "{warning}");
+    assert_eq!(state(d.path()), before);
+    // In step with the tree, no warning.
+    let calm = TestDir::new();
+    dead_cluster(calm.path(), false, 6443);
+    let r = run(recover_cmd(calm.path()).arg("--dry-run")).ok();
+    assert!(!r.stdout.contains("clock"), "{}", r.stdout);
 }
