@@ -139,6 +139,20 @@ pub struct KubeletClient {
     pub written: Option<(PathBuf, Certificate)>,
 }
 
+/// The kubelet's own self-signed serving pair (`kubelet.crt`: the serving certificate, then
+/// the CA the kubelet made for it), renewed the way the kubelet makes it.
+#[derive(Clone, Debug)]
+pub struct KubeletServing {
+    /// `kubelet.crt`, as read here.
+    pub path: PathBuf,
+    /// Its serving certificate.
+    pub old: Certificate,
+    /// The new validity.
+    pub validity: Validity,
+    /// The new serving certificate, once written.
+    pub written: Option<Certificate>,
+}
+
 /// What recover plans on top of the rotation's plan (shown before anything is written).
 #[derive(Clone, Debug, Default)]
 pub struct RecoverPlan {
@@ -148,6 +162,9 @@ pub struct RecoverPlan {
     pub cas: Vec<CaExtension>,
     /// The kubelet's client certificate file.
     pub kubelet_client: Option<KubeletClient>,
+    /// The kubelet's self-signed serving pair, when it is due (one signed by the cluster CA is
+    /// renewed by the rotation).
+    pub kubelet_serving: Option<KubeletServing>,
     /// Things to know (this node's clock behind the tree).
     pub warnings: Vec<String>,
     /// Trust points on other machines that must get the extended CAs.
@@ -278,6 +295,7 @@ pub fn recover(request: &RecoverRequest, observer: &mut dyn Observer) -> Result<
     }
     let kubelet_conf = rotate.kubeconfig_dir.join("kubelet.conf");
     plan.kubelet_client = kubelet_client(request, &kubelet_conf, &policy, now)?;
+    plan.kubelet_serving = kubelet_dir.as_deref().and_then(|d| self_signed_serving(request, d, &cas, &policy, now));
     for ext in &mut plan.cas {
         ext.trust_points = trust_points_of(request, ext, &kubeconfigs)?;
     }
@@ -311,6 +329,12 @@ pub fn recover(request: &RecoverRequest, observer: &mut dyn Observer) -> Result<
                 .collect();
             audit::append(log, &execute::records(&renewed, "renew"))?;
         }
+    }
+    if !rotate.dry_run
+        && let Some(serving) = plan.kubelet_serving.as_mut()
+    {
+        let parent = backup::parent_dir(rotate.backup_dir.as_deref(), &rotate.cert_dir)?;
+        serving.written = Some(renew_self_signed_serving(&pki, serving, &backup::run_dir(&parent, now)?, now)?);
     }
     drop(lock);
 
@@ -401,6 +425,63 @@ fn kubelet_client(
         Validity::backdated(now, lifetime, request.backdate)
     });
     Ok(Some(KubeletClient { link, old, due, validity, written: None }))
+}
+
+/// The kubelet's serving pair in `dir` when the kubelet signed it itself (no CA of the cert
+/// dir did) and it is due.
+fn self_signed_serving(
+    request: &RecoverRequest,
+    dir: &Path,
+    cas: &Cas,
+    policy: &Policy,
+    now: OffsetDateTime,
+) -> Option<KubeletServing> {
+    let path = dir.join(kubepki_pki::node::CERT_FILE);
+    let chain = kubepki_pki::store::read_certs(&path).ok()??;
+    let old = chain.first()?.clone();
+    let own = chain.get(1).unwrap_or(&old);
+    let self_made = own.is_self_issued() && old.verify_issued_by(own).is_ok() && cas.issuer_of(&old).is_none();
+    if !self_made || !policy.is_due(&old, now) {
+        return None;
+    }
+    let lifetime = plan::original_lifetime(old.not_before, old.not_after).unwrap_or(Lifetime::DEFAULT_CERT);
+    Some(KubeletServing { path, old, validity: Validity::backdated(now, lifetime, request.backdate), written: None })
+}
+
+/// A new self-signed serving pair as the kubelet makes one (client-go's
+/// `GenerateSelfSignedCertKey`): a CA `<host>-ca@<unix time>` and a serving certificate
+/// `<host>@<unix time>` with the old one's SANs and key algorithm, `kubelet.crt` holding both;
+/// written with `kubelet.key` in one transaction, after a backup in `backup_dir`.
+fn renew_self_signed_serving(
+    pki: &PkiDir,
+    serving: &KubeletServing,
+    backup_dir: &Path,
+    now: OffsetDateTime,
+) -> Result<Certificate> {
+    let host = serving.old.subject.common_name.split('@').next().unwrap_or_default().to_owned();
+    let stamp = now.unix_timestamp();
+    let algorithm = serving.old.public_key.key_algorithm().unwrap_or(kubepki_pki::KeyAlgorithm::Rsa2048);
+    let (ca_key, key) = (algorithm.generate()?, algorithm.generate()?);
+    let own_ca = kubepki_pki::issue::self_signed_ca(&format!("{host}-ca@{stamp}"), &ca_key, serving.validity)?;
+    let name = format!("{host}@{stamp}");
+    let request = kubepki_pki::CertRequest {
+        subject: kubepki_pki::Subject::new(name.clone(), Vec::<String>::new()),
+        sans: serving.old.sans.clone(),
+        usage: kubepki_pki::Usage::Server,
+    };
+    let der = kubepki_pki::Signer::new(&name, &own_ca, &ca_key)?.sign(&name, &request, &key, serving.validity)?;
+    let cert = Certificate::from_der(der, &name)?;
+    let key_path = serving.path.with_file_name(kubepki_pki::node::KEY_FILE);
+    let mut tx = pki.transaction();
+    tx.add(
+        &serving.path,
+        format!("{}{}", cert.to_pem(), own_ca.to_pem()).into_bytes(),
+        fsio::mode_of(&serving.path).unwrap_or(CERT_MODE),
+    );
+    tx.add(&key_path, key.to_pem().as_bytes(), kubepki_pki::store::KEY_MODE);
+    Backup::create(backup_dir, &[serving.path.as_path(), key_path.as_path()])?;
+    tx.commit()?;
+    Ok(cert)
 }
 
 /// The files on this node other than the CA file that hold the CA `ext` extends: kubeconfigs

@@ -19,6 +19,11 @@ use crate::crash::{assert_consistent, assert_recovers, no_leftovers, points, wit
 /// dir `<dir>/kubelet` (the link, a kubelet serving pair signed by the cluster CA); the API
 /// server's endpoint 127.0.0.1:`port`.
 fn dead_cluster(dir: &Path, cas_expired: bool, port: u16) {
+    dead_cluster_with(dir, cas_expired, port, "ca");
+}
+
+/// [`dead_cluster`] with a kubelet serving pair of this kind (`ca`, `self-signed`).
+fn dead_cluster_with(dir: &Path, cas_expired: bool, port: u16, serving: &str) {
     let kubelet = dir.join("kubelet");
     kubeadm_tree(
         dir,
@@ -29,7 +34,7 @@ fn dead_cluster(dir: &Path, cas_expired: bool, port: u16) {
             "expired": "all",
             "cas_expired": cas_expired,
             "kubelet_client_current": kubelet.to_str().unwrap(),
-            "kubelet_serving": "ca",
+            "kubelet_serving": serving,
         }),
     );
 }
@@ -262,14 +267,28 @@ fn a_cluster_whose_cas_expired_is_recovered_and_works() {
 #[test]
 fn expired_leaves_under_valid_cas_are_renewed_and_a_rerun_changes_nothing() {
     let d = TestDir::new();
-    dead_cluster(d.path(), false, 6443);
+    dead_cluster_with(d.path(), false, 6443, "self-signed");
     let ca = d.read("pki/ca.crt");
+    let old_serving = Certificate::from_pem_bundle(d.read("kubelet/kubelet.crt").as_bytes(), "s").unwrap();
     let r = run(&mut recover_cmd(d.path()));
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
     assert_eq!(d.read("pki/ca.crt"), ca, "a valid CA is not extended");
     assert!(!r.stdout.contains("extending CA"), "{}", r.stdout);
     assert_eq!(openssl_verify(&d.join("pki/ca.crt"), &d.join("pki/apiserver.crt")), Ok(()));
     kubelet_client(d.path());
+    // The kubelet's self-signed serving pair, renewed as the kubelet makes one: the serving
+    // certificate for the same names, then its own new CA; openssl verifies the one by the other.
+    let chain = Certificate::from_pem_bundle(d.read("kubelet/kubelet.crt").as_bytes(), "s").unwrap();
+    assert_eq!(chain.len(), 2);
+    assert!(chain[0].not_after > kubepki_pki::OffsetDateTime::now_utc() + time::Duration::days(300));
+    assert!(chain[0].sans.same_names(&old_serving[0].sans), "{:?}", chain[0].sans);
+    assert!(chain[0].subject.common_name.starts_with("cp1@") && chain[1].subject.common_name.starts_with("cp1-ca@"));
+    let key = PrivateKey::from_pem(&d.read("kubelet/kubelet.key"), "k").unwrap();
+    assert!(key.matches_spki(&chain[0].spki));
+    let (own, leaf) = (d.write("own-ca.crt", chain[1].to_pem()), d.write("serving.crt", chain[0].to_pem()));
+    assert_eq!(openssl_verify(&own, &leaf), Ok(()));
+    std::fs::remove_file(own).unwrap();
+    std::fs::remove_file(leaf).unwrap();
     let after = state(d.path());
     let again = run(&mut recover_cmd(d.path())).ok();
     assert!(again.stdout.contains("nothing is due"), "{}", again.stdout);

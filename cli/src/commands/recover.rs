@@ -196,6 +196,12 @@ pub(crate) fn run(args: &RecoverArgs) -> Result<ExitCode> {
                 "newNotAfter": k.validity.map(|v| output::rfc3339(v.not_after)),
                 "written": k.written.as_ref().map(|(p, _)| p),
             })),
+            "kubeletServing": report.plan.kubelet_serving.as_ref().map(|s| json!({
+                "path": s.path,
+                "oldNotAfter": output::rfc3339(s.old.not_after),
+                "newNotAfter": output::rfc3339(s.validity.not_after),
+                "newSerial": s.written.as_ref().map(|c| c.serial.clone()),
+            })),
             "rotation": rotate::report_json(&report.rotation),
             "workers": report.workers.iter().map(|(n, d)| json!({"node": n, "dir": d})).collect::<Vec<_>>(),
             "warnings": report.plan.warnings,
@@ -260,6 +266,15 @@ fn print_recovery_plan(plan: &RecoverPlan, dry_run: bool) {
                 output::short_date(k.old.not_after)
             ),
         }
+    }
+    if let Some(s) = &plan.kubelet_serving {
+        println!(
+            "[recover] {} the kubelet's self-signed serving pair {} (expires {}): a new one until {}",
+            if dry_run { "would renew" } else { "renewing" },
+            s.path.display(),
+            output::short_date(s.old.not_after),
+            output::short_date(s.validity.not_after)
+        );
     }
     for w in &plan.warnings {
         println!("[recover] warning: {w}");
