@@ -246,7 +246,7 @@ pub fn recover(request: &RecoverRequest, observer: &mut dyn Observer) -> Result<
         .chain(rotate.kubeconfigs.iter().cloned())
         .collect::<Vec<_>>();
     let discovery = targets::discover(&pki, &cas, &kubeconfigs, &rotate.kubelet_serving_dirs)?;
-    for e in discovery.external.iter().filter(|e| e.not_after <= now + to_time(request.threshold)) {
+    if let Some(e) = discovery.external.iter().find(|e| e.not_after <= now + to_time(request.threshold)) {
         return Err(invalid(
             "cert_dir",
             format!(
