@@ -496,7 +496,7 @@ fn trust_points_of(request: &RecoverRequest, ext: &CaExtension, kubeconfigs: &[P
             }
         }
         if let Some(file) = kubelet_client_ca_file(request)
-            && !same_file(&file, &ext.path)
+            && !rotation::same_file(&file, &ext.path)
             && holds(&file, &ext.old)
         {
             points.push(file);
@@ -512,13 +512,6 @@ fn kubelet_client_ca_file(request: &RecoverRequest) -> Option<PathBuf> {
     let doc: serde_json::Value = serde_saphyr::from_str(&text).ok()?;
     let file = doc.pointer("/authentication/x509/clientCAFile")?.as_str()?;
     Some(request.on_node(Path::new(file)))
-}
-
-fn same_file(a: &Path, b: &Path) -> bool {
-    match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
-        (Ok(x), Ok(y)) => x == y,
-        _ => a == b,
-    }
 }
 
 /// Whether the PEM file at `path` holds `cert`'s key and subject (the CA, any issue of it).

@@ -202,18 +202,7 @@ fn a_cluster_whose_cas_expired_is_recovered_and_works() {
 
     // etcd on the recovered certificates; etcdctl with the recovered apiserver-etcd-client.
     let etcd = Etcd::start(&EtcdConfig { name: "cp1", pki: &pki, client_cert_auth: true });
-    let etcdctl = |args: &[&str]| {
-        run(Command::new("etcdctl")
-            .env("ETCDCTL_API", "3")
-            .args(["--endpoints", &etcd.client_url])
-            .arg("--cacert")
-            .arg(pki.join("etcd/ca.crt"))
-            .arg("--cert")
-            .arg(pki.join("apiserver-etcd-client.crt"))
-            .arg("--key")
-            .arg(pki.join("apiserver-etcd-client.key"))
-            .args(args))
-    };
+    let etcdctl = |args: &[&str]| run(etcdctl_as(&etcd.client_url, &pki, "apiserver-etcd-client").args(args));
     let health = etcdctl(&["endpoint", "health"]);
     assert_eq!(health.code, 0, "{}{}\n{}", health.stdout, health.stderr, etcd.log());
     // The nodes etcd knows, for --nodes-from-etcd.

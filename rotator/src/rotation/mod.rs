@@ -188,7 +188,8 @@ impl RotateRequest {
     }
 }
 
-fn same_file(a: &Path, b: &Path) -> bool {
+/// Whether two paths name one file (compared canonical when both exist).
+pub(crate) fn same_file(a: &Path, b: &Path) -> bool {
     match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
         (Ok(x), Ok(y)) => x == y,
         _ => a == b,
