@@ -53,13 +53,13 @@ pub(crate) struct RecoverArgs {
     #[arg(long, value_name = "DIR")]
     kubelet_dir: Option<PathBuf>,
     /// Renew what has expired or expires within this (e.g. 30d, 72h).
-    #[arg(long, value_name = "DURATION", default_value = "30d", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", allow_hyphen_values = true, default_value = "30d", value_parser = parse_duration)]
     threshold: Duration,
     /// Set NotBefore this far back, for nodes whose clocks lag [default: kubeadm's 5m].
-    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", allow_hyphen_values = true, default_value = "5m", value_parser = parse_duration)]
     backdate: Duration,
     /// The lifetime of an extended CA [default: the one it had].
-    #[arg(long, value_name = "DURATION")]
+    #[arg(long, value_name = "DURATION", allow_hyphen_values = true)]
     ca_validity: Option<String>,
     /// Worker node names, one a line: each gets <out>/<node>/kubelet.conf and ca.crt.
     #[arg(long, value_name = "FILE", requires = "out")]
