@@ -393,8 +393,14 @@ fn kubelet_client(
     let Ok(current) = kc.current() else { return Ok(None) };
     let Some(PemSource::File(file)) = kc.client_certificate(&current.user)? else { return Ok(None) };
     let named = kubelet_conf.parent().unwrap_or(Path::new(".")).join(&file);
-    let link = request.on_node(&named);
-    let here = if link == named { String::new() } else { format!(" ({})", link.display()) };
+    // The link itself (its directory resolved on the node, not the link: it is swapped), and
+    // the file it names, read through the node's links.
+    let link = match (named.parent(), named.file_name()) {
+        (Some(dir), Some(name)) => request.on_node(dir).join(name),
+        _ => request.on_node(&named),
+    };
+    let target = request.on_node(&named);
+    let here = if target == named { String::new() } else { format!(" ({})", target.display()) };
     let unreadable = |why: String| {
         invalid(
             "kubelet_dir",
@@ -407,10 +413,10 @@ fn kubelet_client(
             ),
         )
     };
-    let text = fsio::read_optional(&link, fsio::MAX_PEM_FILE, "kubelet client certificate")
+    let text = fsio::read_optional(&target, fsio::MAX_PEM_FILE, "kubelet client certificate")
         .map_err(|e| unreadable(format!("cannot be read: {e}")))?
         .ok_or_else(|| unreadable("does not exist".into()))?;
-    let source = link.display().to_string();
+    let source = target.display().to_string();
     let old = Certificate::from_pem_bundle(&text, &source)
         .map_err(|e| unreadable(format!("holds no certificate: {e}")))?
         .remove(0);

@@ -406,3 +406,38 @@ open(pki + "/ahead.crt", "wb").write(cert.public_bytes(serialization.Encoding.PE
     let r = run(recover_cmd(calm.path()).arg("--dry-run")).ok();
     assert!(!r.stdout.contains("clock"), "{}", r.stdout);
 }
+
+/// A node filesystem under `--root`: `kubelet.conf` and the kubelet's link name node paths
+/// (`/var/lib/kubelet/pki/...`); the new link names the node's path too, and the old pem is
+/// left a file.
+#[test]
+fn a_node_filesystem_under_root_is_recovered_with_the_nodes_paths() {
+    let root = TestDir::new();
+    let kubelet = root.join("var/lib/kubelet/pki");
+    kubeadm_tree(
+        &root.join("etc/kubernetes"),
+        json!({"expired": "all", "key": "ecdsa-p256", "kubelet_client_current": kubelet.to_str().unwrap()}),
+    );
+    // As the node has them: paths without the root.
+    let prefix = root.path().to_str().unwrap();
+    let conf = root.join("etc/kubernetes/kubelet.conf");
+    std::fs::write(&conf, std::fs::read_to_string(&conf).unwrap().replace(prefix, "")).unwrap();
+    let link = kubelet.join("kubelet-client-current.pem");
+    let old = std::fs::read_link(&link).unwrap();
+    let old_name = old.file_name().unwrap().to_owned();
+    std::fs::remove_file(&link).unwrap();
+    std::os::unix::fs::symlink(Path::new("/var/lib/kubelet/pki").join(&old_name), &link).unwrap();
+
+    let r = run(kubepki().arg("recover").arg("--root").arg(root.path()));
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let target = std::fs::read_link(&link).unwrap();
+    assert!(target.to_str().unwrap().starts_with("/var/lib/kubelet/pki/kubelet-client-2"), "{}", target.display());
+    assert_ne!(target.file_name().unwrap(), old_name);
+    assert!(std::fs::symlink_metadata(kubelet.join(&old_name)).unwrap().is_file(), "the old pem is left a file");
+    let pem = std::fs::read(kubelet.join(target.file_name().unwrap())).unwrap();
+    let cert = Certificate::from_pem_bundle(&pem, "pem").unwrap().remove(0);
+    let key = PrivateKey::from_pem(std::str::from_utf8(&pem).unwrap(), "pem").unwrap();
+    assert!(key.matches_spki(&cert.spki));
+    let check = run(kubepki().arg("check").arg("--root").arg(root.path()));
+    assert_eq!(check.code, 0, "{}{}", check.stdout, check.stderr);
+}
