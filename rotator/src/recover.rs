@@ -291,7 +291,11 @@ pub fn recover(request: &RecoverRequest, observer: &mut dyn Observer) -> Result<
             new,
             trust_points: Vec::new(),
         });
-        plan.elsewhere.extend(ca_rotation::trust_points(kind));
+        for point in ca_rotation::trust_points(kind) {
+            if !plan.elsewhere.contains(&point) {
+                plan.elsewhere.push(point);
+            }
+        }
     }
     let kubelet_conf = rotate.kubeconfig_dir.join("kubelet.conf");
     plan.kubelet_client = kubelet_client(request, &kubelet_conf, &policy, now)?;
@@ -540,9 +544,13 @@ fn write_cas(pki: &PkiDir, cas: &Cas, extensions: &[CaExtension], dir: &Path) ->
         touched.push(ext.path.clone());
         for point in &ext.trust_points {
             let bundle = Certificate::from_pem_bundle(bundle_pem.as_bytes(), &ext.path.display().to_string())?;
-            match ca_rotation::kubeconfig_with_bundle(point, &bundle, &bundle_pem)? {
-                Some(text) => tx.add(point, text.as_bytes(), fsio::mode_of(point)?),
-                None => tx.add(point, bundle_pem.clone().into_bytes(), fsio::mode_of(point).unwrap_or(CERT_MODE)),
+            // A CA file (the kubelet's clientCAFile) gets the CA file's bundle; a kubeconfig, the
+            // bundle in each cluster that held the CA.
+            let mode = fsio::mode_of(point)?;
+            if std::fs::read(point).is_ok_and(|b| kubepki_pki::pem::looks_like_pem(&b)) {
+                tx.add(point, bundle_pem.clone().into_bytes(), mode);
+            } else if let Some(text) = ca_rotation::kubeconfig_with_bundle(point, &bundle, &bundle_pem)? {
+                tx.add(point, text.as_bytes(), mode);
             }
             touched.push(point.clone());
         }

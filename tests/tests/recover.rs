@@ -129,6 +129,12 @@ fn a_cluster_whose_cas_expired_is_recovered_and_works() {
     openssl_leaf(&pki.join("ca.crt"), &pki.join("ca.key"), &untouched);
     assert!(openssl_verify(&pki.join("ca.crt"), &untouched).is_err(), "the old CA has expired");
     let nodes = outside.write("nodes.txt", "# workers\nworker-1\nworker-2 10.0.0.22\n");
+    // The kubelet's clientCAFile, a copy of ca.crt of its own (`<kubelet dir>/../config.yaml`).
+    let client_ca = d.write("kubelet-ca.crt", d.read("pki/ca.crt"));
+    d.write(
+        "config.yaml",
+        format!("kind: KubeletConfiguration\nauthentication:\n  x509:\n    clientCAFile: {}\n", client_ca.display()),
+    );
     let workers = outside.join("workers");
 
     // The dry run changes nothing and plans against the extended CAs (no clamping to them).
@@ -163,6 +169,7 @@ fn a_cluster_whose_cas_expired_is_recovered_and_works() {
         }
     }
     assert_eq!(openssl_verify(&pki.join("ca.crt"), &untouched), Ok(()), "an untouched old-CA leaf");
+    assert_eq!(d.read("kubelet-ca.crt"), d.read("pki/ca.crt"), "the kubelet's clientCAFile");
     // Every leaf, by openssl.
     for (ca, leaves) in [
         ("ca.crt", &["apiserver", "apiserver-kubelet-client"][..]),
