@@ -109,7 +109,8 @@ impl RecoverRequest {
     }
 }
 
-/// A CA extended with its own key.
+/// A CA extended with its own key, or (`old == new`) a CA whose copies on this node are of an
+/// older issue of it and are brought in step.
 #[derive(Clone, Debug)]
 pub struct CaExtension {
     /// The CA.
@@ -122,6 +123,13 @@ pub struct CaExtension {
     pub new: Certificate,
     /// The other files on this node that hold it and get the new one.
     pub trust_points: Vec<PathBuf>,
+}
+
+impl CaExtension {
+    /// Whether the CA itself stays as it is and only its copies change.
+    pub fn is_refresh(&self) -> bool {
+        self.old == self.new
+    }
 }
 
 /// The kubelet's client certificate file and what becomes of it.
@@ -264,6 +272,18 @@ pub fn recover(request: &RecoverRequest, observer: &mut dyn Observer) -> Result<
     for kind in CaKind::ALL {
         let Some(ca) = cas.get(kind) else { continue };
         if !policy.is_due(&ca.cert, now) {
+            // Not due, but its copies on this node may be of an older issue (this node took
+            // another node's extended CA): they get the CA file's, nothing is re-issued.
+            let current = CaExtension {
+                ca: kind,
+                path: ca.cert_path.clone(),
+                old: ca.cert.clone(),
+                new: ca.cert.clone(),
+                trust_points: Vec::new(),
+            };
+            if !trust_points_of(request, &current, &ca.others, &kubeconfigs)?.is_empty() {
+                plan.cas.push(current);
+            }
             continue;
         }
         let Some(key) = ca.key() else {
@@ -301,7 +321,8 @@ pub fn recover(request: &RecoverRequest, observer: &mut dyn Observer) -> Result<
     plan.kubelet_client = kubelet_client(request, &kubelet_conf, &policy, now)?;
     plan.kubelet_serving = kubelet_dir.as_deref().and_then(|d| self_signed_serving(request, d, &cas, &policy, now));
     for ext in &mut plan.cas {
-        ext.trust_points = trust_points_of(request, ext, &kubeconfigs)?;
+        let others = cas.get(ext.ca).map_or(&[][..], |ca| ca.others.as_slice());
+        ext.trust_points = trust_points_of(request, ext, others, &kubeconfigs)?;
     }
     plan.warnings.extend(clock_behind(&cas, &discovery, plan.kubelet_client.as_ref(), now));
     observer.recovery_planned(&plan);
@@ -317,6 +338,7 @@ pub fn recover(request: &RecoverRequest, observer: &mut dyn Observer) -> Result<
             let renewed: Vec<Renewed> = plan
                 .cas
                 .iter()
+                .filter(|e| !e.is_refresh())
                 .map(|e| Renewed {
                     name: e.ca.name().into(),
                     location: Location::CertDir {
@@ -344,7 +366,7 @@ pub fn recover(request: &RecoverRequest, observer: &mut dyn Observer) -> Result<
 
     // 3. The leaves, by the rotation itself (planned against the extended CAs in a dry run).
     if rotate.dry_run {
-        rotate.ca_certificates = plan.cas.iter().map(|e| (e.ca, e.new.clone())).collect();
+        rotate.ca_certificates = plan.cas.iter().filter(|e| !e.is_refresh()).map(|e| (e.ca, e.new.clone())).collect();
     }
     let rotation = rotation::rotate_observed(&rotate, observer)?;
 
@@ -494,23 +516,32 @@ fn renew_self_signed_serving(
     Ok(cert)
 }
 
-/// The files on this node other than the CA file that hold the CA `ext` extends: kubeconfigs
-/// embedding it, and the kubelet's `clientCAFile` when that is another file.
-fn trust_points_of(request: &RecoverRequest, ext: &CaExtension, kubeconfigs: &[PathBuf]) -> Result<Vec<PathBuf>> {
+/// The files on this node other than the CA file that hold an issue of the CA `ext` extends
+/// (or brings in step) other than its file's: kubeconfigs embedding it, and the kubelet's
+/// `clientCAFile` when that is another file. `others`: the rest of the CA file's bundle.
+fn trust_points_of(
+    request: &RecoverRequest,
+    ext: &CaExtension,
+    others: &[Certificate],
+    kubeconfigs: &[PathBuf],
+) -> Result<Vec<PathBuf>> {
     let mut points = Vec::new();
-    if ext.ca == CaKind::Ca {
-        let bundle = std::slice::from_ref(&ext.new);
-        for path in kubeconfigs {
-            if ca_rotation::kubeconfig_with_bundle(path, bundle, &ext.new.to_pem())?.is_some() {
-                points.push(path.clone());
-            }
+    if ext.ca != CaKind::Ca {
+        return Ok(points);
+    }
+    let bundle: Vec<Certificate> = std::iter::once(ext.new.clone()).chain(others.iter().cloned()).collect();
+    let bundle_pem: String = bundle.iter().map(Certificate::to_pem).collect();
+    for path in kubeconfigs {
+        if ca_rotation::kubeconfig_with_bundle(path, &bundle, &bundle_pem)?.is_some() {
+            points.push(path.clone());
         }
-        if let Some(file) = kubelet_client_ca_file(request)
-            && !rotation::same_file(&file, &ext.path)
-            && holds(&file, &ext.old)
-        {
-            points.push(file);
-        }
+    }
+    if let Some(file) = kubelet_client_ca_file(request).filter(|f| !rotation::same_file(f, &ext.path))
+        && let Ok(Some(have)) = kubepki_pki::store::read_certs(&file)
+        && have.iter().any(|c| c.spki == ext.old.spki && c.raw_subject == ext.old.raw_subject)
+        && have != bundle
+    {
+        points.push(file);
     }
     Ok(points)
 }
@@ -524,14 +555,6 @@ fn kubelet_client_ca_file(request: &RecoverRequest) -> Option<PathBuf> {
     Some(request.on_node(Path::new(file)))
 }
 
-/// Whether the PEM file at `path` holds `cert`'s key and subject (the CA, any issue of it).
-fn holds(path: &Path, cert: &Certificate) -> bool {
-    std::fs::read(path)
-        .ok()
-        .and_then(|b| Certificate::from_pem_bundle(&b, "").ok())
-        .is_some_and(|certs| certs.iter().any(|c| c.spki == cert.spki && c.raw_subject == cert.raw_subject))
-}
-
 /// Writes the extended CAs and their trust points in one transaction, after a backup in `dir`.
 fn write_cas(pki: &PkiDir, cas: &Cas, extensions: &[CaExtension], dir: &Path) -> Result<Vec<PathBuf>> {
     let mut tx = pki.transaction();
@@ -540,8 +563,10 @@ fn write_cas(pki: &PkiDir, cas: &Cas, extensions: &[CaExtension], dir: &Path) ->
         let others: String =
             cas.get(ext.ca).map(|ca| ca.others.iter().map(Certificate::to_pem).collect()).unwrap_or_default();
         let bundle_pem = format!("{}{others}", ext.new.to_pem());
-        tx.add(&ext.path, bundle_pem.clone().into_bytes(), fsio::mode_of(&ext.path).unwrap_or(CERT_MODE));
-        touched.push(ext.path.clone());
+        if !ext.is_refresh() {
+            tx.add(&ext.path, bundle_pem.clone().into_bytes(), fsio::mode_of(&ext.path).unwrap_or(CERT_MODE));
+            touched.push(ext.path.clone());
+        }
         for point in &ext.trust_points {
             let bundle = Certificate::from_pem_bundle(bundle_pem.as_bytes(), &ext.path.display().to_string())?;
             // A CA file (the kubelet's clientCAFile) gets the CA file's bundle; a kubeconfig, the

@@ -448,3 +448,32 @@ fn a_node_filesystem_under_root_is_recovered_with_the_nodes_paths() {
     let check = run(kubepki().arg("check").arg("--root").arg(root.path()));
     assert_eq!(check.code, 0, "{}{}", check.stdout, check.stderr);
 }
+
+/// A second control-plane node of the same dead cluster, given the first node's extended CAs:
+/// nothing is re-issued, its own copies (the kubelet's kubelet.conf among them, which no renewal
+/// rewrites) are brought in step, and the check of the result is OK.
+#[test]
+fn a_second_node_given_the_first_nodes_extended_cas_brings_its_copies_in_step() {
+    let base = TestDir::new();
+    dead_cluster(base.path(), true, 6443);
+    let (first, second) = (TestDir::new(), TestDir::new());
+    copy_tree(base.path(), first.path());
+    copy_tree(base.path(), second.path());
+    run(&mut recover_cmd(first.path())).ok();
+    for ca in ["pki/ca.crt", "pki/front-proxy-ca.crt", "pki/etcd/ca.crt"] {
+        std::fs::copy(first.join(ca), second.join(ca)).unwrap();
+    }
+    let r = run(&mut recover_cmd(second.path()));
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(!r.stdout.contains("extending CA"), "{}", r.stdout);
+    assert!(r.stdout.contains("[recover] bringing copies of CA ca in step"), "{}", r.stdout);
+    assert_eq!(second.read("pki/ca.crt"), first.read("pki/ca.crt"));
+    for conf in ["kubelet", "admin"] {
+        let kc = Kubeconfig::read_required(&second.join(&format!("{conf}.conf"))).unwrap();
+        let Some(PemSource::Embedded(ca)) = kc.cluster_ca(&kc.current().unwrap().cluster).unwrap() else { panic!() };
+        assert_eq!(String::from_utf8(ca).unwrap(), second.read("pki/ca.crt"), "{conf}.conf");
+    }
+    // In step now: a rerun has nothing to do.
+    let again = run(&mut recover_cmd(second.path())).ok();
+    assert!(!again.stdout.contains("copies of CA"), "{}", again.stdout);
+}

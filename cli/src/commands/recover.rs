@@ -180,6 +180,7 @@ pub(crate) fn run(args: &RecoverArgs) -> Result<ExitCode> {
             "dryRun": args.dry_run,
             "cas": report.plan.cas.iter().map(|e| json!({
                 "name": e.ca.name(),
+                "extended": !e.is_refresh(),
                 "path": e.path,
                 "oldSerial": e.old.serial,
                 "oldNotAfter": output::rfc3339(e.old.not_after),
@@ -237,7 +238,14 @@ fn read_nodes(file: &Path) -> Result<Vec<String>> {
 
 fn print_recovery_plan(plan: &RecoverPlan, dry_run: bool) {
     let verb = if dry_run { "would extend" } else { "extending" };
-    for e in &plan.cas {
+    for e in plan.cas.iter().filter(|e| e.is_refresh()) {
+        let verb = if dry_run { "would bring" } else { "bringing" };
+        println!("[recover] {verb} copies of CA {} in step with {}:", e.ca.name(), e.path.display());
+        for p in &e.trust_points {
+            println!("[recover]   {}", p.display());
+        }
+    }
+    for e in plan.cas.iter().filter(|e| !e.is_refresh()) {
         println!(
             "[recover] {verb} CA {} ({}): expires {} → {} with its own key (serial {} → {})",
             e.ca.name(),
@@ -297,7 +305,7 @@ fn print_result(report: &RecoverReport, checked: Option<&check::Report<'_>>) -> 
         );
     }
     let Some(checked) = checked else { return Ok(()) };
-    if !report.plan.cas.is_empty() {
+    if report.plan.cas.iter().any(|e| !e.is_refresh()) {
         println!("[recover] on other machines, the extended CAs must reach:");
         for e in &report.plan.elsewhere {
             println!("[recover]   {e}");
