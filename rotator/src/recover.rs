@@ -21,6 +21,29 @@
 //!
 //! Each step is its own journaled transaction, so a crash anywhere leaves every pair whole and
 //! a rerun finds what is still due and completes.
+//!
+//! # Example: recover this node, then write two workers' kubelet.conf
+//!
+//! ```no_run
+//! use kubepki_rotator::recover::{self, RecoverRequest, Workers};
+//!
+//! # fn main() -> Result<(), kubepki_rotator::Error> {
+//! let mut request = RecoverRequest::new("/etc/kubernetes/pki", "/etc/kubernetes");
+//! request.workers = Some(Workers {
+//!     nodes: vec!["worker-1".into(), "worker-2".into()],
+//!     out: "/root/recovered".into(),
+//!     ..Workers::default()
+//! });
+//! let report = recover::recover(&request, &mut ())?;
+//! for ca in report.plan.cas.iter().filter(|c| !c.is_refresh()) {
+//!     println!("{} extended until {}", ca.ca.name(), ca.new.not_after);
+//! }
+//! for step in &report.restart {
+//!     println!("then: {step}");
+//! }
+//! # Ok(())
+//! # }
+//! ```
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
