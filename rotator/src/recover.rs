@@ -218,6 +218,8 @@ pub struct RecoverReport {
     pub workers: Vec<(String, PathBuf)>,
     /// The restart sequence for this node.
     pub restart: Vec<String>,
+    /// An interrupted earlier rotation whose owed hook and verification were finished first.
+    pub finished: Option<rotation::pending::Pending>,
 }
 
 /// Told what a recovery is about to do.
@@ -261,6 +263,9 @@ pub fn recover(request: &RecoverRequest, observer: &mut dyn Observer) -> Result<
         allow_insecure_permissions: rotate.allow_insecure_permissions,
     };
     let (lock, pki, _) = kubepki_pki::bootstrap::open_locked(&rotate.cert_dir, &rotate.kubeconfig_dir, &options)?;
+    // A rotation killed after its write still owes its hook and verification: settled first
+    // (finished, or undone: an error), so that nothing here is undone by it later.
+    let finished = if rotate.dry_run { None } else { rotation::pending::finish_interrupted_locked(&rotate.cert_dir)? };
     let cas = Cas::load(&pki).map_err(|e| match e {
         Error::Pki(kubepki_pki::Error::KeyMismatch { key, cert }) => invalid(
             "cert_dir",
@@ -422,7 +427,7 @@ pub fn recover(request: &RecoverRequest, observer: &mut dyn Observer) -> Result<
         Some(w) if !rotate.dry_run => write_workers(request, w, &kubelet_conf, now)?,
         _ => Vec::new(),
     };
-    Ok(RecoverReport { plan, ca_written, ca_backup, rotation, workers, restart: restart_sequence() })
+    Ok(RecoverReport { plan, ca_written, ca_backup, rotation, workers, restart: restart_sequence(), finished })
 }
 
 fn to_time(d: Duration) -> time::Duration {

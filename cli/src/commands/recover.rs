@@ -12,7 +12,7 @@ use kubepki_rotator::hardening;
 use kubepki_rotator::inventory::{InventoryBuilder, SourcePath, Sources};
 use kubepki_rotator::plan::Plan;
 use kubepki_rotator::recover::{self, RecoverPlan, RecoverReport, RecoverRequest, Workers};
-use kubepki_rotator::rotation::Observer;
+use kubepki_rotator::rotation::{Observer, ResumedRun};
 use serde_json::{Value, json};
 
 use crate::commands::init::parse_duration;
@@ -115,6 +115,10 @@ impl Observer for Printer {
     fn planned(&mut self, plan: &Plan) {
         self.rotate.planned(plan);
     }
+
+    fn resumed(&mut self, run: &ResumedRun) {
+        self.rotate.resumed(run);
+    }
 }
 
 impl recover::Observer for Printer {
@@ -160,6 +164,7 @@ pub(crate) fn run(args: &RecoverArgs) -> Result<ExitCode> {
     let mut printer =
         Printer { rotate: PlanPrinter { table: args.output == Format::Table, dry_run: args.dry_run, flags } };
     let mut report = recover::recover(&request, &mut printer)?;
+    crate::interrupted::say(report.finished.as_ref());
     report.rotation.plan = rotate::complete_fixes(report.rotation.plan, &printer.rotate.flags);
 
     // The result, judged as `kubepki check` judges it (nothing to judge in a dry run).
