@@ -55,7 +55,7 @@ pub(crate) struct RecoverArgs {
     /// Renew what has expired or expires within this (e.g. 30d, 72h).
     #[arg(long, value_name = "DURATION", allow_hyphen_values = true, default_value = "30d", value_parser = parse_duration)]
     threshold: Duration,
-    /// Set NotBefore this far back, for nodes whose clocks lag [default: kubeadm's 5m].
+    /// Set NotBefore this far back (kubeadm's is 5m), for nodes whose clocks lag.
     #[arg(long, value_name = "DURATION", allow_hyphen_values = true, default_value = "5m", value_parser = parse_duration)]
     backdate: Duration,
     /// The lifetime of an extended CA [default: the one it had].
