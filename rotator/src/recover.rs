@@ -252,9 +252,6 @@ pub fn recover(request: &RecoverRequest, observer: &mut dyn Observer) -> Result<
         return Err(invalid("cert_dir", format!("{} is not a directory (the cert dir)", rotate.cert_dir.display())));
     }
     let kubelet_dir = request.kubelet_dir.as_ref().map(|d| request.on_node(d)).filter(|d| d.is_dir());
-    if let Some(dir) = kubelet_dir.as_ref().filter(|d| d.join(kubepki_pki::node::CERT_FILE).exists()) {
-        rotate.kubelet_serving_dirs.push(dir.clone());
-    }
 
     // 1. Every input, under the cert dir's lock.
     let options = InitOptions {
@@ -276,7 +273,18 @@ pub fn recover(request: &RecoverRequest, observer: &mut dyn Observer) -> Result<
         ),
         other => other,
     })?;
-    let policy = request.policy();
+    // A kubelet serving pair signed by a CA of the cert dir is the rotation's; a self-signed one
+    // is recover's own (below).
+    let ca_signed = |d: &&PathBuf| {
+        kubepki_pki::store::read_certs(&d.join(kubepki_pki::node::CERT_FILE))
+            .ok()
+            .flatten()
+            .and_then(|certs| certs.into_iter().next())
+            .is_some_and(|c| cas.issuer_of(&c).is_some())
+    };
+    if let Some(dir) = kubelet_dir.as_ref().filter(ca_signed) {
+        rotate.kubelet_serving_dirs.push(dir.clone());
+    }
     let kubeconfigs = targets::kubeconfigs_in(&rotate.kubeconfig_dir)
         .into_iter()
         .chain(rotate.kubeconfigs.iter().cloned())
@@ -296,63 +304,8 @@ pub fn recover(request: &RecoverRequest, observer: &mut dyn Observer) -> Result<
             ),
         ));
     }
-    let mut plan = RecoverPlan { now: Some(now), ..RecoverPlan::default() };
-    for kind in CaKind::ALL {
-        let Some(ca) = cas.get(kind) else { continue };
-        if !policy.is_due(&ca.cert, now) {
-            // Not due, but its copies on this node may be of an older issue (this node took
-            // another node's extended CA): they get the CA file's, nothing is re-issued.
-            let current = CaExtension {
-                ca: kind,
-                path: ca.cert_path.clone(),
-                old: ca.cert.clone(),
-                new: ca.cert.clone(),
-                trust_points: Vec::new(),
-            };
-            if !trust_points_of(request, &current, &ca.others, &kubeconfigs)?.is_empty() {
-                plan.cas.push(current);
-            }
-            continue;
-        }
-        let Some(key) = ca.key() else {
-            return Err(invalid(
-                "cert_dir",
-                format!(
-                    "{} ({}) expires {} and its key {} is absent: recover extends a CA with its own key; put the key \
-                     back (from a backup of the cert dir)",
-                    ca.name,
-                    ca.cert_path.display(),
-                    ca.cert.not_after.date(),
-                    ca.key_path.display()
-                ),
-            ));
-        };
-        let lifetime = request
-            .ca_lifetime
-            .or_else(|| plan::original_lifetime(ca.cert.not_before, ca.cert.not_after))
-            .unwrap_or(Lifetime::DEFAULT_CA);
-        let new = kubepki_pki::issue::extend_ca(&ca.cert, key, Validity::backdated(now, lifetime, request.backdate))?;
-        plan.cas.push(CaExtension {
-            ca: kind,
-            path: ca.cert_path.clone(),
-            old: ca.cert.clone(),
-            new,
-            trust_points: Vec::new(),
-        });
-        for point in ca_rotation::trust_points(kind) {
-            if !plan.elsewhere.contains(&point) {
-                plan.elsewhere.push(point);
-            }
-        }
-    }
     let kubelet_conf = rotate.kubeconfig_dir.join("kubelet.conf");
-    plan.kubelet_client = kubelet_client(request, &kubelet_conf, &policy, now)?;
-    plan.kubelet_serving = kubelet_dir.as_deref().and_then(|d| self_signed_serving(request, d, &cas, &policy, now));
-    for ext in &mut plan.cas {
-        let others = cas.get(ext.ca).map_or(&[][..], |ca| ca.others.as_slice());
-        ext.trust_points = trust_points_of(request, ext, others, &kubeconfigs)?;
-    }
-    plan.warnings.extend(clock_behind(&cas, &discovery, plan.kubelet_client.as_ref(), now));
+    let mut plan = plan_recovery(request, &cas, &discovery, &kubeconfigs, kubelet_dir.as_deref(), &kubelet_conf, now)?;
     observer.recovery_planned(&plan);
 
     // 2. The CAs, with every trust point on this node.
@@ -428,6 +381,77 @@ pub fn recover(request: &RecoverRequest, observer: &mut dyn Observer) -> Result<
         _ => Vec::new(),
     };
     Ok(RecoverReport { plan, ca_written, ca_backup, rotation, workers, restart: restart_sequence(), finished })
+}
+
+/// Recover's own plan — the CAs to extend (or whose copies to bring in step), the kubelet's
+/// client certificate and self-signed serving pair, warnings — from what step 1 read.
+fn plan_recovery(
+    request: &RecoverRequest,
+    cas: &Cas,
+    discovery: &targets::Discovery,
+    kubeconfigs: &[PathBuf],
+    kubelet_dir: Option<&Path>,
+    kubelet_conf: &Path,
+    now: OffsetDateTime,
+) -> Result<RecoverPlan> {
+    let policy = request.policy();
+    let mut plan = RecoverPlan { now: Some(now), ..RecoverPlan::default() };
+    for kind in CaKind::ALL {
+        let Some(ca) = cas.get(kind) else { continue };
+        if !policy.is_due(&ca.cert, now) {
+            // Not due, but its copies on this node may be of an older issue (this node took
+            // another node's extended CA): they get the CA file's, nothing is re-issued.
+            let current = CaExtension {
+                ca: kind,
+                path: ca.cert_path.clone(),
+                old: ca.cert.clone(),
+                new: ca.cert.clone(),
+                trust_points: Vec::new(),
+            };
+            if !trust_points_of(request, &current, &ca.others, kubeconfigs)?.is_empty() {
+                plan.cas.push(current);
+            }
+            continue;
+        }
+        let Some(key) = ca.key() else {
+            return Err(invalid(
+                "cert_dir",
+                format!(
+                    "{} ({}) expires {} and its key {} is absent: recover extends a CA with its own key; put the key \
+                     back (from a backup of the cert dir)",
+                    ca.name,
+                    ca.cert_path.display(),
+                    ca.cert.not_after.date(),
+                    ca.key_path.display()
+                ),
+            ));
+        };
+        let lifetime = request
+            .ca_lifetime
+            .or_else(|| plan::original_lifetime(ca.cert.not_before, ca.cert.not_after))
+            .unwrap_or(Lifetime::DEFAULT_CA);
+        let new = kubepki_pki::issue::extend_ca(&ca.cert, key, Validity::backdated(now, lifetime, request.backdate))?;
+        plan.cas.push(CaExtension {
+            ca: kind,
+            path: ca.cert_path.clone(),
+            old: ca.cert.clone(),
+            new,
+            trust_points: Vec::new(),
+        });
+        for point in ca_rotation::trust_points(kind) {
+            if !plan.elsewhere.contains(&point) {
+                plan.elsewhere.push(point);
+            }
+        }
+    }
+    plan.kubelet_client = kubelet_client(request, kubelet_conf, &policy, now)?;
+    plan.kubelet_serving = kubelet_dir.and_then(|d| self_signed_serving(request, d, cas, &policy, now));
+    for ext in &mut plan.cas {
+        let others = cas.get(ext.ca).map_or(&[][..], |ca| ca.others.as_slice());
+        ext.trust_points = trust_points_of(request, ext, others, kubeconfigs)?;
+    }
+    plan.warnings.extend(clock_behind(cas, discovery, plan.kubelet_client.as_ref(), now));
+    Ok(plan)
 }
 
 fn to_time(d: Duration) -> time::Duration {
