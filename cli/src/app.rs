@@ -4,8 +4,8 @@ use clap::{Parser, Subcommand};
 
 use crate::commands::{
     audit::AuditArgs, check::CheckArgs, completion::CompletionArgs, csr::CsrArgs, init::InitArgs, issue::IssueArgs,
-    kubeconfig::KubeconfigArgs, man::ManArgs, rotate::RotateArgs, rotate_ca::RotateCaArgs, rotate_sa::RotateSaArgs,
-    sa::SaArgs, tree::TreeArgs, verify::VerifyArgs,
+    kubeconfig::KubeconfigArgs, man::ManArgs, recover::RecoverArgs, rotate::RotateArgs, rotate_ca::RotateCaArgs,
+    rotate_sa::RotateSaArgs, sa::SaArgs, tree::TreeArgs, verify::VerifyArgs,
 };
 
 const AFTER_HELP: &str = "\
@@ -39,6 +39,10 @@ pub(crate) enum Command {
     /// Renew what a policy says is due — leaves, kubeconfig copies — with a plan, a backup,
     /// an audit log and a lock; safe to run from cron.
     Rotate(Box<RotateArgs>),
+    /// Bring back a cluster whose certificates expired, offline: extend expired CAs with their
+    /// own keys, renew every expired leaf, kubeconfig and the kubelet's client certificate,
+    /// write the workers' kubelet.conf, then check the result.
+    Recover(Box<RecoverArgs>),
     /// Rotate a CA in phases (prepare, trust, reissue, retire) with an overlap bundle.
     RotateCa(RotateCaArgs),
     /// Rotate the service-account signing key in phases (prepare, trust, reissue, retire) with

@@ -19,7 +19,8 @@ pub(crate) fn finish_locked(cert_dir: &Path) -> Result<()> {
     Ok(())
 }
 
-fn say(finished: Option<&Pending>) {
+/// Says that an interrupted rotation was finished, if one was.
+pub(crate) fn say(finished: Option<&Pending>) {
     if let Some(p) = finished {
         eprintln!(
             "kubepki: finished the rotation interrupted at {} (pid {}, renewing {}): its --exec ran again and every \

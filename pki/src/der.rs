@@ -311,6 +311,51 @@ fn signed_with_subject<'a>(
     Ok((out, algorithm))
 }
 
+/// A certificate's TBSCertificate (whole encoding) with its serial number and validity
+/// replaced — `serial` the INTEGER's contents, `not_before`/`not_after` whole Time encodings
+/// ([`time`]) — and everything else (issuer, subject, key, extensions) kept byte for byte, and
+/// its signatureAlgorithm (whole encoding): what a CA re-issued with its own key signs.
+pub(crate) fn tbs_with_serial_and_validity<'a>(
+    cert: &'a [u8],
+    serial: &[u8],
+    not_before: &[u8],
+    not_after: &[u8],
+) -> Result<(Vec<u8>, &'a [u8]), &'static str> {
+    let mut outer = Reader::new(Reader::new(cert).expect(TAG_SEQUENCE)?);
+    let part = outer.expect(TAG_SEQUENCE)?;
+    let algorithm = outer.expect_tlv(TAG_SEQUENCE)?.encoded;
+    let mut fields = Reader::new(part);
+    let mut body = Vec::with_capacity(part.len() + 16);
+    if fields.peek() == Some(TAG_CONTEXT_0) {
+        body.extend_from_slice(fields.read()?.encoded);
+    }
+    fields.expect(TAG_INTEGER)?;
+    write_tlv(&mut body, TAG_INTEGER, serial);
+    body.extend_from_slice(fields.expect_tlv(TAG_SEQUENCE)?.encoded);
+    body.extend_from_slice(fields.expect_tlv(TAG_SEQUENCE)?.encoded);
+    fields.expect(TAG_SEQUENCE)?;
+    write_tlv(&mut body, TAG_SEQUENCE, &[not_before, not_after].concat());
+    body.extend_from_slice(fields.rest());
+    let mut out = Vec::with_capacity(body.len() + 4);
+    write_tlv(&mut out, TAG_SEQUENCE, &body);
+    Ok((out, algorithm))
+}
+
+/// An X.509 Time as RFC 5280 §4.1.2.5 wants it: UTCTime through 2049, GeneralizedTime from 2050.
+pub(crate) fn time(t: time::OffsetDateTime) -> Vec<u8> {
+    let t = t.to_offset(time::UtcOffset::UTC);
+    let (tag, year) = if (1950..2050).contains(&t.year()) {
+        (TAG_UTC_TIME, format!("{:02}", t.year() % 100))
+    } else {
+        (TAG_GENERALIZED_TIME, format!("{:04}", t.year()))
+    };
+    let text =
+        format!("{year}{:02}{:02}{:02}{:02}{:02}Z", u8::from(t.month()), t.day(), t.hour(), t.minute(), t.second());
+    let mut out = Vec::with_capacity(text.len() + 2);
+    write_tlv(&mut out, tag, text.as_bytes());
+    out
+}
+
 /// A Certificate of `tbs` and `algorithm` (whole encodings) and the `signature` over `tbs`.
 pub(crate) fn certificate(tbs: &[u8], algorithm: &[u8], signature: &[u8]) -> Vec<u8> {
     let mut bits = Vec::with_capacity(signature.len() + 1);

@@ -163,6 +163,46 @@ pub fn self_signed_ca(common_name: &str, key: &PrivateKey, validity: Validity) -
     Certificate::from_der(cert.der().to_vec(), common_name)
 }
 
+/// Re-issues a self-signed CA certificate with its own key, as `kubepki recover` extends an
+/// expired CA: a new serial number and the new `validity`, everything else — subject, issuer,
+/// public key, SubjectKeyIdentifier, every extension — byte for byte the old certificate's, so
+/// that every certificate the CA ever signed chains to the new one. `key` must be the CA's.
+pub fn extend_ca(old: &Certificate, key: &PrivateKey, validity: Validity) -> Result<Certificate> {
+    let name = old.subject.common_name.as_str();
+    let invalid = |reason: String| Error::InvalidCertificate { source_name: name.to_owned(), reason };
+    if !old.is_ca || !old.is_self_issued() {
+        return Err(invalid("not a self-signed CA certificate: only a root CA is extended with its own key".into()));
+    }
+    if !key.matches_spki(&old.spki) {
+        return Err(Error::KeyMismatch { key: format!("the key of {name}"), cert: name.to_owned() });
+    }
+    // kubeadm's serials: uniform in [1, 2^63), in the INTEGER's shortest form.
+    let serial = random_serial()?.to_bytes();
+    let start = serial.iter().position(|&b| b != 0).unwrap_or(serial.len() - 1);
+    let serial = match serial[start] & 0x80 {
+        0 => serial[start..].to_vec(),
+        _ => [&[0][..], &serial[start..]].concat(),
+    };
+    let (tbs, algorithm) = der::tbs_with_serial_and_validity(
+        old.der(),
+        &serial,
+        &der::time(validity.not_before),
+        &der::time(validity.not_after),
+    )
+    .map_err(|reason| invalid(format!("its certificate does not parse: {reason}")))?;
+    let signature = key
+        .key_pair()?
+        .sign(&tbs)
+        .map_err(|source| Error::Crypto { action: format!("sign the {name} CA certificate again"), source })?;
+    let new = Certificate::from_der(der::certificate(&tbs, algorithm, &signature), name)?;
+    // The old certificate's signature algorithm must be the one this key signs with (Go's and
+    // kubeadm's choice for the key: SHA-256, SHA-384 for P-384): otherwise refuse, naming it.
+    new.verify_issued_by(&new).map_err(|reason| {
+        invalid(format!("it cannot be re-signed with its key as it was signed ({}): {reason}", old.signature_algorithm))
+    })?;
+    Ok(new)
+}
+
 /// Signs leaves with one CA; build it once, sign many.
 pub struct Signer<'a> {
     issuer: Issuer<'a, &'a KeyPair>,
@@ -306,6 +346,36 @@ mod tests {
     use super::*;
     use crate::cert::hex;
     use crate::key::KeyAlgorithm;
+
+    /// An extended CA keeps its subject, key and SKI (every byte but the serial, the dates and
+    /// the signature), and what the old one signed verifies against it.
+    #[test]
+    fn an_extended_ca_keeps_its_identity_and_its_leaves() {
+        let now = OffsetDateTime::now_utc().replace_nanosecond(0).unwrap();
+        let then = now - time::Duration::days(4000);
+        let old_validity = Validity { not_before: then, not_after: then + time::Duration::days(3650) };
+        for alg in [KeyAlgorithm::EcdsaP256, KeyAlgorithm::EcdsaP384, KeyAlgorithm::Rsa2048] {
+            let key = alg.generate().unwrap();
+            let old = self_signed_ca("kubernetes", &key, old_validity).unwrap();
+            let leaf_key = KeyAlgorithm::EcdsaP256.generate().unwrap();
+            let request =
+                CertRequest { subject: Subject::new("x", ["y"]), sans: AltNames::new(), usage: Usage::Client };
+            let leaf_validity = Validity { not_before: then, not_after: then + time::Duration::days(365) };
+            let leaf = Signer::new("ca", &old, &key).unwrap().sign("x", &request, &leaf_key, leaf_validity).unwrap();
+            let leaf = Certificate::from_der(leaf, "x").unwrap();
+            // 2059: GeneralizedTime.
+            let validity = Validity { not_before: now, not_after: now + time::Duration::days(3650 * 3) };
+            let new = extend_ca(&old, &key, validity).unwrap();
+            assert_eq!((new.raw_subject.clone(), new.spki.clone()), (old.raw_subject.clone(), old.spki.clone()));
+            assert_eq!(new.subject_key_id, old.subject_key_id);
+            assert_ne!(new.serial, old.serial);
+            assert_eq!((new.not_before, new.not_after), (validity.not_before, validity.not_after), "{alg:?}");
+            assert_eq!(leaf.verify_issued_by(&new), Ok(()), "{alg:?}");
+            let other = alg.generate().unwrap();
+            assert!(extend_ca(&old, &other, validity).is_err());
+            assert!(extend_ca(&leaf, &leaf_key, validity).is_err());
+        }
+    }
 
     /// Groups are written as Go's crypto/x509 writes a pkix.Name's Organization: all in one RDN
     /// sorted as DER sorts a SET OF, then the CN. The expected bytes are pyca/cryptography's

@@ -129,6 +129,14 @@ impl Validity {
         }
     }
 
+    /// A window for a certificate issued at `now` with NotBefore `backdate` earlier (recover's
+    /// `--backdate`, for nodes whose clocks lag) and NotAfter = now + `lifetime`.
+    pub fn backdated(now: OffsetDateTime, lifetime: Lifetime, backdate: Duration) -> Self {
+        let now = now.replace_nanosecond(0).unwrap_or(now);
+        let backdate = time::Duration::try_from(backdate).unwrap_or(time::Duration::ZERO);
+        Self { not_before: now - backdate, not_after: now + lifetime.as_time() }
+    }
+
     /// The window of a renewal issued at `now` of a certificate valid from `not_before` to
     /// `not_after`: the same span to the second, with the same backdate — kubeadm's five
     /// minutes when the certificate has it ([`backdate_of`]), none when it has not — so NotAfter

@@ -367,7 +367,7 @@ impl CaRotation {
         }
         if self.ca == CaKind::Ca {
             for path in &self.kubeconfigs {
-                if let Some(text) = self.kubeconfig_with_bundle(path, bundle, &bundle_pem)? {
+                if let Some(text) = kubeconfig_with_bundle(path, bundle, &bundle_pem)? {
                     tx.add(path, text.as_bytes(), fsio::mode_of(path)?);
                     touched.push(path.clone());
                 }
@@ -376,29 +376,6 @@ impl CaRotation {
         let files: Vec<&Path> = touched.iter().map(PathBuf::as_path).collect();
         Backup::create(backup_dir, &files)?;
         Ok(tx.commit()?)
-    }
-
-    /// A kubeconfig rewritten so that every cluster whose CA is one of `bundle` (or an earlier
-    /// bundle with one of them) carries `bundle_pem`; `None` if nothing changes.
-    fn kubeconfig_with_bundle(
-        &self,
-        path: &Path,
-        bundle: &[Certificate],
-        bundle_pem: &str,
-    ) -> Result<Option<zeroize::Zeroizing<String>>> {
-        let mut kc = Kubeconfig::read_required(path)?;
-        let source = path.display().to_string();
-        let mut changed = false;
-        for cluster in kc.cluster_names().into_iter().map(str::to_owned).collect::<Vec<_>>() {
-            let Some(PemSource::Embedded(pem)) = kc.cluster_ca(&cluster)? else { continue };
-            let Ok(have) = Certificate::from_pem_bundle(&pem, &source) else { continue };
-            let ours = have.iter().any(|c| bundle.iter().any(|b| b.spki == c.spki && b.raw_subject == c.raw_subject));
-            if ours && have != bundle {
-                kc.set_cluster_ca(&cluster, bundle_pem)?;
-                changed = true;
-            }
-        }
-        Ok(changed.then(|| kc.to_yaml()))
     }
 
     /// Phase 2: every trust point gets old + new; signing stays with the old CA.
@@ -472,6 +449,7 @@ impl CaRotation {
                 reuse_key: false,
                 algorithm: None,
                 desired: Desired::default(),
+                backdate: None,
             };
             let mut the_plan = plan::plan(&discovery, &cas, &options)?;
             the_plan.renewals.retain(|r| r.ca == self.ca);
@@ -568,6 +546,28 @@ impl phases::Recorded for State {
     fn set_phase(&mut self, phase: Phase) {
         self.phase = phase;
     }
+}
+
+/// A kubeconfig rewritten so that every cluster whose CA is one of `bundle` (or an earlier
+/// bundle with one of them) carries `bundle_pem`; `None` if nothing changes.
+pub(crate) fn kubeconfig_with_bundle(
+    path: &Path,
+    bundle: &[Certificate],
+    bundle_pem: &str,
+) -> Result<Option<zeroize::Zeroizing<String>>> {
+    let mut kc = Kubeconfig::read_required(path)?;
+    let source = path.display().to_string();
+    let mut changed = false;
+    for cluster in kc.cluster_names().into_iter().map(str::to_owned).collect::<Vec<_>>() {
+        let Some(PemSource::Embedded(pem)) = kc.cluster_ca(&cluster)? else { continue };
+        let Ok(have) = Certificate::from_pem_bundle(&pem, &source) else { continue };
+        let ours = have.iter().any(|c| bundle.iter().any(|b| b.spki == c.spki && b.raw_subject == c.raw_subject));
+        if ours && have != bundle {
+            kc.set_cluster_ca(&cluster, bundle_pem)?;
+            changed = true;
+        }
+    }
+    Ok(changed.then(|| kc.to_yaml()))
 }
 
 /// A phase whose hook or verification failed is undone as [`CaRotation::abort`] undoes it.

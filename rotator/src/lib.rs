@@ -23,6 +23,7 @@ pub mod phases;
 pub mod plan;
 pub mod policy;
 pub mod prometheus;
+pub mod recover;
 pub mod restart;
 pub mod rotation;
 pub mod sa_rotation;

@@ -228,6 +228,9 @@ pub struct PlanOptions {
     pub algorithm: Option<KeyAlgorithm>,
     /// What the command line or configuration asks for.
     pub desired: Desired,
+    /// NotBefore this long before the moment of issue for every renewal (`recover
+    /// --backdate`), instead of the backdate each certificate had.
+    pub backdate: Option<std::time::Duration>,
 }
 
 impl PlanOptions {
@@ -244,6 +247,7 @@ impl PlanOptions {
             reuse_key: false,
             algorithm: None,
             desired: Desired::default(),
+            backdate: None,
         }
     }
 }
@@ -300,7 +304,14 @@ fn desired_sans(current: &AltNames, rule: SanRule, desired: &Desired) -> Result<
 
 /// The validity of a renewal: `--validity`, else the span of the certificate replaced (its
 /// lifetime to the second, backdate kept), else kubeadm's one year.
-fn renewal_validity(now: OffsetDateTime, old: Option<&Certificate>, validity: Option<Lifetime>) -> Validity {
+fn renewal_validity(options: &PlanOptions, old: Option<&Certificate>) -> Validity {
+    let (now, validity) = (options.now, options.validity);
+    if let Some(backdate) = options.backdate {
+        let lifetime = validity
+            .or_else(|| old.and_then(|o| original_lifetime(o.not_before, o.not_after)))
+            .unwrap_or(Lifetime::DEFAULT_CERT);
+        return Validity::backdated(now, lifetime, backdate);
+    }
     match (validity, old) {
         (Some(lifetime), _) => Validity::starting_at(now, lifetime),
         (None, Some(old)) => Validity::renewing(now, old.not_before, old.not_after)
@@ -395,7 +406,7 @@ pub fn plan(discovery: &Discovery, cas: &Cas, options: &PlanOptions) -> Result<P
             reasons,
             old: Some(target.cert.clone()),
             request,
-            validity: renewal_validity(options.now, Some(&target.cert), options.validity),
+            validity: renewal_validity(options, Some(&target.cert)),
             clamped: false,
             reuse_key: options.reuse_key,
             old_algorithm: Some(old_algorithm),
@@ -526,7 +537,7 @@ fn reissue(u: &Unusable, cas: &Cas, options: &PlanOptions) -> Result<Renewal> {
         reasons: vec![Reason::Forced, problem],
         old: u.cert.clone(),
         request,
-        validity: renewal_validity(options.now, u.cert.as_ref(), options.validity),
+        validity: renewal_validity(options, u.cert.as_ref()),
         clamped: false,
         reuse_key: false,
         old_algorithm,

@@ -143,6 +143,14 @@ impl Cas {
         Ok(Self { cas })
     }
 
+    /// Plans and signs with `cert` as the certificate of the CA `kind` (which must be present:
+    /// otherwise nothing changes): a CA `recover` extends, with the same key and subject.
+    pub fn replace_certificate(&mut self, kind: CaKind, cert: Certificate) {
+        if let Some(ca) = self.cas.iter_mut().find(|c| c.name == kind.name()) {
+            ca.cert = cert;
+        }
+    }
+
     /// The CA of a kind, if present.
     pub fn get(&self, kind: CaKind) -> Option<&CertificateAuthority> {
         self.cas.iter().find(|c| c.name == kind.name())

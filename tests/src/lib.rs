@@ -260,15 +260,21 @@ pub fn free_port() -> u16 {
 /// `etcd/ca.crt` and its healthcheck client certificate, as kubeadm's probes used it; add the
 /// command's arguments.
 pub fn etcdctl_healthcheck(url: &str, pki: &Path) -> Command {
+    etcdctl_as(url, pki, "etcd/healthcheck-client")
+}
+
+/// [`etcdctl_healthcheck`] with another client certificate of the cert dir `pki`, by its base
+/// name (`apiserver-etcd-client`: the API server's).
+pub fn etcdctl_as(url: &str, pki: &Path, client: &str) -> Command {
     let mut cmd = Command::new("etcdctl");
     cmd.env("ETCDCTL_API", "3")
         .args(["--endpoints", url])
         .arg("--cacert")
         .arg(pki.join("etcd/ca.crt"))
         .arg("--cert")
-        .arg(pki.join("etcd/healthcheck-client.crt"))
+        .arg(pki.join(format!("{client}.crt")))
         .arg("--key")
-        .arg(pki.join("etcd/healthcheck-client.key"));
+        .arg(pki.join(format!("{client}.key")));
     cmd
 }
 

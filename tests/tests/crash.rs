@@ -15,7 +15,7 @@ use crate::common::*;
 
 /// Checks the invariants of a cert dir and kubeconfig dir after a crash (and after a rerun).
 /// Returns the number of live pairs checked.
-fn assert_consistent(dir: &Path, context: &str) -> usize {
+pub(crate) fn assert_consistent(dir: &Path, context: &str) -> usize {
     let pki = dir.join("pki");
     let mut pairs = 0;
     for sub in ["", "etcd"] {
@@ -58,10 +58,14 @@ fn assert_consistent(dir: &Path, context: &str) -> usize {
         let kc = Kubeconfig::from_yaml(&std::fs::read_to_string(&path).unwrap(), "kc")
             .unwrap_or_else(|e| panic!("{context}: {}: {e}", path.display()));
         let user = kc.current().unwrap().user;
-        let (Some(PemSource::Embedded(c)), Some(PemSource::Embedded(k))) =
-            (kc.client_certificate(&user).unwrap(), kc.client_key(&user).unwrap())
-        else {
-            panic!("{context}: {} lost its credentials", path.display())
+        let (c, k) = match (kc.client_certificate(&user).unwrap(), kc.client_key(&user).unwrap()) {
+            (Some(PemSource::Embedded(c)), Some(PemSource::Embedded(k))) => (c, k),
+            // The kubelet's one-file pair (kubelet-client-current.pem): whatever it links to.
+            (Some(PemSource::File(c)), Some(PemSource::File(k))) if c == k => {
+                let pem = std::fs::read(&c).unwrap_or_else(|e| panic!("{context}: {}: {e}", c.display()));
+                (pem.clone(), pem)
+            }
+            _ => panic!("{context}: {} lost its credentials", path.display()),
         };
         let cert = Certificate::from_pem_bundle(&c, "c").unwrap().remove(0);
         let key = PrivateKey::from_pem(std::str::from_utf8(&k).unwrap(), "k").unwrap();
@@ -71,7 +75,7 @@ fn assert_consistent(dir: &Path, context: &str) -> usize {
     pairs
 }
 
-fn no_leftovers(dir: &Path, context: &str) {
+pub(crate) fn no_leftovers(dir: &Path, context: &str) {
     let mut stack = vec![dir.join("pki"), dir.to_path_buf()];
     if dir.join("tmp").is_dir() {
         // Backups: finished ones only.
@@ -89,7 +93,7 @@ fn no_leftovers(dir: &Path, context: &str) {
     }
 }
 
-fn with_failpoint(cmd: &mut Command, point: &str) -> Run {
+pub(crate) fn with_failpoint(cmd: &mut Command, point: &str) -> Run {
     run(cmd.env("KUBEPKI_FAILPOINT", point))
 }
 
@@ -102,7 +106,7 @@ fn journal_pending(dir: &Path) -> bool {
 /// After a kill: with no commit cut short, the tree is consistent as it is; either way, the
 /// next kubepki command (here a dry run, which takes the lock and completes or discards an
 /// interrupted write before it reads anything) leaves every pair old or new.
-fn assert_recovers(dir: &Path, context: &str) {
+pub(crate) fn assert_recovers(dir: &Path, context: &str) {
     if !journal_pending(dir) {
         assert_consistent(dir, context);
     }
@@ -136,7 +140,7 @@ fn rotate_cmd(dir: &Path) -> Command {
 }
 
 /// The failpoints of one transaction of `files` files.
-fn points(files: usize) -> Vec<String> {
+pub(crate) fn points(files: usize) -> Vec<String> {
     let mut v: Vec<String> =
         ["commit:begin", "commit:staged", "commit:journaled", "commit:renamed-all"].map(String::from).to_vec();
     v.extend((1..=files).map(|n| format!("commit:renamed-one@{n}")));

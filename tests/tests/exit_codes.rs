@@ -108,6 +108,20 @@ fn scenario(command: &str, situation: &str, dir: &TestDir) -> Option<std::proces
             dirs(&mut cmd, &pki);
             &mut cmd
         }
+        ("recover", _) => {
+            dirs(&mut cmd, if situation == "missing input file" { &missing } else { &pki });
+            cmd.arg("--kubelet-dir").arg(&missing);
+            match situation {
+                "invalid input" => cmd.args(["--ca-validity", "bogus"]),
+                "lock held" => cmd.args(lock),
+                // This node's files are recovered (nothing was due), then etcd cannot be reached.
+                "partial failure" => cmd
+                    .args(["--nodes-from-etcd", &format!("https://127.0.0.1:{}", free_port())])
+                    .arg("--out")
+                    .arg(dir.join("workers")),
+                _ => &mut cmd,
+            }
+        }
         ("rotate-ca", "missing input file") => {
             cmd.args(["prepare", "--ca", "front-proxy-ca"]);
             dirs(&mut cmd, &missing);

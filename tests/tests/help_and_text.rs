@@ -103,6 +103,8 @@ fn a_negative_duration_is_a_clear_input_error_not_an_unknown_flag() {
         (vec!["check", "--warn", "-5d"], "--warn"),
         (vec!["audit", "--max-leaf-lifetime", "-5h"], "--max-leaf-lifetime"),
         (vec!["verify", "--timeout", "-1s"], "--timeout"),
+        (vec!["recover", "--threshold", "-5d"], "--threshold"),
+        (vec!["recover", "--ca-validity", "-1d"], "--ca-validity"),
     ] {
         let r = run(kubepki().current_dir(dir.path()).args(&args).arg("--cert-dir").arg(dir.join("pki")));
         assert_eq!(r.code, 2, "{args:?}: {}", r.stderr);

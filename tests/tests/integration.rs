@@ -20,6 +20,7 @@ mod join;
 mod kubeadm_fixture;
 mod post_write;
 mod progress;
+mod recover;
 mod relative_paths;
 mod restart;
 mod rotate;

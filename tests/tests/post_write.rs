@@ -251,3 +251,25 @@ fn any_writing_command_finishes_an_interrupted_rotation_first() {
     assert!(d.join("resumed").exists());
     assert!(!record(d.path()).exists());
 }
+
+#[test]
+fn recover_finishes_an_interrupted_rotation_before_it_writes() {
+    let d = TestDir::new();
+    init(d.path(), &[]).ok();
+    let (mut child, _, sleeper) = rotation_in_its_hook(d.path(), 0);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let r = run(kubepki()
+        .arg("recover")
+        .arg("--cert-dir")
+        .arg(d.join("pki"))
+        .arg("--kubeconfig-dir")
+        .arg(d.path())
+        .arg("--kubelet-dir")
+        .arg(d.join("no-kubelet")))
+    .ok();
+    assert!(r.stderr.contains("finished the rotation interrupted at"), "{}", r.stderr);
+    wait_gone(sleeper, "the interrupted hook's background process");
+    assert!(d.join("resumed").exists());
+    assert!(!record(d.path()).exists());
+}

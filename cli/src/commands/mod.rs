@@ -8,6 +8,7 @@ pub(crate) mod init;
 pub(crate) mod issue;
 pub(crate) mod kubeconfig;
 pub(crate) mod man;
+pub(crate) mod recover;
 pub(crate) mod rotate;
 pub(crate) mod rotate_ca;
 pub(crate) mod rotate_sa;
@@ -27,6 +28,7 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Kubeconfig(args) => kubeconfig::run(&args),
         Command::Check(args) => check::run(&args),
         Command::Rotate(args) => rotate::run(&args),
+        Command::Recover(args) => recover::run(&args),
         Command::RotateCa(args) => rotate_ca::run(&args),
         Command::RotateSa(args) => rotate_sa::run(&args),
         Command::Sa(args) => sa::run(&args),

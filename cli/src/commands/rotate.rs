@@ -143,11 +143,11 @@ pub(crate) fn parse_at(s: &str) -> Result<OffsetDateTime, String> {
 }
 
 /// Shows the plan on the table output as soon as it is made: before anything is written.
-struct PlanPrinter {
-    table: bool,
-    dry_run: bool,
+pub(crate) struct PlanPrinter {
+    pub(crate) table: bool,
+    pub(crate) dry_run: bool,
     /// The flags every hint's command carries (` --cert-dir DIR`, as the user gave them).
-    flags: String,
+    pub(crate) flags: String,
 }
 
 impl Observer for PlanPrinter {
@@ -186,7 +186,7 @@ impl Observer for PlanPrinter {
 }
 
 /// The plan with every fix a complete command: the flags of this run appended.
-fn complete_fixes(mut plan: Plan, flags: &str) -> Plan {
+pub(crate) fn complete_fixes(mut plan: Plan, flags: &str) -> Plan {
     for u in &mut plan.unrenewable {
         u.fix = output::complete_command(&u.fix, flags);
     }
@@ -316,15 +316,12 @@ fn resumed_json(run: &ResumedRun) -> Option<Value> {
     }))
 }
 
-fn render(format: Format, report: &RotateReport, restart: Option<&RestartList>) -> Result<()> {
+/// `-o json`'s document (schemaVersion 1, docs/rotation.md); `restart`: what reads the files
+/// written (`None`: nothing was written).
+pub(crate) fn report_json(report: &RotateReport, restart: Option<&RestartList>) -> Value {
     let (plan, outcome, pruned, dry_run) = (&report.plan, report.outcome.as_ref(), &report.pruned, report.dry_run);
-    let secret_results: Vec<(String, String, &'static str)> = report
-        .secrets
-        .iter()
-        .map(|s| (s.target.secret.to_string(), s.target.source.clone(), s.action(dry_run)))
-        .collect();
-    match format {
-        Format::Json => output::print_json(&json!({
+    let secret_results = secret_results(report);
+    json!({
             "schemaVersion": 1,
             "at": output::rfc3339(plan.at),
             "dryRun": dry_run,
@@ -386,7 +383,22 @@ fn render(format: Format, report: &RotateReport, restart: Option<&RestartList>) 
             "verification": report.verification.as_ref().map(super::verify::report_json),
             "resumed": report.resumed.as_ref().and_then(resumed_json),
             "restart": restart.map(RestartList::to_json),
-        })),
+    })
+}
+
+fn secret_results(report: &RotateReport) -> Vec<(String, String, &'static str)> {
+    report
+        .secrets
+        .iter()
+        .map(|s| (s.target.secret.to_string(), s.target.source.clone(), s.action(report.dry_run)))
+        .collect()
+}
+
+pub(crate) fn render(format: Format, report: &RotateReport, restart: Option<&RestartList>) -> Result<()> {
+    let (outcome, pruned, dry_run) = (report.outcome.as_ref(), &report.pruned, report.dry_run);
+    let secret_results = secret_results(report);
+    match format {
+        Format::Json => output::print_json(&report_json(report, restart)),
         Format::Table => {
             for (secret, source, action) in &secret_results {
                 println!("[rotate] secret {secret} ({source}): {action}");

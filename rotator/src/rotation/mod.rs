@@ -121,6 +121,9 @@ pub struct RotateRequest {
     pub hook: Option<Hook>,
     /// Endpoints verified after the hook.
     pub verify: Verification,
+    /// CA certificates planned and signed with in place of those of the cert dir (same key
+    /// and subject): `recover --dry-run` plans against the CAs it would extend.
+    pub ca_certificates: Vec<(kubepki_pki::CaKind, kubepki_pki::Certificate)>,
 }
 
 impl RotateRequest {
@@ -144,6 +147,7 @@ impl RotateRequest {
             config: RotationConfig::default(),
             hook: None,
             verify: Verification::default(),
+            ca_certificates: Vec::new(),
         }
     }
 
@@ -184,7 +188,8 @@ impl RotateRequest {
     }
 }
 
-fn same_file(a: &Path, b: &Path) -> bool {
+/// Whether two paths name one file (compared canonical when both exist).
+pub(crate) fn same_file(a: &Path, b: &Path) -> bool {
     match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
         (Ok(x), Ok(y)) => x == y,
         _ => a == b,
@@ -311,7 +316,10 @@ pub fn rotate_observed(request: &RotateRequest, observer: &mut dyn Observer) -> 
     }
 
     // What exists and what is due.
-    let cas = Cas::load(&pki)?;
+    let mut cas = Cas::load(&pki)?;
+    for (kind, cert) in &request.ca_certificates {
+        cas.replace_certificate(*kind, cert.clone());
+    }
     let discovery = targets::discover(&pki, &cas, &request.all_kubeconfigs(), &request.kubelet_serving_dirs)?;
     let plan = plan::plan(&discovery, &cas, &request.plan)?;
     for t in &request.config.secrets {
