@@ -315,6 +315,81 @@ impl CaRotation {
             staging.cert_path(self.ca.base_name()),
             staging.key_path(self.ca.base_name()),
         )?;
+        self.stage(&old, &new, cross_sign.then_some(lifetime), now)
+    }
+
+    /// Phase 1 on a further control-plane node: adopts the new CA another node prepared,
+    /// from `from`, a copy of that node's rotation directory (`ca-rotation/<ca>/`) or of its
+    /// `new/` — the same certificate and key, never a second CA. The adopted CA must hold its
+    /// key and carry the live CA's common name. A repeat with the same CA keeps it.
+    pub fn prepare_adopting(&self, from: &Path) -> Result<PhaseReport> {
+        let source = if from.join("new").is_dir() { from.join("new") } else { from.to_path_buf() };
+        let adopted = PkiDir::new(&source).load_ca(self.ca)?.ok_or_else(|| {
+            phase_error(
+                self.ca,
+                format!(
+                    "{} holds no staged {} (expected {}): copy the preparing node's {}",
+                    from.display(),
+                    self.ca.name(),
+                    PkiDir::new(&source).cert_path(self.ca.base_name()).display(),
+                    self.dir.display()
+                ),
+            )
+        })?;
+        let state = self.state()?;
+        if let Some(s) = &state
+            && s.phase == Phase::Prepared
+        {
+            if s.new_fingerprint == adopted.cert.fingerprint_sha256() {
+                return Ok(PhaseReport {
+                    notes: vec!["already prepared with this CA; the staged CA is kept".into()],
+                    ..PhaseReport::default()
+                });
+            }
+            return Err(phase_error(
+                self.ca,
+                format!(
+                    "this node staged another new CA ({}); `kubepki rotate-ca abort` it first, then adopt {}",
+                    s.new_fingerprint,
+                    adopted.cert.fingerprint_sha256()
+                ),
+            ));
+        }
+        self.require(None)?;
+        let old = self.live_ca()?;
+        if adopted.key().is_none() {
+            return Err(phase_error(self.ca, format!("{}: the staged CA's key is missing", source.display())));
+        }
+        if adopted.cert.subject.common_name != old.cert.subject.common_name {
+            return Err(phase_error(
+                self.ca,
+                format!(
+                    "the staged CA in {} is {:?}, not a new {:?} (a copy of another CA's rotation?)",
+                    source.display(),
+                    adopted.cert.subject.common_name,
+                    old.cert.subject.common_name
+                ),
+            ));
+        }
+        let mut report = self.stage(&old, &adopted, None, OffsetDateTime::now_utc())?;
+        report.notes.push(format!(
+            "adopted the new CA {} prepared on another node ({})",
+            adopted.cert.fingerprint_sha256(),
+            source.display()
+        ));
+        Ok(report)
+    }
+
+    /// Stages `new` beside the live `old` CA and records phase 1; with `cross_sign`, the
+    /// new CA's key certified by the old CA for that lifetime.
+    fn stage(
+        &self,
+        old: &CertificateAuthority,
+        new: &CertificateAuthority,
+        cross_sign: Option<Lifetime>,
+        now: OffsetDateTime,
+    ) -> Result<PhaseReport> {
+        let staging = self.staging();
         fsio::create_dir_all(&self.dir, 0o700)?;
         let mut tx = Transaction::new(&self.dir);
         // Invariant: a generated CA holds its key.
@@ -322,7 +397,7 @@ impl CaRotation {
             staging.stage_pair(&mut tx, self.ca.base_name(), key, &new.cert.to_pem());
         }
         let mut notes = Vec::new();
-        if cross_sign && let Some(new_key) = new.key() {
+        if let (Some(lifetime), Some(new_key)) = (cross_sign, new.key()) {
             let signer = old.signer(&format!("{} (cross-signed)", self.ca.name()))?;
             let mut validity = kubepki_pki::Validity::starting_at(now, lifetime);
             validity.not_after = validity.not_after.min(old.cert.not_after);

@@ -124,3 +124,116 @@ fn three_nodes_rotate_in_turn_under_the_etcd_lock_while_etcd_keeps_writing() {
 fn windows_started(node: &Path) -> usize {
     std::fs::read_to_string(node.join("windows")).unwrap_or_default().lines().filter(|l| l.starts_with("start")).count()
 }
+
+/// `rotate-ca` on node `i` (0-based) of `nodes`, with the cluster's etcd.
+fn rotate_ca(nodes: &[PathBuf], i: usize, urls: &str, phase: &str, extra: &[&std::ffi::OsStr]) -> Run {
+    run(kubepki()
+        .args(["rotate-ca", phase, "--ca", "etcd-ca", "--cert-dir"])
+        .arg(nodes[i].join("pki"))
+        .arg("--kubeconfig-dir")
+        .arg(&nodes[i])
+        .args(["--etcd-lock", urls, "--node-name", &format!("cp{}", i + 1)])
+        .args(extra))
+}
+
+#[test]
+fn an_etcd_ca_rotation_across_three_nodes_is_held_together_through_etcd() {
+    if !have("etcd") || !have("etcdctl") {
+        return;
+    }
+    let d = TestDir::new();
+    let nodes = three_nodes(&d);
+    let pkis: Vec<PathBuf> = nodes.iter().map(|n| n.join("pki")).collect();
+    // A client of the old etcd CA, kept aside: refused once the rotation is retired.
+    let old_client = d.join("old-client");
+    std::fs::create_dir_all(old_client.join("etcd")).unwrap();
+    for f in ["etcd/ca.crt", "etcd/healthcheck-client.crt", "etcd/healthcheck-client.key"] {
+        std::fs::copy(pkis[0].join(f), old_client.join(f)).unwrap();
+    }
+    let mut cluster = EtcdCluster::start_nodes(&pkis);
+    let urls = cluster.client_urls.join(",");
+    let writer = Writer::start(cluster.client_urls.clone(), &pkis[0]);
+    progress(&writer, 20);
+    let ca = |i: usize, phase: &str, extra: &[&std::ffi::OsStr]| rotate_ca(&nodes, i, &urls, phase, extra);
+
+    ca(0, "prepare", &[]).ok();
+    // Node 2 may not make a second new CA: it is told to adopt node 1's.
+    let before = tree_hash(&nodes[1]);
+    let r = ca(1, "prepare", &[]).expect_code(2);
+    assert!(r.stderr.contains("prepared on cp1") && r.stderr.contains("--from"), "{}", r.stderr);
+    assert_eq!(tree_hash(&nodes[1]), before);
+    let staged =
+        |i: usize| std::fs::read(nodes[i].join("tmp/kubepki/pki/ca-rotation/etcd-ca/new/etcd/ca.crt")).unwrap();
+    for i in [1, 2] {
+        // What the operator copies: node 1's rotation directory.
+        let copy = d.join(&format!("cp1-rotation-for-cp{}", i + 1));
+        let from = nodes[0].join("tmp/kubepki/pki/ca-rotation/etcd-ca");
+        assert!(std::process::Command::new("cp").arg("-a").arg(&from).arg(&copy).status().unwrap().success());
+        let r = ca(i, "prepare", &["--from".as_ref(), copy.as_os_str()]).ok();
+        assert!(r.stdout.contains("adopted the new CA"), "{}", r.stdout);
+        assert_eq!(staged(i), staged(0), "node {} staged another CA", i + 1);
+    }
+
+    ca(0, "trust", &[]).ok();
+    // Node 1 may not reissue while nodes 2 and 3 do not trust the new CA yet.
+    let before = tree_hash(&pkis[0]);
+    let r = ca(0, "reissue", &[]).expect_code(2);
+    assert!(r.stderr.contains("cp2 (at prepare), cp3 (at prepare) have not completed `trust`"), "{}", r.stderr);
+    assert_eq!(tree_hash(&pkis[0]), before);
+    for i in [1, 2] {
+        ca(i, "trust", &[]).ok();
+    }
+    // Each member reads its node's bundle at start-up: restart them one at a time.
+    cluster.rolling_restart();
+    writer.reload(&pkis[0]);
+    progress(&writer, 20);
+
+    let r = ca(0, "reissue", &[]).ok();
+    assert!(
+        r.stdout.contains("still to run `kubepki rotate-ca reissue` on: cp2 (at trust), cp3 (at trust)"),
+        "{}",
+        r.stdout
+    );
+    for i in [1, 2] {
+        ca(i, "reissue", &[]).ok();
+    }
+    cluster.rolling_restart();
+    writer.reload(&pkis[0]);
+    progress(&writer, 20);
+
+    // Every node's phase, as status shows it from any node.
+    let r = ca(2, "status", &["-o".as_ref(), "json".as_ref()]).ok();
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    let phases: Vec<(String, String)> = v["cluster"]["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| (n["node"].as_str().unwrap().to_owned(), n["phase"].as_str().unwrap().to_owned()))
+        .collect();
+    assert_eq!(
+        phases,
+        [("cp1".into(), "reissue".into()), ("cp2".into(), "reissue".into()), ("cp3".into(), "reissue".into())]
+    );
+
+    for i in 0..3 {
+        ca(i, "retire", &[]).ok();
+    }
+    cluster.rolling_restart();
+    writer.reload(&pkis[0]);
+    progress(&writer, 20);
+
+    // The old CA's client is refused everywhere; each node's own renewed one is accepted.
+    for (url, pki) in cluster.client_urls.iter().zip(&pkis) {
+        let r = run(etcdctl_healthcheck(url, &old_client).args(["endpoint", "health", "--command-timeout=3s"]));
+        assert_ne!(r.code, 0, "{url} still accepts a client of the old etcd CA");
+        run(etcdctl_healthcheck(url, pki).arg("endpoint").arg("health")).ok();
+    }
+    // Retired everywhere: the cluster's records are gone, ready for the next rotation.
+    let r = ca(0, "status", &["-o".as_ref(), "json".as_ref()]).ok();
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert!(v["cluster"]["rotation"].is_null(), "{}", r.stdout);
+
+    let (ok, retries, failed) = writer.finish();
+    eprintln!("etcd-ca across three nodes: {ok} writes, {retries} retries, {failed} failed");
+    assert_eq!(failed, 0, "writes failed during the rotation");
+}

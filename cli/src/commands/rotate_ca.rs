@@ -8,6 +8,8 @@ use anyhow::Result;
 use clap::{Args, Subcommand};
 use kubepki_pki::{CaKind, Certificate, InitOptions, KeyAlgorithm, Lifetime};
 use kubepki_rotator::ca_rotation::{CaRotation, Phase, PhaseReport};
+use kubepki_rotator::cluster_phases::{EtcdAccess, NodePhase, Registry};
+use kubepki_rotator::etcd_lock::{EtcdLock, EtcdLockConfig};
 use kubepki_rotator::restart::{self, Node, RestartList};
 use kubepki_rotator::rotation::{Changes, Hook};
 use kubepki_rotator::targets::{self, Cas};
@@ -67,6 +69,20 @@ struct Common {
     exec: Option<String>,
     #[command(flatten)]
     verify: VerifyFlags,
+    /// The cluster's etcd (every member's client URL, comma-separated): the phase takes the
+    /// cluster-wide rotation lock there, the rotation's identity and this node's phase are
+    /// recorded there, and `reissue`/`retire` wait for no node: they are refused while a node
+    /// of the rotation has not completed the phase before (docs/ha.md). Reached with the cert
+    /// dir's etcd/ca.crt and apiserver-etcd-client certificate.
+    #[arg(long, value_name = "URL", value_delimiter = ',')]
+    etcd_lock: Vec<String>,
+    /// This node's name in the cluster-wide record [default: the host name].
+    #[arg(long, value_name = "NAME", requires = "etcd_lock")]
+    node_name: Option<String>,
+    /// With --etcd-lock: run `reissue` or `retire` although other nodes have not completed the
+    /// phase before (their TLS to this node may break until they do).
+    #[arg(long, requires = "etcd_lock")]
+    force: bool,
     /// Output format.
     #[arg(short, long, value_enum, default_value_t)]
     output: Format,
@@ -87,8 +103,13 @@ enum PhaseCommand {
         #[arg(long, value_name = "DURATION", allow_hyphen_values = true)]
         ca_validity: Option<Lifetime>,
         /// Also certify the new CA's key with the old CA (cross-signed.crt in the staging area).
-        #[arg(long)]
+        #[arg(long, conflicts_with = "from")]
         cross_sign: bool,
+        /// Adopt the new CA another control-plane node prepared: DIR is a copy of its
+        /// <state dir>/ca-rotation/<ca>/ (or of the new/ in it). Never a second CA.
+        #[arg(long, value_name = "DIR", value_parser = crate::cluster_flags::absolute_path,
+              conflicts_with_all = ["encryption_algorithm", "ca_validity"])]
+        from: Option<PathBuf>,
     },
     /// Put old + new into every trust point; signing stays with the old CA.
     Trust(Common),
@@ -132,7 +153,30 @@ pub(crate) fn run(args: &RotateCaArgs) -> Result<ExitCode> {
         PhaseCommand::Prepare { .. } => Vec::new(),
         _ => verification.targets(&common.cert_dir)?,
     };
+    // With --etcd-lock: the cluster-wide lock, and the phase checked against every node's.
+    let cluster = ClusterSide::open(common, &pki)?;
+    let local_identity = |r: &CaRotation| -> Result<Option<String>> { Ok(r.state()?.map(|s| s.new_fingerprint)) };
+    if let Some(c) = &cluster {
+        let this = local_identity(&rotation)?;
+        match &args.phase {
+            PhaseCommand::Prepare { from: None, .. } => c.before_prepare(this.as_deref(), common)?,
+            PhaseCommand::Trust(_) | PhaseCommand::Reissue { .. } | PhaseCommand::Retire(_) => {
+                let want = match &args.phase {
+                    PhaseCommand::Trust(_) => Phase::Prepared,
+                    PhaseCommand::Reissue { .. } => Phase::Trusted,
+                    _ => Phase::Reissued,
+                };
+                if let Some(fp) = &this {
+                    c.before(want, fp)?;
+                }
+            }
+            _ => {}
+        }
+    }
     let (phase, report, outcome, audit_log) = match &args.phase {
+        PhaseCommand::Prepare { from: Some(from), .. } => {
+            (Phase::Prepared, rotation.prepare_adopting(from)?, None, None)
+        }
         PhaseCommand::Prepare { encryption_algorithm, ca_validity, cross_sign, .. } => {
             (Phase::Prepared, rotation.prepare(*encryption_algorithm, *ca_validity, *cross_sign, now)?, None, None)
         }
@@ -142,9 +186,13 @@ pub(crate) fn run(args: &RotateCaArgs) -> Result<ExitCode> {
             (Phase::Reissued, report, outcome, audit_log.as_deref())
         }
         PhaseCommand::Retire(_) => (Phase::Retired, rotation.retire()?, None, None),
-        PhaseCommand::Status(c) => return status(&rotation, &pki, &kubeconfigs, c),
+        PhaseCommand::Status(c) => return status(&rotation, &pki, &kubeconfigs, c, cluster.as_ref()),
         PhaseCommand::Abort(c) => {
+            let identity = local_identity(&rotation)?;
             let (back_to, restored) = rotation.abort()?;
+            if let (Some(side), Some(fp)) = (&cluster, &identity) {
+                side.after(back_to, fp)?;
+            }
             let subject = format!("{}: ", c.ca);
             crate::phases::print_abort(
                 c.output,
@@ -172,8 +220,137 @@ pub(crate) fn run(args: &RotateCaArgs) -> Result<ExitCode> {
             None => coded(FAILURE, e),
         }
     })?;
+    // Recorded only once the phase is kept (a failed hook undid it above).
+    let behind = match (&cluster, local_identity(&rotation)?) {
+        (Some(c), Some(fp)) => {
+            if phase == Phase::Prepared
+                && let Err(e) = c.claim(&fp)
+            {
+                // Another node claimed a different rotation meanwhile: this node's is undone.
+                rotation.abort()?;
+                return Err(e);
+            }
+            c.after(Some(phase), &fp)?;
+            c.registry.behind(&fp, phase, &c.node)?
+        }
+        _ => Vec::new(),
+    };
     let restart = restart::restarts(&report.written, &Node::new(&common.cert_dir, &common.kubeconfig_dir));
-    render(common, phase, &report, &restart)
+    render(common, phase, &report, &restart, &behind)
+}
+
+/// The cluster-wide side of a phase (`--etcd-lock`): the rotation lock held while the phase
+/// runs, and the record of the rotation and of every node's phase in etcd
+/// ([`kubepki_rotator::cluster_phases`]).
+struct ClusterSide {
+    _lock: EtcdLock,
+    registry: Registry,
+    node: String,
+    force: bool,
+    ca: CaKind,
+}
+
+impl ClusterSide {
+    fn open(common: &Common, pki: &kubepki_pki::PkiDir) -> Result<Option<Self>> {
+        if common.etcd_lock.is_empty() {
+            return Ok(None);
+        }
+        let (ca, cert, key) =
+            (pki.cert_path("etcd/ca"), pki.cert_path("apiserver-etcd-client"), pki.key_path("apiserver-etcd-client"));
+        let name = format!("rotate-ca-{}", common.ca.name());
+        let lock = EtcdLock::acquire(&EtcdLockConfig {
+            endpoints: &common.etcd_lock,
+            ca: &ca,
+            cert: &cert,
+            key: &key,
+            name: &name,
+            timeout: common.lock.lock_timeout,
+        })?;
+        let access = EtcdAccess { endpoints: &common.etcd_lock, ca: &ca, cert: &cert, key: &key };
+        let registry = Registry::connect(&access, common.ca.name())?;
+        let node = common.node_name.clone().unwrap_or_else(kubepki_rotator::audit::host);
+        Ok(Some(Self { _lock: lock, registry, node, force: common.force, ca: common.ca }))
+    }
+
+    fn refuse(&self, reason: String) -> anyhow::Error {
+        coded(crate::exit::INPUT, anyhow::anyhow!("rotate-ca {}: {reason}", self.ca.name()))
+    }
+
+    /// `prepare` without `--from`: refused when the cluster has a rotation in progress that is
+    /// not this node's: this node adopts it instead.
+    fn before_prepare(&self, this: Option<&str>, common: &Common) -> Result<()> {
+        match self.registry.identity()? {
+            Some(id) if this != Some(id.identity.as_str()) => Err(self.refuse(format!(
+                "a rotation is in progress in the cluster: new CA {} prepared on {} at {}; adopt it rather than \
+                 make a second one: copy {}'s {} here and run `kubepki rotate-ca prepare --from <that copy>{}`",
+                id.identity,
+                id.prepared_by,
+                id.prepared_at,
+                id.prepared_by,
+                kubepki_rotator::ca_rotation::state_dir(&common.cert_dir, self.ca).display(),
+                common.flags()
+            ))),
+            _ => Ok(()),
+        }
+    }
+
+    /// Makes `fp` the cluster's rotation, or refuses when another one is.
+    fn claim(&self, fp: &str) -> Result<()> {
+        let claimed = self.registry.claim(fp, &self.node)?;
+        if claimed.identity != fp {
+            return Err(self.refuse(format!(
+                "the cluster's rotation is new CA {} (prepared on {} at {}), not this node's {fp}: this node's \
+                 prepare was undone; adopt the cluster's with `prepare --from`",
+                claimed.identity, claimed.prepared_by, claimed.prepared_at
+            )));
+        }
+        Ok(())
+    }
+
+    /// Before the phase after `done`: this node's rotation is the cluster's, and every other
+    /// node of it has completed `done` (unless `--force`, said loudly).
+    fn before(&self, done: Phase, fp: &str) -> Result<()> {
+        self.claim(fp)?;
+        let behind = self.registry.behind(fp, done, &self.node)?;
+        if behind.is_empty() {
+            return Ok(());
+        }
+        let list = nodes_text(&behind);
+        if self.force {
+            eprintln!(
+                "kubepki: WARNING: --force: going on although {list} have not completed `{}`; TLS between them and \
+                 this node may fail until they do",
+                done.as_str()
+            );
+            return Ok(());
+        }
+        Err(self.refuse(format!(
+            "{list} have not completed `{}` yet: run it there first (every control-plane node completes a phase \
+             before the next runs anywhere), or pass --force",
+            done.as_str()
+        )))
+    }
+
+    /// Records this node at `phase` (`None`: it aborted the rotation); clears the records once
+    /// every node has retired, or every node has aborted.
+    fn after(&self, phase: Option<Phase>, fp: &str) -> Result<()> {
+        self.registry.set_phase(&self.node, phase, fp)?;
+        let nodes = self.registry.nodes()?;
+        let done = |p: Option<Phase>| p.is_none() || p == Some(Phase::Retired);
+        if nodes.iter().all(|n| n.identity != fp || done(n.phase)) {
+            self.registry.clear()?;
+        }
+        Ok(())
+    }
+}
+
+/// `cp2 (at prepare), cp3 (not started)`.
+fn nodes_text(nodes: &[NodePhase]) -> String {
+    nodes
+        .iter()
+        .map(|n| format!("{} (at {})", n.node, n.phase.map_or("no phase", Phase::as_str)))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// What to run next after `phase`, as a complete command: the CA, the cert dir and the
@@ -200,6 +377,12 @@ impl Common {
         ]));
         for k in &self.kubeconfigs {
             flags.push_str(&output::flags_given(&[("--kubeconfig", Some(k.as_path()))]));
+        }
+        if !self.etcd_lock.is_empty() {
+            flags.push_str(&format!(" --etcd-lock {}", self.etcd_lock.join(",")));
+        }
+        if let Some(node) = &self.node_name {
+            flags.push_str(&format!(" --node-name {node}"));
         }
         flags
     }
@@ -252,11 +435,18 @@ fn restart_hint(
     ))
 }
 
-fn render(common: &Common, phase: Phase, report: &PhaseReport, restart: &RestartList) -> Result<ExitCode> {
+fn render(
+    common: &Common,
+    phase: Phase,
+    report: &PhaseReport,
+    restart: &RestartList,
+    behind: &[NodePhase],
+) -> Result<ExitCode> {
     match common.output {
         Format::Json => output::print_json(&json!({
             "ca": common.ca.name(),
             "phase": phase.as_str(),
+            "nodesBehind": behind.iter().map(|n| json!({"node": n.node, "phase": n.phase.map(Phase::as_str)})).collect::<Vec<_>>(),
             "written": report.written,
             "reissued": report.reissued,
             "restart": restart.to_json(),
@@ -278,14 +468,31 @@ fn render(common: &Common, phase: Phase, report: &PhaseReport, restart: &Restart
             for e in &report.elsewhere {
                 println!("[rotate-ca] beyond this node: {e}");
             }
+            if !behind.is_empty() {
+                println!(
+                    "[rotate-ca] still to run `kubepki rotate-ca {}` on: {} (the next phase waits for them)",
+                    phase.as_str(),
+                    nodes_text(behind)
+                );
+            }
             println!("[rotate-ca] {}", next_step(phase, common));
         }
     }
     Ok(ExitCode::SUCCESS)
 }
 
-fn status(rotation: &CaRotation, pki: &kubepki_pki::PkiDir, kubeconfigs: &[PathBuf], c: &Common) -> Result<ExitCode> {
+fn status(
+    rotation: &CaRotation,
+    pki: &kubepki_pki::PkiDir,
+    kubeconfigs: &[PathBuf],
+    c: &Common,
+    cluster: Option<&ClusterSide>,
+) -> Result<ExitCode> {
     let state = rotation.state()?;
+    let (identity, nodes) = match cluster {
+        Some(side) => (side.registry.identity()?, side.registry.nodes()?),
+        None => (None, Vec::new()),
+    };
     let cas = Cas::load(pki)?;
     let live = cas.get(c.ca);
     let bundle: Vec<&Certificate> = live.map(|ca| ca.certificates().collect()).unwrap_or_default();
@@ -315,6 +522,10 @@ fn status(rotation: &CaRotation, pki: &kubepki_pki::PkiDir, kubeconfigs: &[PathB
             "history": state.as_ref().map(|s| crate::phases::history_json(&s.history)),
             "bundle": bundle.iter().map(|b| json!({"ca": label(b), "fingerprint": b.fingerprint_sha256(), "notAfter": output::rfc3339(b.not_after)})).collect::<Vec<_>>(),
             "signedBy": signed.iter().map(|(n, by)| json!({"name": n, "ca": by})).collect::<Vec<_>>(),
+            "cluster": cluster.map(|_| json!({
+                "rotation": identity.as_ref().map(|i| json!({"newCa": i.identity, "preparedBy": i.prepared_by, "preparedAt": i.prepared_at})),
+                "nodes": nodes.iter().map(|n| json!({"node": n.node, "phase": n.phase.map(Phase::as_str), "newCa": n.identity, "updatedAt": n.updated_at})).collect::<Vec<_>>(),
+            })),
         }))?,
         Format::Table => {
             match &state {
@@ -332,6 +543,23 @@ fn status(rotation: &CaRotation, pki: &kubepki_pki::PkiDir, kubeconfigs: &[PathB
             let mut rows = vec![vec!["CERTIFICATE".to_owned(), "SIGNED BY".to_owned()]];
             rows.extend(signed.iter().map(|(n, by)| vec![n.clone(), by.clone()]));
             print!("{}", output::table(&rows));
+            if let Some(id) = &identity {
+                println!(
+                    "[rotate-ca] the cluster's rotation: new CA {} prepared on {} at {}",
+                    id.identity, id.prepared_by, id.prepared_at
+                );
+                let mut rows = vec![vec!["NODE".to_owned(), "PHASE DONE".to_owned(), "SINCE".to_owned()]];
+                rows.extend(nodes.iter().filter(|n| n.identity == id.identity).map(|n| {
+                    vec![
+                        n.node.clone(),
+                        n.phase.map_or("none (aborted)", Phase::as_str).to_owned(),
+                        n.updated_at.clone(),
+                    ]
+                }));
+                print!("{}", output::table(&rows));
+            } else if cluster.is_some() {
+                println!("[rotate-ca] the cluster's etcd records no rotation of {}", c.ca);
+            }
         }
     }
     Ok(ExitCode::SUCCESS)
