@@ -4,6 +4,9 @@
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 
+use anyhow::Result;
+use kubepki_rotator::cluster_phases::{EtcdAccess, NodePhase, Registry};
+use kubepki_rotator::etcd_lock::{EtcdLock, EtcdLockConfig};
 use kubepki_rotator::phases::{Phase, PhaseRecord};
 use serde_json::{Value, json};
 
@@ -69,7 +72,7 @@ pub(crate) fn print_abort(
     back_to: Option<Phase>,
     restored: &[PathBuf],
     abandoned: &str,
-) -> anyhow::Result<()> {
+) -> Result<()> {
     match format {
         Format::Json => output::print_json(&json!({"phase": back_to.map(Phase::as_str), "restored": restored}))?,
         Format::Table => {
@@ -91,7 +94,7 @@ pub(crate) fn history_json(history: &[PhaseRecord]) -> Value {
 }
 
 /// The cert dir a phase works on exists: else an input error (2), before the lock is taken.
-pub(crate) fn require_cert_dir(cert_dir: &Path) -> anyhow::Result<()> {
+pub(crate) fn require_cert_dir(cert_dir: &Path) -> Result<()> {
     if !cert_dir.is_dir() {
         anyhow::bail!(crate::exit::coded(
             crate::exit::INPUT,
@@ -99,4 +102,138 @@ pub(crate) fn require_cert_dir(cert_dir: &Path) -> anyhow::Result<()> {
         ));
     }
     Ok(())
+}
+
+/// The cluster-wide side of a phase (`--etcd-lock`): the rotation lock held while the phase
+/// runs, and the record of the rotation and of every node's phase in etcd
+/// ([`kubepki_rotator::cluster_phases`]).
+pub(crate) struct ClusterSide {
+    _lock: EtcdLock,
+    pub(crate) registry: Registry,
+    pub(crate) node: String,
+    force: bool,
+    /// The command and what it rotates, for messages (`rotate-ca etcd-ca`).
+    what: String,
+}
+
+/// The flags of the cluster-wide side.
+pub(crate) struct ClusterFlags<'a> {
+    /// `--etcd-lock`: none means no cluster-wide side.
+    pub(crate) etcd_lock: &'a [String],
+    /// `--node-name` [default: the host name].
+    pub(crate) node_name: Option<&'a str>,
+    /// Go on although other nodes are behind.
+    pub(crate) force: bool,
+    /// How long to wait for the rotation lock.
+    pub(crate) lock_timeout: std::time::Duration,
+}
+
+impl ClusterSide {
+    /// Connects when `--etcd-lock` was given, and takes the lock of rotation `rotation`
+    /// (`etcd-ca`, `sa`).
+    pub(crate) fn open(
+        flags: &ClusterFlags<'_>,
+        pki: &kubepki_pki::PkiDir,
+        rotation: &str,
+        what: String,
+    ) -> Result<Option<Self>> {
+        if flags.etcd_lock.is_empty() {
+            return Ok(None);
+        }
+        let (ca, cert, key) =
+            (pki.cert_path("etcd/ca"), pki.cert_path("apiserver-etcd-client"), pki.key_path("apiserver-etcd-client"));
+        let name = format!("rotation-{rotation}");
+        let lock = EtcdLock::acquire(&EtcdLockConfig {
+            endpoints: flags.etcd_lock,
+            ca: &ca,
+            cert: &cert,
+            key: &key,
+            name: &name,
+            timeout: flags.lock_timeout,
+        })?;
+        let access = EtcdAccess { endpoints: flags.etcd_lock, ca: &ca, cert: &cert, key: &key };
+        let registry = Registry::connect(&access, rotation)?;
+        let node = flags.node_name.map_or_else(kubepki_rotator::audit::host, str::to_owned);
+        Ok(Some(Self { _lock: lock, registry, node, force: flags.force, what }))
+    }
+
+    fn refuse(&self, reason: String) -> anyhow::Error {
+        crate::exit::coded(crate::exit::INPUT, anyhow::anyhow!("{}: {reason}", self.what))
+    }
+
+    /// `prepare` without `--from`: refused when the cluster has a rotation in progress that is
+    /// not this node's (`this`): this node adopts it instead, from a copy of `state_dir` on the
+    /// preparing node, with `prepare_command --from`.
+    pub(crate) fn before_prepare(&self, this: Option<&str>, state_dir: &Path, prepare_command: &str) -> Result<()> {
+        match self.registry.identity()? {
+            Some(id) if this != Some(id.identity.as_str()) => Err(self.refuse(format!(
+                "a rotation is in progress in the cluster: {} prepared on {} at {}; adopt it rather than make a \
+                 second one: copy {}'s {} here and run `{prepare_command} --from <that copy>`",
+                id.identity,
+                id.prepared_by,
+                id.prepared_at,
+                id.prepared_by,
+                state_dir.display(),
+            ))),
+            _ => Ok(()),
+        }
+    }
+
+    /// Makes `fp` the cluster's rotation, or refuses when another one is.
+    pub(crate) fn claim(&self, fp: &str) -> Result<()> {
+        let claimed = self.registry.claim(fp, &self.node)?;
+        if claimed.identity != fp {
+            return Err(self.refuse(format!(
+                "the cluster's rotation is {} (prepared on {} at {}), not this node's {fp}: this node's prepare \
+                 was undone; adopt the cluster's with `prepare --from`",
+                claimed.identity, claimed.prepared_by, claimed.prepared_at
+            )));
+        }
+        Ok(())
+    }
+
+    /// Before the phase after `done`: this node's rotation is the cluster's, and every other
+    /// node of it has completed `done` (unless `--force`, said loudly).
+    pub(crate) fn before(&self, done: Phase, fp: &str) -> Result<()> {
+        self.claim(fp)?;
+        let behind = self.registry.behind(fp, done, &self.node)?;
+        if behind.is_empty() {
+            return Ok(());
+        }
+        let list = nodes_text(&behind);
+        if self.force {
+            eprintln!(
+                "kubepki: WARNING: --force: going on although {list} have not completed `{}`; TLS between them and \
+                 this node may fail until they do",
+                done.as_str()
+            );
+            return Ok(());
+        }
+        Err(self.refuse(format!(
+            "{list} have not completed `{}` yet: run it there first (every control-plane node completes a phase \
+             before the next runs anywhere), or pass --force",
+            done.as_str()
+        )))
+    }
+
+    /// Records this node at `phase` (`None`: it aborted the rotation); clears the records once
+    /// every node has retired, or every node has aborted.
+    pub(crate) fn after(&self, phase: Option<Phase>, fp: &str) -> Result<()> {
+        self.registry.set_phase(&self.node, phase, fp)?;
+        let nodes = self.registry.nodes()?;
+        let done = |p: Option<Phase>| p.is_none() || p == Some(Phase::Retired);
+        if nodes.iter().all(|n| n.identity != fp || done(n.phase)) {
+            self.registry.clear()?;
+        }
+        Ok(())
+    }
+}
+
+/// `cp2 (at prepare), cp3 (not started)`.
+pub(crate) fn nodes_text(nodes: &[NodePhase]) -> String {
+    nodes
+        .iter()
+        .map(|n| format!("{} (at {})", n.node, n.phase.map_or("no phase", Phase::as_str)))
+        .collect::<Vec<_>>()
+        .join(", ")
 }

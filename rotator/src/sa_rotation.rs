@@ -369,8 +369,51 @@ impl SaRotation {
         }
         let live = self.live()?;
         let algorithm = algorithm.unwrap_or(live.key.algorithm());
-        let new = algorithm.generate()?;
-        let new_public = PublicKey::of(&new)?;
+        self.stage(&live, &algorithm.generate()?, "staged")
+    }
+
+    /// Phase 1 on a further control-plane node: adopts the new key another node prepared, from
+    /// `from`, a copy of that node's `sa-rotation/` directory (or of the `new/` in it): the same
+    /// key, never a second one. A repeat with the same key keeps it.
+    pub fn prepare_adopting(&self, from: &Path) -> Result<PhaseReport> {
+        let file = [from.join("new").join("sa.key"), from.join("sa.key")]
+            .into_iter()
+            .find(|f| f.is_file())
+            .ok_or_else(|| {
+                phase_error(format!(
+                    "{} holds no staged key (new/sa.key): copy the preparing node's {}",
+                    from.display(),
+                    self.dir.display()
+                ))
+            })?;
+        let text = fsio::read_required(&file, fsio::MAX_PEM_FILE, "key file")?;
+        let adopted = PrivateKey::from_pem(&String::from_utf8_lossy(&text), &file.display().to_string())?;
+        let adopted_kid = PublicKey::of(&adopted)?.key_id();
+        match self.state()? {
+            Some(s) if s.phase == Phase::Prepared && s.new_key_id == adopted_kid => {
+                return Ok(PhaseReport {
+                    notes: vec![format!("already prepared with this key (kid {adopted_kid}); it is kept")],
+                    ..PhaseReport::default()
+                });
+            }
+            Some(s) if s.phase != Phase::Retired => {
+                return Err(phase_error(format!(
+                    "this node's rotation is at phase {} with key {}: abort it before adopting {adopted_kid}",
+                    s.phase.as_str(),
+                    s.new_key_id
+                )));
+            }
+            _ => {}
+        }
+        let live = self.live()?;
+        let mut report = self.stage(&live, &adopted, "adopted")?;
+        report.notes.push(format!("from {}", file.display()));
+        Ok(report)
+    }
+
+    /// Stages `new` beside the live key and records phase 1.
+    fn stage(&self, live: &Live, new: &PrivateKey, how: &str) -> Result<PhaseReport> {
+        let new_public = PublicKey::of(new)?;
         let state = State {
             cert_dir: self.cert_dir.clone(),
             phase: Phase::Prepared,
@@ -384,7 +427,7 @@ impl SaRotation {
         let written = self.commit(state, Phase::Prepared, &[staged])?;
         Ok(PhaseReport {
             written,
-            notes: vec![format!("new {} key staged, kid {}", new_public.algorithm(), new_public.key_id())],
+            notes: vec![format!("new {} key {how}, kid {}", new_public.algorithm(), new_public.key_id())],
         })
     }
 

@@ -237,3 +237,65 @@ fn an_etcd_ca_rotation_across_three_nodes_is_held_together_through_etcd() {
     eprintln!("etcd-ca across three nodes: {ok} writes, {retries} retries, {failed} failed");
     assert_eq!(failed, 0, "writes failed during the rotation");
 }
+
+#[test]
+fn a_service_account_key_rotation_across_three_nodes_is_held_together_through_etcd() {
+    if !have("etcd") {
+        return;
+    }
+    let d = TestDir::new();
+    let nodes = three_nodes(&d);
+    let etcd = Etcd::start(&EtcdConfig { name: "cp1", pki: &nodes[0].join("pki"), client_cert_auth: true });
+    let sa = |i: usize, phase: &str, extra: &[&std::ffi::OsStr]| {
+        run(kubepki()
+            .args(["rotate-sa", phase, "--cert-dir"])
+            .arg(nodes[i].join("pki"))
+            .arg("--kubeconfig-dir")
+            .arg(&nodes[i])
+            .args(["--etcd-lock", &etcd.client_url, "--node-name", &format!("cp{}", i + 1)])
+            .args(extra))
+    };
+    let read = |i: usize, f: &str| std::fs::read(nodes[i].join(f)).unwrap();
+
+    sa(0, "prepare", &[]).ok();
+    let r = sa(1, "prepare", &[]).expect_code(2);
+    assert!(r.stderr.contains("prepared on cp1") && r.stderr.contains("--from"), "{}", r.stderr);
+    for i in [1, 2] {
+        let copy = d.join(&format!("cp1-sa-rotation-for-cp{}", i + 1));
+        let from = nodes[0].join("tmp/kubepki/pki/sa-rotation");
+        assert!(std::process::Command::new("cp").arg("-a").arg(&from).arg(&copy).status().unwrap().success());
+        sa(i, "prepare", &["--from".as_ref(), copy.as_os_str()]).ok();
+        assert_eq!(
+            read(i, "tmp/kubepki/pki/sa-rotation/new/sa.key"),
+            read(0, "tmp/kubepki/pki/sa-rotation/new/sa.key"),
+            "node {} staged another key",
+            i + 1
+        );
+    }
+    sa(0, "trust", &[]).ok();
+    let before = tree_hash(&nodes[0].join("pki"));
+    let r = sa(0, "reissue", &[]).expect_code(2);
+    assert!(r.stderr.contains("cp2 (at prepare), cp3 (at prepare) have not completed `trust`"), "{}", r.stderr);
+    assert_eq!(tree_hash(&nodes[0].join("pki")), before);
+    for i in [1, 2] {
+        sa(i, "trust", &[]).ok();
+    }
+    for i in 0..3 {
+        sa(i, "reissue", &[]).ok();
+    }
+    // Every API server signs with the same key and trusts the same set.
+    for i in [1, 2] {
+        assert_eq!(read(i, "pki/sa.key"), read(0, "pki/sa.key"));
+        assert_eq!(read(i, "pki/sa.pub"), read(0, "pki/sa.pub"));
+    }
+    std::thread::sleep(Duration::from_secs(2));
+    for i in 0..3 {
+        sa(i, "retire", &["--max-token-lifetime".as_ref(), "1s".as_ref()]).ok();
+    }
+    let r = sa(0, "status", &["-o".as_ref(), "json".as_ref(), "--max-token-lifetime".as_ref(), "1s".as_ref()]).ok();
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(v["cluster"], serde_json::json!([]), "the records outlived the rotation: {}", r.stdout);
+    for i in [1, 2] {
+        assert_eq!(read(i, "pki/sa.pub"), read(0, "pki/sa.pub"));
+    }
+}

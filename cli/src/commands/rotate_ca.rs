@@ -8,8 +8,7 @@ use anyhow::Result;
 use clap::{Args, Subcommand};
 use kubepki_pki::{CaKind, Certificate, InitOptions, KeyAlgorithm, Lifetime};
 use kubepki_rotator::ca_rotation::{CaRotation, Phase, PhaseReport};
-use kubepki_rotator::cluster_phases::{EtcdAccess, NodePhase, Registry};
-use kubepki_rotator::etcd_lock::{EtcdLock, EtcdLockConfig};
+use kubepki_rotator::cluster_phases::NodePhase;
 use kubepki_rotator::restart::{self, Node, RestartList};
 use kubepki_rotator::rotation::{Changes, Hook};
 use kubepki_rotator::targets::{self, Cas};
@@ -19,6 +18,7 @@ use time::OffsetDateTime;
 use crate::exit::{FAILURE, coded};
 use crate::lock_flags::LockFlags;
 use crate::output::{self, Format};
+use crate::phases::{ClusterFlags, ClusterSide, nodes_text};
 use crate::verify_flags::VerifyFlags;
 
 const AFTER_HELP: &str = "\
@@ -154,12 +154,26 @@ pub(crate) fn run(args: &RotateCaArgs) -> Result<ExitCode> {
         _ => verification.targets(&common.cert_dir)?,
     };
     // With --etcd-lock: the cluster-wide lock, and the phase checked against every node's.
-    let cluster = ClusterSide::open(common, &pki)?;
+    let cluster = ClusterSide::open(
+        &ClusterFlags {
+            etcd_lock: &common.etcd_lock,
+            node_name: common.node_name.as_deref(),
+            force: common.force,
+            lock_timeout: common.lock.lock_timeout,
+        },
+        &pki,
+        common.ca.name(),
+        format!("rotate-ca {}", common.ca.name()),
+    )?;
     let local_identity = |r: &CaRotation| -> Result<Option<String>> { Ok(r.state()?.map(|s| s.new_fingerprint)) };
     if let Some(c) = &cluster {
         let this = local_identity(&rotation)?;
         match &args.phase {
-            PhaseCommand::Prepare { from: None, .. } => c.before_prepare(this.as_deref(), common)?,
+            PhaseCommand::Prepare { from: None, .. } => c.before_prepare(
+                this.as_deref(),
+                &kubepki_rotator::ca_rotation::state_dir(&common.cert_dir, common.ca),
+                &format!("kubepki rotate-ca prepare{}", common.flags()),
+            )?,
             PhaseCommand::Trust(_) | PhaseCommand::Reissue { .. } | PhaseCommand::Retire(_) => {
                 let want = match &args.phase {
                     PhaseCommand::Trust(_) => Phase::Prepared,
@@ -237,120 +251,6 @@ pub(crate) fn run(args: &RotateCaArgs) -> Result<ExitCode> {
     };
     let restart = restart::restarts(&report.written, &Node::new(&common.cert_dir, &common.kubeconfig_dir));
     render(common, phase, &report, &restart, &behind)
-}
-
-/// The cluster-wide side of a phase (`--etcd-lock`): the rotation lock held while the phase
-/// runs, and the record of the rotation and of every node's phase in etcd
-/// ([`kubepki_rotator::cluster_phases`]).
-struct ClusterSide {
-    _lock: EtcdLock,
-    registry: Registry,
-    node: String,
-    force: bool,
-    ca: CaKind,
-}
-
-impl ClusterSide {
-    fn open(common: &Common, pki: &kubepki_pki::PkiDir) -> Result<Option<Self>> {
-        if common.etcd_lock.is_empty() {
-            return Ok(None);
-        }
-        let (ca, cert, key) =
-            (pki.cert_path("etcd/ca"), pki.cert_path("apiserver-etcd-client"), pki.key_path("apiserver-etcd-client"));
-        let name = format!("rotate-ca-{}", common.ca.name());
-        let lock = EtcdLock::acquire(&EtcdLockConfig {
-            endpoints: &common.etcd_lock,
-            ca: &ca,
-            cert: &cert,
-            key: &key,
-            name: &name,
-            timeout: common.lock.lock_timeout,
-        })?;
-        let access = EtcdAccess { endpoints: &common.etcd_lock, ca: &ca, cert: &cert, key: &key };
-        let registry = Registry::connect(&access, common.ca.name())?;
-        let node = common.node_name.clone().unwrap_or_else(kubepki_rotator::audit::host);
-        Ok(Some(Self { _lock: lock, registry, node, force: common.force, ca: common.ca }))
-    }
-
-    fn refuse(&self, reason: String) -> anyhow::Error {
-        coded(crate::exit::INPUT, anyhow::anyhow!("rotate-ca {}: {reason}", self.ca.name()))
-    }
-
-    /// `prepare` without `--from`: refused when the cluster has a rotation in progress that is
-    /// not this node's: this node adopts it instead.
-    fn before_prepare(&self, this: Option<&str>, common: &Common) -> Result<()> {
-        match self.registry.identity()? {
-            Some(id) if this != Some(id.identity.as_str()) => Err(self.refuse(format!(
-                "a rotation is in progress in the cluster: new CA {} prepared on {} at {}; adopt it rather than \
-                 make a second one: copy {}'s {} here and run `kubepki rotate-ca prepare --from <that copy>{}`",
-                id.identity,
-                id.prepared_by,
-                id.prepared_at,
-                id.prepared_by,
-                kubepki_rotator::ca_rotation::state_dir(&common.cert_dir, self.ca).display(),
-                common.flags()
-            ))),
-            _ => Ok(()),
-        }
-    }
-
-    /// Makes `fp` the cluster's rotation, or refuses when another one is.
-    fn claim(&self, fp: &str) -> Result<()> {
-        let claimed = self.registry.claim(fp, &self.node)?;
-        if claimed.identity != fp {
-            return Err(self.refuse(format!(
-                "the cluster's rotation is new CA {} (prepared on {} at {}), not this node's {fp}: this node's \
-                 prepare was undone; adopt the cluster's with `prepare --from`",
-                claimed.identity, claimed.prepared_by, claimed.prepared_at
-            )));
-        }
-        Ok(())
-    }
-
-    /// Before the phase after `done`: this node's rotation is the cluster's, and every other
-    /// node of it has completed `done` (unless `--force`, said loudly).
-    fn before(&self, done: Phase, fp: &str) -> Result<()> {
-        self.claim(fp)?;
-        let behind = self.registry.behind(fp, done, &self.node)?;
-        if behind.is_empty() {
-            return Ok(());
-        }
-        let list = nodes_text(&behind);
-        if self.force {
-            eprintln!(
-                "kubepki: WARNING: --force: going on although {list} have not completed `{}`; TLS between them and \
-                 this node may fail until they do",
-                done.as_str()
-            );
-            return Ok(());
-        }
-        Err(self.refuse(format!(
-            "{list} have not completed `{}` yet: run it there first (every control-plane node completes a phase \
-             before the next runs anywhere), or pass --force",
-            done.as_str()
-        )))
-    }
-
-    /// Records this node at `phase` (`None`: it aborted the rotation); clears the records once
-    /// every node has retired, or every node has aborted.
-    fn after(&self, phase: Option<Phase>, fp: &str) -> Result<()> {
-        self.registry.set_phase(&self.node, phase, fp)?;
-        let nodes = self.registry.nodes()?;
-        let done = |p: Option<Phase>| p.is_none() || p == Some(Phase::Retired);
-        if nodes.iter().all(|n| n.identity != fp || done(n.phase)) {
-            self.registry.clear()?;
-        }
-        Ok(())
-    }
-}
-
-/// `cp2 (at prepare), cp3 (not started)`.
-fn nodes_text(nodes: &[NodePhase]) -> String {
-    nodes
-        .iter()
-        .map(|n| format!("{} (at {})", n.node, n.phase.map_or("no phase", Phase::as_str)))
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 /// What to run next after `phase`, as a complete command: the CA, the cert dir and the

@@ -9,6 +9,7 @@ use anyhow::Result;
 use clap::{Args, Subcommand};
 use kubepki_pki::KeyAlgorithm;
 use kubepki_pki::sa::PublicKey;
+use kubepki_rotator::cluster_phases::NodePhase;
 use kubepki_rotator::phases::Phase;
 use kubepki_rotator::restart::{self, Node};
 use kubepki_rotator::rotation::{Changes, Hook, Verification};
@@ -20,6 +21,7 @@ use crate::commands::init::parse_duration;
 use crate::exit::{FAILURE, coded};
 use crate::lock_flags::LockFlags;
 use crate::output::{self, Format};
+use crate::phases::{ClusterFlags, ClusterSide};
 
 const AFTER_HELP: &str = "\
 The phases, in order, each idempotent and resumable:
@@ -57,6 +59,15 @@ struct Common {
     /// the phase is undone.
     #[arg(long, value_name = "COMMAND")]
     exec: Option<String>,
+    /// The cluster's etcd (every member's client URL, comma-separated): the phase takes the
+    /// cluster-wide rotation lock there, the rotation (the new key's kid) and this node's phase
+    /// are recorded there, a second `prepare` is told to adopt the first's key, and `reissue`/
+    /// `retire` are refused while a node has not completed the phase before (docs/ha.md).
+    #[arg(long, value_name = "URL", value_delimiter = ',')]
+    etcd_lock: Vec<String>,
+    /// This node's name in the cluster-wide record [default: the host name].
+    #[arg(long, value_name = "NAME", requires = "etcd_lock")]
+    node_name: Option<String>,
     /// Output format.
     #[arg(short, long, value_enum, default_value_t)]
     output: Format,
@@ -80,13 +91,24 @@ enum PhaseCommand {
         #[command(flatten)]
         common: Common,
         /// The new key's algorithm [default: today's sa.key's].
-        #[arg(long, value_name = "ALGORITHM")]
+        #[arg(long, value_name = "ALGORITHM", conflicts_with = "from")]
         encryption_algorithm: Option<KeyAlgorithm>,
+        /// Adopt the new key another control-plane node prepared: DIR is a copy of its
+        /// <state dir>/sa-rotation/ (or of the new/ in it). Never a second key.
+        #[arg(long, value_name = "DIR", value_parser = crate::cluster_flags::absolute_path)]
+        from: Option<PathBuf>,
     },
     /// Trust old + new in sa.pub; signing stays with the old key.
     Trust(Common),
     /// Sign with the new key; sa.pub keeps trusting the old one.
-    Reissue(Common),
+    Reissue {
+        #[command(flatten)]
+        common: Common,
+        /// With --etcd-lock: reissue although other nodes have not completed `trust` (tokens
+        /// this node signs are refused by their API servers until they do).
+        #[arg(long, requires = "etcd_lock")]
+        force: bool,
+    },
     /// Remove the old public key from sa.pub, once no token it signed can still be valid.
     Retire {
         #[command(flatten)]
@@ -94,7 +116,7 @@ enum PhaseCommand {
         #[command(flatten)]
         lifetime: Lifetime,
         /// Retire now, even though tokens the old key signed may still be valid (they stop
-        /// verifying).
+        /// verifying), and (with --etcd-lock) other nodes have not completed `reissue`.
         #[arg(long)]
         force: bool,
     },
@@ -122,9 +144,10 @@ enum PhaseCommand {
 pub(crate) fn run(args: &RotateSaArgs) -> Result<ExitCode> {
     let common = match &args.phase {
         PhaseCommand::Prepare { common, .. }
+        | PhaseCommand::Reissue { common, .. }
         | PhaseCommand::Retire { common, .. }
         | PhaseCommand::Status { common, .. } => common,
-        PhaseCommand::Trust(c) | PhaseCommand::Reissue(c) | PhaseCommand::Abort(c) => c,
+        PhaseCommand::Trust(c) | PhaseCommand::Abort(c) => c,
     };
     crate::phases::require_cert_dir(&common.cert_dir)?;
     let now = OffsetDateTime::now_utc();
@@ -134,12 +157,46 @@ pub(crate) fn run(args: &RotateSaArgs) -> Result<ExitCode> {
         crate::interrupted::finish_locked(&common.cert_dir)?;
     }
     let rotation = SaRotation::new(&common.cert_dir)?;
+
+    // With --etcd-lock: the cluster-wide lock, and the phase checked against every node's.
+    let force =
+        matches!(args.phase, PhaseCommand::Reissue { force: true, .. } | PhaseCommand::Retire { force: true, .. });
+    let cluster = ClusterSide::open(
+        &ClusterFlags {
+            etcd_lock: &common.etcd_lock,
+            node_name: common.node_name.as_deref(),
+            force,
+            lock_timeout: common.lock.lock_timeout,
+        },
+        &kubepki_pki::PkiDir::new(&common.cert_dir),
+        "sa",
+        "rotate-sa".into(),
+    )?;
+    let local_identity = |r: &SaRotation| -> Result<Option<String>> { Ok(r.state()?.map(|s| s.new_key_id)) };
+    if let Some(c) = &cluster {
+        let this = local_identity(&rotation)?;
+        let done_before = match &args.phase {
+            PhaseCommand::Prepare { from: None, .. } => {
+                let command = format!("kubepki rotate-sa prepare{}", common.flags());
+                c.before_prepare(this.as_deref(), &sa_rotation::state_dir(&common.cert_dir), &command)?;
+                None
+            }
+            PhaseCommand::Trust(_) => Some(Phase::Prepared),
+            PhaseCommand::Reissue { .. } => Some(Phase::Trusted),
+            PhaseCommand::Retire { .. } => Some(Phase::Reissued),
+            _ => None,
+        };
+        if let (Some(done), Some(fp)) = (done_before, &this) {
+            c.before(done, fp)?;
+        }
+    }
     let (phase, report) = match &args.phase {
+        PhaseCommand::Prepare { from: Some(from), .. } => (Phase::Prepared, rotation.prepare_adopting(from)?),
         PhaseCommand::Prepare { encryption_algorithm, .. } => {
             (Phase::Prepared, rotation.prepare(*encryption_algorithm)?)
         }
         PhaseCommand::Trust(_) => (Phase::Trusted, rotation.trust()?),
-        PhaseCommand::Reissue(_) => (Phase::Reissued, rotation.reissue()?),
+        PhaseCommand::Reissue { .. } => (Phase::Reissued, rotation.reissue()?),
         PhaseCommand::Retire { lifetime, force, .. } => {
             let lifetime = lifetime.resolve(common)?;
             (Phase::Retired, rotation.retire(&lifetime, *force, now)?)
@@ -147,9 +204,17 @@ pub(crate) fn run(args: &RotateSaArgs) -> Result<ExitCode> {
         PhaseCommand::Status { lifetime, kubeconfig, peer_cert_dirs, peer_sa_pubs, .. } => {
             let peers: Vec<&Path> = peer_cert_dirs.iter().chain(peer_sa_pubs).map(PathBuf::as_path).collect();
             let kubeconfig = kubeconfig.clone().unwrap_or_else(|| common.kubeconfig_dir.join("admin.conf"));
-            return status(&rotation, common, &lifetime.resolve(common)?, &kubeconfig, &peers, now);
+            return status(&rotation, common, &lifetime.resolve(common)?, &kubeconfig, &peers, now, cluster.as_ref());
         }
-        PhaseCommand::Abort(c) => return abort(&rotation, c),
+        PhaseCommand::Abort(c) => {
+            let identity = local_identity(&rotation)?;
+            let (back_to, restored) = rotation.abort()?;
+            if let (Some(side), Some(fp)) = (&cluster, &identity) {
+                side.after(back_to, fp)?;
+            }
+            crate::phases::print_abort(c.output, "rotate-sa", "", back_to, &restored, "the staged key is deleted")?;
+            return Ok(ExitCode::SUCCESS);
+        }
     };
     // The same hook runner and undo as rotate-ca; the phase's undo is its abort.
     let hook = common.exec.as_deref().map(Hook::shell);
@@ -164,7 +229,21 @@ pub(crate) fn run(args: &RotateSaArgs) -> Result<ExitCode> {
     let changes = Changes { files, renewed: &[], audit_log: None, secrets: None };
     crate::phases::after_phase(phase, hook.as_ref(), &env, &changes, &Verification::default(), &[])
         .map_err(|e| coded(FAILURE, e))?;
-    render(common, phase, &report)
+    // Recorded only once the phase is kept (a failed hook undid it above).
+    let behind = match (&cluster, local_identity(&rotation)?) {
+        (Some(c), Some(fp)) => {
+            if phase == Phase::Prepared
+                && let Err(e) = c.claim(&fp)
+            {
+                rotation.abort()?;
+                return Err(e);
+            }
+            c.after(Some(phase), &fp)?;
+            c.registry.behind(&fp, phase, &c.node)?
+        }
+        _ => Vec::new(),
+    };
+    render(common, phase, &report, &behind)
 }
 
 impl Lifetime {
@@ -180,10 +259,17 @@ impl Common {
     /// ` --cert-dir DIR`, and the kubeconfig dir when not kubeadm's.
     fn flags(&self) -> String {
         let default_kubeconfig_dir = self.kubeconfig_dir == Path::new("/etc/kubernetes");
-        output::flags_given(&[
+        let mut flags = output::flags_given(&[
             ("--cert-dir", Some(self.cert_dir.as_path())),
             ("--kubeconfig-dir", (!default_kubeconfig_dir).then_some(self.kubeconfig_dir.as_path())),
-        ])
+        ]);
+        if !self.etcd_lock.is_empty() {
+            flags.push_str(&format!(" --etcd-lock {}", self.etcd_lock.join(",")));
+        }
+        if let Some(node) = &self.node_name {
+            flags.push_str(&format!(" --node-name {node}"));
+        }
+        flags
     }
 }
 
@@ -198,7 +284,7 @@ fn next_step(phase: Phase, common: &Common) -> String {
     format!("{when}: kubepki rotate-sa {next}{}", common.flags())
 }
 
-fn render(common: &Common, phase: Phase, report: &PhaseReport) -> Result<ExitCode> {
+fn render(common: &Common, phase: Phase, report: &PhaseReport, behind: &[NodePhase]) -> Result<ExitCode> {
     // What reads the files this phase changed on this node (kube-apiserver's
     // --service-account-key-file and --service-account-signing-key-file, the controller
     // manager's --service-account-private-key-file), from its manifests.
@@ -208,6 +294,7 @@ fn render(common: &Common, phase: Phase, report: &PhaseReport) -> Result<ExitCod
             "phase": phase.as_str(),
             "written": report.written,
             "restart": restart.to_json(),
+            "nodesBehind": behind.iter().map(|n| json!({"node": n.node, "phase": n.phase.map(Phase::as_str)})).collect::<Vec<_>>(),
             "notes": report.notes,
             "next": next_step(phase, common),
         }))?,
@@ -218,15 +305,16 @@ fn render(common: &Common, phase: Phase, report: &PhaseReport) -> Result<ExitCod
                 output::print_restart("rotate-sa", &restart);
                 println!("[rotate-sa] the same on every other control-plane node, once it holds these files");
             }
+            if !behind.is_empty() {
+                println!(
+                    "[rotate-sa] still to run `kubepki rotate-sa {}` on: {} (the next phase waits for them)",
+                    phase.as_str(),
+                    crate::phases::nodes_text(behind)
+                );
+            }
             println!("[rotate-sa] {next}");
         }
     }
-    Ok(ExitCode::SUCCESS)
-}
-
-fn abort(rotation: &SaRotation, c: &Common) -> Result<ExitCode> {
-    let (back_to, restored) = rotation.abort()?;
-    crate::phases::print_abort(c.output, "rotate-sa", "", back_to, &restored, "the staged key is deleted")?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -245,8 +333,10 @@ fn status(
     kubeconfig: &Path,
     peers: &[&Path],
     now: OffsetDateTime,
+    cluster: Option<&ClusterSide>,
 ) -> Result<ExitCode> {
     let state = rotation.state()?;
+    let nodes = cluster.map(|c| c.registry.nodes()).transpose()?.unwrap_or_default();
     let live = rotation.live()?;
     let label = |kid: &str| -> &'static str {
         match &state {
@@ -278,8 +368,19 @@ fn status(
             "legacyTokenSecretsError": secrets.as_ref().err(),
             "peers": compared.iter().map(|p| json!({"peer": p.peer, "differences": p.differences})).collect::<Vec<_>>(),
             "next": state.as_ref().map(|s| next_step(s.phase, c)),
+            "cluster": cluster.map(|_| nodes.iter().map(|n| json!({"node": n.node, "phase": n.phase.map(Phase::as_str), "newKeyId": n.identity, "updatedAt": n.updated_at})).collect::<Vec<_>>()),
         }))?,
-        Format::Table => print_status(state.as_ref(), c, &live, lifetime, safe_at, &secrets, &compared, now, &label),
+        Format::Table => {
+            print_status(state.as_ref(), c, &live, lifetime, safe_at, &secrets, &compared, now, &label);
+            if cluster.is_some() {
+                let mut rows = vec![vec!["NODE".to_owned(), "PHASE DONE".to_owned(), "NEW KEY".to_owned()]];
+                rows.extend(nodes.iter().map(|n| {
+                    vec![n.node.clone(), n.phase.map_or("none (aborted)", Phase::as_str).to_owned(), n.identity.clone()]
+                }));
+                println!("[rotate-sa] the cluster's nodes (etcd):");
+                print!("{}", output::table(&rows));
+            }
+        }
     }
     Ok(if differ { ExitCode::from(FAILURE) } else { ExitCode::SUCCESS })
 }
