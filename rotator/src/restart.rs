@@ -226,7 +226,9 @@ pub struct RestartList {
 impl RestartList {
     /// Whether any entry comes from kubeadm's default wiring rather than the node's files.
     pub fn from_defaults(&self) -> bool {
-        self.items.iter().any(|r| r.source == Source::KubeadmDefault)
+        // The kubelet's wiring (its kubelet.conf and config.yaml) is not in the manifests: only
+        // the static pods tell whether the manifests were read.
+        self.items.iter().any(|r| r.component.is_static_pod() && r.source == Source::KubeadmDefault)
     }
 
     /// The components that must be restarted (those that do not reload by themselves).
@@ -269,13 +271,16 @@ impl RestartList {
         if self.items.is_empty() {
             return out;
         }
-        let origin = if self.from_defaults() {
-            format!(
+        let static_pods = self.items.iter().any(|r| r.component.is_static_pod());
+        let defaults = self.items.iter().any(|r| r.source == Source::KubeadmDefault);
+        let origin = match (static_pods, self.from_defaults(), defaults) {
+            (true, true, _) => format!(
                 "derived from kubeadm's default wiring: {} holds no static pod manifest",
                 self.manifests_dir.display()
-            )
-        } else {
-            format!("derived from the static pod manifests in {}", self.manifests_dir.display())
+            ),
+            (true, false, _) => format!("derived from the static pod manifests in {}", self.manifests_dir.display()),
+            (false, _, true) => "derived from kubeadm's default wiring of the kubelet".to_owned(),
+            (false, _, false) => "derived from the kubelet's configuration".to_owned(),
         };
         out.push(format!("what reads the changed files, in restart order ({origin}):"));
         for (i, r) in self.items.iter().enumerate() {

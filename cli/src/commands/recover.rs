@@ -97,7 +97,13 @@ impl RecoverArgs {
     }
 
     fn dirs(&self) -> (PathBuf, PathBuf, PathBuf) {
-        let or = |p: &Option<PathBuf>, d: &str| p.clone().unwrap_or_else(|| PathBuf::from(d));
+        // Without --root a relative path means the working directory's (made absolute, so that
+        // every path recover reports and records names the same file from anywhere); under
+        // --root, it is the node's.
+        let or = |p: &Option<PathBuf>, d: &str| {
+            let path = p.clone().unwrap_or_else(|| PathBuf::from(d));
+            if self.root.is_none() { std::path::absolute(&path).unwrap_or(path) } else { path }
+        };
         (
             self.on_node(&or(&self.cert_dir, "/etc/kubernetes/pki")),
             self.on_node(&or(&self.kubeconfig_dir, "/etc/kubernetes")),
