@@ -298,6 +298,19 @@ fn the_agent_renews_leaves_before_they_expire_while_etcd_answers() {
     let next = sample(&metrics, "kubepki_agent_next_rotation_timestamp_seconds").unwrap();
     assert!(next > old.not_after.unix_timestamp() as f64 - 30.0, "{metrics}");
     promtool_check_metrics(&metrics);
+    // Every agent series the alert rules use is one the agent serves.
+    let rules = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/prometheus/kubepki-agent-alerts.yaml"),
+    )
+    .unwrap();
+    let used: std::collections::BTreeSet<&str> = rules
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .filter(|w| w.starts_with("kubepki_agent_"))
+        .collect();
+    assert!(used.len() >= 4, "{used:?}");
+    for family in used {
+        assert!(metrics.contains(&format!("# TYPE {family} ")), "the rules use {family}, not served:\n{metrics}");
+    }
     let (code, log) = agent.terminate();
     assert_eq!(code, 0, "{log}");
     every_pair_consistent(d.path());

@@ -311,6 +311,36 @@ fn the_alert_rules_are_well_formed_and_use_only_metrics_kubepki_exports() {
     }
 }
 
+/// The agent's rules: well-formed, checked by promtool, and their unit tests on example series
+/// pass (`promtool test rules`). That they name only series the agent serves is checked against
+/// a running agent (agent.rs).
+#[test]
+fn the_agent_alert_rules_pass_their_promtool_unit_tests() {
+    let doc = yaml("prometheus/kubepki-agent-alerts.yaml");
+    let rules: Vec<&Value> =
+        doc["groups"].as_array().unwrap().iter().flat_map(|g| g["rules"].as_array().unwrap()).collect();
+    let alerts: BTreeSet<&str> = rules.iter().map(|r| r["alert"].as_str().unwrap()).collect();
+    for a in ["KubePKIAgentRotationFailed", "KubePKIAgentNotReporting", "KubePKIAgentAbsent"] {
+        assert!(alerts.contains(a), "no alert {a}");
+    }
+    for r in &rules {
+        assert!(balanced(r["expr"].as_str().unwrap()));
+        assert!(["warning", "critical"].contains(&r["labels"]["severity"].as_str().unwrap()));
+    }
+    let tests = read("prometheus/kubepki-alerts.test.yaml");
+    for a in &alerts {
+        assert!(tests.contains(&format!("alertname: {a}")), "{a} has no unit test");
+    }
+    if have("promtool") {
+        let dir = examples_dir().join("prometheus");
+        let r = run(Command::new("promtool").args(["check", "rules"]).arg(dir.join("kubepki-agent-alerts.yaml")));
+        assert_eq!(r.code, 0, "promtool check rules:\n{}{}", r.stdout, r.stderr);
+        assert!(r.stdout.contains(&format!("SUCCESS: {} rules found", alerts.len())), "{}", r.stdout);
+        let r = run(Command::new("promtool").current_dir(&dir).args(["test", "rules", "kubepki-alerts.test.yaml"]));
+        assert_eq!(r.code, 0, "promtool test rules:\n{}{}", r.stdout, r.stderr);
+    }
+}
+
 #[test]
 fn the_bracket_checker_finds_what_it_should() {
     assert!(balanced("sum by (instance) (x{status=~\"a|b\"}) > 0"));
