@@ -21,6 +21,13 @@ struct Agent {
 impl Agent {
     /// `kubepki agent --listen 127.0.0.1:<free port> <args>`, once it answers /healthz.
     fn start(args: &[&str]) -> Self {
+        let agent = Self::spawn(args);
+        agent.wait_until("/healthz answers", || agent.try_get("/healthz").is_some_and(|(s, _)| s == 200));
+        agent
+    }
+
+    /// `kubepki agent --listen 127.0.0.1:<free port> <args>`, started.
+    fn spawn(args: &[&str]) -> Self {
         let port = free_port();
         let mut child = kubepki()
             .arg("agent")
@@ -42,9 +49,7 @@ impl Agent {
                 log.push('\n');
             }
         });
-        let agent = Self { child, port, log };
-        agent.wait_until("/healthz answers", || agent.try_get("/healthz").is_some_and(|(s, _)| s == 200));
-        agent
+        Self { child, port, log }
     }
 
     fn log(&self) -> String {
@@ -341,6 +346,49 @@ fn sigterm_in_the_middle_of_a_rotation_exits_0_and_leaves_every_pair_consistent(
     assert_eq!(code, 0, "{log}");
     every_pair_consistent(d.path());
     run(kubepki().args(["rotate", "--dry-run"]).args(&args[..4])).ok();
+}
+
+/// With --tls-cert and --tls-key the endpoints are served over TLS (rustls), verified by openssl
+/// against the certificate; plain HTTP gets no answer.
+#[test]
+fn tls_serves_the_same_endpoints() {
+    let d = TestDir::new();
+    init(d.path(), &[]).ok();
+    let (cert, key) = (d.join("tls.crt"), d.join("tls.key"));
+    run(Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "1"])
+        .args(["-subj", "/CN=kubepki-agent", "-addext", "subjectAltName=IP:127.0.0.1", "-keyout"])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert))
+    .ok();
+    let args = tree_args(d.path());
+    let agent = Agent::spawn(
+        &[strs(&args), vec!["--no-rotate", "--tls-cert", cert.to_str().unwrap(), "--tls-key", key.to_str().unwrap()]]
+            .concat(),
+    );
+    let get = |path: &str| {
+        run(Command::new("sh").arg("-c").arg(format!(
+            "printf 'GET {path} HTTP/1.1\\r\\nHost: agent\\r\\n\\r\\n' | openssl s_client -connect 127.0.0.1:{} \
+             -CAfile '{}' -verify_return_error -verify_ip 127.0.0.1 -quiet 2>/dev/null",
+            agent.port,
+            cert.display()
+        )))
+        .stdout
+    };
+    agent.wait_until("/readyz over TLS", || get("/readyz").starts_with("HTTP/1.1 200 OK"));
+    let metrics = get("/metrics");
+    assert!(metrics.contains("kubepki_certificate_expiration_timestamp_seconds{name=\"apiserver\""), "{metrics}");
+    assert_eq!(agent.try_get("/healthz").map(|(s, _)| s), None, "plain HTTP answered on a TLS port");
+    // A key that is not the certificate's: exit 2 before anything is served.
+    let other = d.join("other.key");
+    run(Command::new("openssl").args(["genpkey", "-algorithm", "ed25519", "-out"]).arg(&other)).ok();
+    let r = run(kubepki()
+        .args(["agent", "--no-rotate", "--tls-cert", cert.to_str().unwrap(), "--tls-key"])
+        .arg(&other)
+        .args(&args));
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("--tls-key"), "{}", r.stderr);
 }
 
 /// A port in use: exit 1, one line naming the address, nothing written.
