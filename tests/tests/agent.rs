@@ -391,6 +391,52 @@ fn tls_serves_the_same_endpoints() {
     assert!(r.stderr.contains("--tls-key"), "{}", r.stderr);
 }
 
+/// Two control-plane nodes (the second joined from the first), each with its agent, sharing one
+/// etcd lock: everything is due on both at once, and their rotations (each holding the lock
+/// for 2 s in its --exec hook) never overlap.
+#[test]
+fn two_agents_sharing_an_etcd_lock_never_rotate_at_the_same_time() {
+    let d = TestDir::new();
+    let (cp1, cp2) = (d.join("cp1"), d.join("cp2"));
+    init(&cp1, &[]).ok();
+    run(kubepki()
+        .arg("init")
+        .arg("--join-from")
+        .arg(cp1.join("pki"))
+        .arg("--cert-dir")
+        .arg(cp2.join("pki"))
+        .arg("--kubeconfig-dir")
+        .arg(&cp2)
+        .args(["--node-name", "cp2", "--apiserver-advertise-address", "127.0.0.1"]))
+    .ok();
+    let etcd = Etcd::start(&EtcdConfig { name: "cp1", pki: &cp1.join("pki"), client_cert_auth: true });
+    let agents: Vec<Agent> = [&cp1, &cp2]
+        .iter()
+        .map(|node| {
+            let exec = format!(
+                "echo start $(date +%s%N) >> '{w}'; sleep 2; echo end $(date +%s%N) >> '{w}'",
+                w = node.join("windows").display()
+            );
+            let args = tree_args(node);
+            Agent::start(
+                &[
+                    strs(&args),
+                    vec!["--renew-before", "1000000h", "--etcd-lock", &etcd.client_url, "--lock-timeout", "2m"],
+                    vec!["--exec", &exec],
+                ]
+                .concat(),
+            )
+        })
+        .collect();
+    for agent in &agents {
+        agent.wait_until("a rotation done", || agent.count("rotation done") >= 1);
+    }
+    let (a, b) = (crate::ha::windows(&cp1), crate::ha::windows(&cp2));
+    assert_eq!((a.len(), b.len()), (1, 1), "{a:?} {b:?}");
+    let ((s1, e1), (s2, e2)) = (a[0], b[0]);
+    assert!(e1 < s2 || e2 < s1, "the two agents held the lock at once: {a:?} {b:?}");
+}
+
 /// A port in use: exit 1, one line naming the address, nothing written.
 #[test]
 fn a_port_in_use_is_exit_1_with_one_line() {
@@ -432,6 +478,8 @@ fn bad_input_keeps_the_agent_up_and_is_reported_once() {
     let read_at = |a: &Agent| sample(&a.get("/metrics").1, "kubepki_agent_last_inventory_timestamp_seconds").unwrap();
     let first = read_at(&agent);
     agent.wait_until("three more readings", || read_at(&agent) >= first + 3.0);
+    // A reading that finds what the last one found is not logged again.
+    assert_eq!(agent.count("inventory read"), 1, "{}", agent.log());
     let errors = agent.events().into_iter().filter(|e| e["level"] == "error").collect::<Vec<_>>();
     let inventory: Vec<_> = errors.iter().filter(|e| e["source"] == "inventory").collect();
     assert_eq!(inventory.len(), 1, "{}", agent.log());

@@ -53,7 +53,7 @@ fn rotate_with_lock(node: &Path, urls: &str, hold: Duration) -> Child {
 }
 
 /// The (start, end) nanosecond times a node's hook logged.
-fn windows(node: &Path) -> Vec<(u128, u128)> {
+pub(crate) fn windows(node: &Path) -> Vec<(u128, u128)> {
     let text = std::fs::read_to_string(node.join("windows")).unwrap_or_default();
     let times: Vec<(String, u128)> = text
         .lines()

@@ -51,6 +51,9 @@ rotation) is reported in /metrics, /readyz and the log, and the agent stays up."
 /// `kubepki agent`.
 #[derive(Args, Debug)]
 #[command(after_help = AFTER_HELP)]
+// rotate's one-shot flags are parsed (to be refused with a reason) but not offered.
+#[command(mut_arg("dry_run", |a| a.hide(true)), mut_arg("force", |a| a.hide(true)), mut_arg("all", |a| a.hide(true)))]
+#[command(mut_arg("at", |a| a.hide(true)), mut_arg("output", |a| a.hide(true)))]
 pub(crate) struct AgentArgs {
     /// Serve /metrics, /healthz and /readyz here (HOST:PORT).
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:9842")]

@@ -156,7 +156,12 @@ pub(super) fn read(shared: &Shared) -> MutexGuard<'_, State> {
 pub(super) fn inventory_read(shared: &Shared, reading: Reading) {
     let mut s = lock(shared);
     s.last_read = OffsetDateTime::now_utc().unix_timestamp();
-    let changed = s.inventory.as_deref() != Some(reading.metrics.as_str()) || s.problems != reading.problems;
+    // What was read, without the time of the reading (which changes every time).
+    let content = |metrics: &str| {
+        metrics.lines().filter(|l| !l.starts_with("kubepki_check_timestamp_seconds ")).collect::<Vec<_>>().join("\n")
+    };
+    let changed = s.inventory.as_deref().is_none_or(|m| content(m) != content(&reading.metrics))
+        || s.problems != reading.problems;
     if changed {
         log::event(
             "info",
