@@ -399,16 +399,7 @@ fn two_agents_sharing_an_etcd_lock_never_rotate_at_the_same_time() {
     let d = TestDir::new();
     let (cp1, cp2) = (d.join("cp1"), d.join("cp2"));
     init(&cp1, &[]).ok();
-    run(kubepki()
-        .arg("init")
-        .arg("--join-from")
-        .arg(cp1.join("pki"))
-        .arg("--cert-dir")
-        .arg(cp2.join("pki"))
-        .arg("--kubeconfig-dir")
-        .arg(&cp2)
-        .args(["--node-name", "cp2", "--apiserver-advertise-address", "127.0.0.1"]))
-    .ok();
+    crate::ha::join(&cp1, &cp2, "cp2");
     let etcd = Etcd::start(&EtcdConfig { name: "cp1", pki: &cp1.join("pki"), client_cert_auth: true });
     let agents: Vec<Agent> = [&cp1, &cp2]
         .iter()

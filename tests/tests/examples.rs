@@ -409,7 +409,7 @@ fn agent_daemonset(rel: &str) -> (Vec<String>, std::collections::BTreeMap<String
     assert_eq!(ds.metadata.namespace.as_deref(), Some("kube-system"), "{rel}");
     let spec = ds.spec.unwrap();
     let template_labels = spec.template.metadata.as_ref().and_then(|m| m.labels.clone()).unwrap_or_default();
-    for (k, v) in spec.selector.match_labels.clone().unwrap_or_default() {
+    for (k, v) in spec.selector.match_labels.unwrap_or_default() {
         assert_eq!(template_labels.get(&k), Some(&v), "{rel}: the selector does not select the pods");
     }
     let pod = doc["spec"]["template"]["spec"].clone();

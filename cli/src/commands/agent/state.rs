@@ -71,73 +71,66 @@ impl State {
     /// /metrics: the inventory's series, then the agent's own.
     pub(super) fn metrics(&self) -> String {
         let mut out = self.inventory.clone().unwrap_or_default();
-        let family = |out: &mut String, name: &str, kind: &str, help: &str| {
-            let _ = writeln!(out, "# HELP {name} {help}");
-            let _ = writeln!(out, "# TYPE {name} {kind}");
+        // One family: its HELP and TYPE, then its samples (`labels`, value).
+        let mut family = |name: &str, kind: &str, help: &str, samples: &[(String, String)]| {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+            for (labels, value) in samples {
+                let _ = writeln!(out, "{name}{labels} {value}");
+            }
         };
-        family(&mut out, "kubepki_agent_build_info", "gauge", "1, labelled with the agent's version.");
-        let _ = writeln!(
-            out,
-            "kubepki_agent_build_info{{version=\"{}\"}} 1",
-            escape_label_value(env!("CARGO_PKG_VERSION"))
-        );
+        let one = |value: String| [(String::new(), value)];
+        let version = format!("{{version=\"{}\"}}", escape_label_value(env!("CARGO_PKG_VERSION")));
+        family("kubepki_agent_build_info", "gauge", "1, labelled with the agent's version.", &[(version, "1".into())]);
         family(
-            &mut out,
             "kubepki_agent_last_inventory_timestamp_seconds",
             "gauge",
             "When the agent last read the inventory, as a Unix timestamp.",
+            &one(self.last_read.to_string()),
         );
-        let _ = writeln!(out, "kubepki_agent_last_inventory_timestamp_seconds {}", self.last_read);
         family(
-            &mut out,
             "kubepki_agent_inventory_problems",
             "gauge",
             "Unreadable inputs and broken certificates in the last reading (0: /readyz is 200).",
+            &one(self.problems.len().to_string()),
         );
-        let _ = writeln!(out, "kubepki_agent_inventory_problems {}", self.problems.len());
         if let Some((at, ok)) = self.last_rotation {
             family(
-                &mut out,
                 "kubepki_agent_last_rotation_timestamp_seconds",
                 "gauge",
                 "When the agent last ran a rotation that wrote or failed, as a Unix timestamp.",
+                &one(at.to_string()),
             );
-            let _ = writeln!(out, "kubepki_agent_last_rotation_timestamp_seconds {at}");
             family(
-                &mut out,
                 "kubepki_agent_last_rotation_success",
                 "gauge",
                 "1 if the last rotation was kept, 0 if it failed (and was rolled back).",
+                &one(u8::from(ok).to_string()),
             );
-            let _ = writeln!(out, "kubepki_agent_last_rotation_success {}", u8::from(ok));
         }
         if let Some(ok) = self.last_verification {
             family(
-                &mut out,
                 "kubepki_agent_last_verification_success",
                 "gauge",
                 "1 if the endpoints verified after the last rotation that verified any passed, else 0.",
+                &one(u8::from(ok).to_string()),
             );
-            let _ = writeln!(out, "kubepki_agent_last_verification_success {}", u8::from(ok));
         }
         if let Some(due) = self.next_due {
             family(
-                &mut out,
                 "kubepki_agent_next_rotation_timestamp_seconds",
                 "gauge",
                 "When the next certificate falls due for renewal, as a Unix timestamp.",
+                &one(due.unix_timestamp().to_string()),
             );
-            let _ = writeln!(out, "kubepki_agent_next_rotation_timestamp_seconds {}", due.unix_timestamp());
         }
+        let errors: Vec<(String, String)> =
+            self.errors.iter().map(|(source, n)| (format!("{{source=\"{source}\"}}"), n.to_string())).collect();
         family(
-            &mut out,
             "kubepki_agent_errors_total",
             "counter",
             "Errors the agent met, by source (each counted once).",
+            &errors,
         );
-        for (source, n) in &self.errors {
-            let _ = writeln!(out, "kubepki_agent_errors_total{{source=\"{source}\"}} {n}");
-        }
         out
     }
 }
