@@ -348,6 +348,34 @@ fn sigterm_in_the_middle_of_a_rotation_exits_0_and_leaves_every_pair_consistent(
     run(kubepki().args(["rotate", "--dry-run"]).args(&args[..4])).ok();
 }
 
+/// An agent killed (SIGKILL, a failpoint) at each step of its rotation's commit: the next start
+/// completes or discards the interrupted write, renews what is still due, and leaves every pair
+/// consistent.
+#[test]
+fn an_agent_killed_in_the_middle_of_its_write_is_completed_by_the_next_start() {
+    for point in ["commit:staged", "commit:journaled", "commit:renamed-one@5", "commit:renamed-all"] {
+        let d = TestDir::new();
+        init(d.path(), &[]).ok();
+        let args = tree_args(d.path());
+        let rotating = [strs(&args), vec!["--renew-before", "1000000h"]].concat();
+        let mut killed = kubepki()
+            .arg("agent")
+            .args(["--listen", &format!("127.0.0.1:{}", free_port())])
+            .args(&rotating)
+            .env("KUBEPKI_FAILPOINT", point)
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let status = killed.wait().unwrap();
+        assert_eq!(std::os::unix::process::ExitStatusExt::signal(&status), Some(9), "{point}: {status:?}");
+        let agent = Agent::start(&rotating);
+        agent.wait_until("a rotation done", || agent.count("rotation done") >= 1);
+        let (code, log) = agent.terminate();
+        assert_eq!(code, 0, "{point}: {log}");
+        every_pair_consistent(d.path());
+    }
+}
+
 /// With --tls-cert and --tls-key the endpoints are served over TLS (rustls), verified by openssl
 /// against the certificate; plain HTTP gets no answer.
 #[test]
