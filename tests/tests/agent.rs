@@ -280,6 +280,9 @@ fn the_agent_renews_leaves_before_they_expire_while_etcd_answers() {
         std::fs::read_to_string(&audit).is_ok_and(|a| a.contains("\"etcd-server\""))
     });
     agent.wait_until("the rotation reported", || agent.count("rotation done") >= 1);
+    let done = agent.events().into_iter().find(|e| e["event"] == "rotation done").unwrap();
+    let restart = done["restart"].as_array().unwrap_or_else(|| panic!("no restart list: {done}"));
+    assert!(restart.iter().any(|r| r["component"] == "etcd"), "{done}");
     let new = kubepki_pki::store::read_certs(&pki.join("etcd/server.crt")).unwrap().unwrap().remove(0);
     assert_ne!(new.serial, old.serial);
     assert!(new.not_after > old.not_after);

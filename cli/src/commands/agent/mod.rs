@@ -18,8 +18,8 @@ use anyhow::{Context, Result};
 use clap::Args;
 use kubepki_rotator::check::{self, Policy};
 use kubepki_rotator::inventory::{InventoryBuilder, SourcePath, Sources};
-use kubepki_rotator::prometheus;
 use kubepki_rotator::rotation::{RotateReport, RotateRequest};
+use kubepki_rotator::{prometheus, restart};
 use serde_json::json;
 use time::OffsetDateTime;
 use tokio::sync::{Notify, watch as signal_watch};
@@ -256,6 +256,8 @@ fn read_inventory(sources: &Sources) -> Reading {
 pub(super) struct Pass {
     wrote: Option<RotateReport>,
     next_due: Option<OffsetDateTime>,
+    /// The restart list of what was written (`restart` in `rotate -o json`).
+    restart: Option<serde_json::Value>,
 }
 
 /// Plans (a dry run: no etcd lock is taken); if anything is due, or an interrupted run owes
@@ -272,7 +274,7 @@ fn rotate_if_due(request: RotateRequest, hold: &[String]) -> Result<Pass> {
     dry.dry_run = true;
     let planned = kubepki_rotator::rotate(&dry)?;
     if planned.plan.renewals.is_empty() && planned.resumed.is_none() {
-        return Ok(Pass { next_due: next_due(&planned), wrote: None });
+        return Ok(Pass { next_due: next_due(&planned), wrote: None, restart: None });
     }
     let again: Vec<&str> =
         planned.plan.renewals.iter().map(|r| r.name.as_str()).filter(|n| hold.iter().any(|h| h == n)).collect();
@@ -289,13 +291,16 @@ fn rotate_if_due(request: RotateRequest, hold: &[String]) -> Result<Pass> {
         json!({ "renew": planned.plan.renewals.iter().map(|r| r.name.clone()).collect::<Vec<_>>() }),
     );
     let report = kubepki_rotator::rotate(&at(request.clone()))?;
+    // What reads the files written and whether it must be restarted, as `rotate` reports it.
+    let node = restart::Node::new(&request.cert_dir, &request.kubeconfig_dir);
+    let restart = report.outcome.as_ref().map(|o| restart::restarts(&o.written, &node).to_json());
     // The run's plan kept only what was not due; the next due time counts the new leaves too.
     let mut dry = at(request);
     dry.dry_run = true;
     // If that plan fails, the run's own (what it kept) serves, and the next change or
     // interval plans again.
     let next = kubepki_rotator::rotate(&dry).map_or_else(|_| next_due(&report), |after| next_due(&after));
-    Ok(Pass { next_due: next, wrote: Some(report) })
+    Ok(Pass { next_due: next, wrote: Some(report), restart })
 }
 
 fn next_due(report: &RotateReport) -> Option<OffsetDateTime> {

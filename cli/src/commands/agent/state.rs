@@ -192,6 +192,7 @@ pub(super) fn rotation_ran(shared: &Shared, pass: Result<Pass>, retry: Duration)
                         "renewed": renewed,
                         "backup": report.outcome.as_ref().and_then(|o| o.backup.as_ref()).map(|b| b.dir.clone()),
                         "verified": report.verification.is_some(),
+                        "restart": pass.restart,
                     }),
                 );
                 s.last_rotation = Some((now.unix_timestamp(), true));
