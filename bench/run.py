@@ -2,12 +2,13 @@
 """The whole-process comparisons behind docs/benchmarks.md. Run by scripts/bench, which installs
 the peers and builds kubepki first; see docs/benchmarks.md for the method.
 
-    run.py --kubepki BIN --floor BIN [--quick] [--only W1,W2,W3,W4] [--doc FILE] [--workdir PARENT]
+    run.py --kubepki BIN --floor BIN [--quick] [--only W1,W2,W3,W4,W5] [--doc FILE] [--workdir PARENT]
 
 W1-W3 compare kubepki with its peers in alternating rounds (kubepki, peer, peer, kubepki, ...)
 after one unmeasured warm-up round; each run starts from the same state, prepared untimed.
 Times are wall-clock from fork to exit, peak RSS from the child's rusage. W4 has no peer and
-takes milliseconds, so hyperfine times it (warm-up runs, a prepare step per run).
+takes milliseconds, so hyperfine times it (warm-up runs, a prepare step per run). W5 runs
+`kubepki agent` idle for minutes and reads its RSS and CPU time from /proc.
 """
 import argparse
 import datetime
@@ -35,6 +36,12 @@ GOAL_W2_VS_PYCA = 7.0
 GOAL_W3_VS_PYCA = 5.0
 GOAL_W3_RSS_MIB = 15.0
 GOAL_W4_MS = 20.0
+# Issue 22: an idle agent holds at most 15 MiB and uses under 1% of a core.
+GOAL_W5_RSS_MIB = 15.0
+GOAL_W5_CPU_PCT = 1.0
+# x509-certificate-exporter's hostPath DaemonSet, its Helm chart's default resources
+# (enix/x509-certificate-exporter, deploy/charts/x509-certificate-exporter/values.yaml).
+X509_EXPORTER_RESOURCES = "requests cpu 10m, memory 20Mi; limits cpu 100m, memory 40Mi"
 
 # What W1 makes: 3 CAs, 7 leaves, 5 kubeconfig client certificates and the SA key.
 W1_KEYS = 16
@@ -261,6 +268,76 @@ def w4(args, work, floor):
     return res
 
 
+def proc_cpu_seconds(pid):
+    """utime + stime of a process, in seconds (/proc/PID/stat fields 14 and 15)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def proc_status_kib(pid, key):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(key + ":"):
+                return int(line.split()[1])
+    return 0
+
+
+def http_get(port, path):
+    import urllib.request
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as r:
+        return r.status, r.read()
+
+
+def w5(args, work, floor):
+    # An agent on a kubeadm tree (init: 15 certificates with the kubeconfigs) and a kubelet PKI (a
+    # serving pair), with rotation on (nothing due for a year) and the default 1m interval,
+    # scraped every 15 s as Prometheus would; idle otherwise.
+    import socket
+    idle = 60 if args.quick else 240
+    tree = os.path.join(work, "w5")
+    make_pki(args.kubepki, tree)
+    nodes = os.path.join(work, "w5-nodes.txt")
+    nodes_file(nodes, 1)
+    kubelet = os.path.join(work, "w5-kubelet")
+    run_once([args.kubepki, "issue", "kubelet-serving", "--cert-dir", f"{tree}/pki", "--nodes", nodes, "--out", kubelet,
+              "--quiet"])
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    agent = subprocess.Popen([args.kubepki, "agent", "--listen", f"127.0.0.1:{port}", "--cert-dir", f"{tree}/pki",
+                              "--kubeconfig-dir", tree, "--kubelet-pki-dir", os.path.join(kubelet, "node-00001")],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 30
+        while True:
+            try:
+                if http_get(port, "/readyz")[0] == 200:
+                    break
+            except OSError:
+                pass
+            if time.time() > deadline:
+                raise SystemExit("W5: the agent did not become ready")
+            time.sleep(0.1)
+        time.sleep(5)  # past start-up: the first reading and plan
+        log(f"[W5] agent idle {idle} s, scraped every 15 s")
+        cpu0, t0 = proc_cpu_seconds(agent.pid), time.time()
+        scrapes = 0
+        while time.time() - t0 < idle:
+            time.sleep(min(15, max(0.0, idle - (time.time() - t0))))
+            status, body = http_get(port, "/metrics")
+            assert status == 200 and b"kubepki_agent_build_info" in body
+            scrapes += 1
+        cpu1, t1 = proc_cpu_seconds(agent.pid), time.time()
+        rss = proc_status_kib(agent.pid, "VmRSS")
+        hwm = proc_status_kib(agent.pid, "VmHWM")
+    finally:
+        agent.terminate()
+        agent.wait(timeout=30)
+    return {"seconds": t1 - t0, "cpu_seconds": cpu1 - cpu0, "cpu_pct": 100 * (cpu1 - cpu0) / (t1 - t0),
+            "rss_kib": rss, "hwm_kib": hwm, "scrapes": scrapes}
+
+
 def ms(x):
     if x >= 100:
         return f"{x:,.0f}"
@@ -346,6 +423,14 @@ def render(m, floor, res, args, load):
             goal = f"≤ {GOAL_W4_MS:g} ms" if alg == "ECDSA-P256" else "(no goal; RSA keygen-bound)"
             v = verdict(k <= GOAL_W4_MS) if alg == "ECDSA-P256" else ""
             L.append(f"| W4 rotate --all, {alg} | {cell(r)} | — | {ms(fl)} (12 renewals) | {k / fl:.1f}x | {goal} | {v} |")
+    if "W5" in res:
+        r = res["W5"]
+        rss, hwm = r["rss_kib"] / 1024, r["hwm_kib"] / 1024
+        ok = hwm <= GOAL_W5_RSS_MIB and r["cpu_pct"] < GOAL_W5_CPU_PCT
+        L.append(f"| W5 agent idle {r['seconds']:.0f} s ({r['scrapes']} scrapes) | RSS {rss:.1f} MiB (peak {hwm:.1f}), "
+                 f"CPU {r['cpu_seconds']:.2f} s = {r['cpu_pct']:.3f}% of a core | x509-certificate-exporter's chart "
+                 f"asks for its hostPath DaemonSet: {X509_EXPORTER_RESOURCES} | — | — | "
+                 f"≤ {GOAL_W5_RSS_MIB:g} MiB, < {GOAL_W5_CPU_PCT:g}% of a core | {verdict(ok)} |")
     L.append("")
     L.append("### The crypto floor (`kubepki-floor`, in-process, one thread, µs)")
     L.append("")
@@ -378,7 +463,7 @@ def main():
     ap.add_argument("--kubepki", required=True)
     ap.add_argument("--floor", required=True)
     ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--only", default="W1,W2,W3,W4")
+    ap.add_argument("--only", default="W1,W2,W3,W4,W5")
     ap.add_argument("--nodes", type=int, default=10000)
     ap.add_argument("--doc", default=os.path.join(ROOT, "docs", "benchmarks.md"))
     ap.add_argument("--workdir", default=os.environ.get("TMPDIR", "/tmp"),
@@ -397,7 +482,7 @@ def main():
     out = subprocess.run([args.floor] + (["--quick"] if args.quick else []), check=True, capture_output=True, text=True)
     floor = json.loads(out.stdout)
     res = {}
-    for name, fn in (("W1", w1), ("W2", w2), ("W3", w3), ("W4", w4)):
+    for name, fn in (("W1", w1), ("W2", w2), ("W3", w3), ("W4", w4), ("W5", w5)):
         if name in only:
             res[name] = fn(args, work, floor)
     load1 = os.getloadavg()[0]

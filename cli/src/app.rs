@@ -3,9 +3,9 @@
 use clap::{Parser, Subcommand};
 
 use crate::commands::{
-    audit::AuditArgs, check::CheckArgs, completion::CompletionArgs, csr::CsrArgs, init::InitArgs, issue::IssueArgs,
-    kubeconfig::KubeconfigArgs, man::ManArgs, recover::RecoverArgs, rotate::RotateArgs, rotate_ca::RotateCaArgs,
-    rotate_sa::RotateSaArgs, sa::SaArgs, tree::TreeArgs, verify::VerifyArgs,
+    agent::AgentArgs, audit::AuditArgs, check::CheckArgs, completion::CompletionArgs, csr::CsrArgs, init::InitArgs,
+    issue::IssueArgs, kubeconfig::KubeconfigArgs, man::ManArgs, recover::RecoverArgs, rotate::RotateArgs,
+    rotate_ca::RotateCaArgs, rotate_sa::RotateSaArgs, sa::SaArgs, tree::TreeArgs, verify::VerifyArgs,
 };
 
 const AFTER_HELP: &str = "\
@@ -61,6 +61,9 @@ pub(crate) enum Command {
     /// Show the PKI as a tree: each CA, the leaves it signed, then the kubeconfigs (text with
     /// expiry bars, dot, mermaid).
     Tree(TreeArgs),
+    /// Run on a node for good: serve the check's metrics, re-read on every change, and (on a
+    /// control-plane node) renew what falls due, as `rotate` does.
+    Agent(Box<AgentArgs>),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completion(CompletionArgs),
     /// Print the manual page (roff), generated from these definitions.

@@ -212,6 +212,12 @@ fn scenario(command: &str, situation: &str, dir: &TestDir) -> Option<std::proces
             cmd.arg("--cert-dir").arg(&missing).args(["--etcd", &format!("https://127.0.0.1:{}", free_port())])
         }
         ("verify", "invalid input") => cmd.arg("--cert-dir").arg(&pki),
+        // Both stop before the agent listens; what it meets later it reports and stays up.
+        ("agent", "missing input file" | "invalid input") => {
+            dirs(&mut cmd, &pki);
+            let config = if situation == "invalid input" { &bad_yaml } else { &missing };
+            cmd.args(["--listen", &format!("127.0.0.1:{}", free_port())]).arg("--config").arg(config)
+        }
         _ => return None,
     };
     Some(cmd)

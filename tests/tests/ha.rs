@@ -14,20 +14,24 @@ fn three_nodes(d: &TestDir) -> Vec<PathBuf> {
     init(&cp1, &[]).ok();
     let mut nodes = vec![cp1.clone()];
     for name in ["cp2", "cp3"] {
-        let node = d.join(name);
-        run(kubepki()
-            .arg("init")
-            .arg("--join-from")
-            .arg(cp1.join("pki"))
-            .arg("--cert-dir")
-            .arg(node.join("pki"))
-            .arg("--kubeconfig-dir")
-            .arg(&node)
-            .args(["--node-name", name, "--apiserver-advertise-address", "127.0.0.1"]))
-        .ok();
-        nodes.push(node);
+        nodes.push(join(&cp1, &d.join(name), name));
     }
     nodes
+}
+
+/// Node `name` at `node`, joined from the cert dir of `first` (`init --join-from`).
+pub(crate) fn join(first: &Path, node: &Path, name: &str) -> PathBuf {
+    run(kubepki()
+        .arg("init")
+        .arg("--join-from")
+        .arg(first.join("pki"))
+        .arg("--cert-dir")
+        .arg(node.join("pki"))
+        .arg("--kubeconfig-dir")
+        .arg(node)
+        .args(["--node-name", name, "--apiserver-advertise-address", "127.0.0.1"]))
+    .ok();
+    node.to_path_buf()
 }
 
 /// `rotate --all` on `node` with the cluster-wide lock, its hook logging when it held the lock
@@ -53,7 +57,7 @@ fn rotate_with_lock(node: &Path, urls: &str, hold: Duration) -> Child {
 }
 
 /// The (start, end) nanosecond times a node's hook logged.
-fn windows(node: &Path) -> Vec<(u128, u128)> {
+pub(crate) fn windows(node: &Path) -> Vec<(u128, u128)> {
     let text = std::fs::read_to_string(node.join("windows")).unwrap_or_default();
     let times: Vec<(String, u128)> = text
         .lines()

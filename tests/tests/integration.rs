@@ -1,6 +1,7 @@
 //! kubepki's integration tests: one binary, run against the `kubepki` binary cargo built, with
 //! real etcd, kubectl and openssl. Modules are named after what they cover.
 
+mod agent;
 mod audit;
 mod broken_inputs;
 mod ca_rotation;

@@ -67,11 +67,11 @@ pub(crate) struct RotateArgs {
     /// reissues a broken or missing leaf, with the identity of its old certificate when it can
     /// still be read, else kubeadm's profile filled from the flags or --config.
     #[arg(long, value_name = "NAME", value_delimiter = ',')]
-    force: Vec<String>,
+    pub(crate) force: Vec<String>,
     /// Renew everything that can be renewed (a broken or missing leaf must be named with
     /// --force).
     #[arg(long, conflicts_with = "force")]
-    all: bool,
+    pub(crate) all: bool,
     /// Remove these SANs (DNS names or IP addresses) from every renewed certificate that has
     /// them; a certificate that has one is renewed. Without this or --config, a renewal keeps
     /// every SAN it had.
@@ -79,7 +79,7 @@ pub(crate) struct RotateArgs {
     remove_sans: Vec<String>,
     /// Evaluate the policy as of this moment (RFC 3339, or relative: +90d).
     #[arg(long, value_name = "TIME", value_parser = parse_at)]
-    at: Option<OffsetDateTime>,
+    pub(crate) at: Option<OffsetDateTime>,
     /// The lifetime of renewed certificates [default: the lifetime each had].
     #[arg(long, value_name = "DURATION", allow_hyphen_values = true)]
     validity: Option<String>,
@@ -88,7 +88,7 @@ pub(crate) struct RotateArgs {
     reuse_key: bool,
     /// Print the plan and change nothing.
     #[arg(long)]
-    dry_run: bool,
+    pub(crate) dry_run: bool,
     /// The directory under which each run backs up the files it replaces, in its own
     /// kubepki-backup-<UTC time> (DIR is created 0700 if missing, so one fixed DIR serves every
     /// run) [default: <cert dir>/../tmp].
@@ -119,7 +119,7 @@ pub(crate) struct RotateArgs {
     verify: VerifyFlags,
     /// Output format.
     #[arg(short, long, value_enum, default_value_t)]
-    output: Format,
+    pub(crate) output: Format,
     #[command(flatten)]
     lock: LockFlags,
 }
@@ -253,7 +253,7 @@ fn stale_hint(error: &kubepki_rotator::Error, node: &Node) -> Option<String> {
 }
 
 /// The flags as a library request.
-fn request(args: &RotateArgs) -> Result<RotateRequest> {
+pub(crate) fn request(args: &RotateArgs) -> Result<RotateRequest> {
     let (cert_dir, kubeconfig_dir) = args.cluster.dirs()?;
     let mut request = RotateRequest::new(cert_dir, kubeconfig_dir);
     request.kubeconfigs.clone_from(&args.kubeconfigs);
