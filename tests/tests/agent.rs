@@ -349,6 +349,15 @@ fn sigterm_in_the_middle_of_a_rotation_exits_0_and_leaves_every_pair_consistent(
     assert_eq!(code, 0, "{log}");
     every_pair_consistent(d.path());
     run(kubepki().args(["rotate", "--dry-run"]).args(&args[..4])).ok();
+
+    // After an --exec hook ran, SIGTERM is still the agent's: it stops cleanly (exit 0) rather
+    // than being ended by the hook runner's signal handling.
+    let with_hook = [rotating.clone(), vec!["--exec", "true"]].concat();
+    let agent = Agent::start(&with_hook);
+    agent.wait_until("a rotation done", || agent.count("rotation done") >= 1);
+    let (code, log) = agent.terminate();
+    assert_eq!(code, 0, "{log}");
+    assert!(log.contains("\"event\":\"stopped\""), "{log}");
 }
 
 /// An agent killed (SIGKILL, a failpoint) at each step of its rotation's commit: the next start

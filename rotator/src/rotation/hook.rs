@@ -6,7 +6,7 @@ use std::ffi::OsStr;
 use std::os::unix::process::CommandExt as _;
 use std::process::{Command, Stdio};
 use std::sync::Once;
-use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::time::{Duration, Instant};
 
 use rustix::process::{Pid, Signal};
@@ -99,7 +99,8 @@ impl Hook {
     /// process end the hook's group too, and this process exits with 128 + the signal's number
     /// (what it would have without the hook; what the hook was doing is finished or undone by
     /// the next run, as after a crash). From the first hook on, those signals end the process
-    /// that way at any moment.
+    /// that way at any moment — unless the process handles them itself
+    /// ([`leave_signals_to_caller`]).
     pub fn run_recorded(
         &self,
         env: &[(&str, &OsStr)],
@@ -151,6 +152,17 @@ const GATE: &str = r#"read -r go && [ "$go" = go ] && exec sh -c "$1"; exit 125"
 
 /// The process group of the hook running now (0: none).
 static RUNNING: AtomicI32 = AtomicI32::new(0);
+/// Whether a terminating signal ends the process (a command line tool) or only the hook's group
+/// (a long-running caller that handles the signal itself).
+static EXIT_ON_SIGNAL: AtomicBool = AtomicBool::new(true);
+
+/// For a long-running process that handles SIGTERM, SIGINT and SIGHUP itself (`kubepki
+/// agent`): such a signal while a hook runs still ends the hook's process group (the hook then
+/// fails and its run is rolled back), but no longer ends the process, and between hooks it is
+/// left entirely to the caller.
+pub fn leave_signals_to_caller() {
+    EXIT_ON_SIGNAL.store(false, Ordering::SeqCst);
+}
 static SIGNAL_THREAD: Once = Once::new();
 
 /// Makes `group` the one a terminating signal ends, starting the thread that waits for such
@@ -170,18 +182,22 @@ fn watch_signals(group: ProcessGroup) {
         });
         let Some((mut term, mut int, mut hup)) = streams else { return };
         std::thread::spawn(move || {
-            let signo = runtime.block_on(async {
-                tokio::select! {
-                    _ = term.recv() => 15,
-                    _ = int.recv() => 2,
-                    _ = hup.recv() => 1,
+            loop {
+                let signo = runtime.block_on(async {
+                    tokio::select! {
+                        _ = term.recv() => 15,
+                        _ = int.recv() => 2,
+                        _ = hup.recv() => 1,
+                    }
+                });
+                let running = RUNNING.load(Ordering::SeqCst);
+                if let Some(pid) = Pid::from_raw(running) {
+                    let _ = rustix::process::kill_process_group(pid, Signal::TERM);
                 }
-            });
-            let running = RUNNING.load(Ordering::SeqCst);
-            if let Some(pid) = Pid::from_raw(running) {
-                let _ = rustix::process::kill_process_group(pid, Signal::TERM);
+                if EXIT_ON_SIGNAL.load(Ordering::SeqCst) {
+                    std::process::exit(128 + signo);
+                }
             }
-            std::process::exit(128 + signo);
         });
     });
 }

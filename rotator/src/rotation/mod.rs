@@ -60,7 +60,7 @@ use kubepki_pki::InitOptions;
 use time::OffsetDateTime;
 
 pub use hook::Hook;
-pub use hook::ProcessGroup;
+pub use hook::{ProcessGroup, leave_signals_to_caller};
 pub use pending::Resumed;
 pub use rollback::{AfterWrite, Changes, FromBackup, RestoreFiles, Restored, Undone};
 pub use secrets::{SecretSynced, SecretsSync};

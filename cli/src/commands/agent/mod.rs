@@ -40,8 +40,7 @@ the audit log, --exec and --verify-* with rollback. rotate's one-shot flags (--d
 --force, --all, --at, -o) are refused. One JSON line per event on standard error.
 
 SIGTERM or SIGINT: the agent stops serving, lets a rotation in progress finish (or roll back)
-and exits 0. Once an --exec hook has run, those signals end the process as they end `kubepki
-rotate` (exit 128+n; the next start finishes or undoes what the hook was doing).
+and exits 0; a hook running then is ended with its process group, and its run rolled back.
 
 Exit codes: 0 stopped by SIGTERM/SIGINT (or --check-args: the flags are valid) · 1 --listen
 cannot be bound (in use, no permission) · 2 usage or input error (a flag, --config).
@@ -91,6 +90,9 @@ struct Config {
 }
 
 pub(crate) fn run(args: &AgentArgs) -> Result<ExitCode> {
+    // The agent handles SIGTERM and SIGINT itself: a hook's signal handling only ends the
+    // hook's process group (its run is then rolled back), never the agent.
+    kubepki_rotator::rotation::leave_signals_to_caller();
     let config = config(args).map_err(|e| coded(INPUT, e))?;
     if args.check_args {
         return Ok(ExitCode::SUCCESS);
