@@ -193,6 +193,40 @@ pub(crate) fn wrap_sec1_in_pkcs8(sec1: &[u8]) -> Result<Vec<u8>, &'static str> {
     Ok(pkcs8(&alg, sec1))
 }
 
+/// The DER SubjectPublicKeyInfo of a PKCS#1 RSAPrivateKey's public half (its modulus and
+/// public exponent), whatever the modulus size: what kube-apiserver trusts of an RSA private
+/// key block, even one too small for [`crate::PrivateKey`]. Pure DER work.
+pub(crate) fn rsa_private_to_spki(pkcs1: &[u8]) -> Option<Vec<u8>> {
+    let (body, _) = expect(pkcs1, TAG_SEQUENCE).ok()?;
+    let (_version, rest) = expect(body, TAG_INTEGER).ok()?;
+    let (modulus, rest) = expect(rest, TAG_INTEGER).ok()?;
+    let (exponent, _) = expect(rest, TAG_INTEGER).ok()?;
+    let mut public = Vec::with_capacity(modulus.len() + exponent.len() + 8);
+    write_tlv(&mut public, TAG_INTEGER, modulus);
+    write_tlv(&mut public, TAG_INTEGER, exponent);
+    let mut rsa_public_key = Vec::with_capacity(public.len() + 5);
+    rsa_public_key.push(0); // no unused bits in the BIT STRING
+    write_tlv(&mut rsa_public_key, TAG_SEQUENCE, &public);
+    let mut alg = Vec::new();
+    write_tlv(&mut alg, TAG_OID, OID_RSA_ENCRYPTION);
+    write_tlv(&mut alg, TAG_NULL, &[]);
+    let mut body = Vec::with_capacity(rsa_public_key.len() + alg.len() + 8);
+    write_tlv(&mut body, TAG_SEQUENCE, &alg);
+    write_tlv(&mut body, TAG_BIT_STRING, &rsa_public_key);
+    let mut out = Vec::with_capacity(body.len() + 4);
+    write_tlv(&mut out, TAG_SEQUENCE, &body);
+    Some(out)
+}
+
+/// Whether a PKCS#8 PrivateKeyInfo holds an RSA key.
+pub(crate) fn pkcs8_is_rsa(pkcs8: &[u8]) -> bool {
+    let alg = expect(pkcs8, TAG_SEQUENCE)
+        .and_then(|(body, _)| expect(body, TAG_INTEGER))
+        .and_then(|(_, rest)| expect(rest, TAG_SEQUENCE))
+        .and_then(|(alg, _)| expect(alg, TAG_OID));
+    alg.is_ok_and(|(oid, _)| oid == OID_RSA_ENCRYPTION)
+}
+
 /// The key inside a PKCS#8 PrivateKeyInfo (PKCS#1 for RSA).
 pub(crate) fn pkcs8_inner_key(pkcs8: &[u8]) -> Option<Vec<u8>> {
     let (body, _) = expect(pkcs8, TAG_SEQUENCE).ok()?;

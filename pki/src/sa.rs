@@ -167,6 +167,32 @@ impl PublicKey {
             .map_err(|reason| Error::InvalidKey { source_name: "the service-account signing key".into(), reason })
     }
 
+    /// The public half of the first private key of a PEM file (PKCS#1, SEC 1 or PKCS#8), as
+    /// kube-apiserver reads `--service-account-signing-key-file`: an RSA key of any size too
+    /// (its public half is taken from the DER; [`PrivateKey`] refuses sizes other than 2048,
+    /// 3072 and 4096 bits), so that a weak key can be named rather than refused.
+    pub fn of_private_pem(pem: &[u8], source_name: &str) -> Result<Self> {
+        let invalid = |reason: String| Error::InvalidKey { source_name: source_name.to_owned(), reason };
+        let text = std::str::from_utf8(pem).map_err(|_| invalid("not PEM text".into()))?;
+        let refused = match PrivateKey::from_pem(text, source_name) {
+            Ok(key) => return Self::from_spki(&key.public_key_der()).map_err(invalid),
+            Err(e) => e,
+        };
+        let blocks = crate::pem::parse(pem).unwrap_or_default();
+        let Some(block) = blocks.iter().find(|b| b.label.ends_with("PRIVATE KEY")) else { return Err(refused) };
+        let pkcs1 = match block.label.as_str() {
+            "RSA PRIVATE KEY" => Some(zeroize::Zeroizing::new(block.der.clone())),
+            "PRIVATE KEY" if crate::der::pkcs8_is_rsa(&block.der) => {
+                crate::der::pkcs8_inner_key(&block.der).map(zeroize::Zeroizing::new)
+            }
+            _ => None,
+        };
+        pkcs1
+            .and_then(|k| crate::der::rsa_private_to_spki(&k))
+            .and_then(|spki| Self::from_spki(&spki).ok())
+            .ok_or(refused)
+    }
+
     /// The DER SubjectPublicKeyInfo.
     pub fn spki_der(&self) -> &[u8] {
         &self.spki
@@ -229,10 +255,8 @@ impl PublicKeySet {
         let mut set = Self::default();
         for (i, block) in blocks.iter().enumerate() {
             let key = if block.label.ends_with("PRIVATE KEY") {
-                let pem = crate::pem::encode(&block.label, &block.der);
-                PrivateKey::from_pem(&pem, source_name)
-                    .map_err(|e| e.to_string())
-                    .and_then(|k| PublicKey::from_spki(&k.public_key_der()))
+                let pem = zeroize::Zeroizing::new(crate::pem::encode(&block.label, &block.der));
+                PublicKey::of_private_pem(pem.as_bytes(), source_name).map_err(|e| e.to_string())
             } else {
                 PublicKey::from_spki(&block.der).or_else(|spki_error| {
                     match x509_parser::parse_x509_certificate(&block.der) {
@@ -322,6 +346,31 @@ mod tests {
             (Some("RSA"), Some("RS256"), Some("AQAB"))
         );
         assert_eq!(URL_SAFE_NO_PAD.decode(jwk["n"].as_str().unwrap()).unwrap().len(), 256);
+    }
+
+    #[test]
+    fn an_rsa_key_of_any_size_yields_its_public_half() {
+        // The shape of a 1024-bit PKCS#1 RSAPrivateKey (version, n, e, then the private
+        // numbers, here dummies): PrivateKey refuses the size, kube-apiserver signs with it.
+        // The integration tests hold a real one made by pyca.
+        let mut fields = Vec::new();
+        crate::der::write_tlv(&mut fields, crate::der::TAG_INTEGER, &[0]);
+        crate::der::write_tlv(&mut fields, crate::der::TAG_INTEGER, &[[0u8].as_slice(), &[0xc5; 128]].concat());
+        crate::der::write_tlv(&mut fields, crate::der::TAG_INTEGER, &[1, 0, 1]);
+        for _ in 0..6 {
+            crate::der::write_tlv(&mut fields, crate::der::TAG_INTEGER, &[7]);
+        }
+        let mut pkcs1 = Vec::new();
+        crate::der::write_tlv(&mut pkcs1, crate::der::TAG_SEQUENCE, &fields);
+        let pem = crate::pem::encode("RSA PRIVATE KEY", &pkcs1);
+        assert!(PrivateKey::from_pem(&pem, "sa.key").is_err());
+        let public = PublicKey::of_private_pem(pem.as_bytes(), "sa.key").unwrap();
+        assert_eq!(public.algorithm(), SaKeyAlgorithm::Rsa { bits: 1024 });
+        let set = PublicKeySet::parse(pem.as_bytes(), "sa.pub").unwrap();
+        assert!(set.contains(&public));
+        let ec = KeyAlgorithm::EcdsaP256.generate().unwrap();
+        let from_pem = PublicKey::of_private_pem(ec.to_pem().as_bytes(), "sa.key").unwrap();
+        assert_eq!(from_pem, PublicKey::of(&ec).unwrap());
     }
 
     #[test]
