@@ -5,7 +5,7 @@
 //! use kubepki_rotator::check::{Policy, Threshold, Verdict, evaluate};
 //! use kubepki_rotator::inventory::Inventory;
 //!
-//! let policy = Policy { warn: "30d".parse().unwrap(), crit: "80%".parse().unwrap() };
+//! let policy = Policy { warn: "30d".parse().unwrap(), crit: "80%".parse().unwrap(), sa_max_age: None };
 //! assert_eq!(policy.crit, Threshold::LifetimeUsed(80.0));
 //! let inventory = Inventory::default();
 //! let report = evaluate(&inventory, &policy, time::OffsetDateTime::now_utc());
@@ -26,6 +26,7 @@ use time::{Duration, OffsetDateTime, UtcOffset};
 
 use crate::error::{Error, Result};
 use crate::inventory::{InputError, Inventory, Item, ItemState, Location, Severity, SourceKind, Stored};
+use crate::sa_keys::SaJudgement;
 use crate::scan::{Chunk, FileScan};
 
 /// When a certificate is due: a time before NotAfter, or a share of its lifetime used.
@@ -91,18 +92,25 @@ impl fmt::Display for Threshold {
     }
 }
 
-/// The two thresholds.
+/// The two thresholds, and the age limit of the service-account signing key.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Policy {
     /// Warning from here (`--warn`, default 30 days).
     pub warn: Threshold,
     /// Critical from here (`--crit`, default 7 days).
     pub crit: Threshold,
+    /// A service-account signing key older than this is a warning (`--sa-max-age`, default
+    /// none: a key has no expiry).
+    pub sa_max_age: Option<Duration>,
 }
 
 impl Default for Policy {
     fn default() -> Self {
-        Self { warn: Threshold::Remaining(Duration::days(30)), crit: Threshold::Remaining(Duration::days(7)) }
+        Self {
+            warn: Threshold::Remaining(Duration::days(30)),
+            crit: Threshold::Remaining(Duration::days(7)),
+            sa_max_age: None,
+        }
     }
 }
 
@@ -299,9 +307,11 @@ pub fn evaluate<'a>(inventory: &'a Inventory, policy: &Policy, at: OffsetDateTim
 }
 
 impl Report<'_> {
-    /// The overall verdict: the worst status, an input error (unknown), a general warning.
+    /// The overall verdict: the worst status (the service-account keys' too), an input error
+    /// (unknown), a general warning.
     pub fn verdict(&self) -> Verdict {
-        let items = self.entries.iter().fold(Verdict::Ok, |v, e| v.worst(e.status.verdict()));
+        let sa = self.service_account().map_or(Verdict::Ok, |j| j.status.verdict());
+        let items = self.entries.iter().fold(sa, |v, e| v.worst(e.status.verdict()));
         items.with_inputs(!self.errors().is_empty(), !self.inventory.warnings.is_empty())
     }
 
@@ -312,6 +322,11 @@ impl Report<'_> {
             return vec![self.inventory.nothing_found()];
         }
         self.inventory.errors.clone()
+    }
+
+    /// The cert dir's service-account keys judged at the evaluation time, if it has any.
+    pub fn service_account(&self) -> Option<SaJudgement<'_>> {
+        Some(self.inventory.service_account.as_ref()?.judge(self.policy.sa_max_age, self.at))
     }
 
     /// How many entries have each status, in the order of [`Status::ALL`].
@@ -433,6 +448,8 @@ impl<'a> Document<'a> {
         )?;
         let mut tail = Vec::with_capacity(256);
         tail.extend_from_slice(if first { b"]" } else { b"\n  ]" });
+        tail.extend_from_slice(b",\n  \"serviceAccountKeys\": ");
+        nested_json(&mut tail, &self.service_account().map(|j| j.view()), 1);
         let verdict = self.final_verdict();
         let tally = self.tally.borrow();
         let errors: Vec<ErrorView<'_>> =
@@ -493,7 +510,19 @@ impl<'a> Document<'a> {
     }
 
     fn thresholds(&self) -> Thresholds {
-        Thresholds { warn: self.policy.warn.to_string(), crit: self.policy.crit.to_string() }
+        Thresholds {
+            warn: self.policy.warn.to_string(),
+            crit: self.policy.crit.to_string(),
+            sa_max_age: self.policy.sa_max_age.map(|d| Threshold::Remaining(d).to_string()),
+        }
+    }
+
+    /// The service-account keys judged, their status counted in the verdict.
+    fn service_account(&self) -> Option<SaJudgement<'a>> {
+        let judged = self.inventory.service_account.as_ref()?.judge(self.policy.sa_max_age, self.at);
+        let mut tally = self.tally.borrow_mut();
+        tally.verdict = tally.verdict.worst(judged.status.verdict());
+        Some(judged)
     }
 
     /// Counts one written item.
@@ -638,6 +667,7 @@ impl Serialize for Document<'_> {
         map.serialize_entry("at", &rfc3339(self.at))?;
         map.serialize_entry("thresholds", &self.thresholds())?;
         map.serialize_entry("items", &DocumentItems(self))?;
+        map.serialize_entry("serviceAccountKeys", &self.service_account().map(|j| j.view()))?;
         let verdict = self.final_verdict();
         let tally = self.tally.borrow();
         let errors: Vec<ErrorView<'_>> =
@@ -667,13 +697,16 @@ impl Serialize for DocumentItems<'_, '_> {
     }
 }
 
-/// `--warn` and `--crit`.
+/// `--warn`, `--crit` and `--sa-max-age`.
 #[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Thresholds {
     /// `--warn`.
     pub warn: String,
     /// `--crit`.
     pub crit: String,
+    /// `--sa-max-age` (null: none).
+    pub sa_max_age: Option<String>,
 }
 
 /// An input error.
@@ -985,7 +1018,7 @@ mod tests {
         std::fs::write(dir.path().join("garbage.crt"), "-----BEGIN CERTIFICATE-----\nnot base64\n").unwrap();
         let paths = [dir.path().to_path_buf(), dir.path().join("missing.crt")];
         let inventory = Inventory::default();
-        let policy = Policy { warn: "30d".parse().unwrap(), crit: "7d".parse().unwrap() };
+        let policy = Policy { warn: "30d".parse().unwrap(), crit: "7d".parse().unwrap(), sa_max_age: None };
         let document = || Document::new(&inventory, Some(FileScan::walk(&paths)), &policy, now);
         let (streamed, serde) = (document(), document());
         let mut ours = Vec::new();

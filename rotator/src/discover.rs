@@ -363,6 +363,9 @@ fn cert_dir(source: &SourcePath, builder: &mut InventoryBuilder) -> bool {
         judge_key(&mut items, key, &key_path, true, &mut found);
         found.items.extend(items);
     }
+    let service_account = crate::sa_keys::SaKeys::read(&source.path);
+    found.keys_not_read.extend(service_account.iter().flat_map(crate::sa_keys::SaKeys::not_readable));
+    builder.inventory_mut().service_account = service_account;
     // A journal under a held lock is a write in progress, which its writer completes. (An
     // earlier kubepki kept its journal in the cert dir itself.)
     let journals =

@@ -617,6 +617,8 @@ pub struct Inventory {
     pub kubeconfig_dir: Option<PathBuf>,
     /// The cert dir's CAs that were found and read.
     pub cas: Vec<CaState>,
+    /// The cert dir's service-account key pair (`sa.key`, `sa.pub`), if either exists.
+    pub service_account: Option<crate::sa_keys::SaKeys>,
     /// CAs whose certificate file exists but could not be read: their leaves are not judged.
     unreadable_cas: BTreeSet<CaKind>,
 }

@@ -26,6 +26,7 @@ pub mod prometheus;
 pub mod recover;
 pub mod restart;
 pub mod rotation;
+pub mod sa_keys;
 pub mod sa_rotation;
 pub mod scan;
 pub mod secret_sink;

@@ -86,6 +86,7 @@ pub fn render(report: &Report<'_>) -> String {
             escape_label_value(&e.item.location.reference()),
         );
     }
+    service_account(&mut out, report, family);
     family(
         &mut out,
         "kubepki_check_certificates",
@@ -103,6 +104,50 @@ pub fn render(report: &Report<'_>) -> String {
     );
     let _ = writeln!(out, "kubepki_check_timestamp_seconds {}", report.at.unix_timestamp());
     out
+}
+
+/// The service-account keys: how many public keys sa.pub trusts (0 if it is absent or holds
+/// none kube-apiserver would use), whether sa.key is one of them, and sa.key's age. A file this
+/// user may not read has no sample.
+fn service_account(out: &mut String, report: &Report<'_>, family: impl Fn(&mut String, &str, &str)) {
+    use crate::sa_keys::TrustedKeys;
+    let judged = report.service_account();
+    let keys = judged.as_ref().map(|j| j.keys);
+    let path = |p: &std::path::Path| escape_label_value(&p.to_string_lossy());
+    family(out, "kubepki_sa_public_keys", "Public keys sa.pub holds to verify ServiceAccount tokens with.");
+    if let Some(keys) = keys {
+        let n = match &keys.trusted {
+            TrustedKeys::Read(set) => Some(set.keys.len()),
+            TrustedKeys::Missing | TrustedKeys::Invalid(_) => Some(0),
+            TrustedKeys::NotReadable => None,
+        };
+        if let Some(n) = n {
+            let _ = writeln!(out, "kubepki_sa_public_keys{{path=\"{}\"}} {n}", path(&keys.pub_path));
+        }
+    }
+    let signing = keys.and_then(|k| Some((k, k.signing_key()?)));
+    let labels = |(keys, key): (&crate::sa_keys::SaKeys, &kubepki_pki::sa::PublicKey)| {
+        format!("path=\"{}\",kid=\"{}\",algorithm=\"{}\"", path(&keys.key_path), key.key_id(), key.algorithm())
+    };
+    family(
+        out,
+        "kubepki_sa_key_trusted",
+        "1 if sa.pub holds the public key of sa.key (the tokens it signs verify), 0 if not.",
+    );
+    if let Some((keys, key)) = signing {
+        let trusted = match &keys.trusted {
+            TrustedKeys::Read(set) => Some(set.contains(key)),
+            TrustedKeys::Missing | TrustedKeys::Invalid(_) => Some(false),
+            TrustedKeys::NotReadable => None,
+        };
+        if let Some(trusted) = trusted {
+            let _ = writeln!(out, "kubepki_sa_key_trusted{{{}}} {}", labels((keys, key)), u8::from(trusted));
+        }
+    }
+    family(out, "kubepki_sa_key_age_seconds", "Age of sa.key at the evaluation time, from its file time.");
+    if let (Some(pair), Some(age)) = (signing, judged.as_ref().and_then(|j| j.age_seconds)) {
+        let _ = writeln!(out, "kubepki_sa_key_age_seconds{{{}}} {age}", labels(pair));
+    }
 }
 
 #[cfg(test)]
@@ -127,6 +172,9 @@ mod tests {
             "kubepki_certificate_expiration_timestamp_seconds",
             "kubepki_certificate_not_before_timestamp_seconds",
             "kubepki_certificate_missing",
+            "kubepki_sa_public_keys",
+            "kubepki_sa_key_trusted",
+            "kubepki_sa_key_age_seconds",
             "kubepki_check_certificates",
             "kubepki_check_errors",
             "kubepki_check_timestamp_seconds",

@@ -11,6 +11,7 @@ use kubepki_rotator::check::{self, Document, Entry, Policy, Report, Status, Thre
 use kubepki_rotator::endpoint::{self, EndpointOptions};
 use kubepki_rotator::expiration::{ExpirationInfo, short_human_duration};
 use kubepki_rotator::inventory::{Inventory, InventoryBuilder, Item, ItemState, SourcePath, Sources};
+use kubepki_rotator::sa_keys::SaJudgement;
 use kubepki_rotator::scan::FileScan;
 use kubepki_rotator::secrets::{self, SecretRef};
 use kubepki_rotator::{Error, hardening, prometheus};
@@ -33,12 +34,19 @@ Run as a user who may read the certificates but not the private keys (a monitori
 root-owned tree), check judges every certificate by its dates and says in one line how many
 key pairings it could not check; that is not an error.
 
+The service-account keys (sa.key, sa.pub) are shown with the signing key's ID (the kid of the
+tokens it signs), algorithm, how many public keys sa.pub trusts and whether sa.key is one of
+them: critical if it is not, or if either file is unreadable or not a key; a warning if it is
+RSA below 2048 bits or older than --sa-max-age. -o kubeadm and -o kubeadm-json/yaml keep
+kubeadm's format, which has no place for them.
+
 Exit codes (the Nagios plugin convention):
   0  every certificate is ok
-  1  something is within --warn, or has a warning finding (weak key, stale CA copy, ...)
+  1  something is within --warn, or has a warning finding (weak key, stale CA copy, an
+     sa.key older than --sa-max-age, ...)
   2  something is expired, within --crit, not yet valid, missing (a leaf or kubeconfig kubeadm
      writes on this node, a file a kubeconfig names), or has a broken chain or a key that does
-     not match or has no certificate
+     not match or has no certificate, or sa.key is not in sa.pub (or either is not a key)
   3  an input could not be read or parsed (the message names it and why), or no certificate
      was found at all (no certificates found in ...); everything else was still checked
      and reported
@@ -111,6 +119,10 @@ pub(crate) struct CheckArgs {
     /// Critical from here: a duration before expiry or a share of the lifetime used.
     #[arg(long, value_name = "THRESHOLD", allow_hyphen_values = true, default_value = "7d", value_parser = parse_threshold)]
     pub(crate) crit: Threshold,
+    /// Warn when the service-account signing key (sa.key) is older than this (365d, 8760h);
+    /// by default its age is shown, not judged: a key has no expiry.
+    #[arg(long, value_name = "DURATION", value_parser = crate::commands::init::parse_duration)]
+    pub(crate) sa_max_age: Option<Duration>,
     /// Evaluate as of this time: RFC 3339, a date, or relative to now (+90d, -12h).
     #[arg(long, value_name = "TIME", default_value = "now", allow_hyphen_values = true)]
     pub(crate) at: String,
@@ -171,7 +183,10 @@ impl CheckArgs {
 pub(crate) fn run(args: &CheckArgs) -> Result<ExitCode> {
     let now = OffsetDateTime::now_utc();
     let at = check::parse_time(&args.at, now).map_err(|e| crate::exit::coded(crate::exit::INPUT, e))?;
-    let policy = Policy { warn: args.warn, crit: args.crit };
+    let sa_max_age = args.sa_max_age.map(time::Duration::try_from).transpose().map_err(|_| {
+        crate::exit::coded(crate::exit::INPUT, anyhow::anyhow!("--sa-max-age: too large; give a duration like 365d"))
+    })?;
+    let policy = Policy { warn: args.warn, crit: args.crit, sa_max_age };
     if let Some(root) = args.root.as_ref().filter(|r| !r.is_dir()) {
         return Err(crate::exit::coded(
             crate::exit::INPUT,
@@ -306,6 +321,36 @@ fn unread(item: &Item) -> Option<String> {
     }
 }
 
+/// The service-account keys in one line: status, kid, algorithm, how many keys sa.pub trusts
+/// and whether sa.key is one of them, its age, the files.
+fn service_account_line(sa: &SaJudgement<'_>, color: bool) -> String {
+    let keys = sa.keys;
+    let status = if color {
+        format!("{}{}\x1b[0m", color_of(sa.status), sa.status.as_str())
+    } else {
+        sa.status.as_str().to_owned()
+    };
+    let signing = match keys.signing_key() {
+        Some(k) => format!("kid {}  {}", k.key_id(), k.algorithm()),
+        None if keys.not_readable().contains(&keys.key_path) => "sa.key not readable by this user".to_owned(),
+        None => "sa.key unusable".to_owned(),
+    };
+    let trusted = match (keys.trusted_keys(), keys.signing_key_trusted()) {
+        (Some(set), trusted) => {
+            let n = output::count(set.keys.len(), "public key");
+            match trusted {
+                Some(true) => format!("sa.pub trusts {n}, sa.key among them"),
+                Some(false) => format!("sa.pub trusts {n}, NOT sa.key"),
+                None => format!("sa.pub trusts {n}"),
+            }
+        }
+        (None, _) if keys.not_readable().contains(&keys.pub_path) => "sa.pub not readable by this user".to_owned(),
+        (None, _) => "sa.pub unusable".to_owned(),
+    };
+    let age = sa.age_seconds.map_or_else(String::new, |s| format!("  age {}", residual(s)));
+    format!("  {status}   {signing}   {trusted}{age}   {}", keys.key_path.display())
+}
+
 /// The human table: sorted by residual time (invalid and missing first), then findings and a
 /// summary.
 fn table(report: &Report<'_>, color: bool) -> String {
@@ -347,6 +392,13 @@ fn table(report: &Report<'_>, color: bool) -> String {
         out.push_str(line.trim_end());
         out.push('\n');
     }
+    let service_account = report.service_account();
+    if let Some(sa) = &service_account {
+        out.push_str(&format!("\nSERVICE-ACCOUNT KEYS\n{}\n", service_account_line(sa, color)));
+    }
+    let sa_findings = service_account.iter().flat_map(|sa| {
+        sa.findings.iter().map(|f| format!("sa.key: {} [{}]: {f}", f.severity().as_str(), f.code()))
+    });
     let findings: Vec<String> = entries
         .iter()
         .flat_map(|e| {
@@ -357,6 +409,7 @@ fn table(report: &Report<'_>, color: bool) -> String {
                     .map(move |f| format!("{}: {} [{}]: {f}", item.name, f.severity().as_str(), f.code())),
             )
         })
+        .chain(sa_findings)
         .collect();
     if !findings.is_empty() {
         out.push_str("\nFINDINGS\n");

@@ -1,0 +1,404 @@
+//! The service-account key pair of a cert dir, as `check`, `tree` and `audit` see it: `sa.key`
+//! signs every ServiceAccount token, `sa.pub` holds the public keys tokens are verified against
+//! (read as kube-apiserver reads them: [`kubepki_pki::sa`]).
+//!
+//! A key has no expiry. What can be wrong is that `sa.key` is not among `sa.pub`'s keys (every
+//! token it signs fails to verify), that a file cannot be read or is not a key, that the key is
+//! weak (RSA below 2048 bits), or that it is older than a policy (`--sa-max-age`). Judging is
+//! pure: [`SaKeys::judge`] takes the time and the policy.
+//!
+//! ```
+//! use kubepki_rotator::sa_keys::SaKeys;
+//!
+//! let dir = tempfile::tempdir().unwrap();
+//! // No sa.key and no sa.pub (a worker node): nothing to report.
+//! assert!(SaKeys::read(dir.path()).is_none());
+//! ```
+
+use std::fmt;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use kubepki_pki::fsio::{self, MAX_PEM_FILE};
+use kubepki_pki::sa::{PublicKey, PublicKeySet, SaKeyAlgorithm};
+use serde::Serialize;
+use time::{Duration, OffsetDateTime};
+use zeroize::Zeroizing;
+
+use crate::check::{FindingView, Status, rfc3339};
+use crate::discover::error_chain;
+use crate::inventory::Severity;
+
+/// Where a key's creation time comes from.
+#[derive(Clone, Copy, Debug, Eq, PartialEq)]
+pub enum AgeSource {
+    /// The modification time of `sa.key` (nothing better is recorded yet).
+    FileModified,
+}
+
+impl AgeSource {
+    /// `file-mtime`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::FileModified => "file-mtime",
+        }
+    }
+}
+
+/// When the signing key of `cert_dir` was made, and how that is known; `None` if `sa.key` does
+/// not exist (or its time cannot be read).
+///
+/// The one place the age of the service-account key comes from: today the file's modification
+/// time; a rotation state that records when `sa.key` was reissued is read here first once one
+/// exists.
+pub fn sa_key_created_at(cert_dir: &Path) -> Option<(OffsetDateTime, AgeSource)> {
+    let modified = std::fs::metadata(cert_dir.join("sa.key")).and_then(|m| m.modified()).ok()?;
+    Some((OffsetDateTime::from(modified), AgeSource::FileModified))
+}
+
+/// What was read of `sa.key`.
+#[derive(Clone, Debug, Eq, PartialEq)]
+pub enum SigningKey {
+    /// Its public half.
+    Read(PublicKey),
+    /// This user may not read it (permission denied): not checked, like any other key.
+    NotReadable,
+    /// It does not exist.
+    Missing,
+    /// It cannot be read or is not a private key kube-apiserver signs with: why.
+    Invalid(String),
+}
+
+/// What was read of `sa.pub`.
+#[derive(Clone, Debug, Eq, PartialEq)]
+pub enum TrustedKeys {
+    /// Its keys.
+    Read(PublicKeySet),
+    /// This user may not read it (kubeadm writes it 0600): not checked.
+    NotReadable,
+    /// It does not exist.
+    Missing,
+    /// It cannot be read, is not PEM, or holds no key kube-apiserver would use: why.
+    Invalid(String),
+}
+
+/// The service-account key pair of a cert dir.
+#[derive(Clone, Debug)]
+pub struct SaKeys {
+    /// `<cert dir>/sa.key`.
+    pub key_path: PathBuf,
+    /// `<cert dir>/sa.pub`.
+    pub pub_path: PathBuf,
+    /// The signing key.
+    pub signing: SigningKey,
+    /// The public keys tokens are verified against.
+    pub trusted: TrustedKeys,
+    /// When the signing key was made ([`sa_key_created_at`]).
+    pub created_at: Option<(OffsetDateTime, AgeSource)>,
+}
+
+/// Something wrong with the service-account keys.
+#[non_exhaustive]
+#[derive(Clone, Debug, Eq, PartialEq)]
+pub enum SaFinding {
+    /// `sa.key`'s public key is not in `sa.pub`: tokens it signs do not verify.
+    NotTrusted {
+        /// The signing key's kid.
+        kid: String,
+        /// How many keys `sa.pub` holds.
+        trusted: usize,
+    },
+    /// `sa.pub` cannot be read, is not PEM or holds no usable key.
+    PublicKeysInvalid {
+        /// Why.
+        reason: String,
+    },
+    /// `sa.pub` does not exist but `sa.key` does.
+    PublicKeysMissing,
+    /// `sa.key` cannot be read or is not a signing key.
+    SigningKeyInvalid {
+        /// Why.
+        reason: String,
+    },
+    /// `sa.key` does not exist but `sa.pub` does.
+    SigningKeyMissing,
+    /// The signing key is RSA below 2048 bits.
+    WeakKey {
+        /// `RSA-1024`.
+        algorithm: String,
+    },
+    /// The signing key is older than `--sa-max-age`.
+    TooOld {
+        /// How old.
+        age: Duration,
+        /// The policy.
+        max_age: Duration,
+    },
+}
+
+impl SaFinding {
+    /// A stable identifier: `sa-key-not-trusted`, `sa-pub-invalid`, `sa-pub-missing`,
+    /// `sa-key-invalid`, `sa-key-missing`, `weak-key`, `sa-key-too-old`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::NotTrusted { .. } => "sa-key-not-trusted",
+            Self::PublicKeysInvalid { .. } => "sa-pub-invalid",
+            Self::PublicKeysMissing => "sa-pub-missing",
+            Self::SigningKeyInvalid { .. } => "sa-key-invalid",
+            Self::SigningKeyMissing => "sa-key-missing",
+            Self::WeakKey { .. } => "weak-key",
+            Self::TooOld { .. } => "sa-key-too-old",
+        }
+    }
+
+    /// Critical when tokens stop verifying or kube-apiserver cannot start; a weak or old key
+    /// is a warning.
+    pub fn severity(&self) -> Severity {
+        match self {
+            Self::WeakKey { .. } | Self::TooOld { .. } => Severity::Warning,
+            _ => Severity::Critical,
+        }
+    }
+
+    fn view(&self) -> FindingView {
+        FindingView { code: self.code(), severity: self.severity().as_str(), message: self.to_string() }
+    }
+}
+
+impl fmt::Display for SaFinding {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::NotTrusted { kid, trusted } => write!(
+                f,
+                "sa.key (kid {kid}) is not one of the {trusted} public keys of sa.pub: every token it signs fails \
+                 to verify; put its public key in sa.pub (`kubepki rotate-sa`) or restore the sa.key that matches"
+            ),
+            Self::PublicKeysInvalid { reason } => {
+                write!(f, "sa.pub: {reason}; kube-apiserver cannot start with it (restore it from a backup)")
+            }
+            Self::PublicKeysMissing => {
+                write!(f, "sa.pub does not exist but sa.key does: kube-apiserver cannot verify any token")
+            }
+            Self::SigningKeyInvalid { reason } => {
+                write!(f, "sa.key: {reason}; kube-apiserver cannot sign tokens with it (restore it from a backup)")
+            }
+            Self::SigningKeyMissing => {
+                write!(f, "sa.key does not exist but sa.pub does: kube-apiserver cannot sign tokens")
+            }
+            Self::WeakKey { algorithm } => {
+                write!(f, "weak {algorithm} signing key (RSA keys need at least 2048 bits); rotate it (`kubepki rotate-sa`)")
+            }
+            Self::TooOld { age, max_age } => write!(
+                f,
+                "sa.key is {} days old, more than --sa-max-age {} days; rotate it (`kubepki rotate-sa`)",
+                age.whole_days(),
+                max_age.whole_days()
+            ),
+        }
+    }
+}
+
+/// The service-account keys judged at a point in time.
+#[derive(Clone, Debug)]
+pub struct SaJudgement<'a> {
+    /// What was judged.
+    pub keys: &'a SaKeys,
+    /// `ok`, `warning` or `critical`.
+    pub status: Status,
+    /// What is wrong.
+    pub findings: Vec<SaFinding>,
+    /// Seconds from the key's creation to the evaluation time.
+    pub age_seconds: Option<i64>,
+}
+
+impl SaKeys {
+    /// Reads `sa.key` and `sa.pub` of `cert_dir`; `None` if neither exists (a worker node).
+    pub fn read(cert_dir: &Path) -> Option<Self> {
+        let (key_path, pub_path) = (cert_dir.join("sa.key"), cert_dir.join("sa.pub"));
+        let signing = match read(&key_path, "private key") {
+            Read::Bytes(bytes) => match PublicKey::of_private_pem(&bytes, "sa.key") {
+                Ok(key) => SigningKey::Read(key),
+                Err(e) => SigningKey::Invalid(strip_source(&e.to_string())),
+            },
+            Read::Denied => SigningKey::NotReadable,
+            Read::Missing => SigningKey::Missing,
+            Read::Failed(why) => SigningKey::Invalid(why),
+        };
+        let trusted = match read(&pub_path, "public key file") {
+            Read::Bytes(bytes) => match PublicKeySet::parse(&bytes, "sa.pub") {
+                Ok(set) => TrustedKeys::Read(set),
+                Err(e) => TrustedKeys::Invalid(strip_source(&e.to_string())),
+            },
+            Read::Denied => TrustedKeys::NotReadable,
+            Read::Missing => TrustedKeys::Missing,
+            Read::Failed(why) => TrustedKeys::Invalid(why),
+        };
+        if signing == SigningKey::Missing && trusted == TrustedKeys::Missing {
+            return None;
+        }
+        Some(Self { key_path, pub_path, signing, trusted, created_at: sa_key_created_at(cert_dir) })
+    }
+
+    /// The signing key's public half, if it was read.
+    pub fn signing_key(&self) -> Option<&PublicKey> {
+        match &self.signing {
+            SigningKey::Read(key) => Some(key),
+            _ => None,
+        }
+    }
+
+    /// `sa.pub`'s keys, if they were read.
+    pub fn trusted_keys(&self) -> Option<&PublicKeySet> {
+        match &self.trusted {
+            TrustedKeys::Read(set) => Some(set),
+            _ => None,
+        }
+    }
+
+    /// Whether `sa.pub` holds `sa.key`'s public key; `None` if either could not be read.
+    pub fn signing_key_trusted(&self) -> Option<bool> {
+        Some(self.trusted_keys()?.contains(self.signing_key()?))
+    }
+
+    /// The files this user may not read: their pairing was not checked.
+    pub fn not_readable(&self) -> Vec<PathBuf> {
+        let key = (self.signing == SigningKey::NotReadable).then(|| self.key_path.clone());
+        let public = (self.trusted == TrustedKeys::NotReadable).then(|| self.pub_path.clone());
+        key.into_iter().chain(public).collect()
+    }
+
+    /// Judges the keys at `at`, against `max_age` when given.
+    pub fn judge(&self, max_age: Option<Duration>, at: OffsetDateTime) -> SaJudgement<'_> {
+        let mut findings = Vec::new();
+        match &self.trusted {
+            TrustedKeys::Invalid(reason) => findings.push(SaFinding::PublicKeysInvalid { reason: reason.clone() }),
+            TrustedKeys::Missing => findings.push(SaFinding::PublicKeysMissing),
+            TrustedKeys::Read(_) | TrustedKeys::NotReadable => {}
+        }
+        match &self.signing {
+            SigningKey::Invalid(reason) => findings.push(SaFinding::SigningKeyInvalid { reason: reason.clone() }),
+            SigningKey::Missing => findings.push(SaFinding::SigningKeyMissing),
+            SigningKey::Read(key) => {
+                if let (Some(set), Some(false)) = (self.trusted_keys(), self.signing_key_trusted()) {
+                    findings.push(SaFinding::NotTrusted { kid: key.key_id(), trusted: set.keys.len() });
+                }
+                if let SaKeyAlgorithm::Rsa { bits } = key.algorithm()
+                    && bits < 2048
+                {
+                    findings.push(SaFinding::WeakKey { algorithm: key.algorithm().to_string() });
+                }
+            }
+            SigningKey::NotReadable => {}
+        }
+        let age = self.created_at.filter(|_| self.signing != SigningKey::Missing).map(|(made, _)| at - made);
+        if let (Some(age), Some(max_age)) = (age, max_age)
+            && age > max_age
+        {
+            findings.push(SaFinding::TooOld { age, max_age });
+        }
+        let status = match findings.iter().map(SaFinding::severity).max() {
+            Some(Severity::Critical) => Status::Critical,
+            Some(Severity::Warning) => Status::Warning,
+            None => Status::Ok,
+        };
+        SaJudgement { keys: self, status, findings, age_seconds: age.map(|a| a.whole_seconds()) }
+    }
+}
+
+impl<'a> SaJudgement<'a> {
+    /// The JSON view (`serviceAccountKeys` of `check -o json`; schema in `docs/check.md`).
+    pub fn view(&self) -> SaView<'a> {
+        let keys: &'a SaKeys = self.keys;
+        let signing = keys.signing_key();
+        let error = match (&keys.signing, &keys.trusted) {
+            (SigningKey::Invalid(why), _) | (_, TrustedKeys::Invalid(why)) => Some(why.as_str()),
+            _ => None,
+        };
+        SaView {
+            key_path: &keys.key_path,
+            public_key_path: &keys.pub_path,
+            status: self.status.as_str(),
+            key_id: signing.map(PublicKey::key_id),
+            algorithm: signing.map(|k| k.algorithm().to_string()),
+            bits: signing.map(|k| k.algorithm().bits()),
+            jws_algorithm: signing.map(|k| k.algorithm().jws_algorithm()),
+            public_keys: keys.trusted_keys().map(|set| {
+                set.keys
+                    .iter()
+                    .map(|k| PublicKeyView { key_id: k.key_id(), algorithm: k.algorithm().to_string() })
+                    .collect()
+            }),
+            signing_key_trusted: keys.signing_key_trusted(),
+            created_at: keys.created_at.map(|(t, _)| rfc3339(t)),
+            created_at_source: keys.created_at.map(|(_, s)| s.as_str()),
+            age_seconds: self.age_seconds,
+            findings: self.findings.iter().map(SaFinding::view).collect(),
+            error,
+        }
+    }
+}
+
+/// The service-account keys in `check -o json`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SaView<'a> {
+    /// `sa.key`.
+    pub key_path: &'a Path,
+    /// `sa.pub`.
+    pub public_key_path: &'a Path,
+    /// `ok`, `warning` or `critical`.
+    pub status: &'static str,
+    /// The signing key's kid (null if `sa.key` was not read).
+    pub key_id: Option<String>,
+    /// `RSA-2048`, `ECDSA-P256`, ...
+    pub algorithm: Option<String>,
+    /// The key size in bits.
+    pub bits: Option<usize>,
+    /// `RS256`, `ES256`, ...
+    pub jws_algorithm: Option<&'static str>,
+    /// `sa.pub`'s keys, in file order (null if it was not read).
+    pub public_keys: Option<Vec<PublicKeyView>>,
+    /// Whether `sa.pub` holds `sa.key`'s public key (null if either was not read).
+    pub signing_key_trusted: Option<bool>,
+    /// When `sa.key` was made, RFC 3339.
+    pub created_at: Option<String>,
+    /// Where that time comes from (`file-mtime`).
+    pub created_at_source: Option<&'static str>,
+    /// Seconds from `createdAt` to the evaluation time.
+    pub age_seconds: Option<i64>,
+    /// What is wrong.
+    pub findings: Vec<FindingView>,
+    /// Why a file could not be read.
+    pub error: Option<&'a str>,
+}
+
+/// One key of `sa.pub`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PublicKeyView {
+    /// Its kid.
+    pub key_id: String,
+    /// `RSA-2048`, `ECDSA-P256`, ...
+    pub algorithm: String,
+}
+
+enum Read {
+    Bytes(Zeroizing<Vec<u8>>),
+    Denied,
+    Missing,
+    Failed(String),
+}
+
+fn read(path: &Path, what: &'static str) -> Read {
+    match fsio::read_optional(path, MAX_PEM_FILE, what) {
+        Ok(Some(bytes)) => Read::Bytes(Zeroizing::new(bytes)),
+        Ok(None) => Read::Missing,
+        Err(kubepki_pki::Error::Read { source, .. }) if source.kind() == io::ErrorKind::PermissionDenied => Read::Denied,
+        Err(e) => Read::Failed(error_chain(&e)),
+    }
+}
+
+/// `invalid key in sa.pub: why` without the file's name (the finding names it).
+fn strip_source(message: &str) -> String {
+    message.split_once(": ").map_or(message, |(_, rest)| rest).to_owned()
+}
