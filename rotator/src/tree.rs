@@ -19,6 +19,7 @@ use time::OffsetDateTime;
 
 use crate::expiration::short_human_duration;
 use crate::inventory::{Inventory, Item, ItemState, Location, SourceKind};
+use crate::sa_keys::{SaKeys, SigningKey, TrustedKeys};
 
 /// What a node of the tree is.
 #[derive(Clone, Copy, Debug, Eq, Hash, PartialEq)]
@@ -38,10 +39,14 @@ pub enum NodeKind {
     /// The group of files that could not be read as certificates (not a certificate itself):
     /// who signed them is unknown.
     Unreadable,
+    /// The service-account key pair (`sa.key`, `sa.pub`): keys, not certificates; no CA signs
+    /// them.
+    ServiceAccountKeys,
 }
 
 impl NodeKind {
-    /// `ca`, `leaf`, `kubeconfig`, `kubelet`, `other`, `unlinked`, `unreadable`.
+    /// `ca`, `leaf`, `kubeconfig`, `kubelet`, `other`, `unlinked`, `unreadable`,
+    /// `service-account-keys`.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Ca => "ca",
@@ -51,6 +56,7 @@ impl NodeKind {
             Self::Other => "other",
             Self::Unlinked => "unlinked",
             Self::Unreadable => "unreadable",
+            Self::ServiceAccountKeys => "service-account-keys",
         }
     }
 
@@ -124,6 +130,10 @@ pub struct Tree {
     /// each CA file's further certificates after it), then an [`NodeKind::Unlinked`] group if
     /// anything is left over.
     pub roots: Vec<Node>,
+    /// The cert dir's service-account keys, if it has any: the signing key's kid and algorithm
+    /// as the subject, how many keys `sa.pub` trusts and whether `sa.key` is one of them as the
+    /// note. Drawn after the roots, with no edge.
+    pub service_account: Option<Node>,
 }
 
 fn kind_of(item: &Item) -> NodeKind {
@@ -175,7 +185,10 @@ impl Tree {
                         NodeKind::Ca | NodeKind::Leaf => 0,
                         NodeKind::Kubeconfig => 1,
                         NodeKind::Kubelet => 2,
-                        NodeKind::Other | NodeKind::Unlinked | NodeKind::Unreadable => 3,
+                        NodeKind::Other
+                        | NodeKind::Unlinked
+                        | NodeKind::Unreadable
+                        | NodeKind::ServiceAccountKeys => 3,
                     });
                 }
                 roots.push(node);
@@ -205,12 +218,12 @@ impl Tree {
                 });
             }
         }
-        Self { roots }
+        Self { roots, service_account: inventory.service_account.as_ref().map(service_account_node) }
     }
 
-    /// Every node, depth first.
+    /// Every node, depth first, then the service-account keys.
     pub fn nodes(&self) -> Vec<&Node> {
-        self.roots.iter().flat_map(Node::walk).collect()
+        self.roots.iter().chain(&self.service_account).flat_map(Node::walk).collect()
     }
 
     /// Graphviz dot: a left-to-right digraph with one node per certificate (CAs bold, kubeconfigs
@@ -221,7 +234,7 @@ impl Tree {
             "digraph kubepki {\n  rankdir=LR;\n  node [shape=box, fontname=\"Helvetica\", fontsize=10];\n",
         );
         let mut next = 0usize;
-        for root in &self.roots {
+        for root in self.roots.iter().chain(&self.service_account) {
             dot_node(&mut out, root, None, at, &mut next);
         }
         out.push_str("}\n");
@@ -233,7 +246,7 @@ impl Tree {
     pub fn to_mermaid(&self, at: OffsetDateTime) -> String {
         let mut out = String::from("flowchart LR\n");
         let mut next = 0usize;
-        for root in &self.roots {
+        for root in self.roots.iter().chain(&self.service_account) {
             mermaid_node(&mut out, root, None, at, &mut next);
         }
         out
@@ -242,11 +255,11 @@ impl Tree {
     /// Indented text: each CA, and under it with box-drawing branches what it signed, with the
     /// time left, NotAfter, and (with `style.bars`) an expiry bar of the lifetime left.
     pub fn to_text(&self, at: OffsetDateTime, style: TextStyle) -> String {
-        if self.roots.is_empty() {
+        if self.roots.is_empty() && self.service_account.is_none() {
             return "no certificates found\n".into();
         }
         let mut lines: Vec<(String, Option<&Node>)> = Vec::new();
-        for root in &self.roots {
+        for root in self.roots.iter().chain(&self.service_account) {
             lines.push((root.name.clone(), Some(root)));
             let n = root.children.len();
             for (i, c) in root.children.iter().enumerate() {
@@ -266,6 +279,8 @@ impl Tree {
             let mut line = format!("{label:<width$}");
             if node.kind.is_group() {
                 line = label;
+            } else if node.kind == NodeKind::ServiceAccountKeys {
+                let _ = write!(line, "  {}  {}", node.subject, node.note.as_deref().unwrap_or_default());
             } else if let Some((_, not_after)) = node.validity {
                 let left = (not_after - at).whole_seconds();
                 let residual = if left < 0 {
@@ -287,6 +302,41 @@ impl Tree {
             out.push('\n');
         }
         out
+    }
+}
+
+/// The node of the service-account keys: kid and algorithm (or why `sa.key` was not read) as
+/// the subject, what `sa.pub` trusts as the note.
+fn service_account_node(keys: &SaKeys) -> Node {
+    let subject = match (&keys.signing, keys.signing_key()) {
+        (_, Some(key)) => format!("kid {}, {}", key.key_id(), key.algorithm()),
+        (SigningKey::NotReadable, None) => "sa.key not readable by this user".to_owned(),
+        (SigningKey::Missing, None) => "sa.key missing".to_owned(),
+        (SigningKey::Invalid(why), None) => format!("sa.key unusable: {why}"),
+        (SigningKey::Read(_), None) => String::new(),
+    };
+    let note = match (&keys.trusted, keys.signing_key_trusted()) {
+        (TrustedKeys::Read(set), trusted) => {
+            let n = set.keys.len();
+            let keys = if n == 1 { "1 public key".to_owned() } else { format!("{n} public keys") };
+            match trusted {
+                Some(true) => format!("sa.pub trusts {keys}; sa.key is trusted"),
+                Some(false) => format!("sa.pub trusts {keys}; sa.key is NOT trusted: tokens it signs do not verify"),
+                None => format!("sa.pub trusts {keys}"),
+            }
+        }
+        (TrustedKeys::NotReadable, _) => "sa.pub not readable by this user".to_owned(),
+        (TrustedKeys::Missing, _) => "sa.pub missing".to_owned(),
+        (TrustedKeys::Invalid(why), _) => format!("sa.pub unusable: {why}"),
+    };
+    Node {
+        name: "sa.key / sa.pub".into(),
+        kind: NodeKind::ServiceAccountKeys,
+        location: keys.key_path.display().to_string(),
+        subject,
+        validity: None,
+        note: Some(note),
+        children: Vec::new(),
     }
 }
 
@@ -387,6 +437,7 @@ fn dot_node(out: &mut String, node: &Node, parent: Option<usize>, at: OffsetDate
         NodeKind::Kubeconfig => "shape=note, style=filled",
         NodeKind::Unlinked | NodeKind::Unreadable => "shape=plaintext, style=filled",
         NodeKind::Leaf | NodeKind::Kubelet | NodeKind::Other => "shape=box, style=filled",
+        NodeKind::ServiceAccountKeys => "shape=component, style=filled",
     };
     let _ = writeln!(out, "  n{id} [label=\"{label}\", {shape}, fillcolor=\"{}\"];", fill(node, at));
     if let Some(p) = parent {
@@ -413,6 +464,7 @@ fn mermaid_node(out: &mut String, node: &Node, parent: Option<usize>, at: Offset
         NodeKind::Kubeconfig => ("[[", "]]"),
         NodeKind::Unlinked | NodeKind::Unreadable => ("{{", "}}"),
         NodeKind::Leaf | NodeKind::Kubelet | NodeKind::Other => ("[", "]"),
+        NodeKind::ServiceAccountKeys => ("[/", "/]"),
     };
     let _ = writeln!(out, "  n{id}{open}\"{label}\"{close}");
     if let Some(p) = parent {
@@ -449,7 +501,7 @@ mod tests {
         let mut unlinked = leaf("not signed by a cert dir CA", NodeKind::Unlinked);
         unlinked.validity = None;
         unlinked.children = vec![leaf("kubelet.crt", NodeKind::Kubelet)];
-        Tree { roots: vec![ca, unlinked] }
+        Tree { roots: vec![ca, unlinked], service_account: None }
     }
 
     #[test]

@@ -99,7 +99,11 @@ pub(crate) fn run(args: &TreeArgs) -> Result<ExitCode> {
             tree.to_text(at, style)
         }
         TreeFormat::Json => {
-            let doc = json!({"at": output::rfc3339(at), "roots": tree.roots.iter().map(node_json).collect::<Vec<_>>()});
+            let doc = json!({
+                "at": output::rfc3339(at),
+                "roots": tree.roots.iter().map(node_json).collect::<Vec<_>>(),
+                "serviceAccountKeys": tree.service_account.as_ref().map(node_json),
+            });
             let mut s = serde_json::to_string_pretty(&doc).context("cannot render the tree")?;
             s.push('\n');
             s
