@@ -42,6 +42,10 @@ pub(crate) struct AuditArgs {
     /// The longest lifetime a CA may have (kubeadm's 10 years).
     #[arg(long, value_name = "DURATION", allow_hyphen_values = true, default_value = "3650d")]
     max_ca_lifetime: Lifetime,
+    /// The oldest the service-account signing key (sa.key) may be; its age is the file's
+    /// modification time.
+    #[arg(long, value_name = "DURATION", allow_hyphen_values = true, default_value = "365d")]
+    sa_max_age: Lifetime,
     /// Also list the checks that passed or were skipped.
     #[arg(long)]
     all: bool,
@@ -59,6 +63,7 @@ pub(crate) fn run(args: &AuditArgs) -> Result<ExitCode> {
         root: args.root.clone(),
         cert_dir: args.cert_dir.clone(),
         lifetimes: LifetimePolicy { max_leaf: args.max_leaf_lifetime, max_ca: args.max_ca_lifetime },
+        sa_max_age: args.sa_max_age,
     };
     let report = hardening::audit(&options);
     let text = match args.output {

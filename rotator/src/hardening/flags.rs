@@ -71,6 +71,12 @@ impl Flags {
         self.flags.iter().rev().find(|(n, _)| n == name).map(|(_, v)| v.as_deref().unwrap_or("true"))
     }
 
+    /// The values of every occurrence of a repeatable flag, in order
+    /// (`--service-account-key-file` may be given several times; each names a file).
+    pub fn all(&self, name: &str) -> Vec<&str> {
+        self.flags.iter().filter(|(n, _)| n == name).map(|(_, v)| v.as_deref().unwrap_or("true")).collect()
+    }
+
     /// A boolean flag, as Go's `strconv.ParseBool` reads it; `Err` holds a value that is not a
     /// boolean.
     pub fn boolean(&self, name: &str) -> Option<Result<bool, String>> {
@@ -173,6 +179,14 @@ fn unquote(v: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_repeated_flag_keeps_every_value() {
+        let f = Flags::parse(["--service-account-key-file=/a", "--x", "--service-account-key-file", "/b"]);
+        assert_eq!(f.all("service-account-key-file"), ["/a", "/b"]);
+        assert_eq!(f.get("service-account-key-file"), Some("/b"));
+        assert!(f.all("absent").is_empty());
+    }
 
     #[test]
     fn later_flags_override_earlier_ones() {

@@ -186,12 +186,20 @@ pub struct AuditOptions {
     pub cert_dir: Option<PathBuf>,
     /// Certificate lifetime limits.
     pub lifetimes: LifetimePolicy,
+    /// The oldest the service-account signing key may be (`--sa-max-age`, default 1 year, as
+    /// kubeadm's leaf lifetime).
+    pub sa_max_age: Lifetime,
 }
 
 impl AuditOptions {
     /// Audits the node whose filesystem is at `root`, with the default policy.
     pub fn new(root: impl Into<PathBuf>) -> Self {
-        Self { root: root.into(), cert_dir: None, lifetimes: LifetimePolicy::default() }
+        Self {
+            root: root.into(),
+            cert_dir: None,
+            lifetimes: LifetimePolicy::default(),
+            sa_max_age: Lifetime::DEFAULT_CERT,
+        }
     }
 }
 

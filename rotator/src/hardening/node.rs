@@ -11,13 +11,11 @@ use kubepki_pki::fsio::{self, MAX_CONFIG_FILE, MAX_PEM_FILE};
 use kubepki_pki::kubeconfig::PemSource;
 use kubepki_pki::{CaKind, Certificate, Kubeconfig};
 use serde_json::Value;
-use x509_parser::prelude::FromDer;
-use x509_parser::x509::SubjectPublicKeyInfo;
 
 use super::flags::{Flags, env_file, split_words};
 use super::kubelet::{self, KubeletFacts, ServingCert};
 use super::manifests::{self, EtcdCaFacts, Manifest};
-use super::pki::{self, CertFile, KeyFile, PkiFacts, PublicKeyFile};
+use super::pki::{self, CertFile, KeyFile, PkiFacts, SaFacts};
 use super::{AuditOptions, Report, display_path};
 use crate::discover::error_chain;
 use crate::inventory::InputError;
@@ -354,6 +352,9 @@ pub(super) fn audit(options: &AuditOptions) -> Report {
         || !facts.certs.is_empty()
         || node.exists(&cert_dir);
     results.extend(pki::check(&facts, &options.lifetimes));
+    let sa = sa_facts(&mut node, apiserver.as_ref(), &cert_dir);
+    let sa_max_age = time::Duration::try_from(options.sa_max_age.duration()).unwrap_or(time::Duration::MAX);
+    results.extend(pki::check_sa(sa.as_ref(), sa_max_age, time::OffsetDateTime::now_utc()));
 
     let mut errors = node.errors;
     if !found_anything && errors.is_empty() {
@@ -383,6 +384,52 @@ fn skipped(node: &NodeFs<'_>, component: super::Component, name: &'static str, n
 fn node_path_of(value: &str, config: &Path) -> PathBuf {
     let p = Path::new(value);
     if p.is_absolute() { p.to_owned() } else { config.parent().unwrap_or(Path::new("/")).join(p) }
+}
+
+/// The service-account keys kube-apiserver uses: the files its manifest names
+/// (`--service-account-signing-key-file`, every `--service-account-key-file`), else kubeadm's
+/// `sa.key` and `sa.pub` of the cert dir. `None` without a manifest and without those files.
+fn sa_facts(node: &mut NodeFs<'_>, apiserver: Option<&Manifest>, cert_dir: &Path) -> Option<SaFacts> {
+    use kubepki_pki::sa::{PublicKey, PublicKeySet};
+    let flags = apiserver.map(|m| &m.flags);
+    let signing_path = flags
+        .and_then(|f| f.get("service-account-signing-key-file"))
+        .map_or_else(|| cert_dir.join("sa.key"), PathBuf::from);
+    let named: Vec<PathBuf> =
+        flags.map(|f| f.all("service-account-key-file").into_iter().map(PathBuf::from).collect()).unwrap_or_default();
+    let key_paths = if named.is_empty() { vec![cert_dir.join("sa.pub")] } else { named };
+    if apiserver.is_none() && !node.exists(&signing_path) && !key_paths.iter().any(|p| node.exists(p)) {
+        return None;
+    }
+    let read = |node: &NodeFs<'_>, path: &Path, what| {
+        fsio::read_optional(&node.real(path), MAX_PEM_FILE, what)
+            .map(|b| b.map(zeroize::Zeroizing::new))
+            .map_err(|e| strip_path(&error_chain(&e)))
+    };
+    let shown = |p: &Path| node.shown(p).display().to_string();
+    let signing_key = read(node, &signing_path, "private key").and_then(|bytes| {
+        bytes.map(|b| PublicKey::of_private_pem(&b, &shown(&signing_path)).map_err(|e| strip_path(&e.to_string()))).transpose()
+    });
+    let key_files = key_paths
+        .iter()
+        .map(|p| {
+            let keys = read(node, p, "public key file").and_then(|bytes| {
+                bytes.map(|b| PublicKeySet::parse(&b, &shown(p)).map_err(|e| strip_path(&e.to_string()))).transpose()
+            });
+            (node.shown(p), keys)
+        })
+        .collect();
+    let created_at = signing_path
+        .parent()
+        .filter(|_| signing_path.file_name().is_some_and(|n| n == "sa.key"))
+        .and_then(|dir| crate::sa_keys::sa_key_created_at(&node.real(dir)));
+    Some(SaFacts {
+        manifest: apiserver.map(|m| m.path.clone()),
+        signing_key_file: node.shown(&signing_path),
+        signing_key,
+        key_files,
+        created_at,
+    })
 }
 
 /// Reads the keys, certificates and directories of the cert dir, the kubeconfig dir and the
@@ -453,10 +500,6 @@ fn pki_facts(
                         .iter()
                         .any(|c| c.cert.is_ca && c.path == node.shown(&dir.join(format!("{stem}.crt"))));
                 add_key(node, &mut facts, &path, ca);
-            } else if name == "sa.pub"
-                && let Some(key) = read_public_key(node, &path)
-            {
-                facts.public_keys.push(PublicKeyFile { path: node.shown(&path), key });
             }
         }
     }
@@ -557,26 +600,6 @@ fn pki_facts(
         }
     }
     facts
-}
-
-/// The public key of a `PUBLIC KEY` PEM file (`sa.pub`).
-fn read_public_key(node: &mut NodeFs<'_>, path: &Path) -> Option<kubepki_pki::cert::PublicKeyKind> {
-    use kubepki_pki::cert::PublicKeyKind;
-    let bytes = node.read(path, MAX_PEM_FILE, "public key file")?;
-    let parsed = kubepki_pki::pem::parse(&bytes).ok().and_then(|blocks| {
-        let block = blocks.into_iter().find(|b| b.label == "PUBLIC KEY")?;
-        let (_, spki) = SubjectPublicKeyInfo::from_der(&block.der).ok()?;
-        let oid = spki.algorithm.algorithm.to_id_string();
-        Some(match oid.as_str() {
-            "1.2.840.113549.1.1.1" => PublicKeyKind::Rsa { bits: spki.parsed().map(|k| k.key_size()).unwrap_or(0) },
-            "1.2.840.10045.2.1" => PublicKeyKind::Ec { curve: "EC".into() },
-            _ => PublicKeyKind::Other { oid },
-        })
-    });
-    if parsed.is_none() {
-        node.error(path, "not a PEM public key (expected a PUBLIC KEY block)");
-    }
-    parsed
 }
 
 #[cfg(test)]

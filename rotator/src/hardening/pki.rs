@@ -4,12 +4,14 @@
 use std::path::PathBuf;
 
 use kubepki_pki::Certificate;
-use kubepki_pki::cert::PublicKeyKind;
 use kubepki_pki::profile::SYSTEM_MASTERS_GROUP;
+use kubepki_pki::sa::{PublicKey, PublicKeySet, SaKeyAlgorithm};
+use time::{Duration, OffsetDateTime};
 
 use super::{Advice, CheckResult, Component, LifetimePolicy, Status};
 use crate::check::rfc3339;
 use crate::plan::original_lifetime;
+use crate::sa_keys::AgeSource;
 
 /// A file holding a private key.
 #[derive(Clone, Debug, Eq, PartialEq)]
@@ -39,15 +41,6 @@ pub struct CertFile {
     pub super_admin: bool,
 }
 
-/// A public key file (`sa.pub`).
-#[derive(Clone, Debug, Eq, PartialEq)]
-pub struct PublicKeyFile {
-    /// The file.
-    pub path: PathBuf,
-    /// The key.
-    pub key: PublicKeyKind,
-}
-
 /// What the PKI checks judge.
 #[derive(Clone, Debug, Default)]
 pub struct PkiFacts {
@@ -59,8 +52,23 @@ pub struct PkiFacts {
     pub keys: Vec<KeyFile>,
     /// Every certificate found.
     pub certs: Vec<CertFile>,
-    /// Public key files.
-    pub public_keys: Vec<PublicKeyFile>,
+}
+
+/// The service-account keys kube-apiserver uses: the files its manifest names, or kubeadm's
+/// `sa.key` and `sa.pub` of the cert dir.
+#[derive(Clone, Debug)]
+pub struct SaFacts {
+    /// The manifest that names the files (`None`: kubeadm's defaults in the cert dir).
+    pub manifest: Option<PathBuf>,
+    /// The signing key file (`--service-account-signing-key-file`).
+    pub signing_key_file: PathBuf,
+    /// Its public half: `None` if the file does not exist, why if it is unusable.
+    pub signing_key: Result<Option<PublicKey>, String>,
+    /// Every `--service-account-key-file` (the flag may repeat), with its keys: `None` if the
+    /// file does not exist, why if it is unusable.
+    pub key_files: Vec<(PathBuf, Result<Option<PublicKeySet>, String>)>,
+    /// When the signing key was made ([`crate::sa_keys::sa_key_created_at`]).
+    pub created_at: Option<(OffsetDateTime, AgeSource)>,
 }
 
 /// How far past the policy a lifetime may go unreported: kubeadm's 5-minute backdate, and
@@ -158,7 +166,7 @@ pub fn check(f: &PkiFacts, policy: &LifetimePolicy) -> Vec<CheckResult> {
         }
     }
 
-    if f.certs.is_empty() && f.public_keys.is_empty() {
+    if f.certs.is_empty() {
         for id in ["pki-system-masters", "pki-lifetime", "pki-weak-key"] {
             out.push(at(id, Status::Skipped, Advice::Rotation).message("no certificates found"));
         }
@@ -238,8 +246,7 @@ pub fn check(f: &PkiFacts, policy: &LifetimePolicy) -> Vec<CheckResult> {
     let weak_keys = f
         .certs
         .iter()
-        .map(|c| (&c.path, Some(c.name.as_str()), format!("{} ({})", c.name, c.cert.subject), &c.cert.public_key))
-        .chain(f.public_keys.iter().map(|p| (&p.path, None, p.path.display().to_string(), &p.key)));
+        .map(|c| (&c.path, Some(c.name.as_str()), format!("{} ({})", c.name, c.cert.subject), &c.cert.public_key));
     let cas: Vec<&str> = f.certs.iter().filter(|c| c.cert.is_ca).map(|c| c.name.as_str()).collect();
     for (path, name, what, key) in weak_keys {
         if !key.is_weak() {
@@ -265,6 +272,142 @@ pub fn check(f: &PkiFacts, policy: &LifetimePolicy) -> Vec<CheckResult> {
     }
     out.extend(bad);
     out
+}
+
+/// How to replace the service-account key without breaking a token: with an overlap.
+const SA_ROTATE_FIX: &str = "rotate the service-account key with an overlap: `kubepki rotate-sa prepare`, then trust, \
+                             reissue and retire (tokens keep verifying throughout)";
+
+/// Judges the service-account keys at `at`: `sa-key-trusted` (the signing key's public half is
+/// in a `--service-account-key-file`, and every file is usable), `sa-key-strength` (no RSA key
+/// below 2048 bits) and `sa-key-age` (the signing key is no older than `max_age`). `None`
+/// (no manifest and no `sa.key`/`sa.pub`) skips them.
+pub fn check_sa(f: Option<&SaFacts>, max_age: Duration, at: OffsetDateTime) -> Vec<CheckResult> {
+    let ids = ["sa-key-trusted", "sa-key-strength", "sa-key-age"];
+    let advice = [Advice::Authentication, Advice::Authentication, Advice::Rotation];
+    let at_ = |i: usize, status| CheckResult::new(ids[i], Component::Pki, status, advice[i]);
+    let Some(f) = f else {
+        return (0..3).map(|i| at_(i, Status::Skipped).message("no service-account keys on this node")).collect();
+    };
+    let mut out = Vec::new();
+    let files = f.key_files.iter().map(|(p, _)| p.display().to_string()).collect::<Vec<_>>().join(", ");
+    let named = match &f.manifest {
+        Some(m) => format!(" (named in {})", m.display()),
+        None => String::new(),
+    };
+
+    // Trusted: every key file usable, the signing key among their keys.
+    let mut sets = Vec::new();
+    for (path, read) in &f.key_files {
+        match read {
+            Ok(Some(set)) => sets.push(set),
+            Ok(None) => out.push(
+                at_(0, Status::Critical)
+                    .file(path)
+                    .message(format!(
+                        "the --service-account-key-file{named} does not exist: kube-apiserver cannot start"
+                    ))
+                    .fix("restore it from a backup (kubeadm writes the public key of sa.key to sa.pub)"),
+            ),
+            Err(why) => out.push(
+                at_(0, Status::Critical)
+                    .file(path)
+                    .message(format!("the --service-account-key-file{named} is unusable: {why}"))
+                    .fix("restore it from a backup: kube-apiserver cannot start with it"),
+            ),
+        }
+    }
+    let trusted_count: usize = sets.iter().map(|s| s.keys.len()).sum();
+    match &f.signing_key {
+        Ok(Some(key)) if sets.iter().any(|s| s.contains(key)) => {
+            out.push(at_(0, Status::Pass).file(&f.signing_key_file).message(format!(
+                "the signing key (kid {}) is one of the {trusted_count} public keys of {files}",
+                key.key_id()
+            )));
+        }
+        Ok(Some(key)) if !sets.is_empty() => out.push(
+            at_(0, Status::Critical)
+                .file(&f.signing_key_file)
+                .message(format!(
+                    "the signing key (kid {}) is not one of the {trusted_count} public keys of {files}: every token \
+                     kube-apiserver signs with it fails to verify",
+                    key.key_id()
+                ))
+                .fix(format!(
+                    "add its public key to {files} and restart kube-apiserver, or restore the signing key that \
+                     matches; `kubepki rotate-sa` changes the key with an overlap"
+                )),
+        ),
+        Ok(Some(_)) => {}
+        Ok(None) => out.push(
+            at_(0, Status::Critical)
+                .file(&f.signing_key_file)
+                .message(format!("the --service-account-signing-key-file{named} does not exist: no token can be signed"))
+                .fix("restore it from a backup, with the public key that matches it in sa.pub"),
+        ),
+        Err(why) => out.push(
+            at_(0, Status::Critical)
+                .file(&f.signing_key_file)
+                .message(format!("the --service-account-signing-key-file{named} is unusable: {why}"))
+                .fix("restore it from a backup: kube-apiserver cannot start with it"),
+        ),
+    }
+
+    // Strength: the signing key and every trusted key (a weak old key can still forge tokens).
+    let signing = f.signing_key.as_ref().ok().and_then(Option::as_ref).map(|k| (&f.signing_key_file, k));
+    let trusted = f.key_files.iter().filter_map(|(p, r)| Some((p, r.as_ref().ok()?.as_ref()?)));
+    let all = signing.into_iter().chain(trusted.flat_map(|(p, s)| s.keys.iter().map(move |k| (p, k))));
+    let mut bad = Vec::new();
+    let mut seen = 0;
+    for (path, key) in all {
+        seen += 1;
+        if let SaKeyAlgorithm::Rsa { bits } = key.algorithm()
+            && bits < 2048
+        {
+            bad.push(
+                at_(1, Status::Critical)
+                    .file(path)
+                    .message(format!(
+                        "service-account key kid {} is {}: RSA keys need at least 2048 bits, or tokens can be forged",
+                        key.key_id(),
+                        key.algorithm()
+                    ))
+                    .fix(format!("{SA_ROTATE_FIX}; prepare with --encryption-algorithm RSA-2048 or ECDSA-P256")),
+            );
+        }
+    }
+    if bad.is_empty() && seen > 0 {
+        out.push(at_(1, Status::Pass).message(format!("no service-account key below RSA-2048 ({seen} keys)")));
+    }
+    out.extend(bad);
+
+    // Age.
+    let days = |d: Duration| d.whole_days();
+    let max_days = days(max_age);
+    out.push(match f.created_at.filter(|_| matches!(f.signing_key, Ok(Some(_)))) {
+        Some((made, source)) if at - made > max_age => at_(2, Status::Warning)
+            .file(&f.signing_key_file)
+            .message(format!(
+                "the signing key is {} days old (since {}, from its {}), more than the {max_days} days allowed",
+                days(at - made),
+                rfc3339(made),
+                age_source(source)
+            ))
+            .fix(SA_ROTATE_FIX),
+        Some((made, source)) => at_(2, Status::Pass).file(&f.signing_key_file).message(format!(
+            "the signing key is {} days old (from its {}), within {max_days} days",
+            days(at - made),
+            age_source(source)
+        )),
+        None => at_(2, Status::Skipped).file(&f.signing_key_file).message("the signing key's age is unknown"),
+    });
+    out
+}
+
+fn age_source(source: AgeSource) -> &'static str {
+    match source {
+        AgeSource::FileModified => "file's modification time",
+    }
 }
 
 #[cfg(test)]
