@@ -705,7 +705,8 @@ pub struct Thresholds {
     pub warn: String,
     /// `--crit`.
     pub crit: String,
-    /// `--sa-max-age` (null: none).
+    /// `--sa-max-age`, only when given.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub sa_max_age: Option<String>,
 }
 

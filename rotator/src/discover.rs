@@ -364,7 +364,9 @@ fn cert_dir(source: &SourcePath, builder: &mut InventoryBuilder) -> bool {
         found.items.extend(items);
     }
     let service_account = crate::sa_keys::SaKeys::read(&source.path);
-    found.keys_not_read.extend(service_account.iter().flat_map(crate::sa_keys::SaKeys::not_readable));
+    // sa.key this user may not read is one more key not checked (sa.pub, 0600 too, is no key).
+    let sa_key_not_read = service_account.as_ref().filter(|sa| sa.signing == crate::sa_keys::SigningKey::NotReadable);
+    found.keys_not_read.extend(sa_key_not_read.map(|sa| sa.key_path.clone()));
     builder.inventory_mut().service_account = service_account;
     // A journal under a held lock is a write in progress, which its writer completes. (An
     // earlier kubepki kept its journal in the cert dir itself.)

@@ -186,7 +186,10 @@ impl fmt::Display for SaFinding {
                 write!(f, "sa.key does not exist but sa.pub does: kube-apiserver cannot sign tokens")
             }
             Self::WeakKey { algorithm } => {
-                write!(f, "weak {algorithm} signing key (RSA keys need at least 2048 bits); rotate it (`kubepki rotate-sa`)")
+                write!(
+                    f,
+                    "weak {algorithm} signing key (RSA keys need at least 2048 bits); rotate it (`kubepki rotate-sa`)"
+                )
             }
             Self::TooOld { age, max_age } => write!(
                 f,
@@ -260,7 +263,7 @@ impl SaKeys {
         Some(self.trusted_keys()?.contains(self.signing_key()?))
     }
 
-    /// The files this user may not read: their pairing was not checked.
+    /// The files this user may not read (`sa.key`, `sa.pub`): their pairing was not checked.
     pub fn not_readable(&self) -> Vec<PathBuf> {
         let key = (self.signing == SigningKey::NotReadable).then(|| self.key_path.clone());
         let public = (self.trusted == TrustedKeys::NotReadable).then(|| self.pub_path.clone());
@@ -393,7 +396,9 @@ fn read(path: &Path, what: &'static str) -> Read {
     match fsio::read_optional(path, MAX_PEM_FILE, what) {
         Ok(Some(bytes)) => Read::Bytes(Zeroizing::new(bytes)),
         Ok(None) => Read::Missing,
-        Err(kubepki_pki::Error::Read { source, .. }) if source.kind() == io::ErrorKind::PermissionDenied => Read::Denied,
+        Err(kubepki_pki::Error::Read { source, .. }) if source.kind() == io::ErrorKind::PermissionDenied => {
+            Read::Denied
+        }
         Err(e) => Read::Failed(error_chain(&e)),
     }
 }

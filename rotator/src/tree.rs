@@ -185,10 +185,7 @@ impl Tree {
                         NodeKind::Ca | NodeKind::Leaf => 0,
                         NodeKind::Kubeconfig => 1,
                         NodeKind::Kubelet => 2,
-                        NodeKind::Other
-                        | NodeKind::Unlinked
-                        | NodeKind::Unreadable
-                        | NodeKind::ServiceAccountKeys => 3,
+                        NodeKind::Other | NodeKind::Unlinked | NodeKind::Unreadable | NodeKind::ServiceAccountKeys => 3,
                     });
                 }
                 roots.push(node);

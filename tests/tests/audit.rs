@@ -324,7 +324,8 @@ fn a_stock_kubeadm_control_plane_gets_the_four_warnings_kubeadm_leaves() {
     assert!(table.stdout.contains("WARNING   apiserver-audit-log"), "{}", table.stdout);
     assert!(table.stdout.contains("    fix:    "), "{}", table.stdout);
     assert!(table.stdout.contains("(control-plane node, cert dir /etc/kubernetes/pki)"), "{}", table.stdout);
-    assert!(table.stdout.trim_end().ends_with("4 warning, 24 pass: WARNING"), "{}", table.stdout);
+    // 24 checks, and the service-account keys' three (trusted, strength, age).
+    assert!(table.stdout.trim_end().ends_with("4 warning, 27 pass: WARNING"), "{}", table.stdout);
 }
 
 #[test]
@@ -722,4 +723,98 @@ fn etcd_client_cert_auth_verdicts_match_what_real_etcd_does() {
             }
         }
     }
+}
+
+/// Replaces the hardened node's `sa.key` and `sa.pub` with those of the independent fixture
+/// (`kubeadm_tree`, pyca) made with `options`; returns the fixture's summary (the kids).
+fn with_sa_keys(root: &TestDir, options: Value) -> Value {
+    let made_dir = TestDir::new();
+    let made = kubeadm_tree(made_dir.path(), options);
+    for file in ["sa.key", "sa.pub"] {
+        std::fs::copy(made_dir.join(&format!("pki/{file}")), root.join(&format!("etc/kubernetes/pki/{file}"))).unwrap();
+    }
+    made
+}
+
+/// The passed result with this id.
+fn pass_of<'a>(doc: &'a Value, id: &str) -> &'a Value {
+    doc["passed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == id)
+        .unwrap_or_else(|| panic!("{id} did not pass: {doc:#}"))
+}
+
+/// kube-apiserver verifies tokens against every `--service-account-key-file` (the flag repeats)
+/// and signs with `--service-account-signing-key-file`: its public half must be in one of them.
+/// A key in a rotation's overlap passes; one in no file is critical (exit 2) with its kid, the
+/// advice and the fix; a second key file holding it makes it pass again.
+#[test]
+fn the_signing_key_must_be_in_a_service_account_key_file() {
+    let root = hardened_node();
+    let made = with_sa_keys(&root, serde_json::json!({"sa_pub": "two"}));
+    let kid = made["sa"]["kid"].as_str().unwrap();
+    let (code, doc) = audit_json(root.path(), &[]);
+    assert_eq!((code, findings(&doc)), (0, vec![]), "{doc:#}");
+    let message = pass_of(&doc, "sa-key-trusted")["message"].as_str().unwrap();
+    assert!(message.contains(kid) && message.contains("one of the 2 public keys"), "{message}");
+
+    let made = with_sa_keys(&root, serde_json::json!({"sa_pub": "other"}));
+    let kid = made["sa"]["kid"].as_str().unwrap();
+    let before = tree_hash(root.path());
+    let (code, doc) = audit_json(root.path(), &[]);
+    assert_eq!((code, findings(&doc)), (2, vec![("sa-key-trusted".to_owned(), "critical".to_owned())]), "{doc:#}");
+    let f = finding(&doc, "sa-key-trusted")[0];
+    assert!(f["message"].as_str().unwrap().contains(kid), "{f:#}");
+    assert_eq!(f["file"].as_str(), root.join("etc/kubernetes/pki/sa.key").to_str());
+    assert_eq!(f["advice"]["id"], "authentication");
+    assert!(f["fix"].as_str().unwrap().contains("rotate-sa"), "{f:#}");
+    assert_eq!(tree_hash(root.path()), before, "audit wrote into the node");
+
+    // A second --service-account-key-file with sa.key's public key: trusted again.
+    let pki = root.join("etc/kubernetes/pki");
+    let r = run(Command::new("openssl")
+        .arg("pkey")
+        .arg("-in")
+        .arg(pki.join("sa.key"))
+        .arg("-pubout")
+        .arg("-out")
+        .arg(pki.join("sa-next.pub")));
+    assert_eq!(r.code, 0, "openssl: {}", r.stderr);
+    let mut flags = kubeadm_apiserver_flags();
+    flags.extend(["--anonymous-auth=false", "--audit-log-path=/var/log/kubernetes/audit/audit.log"].map(String::from));
+    flags.extend(["--audit-policy-file=/etc/kubernetes/audit-policy.yaml"].map(String::from));
+    flags.extend(["--kubelet-certificate-authority=/etc/kubernetes/pki/ca.crt"].map(String::from));
+    flags.push("--service-account-key-file=/etc/kubernetes/pki/sa-next.pub".into());
+    write_manifest(&root, "kube-apiserver", &flags);
+    let (code, doc) = audit_json(root.path(), &[]);
+    assert_eq!((code, findings(&doc)), (0, vec![]), "{doc:#}");
+    let message = pass_of(&doc, "sa-key-trusted")["message"].as_str().unwrap();
+    assert!(message.contains("one of the 2 public keys") && message.contains("sa-next.pub"), "{message}");
+}
+
+/// A 1024-bit RSA service-account key is critical (tokens can be forged), named by its kid; a
+/// signing key older than --sa-max-age (default 365 days; its age is the file's time) is a
+/// warning.
+#[test]
+fn a_weak_or_old_service_account_key_is_flagged() {
+    let root = hardened_node();
+    let made = with_sa_keys(&root, serde_json::json!({"sa_key": "rsa1024"}));
+    let (code, doc) = audit_json(root.path(), &[]);
+    assert_eq!((code, findings(&doc)), (2, vec![("sa-key-strength".to_owned(), "critical".to_owned())]), "{doc:#}");
+    let message = finding(&doc, "sa-key-strength")[0]["message"].as_str().unwrap();
+    assert!(message.contains("RSA-1024") && message.contains(made["sa"]["kid"].as_str().unwrap()), "{message}");
+
+    let root = hardened_node();
+    let sa_key = root.join("etc/kubernetes/pki/sa.key");
+    assert_eq!(run(Command::new("touch").args(["-d", "400 days ago"]).arg(&sa_key)).code, 0);
+    let (code, doc) = audit_json(root.path(), &[]);
+    assert_eq!((code, findings(&doc)), (1, vec![("sa-key-age".to_owned(), "warning".to_owned())]), "{doc:#}");
+    let f = finding(&doc, "sa-key-age")[0];
+    assert!(f["message"].as_str().unwrap().contains("400 days old"), "{f:#}");
+    assert_eq!(f["advice"]["id"], "rotation");
+    let (code, doc) = audit_json(root.path(), &["--sa-max-age", "500d"]);
+    assert_eq!(code, 0, "{doc:#}");
+    assert!(pass_of(&doc, "sa-key-age")["message"].as_str().unwrap().contains("within 500 days"));
 }

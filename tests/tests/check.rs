@@ -678,6 +678,24 @@ fn parse_prometheus(text: &str) -> Vec<(String, BTreeMap<String, String>, f64)> 
     samples
 }
 
+/// `promtool check metrics` accepts `text`, where promtool is installed.
+#[track_caller]
+fn promtool_check(text: &str) {
+    if !have("promtool") {
+        return;
+    }
+    let mut lint = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut lint.stdin.take().unwrap(), text.as_bytes()).unwrap();
+    let out = lint.wait_with_output().unwrap();
+    assert!(out.status.success(), "promtool check metrics: {}", String::from_utf8_lossy(&out.stderr));
+}
+
 #[test]
 fn prometheus_output_is_valid_exposition_with_escaped_labels() {
     let d = TestDir::new();
@@ -1179,7 +1197,20 @@ fn json_streams_a_large_directory_in_order_with_the_verdict_last() {
         .filter(|l| l.starts_with("  \"") && !l.starts_with("   "))
         .map(|l| l.trim_start().split('"').nth(1).unwrap())
         .collect();
-    assert_eq!(keys, ["at", "thresholds", "items", "errors", "warnings", "keysNotChecked", "verdict", "exitCode"]);
+    assert_eq!(
+        keys,
+        [
+            "at",
+            "thresholds",
+            "items",
+            "serviceAccountKeys",
+            "errors",
+            "warnings",
+            "keysNotChecked",
+            "verdict",
+            "exitCode"
+        ]
+    );
     let v: Value = serde_json::from_str(&r.stdout).unwrap();
     assert_eq!((v["verdict"].as_str(), v["exitCode"].as_i64()), (Some("critical"), Some(2)));
     let items = v["items"].as_array().unwrap();
@@ -1309,18 +1340,7 @@ fn a_missing_leaf_is_critical_in_every_format() {
         assert_eq!(missing_series(&r.stdout), [(leaf.to_owned(), "cert-dir".to_owned(), path.clone())]);
         assert_eq!(status_count(&r.stdout, "missing"), 1.0);
         assert!(!r.stdout.contains(&format!("name=\"{leaf}\",source=\"cert-dir\",path=\"{path}\",subject")));
-        if have("promtool") {
-            let mut lint = Command::new("promtool")
-                .args(["check", "metrics"])
-                .stdin(std::process::Stdio::piped())
-                .stdout(std::process::Stdio::piped())
-                .stderr(std::process::Stdio::piped())
-                .spawn()
-                .unwrap();
-            std::io::Write::write_all(&mut lint.stdin.take().unwrap(), r.stdout.as_bytes()).unwrap();
-            let out = lint.wait_with_output().unwrap();
-            assert!(out.status.success(), "promtool check metrics: {}", String::from_utf8_lossy(&out.stderr));
-        }
+        promtool_check(&r.stdout);
         assert_eq!(tree_hash(d.path()), before, "check wrote into the tree");
     }
 }
@@ -1466,7 +1486,8 @@ fn a_monitoring_user_judges_the_dates_without_reading_the_keys() {
     assert!(!r.stderr.to_lowercase().contains("permission denied"), "{}", r.stderr);
     let lines: Vec<&str> = r.stderr.lines().collect();
     assert_eq!(lines.len(), 1, "one summary line:\n{}", r.stderr);
-    let want = format!("note: 10 private keys under {} not readable by this user", pki.display());
+    // The 9 leaf and CA keys kubeadm_tree writes with certificates, and sa.key.
+    let want = format!("note: 11 private keys under {} not readable by this user", pki.display());
     assert!(lines[0].starts_with(&want) && lines[0].contains("not checked"), "{}", lines[0]);
     assert!(r.stdout.contains("10 certificates: 10 ok;") && r.stdout.trim_end().ends_with(": OK"), "{}", r.stdout);
 
@@ -1474,8 +1495,15 @@ fn a_monitoring_user_judges_the_dates_without_reading_the_keys() {
     let v: Value = serde_json::from_str(&r.stdout).unwrap_or_else(|e| panic!("{e}\n{}\n{}", r.stdout, r.stderr));
     assert_eq!((r.code, v["exitCode"].as_i64(), v["errors"].as_array().map(Vec::len)), (0, Some(0), Some(0)));
     let unchecked: Vec<&str> = v["keysNotChecked"].as_array().unwrap().iter().map(|k| k.as_str().unwrap()).collect();
-    assert_eq!(unchecked.len(), 10, "{v:#}");
+    assert_eq!(unchecked.len(), 11, "{v:#}");
     assert!(unchecked.iter().all(|k| k.starts_with(p(&pki)) && k.ends_with(".key")), "{unchecked:?}");
+    assert!(unchecked.contains(&p(&pki.join("sa.key"))), "{unchecked:?}");
+    // Neither SA file is readable (kubeadm writes both 0600): shown, not judged.
+    let sa = &v["serviceAccountKeys"];
+    assert_eq!(
+        (sa["status"].as_str(), sa["keyId"].is_null(), sa["signingKeyTrusted"].is_null()),
+        (Some("ok"), true, true)
+    );
     assert!(v["items"].as_array().unwrap().iter().all(|i| i["findings"].as_array().unwrap().is_empty()), "{v:#}");
 
     // The dates still decide: a year and a month on, every leaf has expired.
@@ -1556,4 +1584,148 @@ fn an_empty_inventory_says_so_in_every_format() {
             _ => {}
         }
     }
+}
+
+/// `kubepki tree --no-defaults --cert-dir <dir> -o <format>`.
+fn tree_of(pki: &Path, format: &str) -> Run {
+    run(kubepki().args(["tree", "--no-defaults", "--cert-dir"]).arg(pki).args(["-o", format]))
+}
+
+/// One sample of `metric`: its labels and value.
+fn sample(samples: &[(String, BTreeMap<String, String>, f64)], metric: &str) -> (BTreeMap<String, String>, f64) {
+    let s = samples.iter().find(|s| s.0 == metric).unwrap_or_else(|| panic!("no {metric} sample"));
+    (s.1.clone(), s.2)
+}
+
+/// The SA key pair as kubeadm writes it, and in a rotation's overlap (sa.pub holding an older
+/// key and sa.key's): the kid is the one pyca computes (base64url SHA-256 of the SPKI), and
+/// check (table, JSON, Prometheus) and tree (text, JSON, dot, mermaid) say how many keys sa.pub
+/// trusts and that sa.key is one of them. kubeadm's formats do not list SA keys.
+#[test]
+fn service_account_keys_show_their_kid_and_what_sa_pub_trusts() {
+    for (options, algorithm, n) in
+        [(json!({}), "RSA-2048", 1), (json!({"sa_key": "ecdsa-p256", "sa_pub": "two"}), "ECDSA-P256", 2)]
+    {
+        let d = TestDir::new();
+        let made = kubeadm_tree(d.path(), options);
+        let kid = made["sa"]["kid"].as_str().unwrap();
+        let pki = d.join("pki");
+        let before = tree_hash(d.path());
+        let (code, v) = check_json(d.path(), &["--cert-dir", p(&pki)]);
+        assert_eq!(code, 0, "{v:#}");
+        let sa = &v["serviceAccountKeys"];
+        assert_eq!((sa["keyId"].as_str(), sa["algorithm"].as_str()), (Some(kid), Some(algorithm)), "{sa:#}");
+        let kids: Vec<&Value> = sa["publicKeys"].as_array().unwrap().iter().map(|k| &k["keyId"]).collect();
+        assert_eq!(json!(kids), made["sa"]["pubKids"]);
+        assert_eq!((sa["signingKeyTrusted"].as_bool(), sa["status"].as_str()), (Some(true), Some("ok")));
+        assert_eq!(
+            (sa["keyPath"].as_str(), sa["createdAtSource"].as_str()),
+            (Some(p(&pki.join("sa.key"))), Some("file-mtime"))
+        );
+        assert!(sa["findings"].as_array().unwrap().is_empty() && sa["ageSeconds"].as_i64().unwrap() >= 0, "{sa:#}");
+        let keys = if n == 1 { "1 public key".to_owned() } else { format!("{n} public keys") };
+
+        let r = check(d.path(), &["--cert-dir", p(&pki)]);
+        let line =
+            r.stdout.lines().find(|l| l.contains(&format!("kid {kid}"))).unwrap_or_else(|| panic!("{}", r.stdout));
+        assert!(
+            line.contains(&format!("sa.pub trusts {keys}, sa.key among them")) && line.contains(algorithm),
+            "{line}"
+        );
+
+        let r = check(d.path(), &["--cert-dir", p(&pki), "-o", "prometheus"]);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        let samples = parse_prometheus(&r.stdout);
+        assert_eq!(sample(&samples, "kubepki_sa_public_keys").1, n as f64);
+        let (labels, trusted) = sample(&samples, "kubepki_sa_key_trusted");
+        assert_eq!((labels["kid"].as_str(), labels["algorithm"].as_str(), trusted), (kid, algorithm, 1.0));
+        assert!(sample(&samples, "kubepki_sa_key_age_seconds").1 >= 0.0);
+        promtool_check(&r.stdout);
+
+        let r = check(d.path(), &["--cert-dir", p(&pki), "-o", "kubeadm"]);
+        assert!(!r.stdout.contains(kid) && !r.stdout.contains("sa.key"), "{}", r.stdout);
+
+        for format in ["text", "dot", "mermaid"] {
+            let r = tree_of(&pki, format);
+            assert_eq!(r.code, 0, "{}", r.stderr);
+            let want = [format!("kid {kid}, {algorithm}"), format!("sa.pub trusts {keys}; sa.key is trusted")];
+            assert!(want.iter().all(|w| r.stdout.contains(w.as_str())), "{format}: {want:?} in\n{}", r.stdout);
+        }
+        let tree: Value = serde_json::from_str(&tree_of(&pki, "json").stdout).unwrap();
+        assert_eq!(tree["serviceAccountKeys"]["kind"], "service-account-keys", "{tree:#}");
+        assert_eq!(tree_hash(d.path()), before, "check or tree wrote into the tree");
+    }
+}
+
+/// sa.key whose public key sa.pub does not hold (every token it signs fails to verify), and an
+/// sa.pub that is not PEM (kube-apiserver refuses to start): critical, exit 2, the file named,
+/// the tree unchanged.
+#[test]
+fn an_untrusted_sa_key_or_an_sa_pub_that_is_not_pem_is_critical() {
+    let d = TestDir::new();
+    let made = kubeadm_tree(d.path(), json!({"sa_pub": "other"}));
+    let kid = made["sa"]["kid"].as_str().unwrap();
+    let pki = d.join("pki");
+    let before = tree_hash(d.path());
+    let (code, v) = check_json(d.path(), &["--cert-dir", p(&pki)]);
+    let sa = &v["serviceAccountKeys"];
+    assert_eq!((code, sa["status"].as_str(), sa["signingKeyTrusted"].as_bool()), (2, Some("critical"), Some(false)));
+    assert_eq!(codes(sa), ["sa-key-not-trusted"]);
+    let message = sa["findings"][0]["message"].as_str().unwrap();
+    assert!(message.contains(kid) && message.contains("sa.pub"), "{message}");
+    let r = check(d.path(), &["--cert-dir", p(&pki)]);
+    assert!(
+        r.stdout.contains("sa.key: critical [sa-key-not-trusted]") && r.stdout.ends_with(": CRITICAL\n"),
+        "{}",
+        r.stdout
+    );
+    let r = check(d.path(), &["--cert-dir", p(&pki), "-o", "prometheus"]);
+    assert_eq!((r.code, sample(&parse_prometheus(&r.stdout), "kubepki_sa_key_trusted").1), (2, 0.0));
+    promtool_check(&r.stdout);
+    assert!(tree_of(&pki, "text").stdout.contains("sa.key is NOT trusted"));
+    assert_eq!(tree_hash(d.path()), before);
+
+    d.write("pki/sa.pub", "not a key\n");
+    let before = tree_hash(d.path());
+    let (code, v) = check_json(d.path(), &["--cert-dir", p(&pki)]);
+    let sa = &v["serviceAccountKeys"];
+    assert_eq!((code, sa["status"].as_str(), codes(sa)), (2, Some("critical"), vec!["sa-pub-invalid"]), "{sa:#}");
+    assert!(sa["publicKeys"].is_null() && sa["signingKeyTrusted"].is_null(), "{sa:#}");
+    let message = sa["findings"][0]["message"].as_str().unwrap();
+    assert!(message.starts_with("sa.pub: ") && message.contains("PEM"), "{message}");
+    let r = check(d.path(), &["--cert-dir", p(&pki), "-o", "prometheus"]);
+    assert_eq!(sample(&parse_prometheus(&r.stdout), "kubepki_sa_public_keys").1, 0.0);
+    assert!(tree_of(&pki, "text").stdout.contains("sa.pub unusable"));
+    assert_eq!(tree_hash(d.path()), before);
+}
+
+/// A 1024-bit RSA sa.key (kube-apiserver signs with it; kubepki's own key reader refuses the
+/// size) is a warning with its kid; an sa.key older than --sa-max-age is a warning, and without
+/// the flag its age is shown, not judged.
+#[test]
+fn a_weak_or_old_sa_key_is_a_warning() {
+    let d = TestDir::new();
+    let made = kubeadm_tree(d.path(), json!({"sa_key": "rsa1024"}));
+    let pki = d.join("pki");
+    let (code, v) = check_json(d.path(), &["--cert-dir", p(&pki)]);
+    let sa = &v["serviceAccountKeys"];
+    assert_eq!((code, codes(sa)), (1, vec!["weak-key"]), "{sa:#}");
+    assert_eq!((sa["keyId"].as_str(), sa["bits"].as_u64()), (made["sa"]["kid"].as_str(), Some(1024)));
+    assert_eq!(sa["signingKeyTrusted"], true);
+
+    let d = TestDir::new();
+    kubeadm_tree(d.path(), json!({}));
+    let pki = d.join("pki");
+    let (code, v) = check_json(d.path(), &["--cert-dir", p(&pki), "--at", "+30d"]);
+    let age = v["serviceAccountKeys"]["ageSeconds"].as_i64().unwrap();
+    assert!((30 * 86400..31 * 86400).contains(&age), "{age}");
+    assert_eq!((code, v["thresholds"]["saMaxAge"].is_null()), (0, true));
+    let (code, v) = check_json(d.path(), &["--cert-dir", p(&pki), "--at", "+30d", "--sa-max-age", "7d"]);
+    let sa = &v["serviceAccountKeys"];
+    assert_eq!((code, sa["status"].as_str(), codes(sa)), (1, Some("warning"), vec!["sa-key-too-old"]), "{sa:#}");
+    assert_eq!(v["thresholds"]["saMaxAge"], "7d");
+    assert_eq!(check_json(d.path(), &["--cert-dir", p(&pki), "--sa-max-age", "7d"]).0, 0);
+    let r = check(d.path(), &["--cert-dir", p(&pki), "--sa-max-age", "soon"]);
+    assert_eq!(r.code, 2, "a usage error: {}", r.stderr);
+    assert!(r.stderr.contains("--sa-max-age"), "{}", r.stderr);
 }

@@ -72,7 +72,9 @@ fn dot_has_every_ca_and_leaf_and_an_edge_from_each_ca_to_what_it_signed() {
             assert!(all.contains(leaf), "no {leaf} in\n{}", r.stdout);
         }
     }
-    assert_eq!(names.len(), 15, "{}", r.stdout);
+    // 3 CAs, 12 leaves and kubeconfigs, and the service-account keys (no edge).
+    assert_eq!(names.len(), 16, "{}", r.stdout);
+    assert!(all.contains("sa.key / sa.pub"), "{}", r.stdout);
     assert_eq!(edges, expected_edges());
     // CAs are drawn bold, kubeconfigs as notes.
     assert!(r.stdout.contains("style=\"rounded,filled,bold\""));
@@ -119,7 +121,7 @@ fn mermaid_has_the_same_nodes_and_edges() {
     let edges: BTreeSet<(String, String)> =
         edges.into_iter().map(|(f, t)| (names[&f].clone(), names[&t].clone())).collect();
     assert_eq!(edges, expected_edges());
-    assert_eq!(names.len(), 15);
+    assert_eq!(names.len(), 16, "the 15 certificates and the service-account keys");
     // CAs are stadiums, kubeconfigs subroutines.
     assert!(r.stdout.lines().any(|l| l.contains("([\"etcd-ca<br/>")), "{}", r.stdout);
     assert!(r.stdout.lines().any(|l| l.contains("[[\"kubelet.conf<br/>")), "{}", r.stdout);

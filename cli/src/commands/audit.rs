@@ -16,7 +16,9 @@ const AFTER_HELP: &str = "\
 Reads, under --root: /etc/kubernetes/manifests/{kube-apiserver,etcd,kube-controller-manager,
 kube-scheduler}.yaml, /var/lib/kubelet/config.yaml with the kubelet flags of
 /var/lib/kubelet/kubeadm-flags.env and /etc/default/kubelet, the cert dir, /etc/kubernetes/*.conf
-and /var/lib/kubelet/pki. Symbolic links are followed inside the root. audit never writes.
+and /var/lib/kubelet/pki, and the service-account keys kube-apiserver's manifest names
+(--service-account-signing-key-file, every --service-account-key-file; else the cert dir's
+sa.key and sa.pub). Symbolic links are followed inside the root. audit never writes.
 
 Exit codes (as `kubepki check`):
   0  every check passed (or was skipped, or is an explicit decision reported as info)

@@ -396,9 +396,9 @@ fn table(report: &Report<'_>, color: bool) -> String {
     if let Some(sa) = &service_account {
         out.push_str(&format!("\nSERVICE-ACCOUNT KEYS\n{}\n", service_account_line(sa, color)));
     }
-    let sa_findings = service_account.iter().flat_map(|sa| {
-        sa.findings.iter().map(|f| format!("sa.key: {} [{}]: {f}", f.severity().as_str(), f.code()))
-    });
+    let sa_findings = service_account
+        .iter()
+        .flat_map(|sa| sa.findings.iter().map(|f| format!("sa.key: {} [{}]: {f}", f.severity().as_str(), f.code())));
     let findings: Vec<String> = entries
         .iter()
         .flat_map(|e| {

@@ -408,7 +408,9 @@ fn sa_facts(node: &mut NodeFs<'_>, apiserver: Option<&Manifest>, cert_dir: &Path
     };
     let shown = |p: &Path| node.shown(p).display().to_string();
     let signing_key = read(node, &signing_path, "private key").and_then(|bytes| {
-        bytes.map(|b| PublicKey::of_private_pem(&b, &shown(&signing_path)).map_err(|e| strip_path(&e.to_string()))).transpose()
+        bytes
+            .map(|b| PublicKey::of_private_pem(&b, &shown(&signing_path)).map_err(|e| strip_path(&e.to_string())))
+            .transpose()
     });
     let key_files = key_paths
         .iter()

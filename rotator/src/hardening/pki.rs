@@ -342,7 +342,9 @@ pub fn check_sa(f: Option<&SaFacts>, max_age: Duration, at: OffsetDateTime) -> V
         Ok(None) => out.push(
             at_(0, Status::Critical)
                 .file(&f.signing_key_file)
-                .message(format!("the --service-account-signing-key-file{named} does not exist: no token can be signed"))
+                .message(format!(
+                    "the --service-account-signing-key-file{named} does not exist: no token can be signed"
+                ))
                 .fix("restore it from a backup, with the public key that matches it in sa.pub"),
         ),
         Err(why) => out.push(
@@ -358,9 +360,13 @@ pub fn check_sa(f: Option<&SaFacts>, max_age: Duration, at: OffsetDateTime) -> V
     let trusted = f.key_files.iter().filter_map(|(p, r)| Some((p, r.as_ref().ok()?.as_ref()?)));
     let all = signing.into_iter().chain(trusted.flat_map(|(p, s)| s.keys.iter().map(move |k| (p, k))));
     let mut bad = Vec::new();
-    let mut seen = 0;
+    let mut seen: Vec<String> = Vec::new();
     for (path, key) in all {
-        seen += 1;
+        // A key is judged once, where it is first found (the signing key is in sa.pub too).
+        if seen.contains(&key.key_id()) {
+            continue;
+        }
+        seen.push(key.key_id());
         if let SaKeyAlgorithm::Rsa { bits } = key.algorithm()
             && bits < 2048
         {
@@ -376,8 +382,9 @@ pub fn check_sa(f: Option<&SaFacts>, max_age: Duration, at: OffsetDateTime) -> V
             );
         }
     }
-    if bad.is_empty() && seen > 0 {
-        out.push(at_(1, Status::Pass).message(format!("no service-account key below RSA-2048 ({seen} keys)")));
+    if bad.is_empty() && !seen.is_empty() {
+        let n = seen.len();
+        out.push(at_(1, Status::Pass).message(format!("no service-account key below RSA-2048 ({n} keys)")));
     }
     out.extend(bad);
 
