@@ -56,31 +56,25 @@ pub fn sa_key_created_at(cert_dir: &Path) -> Option<(OffsetDateTime, AgeSource)>
     Some((OffsetDateTime::from(modified), AgeSource::FileModified))
 }
 
-/// What was read of `sa.key`.
+/// What was read of one of the two files.
 #[derive(Clone, Debug, Eq, PartialEq)]
-pub enum SigningKey {
-    /// Its public half.
-    Read(PublicKey),
-    /// This user may not read it (permission denied): not checked, like any other key.
-    NotReadable,
-    /// It does not exist.
-    Missing,
-    /// It cannot be read or is not a private key kube-apiserver signs with: why.
-    Invalid(String),
-}
-
-/// What was read of `sa.pub`.
-#[derive(Clone, Debug, Eq, PartialEq)]
-pub enum TrustedKeys {
-    /// Its keys.
-    Read(PublicKeySet),
-    /// This user may not read it (kubeadm writes it 0600): not checked.
+pub enum KeyFile<T> {
+    /// What it holds.
+    Read(T),
+    /// This user may not read it (permission denied; kubeadm writes both files 0600): not
+    /// checked, like any other key.
     NotReadable,
     /// It does not exist.
     Missing,
     /// It cannot be read, is not PEM, or holds no key kube-apiserver would use: why.
     Invalid(String),
 }
+
+/// What was read of `sa.key`: its public half.
+pub type SigningKey = KeyFile<PublicKey>;
+
+/// What was read of `sa.pub`: its keys.
+pub type TrustedKeys = KeyFile<PublicKeySet>;
 
 /// The service-account key pair of a cert dir.
 #[derive(Clone, Debug)]
@@ -218,24 +212,8 @@ impl SaKeys {
     /// Reads `sa.key` and `sa.pub` of `cert_dir`; `None` if neither exists (a worker node).
     pub fn read(cert_dir: &Path) -> Option<Self> {
         let (key_path, pub_path) = (cert_dir.join("sa.key"), cert_dir.join("sa.pub"));
-        let signing = match read(&key_path, "private key") {
-            Read::Bytes(bytes) => match PublicKey::of_private_pem(&bytes, "sa.key") {
-                Ok(key) => SigningKey::Read(key),
-                Err(e) => SigningKey::Invalid(strip_source(&e.to_string())),
-            },
-            Read::Denied => SigningKey::NotReadable,
-            Read::Missing => SigningKey::Missing,
-            Read::Failed(why) => SigningKey::Invalid(why),
-        };
-        let trusted = match read(&pub_path, "public key file") {
-            Read::Bytes(bytes) => match PublicKeySet::parse(&bytes, "sa.pub") {
-                Ok(set) => TrustedKeys::Read(set),
-                Err(e) => TrustedKeys::Invalid(strip_source(&e.to_string())),
-            },
-            Read::Denied => TrustedKeys::NotReadable,
-            Read::Missing => TrustedKeys::Missing,
-            Read::Failed(why) => TrustedKeys::Invalid(why),
-        };
+        let signing = read(&key_path, "private key", |pem| PublicKey::of_private_pem(pem, "sa.key"));
+        let trusted = read(&pub_path, "public key file", |pem| PublicKeySet::parse(pem, "sa.pub"));
         if signing == SigningKey::Missing && trusted == TrustedKeys::Missing {
             return None;
         }
@@ -385,21 +363,18 @@ pub struct PublicKeyView {
     pub algorithm: String,
 }
 
-enum Read {
-    Bytes(Zeroizing<Vec<u8>>),
-    Denied,
-    Missing,
-    Failed(String),
-}
-
-fn read(path: &Path, what: &'static str) -> Read {
+/// Reads a file and parses what it holds.
+fn read<T>(path: &Path, what: &'static str, parse: impl FnOnce(&[u8]) -> kubepki_pki::Result<T>) -> KeyFile<T> {
     match fsio::read_optional(path, MAX_PEM_FILE, what) {
-        Ok(Some(bytes)) => Read::Bytes(Zeroizing::new(bytes)),
-        Ok(None) => Read::Missing,
+        Ok(Some(bytes)) => match parse(&Zeroizing::new(bytes)) {
+            Ok(value) => KeyFile::Read(value),
+            Err(e) => KeyFile::Invalid(strip_source(&e.to_string())),
+        },
+        Ok(None) => KeyFile::Missing,
         Err(kubepki_pki::Error::Read { source, .. }) if source.kind() == io::ErrorKind::PermissionDenied => {
-            Read::Denied
+            KeyFile::NotReadable
         }
-        Err(e) => Read::Failed(error_chain(&e)),
+        Err(e) => KeyFile::Invalid(error_chain(&e)),
     }
 }
 
