@@ -1697,6 +1697,13 @@ fn an_untrusted_sa_key_or_an_sa_pub_that_is_not_pem_is_critical() {
     assert_eq!(sample(&parse_prometheus(&r.stdout), "kubepki_sa_public_keys").1, 0.0);
     assert!(tree_of(&pki, "text").stdout.contains("sa.pub unusable"));
     assert_eq!(tree_hash(d.path()), before);
+
+    // sa.pub without sa.key: no token can be signed.
+    std::fs::remove_file(pki.join("sa.key")).unwrap();
+    d.write("pki/sa.pub", std::fs::read(d.join("pki/ca.crt")).unwrap());
+    let (code, v) = check_json(d.path(), &["--cert-dir", p(&pki)]);
+    let sa = &v["serviceAccountKeys"];
+    assert_eq!((code, codes(sa), sa["keyId"].is_null()), (2, vec!["sa-key-missing"], true), "{sa:#}");
 }
 
 /// A 1024-bit RSA sa.key (kube-apiserver signs with it; kubepki's own key reader refuses the
