@@ -58,7 +58,7 @@ pub fn sa_key_created_at(cert_dir: &Path) -> Option<(OffsetDateTime, AgeSource)>
 
 /// What was read of one of the two files.
 #[derive(Clone, Debug, Eq, PartialEq)]
-pub enum KeyFile<T> {
+pub enum SaFile<T> {
     /// What it holds.
     Read(T),
     /// This user may not read it (permission denied; kubeadm writes both files 0600): not
@@ -71,10 +71,10 @@ pub enum KeyFile<T> {
 }
 
 /// What was read of `sa.key`: its public half.
-pub type SigningKey = KeyFile<PublicKey>;
+pub type SigningKey = SaFile<PublicKey>;
 
 /// What was read of `sa.pub`: its keys.
-pub type TrustedKeys = KeyFile<PublicKeySet>;
+pub type TrustedKeys = SaFile<PublicKeySet>;
 
 /// The service-account key pair of a cert dir.
 #[derive(Clone, Debug)]
@@ -364,17 +364,17 @@ pub struct PublicKeyView {
 }
 
 /// Reads a file and parses what it holds.
-fn read<T>(path: &Path, what: &'static str, parse: impl FnOnce(&[u8]) -> kubepki_pki::Result<T>) -> KeyFile<T> {
+fn read<T>(path: &Path, what: &'static str, parse: impl FnOnce(&[u8]) -> kubepki_pki::Result<T>) -> SaFile<T> {
     match fsio::read_optional(path, MAX_PEM_FILE, what) {
         Ok(Some(bytes)) => match parse(&Zeroizing::new(bytes)) {
-            Ok(value) => KeyFile::Read(value),
-            Err(e) => KeyFile::Invalid(strip_source(&e.to_string())),
+            Ok(value) => SaFile::Read(value),
+            Err(e) => SaFile::Invalid(strip_source(&e.to_string())),
         },
-        Ok(None) => KeyFile::Missing,
+        Ok(None) => SaFile::Missing,
         Err(kubepki_pki::Error::Read { source, .. }) if source.kind() == io::ErrorKind::PermissionDenied => {
-            KeyFile::NotReadable
+            SaFile::NotReadable
         }
-        Err(e) => KeyFile::Invalid(error_chain(&e)),
+        Err(e) => SaFile::Invalid(error_chain(&e)),
     }
 }
 

@@ -792,6 +792,16 @@ fn the_signing_key_must_be_in_a_service_account_key_file() {
     assert_eq!((code, findings(&doc)), (0, vec![]), "{doc:#}");
     let message = pass_of(&doc, "sa-key-trusted")["message"].as_str().unwrap();
     assert!(message.contains("one of the 2 public keys") && message.contains("sa-next.pub"), "{message}");
+
+    // A key file that exists but cannot be read: an unreadable input (3), the question left open.
+    std::fs::remove_file(pki.join("sa-next.pub")).unwrap();
+    std::fs::create_dir(pki.join("sa-next.pub")).unwrap();
+    let (code, doc) = audit_json(root.path(), &[]);
+    assert_eq!((code, findings(&doc)), (3, vec![]), "{doc:#}");
+    assert!(
+        doc["errors"].as_array().unwrap().iter().any(|e| e["input"].as_str().unwrap().ends_with("sa-next.pub")),
+        "{doc:#}"
+    );
 }
 
 /// A 1024-bit RSA service-account key is critical (tokens can be forged), named by its kid; a

@@ -19,6 +19,7 @@ use super::pki::{self, CertFile, KeyFile, PkiFacts, SaFacts};
 use super::{AuditOptions, Report, display_path};
 use crate::discover::error_chain;
 use crate::inventory::InputError;
+use crate::sa_keys::SaFile;
 
 /// kubeadm's cert dir, where nothing says otherwise.
 pub const DEFAULT_CERT_DIR: &str = "/etc/kubernetes/pki";
@@ -401,25 +402,10 @@ fn sa_facts(node: &mut NodeFs<'_>, apiserver: Option<&Manifest>, cert_dir: &Path
     if apiserver.is_none() && !node.exists(&signing_path) && !key_paths.iter().any(|p| node.exists(p)) {
         return None;
     }
-    let read = |node: &NodeFs<'_>, path: &Path, what| {
-        fsio::read_optional(&node.real(path), MAX_PEM_FILE, what)
-            .map(|b| b.map(zeroize::Zeroizing::new))
-            .map_err(|e| strip_path(&error_chain(&e)))
-    };
-    let shown = |p: &Path| node.shown(p).display().to_string();
-    let signing_key = read(node, &signing_path, "private key").and_then(|bytes| {
-        bytes
-            .map(|b| PublicKey::of_private_pem(&b, &shown(&signing_path)).map_err(|e| strip_path(&e.to_string())))
-            .transpose()
-    });
+    let signing_key = read_key_file(node, &signing_path, "private key", PublicKey::of_private_pem);
     let key_files = key_paths
         .iter()
-        .map(|p| {
-            let keys = read(node, p, "public key file").and_then(|bytes| {
-                bytes.map(|b| PublicKeySet::parse(&b, &shown(p)).map_err(|e| strip_path(&e.to_string()))).transpose()
-            });
-            (node.shown(p), keys)
-        })
+        .map(|p| (node.shown(p), read_key_file(node, p, "public key file", PublicKeySet::parse)))
         .collect();
     let created_at = signing_path
         .parent()
@@ -432,6 +418,25 @@ fn sa_facts(node: &mut NodeFs<'_>, apiserver: Option<&Manifest>, cert_dir: &Path
         key_files,
         created_at,
     })
+}
+
+/// Reads a service-account key file and parses it (`parse` gets the bytes and the path shown):
+/// a file that exists but cannot be read is an input error (and [`SaFile::NotReadable`]).
+fn read_key_file<T>(
+    node: &mut NodeFs<'_>,
+    path: &Path,
+    what: &'static str,
+    parse: impl FnOnce(&[u8], &str) -> kubepki_pki::Result<T>,
+) -> SaFile<T> {
+    if !node.exists(path) {
+        return SaFile::Missing;
+    }
+    let Some(bytes) = node.read(path, MAX_PEM_FILE, what) else { return SaFile::NotReadable };
+    let bytes = zeroize::Zeroizing::new(bytes);
+    match parse(&bytes, &node.shown(path).display().to_string()) {
+        Ok(value) => SaFile::Read(value),
+        Err(e) => SaFile::Invalid(strip_path(&e.to_string())),
+    }
 }
 
 /// Reads the keys, certificates and directories of the cert dir, the kubeconfig dir and the

@@ -11,7 +11,7 @@ use time::{Duration, OffsetDateTime};
 use super::{Advice, CheckResult, Component, LifetimePolicy, Status};
 use crate::check::rfc3339;
 use crate::plan::original_lifetime;
-use crate::sa_keys::AgeSource;
+use crate::sa_keys::{AgeSource, SaFile};
 
 /// A file holding a private key.
 #[derive(Clone, Debug, Eq, PartialEq)]
@@ -62,11 +62,10 @@ pub struct SaFacts {
     pub manifest: Option<PathBuf>,
     /// The signing key file (`--service-account-signing-key-file`).
     pub signing_key_file: PathBuf,
-    /// Its public half: `None` if the file does not exist, why if it is unusable.
-    pub signing_key: Result<Option<PublicKey>, String>,
-    /// Every `--service-account-key-file` (the flag may repeat), with its keys: `None` if the
-    /// file does not exist, why if it is unusable.
-    pub key_files: Vec<(PathBuf, Result<Option<PublicKeySet>, String>)>,
+    /// Its public half (a file that could not be read is an input error of the audit).
+    pub signing_key: SaFile<PublicKey>,
+    /// Every `--service-account-key-file` (the flag may repeat), with its keys.
+    pub key_files: Vec<(PathBuf, SaFile<PublicKeySet>)>,
     /// When the signing key was made ([`crate::sa_keys::sa_key_created_at`]).
     pub created_at: Option<(OffsetDateTime, AgeSource)>,
 }
@@ -296,12 +295,15 @@ pub fn check_sa(f: Option<&SaFacts>, max_age: Duration, at: OffsetDateTime) -> V
         None => String::new(),
     };
 
-    // Trusted: every key file usable, the signing key among their keys.
+    // Trusted: every key file usable, the signing key among their keys. A file that could not
+    // be read (an input error) leaves the answer open.
     let mut sets = Vec::new();
+    let mut unread = false;
     for (path, read) in &f.key_files {
         match read {
-            Ok(Some(set)) => sets.push(set),
-            Ok(None) => out.push(
+            SaFile::Read(set) => sets.push(set),
+            SaFile::NotReadable => unread = true,
+            SaFile::Missing => out.push(
                 at_(0, Status::Critical)
                     .file(path)
                     .message(format!(
@@ -309,7 +311,7 @@ pub fn check_sa(f: Option<&SaFacts>, max_age: Duration, at: OffsetDateTime) -> V
                     ))
                     .fix("restore it from a backup (kubeadm writes the public key of sa.key to sa.pub)"),
             ),
-            Err(why) => out.push(
+            SaFile::Invalid(why) => out.push(
                 at_(0, Status::Critical)
                     .file(path)
                     .message(format!("the --service-account-key-file{named} is unusable: {why}"))
@@ -319,13 +321,13 @@ pub fn check_sa(f: Option<&SaFacts>, max_age: Duration, at: OffsetDateTime) -> V
     }
     let trusted_count: usize = sets.iter().map(|s| s.keys.len()).sum();
     match &f.signing_key {
-        Ok(Some(key)) if sets.iter().any(|s| s.contains(key)) => {
+        SaFile::Read(key) if sets.iter().any(|s| s.contains(key)) => {
             out.push(at_(0, Status::Pass).file(&f.signing_key_file).message(format!(
                 "the signing key (kid {}) is one of the {trusted_count} public keys of {files}",
                 key.key_id()
             )));
         }
-        Ok(Some(key)) if !sets.is_empty() => out.push(
+        SaFile::Read(key) if !sets.is_empty() && !unread => out.push(
             at_(0, Status::Critical)
                 .file(&f.signing_key_file)
                 .message(format!(
@@ -338,8 +340,8 @@ pub fn check_sa(f: Option<&SaFacts>, max_age: Duration, at: OffsetDateTime) -> V
                      matches; `kubepki rotate-sa` changes the key with an overlap"
                 )),
         ),
-        Ok(Some(_)) => {}
-        Ok(None) => out.push(
+        SaFile::Read(_) | SaFile::NotReadable => {}
+        SaFile::Missing => out.push(
             at_(0, Status::Critical)
                 .file(&f.signing_key_file)
                 .message(format!(
@@ -347,7 +349,7 @@ pub fn check_sa(f: Option<&SaFacts>, max_age: Duration, at: OffsetDateTime) -> V
                 ))
                 .fix("restore it from a backup, with the public key that matches it in sa.pub"),
         ),
-        Err(why) => out.push(
+        SaFile::Invalid(why) => out.push(
             at_(0, Status::Critical)
                 .file(&f.signing_key_file)
                 .message(format!("the --service-account-signing-key-file{named} is unusable: {why}"))
@@ -355,9 +357,19 @@ pub fn check_sa(f: Option<&SaFacts>, max_age: Duration, at: OffsetDateTime) -> V
         ),
     }
 
+    if !out.iter().any(|r| r.id == ids[0]) {
+        out.push(at_(0, Status::Skipped).message("the service-account key files could not be read (see the errors)"));
+    }
+
     // Strength: the signing key and every trusted key (a weak old key can still forge tokens).
-    let signing = f.signing_key.as_ref().ok().and_then(Option::as_ref).map(|k| (&f.signing_key_file, k));
-    let trusted = f.key_files.iter().filter_map(|(p, r)| Some((p, r.as_ref().ok()?.as_ref()?)));
+    let signing = match &f.signing_key {
+        SaFile::Read(key) => Some((&f.signing_key_file, key)),
+        _ => None,
+    };
+    let trusted = f.key_files.iter().filter_map(|(p, r)| match r {
+        SaFile::Read(set) => Some((p, set)),
+        _ => None,
+    });
     let all = signing.into_iter().chain(trusted.flat_map(|(p, s)| s.keys.iter().map(move |k| (p, k))));
     let mut bad = Vec::new();
     let mut seen: Vec<String> = Vec::new();
@@ -391,7 +403,7 @@ pub fn check_sa(f: Option<&SaFacts>, max_age: Duration, at: OffsetDateTime) -> V
     // Age.
     let days = |d: Duration| d.whole_days();
     let max_days = days(max_age);
-    out.push(match f.created_at.filter(|_| matches!(f.signing_key, Ok(Some(_)))) {
+    out.push(match f.created_at.filter(|_| matches!(f.signing_key, SaFile::Read(_))) {
         Some((made, source)) if at - made > max_age => at_(2, Status::Warning)
             .file(&f.signing_key_file)
             .message(format!(
