@@ -144,7 +144,11 @@ fn service_account(out: &mut String, report: &Report<'_>, family: impl Fn(&mut S
             let _ = writeln!(out, "kubepki_sa_key_trusted{{{}}} {}", labels((keys, key)), u8::from(trusted));
         }
     }
-    family(out, "kubepki_sa_key_age_seconds", "Age of sa.key at the evaluation time, from its file time.");
+    family(
+        out,
+        "kubepki_sa_key_age_seconds",
+        "Age of sa.key at the evaluation time (from its rotate-sa reissue, else its file time).",
+    );
     if let (Some(pair), Some(age)) = (signing, judged.as_ref().and_then(|j| j.age_seconds)) {
         let _ = writeln!(out, "kubepki_sa_key_age_seconds{{{}}} {age}", labels(pair));
     }

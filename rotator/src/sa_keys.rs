@@ -32,26 +32,38 @@ use crate::inventory::Severity;
 /// Where a key's creation time comes from.
 #[derive(Clone, Copy, Debug, Eq, PartialEq)]
 pub enum AgeSource {
-    /// The modification time of `sa.key` (nothing better is recorded yet).
+    /// `kubepki rotate-sa`'s state: when `reissue` made the key `sa.key`.
+    RotationState,
+    /// The modification time of `sa.key` (no rotation recorded this key).
     FileModified,
 }
 
 impl AgeSource {
-    /// `file-mtime`.
+    /// `rotation-state` or `file-mtime`.
     pub fn as_str(self) -> &'static str {
         match self {
+            Self::RotationState => "rotation-state",
             Self::FileModified => "file-mtime",
         }
     }
 }
 
-/// When the signing key of `cert_dir` was made, and how that is known; `None` if `sa.key` does
-/// not exist (or its time cannot be read).
+/// When the signing key of `cert_dir`, whose kid is `kid` when it could be read, was made, and
+/// how that is known; `None` if `sa.key` does not exist (or its time cannot be read).
 ///
-/// The one place the age of the service-account key comes from: today the file's modification
-/// time; a rotation state that records when `sa.key` was reissued is read here first once one
-/// exists.
-pub fn sa_key_created_at(cert_dir: &Path) -> Option<(OffsetDateTime, AgeSource)> {
+/// The one place the age of the service-account key comes from: the time `kubepki rotate-sa
+/// reissue` made this key (`kid`) `sa.key`, as its state records it, else the file's
+/// modification time. Reads only.
+pub fn sa_key_created_at(cert_dir: &Path, kid: Option<&str>) -> Option<(OffsetDateTime, AgeSource)> {
+    let dir = crate::sa_rotation::state_dir(cert_dir);
+    let state = crate::phases::read_state::<crate::sa_rotation::State>(&dir, "service-account key rotation state");
+    let reissued = match (kid, state) {
+        (Some(kid), Ok(Some(state))) if state.new_key_id == kid => state.reissued_at(),
+        _ => None,
+    };
+    if let Some(at) = reissued {
+        return Some((at, AgeSource::RotationState));
+    }
     let modified = std::fs::metadata(cert_dir.join("sa.key")).and_then(|m| m.modified()).ok()?;
     Some((OffsetDateTime::from(modified), AgeSource::FileModified))
 }
@@ -217,7 +229,12 @@ impl SaKeys {
         if signing == SigningKey::Missing && trusted == TrustedKeys::Missing {
             return None;
         }
-        Some(Self { key_path, pub_path, signing, trusted, created_at: sa_key_created_at(cert_dir) })
+        let kid = match &signing {
+            SaFile::Read(key) => Some(key.key_id()),
+            _ => None,
+        };
+        let created_at = sa_key_created_at(cert_dir, kid.as_deref());
+        Some(Self { key_path, pub_path, signing, trusted, created_at })
     }
 
     /// The signing key's public half, if it was read.

@@ -1736,3 +1736,29 @@ fn a_weak_or_old_sa_key_is_a_warning() {
     assert_eq!(r.code, 2, "a usage error: {}", r.stderr);
     assert!(r.stderr.contains("--sa-max-age"), "{}", r.stderr);
 }
+
+/// After `kubepki rotate-sa reissue` the key's age is counted from the reissue its state
+/// records, not from the file's time (here set 400 days back).
+#[test]
+fn the_sa_key_age_comes_from_rotate_sas_reissue() {
+    let d = TestDir::new();
+    kubeadm_tree(d.path(), json!({}));
+    let pki = d.join("pki");
+    for phase in ["prepare", "trust", "reissue"] {
+        let r = run(kubepki().args(["rotate-sa", phase, "--cert-dir", p(&pki), "--kubeconfig-dir", p(d.path())]));
+        assert_eq!(r.code, 0, "rotate-sa {phase}: {}", r.stderr);
+    }
+    assert_eq!(run(Command::new("touch").args(["-d", "400 days ago"]).arg(pki.join("sa.key"))).code, 0);
+    let (code, v) = check_json(d.path(), &["--cert-dir", p(&pki), "--sa-max-age", "7d"]);
+    let sa = &v["serviceAccountKeys"];
+    assert_eq!((code, sa["createdAtSource"].as_str(), sa["status"].as_str()), (0, Some("rotation-state"), Some("ok")));
+    assert!(sa["ageSeconds"].as_i64().unwrap() < 3600, "{sa:#}");
+    // Without the state (another key than the one reissued), the file's time counts.
+    let other = TestDir::new();
+    kubeadm_tree(other.path(), json!({}));
+    std::fs::copy(other.join("pki/sa.key"), pki.join("sa.key")).unwrap();
+    std::fs::copy(other.join("pki/sa.pub"), pki.join("sa.pub")).unwrap();
+    assert_eq!(run(Command::new("touch").args(["-d", "400 days ago"]).arg(pki.join("sa.key"))).code, 0);
+    let (code, v) = check_json(d.path(), &["--cert-dir", p(&pki), "--sa-max-age", "7d"]);
+    assert_eq!((code, v["serviceAccountKeys"]["createdAtSource"].as_str()), (1, Some("file-mtime")), "{v:#}");
+}

@@ -44,8 +44,8 @@ pub(crate) struct AuditArgs {
     /// The longest lifetime a CA may have (kubeadm's 10 years).
     #[arg(long, value_name = "DURATION", allow_hyphen_values = true, default_value = "3650d")]
     max_ca_lifetime: Lifetime,
-    /// The oldest the service-account signing key (sa.key) may be; its age is the file's
-    /// modification time.
+    /// The oldest the service-account signing key (sa.key) may be; its age counts from
+    /// `rotate-sa reissue` when that made it, else from the file's modification time.
     #[arg(long, value_name = "DURATION", allow_hyphen_values = true, default_value = "365d")]
     sa_max_age: Lifetime,
     /// Also list the checks that passed or were skipped.

@@ -407,10 +407,14 @@ fn sa_facts(node: &mut NodeFs<'_>, apiserver: Option<&Manifest>, cert_dir: &Path
         .iter()
         .map(|p| (node.shown(p), read_key_file(node, p, "public key file", PublicKeySet::parse)))
         .collect();
-    let created_at = signing_path
-        .parent()
-        .filter(|_| signing_path.file_name().is_some_and(|n| n == "sa.key"))
-        .and_then(|dir| crate::sa_keys::sa_key_created_at(&node.real(dir)));
+    let created_at =
+        signing_path.parent().filter(|_| signing_path.file_name().is_some_and(|n| n == "sa.key")).and_then(|dir| {
+            let kid = match &signing_key {
+                SaFile::Read(key) => Some(key.key_id()),
+                _ => None,
+            };
+            crate::sa_keys::sa_key_created_at(&node.real(dir), kid.as_deref())
+        });
     Some(SaFacts {
         manifest: apiserver.map(|m| m.path.clone()),
         signing_key_file: node.shown(&signing_path),

@@ -425,6 +425,7 @@ pub fn check_sa(f: Option<&SaFacts>, max_age: Duration, at: OffsetDateTime) -> V
 
 fn age_source(source: AgeSource) -> &'static str {
     match source {
+        AgeSource::RotationState => "reissue recorded by kubepki rotate-sa",
         AgeSource::FileModified => "file's modification time",
     }
 }
