@@ -216,6 +216,26 @@ impl ClusterSide {
         )))
     }
 
+    /// After a phase was kept: makes this node's rotation the cluster's (after `prepare`: if
+    /// another node claimed a different one meanwhile, `undo` undoes this node's prepare and the
+    /// error says to adopt the cluster's), records the phase, and returns the nodes still to run
+    /// it.
+    pub(crate) fn phase_done(
+        &self,
+        phase: Phase,
+        fp: &str,
+        undo: impl FnOnce() -> Result<()>,
+    ) -> Result<Vec<NodePhase>> {
+        if phase == Phase::Prepared
+            && let Err(e) = self.claim(fp)
+        {
+            undo()?;
+            return Err(e);
+        }
+        self.after(Some(phase), fp)?;
+        Ok(self.registry.behind(fp, phase, &self.node)?)
+    }
+
     /// Records this node at `phase` (`None`: it aborted the rotation); clears the records once
     /// every node has retired, or every node has aborted.
     pub(crate) fn after(&self, phase: Option<Phase>, fp: &str) -> Result<()> {

@@ -190,6 +190,19 @@ fn a_dry_run_reports_an_interrupted_rotation_and_leaves_it() {
     assert!(record(d.path()).exists());
 }
 
+/// `rotate` with `extra` and the blocking hook, SIGKILLed once its hook runs.
+fn killed_in_its_hook(dir: &Path, extra: &[&str]) {
+    let exec = hook(dir, 0);
+    let mut child = rotate_cmd(dir, &[extra, &["--exec", &exec]].concat())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for(&dir.join("hook"));
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
 #[test]
 fn the_next_run_verifies_what_the_interrupted_run_would_have_verified() {
     if !have("etcd") {
@@ -201,15 +214,7 @@ fn the_next_run_verifies_what_the_interrupted_run_would_have_verified() {
     init(d.path(), &[]).ok();
     let etcd = Etcd::start(&EtcdConfig { name: "cp1", pki: &d.join("pki"), client_cert_auth: true });
     let url = etcd.client_url.clone();
-    let mut child =
-        rotate_cmd(d.path(), &["--force", "etcd-server", "--exec", &hook(d.path(), 0), "--verify-etcd", &url])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-    wait_for(&d.join("hook"));
-    child.kill().unwrap();
-    child.wait().unwrap();
+    killed_in_its_hook(d.path(), &["--force", "etcd-server", "--verify-etcd", &url]);
     let r = run(&mut rotate_cmd(d.path(), &["-o", "json"])).ok();
     let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
     assert_eq!(v["resumed"]["state"], "finished", "{}", r.stdout);
@@ -221,17 +226,7 @@ fn the_next_run_verifies_what_the_interrupted_run_would_have_verified() {
     let before = content_hash(&d.join("pki"));
     let port = free_port();
     let url = format!("https://127.0.0.1:{port}");
-    let mut child = rotate_cmd(
-        d.path(),
-        &["--force", "etcd-server", "--exec", &hook(d.path(), 0), "--verify-etcd", &url, "--verify-wait", "1s"],
-    )
-    .stdout(Stdio::null())
-    .stderr(Stdio::null())
-    .spawn()
-    .unwrap();
-    wait_for(&d.join("hook"));
-    child.kill().unwrap();
-    child.wait().unwrap();
+    killed_in_its_hook(d.path(), &["--force", "etcd-server", "--verify-etcd", &url, "--verify-wait", "1s"]);
     let r = run(&mut rotate_cmd(d.path(), &[])).expect_code(1);
     assert!(r.stderr.contains("could not be finished") && r.stderr.contains(&port.to_string()), "{}", r.stderr);
     assert_eq!(content_hash(&d.join("pki")), before);

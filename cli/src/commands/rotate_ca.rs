@@ -236,17 +236,10 @@ pub(crate) fn run(args: &RotateCaArgs) -> Result<ExitCode> {
     })?;
     // Recorded only once the phase is kept (a failed hook undid it above).
     let behind = match (&cluster, local_identity(&rotation)?) {
-        (Some(c), Some(fp)) => {
-            if phase == Phase::Prepared
-                && let Err(e) = c.claim(&fp)
-            {
-                // Another node claimed a different rotation meanwhile: this node's is undone.
-                rotation.abort()?;
-                return Err(e);
-            }
-            c.after(Some(phase), &fp)?;
-            c.registry.behind(&fp, phase, &c.node)?
-        }
+        (Some(c), Some(fp)) => c.phase_done(phase, &fp, || {
+            rotation.abort()?;
+            Ok(())
+        })?,
         _ => Vec::new(),
     };
     let restart = restart::restarts(&report.written, &Node::new(&common.cert_dir, &common.kubeconfig_dir));

@@ -231,16 +231,10 @@ pub(crate) fn run(args: &RotateSaArgs) -> Result<ExitCode> {
         .map_err(|e| coded(FAILURE, e))?;
     // Recorded only once the phase is kept (a failed hook undid it above).
     let behind = match (&cluster, local_identity(&rotation)?) {
-        (Some(c), Some(fp)) => {
-            if phase == Phase::Prepared
-                && let Err(e) = c.claim(&fp)
-            {
-                rotation.abort()?;
-                return Err(e);
-            }
-            c.after(Some(phase), &fp)?;
-            c.registry.behind(&fp, phase, &c.node)?
-        }
+        (Some(c), Some(fp)) => c.phase_done(phase, &fp, || {
+            rotation.abort()?;
+            Ok(())
+        })?,
         _ => Vec::new(),
     };
     render(common, phase, &report, &behind)
