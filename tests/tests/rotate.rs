@@ -885,3 +885,22 @@ fn a_wrong_verify_url_changes_nothing() {
     assert!(r.stderr.contains("invalid endpoint \"http://127.0.0.1:1\""), "{}", r.stderr);
     assert_eq!(tree_hash(d.path()), before);
 }
+
+/// `rotate --at` takes what `check --at` takes: `now`, a date, RFC 3339, a relative time; and
+/// both refuse the same nonsense with exit 2.
+#[test]
+fn at_means_the_same_for_rotate_and_check() {
+    let d = TestDir::new();
+    init(d.path(), &[]).ok();
+    for at in ["now", "2027-01-01", "2027-01-01T00:00:00Z", "+90d", "-12h"] {
+        rotate(d.path(), &["--dry-run", "--at", at]).ok();
+        // check judges the tree as of then (12 h ago it was not yet valid: critical, 2 by the
+        // monitoring convention), but takes the time: no error.
+        let r = run(kubepki().args(["check", "--cert-dir"]).arg(d.join("pki")).args(["--at", at]));
+        assert!(r.stderr.trim().is_empty() && r.stdout.contains("apiserver"), "check --at {at}: {}", r.stderr);
+    }
+    let r = rotate(d.path(), &["--dry-run", "--at", "tomorrow"]).expect_code(2);
+    assert!(r.stderr.contains("a date (2027-01-01), now, or +90d"), "{}", r.stderr);
+    let r = run(kubepki().args(["check", "--cert-dir"]).arg(d.join("pki")).args(["--at", "tomorrow"])).expect_code(2);
+    assert!(r.stderr.contains("a date (2027-01-01), now, or +90d"), "{}", r.stderr);
+}

@@ -77,8 +77,9 @@ pub(crate) struct RotateArgs {
     /// every SAN it had.
     #[arg(long, value_name = "LIST", value_delimiter = ',')]
     remove_sans: Vec<String>,
-    /// Evaluate the policy as of this moment (RFC 3339, or relative: +90d).
-    #[arg(long, value_name = "TIME", value_parser = parse_at)]
+    /// Evaluate the policy as of this moment: now, RFC 3339, a date (2027-01-01), or relative
+    /// (+90d, -12h), as `check --at` takes it.
+    #[arg(long, value_name = "TIME", allow_hyphen_values = true, value_parser = parse_at)]
     pub(crate) at: Option<OffsetDateTime>,
     /// The lifetime of renewed certificates [default: the lifetime each had].
     #[arg(long, value_name = "DURATION", allow_hyphen_values = true)]
@@ -124,22 +125,11 @@ pub(crate) struct RotateArgs {
     lock: LockFlags,
 }
 
-/// `--at`: RFC 3339, or `+DURATION` / `-DURATION` from now.
+/// `--at`: `now`, RFC 3339, a date (midnight UTC), or `+DURATION` / `-DURATION` from now — as
+/// `check --at` takes it.
 pub(crate) fn parse_at(s: &str) -> Result<OffsetDateTime, String> {
-    let now = OffsetDateTime::now_utc();
-    let offset = |d: &str| {
-        kubepki_pki::validity::parse_duration(d)
-            .map(|d| time::Duration::new(d.as_secs() as i64, d.subsec_nanos() as i32))
-            .map_err(|e| e.to_string())
-    };
-    if let Some(rest) = s.strip_prefix('+') {
-        return Ok(now + offset(rest)?);
-    }
-    if let Some(rest) = s.strip_prefix('-') {
-        return Ok(now - offset(rest)?);
-    }
-    OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
-        .map_err(|_| format!("{s:?} is neither RFC 3339 (2027-01-31T00:00:00Z) nor relative (+90d)"))
+    // One grammar for --at everywhere (check, tree, rotate, agent).
+    kubepki_rotator::check::parse_time(s, OffsetDateTime::now_utc()).map_err(|e| e.to_string())
 }
 
 /// Shows the plan on the table output as soon as it is made: before anything is written.
