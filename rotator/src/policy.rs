@@ -44,18 +44,25 @@ impl Default for Policy {
 
 impl Policy {
     /// The moment `cert` becomes due under this policy.
+    ///
+    /// Shares of the lifetime count from the moment of issue: NotBefore, or five minutes after
+    /// it for a certificate kubeadm's way backdated ([`kubepki_pki::validity::backdate_of`]).
+    /// Counted from a backdated NotBefore, a 90-second leaf would be past half its lifetime the
+    /// moment it is issued, and renewed again at once, for ever.
     pub fn renewal_point(&self, cert: &Certificate) -> OffsetDateTime {
-        let lifetime = cert.not_after - cert.not_before;
+        let span = u64::try_from((cert.not_after - cert.not_before).whole_seconds()).unwrap_or(0);
+        let issued = cert.not_before + to_time(kubepki_pki::validity::backdate_of(span));
+        let lifetime = cert.not_after - issued;
         let mut points = Vec::with_capacity(2);
         if let Some(before) = self.renew_before {
             points.push(cert.not_after - to_time(before));
         }
         if let Some(share) = self.renew_at {
-            points.push(cert.not_before + lifetime * share.clamp(0.0, 1.0));
+            points.push(issued + lifetime * share.clamp(0.0, 1.0));
         }
         let mut point = points.into_iter().min().unwrap_or(cert.not_after);
         if let Some(floor) = self.floor {
-            point = point.max(cert.not_before + lifetime * floor.clamp(0.0, 1.0));
+            point = point.max(issued + lifetime * floor.clamp(0.0, 1.0));
         }
         if let Some(jitter) = self.jitter.filter(|j| !j.is_zero()) {
             let seed = cert
@@ -116,23 +123,41 @@ mod tests {
         Certificate::from_der(der, "x").unwrap()
     }
 
+    /// When a kubepki leaf (backdated five minutes) was issued, and the lifetime asked for.
+    fn issued(c: &Certificate) -> OffsetDateTime {
+        c.not_before + time::Duration::minutes(5)
+    }
+
+    fn lifetime(c: &Certificate) -> time::Duration {
+        c.not_after - issued(c)
+    }
+
     #[test]
     fn default_is_two_thirds_or_thirty_days_whichever_first() {
         let t0 = datetime!(2026-01-01 00:00 UTC);
         let year = cert_valid(t0, "8760h");
         // 2/3 of a year comes before 30 days before expiry.
-        let span = |c: &Certificate| c.not_after - c.not_before;
-        assert_eq!(Policy::default().renewal_point(&year), year.not_before + span(&year) * (2.0 / 3.0));
+        assert_eq!(Policy::default().renewal_point(&year), issued(&year) + lifetime(&year) * (2.0 / 3.0));
         let sixty = cert_valid(t0, "1440h");
         // For 60 days, 30 days before expiry comes first.
         assert_eq!(Policy::default().renewal_point(&sixty), sixty.not_after - time::Duration::days(30));
         let day = cert_valid(t0, "24h");
         // For 24 hours, 30 days before expiry is before it started: the floor, half the
         // lifetime, decides.
-        let want = day.not_before + span(&day) / 2;
+        let want = issued(&day) + lifetime(&day) / 2;
         assert_eq!(Policy::default().renewal_point(&day), want);
-        assert!(!Policy::default().is_due(&day, day.not_before + time::Duration::hours(11)));
-        assert!(Policy::default().is_due(&day, day.not_before + time::Duration::hours(13)));
+        assert!(!Policy::default().is_due(&day, issued(&day) + time::Duration::hours(11)));
+        assert!(Policy::default().is_due(&day, issued(&day) + time::Duration::hours(13)));
+    }
+
+    #[test]
+    fn shares_count_from_the_moment_of_issue_not_from_a_backdated_not_before() {
+        // A 90-second leaf issued kubeadm's way spans 6m30s: counted from NotBefore, half its
+        // span is already behind it when it is issued, and it would be due again at once.
+        let short = cert_valid(datetime!(2026-01-01 00:00 UTC), "90s");
+        let point = Policy::default().renewal_point(&short);
+        assert_eq!(point, issued(&short) + time::Duration::seconds(45));
+        assert!(!Policy::default().is_due(&short, issued(&short) + time::Duration::seconds(1)));
     }
 
     #[test]
@@ -142,7 +167,7 @@ mod tests {
             Policy { renew_before: Some(Duration::from_secs(72 * 3600)), renew_at: None, jitter: None, floor: None };
         assert!(before.is_due(&c, c.not_before), "72h before a 48h cert's expiry is before its start");
         let at = Policy { renew_before: None, renew_at: Some(0.5), jitter: None, floor: None };
-        assert_eq!(at.renewal_point(&c), c.not_before + (c.not_after - c.not_before) / 2);
+        assert_eq!(at.renewal_point(&c), issued(&c) + lifetime(&c) / 2);
     }
 
     #[test]

@@ -576,7 +576,7 @@ fn cases() -> Vec<Case> {
             cmd: Rotate,
             args: &["--at", "next tuesday"],
             code: 2,
-            want: "neither RFC 3339",
+            want: "expected RFC 3339 (2027-01-01T00:00:00Z), a date (2027-01-01), now, or +90d",
         },
         Case {
             what: "an unknown --force name",

@@ -291,7 +291,7 @@ fn bad_input_changes_nothing() {
     for (args, want) in [
         (&["--force", "nonesuch"][..], "--force nonesuch: no such certificate"),
         (&["--renew-at", "150%"], "between 0% and 100%"),
-        (&["--at", "tomorrow"], "neither RFC 3339"),
+        (&["--at", "tomorrow"], "expected RFC 3339 (2027-01-01T00:00:00Z), a date (2027-01-01), now"),
         (&["--kubeconfig", "/nonexistent/kubeconfig"], "does not exist"),
         (&["--all", "--force", "apiserver"], "cannot be used with"),
     ] {
