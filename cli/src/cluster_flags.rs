@@ -115,9 +115,12 @@ impl ClusterFlags {
     pub(crate) fn dirs(&self) -> Result<(PathBuf, PathBuf)> {
         let from_file = self.kubeadm_file()?.and_then(|k| k.cert_dir).map(absolute).transpose()?;
         let cert_dir =
-            self.signer.cert_dir.clone().or(from_file).unwrap_or_else(|| PathBuf::from("/etc/kubernetes/pki"));
-        let kubeconfig_dir =
-            self.kubeconfigs.kubeconfig_dir.clone().unwrap_or_else(|| PathBuf::from("/etc/kubernetes"));
+            self.signer.cert_dir.clone().or(from_file).unwrap_or_else(|| PathBuf::from(kubepki_pki::paths::CERT_DIR));
+        let kubeconfig_dir = self
+            .kubeconfigs
+            .kubeconfig_dir
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(kubepki_pki::paths::KUBECONFIG_DIR));
         Ok((cert_dir, kubeconfig_dir))
     }
 

@@ -68,8 +68,8 @@ impl ClusterConfig {
             etcd_server_cert_sans: Vec::new(),
             etcd_peer_cert_sans: Vec::new(),
             external_etcd: false,
-            cert_dir: PathBuf::from("/etc/kubernetes/pki"),
-            kubeconfig_dir: PathBuf::from("/etc/kubernetes"),
+            cert_dir: PathBuf::from(crate::paths::CERT_DIR),
+            kubeconfig_dir: PathBuf::from(crate::paths::KUBECONFIG_DIR),
         }
     }
 

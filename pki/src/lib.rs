@@ -43,6 +43,7 @@ pub mod kubeadm_config;
 pub mod kubeconfig;
 pub mod lock;
 pub mod node;
+pub mod paths;
 pub mod pem;
 pub mod profile;
 pub mod progress;

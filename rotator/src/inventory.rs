@@ -586,10 +586,10 @@ impl Sources {
             kubeconfigs.push(SourcePath::default_location(home.join(".kube/config")));
         }
         Self {
-            cert_dir: Some(SourcePath::default_location("/etc/kubernetes/pki")),
-            kubeconfig_dir: Some(SourcePath::default_location("/etc/kubernetes")),
+            cert_dir: Some(SourcePath::default_location(kubepki_pki::paths::CERT_DIR)),
+            kubeconfig_dir: Some(SourcePath::default_location(kubepki_pki::paths::KUBECONFIG_DIR)),
             kubeconfigs,
-            kubelet_pki_dir: Some(SourcePath::default_location("/var/lib/kubelet/pki")),
+            kubelet_pki_dir: Some(SourcePath::default_location(kubepki_pki::paths::KUBELET_PKI_DIR)),
             files: Vec::new(),
             root: None,
         }

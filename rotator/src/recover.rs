@@ -112,7 +112,7 @@ impl RecoverRequest {
             threshold: Duration::from_secs(30 * 86400),
             backdate: kubepki_pki::validity::BACKDATE,
             ca_lifetime: None,
-            kubelet_dir: Some(PathBuf::from("/var/lib/kubelet/pki")),
+            kubelet_dir: Some(PathBuf::from(kubepki_pki::paths::KUBELET_PKI_DIR)),
             root: None,
             workers: None,
         }

@@ -454,7 +454,7 @@ fn path_flags(flags: &Flags) -> Vec<(String, PathBuf)> {
 /// from its configuration file `clientCAFile`, `tlsCertFile`, `tlsPrivateKeyFile`.
 fn kubelet_flags(node: &Node) -> Option<Result<Vec<(String, PathBuf)>, String>> {
     let root = node.root.as_ref()?;
-    let config = crate::hardening::resolve_under(root, Path::new("/var/lib/kubelet/config.yaml"));
+    let config = crate::hardening::resolve_under(root, Path::new(kubepki_pki::paths::KUBELET_CONFIG));
     let text = match fsio::read_optional(&config, MAX_CONFIG_FILE, "kubelet configuration") {
         Ok(None) => return None,
         Ok(Some(bytes)) => String::from_utf8_lossy(&bytes).into_owned(),

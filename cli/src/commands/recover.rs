@@ -105,9 +105,9 @@ impl RecoverArgs {
             if self.root.is_none() { std::path::absolute(&path).unwrap_or(path) } else { path }
         };
         (
-            self.on_node(&or(&self.cert_dir, "/etc/kubernetes/pki")),
-            self.on_node(&or(&self.kubeconfig_dir, "/etc/kubernetes")),
-            or(&self.kubelet_dir, "/var/lib/kubelet/pki"),
+            self.on_node(&or(&self.cert_dir, kubepki_pki::paths::CERT_DIR)),
+            self.on_node(&or(&self.kubeconfig_dir, kubepki_pki::paths::KUBECONFIG_DIR)),
+            or(&self.kubelet_dir, kubepki_pki::paths::KUBELET_PKI_DIR),
         )
     }
 }

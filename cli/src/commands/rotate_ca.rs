@@ -55,10 +55,10 @@ struct Common {
     #[arg(long, value_name = "CA", value_parser = ca_kind())]
     ca: CaKind,
     /// The cert dir.
-    #[arg(long, value_name = "DIR", default_value = "/etc/kubernetes/pki", value_parser = crate::cluster_flags::absolute_path)]
+    #[arg(long, value_name = "DIR", default_value = kubepki_pki::paths::CERT_DIR, value_parser = crate::cluster_flags::absolute_path)]
     cert_dir: PathBuf,
     /// The kubeconfig dir (its *.conf carry the cluster CA).
-    #[arg(long, value_name = "DIR", default_value = "/etc/kubernetes", value_parser = crate::cluster_flags::absolute_path)]
+    #[arg(long, value_name = "DIR", default_value = kubepki_pki::paths::KUBECONFIG_DIR, value_parser = crate::cluster_flags::absolute_path)]
     kubeconfig_dir: PathBuf,
     /// Another kubeconfig to keep in step; repeatable.
     #[arg(long = "kubeconfig", value_name = "FILE", value_parser = crate::cluster_flags::absolute_path)]
@@ -262,7 +262,7 @@ impl Common {
     /// ` --ca CA --cert-dir DIR`, then the kubeconfig dir when not kubeadm's and every
     /// `--kubeconfig`: what a command for the same rotation must carry.
     fn flags(&self) -> String {
-        let default_kubeconfig_dir = self.kubeconfig_dir == std::path::Path::new("/etc/kubernetes");
+        let default_kubeconfig_dir = self.kubeconfig_dir == std::path::Path::new(kubepki_pki::paths::KUBECONFIG_DIR);
         let mut flags = format!(" --ca {}", self.ca.name());
         flags.push_str(&output::flags_given(&[
             ("--cert-dir", Some(self.cert_dir.as_path())),

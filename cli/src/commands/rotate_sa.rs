@@ -48,10 +48,10 @@ pub(crate) struct RotateSaArgs {
 #[derive(Args, Debug)]
 struct Common {
     /// The cert dir (holding sa.key and sa.pub).
-    #[arg(long, value_name = "DIR", default_value = "/etc/kubernetes/pki", value_parser = crate::cluster_flags::absolute_path)]
+    #[arg(long, value_name = "DIR", default_value = kubepki_pki::paths::CERT_DIR, value_parser = crate::cluster_flags::absolute_path)]
     cert_dir: PathBuf,
     /// The kubeconfig dir (its manifests/kube-apiserver.yaml says how long tokens live).
-    #[arg(long, value_name = "DIR", default_value = "/etc/kubernetes", value_parser = crate::cluster_flags::absolute_path)]
+    #[arg(long, value_name = "DIR", default_value = kubepki_pki::paths::KUBECONFIG_DIR, value_parser = crate::cluster_flags::absolute_path)]
     kubeconfig_dir: PathBuf,
     /// Run this shell command after the phase wrote its files (restart kube-apiserver, copy the
     /// files to the other control-plane nodes); $KUBEPKI_PHASE names the phase,
@@ -252,7 +252,7 @@ impl Lifetime {
 impl Common {
     /// ` --cert-dir DIR`, and the kubeconfig dir when not kubeadm's.
     fn flags(&self) -> String {
-        let default_kubeconfig_dir = self.kubeconfig_dir == Path::new("/etc/kubernetes");
+        let default_kubeconfig_dir = self.kubeconfig_dir == Path::new(kubepki_pki::paths::KUBECONFIG_DIR);
         let mut flags = output::flags_given(&[
             ("--cert-dir", Some(self.cert_dir.as_path())),
             ("--kubeconfig-dir", (!default_kubeconfig_dir).then_some(self.kubeconfig_dir.as_path())),

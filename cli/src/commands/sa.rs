@@ -26,7 +26,7 @@ enum SaCommand {
         #[arg(value_name = "FILE")]
         file: Option<PathBuf>,
         /// The cert dir.
-        #[arg(long, value_name = "DIR", default_value = "/etc/kubernetes/pki")]
+        #[arg(long, value_name = "DIR", default_value = kubepki_pki::paths::CERT_DIR)]
         cert_dir: PathBuf,
         /// Output format: the JWKS (json), or one line per key (table).
         #[arg(short, long, value_enum, default_value = "json")]

@@ -66,18 +66,22 @@ impl TreeArgs {
     fn sources(&self) -> Sources {
         let default = |p: &str| (!self.no_defaults).then(|| SourcePath::default_location(p));
         Sources {
-            cert_dir: self.cert_dir.as_ref().map(SourcePath::explicit).or_else(|| default("/etc/kubernetes/pki")),
+            cert_dir: self
+                .cert_dir
+                .as_ref()
+                .map(SourcePath::explicit)
+                .or_else(|| default(kubepki_pki::paths::CERT_DIR)),
             kubeconfig_dir: self
                 .kubeconfig_dir
                 .as_ref()
                 .map(SourcePath::explicit)
-                .or_else(|| default("/etc/kubernetes")),
+                .or_else(|| default(kubepki_pki::paths::KUBECONFIG_DIR)),
             kubeconfigs: self.kubeconfigs.iter().map(SourcePath::explicit).collect(),
             kubelet_pki_dir: self
                 .kubelet_pki_dir
                 .as_ref()
                 .map(SourcePath::explicit)
-                .or_else(|| default("/var/lib/kubelet/pki")),
+                .or_else(|| default(kubepki_pki::paths::KUBELET_PKI_DIR)),
             files: Vec::new(),
             root: None,
         }

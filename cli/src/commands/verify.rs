@@ -41,7 +41,7 @@ unreachable or the input is wrong (a flag, a missing or unreadable file).";
 #[command(after_help = AFTER_HELP)]
 pub(crate) struct VerifyArgs {
     /// The cert dir the default CA, client and served certificate files are taken from.
-    #[arg(long, value_name = "DIR", default_value = "/etc/kubernetes/pki")]
+    #[arg(long, value_name = "DIR", default_value = kubepki_pki::paths::CERT_DIR)]
     cert_dir: PathBuf,
     /// An etcd client endpoint (repeatable), e.g. https://10.0.0.11:2379.
     #[arg(long = "etcd", value_name = "URL")]

@@ -8,9 +8,6 @@ use serde_json::Value;
 use super::flags::{Flags, parse_bool};
 use super::{Advice, CheckResult, Component, Status};
 
-/// The kubelet's own directory for certificates (`--cert-dir`).
-pub const DEFAULT_CERT_DIR: &str = "/var/lib/kubelet/pki";
-
 /// A setting's value and where it came from, for messages.
 #[derive(Clone, Debug, Eq, PartialEq)]
 pub struct Setting<T> {
@@ -113,7 +110,7 @@ pub fn settings(config: Option<(&str, &Value)>, flags: &Flags, flags_origin: &st
         },
         (None, None) => Setting { value: if file_defaults { 0 } else { 10255 }, origin: default() },
     };
-    let cert_dir = flags.get("cert-dir").unwrap_or(DEFAULT_CERT_DIR).to_owned();
+    let cert_dir = flags.get("cert-dir").unwrap_or(kubepki_pki::paths::KUBELET_PKI_DIR).to_owned();
     let settings = KubeletSettings {
         anonymous_auth,
         authorization_mode,

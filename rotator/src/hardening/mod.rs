@@ -35,7 +35,7 @@ use kubepki_pki::Lifetime;
 use serde_json::{Value, json};
 
 pub use self::advice::Advice;
-pub use self::node::{DEFAULT_CERT_DIR, resolve_under};
+pub use self::node::resolve_under;
 use crate::check::Verdict;
 use crate::inventory::InputError;
 

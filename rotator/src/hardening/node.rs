@@ -21,11 +21,7 @@ use crate::discover::error_chain;
 use crate::inventory::InputError;
 use crate::sa_keys::SaFile;
 
-/// kubeadm's cert dir, where nothing says otherwise.
-pub const DEFAULT_CERT_DIR: &str = "/etc/kubernetes/pki";
-const MANIFESTS_DIR: &str = "/etc/kubernetes/manifests";
-const KUBECONFIG_DIR: &str = "/etc/kubernetes";
-const KUBELET_CONFIG: &str = "/var/lib/kubelet/config.yaml";
+use kubepki_pki::paths::{CERT_DIR, KUBECONFIG_DIR, KUBELET_CONFIG, KUBELET_PKI_DIR, MANIFESTS_DIR};
 /// Where the kubelet's flags come from, in the order its systemd unit reads them (later wins).
 const KUBELET_FLAG_FILES: [&str; 3] =
     ["/var/lib/kubelet/kubeadm-flags.env", "/etc/default/kubelet", "/etc/sysconfig/kubelet"];
@@ -259,7 +255,7 @@ pub(super) fn audit(options: &AuditOptions) -> Report {
                 .or_else(|| kubelet_settings.as_ref().and_then(|s| s.client_ca_file.value.clone()))?;
             Path::new(&ca).parent().filter(|p| p.is_absolute()).map(Path::to_owned)
         })
-        .unwrap_or_else(|| PathBuf::from(DEFAULT_CERT_DIR));
+        .unwrap_or_else(|| PathBuf::from(CERT_DIR));
     let cluster_ca_path = cert_dir.join("ca.crt");
     let cluster_ca = if node.exists(&cluster_ca_path) { node.certs(&cluster_ca_path) } else { None };
 
@@ -344,7 +340,7 @@ pub(super) fn audit(options: &AuditOptions) -> Report {
 
     // The PKI: the cert dir, the kubeconfigs, the kubelet's own directory.
     let kubelet_pki =
-        PathBuf::from(flags.get("cert-dir").map(str::to_owned).unwrap_or_else(|| kubelet::DEFAULT_CERT_DIR.to_owned()));
+        PathBuf::from(flags.get("cert-dir").map(str::to_owned).unwrap_or_else(|| KUBELET_PKI_DIR.to_owned()));
     let facts = pki_facts(&mut node, &cert_dir, cluster_ca.as_deref(), &kubelet_pki, control_plane);
     let found_anything = apiserver.is_some()
         || etcd.is_some()

@@ -122,7 +122,7 @@ fn config(args: &AgentArgs) -> Result<Config> {
     let request = crate::commands::rotate::request(&args.rotate)?;
     let kubelet_pki_dir = match &args.kubelet_pki_dir {
         Some(d) => SourcePath::explicit(d),
-        None => SourcePath::default_location("/var/lib/kubelet/pki"),
+        None => SourcePath::default_location(kubepki_pki::paths::KUBELET_PKI_DIR),
     };
     let sources = Sources {
         cert_dir: Some(SourcePath::explicit(&request.cert_dir)),
