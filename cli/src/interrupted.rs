@@ -22,12 +22,11 @@ pub(crate) fn finish_locked(cert_dir: &Path) -> Result<()> {
 /// Says that an interrupted rotation was finished, if one was.
 pub(crate) fn say(finished: Option<&Pending>) {
     if let Some(p) = finished {
-        eprintln!(
-            "kubepki: finished the rotation interrupted at {} (pid {}, renewing {}): its --exec ran again and every \
-             endpoint verified",
-            p.started_at,
-            p.pid,
-            p.renewed.join(" ")
-        );
+        eprintln!("kubepki: {}", finished_text(p));
     }
+}
+
+/// What finishing an interrupted rotation did, in one line (without a prefix).
+pub(crate) fn finished_text(p: &Pending) -> String {
+    format!("finished {}: its --exec ran again and every endpoint verified", p.describe())
 }

@@ -59,14 +59,11 @@ pub enum Error {
     /// An earlier run was interrupted after it wrote (killed during its hook or verification),
     /// and finishing what it owed failed: its change was undone ([`Error::RolledBack`] holds
     /// this as its cause).
-    #[error("the rotation interrupted at {started_at} (pid {pid}, renewing {renewed}) could not be finished: {cause}")]
+    #[error("{rotation} could not be finished: {cause}")]
     Interrupted {
-        /// When the interrupted run started.
-        started_at: String,
-        /// Its process ID.
-        pid: u32,
-        /// What it renewed.
-        renewed: String,
+        /// The interrupted run: when it started, its process, what it renewed
+        /// ([`crate::rotation::pending::Pending::describe`]).
+        rotation: String,
         /// Why finishing failed (its hook, verification).
         cause: Box<Self>,
     },

@@ -146,19 +146,11 @@ impl Observer for PlanPrinter {
             return;
         }
         match run {
-            ResumedRun::Finished(p) => println!(
-                "[rotate] finished the rotation interrupted at {} (pid {}, renewing {}): its --exec ran again and \
-                 every endpoint verified",
-                p.started_at,
-                p.pid,
-                p.renewed.join(" ")
-            ),
+            ResumedRun::Finished(p) => println!("[rotate] {}", crate::interrupted::finished_text(p)),
             ResumedRun::Pending(p) => println!(
-                "[rotate] the rotation interrupted at {} (pid {}, renewing {}) still owes its --exec and \
-                 verification: the next run without --dry-run finishes it, or undoes it",
-                p.started_at,
-                p.pid,
-                p.renewed.join(" ")
+                "[rotate] {} still owes its --exec and verification: the next run without --dry-run finishes it, \
+                 or undoes it",
+                p.describe()
             ),
             _ => {}
         }

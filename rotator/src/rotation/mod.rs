@@ -216,7 +216,7 @@ pub struct RotateReport {
     /// no endpoint to verify). Every check passed: a failure rolls the run back.
     pub verification: Option<crate::verify::Report>,
     /// An earlier run interrupted after its write, finished by this one before it planned
-    /// ([`pending::resume`]; one that could not be finished is undone and ends this run with
+    /// ([`pending::finish_interrupted_locked`]; one that could not be finished is undone and ends this run with
     /// [`Error::RolledBack`]). In a dry run: still pending, reported, not touched.
     pub resumed: Option<ResumedRun>,
 }
@@ -296,19 +296,8 @@ pub fn rotate_observed(request: &RotateRequest, observer: &mut dyn Observer) -> 
     let resumed = if request.dry_run {
         pending::read(&request.cert_dir)?.map(|p| ResumedRun::Pending(Box::new(p)))
     } else {
-        match pending::resume(&request.cert_dir)? {
-            None => None,
-            Some(Resumed::Finished { pending, .. }) => Some(ResumedRun::Finished(pending)),
-            Some(Resumed::RolledBack { pending, cause, undone }) => {
-                let cause = Error::Interrupted {
-                    started_at: pending.started_at.clone(),
-                    pid: pending.pid,
-                    renewed: pending.renewed.join(" "),
-                    cause,
-                };
-                return Err(Error::RolledBack { cause: Box::new(cause), undone });
-            }
-        }
+        // Undone: this run ends with the error that says so.
+        pending::finish_interrupted_locked(&request.cert_dir)?.map(|p| ResumedRun::Finished(Box::new(p)))
     };
 
     if let Some(run) = &resumed {

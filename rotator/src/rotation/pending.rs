@@ -82,6 +82,17 @@ pub fn read(cert_dir: &Path) -> Result<Option<Pending>> {
 }
 
 impl Pending {
+    /// `the rotation interrupted at <time> (pid <n>, renewing <names>)`, as every message about
+    /// it names it.
+    pub fn describe(&self) -> String {
+        format!(
+            "the rotation interrupted at {} (pid {}, renewing {})",
+            self.started_at,
+            self.pid,
+            self.renewed.join(" ")
+        )
+    }
+
     /// Writes the record durably (a crash leaves the old record or the new one).
     pub fn store(&self, cert_dir: &Path) -> Result<()> {
         let file = path(cert_dir);
@@ -204,12 +215,7 @@ pub fn finish_interrupted_locked(cert_dir: &Path) -> Result<Option<Pending>> {
         None => Ok(None),
         Some(Resumed::Finished { pending, .. }) => Ok(Some(*pending)),
         Some(Resumed::RolledBack { pending, cause, undone }) => Err(Error::RolledBack {
-            cause: Box::new(Error::Interrupted {
-                started_at: pending.started_at.clone(),
-                pid: pending.pid,
-                renewed: pending.renewed.join(" "),
-                cause,
-            }),
+            cause: Box::new(Error::Interrupted { rotation: pending.describe(), cause }),
             undone,
         }),
     }
