@@ -8,6 +8,7 @@ use anyhow::Result;
 use kubepki_rotator::cluster_phases::{EtcdAccess, NodePhase, Registry};
 use kubepki_rotator::etcd_lock::{EtcdLock, EtcdLockConfig};
 use kubepki_rotator::phases::{Phase, PhaseRecord};
+use kubepki_rotator::restart::RestartList;
 use serde_json::{Value, json};
 
 use crate::output::{self, Format};
@@ -37,29 +38,25 @@ pub(crate) fn after_phase(
 }
 
 /// A phase done, as a table: `[tag] <subject>phase P done`, the `lines` (what it did, notes),
-/// the numbered `restart` list under `restart_title`, then `next` (unless empty: the caller
-/// prints more first).
-pub(crate) fn print_done(
-    tag: &str,
-    subject: &str,
-    phase: Phase,
-    lines: &[String],
-    restart_title: &str,
-    restart: &[String],
-    next: &str,
-) {
+/// then, after a phase that changed what is live, what to restart on this node.
+pub(crate) fn print_done(tag: &str, subject: &str, phase: Phase, lines: &[String], restart: &RestartList) {
     println!("[{tag}] {subject}phase {} done", phase.as_str());
     for line in lines {
         println!("[{tag}] {line}");
     }
-    if !restart.is_empty() {
-        println!("[{tag}] {restart_title}");
-        for (i, r) in restart.iter().enumerate() {
-            println!("  {}. {r}", i + 1);
-        }
+    if phase != Phase::Prepared {
+        output::print_restart(tag, restart);
     }
-    if !next.is_empty() {
-        println!("[{tag}] {next}");
+}
+
+/// The nodes of the rotation still to run `phase` (`--etcd-lock`), if any.
+pub(crate) fn print_behind(tag: &str, phase: Phase, behind: &[NodePhase]) {
+    if !behind.is_empty() {
+        println!(
+            "[{tag}] still to run `kubepki {tag} {}` on: {} (the next phase waits for them)",
+            phase.as_str(),
+            nodes_text(behind)
+        );
     }
 }
 
@@ -116,23 +113,45 @@ pub(crate) struct ClusterSide {
     what: String,
 }
 
-/// The flags of the cluster-wide side.
-pub(crate) struct ClusterFlags<'a> {
-    /// `--etcd-lock`: none means no cluster-wide side.
-    pub(crate) etcd_lock: &'a [String],
-    /// `--node-name` [default: the host name].
-    pub(crate) node_name: Option<&'a str>,
-    /// Go on although other nodes are behind.
-    pub(crate) force: bool,
-    /// How long to wait for the rotation lock.
-    pub(crate) lock_timeout: std::time::Duration,
+/// The flags of a phased rotation's cluster-wide side, the same for `rotate-ca` and
+/// `rotate-sa`.
+#[derive(clap::Args, Debug)]
+pub(crate) struct ClusterArgs {
+    /// The cluster's etcd (every member's client URL, comma-separated): the phase takes the
+    /// cluster-wide rotation lock there; the rotation (the new CA's fingerprint, the new key's
+    /// kid) and this node's phase are recorded there; a second `prepare` is told to adopt the
+    /// first's, and `reissue`/`retire` are refused while a node of the rotation has not
+    /// completed the phase before (docs/ha.md). Reached with the cert dir's etcd/ca.crt and
+    /// apiserver-etcd-client certificate.
+    #[arg(long, value_name = "URL", value_delimiter = ',')]
+    pub(crate) etcd_lock: Vec<String>,
+    /// This node's name in the cluster-wide record [default: the host name].
+    #[arg(long, value_name = "NAME", requires = "etcd_lock")]
+    pub(crate) node_name: Option<String>,
+}
+
+impl ClusterArgs {
+    /// The flags as given, for a next-step command: ` --etcd-lock URLS --node-name NAME`.
+    pub(crate) fn flags(&self) -> String {
+        let mut flags = String::new();
+        if !self.etcd_lock.is_empty() {
+            flags.push_str(&format!(" --etcd-lock {}", self.etcd_lock.join(",")));
+        }
+        if let Some(node) = &self.node_name {
+            flags.push_str(&format!(" --node-name {node}"));
+        }
+        flags
+    }
 }
 
 impl ClusterSide {
     /// Connects when `--etcd-lock` was given, and takes the lock of rotation `rotation`
-    /// (`etcd-ca`, `sa`).
+    /// (`etcd-ca`, `sa`), waiting up to `lock_timeout`; with `force`, nodes behind are warned
+    /// about rather than refused.
     pub(crate) fn open(
-        flags: &ClusterFlags<'_>,
+        flags: &ClusterArgs,
+        force: bool,
+        lock_timeout: std::time::Duration,
         pki: &kubepki_pki::PkiDir,
         rotation: &str,
         what: String,
@@ -144,17 +163,17 @@ impl ClusterSide {
             (pki.cert_path("etcd/ca"), pki.cert_path("apiserver-etcd-client"), pki.key_path("apiserver-etcd-client"));
         let name = format!("rotation-{rotation}");
         let lock = EtcdLock::acquire(&EtcdLockConfig {
-            endpoints: flags.etcd_lock,
+            endpoints: &flags.etcd_lock,
             ca: &ca,
             cert: &cert,
             key: &key,
             name: &name,
-            timeout: flags.lock_timeout,
+            timeout: lock_timeout,
         })?;
-        let access = EtcdAccess { endpoints: flags.etcd_lock, ca: &ca, cert: &cert, key: &key };
+        let access = EtcdAccess { endpoints: &flags.etcd_lock, ca: &ca, cert: &cert, key: &key };
         let registry = Registry::connect(&access, rotation)?;
-        let node = flags.node_name.map_or_else(kubepki_rotator::audit::host, str::to_owned);
-        Ok(Some(Self { _lock: lock, registry, node, force: flags.force, what }))
+        let node = flags.node_name.clone().unwrap_or_else(kubepki_rotator::audit::host);
+        Ok(Some(Self { _lock: lock, registry, node, force, what }))
     }
 
     fn refuse(&self, reason: String) -> anyhow::Error {
@@ -250,7 +269,7 @@ impl ClusterSide {
 }
 
 /// `cp2 (at prepare), cp3 (not started)`.
-pub(crate) fn nodes_text(nodes: &[NodePhase]) -> String {
+fn nodes_text(nodes: &[NodePhase]) -> String {
     nodes
         .iter()
         .map(|n| format!("{} (at {})", n.node, n.phase.map_or("no phase", Phase::as_str)))

@@ -18,7 +18,7 @@ use time::OffsetDateTime;
 use crate::exit::{FAILURE, coded};
 use crate::lock_flags::LockFlags;
 use crate::output::{self, Format};
-use crate::phases::{ClusterFlags, ClusterSide, nodes_text};
+use crate::phases::{ClusterArgs, ClusterSide};
 use crate::verify_flags::VerifyFlags;
 
 const AFTER_HELP: &str = "\
@@ -69,16 +69,8 @@ struct Common {
     exec: Option<String>,
     #[command(flatten)]
     verify: VerifyFlags,
-    /// The cluster's etcd (every member's client URL, comma-separated): the phase takes the
-    /// cluster-wide rotation lock there, the rotation's identity and this node's phase are
-    /// recorded there, and `reissue`/`retire` wait for no node: they are refused while a node
-    /// of the rotation has not completed the phase before (docs/ha.md). Reached with the cert
-    /// dir's etcd/ca.crt and apiserver-etcd-client certificate.
-    #[arg(long, value_name = "URL", value_delimiter = ',')]
-    etcd_lock: Vec<String>,
-    /// This node's name in the cluster-wide record [default: the host name].
-    #[arg(long, value_name = "NAME", requires = "etcd_lock")]
-    node_name: Option<String>,
+    #[command(flatten)]
+    cluster: ClusterArgs,
     /// With --etcd-lock: run `reissue` or `retire` although other nodes have not completed the
     /// phase before (their TLS to this node may break until they do).
     #[arg(long, requires = "etcd_lock")]
@@ -155,12 +147,9 @@ pub(crate) fn run(args: &RotateCaArgs) -> Result<ExitCode> {
     };
     // With --etcd-lock: the cluster-wide lock, and the phase checked against every node's.
     let cluster = ClusterSide::open(
-        &ClusterFlags {
-            etcd_lock: &common.etcd_lock,
-            node_name: common.node_name.as_deref(),
-            force: common.force,
-            lock_timeout: common.lock.lock_timeout,
-        },
+        &common.cluster,
+        common.force,
+        common.lock.lock_timeout,
         &pki,
         common.ca.name(),
         format!("rotate-ca {}", common.ca.name()),
@@ -271,12 +260,7 @@ impl Common {
         for k in &self.kubeconfigs {
             flags.push_str(&output::flags_given(&[("--kubeconfig", Some(k.as_path()))]));
         }
-        if !self.etcd_lock.is_empty() {
-            flags.push_str(&format!(" --etcd-lock {}", self.etcd_lock.join(",")));
-        }
-        if let Some(node) = &self.node_name {
-            flags.push_str(&format!(" --node-name {node}"));
-        }
+        flags.push_str(&self.cluster.flags());
         flags
     }
 }
@@ -348,26 +332,17 @@ fn render(
             "next": next_step(phase, common),
         }))?,
         Format::Table => {
-            println!("[rotate-ca] {}: phase {} done", common.ca, phase.as_str());
-            for name in &report.reissued {
-                println!("[rotate-ca] reissued {name}");
-            }
-            for n in &report.notes {
-                println!("[rotate-ca] {n}");
-            }
-            if phase != Phase::Prepared {
-                output::print_restart("rotate-ca", restart);
-            }
+            let lines: Vec<String> = report
+                .reissued
+                .iter()
+                .map(|name| format!("reissued {name}"))
+                .chain(report.notes.iter().cloned())
+                .collect();
+            crate::phases::print_done("rotate-ca", &format!("{}: ", common.ca), phase, &lines, restart);
             for e in &report.elsewhere {
                 println!("[rotate-ca] beyond this node: {e}");
             }
-            if !behind.is_empty() {
-                println!(
-                    "[rotate-ca] still to run `kubepki rotate-ca {}` on: {} (the next phase waits for them)",
-                    phase.as_str(),
-                    nodes_text(behind)
-                );
-            }
+            crate::phases::print_behind("rotate-ca", phase, behind);
             println!("[rotate-ca] {}", next_step(phase, common));
         }
     }

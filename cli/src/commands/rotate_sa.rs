@@ -21,7 +21,7 @@ use crate::commands::init::parse_duration;
 use crate::exit::{FAILURE, coded};
 use crate::lock_flags::LockFlags;
 use crate::output::{self, Format};
-use crate::phases::{ClusterFlags, ClusterSide};
+use crate::phases::{ClusterArgs, ClusterSide};
 
 const AFTER_HELP: &str = "\
 The phases, in order, each idempotent and resumable:
@@ -59,15 +59,8 @@ struct Common {
     /// the phase is undone.
     #[arg(long, value_name = "COMMAND")]
     exec: Option<String>,
-    /// The cluster's etcd (every member's client URL, comma-separated): the phase takes the
-    /// cluster-wide rotation lock there, the rotation (the new key's kid) and this node's phase
-    /// are recorded there, a second `prepare` is told to adopt the first's key, and `reissue`/
-    /// `retire` are refused while a node has not completed the phase before (docs/ha.md).
-    #[arg(long, value_name = "URL", value_delimiter = ',')]
-    etcd_lock: Vec<String>,
-    /// This node's name in the cluster-wide record [default: the host name].
-    #[arg(long, value_name = "NAME", requires = "etcd_lock")]
-    node_name: Option<String>,
+    #[command(flatten)]
+    cluster: ClusterArgs,
     /// Output format.
     #[arg(short, long, value_enum, default_value_t)]
     output: Format,
@@ -162,12 +155,9 @@ pub(crate) fn run(args: &RotateSaArgs) -> Result<ExitCode> {
     let force =
         matches!(args.phase, PhaseCommand::Reissue { force: true, .. } | PhaseCommand::Retire { force: true, .. });
     let cluster = ClusterSide::open(
-        &ClusterFlags {
-            etcd_lock: &common.etcd_lock,
-            node_name: common.node_name.as_deref(),
-            force,
-            lock_timeout: common.lock.lock_timeout,
-        },
+        &common.cluster,
+        force,
+        common.lock.lock_timeout,
         &kubepki_pki::PkiDir::new(&common.cert_dir),
         "sa",
         "rotate-sa".into(),
@@ -257,12 +247,7 @@ impl Common {
             ("--cert-dir", Some(self.cert_dir.as_path())),
             ("--kubeconfig-dir", (!default_kubeconfig_dir).then_some(self.kubeconfig_dir.as_path())),
         ]);
-        if !self.etcd_lock.is_empty() {
-            flags.push_str(&format!(" --etcd-lock {}", self.etcd_lock.join(",")));
-        }
-        if let Some(node) = &self.node_name {
-            flags.push_str(&format!(" --node-name {node}"));
-        }
+        flags.push_str(&self.cluster.flags());
         flags
     }
 }
@@ -294,18 +279,11 @@ fn render(common: &Common, phase: Phase, report: &PhaseReport, behind: &[NodePha
         }))?,
         Format::Table => {
             let next = next_step(phase, common);
-            crate::phases::print_done("rotate-sa", "", phase, &report.notes, "", &[], "");
+            crate::phases::print_done("rotate-sa", "", phase, &report.notes, &restart);
             if phase != Phase::Prepared {
-                output::print_restart("rotate-sa", &restart);
                 println!("[rotate-sa] the same on every other control-plane node, once it holds these files");
             }
-            if !behind.is_empty() {
-                println!(
-                    "[rotate-sa] still to run `kubepki rotate-sa {}` on: {} (the next phase waits for them)",
-                    phase.as_str(),
-                    crate::phases::nodes_text(behind)
-                );
-            }
+            crate::phases::print_behind("rotate-sa", phase, behind);
             println!("[rotate-sa] {next}");
         }
     }
