@@ -425,6 +425,19 @@ impl HttpsServer {
         )
     }
 
+    /// An API server stand-in on `port` of 127.0.0.1 that demands a client certificate of the
+    /// cert dir `pki`'s `ca.crt` (kube-apiserver with `--client-ca-file` and anonymous
+    /// authentication off), serving its `apiserver.crt` and key.
+    pub fn apiserver_on(port: u16, pki: &Path) -> Self {
+        Self::start_on(
+            port,
+            &pki.join("apiserver.crt"),
+            &pki.join("apiserver.key"),
+            Some(&pki.join("ca.crt")),
+            ClientAuth::Required,
+        )
+    }
+
     /// Starts the server on `port` of 127.0.0.1 (0: any free port).
     pub fn start_on(port: u16, cert_pem: &Path, key_pem: &Path, client_ca: Option<&Path>, auth: ClientAuth) -> Self {
         install_crypto_provider();

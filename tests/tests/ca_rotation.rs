@@ -127,15 +127,7 @@ fn cluster_ca_rotation_keeps_kubeconfigs_working() {
     let pki = d.join("pki");
     let kubectl =
         |conf: &str| run(Command::new("kubectl").arg("--kubeconfig").arg(d.join(conf)).args(["get", "--raw", "/"]));
-    let serve = || {
-        HttpsServer::start_on(
-            port,
-            &pki.join("apiserver.crt"),
-            &pki.join("apiserver.key"),
-            Some(&pki.join("ca.crt")),
-            ClientAuth::Required,
-        )
-    };
+    let serve = || HttpsServer::apiserver_on(port, &pki);
 
     rotate_ca(d.path(), "prepare", "ca", &["--cross-sign"]).ok();
     assert!(d.join("tmp/kubepki/pki/ca-rotation/ca/cross-signed.crt").exists());

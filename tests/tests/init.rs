@@ -240,13 +240,7 @@ fn kubectl_authenticates_with_every_kubeconfig() {
     let port = free_port();
     init(d.path(), &["--apiserver-bind-port", &port.to_string()]).ok();
     let pki = d.join("pki");
-    let server = HttpsServer::start_on(
-        port,
-        &pki.join("apiserver.crt"),
-        &pki.join("apiserver.key"),
-        Some(&pki.join("ca.crt")),
-        ClientAuth::Required,
-    );
+    let server = HttpsServer::apiserver_on(port, &pki);
     for (conf, cn) in [
         ("admin.conf", "kubernetes-admin"),
         ("super-admin.conf", "kubernetes-super-admin"),
@@ -750,13 +744,7 @@ fn kubelet_client_and_user_kubeconfigs_work_with_kubectl() {
     let port = free_port();
     init(d.path(), &["--apiserver-bind-port", &port.to_string()]).ok();
     let pki = d.join("pki");
-    let _server = HttpsServer::start_on(
-        port,
-        &pki.join("apiserver.crt"),
-        &pki.join("apiserver.key"),
-        Some(&pki.join("ca.crt")),
-        ClientAuth::Required,
-    );
+    let _server = HttpsServer::apiserver_on(port, &pki);
     let base = |cmd: &mut Command| {
         cmd.arg("--cert-dir").arg(&pki).args([
             "--apiserver-advertise-address",

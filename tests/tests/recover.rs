@@ -253,13 +253,7 @@ fn a_cluster_whose_cas_expired_is_recovered_and_works() {
     // kubectl with the recovered admin.conf, against a server presenting the recovered apiserver
     // certificate and demanding a client certificate of the re-issued CA.
     if have("kubectl") {
-        let _server = HttpsServer::start_on(
-            port,
-            &pki.join("apiserver.crt"),
-            &pki.join("apiserver.key"),
-            Some(&pki.join("ca.crt")),
-            ClientAuth::Required,
-        );
+        let _server = HttpsServer::apiserver_on(port, &pki);
         let r = run(Command::new("kubectl").arg("--kubeconfig").arg(d.join("admin.conf")).args(["get", "--raw", "/"]));
         assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
         assert!(r.stdout.contains("kubernetes-admin"), "{}", r.stdout);

@@ -122,13 +122,7 @@ fn short_lived_certificates_are_renewed_keeping_what_must_be_kept() {
     // The renewed kubeconfigs work with kubectl against a server presenting the renewed
     // apiserver certificate.
     let pki = d.join("pki");
-    let _server = HttpsServer::start_on(
-        port,
-        &pki.join("apiserver.crt"),
-        &pki.join("apiserver.key"),
-        Some(&pki.join("ca.crt")),
-        ClientAuth::Required,
-    );
+    let _server = HttpsServer::apiserver_on(port, &pki);
     for conf in CONFS {
         let r = run(Command::new("kubectl").arg("--kubeconfig").arg(d.join(conf)).args(["get", "--raw", "/"]));
         assert_eq!(r.code, 0, "{conf}: {}", r.stderr);
@@ -646,13 +640,7 @@ fn verify_after_rotation_keeps_or_rolls_back() {
     assert!(r.stdout.find("renewing 1:") < r.stdout.find("etcd-server renewed"), "plan first:\n{}", r.stdout);
 
     // A stand-in API server that loaded its certificate once and never reloads.
-    let _api = HttpsServer::start_on(
-        port,
-        &pki.join("apiserver.crt"),
-        &pki.join("apiserver.key"),
-        Some(&pki.join("ca.crt")),
-        ClientAuth::Required,
-    );
+    let _api = HttpsServer::apiserver_on(port, &pki);
     let content = content_hash(&pki);
     let url = format!("https://127.0.0.1:{port}");
     let r = rotate(d.path(), &["--force", "apiserver", "--verify-apiserver", &url, "--verify-wait", "1s"]);

@@ -115,13 +115,7 @@ fn failed_verification_restores_every_file_without_the_binary() {
     assert!(matches!(err, Error::InvalidEndpoint { .. }), "{err}");
     assert_eq!(tree_hash(node.path()), before);
 
-    let _api = HttpsServer::start_on(
-        free_port(),
-        &pki.join("apiserver.crt"),
-        &pki.join("apiserver.key"),
-        Some(&pki.join("ca.crt")),
-        ClientAuth::Required,
-    );
+    let _api = HttpsServer::apiserver_on(free_port(), &pki);
     let mut request = self::request(node.path(), aux.path());
     request.plan.force = vec!["apiserver".into()];
     request.verify.endpoints = vec![(TargetKind::ApiServer, format!("https://{}", _api.addr))];
