@@ -10,10 +10,10 @@ use std::time::Duration;
 
 use anyhow::Result;
 use kubepki_pki::{ClusterConfig, InitOptions, KeyAlgorithm, Lifetime, OffsetDateTime, PkiDir};
-use kubepki_rotator::hardening::{self, AuditOptions, Status};
 use kubepki_rotator::inventory::{InventoryBuilder, SourcePath, Sources};
-use kubepki_rotator::plan::{self, PlanOptions};
-use kubepki_rotator::targets::{self, Cas};
+use kubepki_rotator::node_audit::{self, AuditOptions, Status};
+use kubepki_rotator::rotation::plan::{self, PlanOptions};
+use kubepki_rotator::rotation::targets::{self, Cas};
 use kubepki_rotator::tree::{TextStyle, Tree};
 
 fn main() -> Result<()> {
@@ -47,7 +47,7 @@ fn main() -> Result<()> {
 
     // The same PKI, audited as a node would be (no manifests here: the CA keys sit on a node
     // with no control plane, which the audit calls critical).
-    let report = hardening::audit(&AuditOptions::new(root.path()));
+    let report = node_audit::audit(&AuditOptions::new(root.path()));
     for finding in report.findings() {
         let file = finding.file.as_deref().map(|f| f.display().to_string()).unwrap_or_default();
         println!("audit: {} {} {file}: {}", finding.status, finding.id, finding.message);

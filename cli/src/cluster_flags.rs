@@ -8,7 +8,7 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 use kubepki_pki::profile::SanRule;
 use kubepki_pki::{AltNames, ClusterConfig, KeyAlgorithm, KubeadmConfig, Lifetime};
-use kubepki_rotator::plan::Desired;
+use kubepki_rotator::rotation::plan::Desired;
 
 use crate::exit::{INPUT, coded};
 

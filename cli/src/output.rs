@@ -89,8 +89,8 @@ pub(crate) fn complete_command(text: &str, flags: &str) -> String {
 }
 
 /// The restart list after the results of a command that wrote PKI files, each line prefixed
-/// with `[tag] ` (the list itself is `kubepki_rotator::restart`'s, one for every command).
-pub(crate) fn print_restart(tag: &str, list: &kubepki_rotator::restart::RestartList) {
+/// with `[tag] ` (the list itself is `kubepki_rotator::rotation::restart`'s, one for every command).
+pub(crate) fn print_restart(tag: &str, list: &kubepki_rotator::rotation::restart::RestartList) {
     let lines = list.lines();
     if lines.is_empty() {
         println!("[{tag}] no component of this node reads the changed files: nothing to restart");

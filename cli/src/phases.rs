@@ -5,10 +5,10 @@ use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 
 use anyhow::Result;
-use kubepki_rotator::cluster_phases::{EtcdAccess, NodePhase, Registry};
-use kubepki_rotator::etcd_lock::{EtcdLock, EtcdLockConfig};
-use kubepki_rotator::phases::{Phase, PhaseRecord};
-use kubepki_rotator::restart::RestartList;
+use kubepki_rotator::rotation::cluster_phases::{EtcdAccess, NodePhase, Registry};
+use kubepki_rotator::rotation::etcd_lock::{EtcdLock, EtcdLockConfig};
+use kubepki_rotator::rotation::phases::{Phase, PhaseRecord};
+use kubepki_rotator::rotation::restart::RestartList;
 use serde_json::{Value, json};
 
 use crate::output::{self, Format};
@@ -103,7 +103,7 @@ pub(crate) fn require_cert_dir(cert_dir: &Path) -> Result<()> {
 
 /// The cluster-wide side of a phase (`--etcd-lock`): the rotation lock held while the phase
 /// runs, and the record of the rotation and of every node's phase in etcd
-/// ([`kubepki_rotator::cluster_phases`]).
+/// ([`kubepki_rotator::rotation::cluster_phases`]).
 pub(crate) struct ClusterSide {
     _lock: EtcdLock,
     pub(crate) registry: Registry,
@@ -172,7 +172,7 @@ impl ClusterSide {
         })?;
         let access = EtcdAccess { endpoints: &flags.etcd_lock, ca: &ca, cert: &cert, key: &key };
         let registry = Registry::connect(&access, rotation)?;
-        let node = flags.node_name.clone().unwrap_or_else(kubepki_rotator::audit::host);
+        let node = flags.node_name.clone().unwrap_or_else(kubepki_rotator::rotation::audit_log::host);
         Ok(Some(Self { _lock: lock, registry, node, force, what }))
     }
 

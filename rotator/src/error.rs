@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use crate::discover::error_chain;
+use crate::inventory::discover::error_chain;
 use crate::rotation::Undone;
 
 /// Everything that can go wrong in the rotator.

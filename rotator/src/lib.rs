@@ -3,36 +3,28 @@
 //! of live endpoints, and Kubernetes Secrets as a source and a sink.
 //!
 //! It sits on `kubepki-pki` (the CA model, no network) as kube-runtime sits on kube-core.
+//! Its modules are the capabilities users name, layered one way (docs/architecture.md):
+//!
+//! | layer | modules | may use |
+//! |-------|---------|---------|
+//! | 0 | `text`, `error` | `kubepki-pki` |
+//! | 1 | [`verify`] | layer 0 |
+//! | 2 | [`inventory`] | layers 0–1 |
+//! | 3 | [`check`], [`tree`], [`node_audit`] | layers 0–2 |
+//! | 4 | [`rotation`] | layers 0–3 |
+//! | 5 | [`ca_rotation`], [`sa_rotation`] | layers 0–4 |
+//! | 6 | [`recover`] | layers 0–5 |
 #![deny(missing_docs)]
 
-pub mod audit;
-pub mod backup;
 pub mod ca_rotation;
 pub mod check;
-pub mod cluster_phases;
-mod discover;
-pub mod endpoint;
 mod error;
-pub mod etcd_lock;
-pub mod execute;
-pub mod expiration;
-pub mod external_ca;
-pub mod hardening;
 pub mod inventory;
-pub mod phases;
-pub mod plan;
-pub mod policy;
-pub mod prometheus;
+pub mod node_audit;
 pub mod recover;
-pub mod restart;
 pub mod rotation;
-pub mod sa_keys;
 pub mod sa_rotation;
-pub mod scan;
-pub mod secret_sink;
-pub mod secrets;
-mod tabwriter;
-pub mod targets;
+pub mod text;
 pub mod tree;
 pub mod verify;
 

@@ -56,15 +56,15 @@ use kubepki_pki::{CaKind, Certificate, InitOptions, Kubeconfig, Lifetime, PkiDir
 use time::OffsetDateTime;
 use zeroize::Zeroizing;
 
-use crate::audit;
-use crate::backup::{self, Backup};
 use crate::ca_rotation;
 use crate::error::{Error, Result};
-use crate::execute::{self, Renewed};
-use crate::plan;
-use crate::policy::Policy;
+use crate::rotation::audit_log;
+use crate::rotation::backup::{self, Backup};
+use crate::rotation::execute::{self, Renewed};
+use crate::rotation::plan;
+use crate::rotation::policy::Policy;
+use crate::rotation::targets::{self, Cas, Location};
 use crate::rotation::{self, RotateReport, RotateRequest};
-use crate::targets::{self, Cas, Location};
 
 /// The kubelet's client certificate link, as its certificate store names it.
 pub const KUBELET_CLIENT_CURRENT: &str = "kubelet-client-current.pem";
@@ -126,7 +126,7 @@ impl RecoverRequest {
     /// A node path as it is read here: under [`Self::root`], links resolved inside it.
     pub fn on_node(&self, path: &Path) -> PathBuf {
         match &self.root {
-            Some(root) => crate::hardening::resolve_under(root, path),
+            Some(root) => crate::inventory::resolve_under(root, path),
             None => path.to_owned(),
         }
     }
@@ -216,8 +216,8 @@ pub struct RecoverReport {
     pub rotation: RotateReport,
     /// Each worker node and the directory of its files.
     pub workers: Vec<(String, PathBuf)>,
-    /// What to restart on this node, in order ([`crate::restart`]).
-    pub restart: crate::restart::RestartList,
+    /// What to restart on this node, in order ([`crate::rotation::restart`]).
+    pub restart: rotation::restart::RestartList,
     /// An interrupted earlier rotation whose owed hook and verification were finished first.
     pub finished: Option<rotation::pending::Pending>,
 }
@@ -334,7 +334,7 @@ pub fn recover(request: &RecoverRequest, observer: &mut dyn Observer) -> Result<
                     reasons: vec!["recover: CA extended with its own key".into()],
                 })
                 .collect();
-            audit::append(log, &execute::records(&renewed, "renew"))?;
+            audit_log::append(log, &execute::records(&renewed, "renew"))?;
         }
     }
     if !rotate.dry_run
@@ -371,7 +371,7 @@ pub fn recover(request: &RecoverRequest, observer: &mut dyn Observer) -> Result<
                 key_reused: false,
                 reasons: vec!["recover: expired or expiring".into()],
             };
-            audit::append(log, &execute::records(std::slice::from_ref(&renewed), "renew"))?;
+            audit_log::append(log, &execute::records(std::slice::from_ref(&renewed), "renew"))?;
         }
     }
 
@@ -390,7 +390,7 @@ pub fn recover(request: &RecoverRequest, observer: &mut dyn Observer) -> Result<
         changed.push(serving.path.clone());
     }
     let restart =
-        crate::restart::restarts(&changed, &crate::restart::Node::new(&rotate.cert_dir, &rotate.kubeconfig_dir));
+        rotation::restart::restarts(&changed, &rotation::restart::Node::new(&rotate.cert_dir, &rotate.kubeconfig_dir));
     Ok(RecoverReport { plan, ca_written, ca_backup, rotation, workers, restart, finished })
 }
 

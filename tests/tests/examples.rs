@@ -178,7 +178,7 @@ fn the_systemd_units_have_known_keys_and_a_valid_command() {
     }
     assert_eq!(value(&service, "Service", "Type"), Some("oneshot"));
     let exec = value(&service, "Service", "ExecStart").expect("ExecStart");
-    let words = kubepki_rotator::hardening::flags::split_words(exec);
+    let words = kubepki_rotator::inventory::flags::split_words(exec);
     assert!(words[0].starts_with('/') && words[0].ends_with("/kubepki"), "{exec}");
     assert_kubepki_args(&words[1..], "the service's ExecStart");
     // rotate writes the PKI and its log: both must be writable under ProtectSystem=strict.

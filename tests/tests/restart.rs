@@ -1,4 +1,4 @@
-//! What to restart after a command wrote PKI files (`kubepki_rotator::restart`): derived from the
+//! What to restart after a command wrote PKI files (`kubepki_rotator::rotation::restart`): derived from the
 //! static pod manifests of a kubeadm-made node (`tests/fixtures/kubeadm_tree.py` with
 //! `manifests`, kubeadm's flags), or from kubeadm's wiring when the node has none; shown after
 //! the results and as the `restart` array of the JSON.

@@ -154,9 +154,8 @@ fn a_failed_hook_puts_secrets_back_without_the_binary() {
          - secret: backup/etcd-client\n  source: apiserver-etcd-client\n",
         aux.join("admin.conf").display()
     );
-    let config = kubepki_rotator::secret_sink::RotationConfig::parse_optional(&config_text, Path::new("k.yaml"))
-        .unwrap()
-        .unwrap();
+    let config =
+        rotation::secret_sink::RotationConfig::parse_optional(&config_text, Path::new("k.yaml")).unwrap().unwrap();
     dry_run(node.path(), aux.path());
     let before = tree_hash(node.path());
 

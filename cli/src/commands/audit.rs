@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use clap::Args;
 use kubepki_pki::Lifetime;
-use kubepki_rotator::hardening::{self, AuditOptions, CheckResult, LifetimePolicy, Report, Status};
+use kubepki_rotator::node_audit::{self, AuditOptions, CheckResult, LifetimePolicy, Report, Status};
 
 use crate::output::{self, Format};
 
@@ -67,7 +67,7 @@ pub(crate) fn run(args: &AuditArgs) -> Result<ExitCode> {
         lifetimes: LifetimePolicy { max_leaf: args.max_leaf_lifetime, max_ca: args.max_ca_lifetime },
         sa_max_age: args.sa_max_age,
     };
-    let report = hardening::audit(&options);
+    let report = node_audit::audit(&options);
     let text = match args.output {
         Format::Json => {
             let mut s = serde_json::to_string_pretty(&report.to_json()).context("cannot render the report")?;

@@ -7,14 +7,16 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
+use kubepki_rotator::Error;
+use kubepki_rotator::check::kubeadm::{ExpirationInfo, short_human_duration};
+use kubepki_rotator::check::prometheus;
 use kubepki_rotator::check::{self, Document, Entry, Policy, Report, Status, Threshold};
-use kubepki_rotator::endpoint::{self, EndpointOptions};
-use kubepki_rotator::expiration::{ExpirationInfo, short_human_duration};
+use kubepki_rotator::inventory::endpoint::{self, EndpointOptions};
+use kubepki_rotator::inventory::resolve_under;
+use kubepki_rotator::inventory::sa_keys::SaJudgement;
+use kubepki_rotator::inventory::scan::FileScan;
+use kubepki_rotator::inventory::secrets::{self, SecretRef};
 use kubepki_rotator::inventory::{Inventory, InventoryBuilder, Item, ItemState, SourcePath, Sources};
-use kubepki_rotator::sa_keys::SaJudgement;
-use kubepki_rotator::scan::FileScan;
-use kubepki_rotator::secrets::{self, SecretRef};
-use kubepki_rotator::{Error, hardening, prometheus};
 use time::OffsetDateTime;
 
 use crate::output;
@@ -172,7 +174,7 @@ impl CheckArgs {
         s.files.clone_from(&self.files);
         if let Some(root) = &self.root {
             for dir in [&mut s.cert_dir, &mut s.kubeconfig_dir, &mut s.kubelet_pki_dir].into_iter().flatten() {
-                dir.path = hardening::resolve_under(root, &dir.path);
+                dir.path = resolve_under(root, &dir.path);
             }
             s.root = Some(root.clone());
         }

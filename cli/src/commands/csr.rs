@@ -6,8 +6,8 @@ use std::process::ExitCode;
 use anyhow::Result;
 use clap::{Args, Subcommand};
 use kubepki_pki::KeyAlgorithm;
-use kubepki_rotator::external_ca::{self, GenerateOptions, GenerateReport, InstallOptions, InstallReport};
-use kubepki_rotator::restart::{self, Node, RestartList};
+use kubepki_rotator::rotation::external_ca::{self, GenerateOptions, GenerateReport, InstallOptions, InstallReport};
+use kubepki_rotator::rotation::restart::{self, Node, RestartList};
 use serde_json::json;
 use time::OffsetDateTime;
 
@@ -206,9 +206,9 @@ fn render_generate(args: &GenerateArgs, report: &GenerateReport) -> Result<()> {
 fn install(args: &InstallArgs) -> Result<ExitCode> {
     let (_lock, pki, kubeconfig_dir) = open(&args.cluster, &args.lock)?;
     let now = OffsetDateTime::now_utc();
-    let backup_parent = kubepki_rotator::backup::parent_dir(args.backup_dir.as_deref(), pki.root())?;
+    let backup_parent = kubepki_rotator::rotation::backup::parent_dir(args.backup_dir.as_deref(), pki.root())?;
     // A backup a crash interrupted is removed whether or not this run writes a new one.
-    kubepki_rotator::backup::remove_unfinished(&backup_parent);
+    kubepki_rotator::rotation::backup::remove_unfinished(&backup_parent);
     let options = InstallOptions { backup_parent, audit_log: args.audit_log.clone(), now };
     let report = external_ca::install(&pki, &kubeconfig_dir, &args.from, &options)?;
     let restart = restart::restarts(&report.written, &Node::new(pki.root(), &kubeconfig_dir));

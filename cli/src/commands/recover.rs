@@ -8,10 +8,10 @@ use anyhow::{Context, Result};
 use clap::Args;
 use kubepki_pki::Lifetime;
 use kubepki_rotator::check;
-use kubepki_rotator::hardening;
+use kubepki_rotator::inventory::resolve_under;
 use kubepki_rotator::inventory::{InventoryBuilder, SourcePath, Sources};
-use kubepki_rotator::plan::Plan;
 use kubepki_rotator::recover::{self, RecoverPlan, RecoverReport, RecoverRequest, Workers};
+use kubepki_rotator::rotation::plan::Plan;
 use kubepki_rotator::rotation::{Observer, ResumedRun};
 use serde_json::{Value, json};
 
@@ -91,7 +91,7 @@ impl RecoverArgs {
     /// A node path as read here: under --root, links resolved inside it.
     fn on_node(&self, path: &Path) -> PathBuf {
         match &self.root {
-            Some(root) => hardening::resolve_under(root, path),
+            Some(root) => resolve_under(root, path),
             None => path.to_owned(),
         }
     }

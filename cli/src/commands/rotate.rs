@@ -7,12 +7,12 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use clap::Args;
 use kubepki_pki::{Certificate, KeyAlgorithm, Lifetime};
-use kubepki_rotator::plan::{self, Plan};
-use kubepki_rotator::policy::{self, Policy};
-use kubepki_rotator::restart::{self, Node, RestartList};
+use kubepki_rotator::rotation::plan::{self, Plan};
+use kubepki_rotator::rotation::policy::{self, Policy};
+use kubepki_rotator::rotation::restart::{self, Node, RestartList};
+use kubepki_rotator::rotation::secret_sink::RotationConfig;
+use kubepki_rotator::rotation::targets::{Location, Problem};
 use kubepki_rotator::rotation::{EtcdLockRequest, Hook, Observer, ResumedRun, RotateReport, RotateRequest};
-use kubepki_rotator::secret_sink::RotationConfig;
-use kubepki_rotator::targets::{Location, Problem};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 

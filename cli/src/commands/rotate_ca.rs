@@ -8,10 +8,10 @@ use anyhow::Result;
 use clap::{Args, Subcommand};
 use kubepki_pki::{CaKind, Certificate, InitOptions, KeyAlgorithm, Lifetime};
 use kubepki_rotator::ca_rotation::{CaRotation, Phase, PhaseReport};
-use kubepki_rotator::cluster_phases::NodePhase;
-use kubepki_rotator::restart::{self, Node, RestartList};
+use kubepki_rotator::rotation::cluster_phases::NodePhase;
+use kubepki_rotator::rotation::restart::{self, Node, RestartList};
+use kubepki_rotator::rotation::targets::{self, Cas};
 use kubepki_rotator::rotation::{Changes, Hook};
-use kubepki_rotator::targets::{self, Cas};
 use serde_json::json;
 use time::OffsetDateTime;
 

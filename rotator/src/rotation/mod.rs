@@ -46,10 +46,22 @@
 //! # }
 //! ```
 
+pub mod audit_log;
+pub mod backup;
+pub mod cluster_phases;
+pub mod etcd_lock;
+pub mod execute;
+pub mod external_ca;
 mod hook;
 pub mod pending;
+pub mod phases;
+pub mod plan;
+pub mod policy;
+pub mod restart;
 mod rollback;
+pub mod secret_sink;
 mod secrets;
+pub mod targets;
 mod verification;
 
 use std::ffi::OsStr;
@@ -66,13 +78,12 @@ pub use rollback::{AfterWrite, Changes, FromBackup, RestoreFiles, Restored, Undo
 pub use secrets::{SecretSynced, SecretsSync};
 pub use verification::Verification;
 
-use crate::backup;
 use crate::error::{Error, Result};
-use crate::etcd_lock::{EtcdLock, EtcdLockConfig};
-use crate::execute::{self, ExecuteOptions, Outcome};
-use crate::plan::{self, Plan, PlanOptions};
-use crate::secret_sink::RotationConfig;
-use crate::targets::{self, Cas};
+use etcd_lock::{EtcdLock, EtcdLockConfig};
+use execute::{ExecuteOptions, Outcome};
+use plan::{Plan, PlanOptions};
+use secret_sink::RotationConfig;
+use targets::Cas;
 
 /// A lock in etcd shared by the control-plane nodes of a cluster, so that they rotate one at a
 /// time.

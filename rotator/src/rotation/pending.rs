@@ -25,9 +25,9 @@ use serde::{Deserialize, Serialize};
 use super::hook::{Hook, ProcessGroup};
 use super::rollback::{Changes, FromBackup, Undone};
 use super::verification::Verification;
-use crate::audit::{self, Record};
-use crate::backup::Backup;
 use crate::error::{Error, Result};
+use crate::rotation::audit_log::{self, Record};
+use crate::rotation::backup::Backup;
 use crate::verify::TargetKind;
 
 /// The record's file name in the state dir.
@@ -184,7 +184,7 @@ pub fn resume(cert_dir: &Path) -> Result<Option<Resumed>> {
             let mut undone = changes.roll_back();
             if undone.is_complete()
                 && let Some(log) = &pending.audit_log
-                && let Err(e) = audit::append(log, &pending.restore_records)
+                && let Err(e) = audit_log::append(log, &pending.restore_records)
             {
                 undone.failures.push(e);
             }

@@ -5,10 +5,10 @@
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 
-use crate::audit;
-use crate::backup::Backup;
 use crate::error::{Error, Result};
-use crate::execute::{self, Renewed};
+use crate::rotation::audit_log;
+use crate::rotation::backup::Backup;
+use crate::rotation::execute::{self, Renewed};
 use crate::rotation::secrets::SecretsSync;
 use crate::rotation::{Hook, Verification};
 use crate::verify::Target;
@@ -117,7 +117,7 @@ impl Changes<'_> {
                 undone.restored = restored.files;
                 undone.notes.push(restored.note);
                 if let Some(log) = self.audit_log
-                    && let Err(e) = audit::append(log, &execute::records(self.renewed, "restore"))
+                    && let Err(e) = audit_log::append(log, &execute::records(self.renewed, "restore"))
                 {
                     undone.failures.push(e);
                 }

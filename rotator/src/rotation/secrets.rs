@@ -5,9 +5,9 @@ use std::path::Path;
 use std::time::Duration;
 
 use crate::error::Result;
-use crate::execute::Outcome;
-use crate::secret_sink::{self, Desired, RotationConfig, SecretTarget, Synced};
-use crate::targets::{Cas, Discovery};
+use crate::rotation::execute::Outcome;
+use crate::rotation::secret_sink::{self, Desired, RotationConfig, SecretTarget, Synced};
+use crate::rotation::targets::{Cas, Discovery};
 
 /// How long connecting to the API and each of its answers may take.
 const API_TIMEOUT: Duration = Duration::from_secs(15);
@@ -51,7 +51,7 @@ impl std::fmt::Debug for SecretsSync {
 
 impl SecretsSync {
     /// A client for the configuration's `kubeconfig` and `context` (or as
-    /// [`crate::secrets::client`] finds one). Blocking: call it from synchronous code.
+    /// [`crate::inventory::secrets::client`] finds one). Blocking: call it from synchronous code.
     pub fn connect(config: &RotationConfig, dry_run: bool) -> Result<Self> {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()

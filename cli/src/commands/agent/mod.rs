@@ -16,10 +16,11 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use clap::Args;
+use kubepki_rotator::check::prometheus;
 use kubepki_rotator::check::{self, Policy};
 use kubepki_rotator::inventory::{InventoryBuilder, SourcePath, Sources};
+use kubepki_rotator::rotation::restart;
 use kubepki_rotator::rotation::{RotateReport, RotateRequest};
-use kubepki_rotator::{prometheus, restart};
 use serde_json::json;
 use time::OffsetDateTime;
 use tokio::sync::{Notify, watch as signal_watch};

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use anyhow::Result;
-use kubepki_rotator::prometheus::escape_label_value;
+use kubepki_rotator::check::prometheus::escape_label_value;
 use serde_json::json;
 use time::OffsetDateTime;
 

@@ -138,7 +138,7 @@ impl ExpirationInfo {
                 _ => t.push_str(&format!("!MISSING! {}\t\t\t\n", c.name)),
             }
         }
-        crate::tabwriter::layout(&t, 10, 3)
+        crate::text::tabwriter::layout(&t, 10, 3)
     }
 
     fn wire(&self) -> Wire<'_> {

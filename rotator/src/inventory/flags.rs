@@ -26,7 +26,7 @@ impl Flags {
     /// arguments) are ignored.
     ///
     /// ```
-    /// use kubepki_rotator::hardening::flags::Flags;
+    /// use kubepki_rotator::inventory::flags::Flags;
     ///
     /// let f = Flags::parse(["etcd", "--client-cert-auth=true", "--data-dir", "/var/lib/etcd", "--peer-client-cert-auth"]);
     /// assert_eq!(f.get("data-dir"), Some("/var/lib/etcd"));

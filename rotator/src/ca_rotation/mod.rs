@@ -24,15 +24,15 @@ use kubepki_pki::{CaKind, Certificate, CertificateAuthority, KeyAlgorithm, Kubec
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use crate::backup::{self, Backup};
 use crate::error::{Error, Result};
-use crate::execute::{self, ExecuteOptions, Outcome};
-use crate::phases::{self, STATE_FILE, now_rfc3339};
-use crate::plan::{self, Desired, PlanOptions};
-use crate::policy::Policy;
-use crate::targets::{self, Cas};
+use crate::rotation::backup::{self, Backup};
+use crate::rotation::execute::{self, ExecuteOptions, Outcome};
+use crate::rotation::phases::{self, STATE_FILE, now_rfc3339};
+use crate::rotation::plan::{self, Desired, PlanOptions};
+use crate::rotation::policy::Policy;
+use crate::rotation::targets::{self, Cas};
 
-pub use crate::phases::{Phase, PhaseRecord};
+pub use crate::rotation::phases::{Phase, PhaseRecord};
 
 /// The recorded state of one CA's rotation.
 #[derive(Clone, Debug, Deserialize, Eq, PartialEq, Serialize)]
@@ -98,7 +98,7 @@ fn phase_error(ca: CaKind, reason: String) -> Error {
 }
 
 /// What reads a CA's bundle beyond this node's components (whose restarts
-/// [`crate::restart::restarts`] derives from the files a phase wrote): other nodes, pods,
+/// [`crate::rotation::restart::restarts`] derives from the files a phase wrote): other nodes, pods,
 /// aggregated API servers.
 pub fn trust_points(ca: CaKind) -> Vec<String> {
     match ca {

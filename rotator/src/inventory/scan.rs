@@ -25,7 +25,7 @@ use kubepki_pki::fsio::MAX_PEM_FILE;
 use rayon::prelude::*;
 use rustix::fs::{AtFlags, FileType, Mode, OFlags, RawDir};
 
-use crate::discover::{items_from, parse_certificates};
+use crate::inventory::discover::{items_from, parse_certificates};
 use crate::inventory::{Found, InputError, Item, Location};
 
 /// A file to parse: its path, where in the path its name in the inventory starts (the path

@@ -13,7 +13,7 @@
 //!
 //! A node moves to a phase only when every node known to the rotation has completed the
 //! previous one ([`Registry::behind`]). Etcd's own access control is the cert dir's
-//! `apiserver-etcd-client` certificate, as for the rotation lock ([`crate::etcd_lock`]).
+//! `apiserver-etcd-client` certificate, as for the rotation lock ([`crate::rotation::etcd_lock`]).
 
 use std::path::Path;
 use std::time::Duration;

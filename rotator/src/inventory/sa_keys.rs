@@ -8,7 +8,7 @@
 //! pure: [`SaKeys::judge`] takes the time and the policy.
 //!
 //! ```
-//! use kubepki_rotator::sa_keys::SaKeys;
+//! use kubepki_rotator::inventory::sa_keys::SaKeys;
 //!
 //! let dir = tempfile::tempdir().unwrap();
 //! // No sa.key and no sa.pub (a worker node): nothing to report.
@@ -26,8 +26,8 @@ use time::{Duration, OffsetDateTime};
 use zeroize::Zeroizing;
 
 use crate::check::{FindingView, Status, rfc3339};
-use crate::discover::error_chain;
 use crate::inventory::Severity;
+use crate::inventory::discover::error_chain;
 
 /// Where a key's creation time comes from.
 #[derive(Clone, Copy, Debug, Eq, PartialEq)]
@@ -56,7 +56,8 @@ impl AgeSource {
 /// modification time. Reads only.
 pub fn sa_key_created_at(cert_dir: &Path, kid: Option<&str>) -> Option<(OffsetDateTime, AgeSource)> {
     let dir = crate::sa_rotation::state_dir(cert_dir);
-    let state = crate::phases::read_state::<crate::sa_rotation::State>(&dir, "service-account key rotation state");
+    let state =
+        crate::rotation::phases::read_state::<crate::sa_rotation::State>(&dir, "service-account key rotation state");
     let reissued = match (kid, state) {
         (Some(kid), Ok(Some(state))) if state.new_key_id == kid => state.reissued_at(),
         _ => None,

@@ -18,7 +18,7 @@ use rustls::client::danger::ServerCertVerifier;
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 
-use crate::discover::{items_from, read_file};
+use crate::inventory::discover::{items_from, read_file};
 use crate::inventory::{Finding, Found, InputError, Location};
 use crate::verify::probe;
 

@@ -15,10 +15,10 @@ use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, ListParams};
 use kube::config::KubeConfigOptions;
 
-use crate::discover::{error_chain, items_from, key_finding, parse_certificates};
 use crate::error::{Error, Result};
+use crate::inventory::discover::{error_chain, items_from, key_finding, parse_certificates};
+use crate::inventory::scan::contains;
 use crate::inventory::{Found, InputError, Location};
-use crate::scan::contains;
 
 /// A Secret named as `NAMESPACE/NAME`.
 #[derive(Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]

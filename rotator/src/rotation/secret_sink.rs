@@ -25,7 +25,7 @@ use serde_json::Value;
 use zeroize::Zeroizing;
 
 use crate::error::{Error, Result};
-use crate::secrets::SecretRef;
+use crate::inventory::secrets::SecretRef;
 
 /// The API group and version of kubepki's own configuration documents.
 pub const API_VERSION: &str = "kubepki.io/v1alpha1";
@@ -180,7 +180,10 @@ pub struct Synced {
 }
 
 fn api_err(secret: &SecretRef, what: &str, e: &kube::Error) -> Error {
-    Error::SecretSync { secret: secret.to_string(), reason: format!("{what}: {}", crate::secrets::api_error(e)) }
+    Error::SecretSync {
+        secret: secret.to_string(),
+        reason: format!("{what}: {}", crate::inventory::secrets::api_error(e)),
+    }
 }
 
 fn desired_data(d: &Desired<'_>) -> BTreeMap<String, ByteString> {
@@ -286,10 +289,10 @@ pub async fn undo(client: &kube::Client, synced: &[Synced]) -> Vec<Error> {
 }
 
 /// A client from an explicit kubeconfig file (and context), or else as
-/// [`crate::secrets::client`] finds one.
+/// [`crate::inventory::secrets::client`] finds one.
 pub async fn client_for(kubeconfig: Option<&Path>, context: Option<&str>, timeout: Duration) -> Result<kube::Client> {
     let Some(path) = kubeconfig else {
-        return crate::secrets::client(context, timeout).await;
+        return crate::inventory::secrets::client(context, timeout).await;
     };
     let failed = |source: Box<dyn std::error::Error + Send + Sync>| Error::KubeClient {
         context: context.map(str::to_owned),

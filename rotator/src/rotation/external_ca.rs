@@ -31,10 +31,10 @@ use rayon::prelude::*;
 use time::OffsetDateTime;
 use zeroize::Zeroizing;
 
-use crate::audit::{self, CertRef, Record};
-use crate::backup::Backup;
 use crate::error::{Error, Result};
-use crate::plan::{self, Desired};
+use crate::rotation::audit_log::{self, CertRef, Record};
+use crate::rotation::backup::Backup;
+use crate::rotation::plan::{self, Desired};
 
 /// Mode of a CSR file: 0600, as current kubeadm's `pkiutil.WriteCSR` writes it (older releases
 /// wrote 0644; a CSR holds no secret, but kubeadm's mode is what scanners of its layout expect).
@@ -591,7 +591,7 @@ pub struct InstallReport {
 #[derive(Clone, Debug)]
 pub struct InstallOptions {
     /// The directory the backup of the files replaced goes under, as
-    /// [`backup::parent_dir`](crate::backup::parent_dir) gives it: this run's backup is a new
+    /// [`backup::parent_dir`](crate::rotation::backup::parent_dir) gives it: this run's backup is a new
     /// `kubepki-backup-<UTC time>` there, made only when something is installed.
     pub backup_parent: PathBuf,
     /// Where to append audit records, if anywhere.
@@ -710,11 +710,11 @@ pub fn install(pki: &PkiDir, kubeconfig_dir: &Path, from: &Path, options: &Insta
         None
     } else {
         let files: Vec<&Path> = touched.iter().map(PathBuf::as_path).collect();
-        Some(Backup::create(&crate::backup::run_dir(&options.backup_parent, options.now)?, &files)?)
+        Some(Backup::create(&crate::rotation::backup::run_dir(&options.backup_parent, options.now)?, &files)?)
     };
     let written = tx.commit()?;
     if let Some(log) = &options.audit_log {
-        audit::append(log, &records(&installed, from))?;
+        audit_log::append(log, &records(&installed, from))?;
     }
     Ok(InstallReport { installed, backup, written, warnings })
 }
@@ -901,7 +901,7 @@ fn records(installed: &[Installed], from: &Path) -> Vec<Record> {
         .unwrap_or(now)
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default();
-    let (host, user) = (audit::host(), audit::user());
+    let (host, user) = (audit_log::host(), audit_log::user());
     installed
         .iter()
         .map(|i| Record {

@@ -12,7 +12,7 @@ use kubepki_pki::profile::{KubeconfigKind, LEAVES};
 use kubepki_pki::{CaKind, Certificate, Kubeconfig, PkiDir, PrivateKey};
 use zeroize::Zeroizing;
 
-use crate::hardening::resolve_under;
+use crate::inventory::resolve_under;
 use crate::inventory::{
     CaState, Finding, Found, InputError, InventoryBuilder, Item, ItemState, Location, SourcePath, Sources, Stored,
 };
@@ -74,7 +74,7 @@ pub(crate) fn local(sources: &Sources, builder: &mut InventoryBuilder) {
     if let Some(dir) = &sources.kubelet_pki_dir {
         kubelet(dir, root, &mut found);
     }
-    found.extend(crate::scan::files(&sources.files));
+    found.extend(crate::inventory::scan::files(&sources.files));
     builder.add(found);
 }
 
@@ -363,9 +363,10 @@ fn cert_dir(source: &SourcePath, builder: &mut InventoryBuilder) -> bool {
         judge_key(&mut items, key, &key_path, true, &mut found);
         found.items.extend(items);
     }
-    let service_account = crate::sa_keys::SaKeys::read(&source.path);
+    let service_account = crate::inventory::sa_keys::SaKeys::read(&source.path);
     // sa.key this user may not read is one more key not checked (sa.pub, 0600 too, is no key).
-    let sa_key_not_read = service_account.as_ref().filter(|sa| sa.signing == crate::sa_keys::SigningKey::NotReadable);
+    let sa_key_not_read =
+        service_account.as_ref().filter(|sa| sa.signing == crate::inventory::sa_keys::SigningKey::NotReadable);
     found.keys_not_read.extend(sa_key_not_read.map(|sa| sa.key_path.clone()));
     builder.inventory_mut().service_account = service_account;
     // A journal under a held lock is a write in progress, which its writer completes. (An

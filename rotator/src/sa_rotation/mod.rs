@@ -1,5 +1,5 @@
 //! Phased rotation of the service-account signing key (`sa.key`, `sa.pub`) with an overlap:
-//! prepare → trust → reissue → retire, on the phase machinery of [`crate::phases`].
+//! prepare → trust → reissue → retire, on the phase machinery of [`crate::rotation::phases`].
 //!
 //! | phase | `sa.key` (signs) | `sa.pub` (verifies) |
 //! | --- | --- | --- |
@@ -24,10 +24,10 @@ use kubepki_pki::{KeyAlgorithm, PkiDir, PrivateKey};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use crate::backup::{self, Backup};
 use crate::error::{Error, Result};
-use crate::hardening::flags::Flags;
-use crate::phases::{self, Phase, PhaseRecord, now_rfc3339};
+use crate::inventory::flags::Flags;
+use crate::rotation::backup::{self, Backup};
+use crate::rotation::phases::{self, Phase, PhaseRecord, now_rfc3339};
 
 /// `ExpirationExtensionSeconds` of kube-apiserver (`pkg/serviceaccount/claims.go`): how long a
 /// pod-bound token requested for [`WARN_ONLY_BOUND_TOKEN_EXPIRATION_SECONDS`] is really valid
@@ -119,7 +119,7 @@ impl TokenLifetime {
         let text = String::from_utf8_lossy(&bytes);
         let doc: serde_json::Value =
             serde_saphyr::from_str(&text).map_err(|e| invalid(format!("not valid YAML: {e}")))?;
-        let flags = crate::hardening::manifests::flags_of(&doc, "kube-apiserver").map_err(invalid)?;
+        let flags = crate::inventory::manifests::flags_of(&doc, "kube-apiserver").map_err(invalid)?;
         Self::of_apiserver(Some(&flags), &path.display().to_string()).map_err(invalid)
     }
 }
@@ -616,15 +616,14 @@ pub fn legacy_token_secrets(kubeconfig: &Path, timeout: Duration) -> std::result
 
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
     runtime.block_on(async {
-        let client = crate::secret_sink::client_for(Some(kubeconfig), None, timeout)
+        let client = crate::rotation::secret_sink::client_for(Some(kubeconfig), None, timeout)
             .await
-            .map_err(|e| crate::discover::error_chain(&e))?;
+            .map_err(|e| crate::inventory::discover::error_chain(&e))?;
         let api: Api<Secret> = Api::all(client);
         let params = ListParams::default().fields(&format!("type={LEGACY_TOKEN_TYPE}"));
-        let list = api
-            .list(&params)
-            .await
-            .map_err(|e| format!("listing Secrets with {}: {}", kubeconfig.display(), crate::secrets::api_error(&e)))?;
+        let list = api.list(&params).await.map_err(|e| {
+            format!("listing Secrets with {}: {}", kubeconfig.display(), crate::inventory::secrets::api_error(&e))
+        })?;
         // The field selector is the server's; the type is checked here too.
         Ok(list
             .items

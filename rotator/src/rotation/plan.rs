@@ -15,8 +15,8 @@ use kubepki_pki::{AltNames, CaKind, Certificate, ClusterConfig, KeyAlgorithm, Li
 use time::OffsetDateTime;
 
 use crate::error::{Error, Result};
-use crate::policy::Policy;
-use crate::targets::{Cas, Discovery, External, Location, Problem, Skipped, Unusable};
+use crate::rotation::policy::Policy;
+use crate::rotation::targets::{Cas, Discovery, External, Location, Problem, Skipped, Unusable};
 
 /// Why a certificate is renewed.
 #[derive(Clone, Debug, Eq, PartialEq)]

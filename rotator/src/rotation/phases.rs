@@ -9,8 +9,8 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use crate::backup::Backup;
 use crate::error::{Error, Result};
+use crate::rotation::backup::Backup;
 
 /// Where a phased rotation stands.
 #[derive(Clone, Copy, Debug, Deserialize, Eq, Ord, PartialEq, PartialOrd, Serialize)]

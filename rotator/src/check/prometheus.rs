@@ -110,7 +110,7 @@ pub fn render(report: &Report<'_>) -> String {
 /// none kube-apiserver would use), whether sa.key is one of them, and sa.key's age. A file this
 /// user may not read has no sample.
 fn service_account(out: &mut String, report: &Report<'_>, family: impl Fn(&mut String, &str, &str)) {
-    use crate::sa_keys::TrustedKeys;
+    use crate::inventory::sa_keys::TrustedKeys;
     let judged = report.service_account();
     let keys = judged.as_ref().map(|j| j.keys);
     let path = |p: &std::path::Path| escape_label_value(&p.to_string_lossy());
@@ -126,7 +126,7 @@ fn service_account(out: &mut String, report: &Report<'_>, family: impl Fn(&mut S
         }
     }
     let signing = keys.and_then(|k| Some((k, k.signing_key()?)));
-    let labels = |(keys, key): (&crate::sa_keys::SaKeys, &kubepki_pki::sa::PublicKey)| {
+    let labels = |(keys, key): (&crate::inventory::sa_keys::SaKeys, &kubepki_pki::sa::PublicKey)| {
         format!("path=\"{}\",kid=\"{}\",algorithm=\"{}\"", path(&keys.key_path), key.key_id(), key.algorithm())
     };
     family(

@@ -10,11 +10,11 @@ use rayon::prelude::*;
 use time::OffsetDateTime;
 use zeroize::Zeroizing;
 
-use crate::audit::{self, CertRef, Record};
-use crate::backup::Backup;
 use crate::error::{Error, Result};
-use crate::plan::{Plan, Renewal};
-use crate::targets::{Cas, Discovery, Location};
+use crate::rotation::audit_log::{self, CertRef, Record};
+use crate::rotation::backup::Backup;
+use crate::rotation::plan::{Plan, Renewal};
+use crate::rotation::targets::{Cas, Discovery, Location};
 
 /// One renewed certificate.
 #[derive(Debug)]
@@ -119,7 +119,7 @@ pub fn execute(
     let backup = Backup::create(&options.backup_dir, &files)?;
     let written = tx.commit()?;
     if let Some(log) = &options.audit_log {
-        audit::append(log, &records(&renewed, "renew"))?;
+        audit_log::append(log, &records(&renewed, "renew"))?;
     }
     Ok(Outcome { renewed, backup: Some(backup), written })
 }
@@ -190,7 +190,7 @@ fn absolute(path: &Path) -> PathBuf {
 pub fn records(renewed: &[Renewed], action: &str) -> Vec<Record> {
     let time = OffsetDateTime::now_utc().replace_nanosecond(0).unwrap_or(OffsetDateTime::now_utc());
     let time = time.format(&time::format_description::well_known::Rfc3339).unwrap_or_default();
-    let (host, user) = (audit::host(), audit::user());
+    let (host, user) = (audit_log::host(), audit_log::user());
     renewed
         .iter()
         .map(|r| {

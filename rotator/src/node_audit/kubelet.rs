@@ -5,8 +5,8 @@ use std::path::PathBuf;
 
 use serde_json::Value;
 
-use super::flags::{Flags, parse_bool};
 use super::{Advice, CheckResult, Component, Status};
+use crate::inventory::flags::{Flags, parse_bool};
 
 /// A setting's value and where it came from, for messages.
 #[derive(Clone, Debug, Eq, PartialEq)]

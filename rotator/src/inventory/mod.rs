@@ -4,7 +4,7 @@
 //! Building an inventory has two steps, in this order (the types enforce it):
 //!
 //! 1. **Discovery** reads the sources — [`InventoryBuilder::discover`] the local ones (cert
-//!    dir, kubeconfigs, kubelet PKI, files), [`crate::secrets`] and [`crate::endpoint`] the
+//!    dir, kubeconfigs, kubelet PKI, files), [`crate::inventory::secrets`] and [`crate::inventory::endpoint`] the
 //!    network ones ([`InventoryBuilder::add`]). It parses every certificate once, checks keys
 //!    against certificates, and records what could not be read as [`InputError`]s or as
 //!    invalid items. Nothing is ever written.
@@ -23,6 +23,19 @@
 //! let inventory = InventoryBuilder::discover(&sources).finish();
 //! assert!(inventory.items.is_empty() && inventory.errors.is_empty());
 //! ```
+
+pub(crate) mod discover;
+#[cfg(feature = "live")]
+pub mod endpoint;
+pub mod flags;
+pub mod manifests;
+mod root;
+pub mod sa_keys;
+pub mod scan;
+#[cfg(feature = "live")]
+pub mod secrets;
+
+pub use root::resolve_under;
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -618,7 +631,7 @@ pub struct Inventory {
     /// The cert dir's CAs that were found and read.
     pub cas: Vec<CaState>,
     /// The cert dir's service-account key pair (`sa.key`, `sa.pub`), if either exists.
-    pub service_account: Option<crate::sa_keys::SaKeys>,
+    pub service_account: Option<sa_keys::SaKeys>,
     /// CAs whose certificate file exists but could not be read: their leaves are not judged.
     unreadable_cas: BTreeSet<CaKind>,
 }
@@ -680,7 +693,7 @@ impl InventoryBuilder {
     /// named files. Reads only; never writes, never locks.
     pub fn discover(sources: &Sources) -> Self {
         let mut builder = Self::new();
-        crate::discover::local(sources, &mut builder);
+        discover::local(sources, &mut builder);
         builder
     }
 

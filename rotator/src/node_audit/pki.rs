@@ -10,8 +10,8 @@ use time::{Duration, OffsetDateTime};
 
 use super::{Advice, CheckResult, Component, LifetimePolicy, Status};
 use crate::check::rfc3339;
-use crate::plan::original_lifetime;
-use crate::sa_keys::{AgeSource, SaFile};
+use crate::inventory::sa_keys::{AgeSource, SaFile};
+use crate::rotation::plan::original_lifetime;
 
 /// A file holding a private key.
 #[derive(Clone, Debug, Eq, PartialEq)]
@@ -66,7 +66,7 @@ pub struct SaFacts {
     pub signing_key: SaFile<PublicKey>,
     /// Every `--service-account-key-file` (the flag may repeat), with its keys.
     pub key_files: Vec<(PathBuf, SaFile<PublicKeySet>)>,
-    /// When the signing key was made ([`crate::sa_keys::sa_key_created_at`]).
+    /// When the signing key was made ([`crate::inventory::sa_keys::sa_key_created_at`]).
     pub created_at: Option<(OffsetDateTime, AgeSource)>,
 }
 

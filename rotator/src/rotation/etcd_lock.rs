@@ -155,7 +155,7 @@ impl EtcdLock {
                     // names the holder.
                     let holder = format!(
                         "{} (pid {}) since {}",
-                        crate::audit::host(),
+                        crate::rotation::audit_log::host(),
                         std::process::id(),
                         time::OffsetDateTime::now_utc()
                             .replace_nanosecond(0)

@@ -1,91 +1,32 @@
 //! Reading a node's files under an audit root. Symbolic links are resolved inside the root, as
 //! if chrooted there; nothing is written.
 
-use std::collections::{BTreeSet, VecDeque};
-use std::ffi::OsString;
+use std::collections::BTreeSet;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Component as PathComponent, Path, PathBuf};
+use std::path::{Path, PathBuf};
 
 use kubepki_pki::fsio::{self, MAX_CONFIG_FILE, MAX_PEM_FILE};
 use kubepki_pki::kubeconfig::PemSource;
 use kubepki_pki::{CaKind, Certificate, Kubeconfig};
 use serde_json::Value;
 
-use super::flags::{Flags, env_file, split_words};
 use super::kubelet::{self, KubeletFacts, ServingCert};
-use super::manifests::{self, EtcdCaFacts, Manifest};
+use super::manifests::{self, EtcdCaFacts};
 use super::pki::{self, CertFile, KeyFile, PkiFacts, SaFacts};
 use super::{AuditOptions, Report, display_path};
-use crate::discover::error_chain;
 use crate::inventory::InputError;
-use crate::sa_keys::SaFile;
+use crate::inventory::discover::error_chain;
+use crate::inventory::flags::{Flags, env_file, split_words};
+use crate::inventory::manifests::{Manifest, flags_of};
+use crate::inventory::resolve_under;
+use crate::inventory::sa_keys::SaFile;
 
 use kubepki_pki::paths::{CERT_DIR, KUBECONFIG_DIR, KUBELET_CONFIG, KUBELET_PKI_DIR, MANIFESTS_DIR};
+
 /// Where the kubelet's flags come from, in the order its systemd unit reads them (later wins).
 const KUBELET_FLAG_FILES: [&str; 3] =
     ["/var/lib/kubelet/kubeadm-flags.env", "/etc/default/kubelet", "/etc/sysconfig/kubelet"];
-const MAX_LINKS: usize = 40;
-
-/// The file `node_path` names on the node whose filesystem is at `root`: every symbolic link on
-/// the way is followed inside `root` (an absolute target starts again at `root`, `..` never
-/// leaves it), as if the process were chrooted there. A component that does not exist ends the
-/// resolution (the rest is joined as is).
-///
-/// ```
-/// use kubepki_rotator::hardening::resolve_under;
-///
-/// let root = tempfile::tempdir().unwrap();
-/// std::fs::create_dir_all(root.path().join("var/lib/kubelet/pki")).unwrap();
-/// std::fs::write(root.path().join("var/lib/kubelet/pki/kubelet-client-2024.pem"), "").unwrap();
-/// std::os::unix::fs::symlink(
-///     "/var/lib/kubelet/pki/kubelet-client-2024.pem",
-///     root.path().join("var/lib/kubelet/pki/kubelet-client-current.pem"),
-/// )
-/// .unwrap();
-/// let resolved = resolve_under(root.path(), "/var/lib/kubelet/pki/kubelet-client-current.pem".as_ref());
-/// assert_eq!(resolved, root.path().join("var/lib/kubelet/pki/kubelet-client-2024.pem"));
-/// ```
-pub fn resolve_under(root: &Path, node_path: &Path) -> PathBuf {
-    let mut pending: VecDeque<OsString> = parts(node_path);
-    let mut resolved = PathBuf::new();
-    let mut links = 0;
-    while let Some(part) = pending.pop_front() {
-        if part == ".." {
-            resolved.pop();
-            continue;
-        }
-        let candidate = resolved.join(&part);
-        let real = root.join(&candidate);
-        let is_link = fs::symlink_metadata(&real).is_ok_and(|m| m.file_type().is_symlink());
-        if !is_link || links >= MAX_LINKS {
-            resolved = candidate;
-            continue;
-        }
-        links += 1;
-        let Ok(target) = fs::read_link(&real) else {
-            resolved = candidate;
-            continue;
-        };
-        if target.is_absolute() {
-            resolved = PathBuf::new();
-        }
-        let mut next = parts(&target);
-        next.extend(pending);
-        pending = next;
-    }
-    root.join(resolved)
-}
-
-fn parts(path: &Path) -> VecDeque<OsString> {
-    path.components()
-        .filter_map(|c| match c {
-            PathComponent::Normal(s) => Some(s.to_owned()),
-            PathComponent::ParentDir => Some("..".into()),
-            _ => None,
-        })
-        .collect()
-}
 
 /// A node's filesystem under a root.
 struct NodeFs<'a> {
@@ -203,7 +144,7 @@ pub(super) fn audit(options: &AuditOptions) -> Report {
     let manifest = |node: &mut NodeFs<'_>, file: &str, container: &str| -> Option<Manifest> {
         let path = manifests_dir.join(file);
         let doc = node.read_yaml(&path, "manifest")?;
-        match manifests::flags_of(&doc, container) {
+        match flags_of(&doc, container) {
             Ok(flags) => Some(Manifest { path: node.shown(&path), flags }),
             Err(why) => {
                 node.error(&path, why);
@@ -409,7 +350,7 @@ fn sa_facts(node: &mut NodeFs<'_>, apiserver: Option<&Manifest>, cert_dir: &Path
                 SaFile::Read(key) => Some(key.key_id()),
                 _ => None,
             };
-            crate::sa_keys::sa_key_created_at(&node.real(dir), kid.as_deref())
+            crate::inventory::sa_keys::sa_key_created_at(&node.real(dir), kid.as_deref())
         });
     Some(SaFacts {
         manifest: apiserver.map(|m| m.path.clone()),

@@ -14,6 +14,9 @@
 //! assert!(report.errors()[0].message.starts_with("no certificates found in"));
 //! ```
 
+pub mod kubeadm;
+pub mod prometheus;
+
 use std::fmt;
 use std::str::FromStr;
 
@@ -25,9 +28,9 @@ use serde::ser::{SerializeMap, SerializeSeq};
 use time::{Duration, OffsetDateTime, UtcOffset};
 
 use crate::error::{Error, Result};
+use crate::inventory::sa_keys::SaJudgement;
+use crate::inventory::scan::{Chunk, FileScan};
 use crate::inventory::{InputError, Inventory, Item, ItemState, Location, Severity, SourceKind, Stored};
-use crate::sa_keys::SaJudgement;
-use crate::scan::{Chunk, FileScan};
 
 /// When a certificate is due: a time before NotAfter, or a share of its lifetime used.
 #[derive(Clone, Copy, Debug, PartialEq)]

@@ -13,16 +13,15 @@
 //!    to and the fix.
 //!
 //! ```
-//! use kubepki_rotator::hardening::{self, AuditOptions};
+//! use kubepki_rotator::node_audit::{self, AuditOptions};
 //!
 //! let root = tempfile::tempdir().unwrap();
-//! let report = hardening::audit(&AuditOptions::new(root.path()));
+//! let report = node_audit::audit(&AuditOptions::new(root.path()));
 //! // An empty directory holds no node configuration: that is an unreadable input (exit 3).
 //! assert_eq!(report.verdict().exit_code(), 3);
 //! ```
 
 pub mod advice;
-pub mod flags;
 pub mod kubelet;
 pub mod manifests;
 mod node;
@@ -35,7 +34,6 @@ use kubepki_pki::Lifetime;
 use serde_json::{Value, json};
 
 pub use self::advice::Advice;
-pub use self::node::resolve_under;
 use crate::check::Verdict;
 use crate::inventory::InputError;
 

@@ -16,7 +16,7 @@
 //! the kubelet (the reasons are in `docs/rotation.md`, "What to restart").
 //!
 //! ```
-//! use kubepki_rotator::restart::{self, Node};
+//! use kubepki_rotator::rotation::restart::{self, Node};
 //!
 //! let dir = tempfile::tempdir().unwrap();
 //! let (kubeconfig_dir, cert_dir) = (dir.path().to_owned(), dir.path().join("pki"));
@@ -34,8 +34,8 @@ use kubepki_pki::fsio::{self, MAX_CONFIG_FILE};
 use kubepki_pki::kubeconfig::PemSource;
 use serde_json::{Value, json};
 
-use crate::hardening::flags::Flags;
-use crate::hardening::manifests::flags_of;
+use crate::inventory::flags::Flags;
+use crate::inventory::manifests::flags_of;
 
 /// How long the kubelet takes to notice a static pod manifest came or went: its
 /// `fileCheckFrequency`, 20 s by default.
@@ -131,7 +131,7 @@ impl Node {
         if let Some(root) = self.root.as_ref().filter(|r| *r != Path::new("/"))
             && node_path.is_absolute()
         {
-            out.push(crate::hardening::resolve_under(root, node_path));
+            out.push(crate::inventory::resolve_under(root, node_path));
         }
         out
     }
@@ -454,7 +454,7 @@ fn path_flags(flags: &Flags) -> Vec<(String, PathBuf)> {
 /// from its configuration file `clientCAFile`, `tlsCertFile`, `tlsPrivateKeyFile`.
 fn kubelet_flags(node: &Node) -> Option<Result<Vec<(String, PathBuf)>, String>> {
     let root = node.root.as_ref()?;
-    let config = crate::hardening::resolve_under(root, Path::new(kubepki_pki::paths::KUBELET_CONFIG));
+    let config = crate::inventory::resolve_under(root, Path::new(kubepki_pki::paths::KUBELET_CONFIG));
     let text = match fsio::read_optional(&config, MAX_CONFIG_FILE, "kubelet configuration") {
         Ok(None) => return None,
         Ok(Some(bytes)) => String::from_utf8_lossy(&bytes).into_owned(),

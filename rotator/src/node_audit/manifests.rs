@@ -1,62 +1,9 @@
 //! The static pod manifests of `/etc/kubernetes/manifests`: the flags kubeadm gives
 //! kube-apiserver and etcd (and the controller manager and scheduler), judged against the advice.
+//! Reading them is the inventory's ([`crate::inventory::manifests`]).
 
-use std::path::PathBuf;
-
-use serde_json::Value;
-
-use super::flags::Flags;
 use super::{Advice, CheckResult, Component, Status};
-
-/// A static pod manifest, parsed down to its component's flags.
-#[derive(Clone, Debug)]
-pub struct Manifest {
-    /// The file read.
-    pub path: PathBuf,
-    /// The flags of the component's container (`command` then `args`).
-    pub flags: Flags,
-}
-
-/// The flags of the container named `container` in a Pod document (or of its only container),
-/// from `command` followed by `args`.
-///
-/// ```
-/// use kubepki_rotator::hardening::manifests::flags_of;
-///
-/// let pod = serde_json::json!({"kind": "Pod", "spec": {"containers": [
-///     {"name": "etcd", "command": ["etcd", "--client-cert-auth=true"], "args": ["--data-dir=/var/lib/etcd"]}
-/// ]}});
-/// let flags = flags_of(&pod, "etcd").unwrap();
-/// assert_eq!(flags.get("data-dir"), Some("/var/lib/etcd"));
-/// ```
-pub fn flags_of(pod: &Value, container: &str) -> Result<Flags, String> {
-    if pod.get("kind").and_then(Value::as_str).is_some_and(|k| k != "Pod") {
-        return Err(format!("not a Pod manifest (kind {})", pod["kind"]));
-    }
-    let containers = pod
-        .pointer("/spec/containers")
-        .and_then(Value::as_array)
-        .filter(|c| !c.is_empty())
-        .ok_or("no spec.containers in the manifest")?;
-    let c = containers
-        .iter()
-        .find(|c| c.get("name").and_then(Value::as_str) == Some(container))
-        .or_else(|| (containers.len() == 1).then(|| &containers[0]))
-        .ok_or_else(|| format!("no container named {container:?} in the manifest"))?;
-    let mut words = Vec::new();
-    for field in ["command", "args"] {
-        match c.get(field) {
-            None | Some(Value::Null) => {}
-            Some(Value::Array(items)) => {
-                for item in items {
-                    words.push(item.as_str().ok_or_else(|| format!("{field} holds {item}, not a string"))?);
-                }
-            }
-            Some(other) => return Err(format!("{field} is {other}, not a list")),
-        }
-    }
-    Ok(Flags::parse(words))
-}
+use crate::inventory::manifests::Manifest;
 
 fn result(m: &Manifest, component: Component, id: &'static str, status: Status, advice: Advice) -> CheckResult {
     CheckResult::new(id, component, status, advice).file(&m.path)
@@ -386,6 +333,8 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+    use crate::inventory::flags::Flags;
+    use crate::inventory::manifests::flags_of;
 
     fn manifest(words: &[&str]) -> Manifest {
         Manifest { path: "/etc/kubernetes/manifests/x.yaml".into(), flags: Flags::parse(words.iter().copied()) }
