@@ -17,7 +17,7 @@ pub(crate) enum Format {
 
 /// RFC 3339 in UTC, second precision: `2026-11-27T10:00:00Z`.
 pub(crate) fn rfc3339(t: OffsetDateTime) -> String {
-    kubepki_rotator::check::rfc3339(t)
+    kubepki_rotator::text::rfc3339(t)
 }
 
 /// `2026-11-27 10:00 UTC`.

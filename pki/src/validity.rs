@@ -180,6 +180,15 @@ pub fn backdate_of(span: u64) -> Duration {
     if span > backdate && roundness(span - backdate) >= roundness(span) { BACKDATE } else { Duration::ZERO }
 }
 
+/// The lifetime a certificate was issued with, to the second: its span, without kubeadm's
+/// 5-minute backdate when it has one ([`backdate_of`] reads it from the span), so a 24h
+/// certificate is a 24h certificate, not 24h05m. A renewal ([`Validity::renewing`]) keeps the
+/// span and so this lifetime.
+pub fn original_lifetime(not_before: OffsetDateTime, not_after: OffsetDateTime) -> Option<Lifetime> {
+    let span = (not_after - not_before).whole_seconds().max(0) as u64;
+    Lifetime::new(Duration::from_secs(span) - backdate_of(span)).ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

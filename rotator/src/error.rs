@@ -2,8 +2,8 @@
 
 use std::path::PathBuf;
 
-use crate::inventory::discover::error_chain;
 use crate::rotation::Undone;
+use crate::text::error_chain;
 
 /// Everything that can go wrong in the rotator.
 #[non_exhaustive]

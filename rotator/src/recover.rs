@@ -61,7 +61,6 @@ use crate::error::{Error, Result};
 use crate::rotation::audit_log;
 use crate::rotation::backup::{self, Backup};
 use crate::rotation::execute::{self, Renewed};
-use crate::rotation::plan;
 use crate::rotation::policy::Policy;
 use crate::rotation::targets::{self, Cas, Location};
 use crate::rotation::{self, RotateReport, RotateRequest};
@@ -439,7 +438,7 @@ fn plan_recovery(
         };
         let lifetime = request
             .ca_lifetime
-            .or_else(|| plan::original_lifetime(ca.cert.not_before, ca.cert.not_after))
+            .or_else(|| kubepki_pki::validity::original_lifetime(ca.cert.not_before, ca.cert.not_after))
             .unwrap_or(Lifetime::DEFAULT_CA);
         let new = kubepki_pki::issue::extend_ca(&ca.cert, key, Validity::backdated(now, lifetime, request.backdate))?;
         plan.cas.push(CaExtension {
@@ -516,7 +515,8 @@ fn kubelet_client(
     }
     let due = policy.is_due(&old, now);
     let validity = due.then(|| {
-        let lifetime = plan::original_lifetime(old.not_before, old.not_after).unwrap_or(Lifetime::DEFAULT_CERT);
+        let lifetime =
+            kubepki_pki::validity::original_lifetime(old.not_before, old.not_after).unwrap_or(Lifetime::DEFAULT_CERT);
         Validity::backdated(now, lifetime, request.backdate)
     });
     Ok(Some(KubeletClient { link, old, due, validity, written: None }))
@@ -539,7 +539,8 @@ fn self_signed_serving(
     if !self_made || !policy.is_due(&old, now) {
         return None;
     }
-    let lifetime = plan::original_lifetime(old.not_before, old.not_after).unwrap_or(Lifetime::DEFAULT_CERT);
+    let lifetime =
+        kubepki_pki::validity::original_lifetime(old.not_before, old.not_after).unwrap_or(Lifetime::DEFAULT_CERT);
     Some(KubeletServing { path, old, validity: Validity::backdated(now, lifetime, request.backdate), written: None })
 }
 
@@ -826,9 +827,9 @@ fn clock_behind(
             "this node's clock ({}) is behind the newest NotBefore in the tree ({}, {}): a certificate issued now \
              may not yet be valid on the nodes that made it; fix the clock (chrony, timedatectl), or raise --backdate \
              past the difference",
-            crate::check::rfc3339(now),
+            crate::text::rfc3339(now),
             newest.0,
-            crate::check::rfc3339(newest.1)
+            crate::text::rfc3339(newest.1)
         )
     })
 }

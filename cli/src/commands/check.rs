@@ -8,15 +8,16 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
 use kubepki_rotator::Error;
-use kubepki_rotator::check::kubeadm::{ExpirationInfo, short_human_duration};
+use kubepki_rotator::check::kubeadm::ExpirationInfo;
 use kubepki_rotator::check::prometheus;
+use kubepki_rotator::check::sa_keys::SaJudgement;
 use kubepki_rotator::check::{self, Document, Entry, Policy, Report, Status, Threshold};
 use kubepki_rotator::inventory::endpoint::{self, EndpointOptions};
 use kubepki_rotator::inventory::resolve_under;
-use kubepki_rotator::inventory::sa_keys::SaJudgement;
 use kubepki_rotator::inventory::scan::FileScan;
 use kubepki_rotator::inventory::secrets::{self, SecretRef};
 use kubepki_rotator::inventory::{Inventory, InventoryBuilder, Item, ItemState, SourcePath, Sources};
+use kubepki_rotator::text::short_human_duration;
 use time::OffsetDateTime;
 
 use crate::output;
@@ -184,7 +185,7 @@ impl CheckArgs {
 
 pub(crate) fn run(args: &CheckArgs) -> Result<ExitCode> {
     let now = OffsetDateTime::now_utc();
-    let at = check::parse_time(&args.at, now).map_err(|e| crate::exit::coded(crate::exit::INPUT, e))?;
+    let at = kubepki_rotator::text::parse_time(&args.at, now).map_err(|e| crate::exit::coded(crate::exit::INPUT, e))?;
     let sa_max_age = args.sa_max_age.map(time::Duration::try_from).transpose().map_err(|_| {
         crate::exit::coded(crate::exit::INPUT, anyhow::anyhow!("--sa-max-age: too large; give a duration like 365d"))
     })?;
@@ -433,7 +434,7 @@ fn table(report: &Report<'_>, color: bool) -> String {
         } else {
             format!("; {}", output::count(report.inventory.errors.len(), "unreadable input"))
         },
-        check::rfc3339(report.at),
+        kubepki_rotator::text::rfc3339(report.at),
         report.policy.warn,
         report.policy.crit,
         report.verdict().as_str().to_uppercase(),

@@ -129,7 +129,7 @@ pub(crate) struct RotateArgs {
 /// `check --at` takes it.
 pub(crate) fn parse_at(s: &str) -> Result<OffsetDateTime, String> {
     // One grammar for --at everywhere (check, tree, rotate, agent).
-    kubepki_rotator::check::parse_time(s, OffsetDateTime::now_utc()).map_err(|e| e.to_string())
+    kubepki_rotator::text::parse_time(s, OffsetDateTime::now_utc()).map_err(|e| e.to_string())
 }
 
 /// Shows the plan on the table output as soon as it is made: before anything is written.

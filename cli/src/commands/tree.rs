@@ -89,7 +89,7 @@ impl TreeArgs {
 }
 
 pub(crate) fn run(args: &TreeArgs) -> Result<ExitCode> {
-    let at = kubepki_rotator::check::parse_time(&args.at, OffsetDateTime::now_utc())
+    let at = kubepki_rotator::text::parse_time(&args.at, OffsetDateTime::now_utc())
         .map_err(|e| crate::exit::coded(crate::exit::INPUT, e))?;
     let inventory = InventoryBuilder::discover(&args.sources()).finish();
     let tree = Tree::build(&inventory);

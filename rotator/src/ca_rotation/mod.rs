@@ -303,7 +303,7 @@ impl CaRotation {
         })?;
         let algorithm = algorithm.unwrap_or(old_key.algorithm());
         let lifetime = lifetime
-            .or_else(|| plan::original_lifetime(old.cert.not_before, old.cert.not_after))
+            .or_else(|| kubepki_pki::validity::original_lifetime(old.cert.not_before, old.cert.not_after))
             .unwrap_or(Lifetime::DEFAULT_CA);
         let staging = self.staging();
         let new = CertificateAuthority::generate(

@@ -14,8 +14,8 @@ use time::{OffsetDateTime, UtcOffset};
 use kubepki_pki::CaKind;
 use kubepki_pki::profile::{KubeconfigKind, LEAVES};
 
-use crate::check::rfc3339;
 use crate::inventory::{Inventory, Item, Location};
+use crate::text::{rfc3339, short_human_duration};
 
 /// One row: a certificate or a CA.
 #[derive(Clone, Debug, Eq, PartialEq)]
@@ -255,32 +255,6 @@ pub fn go_date(t: OffsetDateTime) -> String {
         t.hour(),
         t.minute()
     )
-}
-
-/// apimachinery's `duration.ShortHumanDuration` of whole seconds: `<invalid>` below −1 s,
-/// `0s` at −1 s, then `Ns`, `Nm`, `Nh`, `Nd` (below 365 days) and `Ny`.
-pub fn short_human_duration(seconds: i64) -> String {
-    if seconds < -1 {
-        return "<invalid>".into();
-    }
-    if seconds < 0 {
-        return "0s".into();
-    }
-    if seconds < 60 {
-        return format!("{seconds}s");
-    }
-    let minutes = seconds / 60;
-    if minutes < 60 {
-        return format!("{minutes}m");
-    }
-    let hours = seconds / 3600;
-    if hours < 24 {
-        return format!("{hours}h");
-    }
-    if hours < 24 * 365 {
-        return format!("{}d", hours / 24);
-    }
-    format!("{}y", hours / 24 / 365)
 }
 
 #[cfg(test)]

@@ -16,6 +16,7 @@ use crate::inventory::resolve_under;
 use crate::inventory::{
     CaState, Finding, Found, InputError, InventoryBuilder, Item, ItemState, Location, SourcePath, Sources, Stored,
 };
+use crate::text::error_chain;
 
 /// The kubelet's rotating client certificate and key, one file.
 pub(crate) const KUBELET_CLIENT_CURRENT: &str = "kubelet-client-current.pem";
@@ -76,21 +77,6 @@ pub(crate) fn local(sources: &Sources, builder: &mut InventoryBuilder) {
     }
     found.extend(crate::inventory::scan::files(&sources.files));
     builder.add(found);
-}
-
-/// `a: b: c` from an error and its sources.
-pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cause = e.source();
-    while let Some(c) = cause {
-        let text = c.to_string();
-        if !s.ends_with(&text) {
-            s.push_str(": ");
-            s.push_str(&text);
-        }
-        cause = c.source();
-    }
-    s
 }
 
 /// Where to read `path` on a node whose filesystem is at `root` (`check --root`): every

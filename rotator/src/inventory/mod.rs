@@ -373,7 +373,7 @@ impl fmt::Display for Finding {
                 current.display()
             ),
             Self::OutlivesCa { ca, ca_not_after } => {
-                write!(f, "expires after its CA {ca}, which expires {}", crate::check::rfc3339(*ca_not_after))
+                write!(f, "expires after its CA {ca}, which expires {}", crate::text::rfc3339(*ca_not_after))
             }
             Self::WeakKey { key } => write!(f, "weak {key} key (RSA keys need at least 2048 bits)"),
             Self::WeakSignature { algorithm } => write!(f, "weak signature algorithm {algorithm}"),

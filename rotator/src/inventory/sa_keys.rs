@@ -20,14 +20,12 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use kubepki_pki::fsio::{self, MAX_PEM_FILE};
-use kubepki_pki::sa::{PublicKey, PublicKeySet, SaKeyAlgorithm};
-use serde::Serialize;
+use kubepki_pki::sa::{PublicKey, PublicKeySet};
 use time::{Duration, OffsetDateTime};
 use zeroize::Zeroizing;
 
-use crate::check::{FindingView, Status, rfc3339};
 use crate::inventory::Severity;
-use crate::inventory::discover::error_chain;
+use crate::text::error_chain;
 
 /// Where a key's creation time comes from.
 #[derive(Clone, Copy, Debug, Eq, PartialEq)]
@@ -55,18 +53,49 @@ impl AgeSource {
 /// reissue` made this key (`kid`) `sa.key`, as its state records it, else the file's
 /// modification time. Reads only.
 pub fn sa_key_created_at(cert_dir: &Path, kid: Option<&str>) -> Option<(OffsetDateTime, AgeSource)> {
-    let dir = crate::sa_rotation::state_dir(cert_dir);
-    let state =
-        crate::rotation::phases::read_state::<crate::sa_rotation::State>(&dir, "service-account key rotation state");
-    let reissued = match (kid, state) {
-        (Some(kid), Ok(Some(state))) if state.new_key_id == kid => state.reissued_at(),
-        _ => None,
-    };
+    let reissued = kid.and_then(|kid| RecordedReissue::read(cert_dir)?.of(kid));
     if let Some(at) = reissued {
         return Some((at, AgeSource::RotationState));
     }
     let modified = std::fs::metadata(cert_dir.join("sa.key")).and_then(|m| m.modified()).ok()?;
     Some((OffsetDateTime::from(modified), AgeSource::FileModified))
+}
+
+/// Where `kubepki rotate-sa` keeps its state for `cert_dir` (`<state dir>/sa-rotation`).
+pub(crate) fn rotation_state_dir(cert_dir: &Path) -> PathBuf {
+    kubepki_pki::lock::state_dir(cert_dir).join("sa-rotation")
+}
+
+/// What the key's age needs of `kubepki rotate-sa`'s state (`sa_rotation::State`, whose JSON
+/// this reads a part of): the new key's kid and when `reissue` made it `sa.key`. Read here,
+/// below the rotation, so that reading a cert dir never depends on the code that rotates it.
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RecordedReissue {
+    new_key_id: String,
+    history: Vec<RecordedPhase>,
+}
+
+#[derive(serde::Deserialize)]
+struct RecordedPhase {
+    phase: String,
+    time: String,
+}
+
+impl RecordedReissue {
+    /// The state in `cert_dir`'s rotation directory; `None` if there is none or it cannot be
+    /// read (the file's time is the fall-back, and `rotate-sa` reports a broken state itself).
+    fn read(cert_dir: &Path) -> Option<Self> {
+        let path = rotation_state_dir(cert_dir).join("state.json");
+        let bytes = fsio::read_optional(&path, fsio::MAX_CONFIG_FILE, "service-account key rotation state").ok()??;
+        serde_json::from_slice(&bytes).ok()
+    }
+
+    /// When `reissue` made the key `kid` the signing key, if it did.
+    fn of(&self, kid: &str) -> Option<OffsetDateTime> {
+        let record = self.history.iter().rev().find(|r| r.phase == "reissued").filter(|_| self.new_key_id == kid)?;
+        OffsetDateTime::parse(&record.time, &time::format_description::well_known::Rfc3339).ok()
+    }
 }
 
 /// What was read of one of the two files.
@@ -166,10 +195,6 @@ impl SaFinding {
             _ => Severity::Critical,
         }
     }
-
-    fn view(&self) -> FindingView {
-        FindingView { code: self.code(), severity: self.severity().as_str(), message: self.to_string() }
-    }
 }
 
 impl fmt::Display for SaFinding {
@@ -206,19 +231,6 @@ impl fmt::Display for SaFinding {
             ),
         }
     }
-}
-
-/// The service-account keys judged at a point in time.
-#[derive(Clone, Debug)]
-pub struct SaJudgement<'a> {
-    /// What was judged.
-    pub keys: &'a SaKeys,
-    /// `ok`, `warning` or `critical`.
-    pub status: Status,
-    /// What is wrong.
-    pub findings: Vec<SaFinding>,
-    /// Seconds from the key's creation to the evaluation time.
-    pub age_seconds: Option<i64>,
 }
 
 impl SaKeys {
@@ -265,120 +277,6 @@ impl SaKeys {
         let public = (self.trusted == TrustedKeys::NotReadable).then(|| self.pub_path.clone());
         key.into_iter().chain(public).collect()
     }
-
-    /// Judges the keys at `at`, against `max_age` when given.
-    pub fn judge(&self, max_age: Option<Duration>, at: OffsetDateTime) -> SaJudgement<'_> {
-        let mut findings = Vec::new();
-        match &self.trusted {
-            TrustedKeys::Invalid(reason) => findings.push(SaFinding::PublicKeysInvalid { reason: reason.clone() }),
-            TrustedKeys::Missing => findings.push(SaFinding::PublicKeysMissing),
-            TrustedKeys::Read(_) | TrustedKeys::NotReadable => {}
-        }
-        match &self.signing {
-            SigningKey::Invalid(reason) => findings.push(SaFinding::SigningKeyInvalid { reason: reason.clone() }),
-            SigningKey::Missing => findings.push(SaFinding::SigningKeyMissing),
-            SigningKey::Read(key) => {
-                if let (Some(set), Some(false)) = (self.trusted_keys(), self.signing_key_trusted()) {
-                    findings.push(SaFinding::NotTrusted { kid: key.key_id(), trusted: set.keys.len() });
-                }
-                if let SaKeyAlgorithm::Rsa { bits } = key.algorithm()
-                    && bits < 2048
-                {
-                    findings.push(SaFinding::WeakKey { algorithm: key.algorithm().to_string() });
-                }
-            }
-            SigningKey::NotReadable => {}
-        }
-        let age = self.created_at.filter(|_| self.signing != SigningKey::Missing).map(|(made, _)| at - made);
-        if let (Some(age), Some(max_age)) = (age, max_age)
-            && age > max_age
-        {
-            findings.push(SaFinding::TooOld { age, max_age });
-        }
-        let status = match findings.iter().map(SaFinding::severity).max() {
-            Some(Severity::Critical) => Status::Critical,
-            Some(Severity::Warning) => Status::Warning,
-            None => Status::Ok,
-        };
-        SaJudgement { keys: self, status, findings, age_seconds: age.map(|a| a.whole_seconds()) }
-    }
-}
-
-impl<'a> SaJudgement<'a> {
-    /// The JSON view (`serviceAccountKeys` of `check -o json`; schema in `docs/check.md`).
-    pub fn view(&self) -> SaView<'a> {
-        let keys: &'a SaKeys = self.keys;
-        let signing = keys.signing_key();
-        let error = match (&keys.signing, &keys.trusted) {
-            (SigningKey::Invalid(why), _) | (_, TrustedKeys::Invalid(why)) => Some(why.as_str()),
-            _ => None,
-        };
-        SaView {
-            key_path: &keys.key_path,
-            public_key_path: &keys.pub_path,
-            status: self.status.as_str(),
-            key_id: signing.map(PublicKey::key_id),
-            algorithm: signing.map(|k| k.algorithm().to_string()),
-            bits: signing.map(|k| k.algorithm().bits()),
-            jws_algorithm: signing.map(|k| k.algorithm().jws_algorithm()),
-            public_keys: keys.trusted_keys().map(|set| {
-                set.keys
-                    .iter()
-                    .map(|k| PublicKeyView { key_id: k.key_id(), algorithm: k.algorithm().to_string() })
-                    .collect()
-            }),
-            signing_key_trusted: keys.signing_key_trusted(),
-            created_at: keys.created_at.map(|(t, _)| rfc3339(t)),
-            created_at_source: keys.created_at.map(|(_, s)| s.as_str()),
-            age_seconds: self.age_seconds,
-            findings: self.findings.iter().map(SaFinding::view).collect(),
-            error,
-        }
-    }
-}
-
-/// The service-account keys in `check -o json`.
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct SaView<'a> {
-    /// `sa.key`.
-    pub key_path: &'a Path,
-    /// `sa.pub`.
-    pub public_key_path: &'a Path,
-    /// `ok`, `warning` or `critical`.
-    pub status: &'static str,
-    /// The signing key's kid (null if `sa.key` was not read).
-    pub key_id: Option<String>,
-    /// `RSA-2048`, `ECDSA-P256`, ...
-    pub algorithm: Option<String>,
-    /// The key size in bits.
-    pub bits: Option<usize>,
-    /// `RS256`, `ES256`, ...
-    pub jws_algorithm: Option<&'static str>,
-    /// `sa.pub`'s keys, in file order (null if it was not read).
-    pub public_keys: Option<Vec<PublicKeyView>>,
-    /// Whether `sa.pub` holds `sa.key`'s public key (null if either was not read).
-    pub signing_key_trusted: Option<bool>,
-    /// When `sa.key` was made, RFC 3339.
-    pub created_at: Option<String>,
-    /// Where that time comes from (`file-mtime`).
-    pub created_at_source: Option<&'static str>,
-    /// Seconds from `createdAt` to the evaluation time.
-    pub age_seconds: Option<i64>,
-    /// What is wrong.
-    pub findings: Vec<FindingView>,
-    /// Why a file could not be read.
-    pub error: Option<&'a str>,
-}
-
-/// One key of `sa.pub`.
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct PublicKeyView {
-    /// Its kid.
-    pub key_id: String,
-    /// `RSA-2048`, `ECDSA-P256`, ...
-    pub algorithm: String,
 }
 
 /// Reads a file and parses what it holds.

@@ -16,9 +16,10 @@ use kube::api::{Api, ListParams};
 use kube::config::KubeConfigOptions;
 
 use crate::error::{Error, Result};
-use crate::inventory::discover::{error_chain, items_from, key_finding, parse_certificates};
+use crate::inventory::discover::{items_from, key_finding, parse_certificates};
 use crate::inventory::scan::contains;
 use crate::inventory::{Found, InputError, Location};
+use crate::text::error_chain;
 
 /// A Secret named as `NAMESPACE/NAME`.
 #[derive(Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]

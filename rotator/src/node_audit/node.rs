@@ -16,11 +16,11 @@ use super::manifests::{self, EtcdCaFacts};
 use super::pki::{self, CertFile, KeyFile, PkiFacts, SaFacts};
 use super::{AuditOptions, Report, display_path};
 use crate::inventory::InputError;
-use crate::inventory::discover::error_chain;
 use crate::inventory::flags::{Flags, env_file, split_words};
 use crate::inventory::manifests::{Manifest, flags_of};
 use crate::inventory::resolve_under;
 use crate::inventory::sa_keys::SaFile;
+use crate::text::error_chain;
 
 use kubepki_pki::paths::{CERT_DIR, KUBECONFIG_DIR, KUBELET_CONFIG, KUBELET_PKI_DIR, MANIFESTS_DIR};
 

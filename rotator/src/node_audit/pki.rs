@@ -9,9 +9,9 @@ use kubepki_pki::sa::{PublicKey, PublicKeySet, SaKeyAlgorithm};
 use time::{Duration, OffsetDateTime};
 
 use super::{Advice, CheckResult, Component, LifetimePolicy, Status};
-use crate::check::rfc3339;
 use crate::inventory::sa_keys::{AgeSource, SaFile};
-use crate::rotation::plan::original_lifetime;
+use crate::text::rfc3339;
+use kubepki_pki::validity::original_lifetime;
 
 /// A file holding a private key.
 #[derive(Clone, Debug, Eq, PartialEq)]

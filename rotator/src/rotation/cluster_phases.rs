@@ -23,8 +23,8 @@ use etcd_client::{
 };
 use serde::{Deserialize, Serialize};
 
-use crate::ca_rotation::Phase;
 use crate::error::{Error, Result};
+use crate::rotation::phases::Phase;
 
 /// Each request's limit.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
@@ -83,7 +83,7 @@ impl std::fmt::Debug for Registry {
 }
 
 fn now() -> String {
-    crate::check::rfc3339(time::OffsetDateTime::now_utc())
+    crate::text::rfc3339(time::OffsetDateTime::now_utc())
 }
 
 impl Registry {

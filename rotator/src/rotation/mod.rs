@@ -358,7 +358,7 @@ pub fn rotate_observed(request: &RotateRequest, observer: &mut dyn Observer) -> 
             let record = pending::Pending {
                 schema_version: 1,
                 command: "rotate".into(),
-                started_at: crate::check::rfc3339(now),
+                started_at: crate::text::rfc3339(now),
                 pid: std::process::id(),
                 renewed: o.renewed.iter().map(|r| r.name.clone()).collect(),
                 backup_dir: b.backup.dir.clone(),

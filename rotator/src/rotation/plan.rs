@@ -10,7 +10,7 @@ use std::path::PathBuf;
 
 use kubepki_pki::issue::CertRequest;
 use kubepki_pki::profile::SanRule;
-use kubepki_pki::validity::backdate_of;
+use kubepki_pki::validity::original_lifetime;
 use kubepki_pki::{AltNames, CaKind, Certificate, ClusterConfig, KeyAlgorithm, Lifetime, Validity};
 use time::OffsetDateTime;
 
@@ -250,15 +250,6 @@ impl PlanOptions {
             backdate: None,
         }
     }
-}
-
-/// The lifetime a certificate was issued with, to the second: its span, without kubeadm's
-/// 5-minute backdate when it has one ([`backdate_of`] reads it from the span), so a 24h
-/// certificate is a 24h certificate, not 24h05m. A renewal ([`Validity::renewing`]) keeps the
-/// span and so this lifetime.
-pub fn original_lifetime(not_before: OffsetDateTime, not_after: OffsetDateTime) -> Option<Lifetime> {
-    let span = (not_after - not_before).whole_seconds().max(0) as u64;
-    Lifetime::new(std::time::Duration::from_secs(span) - backdate_of(span)).ok()
 }
 
 fn san_strings(n: &AltNames) -> Vec<String> {

@@ -195,7 +195,7 @@ fn phase_error(reason: String) -> Error {
 /// Where the rotation keeps its state: `sa-rotation` in the cert dir's state dir
 /// (`/etc/kubernetes/tmp/kubepki/pki/sa-rotation`).
 pub fn state_dir(cert_dir: &Path) -> PathBuf {
-    kubepki_pki::lock::state_dir(cert_dir).join("sa-rotation")
+    crate::inventory::sa_keys::rotation_state_dir(cert_dir)
 }
 
 /// Reads a cert dir's `sa.key` and `sa.pub` and checks that they belong together.
@@ -618,7 +618,7 @@ pub fn legacy_token_secrets(kubeconfig: &Path, timeout: Duration) -> std::result
     runtime.block_on(async {
         let client = crate::rotation::secret_sink::client_for(Some(kubeconfig), None, timeout)
             .await
-            .map_err(|e| crate::inventory::discover::error_chain(&e))?;
+            .map_err(|e| crate::text::error_chain(&e))?;
         let api: Api<Secret> = Api::all(client);
         let params = ListParams::default().fields(&format!("type={LEGACY_TOKEN_TYPE}"));
         let list = api.list(&params).await.map_err(|e| {

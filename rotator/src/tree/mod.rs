@@ -17,9 +17,9 @@ use std::fmt::Write as _;
 
 use time::OffsetDateTime;
 
-use crate::check::kubeadm::short_human_duration;
 use crate::inventory::sa_keys::{SaKeys, SigningKey, TrustedKeys};
 use crate::inventory::{Inventory, Item, ItemState, Location, SourceKind};
+use crate::text::short_human_duration;
 
 /// What a node of the tree is.
 #[derive(Clone, Copy, Debug, Eq, Hash, PartialEq)]

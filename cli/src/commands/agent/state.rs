@@ -205,7 +205,7 @@ pub(super) fn rotation_ran(shared: &Shared, pass: Result<Pass>, retry: Duration)
                 log::event(
                     "info",
                     "next rotation",
-                    json!({ "due": pass.next_due.map(kubepki_rotator::check::rfc3339) }),
+                    json!({ "due": pass.next_due.map(kubepki_rotator::text::rfc3339) }),
                 );
             }
             s.next_due = pass.next_due;
