@@ -214,8 +214,8 @@ def w2(args, work, floor):
     nodes = os.path.join(work, "nodes.txt")
     nodes_file(nodes, args.nodes)
     tools = {
-        "kubepki": (lambda out: [args.kubepki, "issue", "kubelet-serving", "--cert-dir", f"{pki}/pki", "--kubeconfig-dir",
-                                 pki, "--nodes", nodes, "--out", out, "--quiet"], (0,)),
+        "kubepki": (lambda out: [args.kubepki, "issue", "kubelet-serving", "--cert-dir", f"{pki}/pki",
+                                 "--nodes", nodes, "--out", out, "--quiet"], (0,)),
         "pyca": (lambda out: ["/usr/bin/python3", os.path.join(PEERS, "pyca_issue.py"), f"{pki}/pki", nodes, out], (0,)),
         # The file-system floor as a process in the same rounds: the same directories and
         # files, written as cheaply as a program can, and synced; no keys made, no signatures.
@@ -235,7 +235,7 @@ def w3(args, work, floor):
     nodes = os.path.join(work, "nodes.txt")
     nodes_file(nodes, args.nodes)
     certs = os.path.join(work, "w3-certs")
-    run_once([args.kubepki, "issue", "kubelet-serving", "--cert-dir", f"{pki}/pki", "--kubeconfig-dir", pki,
+    run_once([args.kubepki, "issue", "kubelet-serving", "--cert-dir", f"{pki}/pki",
               "--nodes", nodes, "--out", certs, "--quiet"])
     tools = {
         "kubepki": (lambda _out: [args.kubepki, "check", "--no-defaults", "--file", certs, "-o", "json"], (0, 1)),
