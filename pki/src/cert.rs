@@ -187,6 +187,12 @@ impl Certificate {
         Ok(Self { der, ..cert })
     }
 
+    /// The issuer's CN and O values, as [`Certificate::subject`] holds the subject's; `None` if
+    /// the issuer Name cannot be read that way.
+    pub fn issuer(&self) -> Option<Subject> {
+        subject_of_name(&self.raw_issuer).ok()
+    }
+
     /// Parses every `CERTIFICATE` block of a PEM file (a bundle yields several). A file with
     /// no certificate at all is an error.
     pub fn from_pem_bundle(pem: &[u8], source_name: &str) -> Result<Vec<Self>> {

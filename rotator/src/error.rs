@@ -2,7 +2,9 @@
 
 use std::path::PathBuf;
 
+#[cfg(feature = "live")]
 use crate::rotation::Undone;
+#[cfg(feature = "live")]
 use crate::text::error_chain;
 
 /// Everything that can go wrong in the rotator.
@@ -48,6 +50,7 @@ pub enum Error {
 
     /// A rotation failed after it had changed something (files, Secrets), and what it changed
     /// was put back: as far as it could be, [`Undone::failures`] lists what was not.
+    #[cfg(feature = "live")]
     #[error("{}", rolled_back(cause, undone))]
     RolledBack {
         /// What failed (the hook, verification, a Secret).
@@ -251,6 +254,7 @@ pub enum Error {
 }
 
 /// `cause; what could not be undone; what was`, each with its sources.
+#[cfg(feature = "live")]
 fn rolled_back(cause: &Error, undone: &Undone) -> String {
     let mut parts = vec![error_chain(cause)];
     parts.extend(undone.failures.iter().map(|e| error_chain(e)));

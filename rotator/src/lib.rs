@@ -7,7 +7,7 @@
 //!
 //! | layer | modules | may use |
 //! |-------|---------|---------|
-//! | 0 | `text`, `error` | `kubepki-pki` |
+//! | 0 | [`text`], [`runtime`], `error` | `kubepki-pki` |
 //! | 1 | [`verify`] | layer 0 |
 //! | 2 | [`inventory`] | layers 0–1 |
 //! | 3 | [`check`], [`tree`], [`node_audit`] | layers 0–2 |
@@ -16,17 +16,25 @@
 //! | 6 | [`recover`] | layers 0–5 |
 #![deny(missing_docs)]
 
+#[cfg(feature = "live")]
 pub mod ca_rotation;
 pub mod check;
 mod error;
 pub mod inventory;
 pub mod node_audit;
+#[cfg(feature = "live")]
 pub mod recover;
+#[cfg(feature = "live")]
 pub mod rotation;
+#[cfg(feature = "live")]
+pub mod runtime;
+#[cfg(feature = "live")]
 pub mod sa_rotation;
 pub mod text;
 pub mod tree;
+#[cfg(feature = "live")]
 pub mod verify;
 
 pub use error::{Error, Result};
+#[cfg(feature = "live")]
 pub use rotation::{RotateReport, RotateRequest, rotate, rotate_observed};

@@ -723,10 +723,7 @@ pub fn nodes_from_etcd(endpoints: &[String], cert_dir: &Path) -> Result<Vec<Stri
             ca.display()
         ),
     };
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|source| Error::Runtime { source })?;
+    let runtime = crate::runtime::shared()?;
     runtime.block_on(async {
         use etcd_client::{Client, ConnectOptions, GetOptions, Identity, TlsOptions};
         let tls = TlsOptions::new()

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 /// The layers, bottom first. Modules of one layer do not use each other either.
 const LAYERS: &[&[&str]] = &[
-    &["text"],
+    &["text", "runtime"],
     &["verify"],
     &["inventory"],
     &["check", "tree"],

@@ -251,10 +251,7 @@ fn discover(args: &CheckArgs, with_files: bool) -> Result<Inventory> {
     }
     let mut builder = InventoryBuilder::discover(&sources);
     if !args.secrets.is_empty() || !args.secrets_namespaces.is_empty() || !args.endpoints.is_empty() {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .context("cannot start the runtime for network sources")?;
+        let runtime = kubepki_rotator::runtime::shared().context("cannot start the runtime for network sources")?;
         runtime.block_on(async {
             if !args.secrets.is_empty() || !args.secrets_namespaces.is_empty() {
                 match secrets::client(args.context.as_deref(), args.timeout).await {

@@ -70,7 +70,7 @@ pub struct NodePhase {
 
 /// The rotation's records in etcd.
 pub struct Registry {
-    runtime: tokio::runtime::Runtime,
+    runtime: &'static tokio::runtime::Runtime,
     client: Client,
     prefix: String,
     endpoints: String,
@@ -93,10 +93,7 @@ impl Registry {
             |p: &Path| std::fs::read(p).map_err(|source| kubepki_pki::Error::Read { path: p.to_owned(), source });
         let (ca, cert) = (read(access.ca)?, read(access.cert)?);
         let key = zeroize::Zeroizing::new(read(access.key)?);
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|source| Error::Runtime { source })?;
+        let runtime = crate::runtime::shared()?;
         let endpoints = access.endpoints.join(",");
         let client = runtime.block_on(async {
             let tls = TlsOptions::new()

@@ -50,7 +50,7 @@ pub struct EtcdLockConfig<'a> {
 
 /// A held etcd lock; released (and its lease revoked) on drop.
 pub struct EtcdLock {
-    runtime: tokio::runtime::Runtime,
+    runtime: &'static tokio::runtime::Runtime,
     client: Client,
     key: Vec<u8>,
     lease: i64,
@@ -87,11 +87,7 @@ impl EtcdLock {
             |p: &Path| std::fs::read(p).map_err(|source| kubepki_pki::Error::Read { path: p.to_owned(), source });
         let (ca, cert) = (read(config.ca)?, read(config.cert)?);
         let key = zeroize::Zeroizing::new(read(config.key)?);
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .map_err(|source| Error::Runtime { source })?;
+        let runtime = crate::runtime::shared()?;
         let endpoints = config.endpoints;
         let (client, key, lease, keeper) = runtime.block_on(async {
             let tls = TlsOptions::new()

@@ -172,7 +172,7 @@ fn watch_signals(group: ProcessGroup) {
     SIGNAL_THREAD.call_once(|| {
         use tokio::signal::unix::{SignalKind, signal};
         // Registered here, before the hook can be asked to stop: a signal from now on is ours.
-        let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_io().build() else { return };
+        let Ok(runtime) = crate::runtime::shared() else { return };
         let streams = runtime.block_on(async {
             Some((
                 signal(SignalKind::terminate()).ok()?,

@@ -37,7 +37,7 @@ impl SecretSynced {
 
 /// A session with the API that brings Secrets in step and can undo what it did.
 pub struct SecretsSync {
-    runtime: tokio::runtime::Runtime,
+    runtime: &'static tokio::runtime::Runtime,
     client: kube::Client,
     results: Vec<SecretSynced>,
     dry_run: bool,
@@ -53,10 +53,7 @@ impl SecretsSync {
     /// A client for the configuration's `kubeconfig` and `context` (or as
     /// [`crate::inventory::secrets::client`] finds one). Blocking: call it from synchronous code.
     pub fn connect(config: &RotationConfig, dry_run: bool) -> Result<Self> {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|source| crate::Error::Runtime { source })?;
+        let runtime = crate::runtime::shared()?;
         let kubeconfig = config.kubeconfig.as_deref().map(Path::new);
         let client = runtime.block_on(secret_sink::client_for(kubeconfig, config.context.as_deref(), API_TIMEOUT))?;
         Ok(Self { runtime, client, results: Vec::new(), dry_run })

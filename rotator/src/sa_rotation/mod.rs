@@ -614,7 +614,7 @@ pub fn legacy_token_secrets(kubeconfig: &Path, timeout: Duration) -> std::result
     use k8s_openapi::api::core::v1::Secret;
     use kube::api::{Api, ListParams};
 
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
+    let runtime = crate::runtime::shared().map_err(|e| e.to_string())?;
     runtime.block_on(async {
         let client = crate::rotation::secret_sink::client_for(Some(kubeconfig), None, timeout)
             .await

@@ -16,7 +16,6 @@ use rustls::sign::CertifiedKey;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use time::OffsetDateTime;
-use x509_parser::prelude::FromDer;
 use zeroize::Zeroizing;
 
 use super::target::{ClientCredential, Target, WrongCa};
@@ -202,7 +201,5 @@ impl Material {
 }
 
 fn issuer_common_name(cert: &Certificate) -> Option<String> {
-    let (_, x509) = x509_parser::certificate::X509Certificate::from_der(cert.der()).ok()?;
-    let cn = x509.issuer().iter_common_name().next()?.as_str().ok()?.to_owned();
-    Some(cn)
+    cert.issuer().map(|issuer| issuer.common_name).filter(|cn| !cn.is_empty())
 }

@@ -65,7 +65,7 @@ use tokio::task::JoinSet;
 pub use report::{Check, CheckId, EndpointReport, Outcome, Report, Status, Verdict};
 pub use target::{ClientCredential, EndpointUrl, Target, TargetKind, WrongCa};
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use material::{Identity, Material};
 use probe::{HttpAnswer, LegacyAnswer, Unreachable};
 use report::{short_date, short_duration};
@@ -133,23 +133,10 @@ pub async fn verify(targets: &[Target], options: &Options) -> Report {
     Report { endpoints }
 }
 
-/// [`verify`] for synchronous callers (`rotate`): runs it on a current-thread tokio runtime,
-/// on a separate thread if the caller is itself inside a tokio runtime.
+/// [`verify`] for synchronous callers (`rotate`), on the process's runtime
+/// ([`crate::runtime::block_on`]).
 pub fn verify_blocking(targets: &[Target], options: &Options) -> Result<Report> {
-    let run = || -> Result<Report> {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|source| Error::Runtime { source })?;
-        Ok(rt.block_on(verify(targets, options)))
-    };
-    if tokio::runtime::Handle::try_current().is_err() {
-        return run();
-    }
-    std::thread::scope(|s| match s.spawn(run).join() {
-        Ok(result) => result,
-        Err(panic) => std::panic::resume_unwind(panic),
-    })
+    crate::runtime::block_on(verify(targets, options))
 }
 
 /// [`verify_target`], again while the endpoint serves another certificate than the file or

@@ -102,10 +102,7 @@ pub(crate) fn run(args: &AgentArgs) -> Result<ExitCode> {
         (Some(cert), Some(key)) => Some(http::tls_config(cert, key).map_err(|e| coded(INPUT, e))?),
         _ => None,
     };
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the agent's runtime")?;
+    let runtime = kubepki_rotator::runtime::shared().context("cannot start the agent's runtime")?;
     runtime.block_on(serve(args, config, tls))
 }
 
