@@ -14,6 +14,22 @@
 //! | 4 | [`rotation`] | layers 0–3 |
 //! | 5 | [`ca_rotation`], [`sa_rotation`] | layers 0–4 |
 //! | 6 | [`recover`] | layers 0–5 |
+//!
+//! What it offers, by module (each a namespace; the files inside a module are private unless
+//! a command needs the module itself, and each type has one path):
+//!
+//! * [`inventory`]: `InventoryBuilder::discover(&Sources)` → `Inventory` of `Item`s with their
+//!   `Location`s; `SaKeys`; Secrets and served chains as sources (`inventory::secrets`,
+//!   `inventory::endpoint`).
+//! * [`check`]: `evaluate(&Inventory, &Policy, at)`, the `Verdict`, and the outputs
+//!   (`Document` for JSON, `check::kubeadm`, `check::prometheus`).
+//! * [`tree`]: `Tree`, the trust tree. [`node_audit`]: `audit(&AuditOptions)`.
+//! * [`verify`]: `verify`/`verify_blocking` of `Target`s.
+//! * [`rotation`]: [`rotate`] and [`rotate_observed`] (`RotateRequest` → `RotateReport`), and
+//!   the parts other commands share (`Hook`, `Verification`, `Changes`, `restart`, `phases`).
+//! * [`ca_rotation`], [`sa_rotation`], [`recover`]: the phased rotations and recovery.
+//! * [`text`]: `parse_time` (the one `--at` grammar), `rfc3339`. [`runtime`]: the one tokio
+//!   runtime.
 #![deny(missing_docs)]
 
 #[cfg(feature = "live")]

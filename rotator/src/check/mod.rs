@@ -16,7 +16,9 @@
 
 pub mod kubeadm;
 pub mod prometheus;
-pub mod sa_keys;
+pub(crate) mod sa_keys;
+
+pub use sa_keys::{PublicKeyView, SaJudgement, SaView};
 
 use std::fmt;
 use std::str::FromStr;
@@ -28,7 +30,6 @@ use serde::Serialize;
 use serde::ser::{SerializeMap, SerializeSeq};
 use time::{Duration, OffsetDateTime};
 
-use crate::check::sa_keys::SaJudgement;
 use crate::error::{Error, Result};
 use crate::inventory::scan::{Chunk, FileScan};
 use crate::inventory::{InputError, Inventory, Item, ItemState, Location, Severity, SourceKind, Stored};

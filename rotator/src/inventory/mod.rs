@@ -30,12 +30,13 @@ pub mod endpoint;
 pub mod flags;
 pub mod manifests;
 mod root;
-pub mod sa_keys;
+pub(crate) mod sa_keys;
 pub mod scan;
 #[cfg(feature = "live")]
 pub mod secrets;
 
 pub use root::resolve_under;
+pub use sa_keys::{AgeSource, SaFile, SaFinding, SaKeys, SigningKey, TrustedKeys};
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -631,7 +632,7 @@ pub struct Inventory {
     /// The cert dir's CAs that were found and read.
     pub cas: Vec<CaState>,
     /// The cert dir's service-account key pair (`sa.key`, `sa.pub`), if either exists.
-    pub service_account: Option<sa_keys::SaKeys>,
+    pub service_account: Option<SaKeys>,
     /// CAs whose certificate file exists but could not be read: their leaves are not judged.
     unreadable_cas: BTreeSet<CaKind>,
 }

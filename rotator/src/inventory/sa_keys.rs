@@ -8,7 +8,7 @@
 //! pure: [`SaKeys::judge`] takes the time and the policy.
 //!
 //! ```
-//! use kubepki_rotator::inventory::sa_keys::SaKeys;
+//! use kubepki_rotator::inventory::SaKeys;
 //!
 //! let dir = tempfile::tempdir().unwrap();
 //! // No sa.key and no sa.pub (a worker node): nothing to report.
@@ -52,7 +52,7 @@ impl AgeSource {
 /// The one place the age of the service-account key comes from: the time `kubepki rotate-sa
 /// reissue` made this key (`kid`) `sa.key`, as its state records it, else the file's
 /// modification time. Reads only.
-pub fn sa_key_created_at(cert_dir: &Path, kid: Option<&str>) -> Option<(OffsetDateTime, AgeSource)> {
+pub(crate) fn sa_key_created_at(cert_dir: &Path, kid: Option<&str>) -> Option<(OffsetDateTime, AgeSource)> {
     let reissued = kid.and_then(|kid| RecordedReissue::read(cert_dir)?.of(kid));
     if let Some(at) = reissued {
         return Some((at, AgeSource::RotationState));
@@ -129,7 +129,7 @@ pub struct SaKeys {
     pub signing: SigningKey,
     /// The public keys tokens are verified against.
     pub trusted: TrustedKeys,
-    /// When the signing key was made ([`sa_key_created_at`]).
+    /// When the signing key was made (`sa_key_created_at`: the rotate-sa record, else the file time).
     pub created_at: Option<(OffsetDateTime, AgeSource)>,
 }
 

@@ -10,7 +10,7 @@ use crate::inventory::flags::{Flags, parse_bool};
 
 /// A setting's value and where it came from, for messages.
 #[derive(Clone, Debug, Eq, PartialEq)]
-pub struct Setting<T> {
+pub(super) struct Setting<T> {
     /// The effective value.
     pub value: T,
     /// Where it was set: `authentication.anonymous.enabled in /var/lib/kubelet/config.yaml`,
@@ -20,7 +20,7 @@ pub struct Setting<T> {
 
 /// The settings of the kubelet that the checks look at, after flags override the file.
 #[derive(Clone, Debug, Eq, PartialEq)]
-pub struct KubeletSettings {
+pub(super) struct KubeletSettings {
     /// `authentication.anonymous.enabled` / `--anonymous-auth`.
     pub anonymous_auth: Setting<bool>,
     /// `authorization.mode` / `--authorization-mode`.
@@ -46,7 +46,11 @@ pub struct KubeletSettings {
 /// Defaults are those of `KubeletConfiguration` v1beta1 when there is a file (anonymous off,
 /// Webhook authorization, read-only port 0), and the flags' defaults when there is none
 /// (anonymous on, AlwaysAllow, port 10255).
-pub fn settings(config: Option<(&str, &Value)>, flags: &Flags, flags_origin: &str) -> (KubeletSettings, Vec<String>) {
+pub(super) fn settings(
+    config: Option<(&str, &Value)>,
+    flags: &Flags,
+    flags_origin: &str,
+) -> (KubeletSettings, Vec<String>) {
     let mut problems = Vec::new();
     let file_defaults = config.is_some();
     let from_file = |pointer: &str| -> Option<(&Value, String)> {
@@ -126,7 +130,7 @@ pub fn settings(config: Option<(&str, &Value)>, flags: &Flags, flags_origin: &st
 
 /// The certificate the kubelet serves on :10250.
 #[derive(Clone, Debug, Eq, PartialEq)]
-pub enum ServingCert {
+pub(super) enum ServingCert {
     /// `serverTLSBootstrap`: the kubelet asks the cluster CA for it through a CSR.
     Bootstrap,
     /// A file (`tlsCertFile`, or `kubelet.crt` in its cert dir).
@@ -145,7 +149,7 @@ pub enum ServingCert {
 
 /// What the kubelet checks judge.
 #[derive(Clone, Debug)]
-pub struct KubeletFacts {
+pub(super) struct KubeletFacts {
     /// The configuration file (the path read), or the flags file when there is none.
     pub file: PathBuf,
     /// The effective settings.
@@ -158,7 +162,7 @@ pub struct KubeletFacts {
 }
 
 /// Judges the kubelet.
-pub fn check(f: &KubeletFacts) -> Vec<CheckResult> {
+pub(super) fn check(f: &KubeletFacts) -> Vec<CheckResult> {
     let s = &f.settings;
     let at = |id, status, advice| CheckResult::new(id, Component::Kubelet, status, advice).file(&f.file);
     let mut out = Vec::new();

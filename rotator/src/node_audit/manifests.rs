@@ -10,7 +10,7 @@ fn result(m: &Manifest, component: Component, id: &'static str, status: Status, 
 }
 
 /// Judges kube-apiserver's flags.
-pub fn check_apiserver(m: &Manifest) -> Vec<CheckResult> {
+pub(super) fn check_apiserver(m: &Manifest) -> Vec<CheckResult> {
     let f = &m.flags;
     let at = |id, status, advice| result(m, Component::ApiServer, id, status, advice);
     let mut out = Vec::new();
@@ -199,7 +199,7 @@ pub fn check_apiserver(m: &Manifest) -> Vec<CheckResult> {
 
 /// Facts about the CA files etcd trusts, read from the node.
 #[derive(Clone, Copy, Debug, Default, Eq, PartialEq)]
-pub struct EtcdCaFacts {
+pub(super) struct EtcdCaFacts {
     /// `--trusted-ca-file` is the cluster CA (`ca.crt`) rather than the etcd CA.
     pub client_ca_is_cluster_ca: bool,
     /// `--peer-trusted-ca-file` is the cluster CA.
@@ -207,7 +207,7 @@ pub struct EtcdCaFacts {
 }
 
 /// Judges etcd's flags.
-pub fn check_etcd(m: &Manifest, facts: EtcdCaFacts) -> Vec<CheckResult> {
+pub(super) fn check_etcd(m: &Manifest, facts: EtcdCaFacts) -> Vec<CheckResult> {
     let f = &m.flags;
     let at = |id, status, advice| result(m, Component::Etcd, id, status, advice);
     let mut out = Vec::new();
@@ -317,7 +317,7 @@ pub fn check_etcd(m: &Manifest, facts: EtcdCaFacts) -> Vec<CheckResult> {
 }
 
 /// Judges kube-controller-manager's or kube-scheduler's plain-HTTP `--port`.
-pub fn check_insecure_port(m: &Manifest, component: &str) -> CheckResult {
+pub(super) fn check_insecure_port(m: &Manifest, component: &str) -> CheckResult {
     let id = if component == "kube-scheduler" { "scheduler-insecure-port" } else { "controller-manager-insecure-port" };
     match m.flags.get("port").filter(|p| p.trim() != "0") {
         Some(port) => result(m, Component::ControlPlane, id, Status::Critical, Advice::Tls)

@@ -8,7 +8,7 @@
 //!    copied node filesystem): symbolic links are resolved *inside* the root, as if chrooted,
 //!    so an absolute link such as the kubelet's `kubelet-client-current.pem` points at the
 //!    node's file and never at the machine running the audit. Nothing is written.
-//! 2. **Judging** is pure: the functions of [`kubelet`], [`manifests`] and [`pki`] turn
+//! 2. **Judging** is pure: the functions of its `kubelet`, `manifests` and `pki` modules turn
 //!    what was read into [`CheckResult`]s, each with its [`Status`], the [`Advice`] it refers
 //!    to and the fix.
 //!
@@ -21,11 +21,11 @@
 //! assert_eq!(report.verdict().exit_code(), 3);
 //! ```
 
-pub mod advice;
-pub mod kubelet;
-pub mod manifests;
+mod advice;
+mod kubelet;
+mod manifests;
 mod node;
-pub mod pki;
+mod pki;
 
 use std::fmt;
 use std::path::{Path, PathBuf};

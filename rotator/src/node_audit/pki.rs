@@ -15,7 +15,7 @@ use kubepki_pki::validity::original_lifetime;
 
 /// A file holding a private key.
 #[derive(Clone, Debug, Eq, PartialEq)]
-pub struct KeyFile {
+pub(super) struct KeyFile {
     /// The file (as read, under the audit root).
     pub path: PathBuf,
     /// Its permission bits (of the file a symbolic link points at).
@@ -27,7 +27,7 @@ pub struct KeyFile {
 
 /// A certificate found on the node.
 #[derive(Clone, Debug)]
-pub struct CertFile {
+pub(super) struct CertFile {
     /// A name for people: kubeadm's file stem or kubeconfig name (`apiserver`, `etcd/ca`,
     /// `admin.conf`, `kubelet-client-current.pem`).
     pub name: String,
@@ -43,7 +43,7 @@ pub struct CertFile {
 
 /// What the PKI checks judge.
 #[derive(Clone, Debug, Default)]
-pub struct PkiFacts {
+pub(super) struct PkiFacts {
     /// Whether the node runs a control plane (it has a kube-apiserver manifest).
     pub control_plane: bool,
     /// Directories that hold keys, with their permission bits.
@@ -57,7 +57,7 @@ pub struct PkiFacts {
 /// The service-account keys kube-apiserver uses: the files its manifest names, or kubeadm's
 /// `sa.key` and `sa.pub` of the cert dir.
 #[derive(Clone, Debug)]
-pub struct SaFacts {
+pub(super) struct SaFacts {
     /// The manifest that names the files (`None`: kubeadm's defaults in the cert dir).
     pub manifest: Option<PathBuf>,
     /// The signing key file (`--service-account-signing-key-file`).
@@ -79,7 +79,7 @@ fn mode_string(mode: u32) -> String {
 }
 
 /// Judges the PKI.
-pub fn check(f: &PkiFacts, policy: &LifetimePolicy) -> Vec<CheckResult> {
+pub(super) fn check(f: &PkiFacts, policy: &LifetimePolicy) -> Vec<CheckResult> {
     let at = |id, status, advice| CheckResult::new(id, Component::Pki, status, advice);
     let mut out = Vec::new();
 
@@ -281,7 +281,7 @@ const SA_ROTATE_FIX: &str = "rotate the service-account key with an overlap: `ku
 /// in a `--service-account-key-file`, and every file is usable), `sa-key-strength` (no RSA key
 /// below 2048 bits) and `sa-key-age` (the signing key is no older than `max_age`). `None`
 /// (no manifest and no `sa.key`/`sa.pub`) skips them.
-pub fn check_sa(f: Option<&SaFacts>, max_age: Duration, at: OffsetDateTime) -> Vec<CheckResult> {
+pub(super) fn check_sa(f: Option<&SaFacts>, max_age: Duration, at: OffsetDateTime) -> Vec<CheckResult> {
     let ids = ["sa-key-trusted", "sa-key-strength", "sa-key-age"];
     let advice = [Advice::Authentication, Advice::Authentication, Advice::Rotation];
     let at_ = |i: usize, status| CheckResult::new(ids[i], Component::Pki, status, advice[i]);

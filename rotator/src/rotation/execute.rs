@@ -49,7 +49,7 @@ pub struct Outcome {
 
 /// How to execute.
 #[derive(Clone, Debug)]
-pub struct ExecuteOptions {
+pub(crate) struct ExecuteOptions {
     /// Where to back up the files being replaced.
     pub backup_dir: PathBuf,
     /// Where to append audit records, if anywhere.
@@ -60,7 +60,7 @@ pub struct ExecuteOptions {
 /// certificates, and the kubeconfigs holding them, in one transaction. Kubeconfigs are
 /// rewritten with only the client certificate and key changed — and the cluster CA data, if
 /// it is not the cert dir's `ca.crt` — keeping their mode.
-pub fn execute(
+pub(crate) fn execute(
     plan: &Plan,
     discovery: &Discovery,
     cas: &Cas,
@@ -187,7 +187,7 @@ fn absolute(path: &Path) -> PathBuf {
 }
 
 /// Audit records for renewed certificates (`action` is `renew` or `restore`).
-pub fn records(renewed: &[Renewed], action: &str) -> Vec<Record> {
+pub(crate) fn records(renewed: &[Renewed], action: &str) -> Vec<Record> {
     let time = OffsetDateTime::now_utc().replace_nanosecond(0).unwrap_or(OffsetDateTime::now_utc());
     let time = time.format(&time::format_description::well_known::Rfc3339).unwrap_or_default();
     let (host, user) = (audit_log::host(), audit_log::user());

@@ -3,7 +3,7 @@
 //! 1. The cert dir's lock, and an interrupted earlier write completed or discarded; backups a
 //!    crash left unfinished are removed; the etcd lock of an HA cluster, if asked for.
 //! 2. What exists and what is due: the CAs, the renewable certificates, a pure [`Plan`].
-//! 3. The plan carried out ([`execute`]): a backup, then every key, certificate and
+//! 3. The plan carried out (`execute`): a backup, then every key, certificate and
 //!    kubeconfig in one journaled transaction, and the audit log.
 //! 4. Secrets brought in step, the [`Hook`] run, live endpoints verified ([`Verification`]).
 //!    If any of these fails, everything is put back ([`Changes::roll_back`]: the Secrets'
@@ -50,7 +50,7 @@ pub mod audit_log;
 pub mod backup;
 pub mod cluster_phases;
 pub mod etcd_lock;
-pub mod execute;
+pub(crate) mod execute;
 pub mod external_ca;
 mod hook;
 pub mod pending;
@@ -71,6 +71,7 @@ use std::time::Duration;
 use kubepki_pki::InitOptions;
 use time::OffsetDateTime;
 
+pub use execute::{Outcome, Renewed};
 pub use hook::Hook;
 pub use hook::{ProcessGroup, leave_signals_to_caller};
 pub use pending::Resumed;
@@ -80,7 +81,7 @@ pub use verification::Verification;
 
 use crate::error::{Error, Result};
 use etcd_lock::{EtcdLock, EtcdLockConfig};
-use execute::{ExecuteOptions, Outcome};
+use execute::ExecuteOptions;
 use plan::{Plan, PlanOptions};
 use secret_sink::RotationConfig;
 use targets::Cas;

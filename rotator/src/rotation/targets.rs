@@ -1,4 +1,4 @@
-//! What `rotate` can renew, read from the same [`Inventory`] `check` and `tree` report: the
+//! What `rotate` can renew, read from the same [`Inventory`](crate::inventory::Inventory) `check` and `tree` report: the
 //! leaves of the cert dir and the client certificates embedded in kubeconfigs, each with the CA
 //! of the cert dir that signed it — and, named the same way, what it cannot renew: leaves whose
 //! CA is externally managed, leaves that are broken or missing.
