@@ -253,6 +253,38 @@ fn a_file_replaced_by_hand_shows_in_metrics_at_once() {
     });
 }
 
+/// inotify watches inodes: a directory deleted and made again (a restore) is watched again, so
+/// a certificate replaced in it afterwards shows in /metrics at once, not at the next interval.
+#[test]
+fn a_directory_deleted_and_made_again_is_watched_again() {
+    let d = TestDir::new();
+    init(d.path(), &[]).ok();
+    let args = tree_args(d.path());
+    let agent = Agent::start(&[strs(&args), vec!["--no-rotate", "--interval", "1h"]].concat());
+    agent.wait_until("the first reading", || agent.get("/readyz").0 == 200);
+    let etcd = d.join("pki/etcd");
+    let saved = d.join("etcd-saved");
+    std::fs::rename(&etcd, &saved).unwrap();
+    std::fs::create_dir(&etcd).unwrap();
+    for entry in std::fs::read_dir(&saved).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), etcd.join(entry.file_name())).unwrap();
+    }
+    let old = serial_of(&etcd.join("server.crt"));
+    agent.wait_until("the new directory watched", || {
+        agent.events().iter().any(|e| e["event"] == "watching again" && e["dirs"][0] == etcd.to_str().unwrap())
+    });
+    // Written by hand in the new directory only (kubepki's own writes also touch the cert dir):
+    // only a watch on the new inode sees it.
+    let other = std::fs::read(etcd.join("peer.crt")).unwrap();
+    let new = serial_of(&etcd.join("peer.crt"));
+    assert_ne!(new, old);
+    std::fs::write(etcd.join("server.crt"), other).unwrap();
+    agent.wait_until("the new etcd-server serial in /metrics", || {
+        serial_in(&agent.get("/metrics").1, "etcd-server").as_deref() == Some(new.as_str())
+    });
+}
+
 /// Leaves that expire a minute after they are issued: the agent renews them before they do
 /// (sleeping until they fall due), the rotation verified against a real etcd serving those
 /// certificates, which answers `etcdctl` before, during and after; /metrics reports it.

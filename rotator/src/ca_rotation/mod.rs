@@ -28,8 +28,7 @@ use crate::error::{Error, Result};
 use crate::rotation::backup::{self, Backup};
 use crate::rotation::execute::{self, ExecuteOptions, Outcome};
 use crate::rotation::phases::{self, STATE_FILE, now_rfc3339};
-use crate::rotation::plan::{self, Desired, PlanOptions};
-use crate::rotation::policy::Policy;
+use crate::rotation::plan::{self, PlanOptions};
 use crate::rotation::targets::{self, Cas};
 
 pub use crate::rotation::phases::{Phase, PhaseRecord};
@@ -514,18 +513,7 @@ impl CaRotation {
         let outcome = if force.is_empty() {
             None
         } else {
-            let options = PlanOptions {
-                policy: Policy::default(),
-                at: now,
-                now,
-                force,
-                all: false,
-                validity: None,
-                reuse_key: false,
-                algorithm: None,
-                desired: Desired::default(),
-                backdate: None,
-            };
+            let options = PlanOptions { force, ..PlanOptions::new(now) };
             let mut the_plan = plan::plan(&discovery, &cas, &options)?;
             the_plan.renewals.retain(|r| r.ca == self.ca);
             let backup_dir = self.backup_dir(Phase::Reissued);
