@@ -649,6 +649,27 @@ fn write_cas(pki: &PkiDir, cas: &Cas, extensions: &[CaExtension], dir: &Path) ->
     Ok(tx.commit()?)
 }
 
+/// The node's time zone as the kubelet's Go runtime has it (no `TZ` in its unit): the zone
+/// file `/etc/localtime` names (read inside `--root` for a node filesystem there), or UTC
+/// without one, as Go falls back.
+fn node_time_zone(root: Option<&Path>) -> jiff::tz::TimeZone {
+    let localtime = Path::new("/etc/localtime");
+    let path = root.map_or_else(|| localtime.to_owned(), |r| crate::inventory::resolve_under(r, localtime));
+    std::fs::read(&path)
+        .ok()
+        .and_then(|zone| jiff::tz::TimeZone::tzif("localtime", &zone).ok())
+        .unwrap_or(jiff::tz::TimeZone::UTC)
+}
+
+/// `2006-01-02-15-04-05` in the node's local time: the time stamp client-go's certificate store
+/// puts in a `kubelet-client-<time>.pem` name (`time.Now().Format`).
+fn pem_time_stamp(now: OffsetDateTime, zone: &jiff::tz::TimeZone) -> String {
+    let local = jiff::Timestamp::from_second(now.unix_timestamp())
+        .map(|t| t.to_zoned(zone.clone()))
+        .expect("invariant: an X.509-representable time is within jiff's range");
+    local.strftime("%Y-%m-%d-%H-%M-%S").to_string()
+}
+
 /// A new `kubelet-client-<time>.pem` (certificate then key, 0600) with the identity of the old
 /// one and a new key of its algorithm, and the link swapped to it as the kubelet's certificate
 /// store swaps it: a `kubelet-client-updated.pem` link made, then renamed over the current one
@@ -677,9 +698,7 @@ fn renew_kubelet_client(
         (Some(_), Some(d)) => d.clone(),
         _ => std::path::absolute(&dir).map_err(|source| kubepki_pki::Error::Read { path: dir.clone(), source })?,
     };
-    let stamp = now
-        .format(time::macros::format_description!("[year]-[month]-[day]-[hour]-[minute]-[second]"))
-        .unwrap_or_default();
+    let stamp = pem_time_stamp(now, &node_time_zone(request.root.as_deref()));
     let name = format!("kubelet-client-{stamp}.pem");
     let pem = dir.join(&name);
     let body = Zeroizing::new(format!("{}{}", cert.to_pem(), key.to_pem().as_str()));
@@ -829,4 +848,17 @@ fn clock_behind(
             crate::text::rfc3339(newest.1)
         )
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_pem_time_stamp_is_the_nodes_local_time() {
+        let now = time::macros::datetime!(2026-12-04 23:30:05 UTC);
+        assert_eq!(pem_time_stamp(now, &jiff::tz::TimeZone::UTC), "2026-12-04-23-30-05");
+        let tokyo = jiff::tz::TimeZone::fixed(jiff::tz::offset(9));
+        assert_eq!(pem_time_stamp(now, &tokyo), "2026-12-05-08-30-05");
+    }
 }

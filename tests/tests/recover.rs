@@ -438,9 +438,21 @@ fn a_node_filesystem_under_root_is_recovered_with_the_nodes_paths() {
     std::fs::remove_file(&link).unwrap();
     std::os::unix::fs::symlink(Path::new("/var/lib/kubelet/pki").join(&old_name), &link).unwrap();
 
+    // The node's time zone, as its systems have it: /etc/localtime a link into the zone files.
+    std::fs::create_dir_all(root.join("usr/share/zoneinfo/Asia")).unwrap();
+    std::fs::copy("/usr/share/zoneinfo/Asia/Tokyo", root.join("usr/share/zoneinfo/Asia/Tokyo")).unwrap();
+    std::os::unix::fs::symlink("/usr/share/zoneinfo/Asia/Tokyo", root.join("etc/localtime")).unwrap();
+
+    let before = time::OffsetDateTime::now_utc();
     let r = run(kubepki().arg("recover").arg("--root").arg(root.path()));
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
     let target = std::fs::read_link(&link).unwrap();
+    // Named in the node's local time (UTC+9), as the kubelet names it.
+    let stamp =
+        target.file_name().unwrap().to_str().unwrap().trim_start_matches("kubelet-client-").trim_end_matches(".pem");
+    let format = time::macros::format_description!("[year]-[month]-[day]-[hour]-[minute]-[second]");
+    let local = time::PrimitiveDateTime::parse(stamp, &format).unwrap().assume_offset(time::macros::offset!(+9));
+    assert!((local - before).whole_seconds().abs() < 300, "{stamp} is not Tokyo's time at {before}");
     assert!(target.to_str().unwrap().starts_with("/var/lib/kubelet/pki/kubelet-client-2"), "{}", target.display());
     assert_ne!(target.file_name().unwrap(), old_name);
     assert!(std::fs::symlink_metadata(kubelet.join(&old_name)).unwrap().is_file(), "the old pem is left a file");
