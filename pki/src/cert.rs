@@ -402,7 +402,7 @@ fn name_string(name: &[u8]) -> String {
 
 fn public_key_kind(x: &x509::Fields<'_>) -> PublicKeyKind {
     match lookup(&KEY_ALGORITHMS, x.key_algorithm) {
-        Some(KeyAlgorithmOid::Rsa) => PublicKeyKind::Rsa { bits: crate::der::rsa_modulus_bits(x.spki).unwrap_or(0) },
+        Some(KeyAlgorithmOid::Rsa) => PublicKeyKind::Rsa { bits: crate::pkcs8::rsa_modulus_bits(x.spki).unwrap_or(0) },
         Some(KeyAlgorithmOid::Ec) => PublicKeyKind::Ec {
             curve: match x.key_parameters {
                 Some(p) if p.tag == TAG_OID => {

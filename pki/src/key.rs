@@ -13,8 +13,8 @@ use aws_lc_rs::signature::{self, KeyPair as _};
 use rcgen::{KeyPair, PKCS_ECDSA_P256_SHA256, PKCS_ECDSA_P384_SHA384, PKCS_RSA_SHA256, PublicKeyData, RsaKeySize};
 use zeroize::Zeroizing;
 
-use crate::der;
 use crate::error::{Error, Result};
+use crate::pkcs8;
 
 /// A key algorithm, named as kubeadm's `encryptionAlgorithm` names it.
 #[derive(Clone, Copy, Debug, Default, Eq, Hash, PartialEq)]
@@ -156,15 +156,15 @@ impl PrivateKey {
         let der = Zeroizing::new(block.der.clone());
         let pkcs8 = match block.label.as_str() {
             "PRIVATE KEY" => der,
-            "RSA PRIVATE KEY" => Zeroizing::new(der::wrap_pkcs1_in_pkcs8(&der)),
-            "EC PRIVATE KEY" => Zeroizing::new(
-                der::wrap_sec1_in_pkcs8(&der).map_err(|e| invalid(format!("malformed EC PRIVATE KEY: {e}")))?,
-            ),
+            "RSA PRIVATE KEY" => Zeroizing::new(pkcs8::wrap_pkcs1(&der)),
+            "EC PRIVATE KEY" => {
+                Zeroizing::new(pkcs8::wrap_sec1(&der).map_err(|e| invalid(format!("malformed EC PRIVATE KEY: {e}")))?)
+            }
             other => return Err(invalid(format!("unsupported PEM block {other:?}"))),
         };
         let rsa_bits = match block.label.as_str() {
-            "RSA PRIVATE KEY" => der::rsa_private_modulus_bits(&block.der),
-            "PRIVATE KEY" => der::pkcs8_inner_key(&pkcs8).and_then(|k| der::rsa_private_modulus_bits(&k)),
+            "RSA PRIVATE KEY" => pkcs8::rsa_private_modulus_bits(&block.der),
+            "PRIVATE KEY" => pkcs8::inner_key(&pkcs8).and_then(|k| pkcs8::rsa_private_modulus_bits(&k)),
             _ => None,
         };
         if let Some(bits) = rsa_bits.filter(|b| ![2048, 3072, 4096].contains(b)) {
@@ -221,9 +221,9 @@ impl PrivateKey {
         // a key aws-lc read, so the inner key is always present. The EC key is rewritten as DER
         // rather than parsed back through aws-lc (see `pair`).
         let (label, der) = if self.algorithm.is_rsa() {
-            ("RSA PRIVATE KEY", der::pkcs8_inner_key(&self.pkcs8).unwrap_or_default())
+            ("RSA PRIVATE KEY", pkcs8::inner_key(&self.pkcs8).unwrap_or_default())
         } else {
-            ("EC PRIVATE KEY", der::pkcs8_ec_to_sec1(&self.pkcs8).unwrap_or_default())
+            ("EC PRIVATE KEY", pkcs8::ec_to_sec1(&self.pkcs8).unwrap_or_default())
         };
         let der = Zeroizing::new(der);
         Zeroizing::new(crate::pem::encode(label, &der))
@@ -256,7 +256,7 @@ fn algorithm_of(pair: &KeyPair) -> Option<KeyAlgorithm> {
     }
     if alg == &PKCS_RSA_SHA256 {
         let spki = pair.subject_public_key_info();
-        return match der::rsa_modulus_bits(&spki)? {
+        return match pkcs8::rsa_modulus_bits(&spki)? {
             2048 => Some(KeyAlgorithm::Rsa2048),
             3072 => Some(KeyAlgorithm::Rsa3072),
             4096 => Some(KeyAlgorithm::Rsa4096),

@@ -45,6 +45,7 @@ pub mod lock;
 pub mod node;
 pub mod paths;
 pub mod pem;
+mod pkcs8;
 pub mod profile;
 pub mod progress;
 pub mod sa;

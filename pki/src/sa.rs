@@ -182,13 +182,13 @@ impl PublicKey {
         let Some(block) = blocks.iter().find(|b| b.label.ends_with("PRIVATE KEY")) else { return Err(refused) };
         let pkcs1 = match block.label.as_str() {
             "RSA PRIVATE KEY" => Some(zeroize::Zeroizing::new(block.der.clone())),
-            "PRIVATE KEY" if crate::der::pkcs8_is_rsa(&block.der) => {
-                crate::der::pkcs8_inner_key(&block.der).map(zeroize::Zeroizing::new)
+            "PRIVATE KEY" if crate::pkcs8::is_rsa(&block.der) => {
+                crate::pkcs8::inner_key(&block.der).map(zeroize::Zeroizing::new)
             }
             _ => None,
         };
         pkcs1
-            .and_then(|k| crate::der::rsa_private_to_spki(&k))
+            .and_then(|k| crate::pkcs8::rsa_private_to_spki(&k))
             .and_then(|spki| Self::from_spki(&spki).ok())
             .ok_or(refused)
     }
