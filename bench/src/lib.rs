@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::Result;
-use kubepki_pki::ca::CertificateAuthority;
+use kubepki_pki::ca::{CertificateAuthority, SigningCa};
 use kubepki_pki::node::Node;
 use kubepki_pki::{CertRequest, ClusterConfig, InitOptions, KeyAlgorithm, Lifetime, PrivateKey, Signer, Validity};
 use time::OffsetDateTime;
@@ -61,9 +61,10 @@ pub fn sample<T>(n: usize, mut f: impl FnMut() -> T) -> Stats {
     Stats::of(samples)
 }
 
-/// A cluster CA (`kubernetes`) held in memory, with a key of `algorithm`.
+/// A cluster CA (`kubernetes`) held in memory, with a key of `algorithm`, as the commands
+/// hold a CA read from the cert dir.
 pub fn cluster_ca(algorithm: KeyAlgorithm) -> Result<CertificateAuthority> {
-    Ok(CertificateAuthority::generate(
+    let ca = SigningCa::generate(
         "ca",
         "kubernetes",
         algorithm,
@@ -71,7 +72,8 @@ pub fn cluster_ca(algorithm: KeyAlgorithm) -> Result<CertificateAuthority> {
         OffsetDateTime::now_utc(),
         PathBuf::from("ca.crt"),
         PathBuf::from("ca.key"),
-    )?)
+    )?;
+    Ok(ca.into())
 }
 
 /// The kubelet serving request of node `i` (`node-<i>`, one IPv4 address), as W2 issues it.

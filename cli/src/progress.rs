@@ -35,8 +35,7 @@ pub(crate) fn keys_planned(what: &str, count: usize, algorithm: KeyAlgorithm) {
 }
 
 fn style(template: &str) -> ProgressStyle {
-    // Invariant: the templates here are valid (a test draws each).
-    ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_bar())
+    ProgressStyle::with_template(template).expect("invariant: the templates here are valid (a test draws each)")
 }
 
 struct Keys {

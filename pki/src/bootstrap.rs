@@ -7,7 +7,7 @@ use std::time::Duration;
 use rayon::prelude::*;
 use time::OffsetDateTime;
 
-use crate::ca::CertificateAuthority;
+use crate::ca::{CertificateAuthority, SigningCa};
 use crate::cert::Certificate;
 use crate::cluster::ClusterConfig;
 use crate::error::{Error, Result};
@@ -302,7 +302,7 @@ fn locked_init(
                 (ca, action)
             }
             None => {
-                let ca = CertificateAuthority::from_key(
+                let ca = SigningCa::from_key(
                     kind.name(),
                     kind.common_name(),
                     next_key()?,
@@ -311,11 +311,8 @@ fn locked_init(
                     pki.cert_path(kind.base_name()),
                     pki.key_path(kind.base_name()),
                 )?;
-                // Invariant: a CA made here holds its key.
-                if let Some(key) = ca.key() {
-                    pki.stage_pair(&mut tx, kind.base_name(), key, &ca.cert.to_pem());
-                }
-                (ca, Action::Created)
+                pki.stage_pair(&mut tx, kind.base_name(), ca.key(), &ca.cert.to_pem());
+                (ca.into(), Action::Created)
             }
         };
         report.items.push(InitItem {

@@ -420,7 +420,7 @@ fn public_key_kind(x: &x509::Fields<'_>) -> PublicKeyKind {
 pub(crate) fn hex(bytes: &[u8]) -> String {
     let mut out = vec![0; bytes.len() * 2];
     hex_into(bytes, &mut out);
-    String::from_utf8(out).unwrap_or_default()
+    String::from_utf8(out).expect("invariant: hex digits are ASCII")
 }
 
 /// Writes the lowercase hex of `bytes` into `out` (two digits a byte).
@@ -446,7 +446,7 @@ impl Fingerprint {
 
     /// The 64 hex digits.
     pub fn as_str(&self) -> &str {
-        std::str::from_utf8(&self.0).unwrap_or_default()
+        std::str::from_utf8(&self.0).expect("invariant: hex digits are ASCII")
     }
 }
 

@@ -217,13 +217,14 @@ impl PrivateKey {
 
     /// The private key in kubeadm's PEM encoding: PKCS#1 for RSA, SEC 1 for ECDSA.
     pub fn to_pem(&self) -> Zeroizing<String> {
-        // Invariant: the PKCS#8 PrivateKeyInfo was made by aws-lc (a new key) or by rcgen from
-        // a key aws-lc read, so the inner key is always present. The EC key is rewritten as DER
+        // The PKCS#8 PrivateKeyInfo was made by aws-lc (a new key) or by rcgen from a key
+        // aws-lc read, so the inner key is always present. The EC key is rewritten as DER
         // rather than parsed back through aws-lc (see `pair`).
+        const WELL_FORMED: &str = "invariant: aws-lc made or checked this PKCS#8, which holds the inner key";
         let (label, der) = if self.algorithm.is_rsa() {
-            ("RSA PRIVATE KEY", pkcs8::inner_key(&self.pkcs8).unwrap_or_default())
+            ("RSA PRIVATE KEY", pkcs8::inner_key(&self.pkcs8).expect(WELL_FORMED))
         } else {
-            ("EC PRIVATE KEY", pkcs8::ec_to_sec1(&self.pkcs8).unwrap_or_default())
+            ("EC PRIVATE KEY", pkcs8::ec_to_sec1(&self.pkcs8).expect(WELL_FORMED))
         };
         let der = Zeroizing::new(der);
         Zeroizing::new(crate::pem::encode(label, &der))

@@ -138,8 +138,10 @@ impl Kubeconfig {
     pub fn to_yaml(&self) -> Zeroizing<String> {
         let mut options = serde_saphyr::SerializerOptions::default();
         options.prefer_block_scalars = false;
-        // Invariant: a tree of JSON values always serializes.
-        Zeroizing::new(serde_saphyr::to_string_with_options(&self.doc, options).unwrap_or_default())
+        Zeroizing::new(
+            serde_saphyr::to_string_with_options(&self.doc, options)
+                .expect("invariant: a tree of JSON values always serializes"),
+        )
     }
 
     /// The name used in errors.

@@ -55,7 +55,7 @@ pub mod validity;
 mod x509;
 
 pub use bootstrap::{InitOptions, InitReport, init};
-pub use ca::CertificateAuthority;
+pub use ca::{CertificateAuthority, SigningCa};
 pub use cert::{Certificate, Subject};
 pub use cluster::ClusterConfig;
 pub use error::{Error, Result};

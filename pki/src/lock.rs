@@ -89,6 +89,7 @@ pub(crate) fn is_held_in(state: &Path) -> bool {
     let Ok(file) = File::open(state.join(LOCK_NAME)) else { return false };
     match file.try_lock_shared() {
         Ok(()) => {
+            // Best effort: closing the file releases the lock anyway.
             let _ = file.unlock();
             false
         }

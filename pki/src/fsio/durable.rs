@@ -121,9 +121,8 @@ pub(super) fn make_durable<'a>(files: impl ExactSizeIterator<Item = &'a Path>, d
         let helpers: Vec<_> = (1..paths.len().min(FSYNC_THREADS)).map(|_| scope.spawn(worker)).collect();
         let mut result = worker();
         for helper in helpers {
-            // Invariant: a worker only returns (fsync cannot panic); keep the first error.
-            let r = helper.join().unwrap_or(Ok(()));
-            result = result.and(r);
+            // Keep the first error.
+            result = result.and(helper.join().expect("invariant: a worker only fsyncs, which cannot panic"));
         }
         result
     })
@@ -183,8 +182,7 @@ impl Flusher {
     pub(super) fn stop(self) -> std::io::Result<()> {
         self.stop.store(true, Ordering::Release);
         self.thread.thread().unpark();
-        // Invariant: the thread only syncs and parks; it cannot panic.
-        self.thread.join().unwrap_or(Ok(()))
+        self.thread.join().expect("invariant: the thread only syncs and parks; it cannot panic")
     }
 }
 

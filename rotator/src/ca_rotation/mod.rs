@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 use kubepki_pki::fsio::{self, Transaction};
 use kubepki_pki::kubeconfig::PemSource;
 use kubepki_pki::store::CERT_MODE;
-use kubepki_pki::{CaKind, Certificate, CertificateAuthority, KeyAlgorithm, Kubeconfig, Lifetime, PkiDir};
+use kubepki_pki::{CaKind, Certificate, CertificateAuthority, KeyAlgorithm, Kubeconfig, Lifetime, PkiDir, SigningCa};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
@@ -305,7 +305,7 @@ impl CaRotation {
             .or_else(|| kubepki_pki::validity::original_lifetime(old.cert.not_before, old.cert.not_after))
             .unwrap_or(Lifetime::DEFAULT_CA);
         let staging = self.staging();
-        let new = CertificateAuthority::generate(
+        let new = SigningCa::generate(
             self.ca.name(),
             &old.cert.subject.common_name,
             algorithm,
@@ -356,9 +356,9 @@ impl CaRotation {
         }
         self.require(None)?;
         let old = self.live_ca()?;
-        if adopted.key().is_none() {
-            return Err(phase_error(self.ca, format!("{}: the staged CA's key is missing", source.display())));
-        }
+        let adopted = adopted
+            .into_signing()
+            .ok_or_else(|| phase_error(self.ca, format!("{}: the staged CA's key is missing", source.display())))?;
         if adopted.cert.subject.common_name != old.cert.subject.common_name {
             return Err(phase_error(
                 self.ca,
@@ -384,23 +384,20 @@ impl CaRotation {
     fn stage(
         &self,
         old: &CertificateAuthority,
-        new: &CertificateAuthority,
+        new: &SigningCa,
         cross_sign: Option<Lifetime>,
         now: OffsetDateTime,
     ) -> Result<PhaseReport> {
         let staging = self.staging();
         fsio::create_dir_all(&self.dir, 0o700)?;
         let mut tx = Transaction::new(&self.dir);
-        // Invariant: a generated CA holds its key.
-        if let Some(key) = new.key() {
-            staging.stage_pair(&mut tx, self.ca.base_name(), key, &new.cert.to_pem());
-        }
+        staging.stage_pair(&mut tx, self.ca.base_name(), new.key(), &new.cert.to_pem());
         let mut notes = Vec::new();
-        if let (Some(lifetime), Some(new_key)) = (cross_sign, new.key()) {
+        if let Some(lifetime) = cross_sign {
             let signer = old.signer(&format!("{} (cross-signed)", self.ca.name()))?;
             let mut validity = kubepki_pki::Validity::starting_at(now, lifetime);
             validity.not_after = validity.not_after.min(old.cert.not_after);
-            let der = signer.cross_sign(&new.cert.subject, new_key, validity)?;
+            let der = signer.cross_sign(&new.cert.subject, new.key(), validity)?;
             let path = self.dir.join("cross-signed.crt");
             tx.add(&path, kubepki_pki::pem::encode("CERTIFICATE", &der), CERT_MODE);
             notes.push(format!("cross-signed certificate of the new CA: {}", path.display()));

@@ -155,9 +155,10 @@ impl ExpirationInfo {
         let mut out = Vec::new();
         let fmt = serde_json::ser::PrettyFormatter::with_indent(b"    ");
         let mut ser = serde_json::Serializer::with_formatter(&mut out, fmt);
-        // Invariant: plain structs of strings, numbers and booleans always serialize.
-        let _ = self.wire().serialize(&mut ser);
-        let mut s = String::from_utf8(out).unwrap_or_default();
+        self.wire()
+            .serialize(&mut ser)
+            .expect("invariant: plain structs of strings, numbers and booleans always serialize");
+        let mut s = String::from_utf8(out).expect("invariant: serde_json writes UTF-8");
         s.push('\n');
         s
     }

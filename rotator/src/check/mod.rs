@@ -363,8 +363,7 @@ impl Report<'_> {
 
     /// [`document`](Self::document) as YAML.
     pub fn to_yaml(&self) -> String {
-        // Invariant: as for JSON.
-        serde_saphyr::to_string(&self.document()).unwrap_or_default()
+        serde_saphyr::to_string(&self.document()).expect("invariant: as for JSON, the views always serialize")
     }
 }
 
@@ -595,8 +594,9 @@ impl WrittenItem {
 /// (two spaces a level): [`Nested`] is its `PrettyFormatter` started at that depth.
 fn nested_json(out: &mut Vec<u8>, value: &(impl Serialize + ?Sized), depth: usize) {
     let mut serializer = serde_json::Serializer::with_formatter(out, Nested { depth, has_value: false });
-    // Invariant: the views serialize infallibly into memory (string keys, finite numbers).
-    let _ = value.serialize(&mut serializer);
+    value
+        .serialize(&mut serializer)
+        .expect("invariant: the views serialize infallibly into memory (string keys, finite numbers)");
 }
 
 /// serde_json's `PrettyFormatter` (two-space indent), starting `depth` levels deep.

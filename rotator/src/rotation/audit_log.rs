@@ -87,8 +87,7 @@ pub fn append(path: &Path, records: &[Record]) -> Result<()> {
     let mut f = OpenOptions::new().create(true).append(true).mode(0o600).open(path).map_err(write_err)?;
     let mut buf = Vec::new();
     for r in records {
-        // Invariant: the record is plain strings and bools, which always serialize.
-        serde_json::to_writer(&mut buf, r).unwrap_or_default();
+        serde_json::to_writer(&mut buf, r).expect("invariant: plain strings and bools always serialize");
         buf.push(b'\n');
     }
     f.write_all(&buf).map_err(write_err)?;

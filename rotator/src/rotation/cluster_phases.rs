@@ -139,8 +139,7 @@ impl Registry {
     pub fn claim(&self, identity: &str, node: &str) -> Result<RotationIdentity> {
         let key = format!("{}identity", self.prefix);
         let mine = RotationIdentity { identity: identity.to_owned(), prepared_by: node.to_owned(), prepared_at: now() };
-        // Invariant: strings always serialize.
-        let value = serde_json::to_vec(&mine).unwrap_or_default();
+        let value = serde_json::to_vec(&mine).expect("invariant: strings always serialize");
         let txn = Txn::new()
             .when([Compare::create_revision(key.clone(), CompareOp::Equal, 0)])
             .and_then([TxnOp::put(key, value, None)]);
@@ -158,8 +157,7 @@ impl Registry {
     /// Records that `node` completed `phase` (`None`: it aborted) of rotation `identity`.
     pub fn set_phase(&self, node: &str, phase: Option<Phase>, identity: &str) -> Result<()> {
         let record = NodePhase { node: node.to_owned(), phase, identity: identity.to_owned(), updated_at: now() };
-        // Invariant: strings always serialize.
-        let value = serde_json::to_vec(&record).unwrap_or_default();
+        let value = serde_json::to_vec(&record).expect("invariant: strings always serialize");
         let mut client = self.client.clone();
         self.runtime
             .block_on(client.put(format!("{}nodes/{node}", self.prefix), value, None))

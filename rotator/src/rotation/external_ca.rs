@@ -686,8 +686,10 @@ pub fn install(pki: &PkiDir, kubeconfig_dir: &Path, from: &Path, options: &Insta
                         (kc, replaced, fsio::mode_of(&path)?)
                     }
                     None => {
-                        // Invariant: a kubeconfig leaf is ready only with its partial kubeconfig.
-                        let mut kc = r.partial.clone().ok_or_else(|| Error::Missing { path: dir.key_path(r.leaf) })?;
+                        let mut kc = r.partial.clone().expect(
+                            "invariant: a kubeconfig leaf is ready only with its partial kubeconfig (its key is read \
+                             from it)",
+                        );
                         let current = kc.current()?;
                         kc.set_cluster_ca(&current.cluster, cluster_ca_pem.as_deref().unwrap_or_default())?;
                         kc.set_client_credentials(&current.user, &cert_pem, &key_pem)?;

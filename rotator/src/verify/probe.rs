@@ -312,8 +312,9 @@ pub(crate) async fn legacy_hello(mut tcp: TcpStream, url: &EndpointUrl, timeout:
 /// that TLS 1.0/1.1 servers support, SNI for DNS hosts, and the EC extensions.
 fn tls11_client_hello(url: &EndpointUrl) -> Vec<u8> {
     fn u16be(n: usize) -> [u8; 2] {
-        // Invariant: every length here is far below 64 KiB (a host name is at most 253 bytes).
-        u16::try_from(n).unwrap_or(u16::MAX).to_be_bytes()
+        u16::try_from(n)
+            .expect("invariant: every length here is far below 64 KiB (a host name is at most 253 bytes)")
+            .to_be_bytes()
     }
     let mut ext = Vec::new();
     if let ServerName::DnsName(name) = url.server_name() {
