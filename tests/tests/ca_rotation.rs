@@ -196,6 +196,23 @@ fn phases_run_in_order_and_abort_goes_back() {
     assert!(r.stderr.contains("externally managed"), "{}", r.stderr);
 }
 
+/// Regression: reissue with the staged CA's key gone is refused before it writes anything; it
+/// once wrote the new CA certificate beside the old CA's key, a pair no command could load.
+#[test]
+fn reissue_without_the_staged_key_is_refused_and_writes_nothing() {
+    let d = TestDir::new();
+    init(d.path(), &[]).ok();
+    let pki = d.join("pki");
+    rotate_ca(d.path(), "prepare", "front-proxy-ca", &[]).ok();
+    rotate_ca(d.path(), "trust", "front-proxy-ca", &[]).ok();
+    let trusted = content_hash(&pki);
+    std::fs::remove_file(d.join("tmp/kubepki/pki/ca-rotation/front-proxy-ca/new/front-proxy-ca.key")).unwrap();
+    let r = rotate_ca(d.path(), "reissue", "front-proxy-ca", &[]);
+    assert_ne!(r.code, 0, "{}", r.stdout);
+    assert!(r.stderr.contains("the staged CA's key is missing"), "{}", r.stderr);
+    assert_eq!(content_hash(&pki), trusted);
+}
+
 /// `rotate-ca PHASE --ca CA` run from `cwd` with the cert dir and kubeconfig dir as given
 /// (relative to `cwd`, or not).
 fn rotate_ca_from(cwd: &Path, phase: &str, ca: &str, cert_dir: &str, kubeconfig_dir: &str, extra: &[&str]) -> Run {

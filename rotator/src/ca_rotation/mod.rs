@@ -485,7 +485,12 @@ impl CaRotation {
             }
         };
         self.same_kubeconfig_dir(&state)?;
-        let new = self.staged_ca()?;
+        // The new CA signs from here on: its key goes into the cert dir with it.
+        let staged = self.staged_ca()?;
+        let staged_key = staged.key_path.clone();
+        let new = staged
+            .into_signing()
+            .ok_or_else(|| phase_error(self.ca, format!("{}: the staged CA's key is missing", staged_key.display())))?;
         let live = self.live_ca()?;
         let mut written = Vec::new();
         let mut backups = Vec::new();
@@ -493,8 +498,7 @@ impl CaRotation {
             let mut bundle = vec![new.cert.clone()];
             bundle.extend(live.certificates().filter(|c| **c != new.cert).cloned());
             let backup = self.backup_dir(Phase::Reissued);
-            // Invariant: the staged CA was generated with its key.
-            written = self.write_trust(&bundle, new.key(), &backup)?;
+            written = self.write_trust(&bundle, Some(new.key()), &backup)?;
             backups.push(backup);
         }
         let pki = self.pki();
