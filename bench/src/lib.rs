@@ -9,9 +9,11 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::Result;
-use kubepki_pki::ca::{CertificateAuthority, SigningCa};
 use kubepki_pki::node::Node;
-use kubepki_pki::{CertRequest, ClusterConfig, InitOptions, KeyAlgorithm, Lifetime, PrivateKey, Signer, Validity};
+use kubepki_pki::{
+    CertRequest, CertificateAuthority, ClusterConfig, InitOptions, KeyAlgorithm, Lifetime, PrivateKey, Signer,
+    SigningCa, Validity,
+};
 use time::OffsetDateTime;
 use x509_parser::prelude::FromDer;
 use zeroize::Zeroizing;

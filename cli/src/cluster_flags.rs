@@ -6,8 +6,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
-use kubepki_pki::profile::SanRule;
-use kubepki_pki::{AltNames, ClusterConfig, KeyAlgorithm, KubeadmConfig, Lifetime};
+use kubepki_pki::{AltNames, ClusterConfig, KeyAlgorithm, KubeadmConfig, Lifetime, SanRule};
 use kubepki_rotator::rotation::plan::Desired;
 
 use crate::exit::{INPUT, coded};
@@ -182,7 +181,7 @@ impl ClusterFlags {
             api.add_parsed(&host, "apiserver")?;
         }
         if self.sans.service_cidr.is_some() {
-            api.add_ip(kubepki_pki::san::first_service_ip(&base.service_subnet)?);
+            api.add_ip(kubepki_pki::first_service_ip(&base.service_subnet)?);
         }
         if self.sans.service_dns_domain.is_some() {
             api.add_dns(format!("kubernetes.default.svc.{}", base.dns_domain));

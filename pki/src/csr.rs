@@ -8,7 +8,7 @@
 //! issues exactly what kubeadm itself would.
 //!
 //! ```
-//! use kubepki_pki::csr::Csr;
+//! use kubepki_pki::Csr;
 //! use kubepki_pki::{AltNames, CertRequest, KeyAlgorithm, Subject, Usage};
 //!
 //! # fn main() -> Result<(), kubepki_pki::Error> {
@@ -37,7 +37,7 @@ use crate::profile::Usage;
 use crate::san::AltNames;
 
 /// The PEM label of a CSR.
-pub const PEM_LABEL: &str = "CERTIFICATE REQUEST";
+pub(crate) const PEM_LABEL: &str = "CERTIFICATE REQUEST";
 
 /// A parsed certificate signing request whose self-signature verifies.
 #[derive(Clone, Debug)]

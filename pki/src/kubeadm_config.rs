@@ -57,7 +57,7 @@ pub struct KubeadmConfig {
 }
 
 /// Reads a configuration file as text.
-pub fn read_text(path: &Path) -> Result<String> {
+pub fn read_config_text(path: &Path) -> Result<String> {
     let bytes = fsio::read_required(path, MAX_CONFIG_FILE, "configuration file").map_err(|e| match e {
         Error::Read { source, .. } if source.kind() == std::io::ErrorKind::NotFound => Error::Missing {
             path: path.to_owned(),
@@ -139,12 +139,12 @@ struct Networking {
 impl KubeadmConfig {
     /// Reads and parses a kubeadm configuration file.
     pub fn read(path: &Path) -> Result<Self> {
-        Self::parse(&read_text(path)?, path)
+        Self::parse(&read_config_text(path)?, path)
     }
 
     /// Reads a file that may hold kubeadm documents (see [`parse_optional`](Self::parse_optional)).
     pub fn read_optional(path: &Path) -> Result<Option<Self>> {
-        Self::parse_optional(&read_text(path)?, path)
+        Self::parse_optional(&read_config_text(path)?, path)
     }
 
     /// Parses the documents of a kubeadm configuration file. InitConfiguration and

@@ -15,6 +15,8 @@ use std::time::{Duration, Instant};
 use crate::error::{Error, Result};
 
 /// The lock file's name inside the state dir.
+// Public for the test suite (which holds the lock by hand), not part of the API.
+#[doc(hidden)]
 pub const LOCK_NAME: &str = "kubepki.lock";
 
 /// The state dir of `cert_dir`: `<parent>/tmp/kubepki/<name>` (made absolute, so that it

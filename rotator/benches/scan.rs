@@ -8,8 +8,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use kubepki_pki::issue::{self, Signer};
-use kubepki_pki::{AltNames, CertRequest, KeyAlgorithm, Lifetime, Subject, Usage, Validity};
+use kubepki_pki::{AltNames, CertRequest, KeyAlgorithm, Lifetime, Signer, Subject, Usage, Validity, self_signed_ca};
 use kubepki_rotator::check::{Policy, evaluate};
 use kubepki_rotator::inventory::{InventoryBuilder, SourcePath, Sources};
 
@@ -21,7 +20,7 @@ const RUNS: usize = 15;
 fn fixtures(dir: &Path) {
     let now = time::OffsetDateTime::now_utc();
     let ca_key = KeyAlgorithm::EcdsaP256.generate().unwrap();
-    let ca = issue::self_signed_ca("kubernetes", &ca_key, Validity::starting_at(now, Lifetime::DEFAULT_CA)).unwrap();
+    let ca = self_signed_ca("kubernetes", &ca_key, Validity::starting_at(now, Lifetime::DEFAULT_CA)).unwrap();
     std::fs::create_dir_all(dir.join("pki")).unwrap();
     std::fs::write(dir.join("pki/ca.crt"), ca.to_pem()).unwrap();
     std::fs::write(dir.join("pki/ca.key"), ca_key.to_pem().as_bytes()).unwrap();

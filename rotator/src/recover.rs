@@ -5,7 +5,7 @@
 //!    the key matches; every leaf that is due has a CA key to sign it with; the kubelet's
 //!    client certificate file, when `kubelet.conf` names one, can be read.
 //! 2. **CAs first.** A CA that has expired or expires within the threshold is extended with
-//!    its own key ([`kubepki_pki::issue::extend_ca`]: same subject, key and subject key
+//!    its own key ([`kubepki_pki::extend_ca`]: same subject, key and subject key
 //!    identifier, a new serial and validity), so that every certificate it ever signed still
 //!    chains to it; its file and every trust point on this node holding it (kubeconfigs'
 //!    `certificate-authority-data`, the kubelet's `clientCAFile` when it is another file) are
@@ -50,9 +50,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use kubepki_pki::fsio;
-use kubepki_pki::kubeconfig::PemSource;
-use kubepki_pki::store::CERT_MODE;
-use kubepki_pki::{CaKind, Certificate, InitOptions, Kubeconfig, Lifetime, PkiDir, PrivateKey, Validity};
+use kubepki_pki::{
+    CERT_MODE, CaKind, Certificate, InitOptions, Kubeconfig, Lifetime, PemSource, PkiDir, PrivateKey, Validity,
+};
 use time::OffsetDateTime;
 use zeroize::Zeroizing;
 
@@ -109,7 +109,7 @@ impl RecoverRequest {
         Self {
             rotate: RotateRequest::new(cert_dir, kubeconfig_dir),
             threshold: Duration::from_secs(30 * 86400),
-            backdate: kubepki_pki::validity::BACKDATE,
+            backdate: kubepki_pki::BACKDATE,
             ca_lifetime: None,
             kubelet_dir: Some(PathBuf::from(kubepki_pki::paths::KUBELET_PKI_DIR)),
             root: None,
@@ -258,7 +258,7 @@ pub fn recover(request: &RecoverRequest, observer: &mut dyn Observer) -> Result<
         lock_timeout: rotate.lock_timeout,
         allow_insecure_permissions: rotate.allow_insecure_permissions,
     };
-    let (lock, pki, _) = kubepki_pki::bootstrap::open_locked(&rotate.cert_dir, &rotate.kubeconfig_dir, &options)?;
+    let (lock, pki, _) = kubepki_pki::open_locked(&rotate.cert_dir, &rotate.kubeconfig_dir, &options)?;
     // A rotation killed after its write still owes its hook and verification: settled first
     // (finished, or undone: an error), so that nothing here is undone by it later.
     let finished = if rotate.dry_run { None } else { rotation::pending::finish_interrupted_locked(&rotate.cert_dir)? };
@@ -275,7 +275,7 @@ pub fn recover(request: &RecoverRequest, observer: &mut dyn Observer) -> Result<
     // A kubelet serving pair signed by a CA of the cert dir is the rotation's; a self-signed one
     // is recover's own (below).
     let ca_signed = |d: &&PathBuf| {
-        kubepki_pki::store::read_certs(&d.join(kubepki_pki::node::CERT_FILE))
+        kubepki_pki::read_certs(&d.join(kubepki_pki::node::CERT_FILE))
             .ok()
             .flatten()
             .and_then(|certs| certs.into_iter().next())
@@ -438,9 +438,9 @@ fn plan_recovery(
         };
         let lifetime = request
             .ca_lifetime
-            .or_else(|| kubepki_pki::validity::original_lifetime(ca.cert.not_before, ca.cert.not_after))
+            .or_else(|| kubepki_pki::original_lifetime(ca.cert.not_before, ca.cert.not_after))
             .unwrap_or(Lifetime::DEFAULT_CA);
-        let new = kubepki_pki::issue::extend_ca(&ca.cert, key, Validity::backdated(now, lifetime, request.backdate))?;
+        let new = kubepki_pki::extend_ca(&ca.cert, key, Validity::backdated(now, lifetime, request.backdate))?;
         plan.cas.push(CaExtension {
             ca: kind,
             path: ca.cert_path.clone(),
@@ -515,8 +515,7 @@ fn kubelet_client(
     }
     let due = policy.is_due(&old, now);
     let validity = due.then(|| {
-        let lifetime =
-            kubepki_pki::validity::original_lifetime(old.not_before, old.not_after).unwrap_or(Lifetime::DEFAULT_CERT);
+        let lifetime = kubepki_pki::original_lifetime(old.not_before, old.not_after).unwrap_or(Lifetime::DEFAULT_CERT);
         Validity::backdated(now, lifetime, request.backdate)
     });
     Ok(Some(KubeletClient { link, old, due, validity, written: None }))
@@ -532,15 +531,14 @@ fn self_signed_serving(
     now: OffsetDateTime,
 ) -> Option<KubeletServing> {
     let path = dir.join(kubepki_pki::node::CERT_FILE);
-    let chain = kubepki_pki::store::read_certs(&path).ok()??;
+    let chain = kubepki_pki::read_certs(&path).ok()??;
     let old = chain.first()?.clone();
     let own = chain.get(1).unwrap_or(&old);
     let self_made = own.is_self_issued() && old.verify_issued_by(own).is_ok() && cas.issuer_of(&old).is_none();
     if !self_made || !policy.is_due(&old, now) {
         return None;
     }
-    let lifetime =
-        kubepki_pki::validity::original_lifetime(old.not_before, old.not_after).unwrap_or(Lifetime::DEFAULT_CERT);
+    let lifetime = kubepki_pki::original_lifetime(old.not_before, old.not_after).unwrap_or(Lifetime::DEFAULT_CERT);
     Some(KubeletServing { path, old, validity: Validity::backdated(now, lifetime, request.backdate), written: None })
 }
 
@@ -558,7 +556,7 @@ fn renew_self_signed_serving(
     let stamp = now.unix_timestamp();
     let algorithm = serving.old.public_key.key_algorithm().unwrap_or(kubepki_pki::KeyAlgorithm::Rsa2048);
     let (ca_key, key) = (algorithm.generate()?, algorithm.generate()?);
-    let own_ca = kubepki_pki::issue::self_signed_ca(&format!("{host}-ca@{stamp}"), &ca_key, serving.validity)?;
+    let own_ca = kubepki_pki::self_signed_ca(&format!("{host}-ca@{stamp}"), &ca_key, serving.validity)?;
     let name = format!("{host}@{stamp}");
     let request = kubepki_pki::CertRequest {
         subject: kubepki_pki::Subject::new(name.clone(), Vec::<String>::new()),
@@ -574,7 +572,7 @@ fn renew_self_signed_serving(
         format!("{}{}", cert.to_pem(), own_ca.to_pem()).into_bytes(),
         fsio::mode_of(&serving.path).unwrap_or(CERT_MODE),
     );
-    tx.add(&key_path, key.to_pem().as_bytes(), kubepki_pki::store::KEY_MODE);
+    tx.add(&key_path, key.to_pem().as_bytes(), kubepki_pki::KEY_MODE);
     Backup::create(backup_dir, &[serving.path.as_path(), key_path.as_path()])?;
     tx.commit()?;
     Ok(cert)
@@ -601,7 +599,7 @@ fn trust_points_of(
         }
     }
     if let Some(file) = kubelet_client_ca_file(request).filter(|f| !rotation::same_file(f, &ext.path))
-        && let Ok(Some(have)) = kubepki_pki::store::read_certs(&file)
+        && let Ok(Some(have)) = kubepki_pki::read_certs(&file)
         && have.iter().any(|c| c.spki == ext.old.spki && c.raw_subject == ext.old.raw_subject)
         && have != bundle
     {
@@ -702,7 +700,7 @@ fn renew_kubelet_client(
     let name = format!("kubelet-client-{stamp}.pem");
     let pem = dir.join(&name);
     let body = Zeroizing::new(format!("{}{}", cert.to_pem(), key.to_pem().as_str()));
-    fsio::replace_file(&pem, body.as_bytes(), kubepki_pki::store::KEY_MODE)?;
+    fsio::replace_file(&pem, body.as_bytes(), kubepki_pki::KEY_MODE)?;
     let updated = dir.join("kubelet-client-updated.pem");
     let write_err = |path: &Path| {
         let path = path.to_owned();
@@ -812,7 +810,7 @@ fn write_workers(
         )?;
         let dir = workers.out.join(&name);
         let files = [
-            (dir.join("kubelet.conf"), kc.to_yaml().as_bytes().to_vec(), kubepki_pki::store::KEY_MODE),
+            (dir.join("kubelet.conf"), kc.to_yaml().as_bytes().to_vec(), kubepki_pki::KEY_MODE),
             (dir.join("ca.crt"), ca.bundle_pem().into_bytes(), CERT_MODE),
         ];
         let exists = dir.is_dir();

@@ -4,8 +4,7 @@
 
 use std::path::Path;
 
-use kubepki_pki::kubeconfig::PemSource;
-use kubepki_pki::{Certificate, KubeadmConfig, Kubeconfig, PrivateKey};
+use kubepki_pki::{Certificate, KubeadmConfig, Kubeconfig, PemSource, PrivateKey};
 
 /// Certificate files: a PEM bundle (every CERTIFICATE block), or one DER certificate, and
 /// everything kubepki derives from each certificate. Every block is also read by x509-parser:
@@ -78,10 +77,10 @@ pub fn config_file(data: &[u8]) {
         let mut cfg = kubepki_pki::ClusterConfig::new("fuzz", std::net::IpAddr::from([127, 0, 0, 1]));
         k.apply_to(&mut cfg);
         if cfg.validate().is_ok() {
-            for rule in [kubepki_pki::profile::SanRule::ApiServer, kubepki_pki::profile::SanRule::EtcdPeer] {
+            for rule in [kubepki_pki::SanRule::ApiServer, kubepki_pki::SanRule::EtcdPeer] {
                 let _ = cfg.alt_names(rule);
             }
-            let _ = cfg.server_url(kubepki_pki::profile::Endpoint::ControlPlane);
+            let _ = cfg.server_url(kubepki_pki::Endpoint::ControlPlane);
         }
     }
 }

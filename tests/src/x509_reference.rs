@@ -110,7 +110,7 @@ fn same_values(ours: &Certificate, x: &X509Certificate<'_>, der: &[u8]) {
     let extensions = go_reads_extensions(der, x);
     let eku = x.extended_key_usage().ok().flatten().map(|e| (e.value.server_auth, e.value.client_auth));
     let eku = eku.filter(|_| extensions);
-    assert_eq!(ours.usage, eku.and_then(|(s, c)| kubepki_pki::profile::Usage::from_flags(s, c)), "{ctx}");
+    assert_eq!(ours.usage, eku.and_then(|(s, c)| kubepki_pki::Usage::from_flags(s, c)), "{ctx}");
     let (mut dns, mut ips) = (Vec::new(), Vec::<IpAddr>::new());
     let mut ski = None;
     let mut aki = None;

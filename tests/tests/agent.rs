@@ -122,7 +122,7 @@ fn serial_in(metrics: &str, name: &str) -> Option<String> {
 }
 
 fn serial_of(path: &Path) -> String {
-    kubepki_pki::store::read_certs(path).unwrap().unwrap().remove(0).serial
+    kubepki_pki::read_certs(path).unwrap().unwrap().remove(0).serial
 }
 
 /// The agent's flags for the tree `init` made in `dir`.
@@ -294,7 +294,7 @@ fn the_agent_renews_leaves_before_they_expire_while_etcd_answers() {
     init(d.path(), &["--cert-validity", "1m"]).ok();
     let pki = d.join("pki");
     let etcd = Etcd::start(&EtcdConfig { name: "cp1", pki: &pki, client_cert_auth: true });
-    let old = kubepki_pki::store::read_certs(&pki.join("etcd/server.crt")).unwrap().unwrap().remove(0);
+    let old = kubepki_pki::read_certs(&pki.join("etcd/server.crt")).unwrap().unwrap().remove(0);
     let audit = d.join("audit.jsonl");
     let args = tree_args(d.path());
     let agent = Agent::start(
@@ -315,7 +315,7 @@ fn the_agent_renews_leaves_before_they_expire_while_etcd_answers() {
     let done = agent.events().into_iter().find(|e| e["event"] == "rotation done").unwrap();
     let restart = done["restart"].as_array().unwrap_or_else(|| panic!("no restart list: {done}"));
     assert!(restart.iter().any(|r| r["component"] == "etcd"), "{done}");
-    let new = kubepki_pki::store::read_certs(&pki.join("etcd/server.crt")).unwrap().unwrap().remove(0);
+    let new = kubepki_pki::read_certs(&pki.join("etcd/server.crt")).unwrap().unwrap().remove(0);
     assert_ne!(new.serial, old.serial);
     assert!(new.not_after > old.not_after);
     // Renewed before the old one expired: the audit record's time is before its NotAfter.

@@ -372,14 +372,11 @@ fn cases() -> Vec<Case> {
             what: "a kubeconfig with a key of another certificate (rotate)",
             corrupt: |d| {
                 let other = kubepki_pki::Kubeconfig::from_yaml(&d.read("other/admin.conf"), "o").unwrap();
-                let Some(kubepki_pki::kubeconfig::PemSource::Embedded(k)) =
-                    other.client_key("kubernetes-admin").unwrap()
-                else {
+                let Some(kubepki_pki::PemSource::Embedded(k)) = other.client_key("kubernetes-admin").unwrap() else {
                     panic!()
                 };
                 let mut kc = kubepki_pki::Kubeconfig::from_yaml(&d.read("admin.conf"), "a").unwrap();
-                let Some(kubepki_pki::kubeconfig::PemSource::Embedded(c)) =
-                    kc.client_certificate("kubernetes-admin").unwrap()
+                let Some(kubepki_pki::PemSource::Embedded(c)) = kc.client_certificate("kubernetes-admin").unwrap()
                 else {
                     panic!()
                 };

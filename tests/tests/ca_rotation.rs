@@ -134,9 +134,7 @@ fn cluster_ca_rotation_keeps_kubeconfigs_working() {
     rotate_ca(d.path(), "trust", "ca", &[]).ok();
     let bundle = d.read("pki/ca.crt");
     let admin = kubepki_pki::Kubeconfig::from_yaml(&d.read("admin.conf"), "admin").unwrap();
-    let Some(kubepki_pki::kubeconfig::PemSource::Embedded(ca_data)) = admin.cluster_ca("kubernetes").unwrap() else {
-        panic!()
-    };
+    let Some(kubepki_pki::PemSource::Embedded(ca_data)) = admin.cluster_ca("kubernetes").unwrap() else { panic!() };
     assert_eq!(String::from_utf8(ca_data).unwrap(), bundle, "kubeconfigs carry the bundle");
     {
         let _server = serve();

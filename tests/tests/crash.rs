@@ -8,8 +8,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use kubepki_pki::kubeconfig::PemSource;
-use kubepki_pki::{Certificate, Kubeconfig, PrivateKey};
+use kubepki_pki::{Certificate, Kubeconfig, PemSource, PrivateKey};
 
 use crate::common::*;
 

@@ -231,7 +231,7 @@ fn csrs_carry_the_existing_identity_and_signed_certificates_install_in_kubeadm_l
         let existing = if stem.ends_with(".conf") {
             let kc = kubepki_pki::Kubeconfig::read_required(&t.root.join(stem)).unwrap();
             let user = kc.current().unwrap().user;
-            let Some(kubepki_pki::kubeconfig::PemSource::Embedded(pem)) = kc.client_certificate(&user).unwrap() else {
+            let Some(kubepki_pki::PemSource::Embedded(pem)) = kc.client_certificate(&user).unwrap() else {
                 panic!("{stem}: no embedded certificate")
             };
             let p = out_dir.write(&format!("{stem}.old.crt"), pem);

@@ -275,7 +275,7 @@ fn the_alert_rules_are_well_formed_and_use_only_metrics_kubepki_exports() {
             let expr = r["expr"].as_str().unwrap_or_else(|| panic!("{alert}: expr"));
             assert!(balanced(expr), "{alert}: unbalanced brackets in {expr}");
             let for_ = r["for"].as_str().unwrap_or_else(|| panic!("{alert}: for"));
-            assert!(kubepki_pki::validity::parse_duration(for_).is_ok(), "{alert}: for {for_:?}");
+            assert!(kubepki_pki::parse_duration(for_).is_ok(), "{alert}: for {for_:?}");
             let severity = r["labels"]["severity"].as_str().unwrap_or_else(|| panic!("{alert}: labels.severity"));
             assert!(["warning", "critical"].contains(&severity), "{alert}: severity {severity}");
             for a in ["summary", "description"] {

@@ -34,7 +34,7 @@ fn pki_hash(dir: &Path) -> String {
 }
 
 fn cert(path: &Path) -> kubepki_pki::Certificate {
-    kubepki_pki::store::read_certs(path).unwrap().unwrap().remove(0)
+    kubepki_pki::read_certs(path).unwrap().unwrap().remove(0)
 }
 
 fn sans(path: &Path) -> Vec<String> {
@@ -286,7 +286,7 @@ fn a_broken_leaf_does_not_block_the_rest_and_force_reissues_it() {
     for (ca, leaf) in [("ca.crt", "apiserver.crt"), ("etcd/ca.crt", "etcd/peer.crt")] {
         openssl_verify(&pki.join(ca), &pki.join(leaf)).unwrap_or_else(|e| panic!("{leaf}: {e}"));
     }
-    let key = kubepki_pki::store::read_key(&pki.join("apiserver.key")).unwrap().unwrap();
+    let key = kubepki_pki::read_key(&pki.join("apiserver.key")).unwrap().unwrap();
     assert!(key.matches_spki(&api.spki));
     assert_eq!(rotate(d.path(), &["--dry-run"]).code, 0);
 }

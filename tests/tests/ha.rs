@@ -114,7 +114,7 @@ fn three_nodes_rotate_in_turn_under_the_etcd_lock_while_etcd_keeps_writing() {
     // Each member serves its node's renewed certificate (etcd reads it at each handshake) and
     // accepts every node's renewed clients.
     for (url, own) in cluster.client_urls.iter().zip(&pkis) {
-        let on_disk = kubepki_pki::store::read_certs(&own.join("etcd/server.crt")).unwrap().unwrap().remove(0);
+        let on_disk = kubepki_pki::read_certs(&own.join("etcd/server.crt")).unwrap().unwrap().remove(0);
         assert_eq!(served(url).serial, on_disk.serial, "{url}");
         for pki in &pkis {
             run(etcdctl_healthcheck(url, pki).arg("endpoint").arg("health")).ok();

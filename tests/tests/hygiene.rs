@@ -6,7 +6,7 @@ use std::process::Command;
 
 use base64::Engine as _;
 use kubepki_pki::Kubeconfig;
-use kubepki_pki::kubeconfig::PemSource;
+use kubepki_pki::PemSource;
 
 use crate::common::*;
 

@@ -34,7 +34,7 @@ fn cert(path: &Path) -> Certificate {
 fn extract_client_cert(conf: &Path, out: &Path) -> Certificate {
     let kc = Kubeconfig::from_yaml(&std::fs::read_to_string(conf).unwrap(), "t").unwrap();
     let user = kc.current().unwrap().user;
-    let Some(kubepki_pki::kubeconfig::PemSource::Embedded(pem)) = kc.client_certificate(&user).unwrap() else {
+    let Some(kubepki_pki::PemSource::Embedded(pem)) = kc.client_certificate(&user).unwrap() else {
         panic!("{} has no embedded client certificate", conf.display())
     };
     std::fs::write(out, &pem).unwrap();
@@ -912,24 +912,24 @@ fn the_documented_profile_table_is_the_code() {
     for p in Profile::ALL {
         let s = p.spec();
         let cn = match s.common_name {
-            kubepki_pki::profile::CommonName::Fixed(cn) => cn.to_owned(),
-            kubepki_pki::profile::CommonName::NodeName => "<node name>".to_owned(),
-            kubepki_pki::profile::CommonName::NodeUser => "system:node:<node name>".to_owned(),
+            kubepki_pki::CommonName::Fixed(cn) => cn.to_owned(),
+            kubepki_pki::CommonName::NodeName => "<node name>".to_owned(),
+            kubepki_pki::CommonName::NodeUser => "system:node:<node name>".to_owned(),
         };
         let orgs = if s.organizations.is_empty() { "—".to_owned() } else { s.organizations.join(", ") };
         let row =
             format!("| `{}` | `{}.crt` | `{}` | `{cn}` | {orgs} | {} |", s.name, s.base_name, s.ca.name(), s.usage);
         assert!(doc.contains(&row), "docs/profiles.md lacks the row\n{row}");
     }
-    for k in kubepki_pki::profile::KUBECONFIGS {
+    for k in kubepki_pki::profiles::KUBECONFIGS {
         let cn = match k.common_name {
-            kubepki_pki::profile::CommonName::Fixed(cn) => cn.to_owned(),
+            kubepki_pki::CommonName::Fixed(cn) => cn.to_owned(),
             _ => "system:node:<node name>".to_owned(),
         };
         let orgs = if k.organizations.is_empty() { "—".to_owned() } else { k.organizations.join(", ") };
         let endpoint = match k.endpoint {
-            kubepki_pki::profile::Endpoint::ControlPlane => "control-plane endpoint",
-            kubepki_pki::profile::Endpoint::Local => "local API endpoint",
+            kubepki_pki::Endpoint::ControlPlane => "control-plane endpoint",
+            kubepki_pki::Endpoint::Local => "local API endpoint",
         };
         let row = format!("| `{}` | `{cn}` | {orgs} | {endpoint} |", k.file_name);
         assert!(doc.contains(&row), "docs/profiles.md lacks the row\n{row}");

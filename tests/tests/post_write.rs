@@ -63,7 +63,7 @@ fn record(dir: &Path) -> PathBuf {
 }
 
 fn serial(path: &Path) -> String {
-    kubepki_pki::store::read_certs(path).unwrap().unwrap().remove(0).serial
+    kubepki_pki::read_certs(path).unwrap().unwrap().remove(0).serial
 }
 
 /// Starts `rotate --force apiserver` with the blocking hook and waits until the hook runs.

@@ -8,8 +8,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use kubepki_pki::kubeconfig::PemSource;
-use kubepki_pki::{Certificate, Kubeconfig, PrivateKey};
+use kubepki_pki::{Certificate, Kubeconfig, PemSource, PrivateKey};
 use serde_json::json;
 
 use crate::common::*;

@@ -4,8 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use kubepki_pki::kubeconfig::PemSource;
-use kubepki_pki::{Certificate, Kubeconfig, PrivateKey};
+use kubepki_pki::{Certificate, Kubeconfig, PemSource, PrivateKey};
 
 use crate::common::*;
 

@@ -60,7 +60,7 @@ fn etcd(pki: &Path, client_cert_auth: bool) -> Etcd {
 fn kubelet_self_signed(d: &TestDir) -> (PathBuf, PathBuf) {
     let validity = Validity::starting_at(time::OffsetDateTime::now_utc(), Lifetime::DEFAULT_CERT);
     let ca_key = KeyAlgorithm::EcdsaP256.generate().unwrap();
-    let ca = kubepki_pki::issue::self_signed_ca("cp1-ca@1764201600", &ca_key, validity).unwrap();
+    let ca = kubepki_pki::self_signed_ca("cp1-ca@1764201600", &ca_key, validity).unwrap();
     let signer = Signer::new("cp1-ca", &ca, &ca_key).unwrap();
     let key = KeyAlgorithm::EcdsaP256.generate().unwrap();
     let mut sans = AltNames::new();
@@ -131,7 +131,7 @@ fn etcd_with_client_cert_auth_passes_every_check_on_client_and_peer_ports() {
     assert!(check(&v, 0, "client-cert-accepted").1.contains("answered a Status request"), "{v:#}");
     assert!(check(&v, 0, "tls-version").1.contains("TLS 1.1 ClientHello was refused"), "{v:#}");
     // The served certificates are the files, as the JSON reports them.
-    let disk = |f: &str| kubepki_pki::store::read_certs(&d.join(f)).unwrap().unwrap().remove(0);
+    let disk = |f: &str| kubepki_pki::read_certs(&d.join(f)).unwrap().unwrap().remove(0);
     assert_eq!(v["endpoints"][0]["served"]["sha256"], disk("pki/etcd/server.crt").fingerprint_sha256());
     assert_eq!(v["endpoints"][1]["served"]["sha256"], disk("pki/etcd/peer.crt").fingerprint_sha256());
     assert_eq!(v["endpoints"][0]["protocol"], "TLSv1.3");
@@ -323,7 +323,7 @@ fn a_server_that_did_not_reload_after_rotation_fails_served_matches_disk_until_r
         .arg(d.path())
         .args(["--force", "apiserver"]))
     .ok();
-    let new = kubepki_pki::store::read_certs(&pki.join("apiserver.crt")).unwrap().unwrap().remove(0);
+    let new = kubepki_pki::read_certs(&pki.join("apiserver.crt")).unwrap().unwrap().remove(0);
     assert_ne!(new.serial, old_serial);
 
     let (code, v) = verify_json(d.path(), &["--apiserver", &server.url()]);
@@ -559,8 +559,7 @@ fn etcd_keeps_serving_while_rotate_replaces_its_certificates() {
         Target::etcd_default(&pki, &etcd.client_url).unwrap(),
         Target::etcd_peer_default(&pki, &etcd.peer_url).unwrap(),
     ];
-    let served =
-        |base: &str| kubepki_pki::store::read_certs(&pki.join(format!("{base}.crt"))).unwrap().unwrap().remove(0);
+    let served = |base: &str| kubepki_pki::read_certs(&pki.join(format!("{base}.crt"))).unwrap().unwrap().remove(0);
     let mut serials = vec![served("etcd/server").serial];
     for round in 0..rounds {
         // Rotate only once the clients have made progress since the last rotation.

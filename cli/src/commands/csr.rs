@@ -127,7 +127,7 @@ fn open(
     if !cert_dir.is_dir() {
         anyhow::bail!(coded(INPUT, anyhow::anyhow!("{} is not a directory (the cert dir)", cert_dir.display())));
     }
-    let (guard, pki, _recovered) = kubepki_pki::bootstrap::open_locked(&cert_dir, &kubeconfig_dir, &lock.options())?;
+    let (guard, pki, _recovered) = kubepki_pki::open_locked(&cert_dir, &kubeconfig_dir, &lock.options())?;
     crate::interrupted::finish_locked(&cert_dir)?;
     Ok((guard, pki, kubeconfig_dir))
 }

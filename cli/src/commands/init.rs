@@ -6,7 +6,7 @@ use std::time::Duration;
 use anyhow::Result;
 use clap::Args;
 use kubepki_pki::InitReport;
-use kubepki_pki::bootstrap::{InitItem, ItemKind};
+use kubepki_pki::{InitItem, ItemKind};
 use serde_json::json;
 
 use crate::cluster_flags::ClusterFlags;
@@ -33,7 +33,7 @@ pub(crate) struct InitArgs {
 }
 
 pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
-    kubepki_pki::validity::parse_duration(s).map_err(|e| e.to_string())
+    kubepki_pki::parse_duration(s).map_err(|e| e.to_string())
 }
 
 pub(crate) fn run(args: &InitArgs) -> Result<ExitCode> {
@@ -42,7 +42,7 @@ pub(crate) fn run(args: &InitArgs) -> Result<ExitCode> {
     let options = args.lock.options();
     crate::interrupted::finish(&cfg.cert_dir, &cfg.kubeconfig_dir, options.lock_timeout)?;
     let report = match &args.join_from {
-        Some(shared) => kubepki_pki::bootstrap::join_control_plane(&cfg, shared, &options)?,
+        Some(shared) => kubepki_pki::join_control_plane(&cfg, shared, &options)?,
         None => kubepki_pki::init(&cfg, &options)?,
     };
     match args.output {

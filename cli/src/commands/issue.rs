@@ -7,8 +7,7 @@ use std::process::ExitCode;
 use anyhow::{Result, bail};
 use clap::{Args, Subcommand};
 use kubepki_pki::node::{self, Node};
-use kubepki_pki::profile::Endpoint;
-use kubepki_pki::{CaKind, PkiDir, Profile, fsio};
+use kubepki_pki::{CaKind, Endpoint, PkiDir, Profile, fsio};
 use serde_json::json;
 
 use crate::cluster_flags::{ClusterFlags, EndpointFlags, SignerFlags};
@@ -128,7 +127,7 @@ pub(crate) fn run(args: &IssueArgs) -> Result<ExitCode> {
 fn leaf(c: &Common, profile: Profile) -> Result<ExitCode> {
     let cfg = c.cluster.resolve()?;
     crate::interrupted::finish(&cfg.cert_dir, &cfg.kubeconfig_dir, c.run.lock.lock_timeout)?;
-    let item = kubepki_pki::bootstrap::issue_leaf(&cfg, profile.spec(), &c.run.lock.options())?;
+    let item = kubepki_pki::issue_leaf(&cfg, profile.spec(), &c.run.lock.options())?;
     match c.run.output {
         Format::Json => output::print_json(&json!({
             "name": item.name,

@@ -5,10 +5,9 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand, ValueEnum};
-use kubepki_pki::profile::Endpoint;
 use kubepki_pki::{
-    AltNames, CaKind, CertRequest, CertificateAuthority, ClusterConfig, KubeadmConfig, Kubeconfig, PkiDir, Subject,
-    Usage, node,
+    AltNames, CaKind, CertRequest, CertificateAuthority, ClusterConfig, Endpoint, KubeadmConfig, Kubeconfig, PkiDir,
+    Subject, Usage, node,
 };
 
 use crate::cluster_flags::{ClusterFlags, EndpointFlags, KubeconfigDirFlags, SignerFlags};

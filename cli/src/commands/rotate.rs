@@ -271,7 +271,7 @@ pub(crate) fn request(args: &RotateArgs) -> Result<RotateRequest> {
 /// The `RotationConfiguration` document of `--config`, if any.
 fn rotation_config(path: Option<&Path>) -> Result<RotationConfig> {
     let Some(path) = path else { return Ok(RotationConfig::default()) };
-    let text = kubepki_pki::kubeadm_config::read_text(path)?;
+    let text = kubepki_pki::read_config_text(path)?;
     Ok(RotationConfig::parse_optional(&text, path).map_err(|e| coded(INPUT, e))?.unwrap_or_default())
 }
 

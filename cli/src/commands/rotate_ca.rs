@@ -131,7 +131,7 @@ pub(crate) fn run(args: &RotateCaArgs) -> Result<ExitCode> {
     crate::progress::install(common.output == Format::Table);
     let now = OffsetDateTime::now_utc();
     let options = InitOptions { now, ..common.lock.options() };
-    let (_lock, pki, _) = kubepki_pki::bootstrap::open_locked(&common.cert_dir, &common.kubeconfig_dir, &options)?;
+    let (_lock, pki, _) = kubepki_pki::open_locked(&common.cert_dir, &common.kubeconfig_dir, &options)?;
     if !matches!(args.phase, PhaseCommand::Status(_)) {
         crate::interrupted::finish_locked(&common.cert_dir)?;
     }

@@ -144,8 +144,7 @@ pub(crate) fn run(args: &RotateSaArgs) -> Result<ExitCode> {
     };
     crate::phases::require_cert_dir(&common.cert_dir)?;
     let now = OffsetDateTime::now_utc();
-    let (_lock, _, _) =
-        kubepki_pki::bootstrap::open_locked(&common.cert_dir, &common.kubeconfig_dir, &common.lock.options())?;
+    let (_lock, _, _) = kubepki_pki::open_locked(&common.cert_dir, &common.kubeconfig_dir, &common.lock.options())?;
     if !matches!(args.phase, PhaseCommand::Status { .. }) {
         crate::interrupted::finish_locked(&common.cert_dir)?;
     }

@@ -18,9 +18,10 @@
 use std::path::{Path, PathBuf};
 
 use kubepki_pki::fsio::{self, Transaction};
-use kubepki_pki::kubeconfig::PemSource;
-use kubepki_pki::store::CERT_MODE;
-use kubepki_pki::{CaKind, Certificate, CertificateAuthority, KeyAlgorithm, Kubeconfig, Lifetime, PkiDir, SigningCa};
+use kubepki_pki::{
+    CERT_MODE, CaKind, Certificate, CertificateAuthority, KeyAlgorithm, Kubeconfig, Lifetime, PemSource, PkiDir,
+    SigningCa,
+};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
@@ -302,7 +303,7 @@ impl CaRotation {
         })?;
         let algorithm = algorithm.unwrap_or(old_key.algorithm());
         let lifetime = lifetime
-            .or_else(|| kubepki_pki::validity::original_lifetime(old.cert.not_before, old.cert.not_after))
+            .or_else(|| kubepki_pki::original_lifetime(old.cert.not_before, old.cert.not_after))
             .unwrap_or(Lifetime::DEFAULT_CA);
         let staging = self.staging();
         let new = SigningCa::generate(

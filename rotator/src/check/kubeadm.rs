@@ -12,7 +12,7 @@ use serde::Serialize;
 use time::{OffsetDateTime, UtcOffset};
 
 use kubepki_pki::CaKind;
-use kubepki_pki::profile::{KubeconfigKind, LEAVES};
+use kubepki_pki::{KubeconfigKind, profiles::LEAVES};
 
 use crate::inventory::{Inventory, Item, Location};
 use crate::text::{rfc3339, short_human_duration};

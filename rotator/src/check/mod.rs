@@ -69,7 +69,7 @@ impl FromStr for Threshold {
             }
             return Ok(Self::LifetimeUsed(p));
         }
-        let d = kubepki_pki::validity::parse_duration(t).map_err(|e| match e {
+        let d = kubepki_pki::parse_duration(t).map_err(|e| match e {
             kubepki_pki::Error::InvalidValue { reason, .. } => {
                 invalid(format!("{reason}; expected a duration like 30d or a percentage like 80%"))
             }
@@ -771,7 +771,7 @@ pub struct ItemView<'a> {
     /// Whether it is a CA certificate.
     pub is_ca: Option<bool>,
     /// `ECDSA-P256`, `RSA-2048`, ...
-    pub public_key: Option<Shown<&'a kubepki_pki::cert::PublicKeyKind>>,
+    pub public_key: Option<Shown<&'a kubepki_pki::PublicKeyKind>>,
     /// `ecdsa-with-SHA256`, ...
     pub signature_algorithm: Option<&'static str>,
     /// DNS SANs.
@@ -779,7 +779,7 @@ pub struct ItemView<'a> {
     /// IP SANs.
     pub ip_addresses: Names<'a>,
     /// SHA-256 of the DER, lowercase hex.
-    pub sha256: Option<kubepki_pki::cert::Fingerprint>,
+    pub sha256: Option<kubepki_pki::Fingerprint>,
     /// Findings beyond the dates.
     pub findings: Vec<FindingView>,
     /// The typed location (`kind` plus its fields).
@@ -936,13 +936,13 @@ mod tests {
     /// certificate, an unreadable file (an item), a missing path (an input error).
     #[test]
     fn write_json_is_serde_jsons_pretty_layout() {
-        use kubepki_pki::validity::Validity;
+        use kubepki_pki::Validity;
         let dir = tempfile::tempdir().unwrap();
         let key = kubepki_pki::KeyAlgorithm::EcdsaP256.generate().unwrap();
         let now = OffsetDateTime::now_utc().replace_nanosecond(0).unwrap();
         for (name, from, to) in [("ok.crt", -1, 365), ("expired.crt", -30, -1)] {
             let validity = Validity { not_before: now + Duration::days(from), not_after: now + Duration::days(to) };
-            let ca = kubepki_pki::issue::self_signed_ca(name, &key, validity).unwrap();
+            let ca = kubepki_pki::self_signed_ca(name, &key, validity).unwrap();
             std::fs::write(dir.path().join(name), ca.to_pem()).unwrap();
         }
         for i in 0..CHUNK + 10 {

@@ -7,9 +7,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use kubepki_pki::fsio::{self, MAX_CONFIG_FILE, MAX_PEM_FILE};
-use kubepki_pki::kubeconfig::PemSource;
-use kubepki_pki::profile::{KubeconfigKind, LEAVES};
-use kubepki_pki::{CaKind, Certificate, Kubeconfig, PkiDir, PrivateKey};
+use kubepki_pki::{CaKind, Certificate, Kubeconfig, KubeconfigKind, PemSource, PkiDir, PrivateKey, profiles::LEAVES};
 use zeroize::Zeroizing;
 
 use crate::inventory::resolve_under;

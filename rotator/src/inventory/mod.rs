@@ -872,15 +872,16 @@ fn link_kubeconfig_cas(inventory: &mut Inventory) {
 
 #[cfg(test)]
 mod tests {
-    use kubepki_pki::issue::{self, Signer};
-    use kubepki_pki::{AltNames, CertRequest, KeyAlgorithm, Lifetime, Subject, Usage, Validity};
+    use kubepki_pki::{
+        AltNames, CertRequest, KeyAlgorithm, Lifetime, Signer, Subject, Usage, Validity, self_signed_ca,
+    };
 
     use super::*;
 
     fn ca(cn: &str) -> (Certificate, kubepki_pki::PrivateKey) {
         let key = KeyAlgorithm::EcdsaP256.generate().unwrap();
         let now = OffsetDateTime::now_utc();
-        (issue::self_signed_ca(cn, &key, Validity::starting_at(now, Lifetime::DEFAULT_CA)).unwrap(), key)
+        (self_signed_ca(cn, &key, Validity::starting_at(now, Lifetime::DEFAULT_CA)).unwrap(), key)
     }
 
     fn leaf(ca: &(Certificate, kubepki_pki::PrivateKey), cn: &str) -> Certificate {

@@ -7,8 +7,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use kubepki_pki::fsio::{self, MAX_CONFIG_FILE, MAX_PEM_FILE};
-use kubepki_pki::kubeconfig::PemSource;
-use kubepki_pki::{CaKind, Certificate, Kubeconfig};
+use kubepki_pki::{CaKind, Certificate, Kubeconfig, PemSource};
 use serde_json::Value;
 
 use super::kubelet::{self, KubeletFacts, ServingCert};

@@ -3,15 +3,14 @@
 
 use std::path::PathBuf;
 
-use kubepki_pki::Certificate;
-use kubepki_pki::profile::SYSTEM_MASTERS_GROUP;
+use kubepki_pki::profiles::SYSTEM_MASTERS_GROUP;
 use kubepki_pki::sa::{PublicKey, PublicKeySet, SaKeyAlgorithm};
+use kubepki_pki::{Certificate, original_lifetime};
 use time::{Duration, OffsetDateTime};
 
 use super::{Advice, CheckResult, Component, LifetimePolicy, Status};
 use crate::inventory::sa_keys::{AgeSource, SaFile};
 use crate::text::rfc3339;
-use kubepki_pki::validity::original_lifetime;
 
 /// A file holding a private key.
 #[derive(Clone, Debug, Eq, PartialEq)]

@@ -4,8 +4,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use kubepki_pki::fsio;
-use kubepki_pki::kubeconfig::PemSource;
-use kubepki_pki::{CaKind, Certificate, Kubeconfig, PkiDir, PrivateKey};
+use kubepki_pki::{CaKind, Certificate, Kubeconfig, PemSource, PkiDir, PrivateKey};
 use rayon::prelude::*;
 use time::OffsetDateTime;
 use zeroize::Zeroizing;
@@ -87,11 +86,11 @@ pub(crate) fn execute(
                 tx.add(
                     cert_path,
                     cert.to_pem().into_bytes(),
-                    fsio::mode_of(cert_path).unwrap_or(kubepki_pki::store::CERT_MODE),
+                    fsio::mode_of(cert_path).unwrap_or(kubepki_pki::CERT_MODE),
                 );
                 touched.push(cert_path.clone());
                 if !r.reuse_key {
-                    tx.add(key_path, key_pem.as_bytes(), kubepki_pki::store::KEY_MODE);
+                    tx.add(key_path, key_pem.as_bytes(), kubepki_pki::KEY_MODE);
                     touched.push(key_path.clone());
                 }
             }

@@ -19,13 +19,11 @@
 
 use std::path::{Path, PathBuf};
 
-use kubepki_pki::csr::Csr;
 use kubepki_pki::fsio;
-use kubepki_pki::kubeconfig::PemSource;
-use kubepki_pki::profile::{CommonName, KUBECONFIGS, KubeconfigSpec, LEAVES, SanRule};
 use kubepki_pki::{
-    AltNames, CaKind, CertRequest, Certificate, KeyAlgorithm, Kubeconfig, PkiDir, PrivateKey, ProfileSpec, Subject,
-    Usage,
+    AltNames, CaKind, CertRequest, Certificate, CommonName, Csr, KeyAlgorithm, Kubeconfig, KubeconfigSpec, PemSource,
+    PkiDir, PrivateKey, ProfileSpec, SanRule, Subject, Usage,
+    profiles::{KUBECONFIGS, LEAVES},
 };
 use rayon::prelude::*;
 use time::OffsetDateTime;
@@ -251,7 +249,7 @@ struct Partial {
 /// whose CA is external — or for the leaves `names` (kubeadm names) — in kubeadm's
 /// generate-csr layout. `out` appears whole, with every file, or not at all; nothing in the
 /// cert dir or the kubeconfig dir changes. Call it under the cert dir's lock
-/// ([`kubepki_pki::bootstrap::open_locked`]).
+/// ([`kubepki_pki::open_locked`]).
 ///
 /// Without `names`, a kubeconfig is included only if it exists with an embedded client
 /// certificate (a kubelet.conf pointing at the kubelet's rotating file is the kubelet's). A
@@ -386,7 +384,7 @@ pub fn generate(pki: &PkiDir, kubeconfig_dir: &Path, options: &GenerateOptions<'
             }
             None => Zeroizing::new(key.to_pem().as_bytes().to_vec()),
         };
-        files.push((relative.key_path(c.leaf), key_bytes, kubepki_pki::store::KEY_MODE));
+        files.push((relative.key_path(c.leaf), key_bytes, kubepki_pki::KEY_MODE));
         files.push((relative.csr_path(c.leaf), Zeroizing::new(csr.to_pem().into_bytes()), CSR_MODE));
         report.generated.push(Generated {
             name: c.leaf.name().to_owned(),
@@ -411,7 +409,7 @@ pub fn generate(pki: &PkiDir, kubeconfig_dir: &Path, options: &GenerateOptions<'
 /// `--config`: an address or (for a kubeconfig that dials it) the control-plane endpoint must
 /// be stated.
 fn kubeconfig_server(desired: &Desired, spec: &KubeconfigSpec, path: &Path) -> Result<(String, String)> {
-    let local = spec.endpoint == kubepki_pki::profile::Endpoint::Local;
+    let local = spec.endpoint == kubepki_pki::Endpoint::Local;
     let missing = || Error::Csr {
         path: path.to_owned(),
         reason: format!(
@@ -693,7 +691,7 @@ pub fn install(pki: &PkiDir, kubeconfig_dir: &Path, from: &Path, options: &Insta
                         let current = kc.current()?;
                         kc.set_cluster_ca(&current.cluster, cluster_ca_pem.as_deref().unwrap_or_default())?;
                         kc.set_client_credentials(&current.user, &cert_pem, &key_pem)?;
-                        (kc, None, kubepki_pki::store::KEY_MODE)
+                        (kc, None, kubepki_pki::KEY_MODE)
                     }
                 };
                 tx.add(&path, kc.to_yaml().as_bytes(), mode);
@@ -768,7 +766,7 @@ fn check_one(
     let certs = Certificate::from_pem_bundle(&pem, &source).map_err(|e| vec![e.to_string()])?;
     let cert = &certs[0];
     let key = match (&partial, leaf) {
-        (_, Leaf::CertDir(_)) => match kubepki_pki::store::read_key(&key_path) {
+        (_, Leaf::CertDir(_)) => match kubepki_pki::read_key(&key_path) {
             Ok(Some(k)) => k,
             Ok(None) => return Err(one(&key_path, format!("missing: the key csr generate wrote for {source}"))),
             Err(e) => return Err(vec![e.to_string()]),

@@ -286,8 +286,7 @@ pub fn rotate_observed(request: &RotateRequest, observer: &mut dyn Observer) -> 
         lock_timeout: request.lock_timeout,
         allow_insecure_permissions: request.allow_insecure_permissions,
     };
-    let (_lock, pki, recovered) =
-        kubepki_pki::bootstrap::open_locked(&request.cert_dir, &request.kubeconfig_dir, &options)?;
+    let (_lock, pki, recovered) = kubepki_pki::open_locked(&request.cert_dir, &request.kubeconfig_dir, &options)?;
     // A backup a crash interrupted is removed whether or not this run writes a new one.
     let backup_parent = backup::parent_dir(request.backup_dir.as_deref(), &request.cert_dir)?;
     backup::remove_unfinished(&backup_parent);

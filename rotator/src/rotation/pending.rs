@@ -205,7 +205,7 @@ pub fn finish_interrupted(cert_dir: &Path, kubeconfig_dir: &Path, lock_timeout: 
         return Ok(None);
     }
     let options = kubepki_pki::InitOptions { lock_timeout, ..kubepki_pki::InitOptions::now() };
-    let (_lock, _pki, _recovered) = kubepki_pki::bootstrap::open_locked(cert_dir, kubeconfig_dir, &options)?;
+    let (_lock, _pki, _recovered) = kubepki_pki::open_locked(cert_dir, kubeconfig_dir, &options)?;
     finish_interrupted_locked(cert_dir)
 }
 

@@ -8,10 +8,10 @@ use std::fmt;
 use std::net::IpAddr;
 use std::path::PathBuf;
 
-use kubepki_pki::issue::CertRequest;
-use kubepki_pki::profile::SanRule;
-use kubepki_pki::validity::original_lifetime;
-use kubepki_pki::{AltNames, CaKind, Certificate, ClusterConfig, KeyAlgorithm, Lifetime, Validity};
+use kubepki_pki::{
+    AltNames, CaKind, CertRequest, Certificate, ClusterConfig, KeyAlgorithm, Lifetime, SanRule, Validity,
+    original_lifetime,
+};
 use time::OffsetDateTime;
 
 use crate::error::{Error, Result};
@@ -475,7 +475,7 @@ pub fn reissue_request(
             let spec = profile.spec();
             // The node is in the profile when a SAN rule or the subject names it (etcd's CN).
             let needs_node =
-                spec.sans != SanRule::None || !matches!(spec.common_name, kubepki_pki::profile::CommonName::Fixed(_));
+                spec.sans != SanRule::None || !matches!(spec.common_name, kubepki_pki::CommonName::Fixed(_));
             let cfg = match &desired.profile {
                 Some(cfg) if !cfg.node_name.is_empty() && !cfg.advertise_address.is_unspecified() => cfg.clone(),
                 Some(cfg) if !needs_node => cfg.clone(),

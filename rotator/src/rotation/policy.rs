@@ -46,12 +46,12 @@ impl Policy {
     /// The moment `cert` becomes due under this policy.
     ///
     /// Shares of the lifetime count from the moment of issue: NotBefore, or five minutes after
-    /// it for a certificate kubeadm's way backdated ([`kubepki_pki::validity::backdate_of`]).
+    /// it for a certificate kubeadm's way backdated ([`kubepki_pki::backdate_of`]).
     /// Counted from a backdated NotBefore, a 90-second leaf would be past half its lifetime the
     /// moment it is issued, and renewed again at once, for ever.
     pub fn renewal_point(&self, cert: &Certificate) -> OffsetDateTime {
         let span = u64::try_from((cert.not_after - cert.not_before).whole_seconds()).unwrap_or(0);
-        let issued = cert.not_before + to_time(kubepki_pki::validity::backdate_of(span));
+        let issued = cert.not_before + to_time(kubepki_pki::backdate_of(span));
         let lifetime = cert.not_after - issued;
         let mut points = Vec::with_capacity(2);
         if let Some(before) = self.renew_before {
@@ -103,15 +103,14 @@ pub fn parse_share(s: &str) -> Result<f64, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use kubepki_pki::issue::CertRequest;
+    use kubepki_pki::CertRequest;
     use kubepki_pki::{AltNames, KeyAlgorithm, Lifetime, Subject, Usage, Validity};
     use time::macros::datetime;
 
     fn cert_valid(not_before: OffsetDateTime, lifetime: &str) -> Certificate {
         let now = not_before + time::Duration::minutes(5);
         let ca_key = KeyAlgorithm::EcdsaP256.generate().unwrap();
-        let ca = kubepki_pki::issue::self_signed_ca("ca", &ca_key, Validity::starting_at(now, Lifetime::DEFAULT_CA))
-            .unwrap();
+        let ca = kubepki_pki::self_signed_ca("ca", &ca_key, Validity::starting_at(now, Lifetime::DEFAULT_CA)).unwrap();
         let signer = kubepki_pki::Signer::new("ca", &ca, &ca_key).unwrap();
         let req = CertRequest {
             subject: Subject::new("x", Vec::<String>::new()),

@@ -30,8 +30,8 @@
 use std::path::{Component as PathPart, Path, PathBuf};
 
 use kubepki_pki::Kubeconfig;
+use kubepki_pki::PemSource;
 use kubepki_pki::fsio::{self, MAX_CONFIG_FILE};
-use kubepki_pki::kubeconfig::PemSource;
 use serde_json::{Value, json};
 
 use crate::inventory::flags::Flags;

@@ -6,9 +6,9 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use kubepki_pki::kubeconfig::PemSource;
-use kubepki_pki::store::LoadedPair;
-use kubepki_pki::{CaKind, Certificate, CertificateAuthority, Kubeconfig, PkiDir, PrivateKey, Profile};
+use kubepki_pki::{
+    CaKind, Certificate, CertificateAuthority, Kubeconfig, LoadedPair, PemSource, PkiDir, PrivateKey, Profile,
+};
 
 use crate::error::{Error, Result};
 use crate::inventory::{self, InventoryBuilder, Item, SourcePath, Sources, Stored};
@@ -276,7 +276,7 @@ pub fn discover(pki: &PkiDir, cas: &Cas, kubeconfigs: &[PathBuf], kubelet_dirs: 
 
 /// The certificate of a location, if it can be read (a broken leaf's identity).
 fn read_cert(location: &Location) -> Option<Certificate> {
-    kubepki_pki::store::read_certs(location.path()).ok()??.into_iter().next()
+    kubepki_pki::read_certs(location.path()).ok()??.into_iter().next()
 }
 
 fn ca_kind(item: &Item) -> Option<CaKind> {
@@ -312,7 +312,7 @@ fn add_cert_dir_item(out: &mut Discovery, cas: &Cas, item: &Item, location: Loca
     {
         return out.unusable.push(broken(f.to_string(), Some(cert)));
     }
-    let key = match kubepki_pki::store::read_key(key_path) {
+    let key = match kubepki_pki::read_key(key_path) {
         Ok(Some(key)) if key.matches_spki(&cert.spki) => key,
         Ok(Some(_)) => {
             let reason = format!("{} does not match {}", key_path.display(), location.path().display());

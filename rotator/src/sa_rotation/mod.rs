@@ -19,8 +19,7 @@ use std::time::Duration;
 
 use kubepki_pki::fsio;
 use kubepki_pki::sa::{PublicKey, PublicKeySet};
-use kubepki_pki::store::KEY_MODE;
-use kubepki_pki::{KeyAlgorithm, PkiDir, PrivateKey};
+use kubepki_pki::{KEY_MODE, KeyAlgorithm, PkiDir, PrivateKey};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
@@ -67,7 +66,7 @@ impl TokenLifetime {
     pub fn of_apiserver(flags: Option<&Flags>, source: &str) -> std::result::Result<Self, String> {
         let max =
             match flags.and_then(|f| f.get("service-account-max-token-expiration")) {
-                Some(v) => Some(kubepki_pki::validity::parse_duration(v).map_err(|e| {
+                Some(v) => Some(kubepki_pki::parse_duration(v).map_err(|e| {
                     format!("{source}: --service-account-max-token-expiration={v} is not a duration: {e}")
                 })?),
                 None => None,
@@ -225,7 +224,7 @@ pub fn read_live(cert_dir: &Path) -> Result<Live> {
 impl SaRotation {
     /// The rotation of `cert_dir` (made absolute and canonical here). Taken under the cert
     /// dir's lock once an interrupted write is completed or discarded
-    /// ([`kubepki_pki::bootstrap::open_locked`]): what a phase killed before its commit point
+    /// ([`kubepki_pki::open_locked`]): what a phase killed before its commit point
     /// staged in the state directory (its state, the staged key, a backup) is removed here.
     pub fn new(cert_dir: &Path) -> Result<Self> {
         let cert_dir = backup::resolve(cert_dir)?;

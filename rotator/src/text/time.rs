@@ -66,8 +66,7 @@ pub fn parse_time(s: &str, now: OffsetDateTime) -> Result<OffsetDateTime> {
         return Ok(now);
     }
     if let Some((sign, rest)) = t.strip_prefix('+').map(|r| (1, r)).or_else(|| t.strip_prefix('-').map(|r| (-1, r))) {
-        let d = kubepki_pki::validity::parse_duration(rest)
-            .map_err(|_| invalid("expected a relative time like +90d or -12h"))?;
+        let d = kubepki_pki::parse_duration(rest).map_err(|_| invalid("expected a relative time like +90d or -12h"))?;
         let d = Duration::try_from(d).map_err(|_| invalid("too large"))?;
         return now.checked_add(if sign < 0 { -d } else { d }).ok_or_else(|| invalid("out of range"));
     }

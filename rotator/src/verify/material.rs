@@ -7,8 +7,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use kubepki_pki::fsio::{self, MAX_CONFIG_FILE, MAX_PEM_FILE};
-use kubepki_pki::kubeconfig::PemSource;
-use kubepki_pki::{AltNames, CertRequest, Certificate, KeyAlgorithm, Kubeconfig, Lifetime, PrivateKey, Signer};
+use kubepki_pki::{
+    AltNames, CertRequest, Certificate, KeyAlgorithm, Kubeconfig, Lifetime, PemSource, PrivateKey, Signer,
+};
 use kubepki_pki::{Subject, Usage, Validity};
 use rustls::RootCertStore;
 use rustls::crypto::CryptoProvider;
@@ -120,7 +121,7 @@ impl Identity {
         let lifetime = Lifetime::new(Duration::from_secs(3600)).map_err(fail)?;
         let validity = Validity::starting_at(now, lifetime);
         let ca_key = KeyAlgorithm::EcdsaP256.generate().map_err(fail)?;
-        let ca = kubepki_pki::issue::self_signed_ca(ca_common_name, &ca_key, validity).map_err(fail)?;
+        let ca = kubepki_pki::self_signed_ca(ca_common_name, &ca_key, validity).map_err(fail)?;
         let signer = Signer::new("the throwaway CA", &ca, &ca_key).map_err(fail)?;
         let key = KeyAlgorithm::EcdsaP256.generate().map_err(fail)?;
         let request = CertRequest { subject: subject.clone(), sans: AltNames::new(), usage: Usage::Client };
@@ -143,7 +144,7 @@ pub(crate) struct ServerCa {
 
 impl ServerCa {
     fn load(path: &Path) -> Result<Self, String> {
-        let certs = kubepki_pki::store::read_certs(path)
+        let certs = kubepki_pki::read_certs(path)
             .map_err(|e| e.to_string())?
             .ok_or_else(|| format!("the CA file {} does not exist", path.display()))?;
         let mut roots = RootCertStore::empty();
@@ -175,7 +176,7 @@ impl Material {
         let served_on_disk = match target.served_cert() {
             None => None,
             Some(path) => {
-                let certs = kubepki_pki::store::read_certs(path)
+                let certs = kubepki_pki::read_certs(path)
                     .map_err(|e| e.to_string())?
                     .ok_or_else(|| format!("the certificate file {} does not exist", path.display()))?;
                 certs.into_iter().next().map(|leaf| (path.to_owned(), leaf))
