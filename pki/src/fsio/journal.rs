@@ -225,7 +225,12 @@ impl Transaction {
         }
         // The journal is written with the files (its fsync shares their round).
         let journal = tmp_path(&self.journal_dir.join(JOURNAL_NAME));
-        let body = serde_json::to_vec(&Journal { version: 3, steps: steps.clone() }).unwrap_or_default();
+        // A path that is not UTF-8 has no JSON form: refuse the commit rather than journal
+        // nothing, which a crash after the commit point would leave unrecoverable.
+        let body = serde_json::to_vec(&Journal { version: 3, steps: steps.clone() }).map_err(|e| Error::Write {
+            path: journal.clone(),
+            source: std::io::Error::new(std::io::ErrorKind::InvalidData, e),
+        })?;
         staged.push(journal.clone());
         let writes: Vec<(&Path, &[u8], u32)> = files
             .iter()
@@ -454,6 +459,25 @@ mod tests {
         fs::create_dir_all(dir.path().join("out/.worker-2.kubepki-new")).unwrap();
         let r = recover(dir.path(), dir.path(), &[]).unwrap();
         assert_eq!(r.discarded, vec![dir.path().join("out/.worker-2.kubepki-new")]);
+    }
+
+    /// Regression: a path that is not UTF-8 once made an empty journal, so a crash after the
+    /// commit point left a journal no recovery could read.
+    #[test]
+    fn a_commit_it_cannot_journal_is_refused_and_stages_nothing() {
+        use std::os::unix::ffi::OsStrExt;
+        let dir = tempfile::tempdir().unwrap();
+        let (d, state) = (dir.path().join("pki"), dir.path().join("state"));
+        fs::create_dir_all(&d).unwrap();
+        fs::write(d.join("a.crt"), "old").unwrap();
+        let mut tx = Transaction::new(&state);
+        tx.add(d.join("a.crt"), b"new".to_vec(), 0o644);
+        tx.add(d.join(std::ffi::OsStr::from_bytes(b"\xff.key")), b"key".to_vec(), 0o600);
+        let err = tx.commit().unwrap_err().to_string();
+        assert!(err.contains(JOURNAL_NAME), "{err}");
+        assert_eq!(fs::read_to_string(d.join("a.crt")).unwrap(), "old");
+        assert_eq!(fs::read_dir(&d).unwrap().count(), 1, "nothing staged is left");
+        assert_eq!(fs::read_dir(&state).unwrap().count(), 0, "no journal");
     }
 
     #[test]
