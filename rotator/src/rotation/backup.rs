@@ -221,7 +221,7 @@ impl Backup {
             contents.push((relative(&abs), Zeroizing::new(bytes), mode));
             entries.push(Entry { path: abs, mode, versioned: false, absent: false });
         }
-        let manifest = Zeroizing::new(serde_json::to_vec_pretty(&entries).unwrap_or_default());
+        let manifest = Zeroizing::new(crate::text::json_record(&entries, &dir.join(MANIFEST))?);
         contents.push((PathBuf::from(MANIFEST), manifest, 0o600));
         let files: Vec<(PathBuf, &[u8], u32)> =
             contents.iter().map(|(path, bytes, mode)| (path.clone(), bytes.as_slice(), *mode)).collect();
@@ -380,5 +380,18 @@ mod tests {
         assert_eq!(std::fs::read_to_string(&key).unwrap(), "old key");
         assert_eq!(fsio::mode_of(&key).unwrap(), 0o600);
         assert_ne!(default_dir(&d.path().join("pki"), OffsetDateTime::UNIX_EPOCH), dir);
+    }
+
+    #[test]
+    fn a_file_whose_path_is_not_utf8_is_refused_before_the_backup_is_made() {
+        use std::os::unix::ffi::OsStrExt;
+        let d = tempfile::tempdir().unwrap();
+        let key = d.path().join(std::ffi::OsStr::from_bytes(b"pki-\xff/a.key"));
+        std::fs::create_dir_all(key.parent().unwrap()).unwrap();
+        std::fs::write(&key, "old key").unwrap();
+        let dir = d.path().join("backup");
+        let e = Backup::create(&dir, &[&key]).unwrap_err().to_string();
+        assert!(e.contains("manifest.json") && e.contains("UTF-8"), "{e}");
+        assert!(!dir.exists(), "a backup without its manifest was made");
     }
 }

@@ -96,11 +96,10 @@ impl Pending {
     /// Writes the record durably (a crash leaves the old record or the new one).
     pub fn store(&self, cert_dir: &Path) -> Result<()> {
         let file = path(cert_dir);
+        let json = crate::text::json_record(self, &file)?;
         if let Some(dir) = file.parent() {
             kubepki_pki::fsio::create_dir_all(dir, 0o700)?;
         }
-        // Invariant: plain strings, numbers and paths always serialize.
-        let json = serde_json::to_vec_pretty(self).unwrap_or_default();
         kubepki_pki::fsio::replace_file(&file, &json, 0o600)?;
         Ok(())
     }

@@ -91,9 +91,10 @@ pub(crate) fn read_state<T: DeserializeOwned>(dir: &Path, what: &'static str) ->
 
 /// Saves `state` in `dir` (0700), replacing the file atomically (0600).
 pub(crate) fn save_state<T: Serialize>(dir: &Path, state: &T) -> Result<()> {
+    let path = dir.join(STATE_FILE);
+    let body = crate::text::json_record(state, &path)?;
     fsio::create_dir_all(dir, 0o700)?;
-    let body = serde_json::to_vec_pretty(state).unwrap_or_default();
-    Ok(fsio::replace_file(&dir.join(STATE_FILE), &body, 0o600)?)
+    Ok(fsio::replace_file(&path, &body, 0o600)?)
 }
 
 /// A fresh backup directory for `phase` in the rotation's directory `dir`: `backups/<phase>-<n>`.

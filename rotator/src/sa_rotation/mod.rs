@@ -323,12 +323,14 @@ impl SaRotation {
         let written: Vec<PathBuf> = contents.iter().map(|(p, _, _)| p.clone()).collect();
         state.phase = phase;
         state.history.push(PhaseRecord { phase, time: now_rfc3339(), backups, written: written.clone() });
+        let state_path = self.dir.join(phases::STATE_FILE);
+        let state_json = crate::text::json_record(&state, &state_path)?;
         fsio::create_dir_all(&self.dir.join("new"), 0o700)?;
         let mut tx = PkiDir::new(&self.cert_dir).transaction();
         for (path, bytes, mode) in contents {
             tx.add(path, bytes.clone(), *mode);
         }
-        tx.add(self.dir.join(phases::STATE_FILE), serde_json::to_vec_pretty(&state).unwrap_or_default(), 0o600);
+        tx.add(state_path, state_json, 0o600);
         tx.commit()?;
         Ok(written)
     }

@@ -21,3 +21,13 @@ pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
     }
     s
 }
+
+/// `value` as pretty JSON, for the record kubepki keeps in `path` (a backup manifest, a phase's
+/// state, an interrupted run): an error naming `path` when it has no JSON form (a path in it
+/// that is not UTF-8), so that a record is never written empty.
+pub(crate) fn json_record(value: &impl serde::Serialize, path: &std::path::Path) -> crate::Result<Vec<u8>> {
+    serde_json::to_vec_pretty(value).map_err(|e| crate::Error::Config {
+        path: path.to_owned(),
+        reason: format!("cannot be written: {e} (the paths kubepki records must be UTF-8)"),
+    })
+}
