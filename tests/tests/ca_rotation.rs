@@ -211,6 +211,22 @@ fn reissue_without_the_staged_key_is_refused_and_writes_nothing() {
     assert_eq!(content_hash(&pki), trusted);
 }
 
+/// The live CA's key removed by hand between prepare and trust: trust refuses (exit 2), naming
+/// the key, and writes nothing (it used to go on without keeping the old key for an undo).
+#[test]
+fn trust_without_the_live_key_is_refused_and_writes_nothing() {
+    let d = TestDir::new();
+    init(d.path(), &[]).ok();
+    let pki = d.join("pki");
+    rotate_ca(d.path(), "prepare", "front-proxy-ca", &[]).ok();
+    std::fs::remove_file(pki.join("front-proxy-ca.key")).unwrap();
+    let prepared = tree_hash(d.path());
+    let r = rotate_ca(d.path(), "trust", "front-proxy-ca", &[]);
+    assert_eq!(r.code, 2, "{}{}", r.stdout, r.stderr);
+    assert!(r.stderr.contains("front-proxy-ca.key is absent"), "{}", r.stderr);
+    assert_eq!(tree_hash(d.path()), prepared);
+}
+
 /// `rotate-ca PHASE --ca CA` run from `cwd` with the cert dir and kubeconfig dir as given
 /// (relative to `cwd`, or not).
 fn rotate_ca_from(cwd: &Path, phase: &str, ca: &str, cert_dir: &str, kubeconfig_dir: &str, extra: &[&str]) -> Run {

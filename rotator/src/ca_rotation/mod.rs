@@ -456,13 +456,22 @@ impl CaRotation {
             return Err(phase_error(self.ca, "not prepared".into()));
         };
         let old = self.live_ca()?;
+        let key_path = old.key_path.clone();
+        // prepare refused an external CA: a key gone since then was removed by hand.
+        let old = old.into_signing().ok_or_else(|| {
+            phase_error(
+                self.ca,
+                format!(
+                    "{} is absent: the CA's key was removed since prepare; restore it (or `abort`) before trust",
+                    key_path.display()
+                ),
+            )
+        })?;
         let new = self.staged_ca()?;
         // Keep the old CA, with its key, in the state directory: retire removes it from disk.
         let old_dir = PkiDir::new(self.dir.join("old"));
         let mut tx = Transaction::new(&self.dir);
-        if let Some(key) = old.key() {
-            old_dir.stage_pair(&mut tx, self.ca.base_name(), key, &old.cert.to_pem());
-        }
+        old_dir.stage_pair(&mut tx, self.ca.base_name(), old.key(), &old.cert.to_pem());
         tx.commit()?;
         let mut bundle: Vec<Certificate> = old.certificates().cloned().collect();
         if !bundle.contains(&new.cert) {
