@@ -170,15 +170,15 @@ pub fn issue_serving(
 }
 
 /// A kubelet kubeconfig for `node_name` (`system:node:<name>` in `system:nodes`), with the
-/// cluster CA and a new key embedded, as kubeadm writes kubelet.conf.
+/// cluster CA and a new key embedded, as kubeadm writes kubelet.conf; valid for `validity`
+/// (kubeadm's window is [`Validity::starting_at`]).
 pub fn kubelet_kubeconfig(
     ca: &CertificateAuthority,
     cluster_name: &str,
     server: &str,
     node_name: &str,
     algorithm: KeyAlgorithm,
-    lifetime: Lifetime,
-    now: OffsetDateTime,
+    validity: Validity,
 ) -> Result<Kubeconfig> {
     Node::new(node_name, Vec::new())?;
     let request = CertRequest {
@@ -189,7 +189,7 @@ pub fn kubelet_kubeconfig(
         sans: AltNames::new(),
         usage: KUBELET_CLIENT.usage,
     };
-    user_kubeconfig(ca, cluster_name, server, &request, algorithm, lifetime, now)
+    user_kubeconfig(ca, cluster_name, server, &request, algorithm, validity)
 }
 
 /// A kubeconfig for any client identity, as `kubeadm kubeconfig user` builds it. Its CA data is
@@ -201,12 +201,11 @@ pub fn user_kubeconfig(
     server: &str,
     request: &CertRequest,
     algorithm: KeyAlgorithm,
-    lifetime: Lifetime,
-    now: OffsetDateTime,
+    validity: Validity,
 ) -> Result<Kubeconfig> {
     let signer = ca.signer(&request.subject.common_name)?;
     let key = algorithm.generate()?;
-    let der = signer.sign(&request.subject.common_name, request, &key, Validity::starting_at(now, lifetime))?;
+    let der = signer.sign(&request.subject.common_name, request, &key, validity)?;
     Ok(Kubeconfig::with_client_cert(
         cluster_name,
         server,

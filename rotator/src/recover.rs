@@ -805,8 +805,7 @@ fn write_workers(
             &server,
             &name,
             algorithm,
-            Lifetime::DEFAULT_CERT,
-            now,
+            Validity::backdated(now, Lifetime::DEFAULT_CERT, request.backdate),
         )?;
         let dir = workers.out.join(&name);
         let files = [

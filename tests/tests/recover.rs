@@ -416,6 +416,29 @@ open(pki + "/ahead.crt", "wb").write(cert.public_bytes(serialization.Encoding.PE
     assert!(!r.stdout.contains("clock"), "{}", r.stdout);
 }
 
+/// `--backdate` reaches every certificate recover makes, the workers' kubelet.conf among them
+/// (they used to get kubeadm's five minutes whatever was asked).
+#[test]
+fn the_backdate_asked_for_reaches_the_workers_certificates() {
+    let d = TestDir::new();
+    dead_cluster(d.path(), false, 6443);
+    let outside = TestDir::new();
+    let nodes = outside.write("nodes.txt", "worker-1\n");
+    let workers = outside.join("workers");
+    let r = run(recover_cmd(d.path()).args(["--backdate", "2h", "--nodes"]).arg(&nodes).arg("--out").arg(&workers));
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let kc = Kubeconfig::read_required(&workers.join("worker-1/kubelet.conf")).unwrap();
+    let user = kc.current().unwrap().user;
+    let Some(PemSource::Embedded(pem)) = kc.client_certificate(&user).unwrap() else { panic!("no embedded client") };
+    let worker = Certificate::from_pem_bundle(&pem, "worker-1").unwrap().remove(0);
+    let apiserver =
+        Certificate::from_pem_bundle(d.read("pki/apiserver.crt").as_bytes(), "apiserver").unwrap().remove(0);
+    for (name, cert) in [("worker-1", &worker), ("apiserver", &apiserver)] {
+        let span = cert.not_after - cert.not_before;
+        assert_eq!(span, time::Duration::days(365) + time::Duration::hours(2), "{name}: {span}");
+    }
+}
+
 /// A node filesystem under `--root`: `kubelet.conf` and the kubelet's link name node paths
 /// (`/var/lib/kubelet/pki/...`); the new link names the node's path too, and the old pem is
 /// left a file.

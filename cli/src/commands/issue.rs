@@ -164,8 +164,7 @@ fn kubelet_client(c: &Common, out: Option<&PathBuf>) -> Result<ExitCode> {
         &server,
         &cfg.node_name,
         cfg.encryption_algorithm,
-        cfg.cert_validity,
-        time::OffsetDateTime::now_utc(),
+        kubepki_pki::Validity::starting_at(time::OffsetDateTime::now_utc(), cfg.cert_validity),
     )?;
     let out = out.cloned().unwrap_or_else(|| PathBuf::from(format!("kubelet-{}.conf", cfg.node_name)));
     if out.exists() {

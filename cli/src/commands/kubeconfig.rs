@@ -111,8 +111,7 @@ pub(crate) fn run(args: &KubeconfigArgs) -> Result<ExitCode> {
         &server,
         &request,
         cfg.encryption_algorithm,
-        lifetime,
-        time::OffsetDateTime::now_utc(),
+        kubepki_pki::Validity::starting_at(time::OffsetDateTime::now_utc(), lifetime),
     )?;
     let yaml = kc.to_yaml();
     match output {
