@@ -3,6 +3,7 @@
 use std::io::Write;
 
 use clap::ValueEnum;
+use kubepki_rotator::text::Table;
 use time::OffsetDateTime;
 
 /// `-o` for commands that print a report.
@@ -41,25 +42,19 @@ pub(crate) fn print_json(value: &serde_json::Value) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Lays out rows in columns separated by three spaces (the last column unpadded).
+/// A table as every kubepki table is laid out: Go tabwriter columns three spaces apart, no line
+/// ending in spaces (a row's empty last cells leave nothing behind).
+pub(crate) fn new_table() -> Table {
+    Table::new(0, 3).trim_trailing_spaces()
+}
+
+/// Lays out rows of plain cells as [`new_table`] does.
 pub(crate) fn table(rows: &[Vec<String>]) -> String {
-    let cols = rows.iter().map(Vec::len).max().unwrap_or(0);
-    let widths: Vec<usize> =
-        (0..cols).map(|c| rows.iter().filter_map(|r| r.get(c)).map(|s| s.chars().count()).max().unwrap_or(0)).collect();
-    let mut out = String::new();
+    let mut table = new_table();
     for row in rows {
-        let mut line = String::new();
-        for (c, cell) in row.iter().enumerate() {
-            if c + 1 == row.len() {
-                line.push_str(cell);
-            } else {
-                line.push_str(&format!("{cell:<w$}   ", w = widths[c]));
-            }
-        }
-        out.push_str(line.trim_end());
-        out.push('\n');
+        table.row(row);
     }
-    out
+    table.render()
 }
 
 /// A word for a shell command line: as is when only safe characters, else single-quoted.

@@ -28,7 +28,8 @@
 //! * [`rotation`]: [`rotate`] and [`rotate_observed`] (`RotateRequest` → `RotateReport`), and
 //!   the parts other commands share (`Hook`, `Verification`, `Changes`, `restart`, `phases`).
 //! * [`ca_rotation`], [`sa_rotation`], [`recover`]: the phased rotations and recovery.
-//! * [`text`]: `parse_time` (the one `--at` grammar), `rfc3339`. [`runtime`]: the one tokio
+//! * [`text`]: `parse_time` (the one `--at` grammar), `rfc3339`, `Table` (the one table
+//!   writer) and its palette `Tone`. [`runtime`]: the one tokio
 //!   runtime.
 #![deny(missing_docs)]
 

@@ -9,6 +9,7 @@ use anyhow::{Context, Result};
 use clap::Args;
 use kubepki_pki::Lifetime;
 use kubepki_rotator::node_audit::{self, AuditOptions, CheckResult, LifetimePolicy, Report, Status};
+use kubepki_rotator::text::{Cell, Table, Tone};
 
 use crate::output::{self, Format};
 
@@ -89,15 +90,15 @@ fn color_enabled() -> bool {
     std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }
 
-fn paint(status: Status, text: &str, color: bool) -> String {
-    let code = match status {
-        Status::Critical => "31",
-        Status::Warning => "33",
-        Status::Info => "36",
-        Status::Pass => "32",
-        Status::Skipped => "2",
-    };
-    if color { format!("\x1b[{code}m{text}\x1b[0m") } else { text.to_owned() }
+/// The palette's colour of a status.
+fn tone(status: Status) -> Tone {
+    match status {
+        Status::Critical => Tone::Critical,
+        Status::Warning => Tone::Warning,
+        Status::Info => Tone::Info,
+        Status::Pass => Tone::Good,
+        Status::Skipped => Tone::Muted,
+    }
 }
 
 fn file_of(r: &CheckResult) -> String {
@@ -110,12 +111,18 @@ fn render(report: &Report, all: bool, color: bool) -> String {
     let mut out = String::new();
     let findings = report.findings();
     if !findings.is_empty() {
-        let rows: Vec<Vec<String>> =
-            findings.iter().map(|r| vec![r.status.as_str().to_uppercase(), r.id.to_owned(), file_of(r)]).collect();
-        let widths: Vec<usize> = (0..2).map(|c| rows.iter().map(|r| r[c].len()).max().unwrap_or(0)).collect();
-        for (r, row) in findings.iter().zip(&rows) {
-            let severity = paint(r.status, &format!("{:<w$}", row[0], w = widths[0]), color);
-            out.push_str(&format!("{severity}   {:<w$}   {}\n", row[1], row[2], w = widths[1]));
+        // Their first lines make one table, each followed by its message, advice and fix.
+        let mut heads = Table::new(0, 3);
+        for r in &findings {
+            heads.row([
+                Cell::toned(r.status.as_str().to_uppercase(), color.then(|| tone(r.status))),
+                r.id.into(),
+                file_of(r).into(),
+            ]);
+        }
+        for (r, head) in findings.iter().zip(heads.lines()) {
+            out.push_str(&head);
+            out.push('\n');
             out.push_str(&format!("    {}\n", r.message));
             out.push_str(&format!("    advice: {} ({})\n", r.advice.text(), r.advice.source()));
             if !r.fix.is_empty() {

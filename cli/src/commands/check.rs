@@ -17,7 +17,7 @@ use kubepki_rotator::inventory::resolve_under;
 use kubepki_rotator::inventory::scan::FileScan;
 use kubepki_rotator::inventory::secrets::{self, SecretRef};
 use kubepki_rotator::inventory::{Inventory, InventoryBuilder, Item, ItemState, SourcePath, Sources};
-use kubepki_rotator::text::short_human_duration;
+use kubepki_rotator::text::{Cell, Tone, short_human_duration};
 use time::OffsetDateTime;
 
 use crate::output;
@@ -296,12 +296,13 @@ fn color_enabled() -> bool {
     std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }
 
-fn color_of(status: Status) -> &'static str {
+/// The palette's colour of a status.
+fn tone(status: Status) -> Tone {
     match status {
-        Status::Ok => "\x1b[32m",
-        Status::Warning => "\x1b[33m",
-        Status::Critical | Status::Expired | Status::NotYetValid | Status::Missing => "\x1b[31m",
-        Status::Invalid => "\x1b[35m",
+        Status::Ok => Tone::Good,
+        Status::Warning => Tone::Warning,
+        Status::Critical | Status::Expired | Status::NotYetValid | Status::Missing => Tone::Critical,
+        Status::Invalid => Tone::Broken,
     }
 }
 
@@ -325,11 +326,7 @@ fn unread(item: &Item) -> Option<String> {
 /// and whether sa.key is one of them, its age, the files.
 fn service_account_line(sa: &SaJudgement<'_>, color: bool) -> String {
     let keys = sa.keys;
-    let status = if color {
-        format!("{}{}\x1b[0m", color_of(sa.status), sa.status.as_str())
-    } else {
-        sa.status.as_str().to_owned()
-    };
+    let status = if color { tone(sa.status).paint(sa.status.as_str()) } else { sa.status.as_str().to_owned() };
     let signing = match keys.signing_key() {
         Some(k) => format!("kid {}  {}", k.key_id(), k.algorithm()),
         None if keys.not_readable().contains(&keys.key_path) => "sa.key not readable by this user".to_owned(),
@@ -360,38 +357,21 @@ fn table(report: &Report<'_>, color: bool) -> String {
     }
     let mut entries: Vec<&Entry<'_>> = report.entries.iter().collect();
     entries.sort_by_key(|e| (e.residual_seconds.unwrap_or(i64::MIN), e.item.name.clone()));
-    let header = ["STATUS", "NAME", "EXPIRES", "RESIDUAL", "SOURCE", "CA", "PATH"].map(String::from).to_vec();
-    let rows: Vec<Vec<String>> = std::iter::once(header)
-        .chain(entries.iter().map(|e| {
-            let cert = e.item.cert();
-            vec![
-                e.status.as_str().to_owned(),
-                e.item.name.clone(),
-                cert.map_or_else(|| "-".into(), |c| output::short_date(c.not_after)),
-                e.residual_seconds.map_or_else(|| "-".into(), residual),
-                e.item.source().as_str().to_owned(),
-                e.item.ca_name.clone().unwrap_or_else(|| "-".into()),
-                e.item.location.reference(),
-            ]
-        }))
-        .collect();
-    let widths: Vec<usize> =
-        (0..rows[0].len()).map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0)).collect();
-    let mut out = String::new();
-    for (n, row) in rows.iter().enumerate() {
-        let mut line = String::new();
-        for (c, cell) in row.iter().enumerate() {
-            let padded = if c + 1 == row.len() { cell.clone() } else { format!("{cell:<w$}   ", w = widths[c]) };
-            if c == 0 && n > 0 && color {
-                let status = entries[n - 1].status;
-                line.push_str(&format!("{}{}\x1b[0m{}", color_of(status), cell, &padded[cell.len()..]));
-            } else {
-                line.push_str(&padded);
-            }
-        }
-        out.push_str(line.trim_end());
-        out.push('\n');
+    let mut table = output::new_table();
+    table.row(["STATUS", "NAME", "EXPIRES", "RESIDUAL", "SOURCE", "CA", "PATH"]);
+    for e in &entries {
+        let cert = e.item.cert();
+        table.row([
+            Cell::toned(e.status.as_str(), color.then(|| tone(e.status))),
+            e.item.name.as_str().into(),
+            cert.map_or_else(|| "-".into(), |c| output::short_date(c.not_after)).into(),
+            e.residual_seconds.map_or_else(|| "-".into(), residual).into(),
+            e.item.source().as_str().into(),
+            e.item.ca_name.as_deref().unwrap_or("-").into(),
+            e.item.location.reference().into(),
+        ]);
     }
+    let mut out = table.render();
     let service_account = report.service_account();
     if let Some(sa) = &service_account {
         out.push_str(&format!("\nSERVICE-ACCOUNT KEYS\n{}\n", service_account_line(sa, color)));

@@ -1,10 +1,12 @@
 //! Text every output shares, below every capability: times (the one `--at` grammar, RFC 3339
 //! as every output writes it, kubectl's short durations), the one table layout (Go's
-//! text/tabwriter, as kubeadm's output uses it), and an error with its causes on one line.
+//! text/tabwriter, as kubeadm's output uses it, for kubeadm's text and every CLI table, with its
+//! palette of colours), and an error with its causes on one line.
 
 pub(crate) mod tabwriter;
 mod time;
 
+pub use self::tabwriter::{Cell, Table, Tone};
 pub use self::time::{Rfc3339Utc, parse_time, rfc3339, short_human_duration};
 
 /// `a: b: c` from an error and its sources.
