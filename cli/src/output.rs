@@ -1,6 +1,6 @@
 //! Rendering helpers shared by the commands.
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 
 use clap::ValueEnum;
 use kubepki_rotator::text::Table;
@@ -14,6 +14,13 @@ pub(crate) enum Format {
     Table,
     /// JSON (a documented, stable schema).
     Json,
+}
+
+/// Whether to colour what goes to stdout, the one decision for every command: stdout is a
+/// terminal and `NO_COLOR` is unset or empty (<https://no-color.org>). The colours are
+/// [`kubepki_rotator::text::Tone`]'s.
+pub(crate) fn colour() -> bool {
+    std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }
 
 /// RFC 3339 in UTC, second precision: `2026-11-27T10:00:00Z`.

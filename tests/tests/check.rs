@@ -1129,16 +1129,8 @@ fn the_table_is_sorted_by_residual_time_and_coloured_only_on_a_terminal() {
     assert!(summary.ends_with("warn 30d, crit 7d: CRITICAL"), "{summary}");
     // On a terminal the statuses are coloured, unless NO_COLOR is set.
     if have("script") {
-        let command =
-            format!("{} check --no-defaults --file {}", env!("CARGO_BIN_EXE_kubepki"), d.join("files/a.crt").display());
-        let tty = |no_color: Option<&str>| {
-            let mut c = Command::new("script");
-            c.args(["-qec", &command, "/dev/null"]).env_remove("NO_COLOR").env("HOME", d.path());
-            if let Some(v) = no_color {
-                c.env("NO_COLOR", v);
-            }
-            run(&mut c).stdout
-        };
+        let args = format!("check --no-defaults --file {}", d.join("files/a.crt").display());
+        let tty = |no_color| on_a_terminal(&args, d.path(), no_color);
         assert!(tty(None).contains("\x1b[31mcritical\x1b[0m"), "{:?}", tty(None));
         assert!(!tty(Some("1")).contains('\x1b'));
     }

@@ -1,7 +1,7 @@
 //! What a command shows about itself and its results: `--help` lists only the flags the
 //! command reads, completion offers the values a flag takes, a negative duration is a clear
-//! error, counts agree with their nouns, CA entries carry their SANs, and `tree` sets apart
-//! what it could not read.
+//! error, counts agree with their nouns, CA entries carry their SANs, `tree` sets apart what
+//! it could not read, and colour is one decision.
 
 use std::process::Command;
 
@@ -193,4 +193,32 @@ fn tree_shows_unreadable_files_as_unreadable_not_as_unsigned() {
     let group =
         doc["roots"].as_array().unwrap().iter().find(|r| r["kind"] == "unreadable").expect("an unreadable root");
     assert_eq!(group["children"][0]["name"], "front-proxy-client", "{group}");
+}
+
+/// Colour is one decision for every command (stdout a terminal, `NO_COLOR` unset or empty, as
+/// no-color.org has it) and one palette: check's `ok`, tree's bar of a fresh certificate and
+/// audit's `CRITICAL` in the same green and red.
+#[test]
+fn check_audit_and_tree_colour_on_a_terminal_unless_no_color_is_set() {
+    if !have("script") {
+        return;
+    }
+    let d = TestDir::new();
+    init(d.path(), &[]).ok();
+    let pki = d.join("pki");
+    let root = d.path().display();
+    let commands = [
+        (format!("check --no-defaults --cert-dir {}", pki.display()), "\x1b[32mok\x1b[0m"),
+        (format!("tree --no-defaults --cert-dir {}", pki.display()), "\x1b[32m█"),
+        // No kube-apiserver manifest under the root: its CA keys are a critical finding.
+        (format!("audit --root {root} --cert-dir /pki"), "\x1b[31mCRITICAL\x1b[0m"),
+    ];
+    for (args, painted) in commands {
+        for no_color in [None, Some("")] {
+            let out = on_a_terminal(&args, d.path(), no_color);
+            assert!(out.contains(painted), "{args} (NO_COLOR {no_color:?}): {out:?}");
+        }
+        let out = on_a_terminal(&args, d.path(), Some("1"));
+        assert!(!out.contains('\x1b'), "{args} (NO_COLOR=1): {out:?}");
+    }
 }

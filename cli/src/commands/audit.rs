@@ -1,7 +1,7 @@
 //! `kubepki audit`: static checks of a node against the advice on securing cluster
 //! communications.
 
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -75,7 +75,7 @@ pub(crate) fn run(args: &AuditArgs) -> Result<ExitCode> {
             s.push('\n');
             s
         }
-        Format::Table => render(&report, args.all, color_enabled()),
+        Format::Table => render(&report, args.all, output::colour()),
     };
     let mut out = std::io::stdout().lock();
     // A reader that stopped early (`| head`) ends the run quietly with 141 (exit::report).
@@ -84,10 +84,6 @@ pub(crate) fn run(args: &AuditArgs) -> Result<ExitCode> {
         eprintln!("error: {e}");
     }
     Ok(ExitCode::from(report.verdict().exit_code()))
-}
-
-fn color_enabled() -> bool {
-    std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }
 
 /// The palette's colour of a status.

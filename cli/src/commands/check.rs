@@ -1,6 +1,6 @@
 //! `kubepki check`: one read-only expiry inventory of every certificate a cluster trusts.
 
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -208,7 +208,7 @@ pub(crate) fn run(args: &CheckArgs) -> Result<ExitCode> {
         let report = check::evaluate(&inventory, &policy, at);
         let expiration = || ExpirationInfo::from_inventory(&inventory, at);
         let written = match args.output {
-            CheckFormat::Table => out.write_all(table(&report, color_enabled()).as_bytes()),
+            CheckFormat::Table => out.write_all(table(&report, output::colour()).as_bytes()),
             CheckFormat::Kubeadm => out.write_all(expiration().to_text().as_bytes()),
             CheckFormat::KubeadmJson => out.write_all(expiration().to_json().as_bytes()),
             CheckFormat::KubeadmYaml => out.write_all(expiration().to_yaml().as_bytes()),
@@ -289,11 +289,6 @@ fn keys_not_read_note(keys: &[PathBuf]) -> Option<String> {
         "note: {n} private {keys_word}{place} not readable by this user: {these} certificates were judged by their \
          dates, the pairing with the {keys_word} was not checked (run as root to check it)"
     ))
-}
-
-/// Whether to colour: stdout is a terminal and `NO_COLOR` is unset or empty.
-fn color_enabled() -> bool {
-    std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }
 
 /// The palette's colour of a status.

@@ -95,8 +95,9 @@ pub(crate) fn run(args: &TreeArgs) -> Result<ExitCode> {
     let tree = Tree::build(&inventory);
     let text = match args.output {
         TreeFormat::Text => {
+            // Bars on a terminal even without colour; none in a pipe.
             let style = if std::io::stdout().is_terminal() {
-                TextStyle::terminal(std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()))
+                TextStyle::terminal(output::colour())
             } else {
                 TextStyle::plain()
             };

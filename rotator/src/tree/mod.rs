@@ -19,7 +19,7 @@ use time::OffsetDateTime;
 
 use crate::inventory::sa_keys::{SaKeys, SigningKey, TrustedKeys};
 use crate::inventory::{Inventory, Item, ItemState, Location, SourceKind};
-use crate::text::short_human_duration;
+use crate::text::{Tone, short_human_duration};
 
 /// What a node of the tree is.
 #[derive(Clone, Copy, Debug, Eq, Hash, PartialEq)]
@@ -370,14 +370,14 @@ fn paint(s: &str, share: f64, seconds_left: i64, color: bool) -> String {
     if !color {
         return s.to_owned();
     }
-    let code = if seconds_left < 7 * 86400 {
-        "31"
+    let tone = if seconds_left < 7 * 86400 {
+        Tone::Critical
     } else if seconds_left < 30 * 86400 || share < 0.2 {
-        "33"
+        Tone::Warning
     } else {
-        "32"
+        Tone::Good
     };
-    format!("\x1b[{code}m{s}\x1b[0m")
+    tone.paint(s)
 }
 
 fn date(t: OffsetDateTime) -> String {

@@ -15,6 +15,18 @@ pub(crate) fn kubepki() -> Command {
     cmd
 }
 
+/// What `kubepki <args>` prints with stdout on a terminal (`script` makes one), `NO_COLOR` as
+/// given (unset for `None`), `HOME` at `home`.
+pub(crate) fn on_a_terminal(args: &str, home: &Path, no_color: Option<&str>) -> String {
+    let command = format!("{} {args}", env!("CARGO_BIN_EXE_kubepki"));
+    let mut c = Command::new("script");
+    c.args(["-qec", &command, "/dev/null"]).env_remove("NO_COLOR").env_remove("KUBECONFIG").env("HOME", home);
+    if let Some(v) = no_color {
+        c.env("NO_COLOR", v);
+    }
+    run(&mut c).stdout
+}
+
 /// `kubepki init` into `<dir>/pki` and `<dir>` for node `cp1` on 127.0.0.1, plus `extra`.
 pub(crate) fn init(dir: &Path, extra: &[&str]) -> Run {
     run(kubepki()
