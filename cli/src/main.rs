@@ -9,6 +9,7 @@ mod lock_flags;
 mod output;
 mod phases;
 mod progress;
+mod source_flags;
 mod verify_flags;
 
 use std::process::ExitCode;

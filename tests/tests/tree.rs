@@ -198,3 +198,44 @@ fn an_unreadable_input_is_reported_and_the_rest_drawn() {
     assert!(r.stderr.contains("broken.conf"), "{}", r.stderr);
     assert!(r.stdout.contains("├── apiserver "), "{}", r.stdout);
 }
+
+/// `tree` reads the sources `check` reads: a kubeconfig named by `$KUBECONFIG`, outside the
+/// kubeconfig dir, is drawn under the CA that signed it, and `check` reports the same file.
+/// (tree used to build its own default sources and ignored `$KUBECONFIG`.)
+#[test]
+fn a_kubeconfig_named_by_the_kubeconfig_variable_is_drawn_as_check_reports_it() {
+    let dir = TestDir::new();
+    init(dir.path(), &[]).ok();
+    let elsewhere = dir.join("elsewhere");
+    let kubelet = dir.join("kubelet");
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    std::fs::create_dir_all(&kubelet).unwrap();
+    let user = elsewhere.join("dev-user.conf");
+    std::fs::copy(dir.join("admin.conf"), &user).unwrap();
+    // Defaults on, every default directory pointed into the test dir, an empty HOME.
+    let json = |command: &str| -> Value {
+        let r = run(kubepki()
+            .arg(command)
+            .arg("--cert-dir")
+            .arg(dir.join("pki"))
+            .arg("--kubeconfig-dir")
+            .arg(dir.path())
+            .arg("--kubelet-pki-dir")
+            .arg(&kubelet)
+            .args(["-o", "json"])
+            .env("HOME", dir.join("home"))
+            .env("KUBECONFIG", &user));
+        assert_eq!(r.code, 0, "{command}: {}", r.stderr);
+        serde_json::from_str(&r.stdout).unwrap_or_else(|e| panic!("{command}: {e}\n{}", r.stdout))
+    };
+    let tree = json("tree");
+    let ca = &tree["roots"][0];
+    assert_eq!(ca["name"], "ca");
+    let drawn = ca["children"].as_array().unwrap().iter().find(|c| c["location"] == user.display().to_string());
+    let drawn = drawn.unwrap_or_else(|| panic!("{} is not drawn under ca: {tree:#}", user.display()));
+    assert_eq!((drawn["name"].as_str(), drawn["kind"].as_str()), (Some("dev-user.conf"), Some("kubeconfig")));
+    let check = json("check");
+    let reported = check["items"].as_array().unwrap().iter().find(|i| i["name"] == "dev-user.conf");
+    let reported = reported.unwrap_or_else(|| panic!("check does not report dev-user.conf: {check:#}"));
+    assert_eq!(reported["caName"], "ca", "{reported:#}");
+}

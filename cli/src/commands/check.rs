@@ -13,14 +13,14 @@ use kubepki_rotator::check::kubeadm::ExpirationInfo;
 use kubepki_rotator::check::prometheus;
 use kubepki_rotator::check::{self, Document, Entry, Policy, Report, Status, Threshold};
 use kubepki_rotator::inventory::endpoint::{self, EndpointOptions};
-use kubepki_rotator::inventory::resolve_under;
 use kubepki_rotator::inventory::scan::FileScan;
 use kubepki_rotator::inventory::secrets::{self, SecretRef};
-use kubepki_rotator::inventory::{Inventory, InventoryBuilder, Item, ItemState, SourcePath, Sources};
+use kubepki_rotator::inventory::{Inventory, InventoryBuilder, Item, ItemState, Sources};
 use kubepki_rotator::text::{Cell, Tone, short_human_duration};
 use time::OffsetDateTime;
 
 use crate::output;
+use crate::source_flags::SourceFlags;
 
 const AFTER_HELP: &str = "\
 Sources: the cert dir, every *.conf of the kubeconfig dir, $KUBECONFIG and ~/.kube/config, and
@@ -149,36 +149,19 @@ fn parse_secret(s: &str) -> Result<SecretRef, String> {
 }
 
 impl CheckArgs {
-    /// The local sources: defaults unless `--no-defaults`, with the flags overriding them.
+    /// The local sources: those of `tree` (defaults unless `--no-defaults`, the flags
+    /// overriding them), and the named files.
     fn sources(&self) -> Sources {
-        let mut s = if self.no_defaults {
-            Sources::default()
-        } else if self.root.is_some() {
-            // The node's own locations; this machine's $KUBECONFIG and HOME are not the node's.
-            Sources::defaults(None, None)
-        } else {
-            Sources::defaults(
-                std::env::var_os("HOME").as_deref().map(std::path::Path::new),
-                std::env::var_os("KUBECONFIG").as_deref(),
-            )
-        };
-        if let Some(d) = &self.cert_dir {
-            s.cert_dir = Some(SourcePath::explicit(d));
+        let mut s = SourceFlags {
+            cert_dir: self.cert_dir.as_deref(),
+            kubeconfig_dir: self.kubeconfig_dir.as_deref(),
+            kubeconfigs: &self.kubeconfigs,
+            kubelet_pki_dir: self.kubelet_pki_dir.as_deref(),
+            no_defaults: self.no_defaults,
+            root: self.root.as_deref(),
         }
-        if let Some(d) = &self.kubeconfig_dir {
-            s.kubeconfig_dir = Some(SourcePath::explicit(d));
-        }
-        if let Some(d) = &self.kubelet_pki_dir {
-            s.kubelet_pki_dir = Some(SourcePath::explicit(d));
-        }
-        s.kubeconfigs.splice(0..0, self.kubeconfigs.iter().map(SourcePath::explicit));
+        .sources();
         s.files.clone_from(&self.files);
-        if let Some(root) = &self.root {
-            for dir in [&mut s.cert_dir, &mut s.kubeconfig_dir, &mut s.kubelet_pki_dir].into_iter().flatten() {
-                dir.path = resolve_under(root, &dir.path);
-            }
-            s.root = Some(root.clone());
-        }
         s
     }
 }

@@ -6,16 +6,18 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
-use kubepki_rotator::inventory::{InventoryBuilder, SourcePath, Sources};
+use kubepki_rotator::inventory::{InventoryBuilder, Sources};
 use kubepki_rotator::tree::{Node, TextStyle, Tree};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 
 use crate::output;
+use crate::source_flags::SourceFlags;
 
 const AFTER_HELP: &str = "\
-Reads the cert dir, every *.conf of the kubeconfig dir and the kubelet PKI dir (defaults that do
-not exist are skipped), plus each --kubeconfig. On a terminal each certificate gets a bar of the
+Reads what `kubepki check` reads: the cert dir, every *.conf of the kubeconfig dir, $KUBECONFIG
+and ~/.kube/config, and the kubelet PKI dir (defaults that do not exist are skipped), plus each
+--kubeconfig. On a terminal each certificate gets a bar of the
 lifetime it has left (coloured unless NO_COLOR is set); piped, the text is plain.
 `-o dot | dot -Tsvg > pki.svg` draws it with Graphviz; `-o mermaid` goes into Markdown docs.
 Exit codes: 0 drawn · 1 an input could not be read (what could be read is still drawn).";
@@ -63,28 +65,17 @@ pub(crate) struct TreeArgs {
 }
 
 impl TreeArgs {
+    /// The sources `check` reads from the same flags ($KUBECONFIG and ~/.kube/config too).
     fn sources(&self) -> Sources {
-        let default = |p: &str| (!self.no_defaults).then(|| SourcePath::default_location(p));
-        Sources {
-            cert_dir: self
-                .cert_dir
-                .as_ref()
-                .map(SourcePath::explicit)
-                .or_else(|| default(kubepki_pki::paths::CERT_DIR)),
-            kubeconfig_dir: self
-                .kubeconfig_dir
-                .as_ref()
-                .map(SourcePath::explicit)
-                .or_else(|| default(kubepki_pki::paths::KUBECONFIG_DIR)),
-            kubeconfigs: self.kubeconfigs.iter().map(SourcePath::explicit).collect(),
-            kubelet_pki_dir: self
-                .kubelet_pki_dir
-                .as_ref()
-                .map(SourcePath::explicit)
-                .or_else(|| default(kubepki_pki::paths::KUBELET_PKI_DIR)),
-            files: Vec::new(),
+        SourceFlags {
+            cert_dir: self.cert_dir.as_deref(),
+            kubeconfig_dir: self.kubeconfig_dir.as_deref(),
+            kubeconfigs: &self.kubeconfigs,
+            kubelet_pki_dir: self.kubelet_pki_dir.as_deref(),
+            no_defaults: self.no_defaults,
             root: None,
         }
+        .sources()
     }
 }
 
