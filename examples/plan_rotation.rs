@@ -11,7 +11,7 @@ use std::time::Duration;
 use anyhow::Result;
 use kubepki_pki::{ClusterConfig, InitOptions, KeyAlgorithm, Lifetime, OffsetDateTime, PkiDir};
 use kubepki_rotator::inventory::{InventoryBuilder, SourcePath, Sources};
-use kubepki_rotator::node_audit::{self, AuditOptions, Status};
+use kubepki_rotator::node_audit::{self, AuditOptions, AuditStatus};
 use kubepki_rotator::rotation::plan::{self, PlanOptions};
 use kubepki_rotator::rotation::targets::{self, Cas};
 use kubepki_rotator::tree::{TextStyle, Tree};
@@ -52,7 +52,7 @@ fn main() -> Result<()> {
         let file = finding.file.as_deref().map(|f| f.display().to_string()).unwrap_or_default();
         println!("audit: {} {} {file}: {}", finding.status, finding.id, finding.message);
     }
-    assert!(report.results.iter().any(|r| r.id == "pki-ca-key-placement" && r.status == Status::Critical));
+    assert!(report.results.iter().any(|r| r.id == "pki-ca-key-placement" && r.status == AuditStatus::Critical));
 
     // And drawn: CA -> leaves -> kubeconfigs.
     let sources = Sources {

@@ -9,7 +9,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use kubepki_pki::{AltNames, CertRequest, KeyAlgorithm, Lifetime, Signer, Subject, Usage, Validity, self_signed_ca};
-use kubepki_rotator::check::{Policy, evaluate};
+use kubepki_rotator::check::{ExpiryPolicy, evaluate};
 use kubepki_rotator::inventory::{InventoryBuilder, SourcePath, Sources};
 
 const CERTS: usize = 10_000;
@@ -56,7 +56,7 @@ fn measure(label: &str, sources: &Sources) {
     for _ in 0..RUNS {
         let start = Instant::now();
         let inventory = InventoryBuilder::discover(sources).finish();
-        let report = evaluate(&inventory, &Policy::default(), time::OffsetDateTime::now_utc());
+        let report = evaluate(&inventory, &ExpiryPolicy::default(), time::OffsetDateTime::now_utc());
         items = report.entries.len();
         std::hint::black_box(report.verdict());
         times.push(start.elapsed());

@@ -21,7 +21,7 @@
 //! * [`inventory`]: `InventoryBuilder::discover(&Sources)` → `Inventory` of `Item`s with their
 //!   `Location`s; `SaKeys`; Secrets and served chains as sources (`inventory::secrets`,
 //!   `inventory::endpoint`).
-//! * [`check`]: `evaluate(&Inventory, &Policy, at)`, the `Verdict`, and the outputs
+//! * [`check`]: `evaluate(&Inventory, &ExpiryPolicy, at)`, the `Verdict`, and the outputs
 //!   (`Document` for JSON, `check::kubeadm`, `check::prometheus`).
 //! * [`tree`]: `Tree`, the trust tree. [`node_audit`]: `audit(&AuditOptions)`.
 //! * [`verify`]: `verify`/`verify_blocking` of `Target`s.

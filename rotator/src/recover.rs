@@ -61,7 +61,7 @@ use crate::error::{Error, Result};
 use crate::rotation::audit_log;
 use crate::rotation::backup::{self, Backup};
 use crate::rotation::execute::{self, Renewed};
-use crate::rotation::policy::Policy;
+use crate::rotation::policy::RenewalPolicy;
 use crate::rotation::targets::{self, Cas, Location};
 use crate::rotation::{self, RotateReport, RotateRequest};
 
@@ -118,8 +118,8 @@ impl RecoverRequest {
     }
 
     /// "Expired, or expiring within the threshold".
-    pub fn policy(&self) -> Policy {
-        Policy { renew_before: Some(self.threshold), renew_at: None, jitter: None, floor: None }
+    pub fn policy(&self) -> RenewalPolicy {
+        RenewalPolicy { renew_before: Some(self.threshold), renew_at: None, jitter: None, floor: None }
     }
 
     /// A node path as it is read here: under [`Self::root`], links resolved inside it.
@@ -474,7 +474,7 @@ fn to_time(d: Duration) -> time::Duration {
 fn kubelet_client(
     request: &RecoverRequest,
     kubelet_conf: &Path,
-    policy: &Policy,
+    policy: &RenewalPolicy,
     now: OffsetDateTime,
 ) -> Result<Option<KubeletClient>> {
     let Some(kc) = Kubeconfig::read(kubelet_conf)? else { return Ok(None) };
@@ -527,7 +527,7 @@ fn self_signed_serving(
     request: &RecoverRequest,
     dir: &Path,
     cas: &Cas,
-    policy: &Policy,
+    policy: &RenewalPolicy,
     now: OffsetDateTime,
 ) -> Option<KubeletServing> {
     let path = dir.join(kubepki_pki::node::CERT_FILE);

@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use kubepki_pki::{AltNames, CertRequest, KeyAlgorithm, Lifetime, PkiDir, Signer, Subject, Usage, Validity};
-use kubepki_rotator::verify::{self, CheckId, ClientCredential, Options, Status, Target, WrongCa};
+use kubepki_rotator::verify::{self, CheckId, CheckStatus, ClientCredential, Options, Target, WrongCa};
 use serde_json::Value;
 
 use crate::common::*;
@@ -295,7 +295,7 @@ fn a_server_that_also_trusts_a_foreign_ca_fails_the_wrong_ca_check() {
     let target = Target::apiserver_default(&pki, &server.url()).unwrap().with_wrong_ca(foreign);
     let report = verify::verify_blocking(std::slice::from_ref(&target), &Options::default()).unwrap();
     let wrong = report.endpoints[0].check(CheckId::WrongCaRefused).unwrap();
-    assert_eq!(wrong.status, Status::Fail, "{report:#?}");
+    assert_eq!(wrong.status, CheckStatus::Fail, "{report:#?}");
     assert!(wrong.reason.contains("trusts a CA it should not"), "{}", wrong.reason);
     assert!(!report.passed());
     // The generated wrong CA (same names as the real one) is refused by the same server.
@@ -583,7 +583,7 @@ fn etcd_keeps_serving_while_rotate_replaces_its_certificates() {
         assert_eq!(report.endpoints[0].served_leaf().unwrap().serial, served("etcd/server").serial);
         assert_eq!(report.endpoints[1].served_leaf().unwrap().serial, served("etcd/peer").serial);
         for e in &report.endpoints {
-            assert!(e.checks.iter().all(|c| c.status == Status::Pass), "round {round}: {e:#?}");
+            assert!(e.checks.iter().all(|c| c.status == CheckStatus::Pass), "round {round}: {e:#?}");
         }
         serials.push(served("etcd/server").serial);
     }

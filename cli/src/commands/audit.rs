@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use clap::Args;
 use kubepki_pki::Lifetime;
-use kubepki_rotator::node_audit::{self, AuditOptions, CheckResult, LifetimePolicy, Report, Status};
+use kubepki_rotator::node_audit::{self, AuditOptions, AuditReport, AuditStatus, CheckResult, LifetimePolicy};
 use kubepki_rotator::text::{Cell, Table, Tone};
 
 use crate::output::{self, Format};
@@ -87,13 +87,13 @@ pub(crate) fn run(args: &AuditArgs) -> Result<ExitCode> {
 }
 
 /// The palette's colour of a status.
-fn tone(status: Status) -> Tone {
+fn tone(status: AuditStatus) -> Tone {
     match status {
-        Status::Critical => Tone::Critical,
-        Status::Warning => Tone::Warning,
-        Status::Info => Tone::Info,
-        Status::Pass => Tone::Good,
-        Status::Skipped => Tone::Muted,
+        AuditStatus::Critical => Tone::Critical,
+        AuditStatus::Warning => Tone::Warning,
+        AuditStatus::Info => Tone::Info,
+        AuditStatus::Pass => Tone::Good,
+        AuditStatus::Skipped => Tone::Muted,
     }
 }
 
@@ -103,7 +103,7 @@ fn file_of(r: &CheckResult) -> String {
 
 /// The findings, worst first, each with its message, advice and fix; then (with `all`) the
 /// checks that passed or were skipped; then a summary line.
-fn render(report: &Report, all: bool, color: bool) -> String {
+fn render(report: &AuditReport, all: bool, color: bool) -> String {
     let mut out = String::new();
     let findings = report.findings();
     if !findings.is_empty() {
@@ -140,7 +140,9 @@ fn render(report: &Report, all: bool, color: bool) -> String {
         }
     }
     let mut counts = Vec::new();
-    for status in [Status::Critical, Status::Warning, Status::Info, Status::Pass, Status::Skipped] {
+    for status in
+        [AuditStatus::Critical, AuditStatus::Warning, AuditStatus::Info, AuditStatus::Pass, AuditStatus::Skipped]
+    {
         let n = report.count(status);
         if n > 0 {
             counts.push(format!("{n} {}", status.as_str()));

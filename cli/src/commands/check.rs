@@ -11,7 +11,7 @@ use kubepki_rotator::Error;
 use kubepki_rotator::check::SaJudgement;
 use kubepki_rotator::check::kubeadm::ExpirationInfo;
 use kubepki_rotator::check::prometheus;
-use kubepki_rotator::check::{self, Document, Entry, Policy, Report, Status, Threshold};
+use kubepki_rotator::check::{self, Document, Evaluation, ExpiryPolicy, ExpiryStatus, Judged, Threshold};
 use kubepki_rotator::inventory::endpoint::{self, EndpointOptions};
 use kubepki_rotator::inventory::scan::FileScan;
 use kubepki_rotator::inventory::secrets::{self, SecretRef};
@@ -172,7 +172,7 @@ pub(crate) fn run(args: &CheckArgs) -> Result<ExitCode> {
     let sa_max_age = args.sa_max_age.map(time::Duration::try_from).transpose().map_err(|_| {
         crate::exit::coded(crate::exit::INPUT, anyhow::anyhow!("--sa-max-age: too large; give a duration like 365d"))
     })?;
-    let policy = Policy { warn: args.warn, crit: args.crit, sa_max_age };
+    let policy = ExpiryPolicy { warn: args.warn, crit: args.crit, sa_max_age };
     if let Some(root) = args.root.as_ref().filter(|r| !r.is_dir()) {
         return Err(crate::exit::coded(
             crate::exit::INPUT,
@@ -275,12 +275,14 @@ fn keys_not_read_note(keys: &[PathBuf]) -> Option<String> {
 }
 
 /// The palette's colour of a status.
-fn tone(status: Status) -> Tone {
+fn tone(status: ExpiryStatus) -> Tone {
     match status {
-        Status::Ok => Tone::Good,
-        Status::Warning => Tone::Warning,
-        Status::Critical | Status::Expired | Status::NotYetValid | Status::Missing => Tone::Critical,
-        Status::Invalid => Tone::Broken,
+        ExpiryStatus::Ok => Tone::Good,
+        ExpiryStatus::Warning => Tone::Warning,
+        ExpiryStatus::Critical | ExpiryStatus::Expired | ExpiryStatus::NotYetValid | ExpiryStatus::Missing => {
+            Tone::Critical
+        }
+        ExpiryStatus::Invalid => Tone::Broken,
     }
 }
 
@@ -328,12 +330,12 @@ fn service_account_line(sa: &SaJudgement<'_>, color: bool) -> String {
 
 /// The human table: sorted by residual time (invalid and missing first), then findings and a
 /// summary.
-fn table(report: &Report<'_>, color: bool) -> String {
+fn table(report: &Evaluation<'_>, color: bool) -> String {
     if report.entries.is_empty() && report.inventory.errors.is_empty() {
         let nothing = report.inventory.nothing_found();
         return format!("{}: {}\n", nothing.message, report.verdict().as_str().to_uppercase());
     }
-    let mut entries: Vec<&Entry<'_>> = report.entries.iter().collect();
+    let mut entries: Vec<&Judged<'_>> = report.entries.iter().collect();
     entries.sort_by_key(|e| (e.residual_seconds.unwrap_or(i64::MIN), e.item.name.clone()));
     let mut table = output::new_table();
     table.row(["STATUS", "NAME", "EXPIRES", "RESIDUAL", "SOURCE", "CA", "PATH"]);

@@ -183,8 +183,8 @@ pub(crate) fn run(args: &RecoverArgs) -> Result<ExitCode> {
     };
     let inventory = InventoryBuilder::discover(&sources).finish();
     let now = time::OffsetDateTime::now_utc();
-    let checked = (!args.dry_run).then(|| check::evaluate(&inventory, &check::Policy::default(), now));
-    let verdict = checked.as_ref().map(check::Report::verdict);
+    let checked = (!args.dry_run).then(|| check::evaluate(&inventory, &check::ExpiryPolicy::default(), now));
+    let verdict = checked.as_ref().map(check::Evaluation::verdict);
     match args.output {
         Format::Json => output::print_json(&json!({
             "schemaVersion": 1,
@@ -300,7 +300,7 @@ fn print_recovery_plan(plan: &RecoverPlan, dry_run: bool) {
     }
 }
 
-fn print_result(report: &RecoverReport, checked: Option<&check::Report<'_>>) -> Result<()> {
+fn print_result(report: &RecoverReport, checked: Option<&check::Evaluation<'_>>) -> Result<()> {
     rotate::render(Format::Table, &report.rotation, None)?;
     if let Some(dir) = &report.ca_backup {
         println!("[recover] previous CA files backed up in {}", dir.display());
@@ -331,7 +331,7 @@ fn print_result(report: &RecoverReport, checked: Option<&check::Report<'_>>) -> 
         counts.join(", "),
         checked.verdict().as_str().to_uppercase()
     );
-    for e in checked.entries.iter().filter(|e| e.status != check::Status::Ok) {
+    for e in checked.entries.iter().filter(|e| e.status != check::ExpiryStatus::Ok) {
         println!("[recover]   {} {} ({})", e.status.as_str(), e.item.name, e.item.location.reference());
         for f in &e.item.findings {
             println!("[recover]     {f}");

@@ -8,7 +8,7 @@ use anyhow::{Context, Result};
 use clap::Args;
 use kubepki_pki::{Certificate, KeyAlgorithm, Lifetime};
 use kubepki_rotator::rotation::plan::{self, Plan};
-use kubepki_rotator::rotation::policy::{self, Policy};
+use kubepki_rotator::rotation::policy::{self, RenewalPolicy};
 use kubepki_rotator::rotation::restart::{self, Node, RestartList};
 use kubepki_rotator::rotation::secret_sink::RotationConfig;
 use kubepki_rotator::rotation::targets::{Location, Problem};
@@ -245,8 +245,8 @@ pub(crate) fn request(args: &RotateArgs) -> Result<RotateRequest> {
     plan.validity = args.validity.as_deref().map(str::parse::<Lifetime>).transpose().context("--validity")?;
     plan.algorithm = args.cluster.signer.encryption_algorithm.as_deref().map(str::parse::<KeyAlgorithm>).transpose()?;
     plan.policy = match (args.renew_before, args.renew_at) {
-        (None, None) => Policy { jitter: args.jitter, ..Policy::default() },
-        (before, at) => Policy { renew_before: before, renew_at: at, jitter: args.jitter, floor: None },
+        (None, None) => RenewalPolicy { jitter: args.jitter, ..RenewalPolicy::default() },
+        (before, at) => RenewalPolicy { renew_before: before, renew_at: at, jitter: args.jitter, floor: None },
     };
     plan.at = args.at.unwrap_or(plan.now);
     plan.force.clone_from(&args.force);

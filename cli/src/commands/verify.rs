@@ -7,7 +7,8 @@ use std::time::Duration;
 use anyhow::{Result, bail};
 use clap::Args;
 use kubepki_rotator::verify::{
-    self, ClientCredential, EndpointReport, Options, Outcome, Report, Status, Target, TargetKind, Verdict,
+    self, CheckStatus, ClientCredential, EndpointReport, Options, Outcome, Target, TargetKind, VerifyReport,
+    VerifyVerdict,
 };
 use serde_json::json;
 
@@ -213,17 +214,17 @@ pub(crate) fn run(args: &VerifyArgs) -> Result<ExitCode> {
         Format::Table => print_table(&report, &args.cert_dir),
     }
     Ok(ExitCode::from(match report.verdict() {
-        Verdict::Passed => 0,
-        Verdict::Failed => crate::exit::FAILURE,
-        Verdict::Incomplete => INPUT,
+        VerifyVerdict::Passed => 0,
+        VerifyVerdict::Failed => crate::exit::FAILURE,
+        VerifyVerdict::Incomplete => INPUT,
     }))
 }
 
-fn verdict_str(v: Verdict) -> &'static str {
+fn verdict_str(v: VerifyVerdict) -> &'static str {
     match v {
-        Verdict::Passed => "passed",
-        Verdict::Failed => "failed",
-        Verdict::Incomplete => "incomplete",
+        VerifyVerdict::Passed => "passed",
+        VerifyVerdict::Failed => "failed",
+        VerifyVerdict::Incomplete => "incomplete",
     }
 }
 
@@ -257,34 +258,34 @@ fn endpoint_json(e: &EndpointReport) -> serde_json::Value {
 }
 
 /// The JSON of a verification report (`verify -o json`, `verification` in `rotate -o json`).
-pub(crate) fn report_json(report: &Report) -> serde_json::Value {
+pub(crate) fn report_json(report: &VerifyReport) -> serde_json::Value {
     json!({
         "verdict": verdict_str(report.verdict()),
         "endpoints": report.endpoints.iter().map(endpoint_json).collect::<Vec<_>>(),
     })
 }
 
-fn print_table(report: &Report, cert_dir: &Path) {
+fn print_table(report: &VerifyReport, cert_dir: &Path) {
     println!("[verify] cert dir {}", cert_dir.display());
     print!("{}", output::table(&report_rows(report)));
-    let count = |s: Status| report.endpoints.iter().flat_map(|e| &e.checks).filter(|c| c.status == s).count();
+    let count = |s: CheckStatus| report.endpoints.iter().flat_map(|e| &e.checks).filter(|c| c.status == s).count();
     let unchecked = report.endpoints.iter().filter(|e| e.outcome != Outcome::Checked).count();
     let n = report.endpoints.len();
     println!(
         "[verify] {}: {}, {} pass, {} warn, {} fail, {} skip{}",
         verdict_str(report.verdict()),
         output::count(n, "endpoint"),
-        count(Status::Pass),
-        count(Status::Warn),
-        count(Status::Fail),
-        count(Status::Skip),
+        count(CheckStatus::Pass),
+        count(CheckStatus::Warn),
+        count(CheckStatus::Fail),
+        count(CheckStatus::Skip),
         if unchecked > 0 { format!(", {unchecked} not checked") } else { String::new() }
     );
 }
 
 /// One row per check (endpoint, check, status, reason) under a heading; an endpoint that could
 /// not be checked is one row saying why.
-pub(crate) fn report_rows(report: &Report) -> Vec<Vec<String>> {
+pub(crate) fn report_rows(report: &VerifyReport) -> Vec<Vec<String>> {
     let mut rows = vec![vec!["ENDPOINT".to_owned(), "CHECK".into(), "STATUS".into(), "REASON".into()]];
     for e in &report.endpoints {
         let name = format!("{} {}", e.kind, e.url);

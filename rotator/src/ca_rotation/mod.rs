@@ -27,7 +27,7 @@ use time::OffsetDateTime;
 
 use crate::error::{Error, Result};
 use crate::rotation::backup::{self, Backup};
-use crate::rotation::execute::{self, ExecuteOptions, Outcome};
+use crate::rotation::execute::{self, ExecuteOptions, Execution};
 use crate::rotation::phases::{self, STATE_FILE, now_rfc3339};
 use crate::rotation::plan::{self, PlanOptions};
 use crate::rotation::targets::{self, Cas};
@@ -486,7 +486,7 @@ impl CaRotation {
     /// Phase 3: the new CA signs (CA file = new + old, key = new), and every leaf and kubeconfig
     /// client certificate signed by the old CA is reissued with a new key. Idempotent: a repeat
     /// reissues only what still chains to the old CA.
-    pub fn reissue(&self, audit_log: Option<PathBuf>, now: OffsetDateTime) -> Result<(PhaseReport, Option<Outcome>)> {
+    pub fn reissue(&self, audit_log: Option<PathBuf>, now: OffsetDateTime) -> Result<(PhaseReport, Option<Execution>)> {
         let mut state = match self.state()? {
             Some(s) if s.phase == Phase::Trusted || s.phase == Phase::Reissued => s,
             other => {

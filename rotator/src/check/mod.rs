@@ -2,10 +2,10 @@
 //! verdict with the monitoring convention's exit code. Pure: no I/O, the time is an argument.
 //!
 //! ```
-//! use kubepki_rotator::check::{Policy, Threshold, Verdict, evaluate};
+//! use kubepki_rotator::check::{ExpiryPolicy, Threshold, Verdict, evaluate};
 //! use kubepki_rotator::inventory::Inventory;
 //!
-//! let policy = Policy { warn: "30d".parse().unwrap(), crit: "80%".parse().unwrap(), sa_max_age: None };
+//! let policy = ExpiryPolicy { warn: "30d".parse().unwrap(), crit: "80%".parse().unwrap(), sa_max_age: None };
 //! assert_eq!(policy.crit, Threshold::LifetimeUsed(80.0));
 //! let inventory = Inventory::default();
 //! let report = evaluate(&inventory, &policy, time::OffsetDateTime::now_utc());
@@ -100,7 +100,7 @@ impl fmt::Display for Threshold {
 
 /// The two thresholds, and the age limit of the service-account signing key.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Policy {
+pub struct ExpiryPolicy {
     /// Warning from here (`--warn`, default 30 days).
     pub warn: Threshold,
     /// Critical from here (`--crit`, default 7 days).
@@ -110,7 +110,7 @@ pub struct Policy {
     pub sa_max_age: Option<Duration>,
 }
 
-impl Default for Policy {
+impl Default for ExpiryPolicy {
     fn default() -> Self {
         Self {
             warn: Threshold::Remaining(Duration::days(30)),
@@ -122,7 +122,7 @@ impl Default for Policy {
 
 /// A certificate's status.
 #[derive(Clone, Copy, Debug, Eq, Hash, PartialEq)]
-pub enum Status {
+pub enum ExpiryStatus {
     /// Valid, not within `--warn`, no finding.
     Ok,
     /// Within `--warn`, or a warning finding.
@@ -139,7 +139,7 @@ pub enum Status {
     Missing,
 }
 
-impl Status {
+impl ExpiryStatus {
     /// Every status, in the order reports count them.
     pub const ALL: [Self; 7] =
         [Self::Ok, Self::Warning, Self::Critical, Self::Expired, Self::NotYetValid, Self::Invalid, Self::Missing];
@@ -168,7 +168,7 @@ impl Status {
     }
 }
 
-impl fmt::Display for Status {
+impl fmt::Display for ExpiryStatus {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
     }
@@ -240,11 +240,11 @@ impl Verdict {
 
 /// One reported certificate, judged.
 #[derive(Clone, Copy, Debug)]
-pub struct Entry<'a> {
+pub struct Judged<'a> {
     /// The inventory item.
     pub item: &'a Item,
     /// Its status.
-    pub status: Status,
+    pub status: ExpiryStatus,
     /// Seconds from the evaluation time to NotAfter (negative once expired), truncated toward
     /// zero; `None` if there is no certificate (invalid, missing, key only).
     pub residual_seconds: Option<i64>,
@@ -255,32 +255,36 @@ pub struct Entry<'a> {
 
 /// An inventory judged at a point in time.
 #[derive(Debug)]
-pub struct Report<'a> {
+pub struct Evaluation<'a> {
     /// What was judged.
     pub inventory: &'a Inventory,
     /// The evaluation time.
     pub at: OffsetDateTime,
     /// The thresholds.
-    pub policy: Policy,
+    pub policy: ExpiryPolicy,
     /// Every reported certificate, in inventory order.
-    pub entries: Vec<Entry<'a>>,
+    pub entries: Vec<Judged<'a>>,
 }
 
 /// The status of one certificate at `at` (ignoring findings).
-pub fn date_status(cert: &kubepki_pki::Certificate, policy: &Policy, at: OffsetDateTime) -> (Status, i64, f64) {
+pub fn date_status(
+    cert: &kubepki_pki::Certificate,
+    policy: &ExpiryPolicy,
+    at: OffsetDateTime,
+) -> (ExpiryStatus, i64, f64) {
     let remaining = cert.not_after - at;
     let lifetime = (cert.not_after - cert.not_before).as_seconds_f64();
     let used = if lifetime > 0.0 { (at - cert.not_before).as_seconds_f64() / lifetime * 100.0 } else { 100.0 };
     let status = if at < cert.not_before {
-        Status::NotYetValid
+        ExpiryStatus::NotYetValid
     } else if at > cert.not_after {
-        Status::Expired
+        ExpiryStatus::Expired
     } else if policy.crit.reached(remaining, used) {
-        Status::Critical
+        ExpiryStatus::Critical
     } else if policy.warn.reached(remaining, used) {
-        Status::Warning
+        ExpiryStatus::Warning
     } else {
-        Status::Ok
+        ExpiryStatus::Ok
     };
     (status, remaining.whole_seconds(), used)
 }
@@ -288,31 +292,33 @@ pub fn date_status(cert: &kubepki_pki::Certificate, policy: &Policy, at: OffsetD
 /// Judges one item at `at`. A finding raises an `ok` or `warning` status to its own severity.
 /// Without a certificate: `missing` if it is expected and absent, `critical` if only its key
 /// is there (a broken pair), `invalid` if it could not be read or parsed.
-pub fn judge<'a>(item: &'a Item, policy: &Policy, at: OffsetDateTime) -> Entry<'a> {
+pub fn judge<'a>(item: &'a Item, policy: &ExpiryPolicy, at: OffsetDateTime) -> Judged<'a> {
     let Some(cert) = item.cert() else {
         let status = match item.state {
-            ItemState::Missing => Status::Missing,
-            ItemState::KeyOnly => Status::Critical,
-            ItemState::Present => Status::Invalid,
+            ItemState::Missing => ExpiryStatus::Missing,
+            ItemState::KeyOnly => ExpiryStatus::Critical,
+            ItemState::Present => ExpiryStatus::Invalid,
         };
-        return Entry { item, status, residual_seconds: None, lifetime_used_percent: None };
+        return Judged { item, status, residual_seconds: None, lifetime_used_percent: None };
     };
     let (mut status, residual, used) = date_status(cert, policy, at);
     match item.findings.iter().map(|f| f.severity()).max() {
-        Some(Severity::Critical) if matches!(status, Status::Ok | Status::Warning) => status = Status::Critical,
-        Some(Severity::Warning) if status == Status::Ok => status = Status::Warning,
+        Some(Severity::Critical) if matches!(status, ExpiryStatus::Ok | ExpiryStatus::Warning) => {
+            status = ExpiryStatus::Critical
+        }
+        Some(Severity::Warning) if status == ExpiryStatus::Ok => status = ExpiryStatus::Warning,
         _ => {}
     }
-    Entry { item, status, residual_seconds: Some(residual), lifetime_used_percent: Some(used) }
+    Judged { item, status, residual_seconds: Some(residual), lifetime_used_percent: Some(used) }
 }
 
 /// Judges every reported item of `inventory` at `at`.
-pub fn evaluate<'a>(inventory: &'a Inventory, policy: &Policy, at: OffsetDateTime) -> Report<'a> {
+pub fn evaluate<'a>(inventory: &'a Inventory, policy: &ExpiryPolicy, at: OffsetDateTime) -> Evaluation<'a> {
     let entries = inventory.reported().map(|item| judge(item, policy, at)).collect();
-    Report { inventory, at, policy: *policy, entries }
+    Evaluation { inventory, at, policy: *policy, entries }
 }
 
-impl Report<'_> {
+impl Evaluation<'_> {
     /// The overall verdict: the worst status (the service-account keys' too), an input error
     /// (unknown), a general warning.
     pub fn verdict(&self) -> Verdict {
@@ -335,14 +341,14 @@ impl Report<'_> {
         Some(self.inventory.service_account.as_ref()?.judge(self.policy.sa_max_age, self.at))
     }
 
-    /// How many entries have each status, in the order of [`Status::ALL`].
-    pub fn counts(&self) -> [(Status, usize); 7] {
-        Status::ALL.map(|s| (s, self.entries.iter().filter(|e| e.status == s).count()))
+    /// How many entries have each status, in the order of [`ExpiryStatus::ALL`].
+    pub fn counts(&self) -> [(ExpiryStatus, usize); 7] {
+        ExpiryStatus::ALL.map(|s| (s, self.entries.iter().filter(|e| e.status == s).count()))
     }
 
     /// Inputs that could not be read: input errors and invalid items.
     pub fn unreadable(&self) -> usize {
-        self.errors().len() + self.entries.iter().filter(|e| e.status == Status::Invalid).count()
+        self.errors().len() + self.entries.iter().filter(|e| e.status == ExpiryStatus::Invalid).count()
     }
 
     /// kubepki's own document (`-o json`, `-o yaml`); the schema is in `docs/check.md`.
@@ -380,7 +386,7 @@ pub const CHUNK: usize = 512;
 pub struct Document<'a> {
     inventory: &'a Inventory,
     scan: RefCell<Option<FileScan>>,
-    policy: Policy,
+    policy: ExpiryPolicy,
     at: OffsetDateTime,
     tally: RefCell<Tally>,
 }
@@ -402,7 +408,7 @@ pub struct Tally {
 
 impl<'a> Document<'a> {
     /// The document of `inventory`, with the files of `scan` read as it is written.
-    pub fn new(inventory: &'a Inventory, scan: Option<FileScan>, policy: &Policy, at: OffsetDateTime) -> Self {
+    pub fn new(inventory: &'a Inventory, scan: Option<FileScan>, policy: &ExpiryPolicy, at: OffsetDateTime) -> Self {
         let mut errors = inventory.errors.clone();
         let scan = scan.map(|mut scan| {
             errors.append(&mut scan.errors);
@@ -556,20 +562,20 @@ impl<'a> Document<'a> {
     }
 
     /// Writes one judged item and counts it.
-    fn item<S: SerializeSeq>(&self, seq: &mut S, entry: &Entry<'_>) -> std::result::Result<(), S::Error> {
+    fn item<S: SerializeSeq>(&self, seq: &mut S, entry: &Judged<'_>) -> std::result::Result<(), S::Error> {
         self.count(entry.status.verdict(), invalid(entry), missing(entry));
         seq.serialize_element(&ItemView::from(entry))
     }
 }
 
 /// An invalid item's name and why.
-fn invalid(entry: &Entry<'_>) -> Option<(String, String)> {
+fn invalid(entry: &Judged<'_>) -> Option<(String, String)> {
     let item = entry.item;
     item.is_invalid().then(|| (item.name.clone(), item.certificate.as_ref().err().cloned().unwrap_or_default()))
 }
 
 /// A missing item's name and which file is absent.
-fn missing(entry: &Entry<'_>) -> Option<(String, String)> {
+fn missing(entry: &Judged<'_>) -> Option<(String, String)> {
     let item = entry.item;
     item.is_missing().then(|| (item.name.clone(), item.certificate.as_ref().err().cloned().unwrap_or_default()))
 }
@@ -583,7 +589,7 @@ struct WrittenItem {
 }
 
 impl WrittenItem {
-    fn of(entry: &Entry<'_>) -> Self {
+    fn of(entry: &Judged<'_>) -> Self {
         let mut json = Vec::with_capacity(2048);
         nested_json(&mut json, &ItemView::from(entry), 2);
         Self { json, verdict: entry.status.verdict(), invalid: invalid(entry), missing: missing(entry) }
@@ -789,8 +795,8 @@ pub struct ItemView<'a> {
     pub error: Option<&'a str>,
 }
 
-impl<'a> From<&Entry<'a>> for ItemView<'a> {
-    fn from(e: &Entry<'a>) -> Self {
+impl<'a> From<&Judged<'a>> for ItemView<'a> {
+    fn from(e: &Judged<'a>) -> Self {
         let item: &'a Item = e.item;
         let cert = item.cert();
         ItemView {
@@ -951,7 +957,7 @@ mod tests {
         std::fs::write(dir.path().join("garbage.crt"), "-----BEGIN CERTIFICATE-----\nnot base64\n").unwrap();
         let paths = [dir.path().to_path_buf(), dir.path().join("missing.crt")];
         let inventory = Inventory::default();
-        let policy = Policy { warn: "30d".parse().unwrap(), crit: "7d".parse().unwrap(), sa_max_age: None };
+        let policy = ExpiryPolicy { warn: "30d".parse().unwrap(), crit: "7d".parse().unwrap(), sa_max_age: None };
         let document = || Document::new(&inventory, Some(FileScan::walk(&paths)), &policy, now);
         let (streamed, serde) = (document(), document());
         let mut ours = Vec::new();

@@ -9,7 +9,7 @@
 
 use std::fmt::Write as _;
 
-use crate::check::{Report, Status};
+use crate::check::{Evaluation, ExpiryStatus};
 
 /// Escapes a label value: backslash, double quote and line feed.
 pub fn escape_label_value(value: &str) -> String {
@@ -28,10 +28,10 @@ pub fn escape_label_value(value: &str) -> String {
 /// The metrics of a report: NotAfter and NotBefore of every readable certificate, a series
 /// for every missing certificate, the number of inputs that could not be read, the number of
 /// certificates per status, and the evaluation time.
-pub fn render(report: &Report<'_>) -> String {
+pub fn render(report: &Evaluation<'_>) -> String {
     let mut out = String::new();
     let certs: Vec<_> = report.entries.iter().filter_map(|e| e.item.cert().map(|c| (e, c))).collect();
-    let labels = |e: &crate::check::Entry<'_>, c: &kubepki_pki::Certificate| {
+    let labels = |e: &crate::check::Judged<'_>, c: &kubepki_pki::Certificate| {
         format!(
             "name=\"{}\",source=\"{}\",path=\"{}\",subject=\"{}\",issuer=\"{}\",serial=\"{}\"",
             escape_label_value(&e.item.name),
@@ -93,7 +93,7 @@ pub fn render(report: &Report<'_>) -> String {
         "Certificates by status (ok, warning, critical, expired, not-yet-valid, invalid, missing).",
     );
     for (status, n) in report.counts() {
-        let _ = writeln!(out, "kubepki_check_certificates{{status=\"{}\"}} {n}", Status::as_str(status));
+        let _ = writeln!(out, "kubepki_check_certificates{{status=\"{}\"}} {n}", ExpiryStatus::as_str(status));
     }
     family(&mut out, "kubepki_check_errors", "Inputs that could not be read or parsed in the last check.");
     let _ = writeln!(out, "kubepki_check_errors {}", report.unreadable());
@@ -109,7 +109,7 @@ pub fn render(report: &Report<'_>) -> String {
 /// The service-account keys: how many public keys sa.pub trusts (0 if it is absent or holds
 /// none kube-apiserver would use), whether sa.key is one of them, and sa.key's age. A file this
 /// user may not read has no sample.
-fn service_account(out: &mut String, report: &Report<'_>, family: impl Fn(&mut String, &str, &str)) {
+fn service_account(out: &mut String, report: &Evaluation<'_>, family: impl Fn(&mut String, &str, &str)) {
     use crate::inventory::sa_keys::TrustedKeys;
     let judged = report.service_account();
     let keys = judged.as_ref().map(|j| j.keys);
@@ -170,7 +170,7 @@ mod tests {
     fn an_empty_report_still_has_every_family() {
         let inventory = crate::inventory::Inventory::default();
         let at = time::OffsetDateTime::from_unix_timestamp(1_700_000_000).unwrap();
-        let report = crate::check::evaluate(&inventory, &crate::check::Policy::default(), at);
+        let report = crate::check::evaluate(&inventory, &crate::check::ExpiryPolicy::default(), at);
         let text = render(&report);
         for family in [
             "kubepki_certificate_expiration_timestamp_seconds",

@@ -8,7 +8,7 @@ use kubepki_pki::sa::{PublicKey, SaKeyAlgorithm};
 use serde::Serialize;
 use time::{Duration, OffsetDateTime};
 
-use crate::check::{FindingView, Status};
+use crate::check::{ExpiryStatus, FindingView};
 use crate::inventory::Severity;
 use crate::inventory::sa_keys::{SaFinding, SaKeys, SigningKey, TrustedKeys};
 use crate::text::rfc3339;
@@ -19,7 +19,7 @@ pub struct SaJudgement<'a> {
     /// What was judged.
     pub keys: &'a SaKeys,
     /// `ok`, `warning` or `critical`.
-    pub status: Status,
+    pub status: ExpiryStatus,
     /// What is wrong.
     pub findings: Vec<SaFinding>,
     /// Seconds from the key's creation to the evaluation time.
@@ -57,9 +57,9 @@ impl SaKeys {
             findings.push(SaFinding::TooOld { age, max_age });
         }
         let status = match findings.iter().map(SaFinding::severity).max() {
-            Some(Severity::Critical) => Status::Critical,
-            Some(Severity::Warning) => Status::Warning,
-            None => Status::Ok,
+            Some(Severity::Critical) => ExpiryStatus::Critical,
+            Some(Severity::Warning) => ExpiryStatus::Warning,
+            None => ExpiryStatus::Ok,
         };
         SaJudgement { keys: self, status, findings, age_seconds: age.map(|a| a.whole_seconds()) }
     }

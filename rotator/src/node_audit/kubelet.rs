@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use serde_json::Value;
 
-use super::{Advice, CheckResult, Component, Status};
+use super::{Advice, AuditStatus, CheckResult, Component};
 use crate::inventory::flags::{Flags, parse_bool};
 
 /// A setting's value and where it came from, for messages.
@@ -169,50 +169,50 @@ pub(super) fn check(f: &KubeletFacts) -> Vec<CheckResult> {
 
     let a = &s.anonymous_auth;
     out.push(if a.value {
-        at("kubelet-anonymous-auth", Status::Critical, Advice::Kubelet)
+        at("kubelet-anonymous-auth", AuditStatus::Critical, Advice::Kubelet)
             .message(format!("the kubelet API accepts anonymous requests ({} is true)", a.origin))
             .fix(
                 "set authentication.anonymous.enabled: false in the kubelet configuration (and drop \
                  --anonymous-auth=true from its flags), then restart the kubelet",
             )
     } else {
-        at("kubelet-anonymous-auth", Status::Pass, Advice::Kubelet)
+        at("kubelet-anonymous-auth", AuditStatus::Pass, Advice::Kubelet)
             .message(format!("anonymous requests are refused ({})", a.origin))
     });
 
     let m = &s.authorization_mode;
     out.push(match m.value.as_str() {
-        "Webhook" => at("kubelet-authorization-mode", Status::Pass, Advice::Authorization)
+        "Webhook" => at("kubelet-authorization-mode", AuditStatus::Pass, Advice::Authorization)
             .message(format!("requests are authorized by the API server (Webhook, {})", m.origin)),
-        "AlwaysAllow" => at("kubelet-authorization-mode", Status::Critical, Advice::Authorization)
+        "AlwaysAllow" => at("kubelet-authorization-mode", AuditStatus::Critical, Advice::Authorization)
             .message(format!("every authenticated request to the kubelet is allowed (AlwaysAllow, {})", m.origin))
             .fix("set authorization.mode: Webhook in the kubelet configuration and restart the kubelet"),
-        other => at("kubelet-authorization-mode", Status::Warning, Advice::Authorization)
+        other => at("kubelet-authorization-mode", AuditStatus::Warning, Advice::Authorization)
             .message(format!("authorization mode {other:?} ({}) is not Webhook", m.origin))
             .fix("set authorization.mode: Webhook in the kubelet configuration and restart the kubelet"),
     });
 
     let ca = &s.client_ca_file;
     out.push(match (&ca.value, &f.client_ca) {
-        (None, _) => at("kubelet-client-ca", Status::Warning, Advice::Kubelet)
+        (None, _) => at("kubelet-client-ca", AuditStatus::Warning, Advice::Kubelet)
             .message("no clientCAFile: x509 client certificates (the API server's among them) are not accepted")
             .fix(
                 "set authentication.x509.clientCAFile: /etc/kubernetes/pki/ca.crt in the kubelet configuration \
                  and restart the kubelet",
             ),
-        (Some(file), Some(Err(why))) => at("kubelet-client-ca", Status::Warning, Advice::Kubelet)
+        (Some(file), Some(Err(why))) => at("kubelet-client-ca", AuditStatus::Warning, Advice::Kubelet)
             .message(format!("clientCAFile {file} ({}) cannot be used: {why}", ca.origin))
             .fix("copy the cluster CA certificate (ca.crt) to that path, or point clientCAFile at it"),
-        (Some(file), _) => at("kubelet-client-ca", Status::Pass, Advice::Kubelet)
+        (Some(file), _) => at("kubelet-client-ca", AuditStatus::Pass, Advice::Kubelet)
             .message(format!("client certificates are verified against {file} ({})", ca.origin)),
     });
 
     let p = &s.read_only_port;
     out.push(if p.value == 0 {
-        at("kubelet-read-only-port", Status::Pass, Advice::Tls)
+        at("kubelet-read-only-port", AuditStatus::Pass, Advice::Tls)
             .message(format!("the unauthenticated read-only port is off ({})", p.origin))
     } else {
-        at("kubelet-read-only-port", Status::Warning, Advice::Tls)
+        at("kubelet-read-only-port", AuditStatus::Warning, Advice::Tls)
             .message(format!(
                 "the kubelet serves pods and node data over plain HTTP without authentication on port {} ({})",
                 p.value, p.origin
@@ -222,10 +222,10 @@ pub(super) fn check(f: &KubeletFacts) -> Vec<CheckResult> {
 
     let r = &s.rotate_certificates;
     out.push(if r.value {
-        at("kubelet-rotate-certificates", Status::Pass, Advice::Rotation)
+        at("kubelet-rotate-certificates", AuditStatus::Pass, Advice::Rotation)
             .message(format!("the kubelet renews its client certificate itself ({})", r.origin))
     } else {
-        at("kubelet-rotate-certificates", Status::Warning, Advice::Rotation)
+        at("kubelet-rotate-certificates", AuditStatus::Warning, Advice::Rotation)
             .message(format!("the kubelet's client certificate is never renewed ({} is false)", r.origin))
             .fix("set rotateCertificates: true in the kubelet configuration and restart the kubelet")
     });
@@ -234,21 +234,27 @@ pub(super) fn check(f: &KubeletFacts) -> Vec<CheckResult> {
                          CSRs (kubectl certificate approve, or an approver), or issue one with `kubepki issue \
                          kubelet-serving`; then set --kubelet-certificate-authority on the API server";
     out.push(match &f.serving {
-        ServingCert::Bootstrap => at("kubelet-serving-cert", Status::Pass, Advice::Kubelet).message(format!(
+        ServingCert::Bootstrap => at("kubelet-serving-cert", AuditStatus::Pass, Advice::Kubelet).message(format!(
             "the serving certificate is requested from the cluster CA ({})",
             s.server_tls_bootstrap.origin
         )),
-        ServingCert::File { path, self_signed: false } => at("kubelet-serving-cert", Status::Pass, Advice::Kubelet)
-            .file(path)
-            .message(format!("the serving certificate {} is issued by a CA", path.display())),
-        ServingCert::File { path, self_signed: true } => at("kubelet-serving-cert", Status::Warning, Advice::Kubelet)
-            .file(path)
-            .message(format!(
-                "the serving certificate {} is self-signed: the API server cannot verify it is talking to this kubelet",
-                path.display()
-            ))
-            .fix(bootstrap_fix),
-        ServingCert::Missing { path } => at("kubelet-serving-cert", Status::Warning, Advice::Kubelet)
+        ServingCert::File { path, self_signed: false } => {
+            at("kubelet-serving-cert", AuditStatus::Pass, Advice::Kubelet)
+                .file(path)
+                .message(format!("the serving certificate {} is issued by a CA", path.display()))
+        }
+        ServingCert::File { path, self_signed: true } => at(
+            "kubelet-serving-cert",
+            AuditStatus::Warning,
+            Advice::Kubelet,
+        )
+        .file(path)
+        .message(format!(
+            "the serving certificate {} is self-signed: the API server cannot verify it is talking to this kubelet",
+            path.display()
+        ))
+        .fix(bootstrap_fix),
+        ServingCert::Missing { path } => at("kubelet-serving-cert", AuditStatus::Warning, Advice::Kubelet)
             .message(format!(
                 "no serving certificate at {} and no serverTLSBootstrap: the kubelet makes a self-signed one",
                 path.display()
@@ -279,7 +285,7 @@ mod tests {
         KubeletFacts { file: "/var/lib/kubelet/config.yaml".into(), settings, client_ca: Some(Ok(())), serving }
     }
 
-    fn status(results: &[CheckResult], id: &str) -> Status {
+    fn status(results: &[CheckResult], id: &str) -> AuditStatus {
         results.iter().find(|r| r.id == id).map(|r| r.status).unwrap_or_else(|| panic!("no {id}"))
     }
 
@@ -297,9 +303,9 @@ mod tests {
             "kubelet-read-only-port",
             "kubelet-rotate-certificates",
         ] {
-            assert_eq!(status(&results, id), Status::Pass, "{id}");
+            assert_eq!(status(&results, id), AuditStatus::Pass, "{id}");
         }
-        assert_eq!(status(&results, "kubelet-serving-cert"), Status::Warning);
+        assert_eq!(status(&results, "kubelet-serving-cert"), AuditStatus::Warning);
     }
 
     #[test]
@@ -312,20 +318,20 @@ mod tests {
         assert_eq!(s.read_only_port.value, 10255);
         assert!(s.server_tls_bootstrap.value);
         let results = check(&facts(s, ServingCert::Bootstrap));
-        assert_eq!(status(&results, "kubelet-anonymous-auth"), Status::Critical);
-        assert_eq!(status(&results, "kubelet-read-only-port"), Status::Warning);
-        assert_eq!(status(&results, "kubelet-serving-cert"), Status::Pass);
+        assert_eq!(status(&results, "kubelet-anonymous-auth"), AuditStatus::Critical);
+        assert_eq!(status(&results, "kubelet-read-only-port"), AuditStatus::Warning);
+        assert_eq!(status(&results, "kubelet-serving-cert"), AuditStatus::Pass);
     }
 
     #[test]
     fn without_a_file_the_flag_defaults_are_insecure() {
         let (s, _) = settings(None, &Flags::default(), "flags");
         let results = check(&facts(s, ServingCert::Missing { path: "/var/lib/kubelet/pki/kubelet.crt".into() }));
-        assert_eq!(status(&results, "kubelet-anonymous-auth"), Status::Critical);
-        assert_eq!(status(&results, "kubelet-authorization-mode"), Status::Critical);
-        assert_eq!(status(&results, "kubelet-read-only-port"), Status::Warning);
-        assert_eq!(status(&results, "kubelet-client-ca"), Status::Warning);
-        assert_eq!(status(&results, "kubelet-serving-cert"), Status::Warning);
+        assert_eq!(status(&results, "kubelet-anonymous-auth"), AuditStatus::Critical);
+        assert_eq!(status(&results, "kubelet-authorization-mode"), AuditStatus::Critical);
+        assert_eq!(status(&results, "kubelet-read-only-port"), AuditStatus::Warning);
+        assert_eq!(status(&results, "kubelet-client-ca"), AuditStatus::Warning);
+        assert_eq!(status(&results, "kubelet-serving-cert"), AuditStatus::Warning);
     }
 
     #[test]

@@ -2,10 +2,10 @@
 //! kube-apiserver and etcd (and the controller manager and scheduler), judged against the advice.
 //! Reading them is the inventory's ([`crate::inventory::manifests`]).
 
-use super::{Advice, CheckResult, Component, Status};
+use super::{Advice, AuditStatus, CheckResult, Component};
 use crate::inventory::manifests::Manifest;
 
-fn result(m: &Manifest, component: Component, id: &'static str, status: Status, advice: Advice) -> CheckResult {
+fn result(m: &Manifest, component: Component, id: &'static str, status: AuditStatus, advice: Advice) -> CheckResult {
     CheckResult::new(id, component, status, advice).file(&m.path)
 }
 
@@ -16,9 +16,9 @@ pub(super) fn check_apiserver(m: &Manifest) -> Vec<CheckResult> {
     let mut out = Vec::new();
 
     out.push(match f.get("client-ca-file").filter(|v| !v.is_empty()) {
-        Some(ca) => at("apiserver-client-ca", Status::Pass, Advice::Authentication)
+        Some(ca) => at("apiserver-client-ca", AuditStatus::Pass, Advice::Authentication)
             .message(format!("client certificates are verified against {ca}")),
-        None => at("apiserver-client-ca", Status::Critical, Advice::Authentication)
+        None => at("apiserver-client-ca", AuditStatus::Critical, Advice::Authentication)
             .message("no --client-ca-file: nodes, controllers and users cannot authenticate with certificates")
             .fix("add --client-ca-file=/etc/kubernetes/pki/ca.crt to the kube-apiserver command"),
     });
@@ -26,10 +26,10 @@ pub(super) fn check_apiserver(m: &Manifest) -> Vec<CheckResult> {
     let missing: Vec<&str> =
         ["tls-cert-file", "tls-private-key-file"].into_iter().filter(|n| f.get(n).is_none_or(str::is_empty)).collect();
     out.push(if missing.is_empty() {
-        at("apiserver-tls-cert", Status::Pass, Advice::Tls)
+        at("apiserver-tls-cert", AuditStatus::Pass, Advice::Tls)
             .message(format!("serves {}", f.get("tls-cert-file").unwrap_or_default()))
     } else {
-        at("apiserver-tls-cert", Status::Critical, Advice::Tls)
+        at("apiserver-tls-cert", AuditStatus::Critical, Advice::Tls)
             .message(format!(
                 "no --{}: the API server serves a self-signed certificate clients cannot verify",
                 missing.join(" or --")
@@ -42,21 +42,21 @@ pub(super) fn check_apiserver(m: &Manifest) -> Vec<CheckResult> {
 
     out.push(match (f.boolean("anonymous-auth"), f.get("authentication-config")) {
         (Some(Ok(false)), _) => {
-            at("apiserver-anonymous-auth", Status::Pass, Advice::Authentication).message("--anonymous-auth=false")
+            at("apiserver-anonymous-auth", AuditStatus::Pass, Advice::Authentication).message("--anonymous-auth=false")
         }
-        (Some(Ok(true)), _) => at("apiserver-anonymous-auth", Status::Info, Advice::Authentication)
+        (Some(Ok(true)), _) => at("apiserver-anonymous-auth", AuditStatus::Info, Advice::Authentication)
             .message(
                 "anonymous requests are allowed by an explicit --anonymous-auth=true; they are authorized as \
                  system:anonymous, so RBAC must not grant that user or system:unauthenticated more than health checks",
             )
             .fix("keep it only if load balancers need anonymous /healthz or /readyz; otherwise set --anonymous-auth=false"),
-        (Some(Err(v)), _) => at("apiserver-anonymous-auth", Status::Warning, Advice::Authentication)
+        (Some(Err(v)), _) => at("apiserver-anonymous-auth", AuditStatus::Warning, Advice::Authentication)
             .message(format!("--anonymous-auth={v} is not a boolean"))
             .fix("set --anonymous-auth=false"),
-        (None, Some(config)) => at("apiserver-anonymous-auth", Status::Info, Advice::Authentication)
+        (None, Some(config)) => at("apiserver-anonymous-auth", AuditStatus::Info, Advice::Authentication)
             .message(format!("anonymous authentication is decided in the authentication configuration {config}"))
             .fix("make sure its anonymous section is disabled or limited to the health endpoints"),
-        (None, None) => at("apiserver-anonymous-auth", Status::Warning, Advice::Authentication)
+        (None, None) => at("apiserver-anonymous-auth", AuditStatus::Warning, Advice::Authentication)
             .message("no --anonymous-auth: anonymous requests are allowed by default (as system:anonymous)")
             .fix(
                 "add --anonymous-auth=false, or write --anonymous-auth=true (or an authentication configuration) \
@@ -67,13 +67,13 @@ pub(super) fn check_apiserver(m: &Manifest) -> Vec<CheckResult> {
     let missing: Vec<&str> =
         ["audit-log-path", "audit-policy-file"].into_iter().filter(|n| f.get(n).is_none_or(str::is_empty)).collect();
     out.push(if missing.is_empty() {
-        at("apiserver-audit-log", Status::Pass, Advice::AuditLogging).message(format!(
+        at("apiserver-audit-log", AuditStatus::Pass, Advice::AuditLogging).message(format!(
             "audit log {} with policy {}",
             f.get("audit-log-path").unwrap_or_default(),
             f.get("audit-policy-file").unwrap_or_default()
         ))
     } else {
-        at("apiserver-audit-log", Status::Warning, Advice::AuditLogging)
+        at("apiserver-audit-log", AuditStatus::Warning, Advice::AuditLogging)
             .message(format!("no --{}: API actions are not audited", missing.join(" or --")))
             .fix(
                 "write an audit policy (e.g. /etc/kubernetes/audit-policy.yaml), add --audit-policy-file and \
@@ -83,9 +83,9 @@ pub(super) fn check_apiserver(m: &Manifest) -> Vec<CheckResult> {
     });
 
     out.push(match f.get("kubelet-certificate-authority").filter(|v| !v.is_empty()) {
-        Some(ca) => at("apiserver-kubelet-ca", Status::Pass, Advice::Kubelet)
+        Some(ca) => at("apiserver-kubelet-ca", AuditStatus::Pass, Advice::Kubelet)
             .message(format!("kubelet serving certificates are verified against {ca}")),
-        None => at("apiserver-kubelet-ca", Status::Warning, Advice::Kubelet)
+        None => at("apiserver-kubelet-ca", AuditStatus::Warning, Advice::Kubelet)
             .message(
                 "no --kubelet-certificate-authority: the API server does not verify the kubelets it sends \
                  exec, logs and port-forward traffic to",
@@ -102,12 +102,12 @@ pub(super) fn check_apiserver(m: &Manifest) -> Vec<CheckResult> {
         .filter(|n| f.get(n).is_none_or(str::is_empty))
         .collect();
     out.push(if missing.is_empty() {
-        at("apiserver-kubelet-client-cert", Status::Pass, Advice::Authentication).message(format!(
+        at("apiserver-kubelet-client-cert", AuditStatus::Pass, Advice::Authentication).message(format!(
             "authenticates to kubelets as {}",
             f.get("kubelet-client-certificate").unwrap_or_default()
         ))
     } else {
-        at("apiserver-kubelet-client-cert", Status::Warning, Advice::Authentication)
+        at("apiserver-kubelet-client-cert", AuditStatus::Warning, Advice::Authentication)
             .message(format!(
                 "no --{}: the API server cannot authenticate to kubelets that refuse anonymous requests",
                 missing.join(" or --")
@@ -120,25 +120,25 @@ pub(super) fn check_apiserver(m: &Manifest) -> Vec<CheckResult> {
 
     let authz_fix = "set --authorization-mode=Node,RBAC";
     out.push(match (f.list("authorization-mode"), f.get("authorization-config")) {
-        (None, Some(config)) => at("apiserver-authorization-mode", Status::Info, Advice::Authorization)
+        (None, Some(config)) => at("apiserver-authorization-mode", AuditStatus::Info, Advice::Authorization)
             .message(format!("authorization is configured in {config}"))
             .fix("make sure its authorizers include Node and RBAC and not AlwaysAllow"),
-        (None, None) => at("apiserver-authorization-mode", Status::Critical, Advice::Authorization)
+        (None, None) => at("apiserver-authorization-mode", AuditStatus::Critical, Advice::Authorization)
             .message("no --authorization-mode: every authenticated request is allowed (AlwaysAllow)")
             .fix(authz_fix),
         (Some(modes), _) if modes.contains(&"AlwaysAllow") => {
-            at("apiserver-authorization-mode", Status::Critical, Advice::Authorization)
+            at("apiserver-authorization-mode", AuditStatus::Critical, Advice::Authorization)
                 .message(format!("--authorization-mode={} allows every authenticated request", modes.join(",")))
                 .fix(authz_fix)
         }
         (Some(modes), _) if !modes.contains(&"RBAC") => {
-            at("apiserver-authorization-mode", Status::Critical, Advice::Authorization)
+            at("apiserver-authorization-mode", AuditStatus::Critical, Advice::Authorization)
                 .message(format!("--authorization-mode={} does not include RBAC", modes.join(",")))
                 .fix(authz_fix)
         }
         (Some(modes), _) if !modes.contains(&"Node") => at(
             "apiserver-authorization-mode",
-            Status::Warning,
+            AuditStatus::Warning,
             Advice::Authorization,
         )
         .message(format!(
@@ -146,23 +146,23 @@ pub(super) fn check_apiserver(m: &Manifest) -> Vec<CheckResult> {
             modes.join(",")
         ))
         .fix(authz_fix),
-        (Some(modes), _) => at("apiserver-authorization-mode", Status::Pass, Advice::Authorization)
+        (Some(modes), _) => at("apiserver-authorization-mode", AuditStatus::Pass, Advice::Authorization)
             .message(format!("--authorization-mode={}", modes.join(","))),
     });
 
     let insecure = f.get("insecure-port").filter(|p| p.trim() != "0");
     let secure_off = f.get("secure-port").filter(|p| p.trim() == "0");
     out.push(match (insecure, secure_off) {
-        (Some(port), _) => at("apiserver-insecure-port", Status::Critical, Advice::Tls)
+        (Some(port), _) => at("apiserver-insecure-port", AuditStatus::Critical, Advice::Tls)
             .message(format!(
                 "--insecure-port={port}: the API server answers plain HTTP without authentication or authorization"
             ))
             .fix("remove --insecure-port and --insecure-bind-address (or set --insecure-port=0)"),
-        (None, Some(_)) => at("apiserver-insecure-port", Status::Critical, Advice::Tls)
+        (None, Some(_)) => at("apiserver-insecure-port", AuditStatus::Critical, Advice::Tls)
             .message("--secure-port=0 turns off HTTPS")
             .fix("remove --secure-port=0 (kubeadm uses 6443)"),
         (None, None) => {
-            at("apiserver-insecure-port", Status::Pass, Advice::Tls).message("no plain-HTTP port is served")
+            at("apiserver-insecure-port", AuditStatus::Pass, Advice::Tls).message("no plain-HTTP port is served")
         }
     });
 
@@ -173,15 +173,15 @@ pub(super) fn check_apiserver(m: &Manifest) -> Vec<CheckResult> {
         .filter(|n| f.get(n).is_none_or(str::is_empty))
         .collect();
     out.push(if servers.is_empty() {
-        at("apiserver-etcd-tls", Status::Warning, Advice::Etcd)
+        at("apiserver-etcd-tls", AuditStatus::Warning, Advice::Etcd)
             .message("no --etcd-servers: cannot tell how the API server reaches etcd")
             .fix("set --etcd-servers to https:// URLs with --etcd-cafile, --etcd-certfile and --etcd-keyfile")
     } else if !plain.is_empty() {
-        at("apiserver-etcd-tls", Status::Critical, Advice::Etcd)
+        at("apiserver-etcd-tls", AuditStatus::Critical, Advice::Etcd)
             .message(format!("etcd is reached over plain HTTP ({})", plain.join(",")))
             .fix("serve etcd over TLS and set --etcd-servers to https:// URLs")
     } else if !missing.is_empty() {
-        at("apiserver-etcd-tls", Status::Critical, Advice::Etcd)
+        at("apiserver-etcd-tls", AuditStatus::Critical, Advice::Etcd)
             .message(format!(
                 "no --{}: the API server does not authenticate etcd or itself to etcd",
                 missing.join(", --")
@@ -192,7 +192,7 @@ pub(super) fn check_apiserver(m: &Manifest) -> Vec<CheckResult> {
                  --etcd-keyfile=/etc/kubernetes/pki/apiserver-etcd-client.key",
             )
     } else {
-        at("apiserver-etcd-tls", Status::Pass, Advice::Etcd).message("etcd is reached over mutual TLS")
+        at("apiserver-etcd-tls", AuditStatus::Pass, Advice::Etcd).message("etcd is reached over mutual TLS")
     });
     out
 }
@@ -223,7 +223,7 @@ pub(super) fn check_etcd(m: &Manifest, facts: EtcdCaFacts) -> Vec<CheckResult> {
     ] {
         let was = match f.boolean(flag) {
             Some(Ok(true)) => {
-                out.push(at(id, Status::Pass, Advice::Etcd).message(format!("--{flag}=true")));
+                out.push(at(id, AuditStatus::Pass, Advice::Etcd).message(format!("--{flag}=true")));
                 continue;
             }
             Some(Ok(false)) => format!("--{flag}=false"),
@@ -232,14 +232,14 @@ pub(super) fn check_etcd(m: &Manifest, facts: EtcdCaFacts) -> Vec<CheckResult> {
         };
         let fix = format!("add --{flag}=true to the etcd command, as kubeadm writes it");
         out.push(match f.get(ca_flag).filter(|v| !v.is_empty()) {
-            Some(ca) => at(id, Status::Warning, Advice::Etcd)
+            Some(ca) => at(id, AuditStatus::Warning, Advice::Etcd)
                 .message(format!(
                     "{was}, but --{ca_flag}={ca}: etcd already demands and verifies a certificate from \
                      {what} on its https URLs (it does so whenever it has a client CA); the requirement \
                      is implicit"
                 ))
                 .fix(fix),
-            None => at(id, Status::Critical, Advice::Etcd)
+            None => at(id, AuditStatus::Critical, Advice::Etcd)
                 .message(format!("{was} and no --{ca_flag}: etcd does not require {what} to present a certificate"))
                 .fix(format!("{fix}, with --{ca_flag}=/etc/kubernetes/pki/etcd/ca.crt")),
         });
@@ -258,9 +258,9 @@ pub(super) fn check_etcd(m: &Manifest, facts: EtcdCaFacts) -> Vec<CheckResult> {
         plain.extend(urls.into_iter().filter(|u| !u.starts_with("https://")).map(|u| format!("--{flag} {u}")));
     }
     out.push(if plain.is_empty() {
-        at("etcd-https-urls", Status::Pass, Advice::Tls).message("client and peer URLs are https only")
+        at("etcd-https-urls", AuditStatus::Pass, Advice::Tls).message("client and peer URLs are https only")
     } else {
-        at("etcd-https-urls", Status::Critical, Advice::Tls)
+        at("etcd-https-urls", AuditStatus::Critical, Advice::Tls)
             .message(format!("etcd listens or advertises over plain HTTP: {}", plain.join("; ")))
             .fix(
                 "use https:// in --listen-client-urls, --advertise-client-urls, --listen-peer-urls and \
@@ -273,13 +273,13 @@ pub(super) fn check_etcd(m: &Manifest, facts: EtcdCaFacts) -> Vec<CheckResult> {
         .filter(|n| f.get(n).is_none_or(str::is_empty))
         .collect();
     out.push(if missing.is_empty() {
-        at("etcd-tls-cert", Status::Pass, Advice::Etcd).message(format!(
+        at("etcd-tls-cert", AuditStatus::Pass, Advice::Etcd).message(format!(
             "serves {} to clients and {} to peers",
             f.get("cert-file").unwrap_or_default(),
             f.get("peer-cert-file").unwrap_or_default()
         ))
     } else {
-        at("etcd-tls-cert", Status::Critical, Advice::Etcd)
+        at("etcd-tls-cert", AuditStatus::Critical, Advice::Etcd)
             .message(format!("no --{}", missing.join(", --")))
             .fix(
                 "add --cert-file=/etc/kubernetes/pki/etcd/server.crt, --key-file=/etc/kubernetes/pki/etcd/server.key, \
@@ -293,24 +293,24 @@ pub(super) fn check_etcd(m: &Manifest, facts: EtcdCaFacts) -> Vec<CheckResult> {
     let fix = "trust only the etcd CA: --trusted-ca-file=/etc/kubernetes/pki/etcd/ca.crt and \
                --peer-trusted-ca-file=/etc/kubernetes/pki/etcd/ca.crt (`kubepki init` makes the etcd CA)";
     out.push(match (trusted, peer_trusted) {
-        (None, _) | (_, None) => at("etcd-trusted-ca", Status::Critical, Advice::Etcd)
+        (None, _) | (_, None) => at("etcd-trusted-ca", AuditStatus::Critical, Advice::Etcd)
             .message(format!(
                 "no --{}: etcd cannot verify client or peer certificates",
                 if trusted.is_none() { "trusted-ca-file" } else { "peer-trusted-ca-file" }
             ))
             .fix(fix),
-        (Some(ca), _) if facts.client_ca_is_cluster_ca => at("etcd-trusted-ca", Status::Critical, Advice::Etcd)
+        (Some(ca), _) if facts.client_ca_is_cluster_ca => at("etcd-trusted-ca", AuditStatus::Critical, Advice::Etcd)
             .message(format!(
                 "--trusted-ca-file={ca} is the cluster CA: every certificate it issued (each kubelet's, \
                  admin.conf's) is an etcd client with full access"
             ))
             .fix(fix),
-        (_, Some(ca)) if facts.peer_ca_is_cluster_ca => at("etcd-trusted-ca", Status::Critical, Advice::Etcd)
+        (_, Some(ca)) if facts.peer_ca_is_cluster_ca => at("etcd-trusted-ca", AuditStatus::Critical, Advice::Etcd)
             .message(format!(
                 "--peer-trusted-ca-file={ca} is the cluster CA: any certificate it issued can join as a peer"
             ))
             .fix(fix),
-        (Some(ca), Some(peer)) => at("etcd-trusted-ca", Status::Pass, Advice::Etcd)
+        (Some(ca), Some(peer)) => at("etcd-trusted-ca", AuditStatus::Pass, Advice::Etcd)
             .message(format!("trusts {ca} for clients and {peer} for peers, not the cluster CA")),
     });
     out
@@ -320,10 +320,10 @@ pub(super) fn check_etcd(m: &Manifest, facts: EtcdCaFacts) -> Vec<CheckResult> {
 pub(super) fn check_insecure_port(m: &Manifest, component: &str) -> CheckResult {
     let id = if component == "kube-scheduler" { "scheduler-insecure-port" } else { "controller-manager-insecure-port" };
     match m.flags.get("port").filter(|p| p.trim() != "0") {
-        Some(port) => result(m, Component::ControlPlane, id, Status::Critical, Advice::Tls)
+        Some(port) => result(m, Component::ControlPlane, id, AuditStatus::Critical, Advice::Tls)
             .message(format!("{component} --port={port} serves plain HTTP without authentication"))
             .fix(format!("set --port=0 on {component} (or remove it on releases where it is gone)")),
-        None => result(m, Component::ControlPlane, id, Status::Pass, Advice::Tls)
+        None => result(m, Component::ControlPlane, id, AuditStatus::Pass, Advice::Tls)
             .message(format!("{component} serves no plain-HTTP port")),
     }
 }
@@ -340,7 +340,7 @@ mod tests {
         Manifest { path: "/etc/kubernetes/manifests/x.yaml".into(), flags: Flags::parse(words.iter().copied()) }
     }
 
-    fn status(results: &[CheckResult], id: &str) -> Status {
+    fn status(results: &[CheckResult], id: &str) -> AuditStatus {
         results.iter().find(|r| r.id == id).map(|r| r.status).unwrap_or_else(|| panic!("no {id}"))
     }
 
@@ -364,19 +364,19 @@ mod tests {
             "--etcd-keyfile=/etc/kubernetes/pki/apiserver-etcd-client.key",
         ]);
         let results = check_apiserver(&m);
-        let bad: Vec<_> = results.iter().filter(|r| r.status != Status::Pass).collect();
+        let bad: Vec<_> = results.iter().filter(|r| r.status != AuditStatus::Pass).collect();
         assert!(bad.is_empty(), "{bad:#?}");
     }
 
     #[test]
     fn authorization_modes_are_judged_by_what_they_include() {
         let cases = [
-            ("--authorization-mode=Node,RBAC", Status::Pass),
-            ("--authorization-mode=RBAC", Status::Warning),
-            ("--authorization-mode=Node", Status::Critical),
-            ("--authorization-mode=Node,RBAC,AlwaysAllow", Status::Critical),
-            ("--authorization-config=/etc/kubernetes/authz.yaml", Status::Info),
-            ("--v=2", Status::Critical),
+            ("--authorization-mode=Node,RBAC", AuditStatus::Pass),
+            ("--authorization-mode=RBAC", AuditStatus::Warning),
+            ("--authorization-mode=Node", AuditStatus::Critical),
+            ("--authorization-mode=Node,RBAC,AlwaysAllow", AuditStatus::Critical),
+            ("--authorization-config=/etc/kubernetes/authz.yaml", AuditStatus::Info),
+            ("--v=2", AuditStatus::Critical),
         ];
         for (flag, expected) in cases {
             assert_eq!(
@@ -390,17 +390,17 @@ mod tests {
     #[test]
     fn anonymous_auth_needs_a_decision() {
         let s = |flag| status(&check_apiserver(&manifest(&[flag])), "apiserver-anonymous-auth");
-        assert_eq!(s("--anonymous-auth=false"), Status::Pass);
-        assert_eq!(s("--anonymous-auth=true"), Status::Info);
-        assert_eq!(s("--v=2"), Status::Warning);
+        assert_eq!(s("--anonymous-auth=false"), AuditStatus::Pass);
+        assert_eq!(s("--anonymous-auth=true"), AuditStatus::Info);
+        assert_eq!(s("--v=2"), AuditStatus::Warning);
     }
 
     #[test]
     fn an_insecure_port_is_critical_unless_zero() {
         let s = |flag| status(&check_apiserver(&manifest(&[flag])), "apiserver-insecure-port");
-        assert_eq!(s("--insecure-port=8080"), Status::Critical);
-        assert_eq!(s("--insecure-port=0"), Status::Pass);
-        assert_eq!(s("--secure-port=0"), Status::Critical);
+        assert_eq!(s("--insecure-port=8080"), AuditStatus::Critical);
+        assert_eq!(s("--insecure-port=0"), AuditStatus::Pass);
+        assert_eq!(s("--secure-port=0"), AuditStatus::Critical);
     }
 
     #[test]
@@ -413,7 +413,7 @@ mod tests {
             "etcd-tls-cert",
             "etcd-trusted-ca",
         ] {
-            assert_eq!(status(&results, id), Status::Critical, "{id}");
+            assert_eq!(status(&results, id), AuditStatus::Critical, "{id}");
         }
         let https = results.iter().find(|r| r.id == "etcd-https-urls").unwrap();
         assert!(https.message.contains("http://localhost:2379 (the default)"), "{}", https.message);
@@ -429,12 +429,12 @@ mod tests {
             let s = |words: &[&str]| status(&check_etcd(&manifest(words), EtcdCaFacts::default()), id);
             let (explicit, with_ca, off) =
                 (format!("--{flag}=true"), format!("--{ca_flag}={ca}"), format!("--{flag}=false"));
-            assert_eq!(s(&[&explicit, &with_ca]), Status::Pass, "{id}");
-            assert_eq!(s(&[&with_ca]), Status::Warning, "{id}");
-            assert_eq!(s(&[&off, &with_ca]), Status::Warning, "{id}");
-            assert_eq!(s(&["--v=2"]), Status::Critical, "{id}");
-            assert_eq!(s(&[&off]), Status::Critical, "{id}");
-            assert_eq!(s(&[&off, &format!("--{ca_flag}=")]), Status::Critical, "{id}");
+            assert_eq!(s(&[&explicit, &with_ca]), AuditStatus::Pass, "{id}");
+            assert_eq!(s(&[&with_ca]), AuditStatus::Warning, "{id}");
+            assert_eq!(s(&[&off, &with_ca]), AuditStatus::Warning, "{id}");
+            assert_eq!(s(&["--v=2"]), AuditStatus::Critical, "{id}");
+            assert_eq!(s(&[&off]), AuditStatus::Critical, "{id}");
+            assert_eq!(s(&[&off, &format!("--{ca_flag}=")]), AuditStatus::Critical, "{id}");
             let warning = check_etcd(&manifest(&[&with_ca]), EtcdCaFacts::default());
             let w = warning.iter().find(|r| r.id == id).unwrap();
             assert!(w.message.contains("already demands and verifies"), "{}", w.message);
@@ -449,8 +449,8 @@ mod tests {
             "--peer-trusted-ca-file=/etc/kubernetes/pki/etcd/ca.crt",
         ]);
         let facts = EtcdCaFacts { client_ca_is_cluster_ca: true, peer_ca_is_cluster_ca: false };
-        assert_eq!(status(&check_etcd(&m, facts), "etcd-trusted-ca"), Status::Critical);
-        assert_eq!(status(&check_etcd(&m, EtcdCaFacts::default()), "etcd-trusted-ca"), Status::Pass);
+        assert_eq!(status(&check_etcd(&m, facts), "etcd-trusted-ca"), AuditStatus::Critical);
+        assert_eq!(status(&check_etcd(&m, EtcdCaFacts::default()), "etcd-trusted-ca"), AuditStatus::Pass);
     }
 
     #[test]

@@ -9,7 +9,7 @@
 //!    so an absolute link such as the kubelet's `kubelet-client-current.pem` points at the
 //!    node's file and never at the machine running the audit. Nothing is written.
 //! 2. **Judging** is pure: the functions of its `kubelet`, `manifests` and `pki` modules turn
-//!    what was read into [`CheckResult`]s, each with its [`Status`], the [`Advice`] it refers
+//!    what was read into [`CheckResult`]s, each with its [`AuditStatus`], the [`Advice`] it refers
 //!    to and the fix.
 //!
 //! ```
@@ -39,7 +39,7 @@ use crate::inventory::InputError;
 
 /// The outcome of one check.
 #[derive(Clone, Copy, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
-pub enum Status {
+pub enum AuditStatus {
     /// The node follows the advice.
     Pass,
     /// Nothing was checked: what the check looks at is not on this node (no etcd manifest with
@@ -55,7 +55,7 @@ pub enum Status {
     Critical,
 }
 
-impl Status {
+impl AuditStatus {
     /// `pass`, `skipped`, `info`, `warning`, `critical`.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -81,7 +81,7 @@ impl Status {
     }
 }
 
-impl fmt::Display for Status {
+impl fmt::Display for AuditStatus {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
     }
@@ -123,7 +123,7 @@ pub struct CheckResult {
     /// What it looks at.
     pub component: Component,
     /// The outcome.
-    pub status: Status,
+    pub status: AuditStatus,
     /// The file at fault or checked (the path read, under the audit root).
     pub file: Option<PathBuf>,
     /// What was found, in a sentence naming the setting.
@@ -136,7 +136,7 @@ pub struct CheckResult {
 
 impl CheckResult {
     /// A result.
-    pub fn new(id: &'static str, component: Component, status: Status, advice: Advice) -> Self {
+    pub fn new(id: &'static str, component: Component, status: AuditStatus, advice: Advice) -> Self {
         Self { id, component, status, file: None, message: String::new(), advice, fix: String::new() }
     }
 
@@ -203,7 +203,7 @@ impl AuditOptions {
 
 /// Everything an audit found.
 #[derive(Clone, Debug)]
-pub struct Report {
+pub struct AuditReport {
     /// The root audited.
     pub root: PathBuf,
     /// The cert dir, as a path on the node.
@@ -218,7 +218,7 @@ pub struct Report {
     pub errors: Vec<InputError>,
 }
 
-impl Report {
+impl AuditReport {
     /// The results that are findings (info, warning, critical), worst first.
     pub fn findings(&self) -> Vec<&CheckResult> {
         let mut f: Vec<&CheckResult> = self.results.iter().filter(|r| r.status.is_finding()).collect();
@@ -227,7 +227,7 @@ impl Report {
     }
 
     /// How many results have `status`.
-    pub fn count(&self, status: Status) -> usize {
+    pub fn count(&self, status: AuditStatus) -> usize {
         self.results.iter().filter(|r| r.status == status).count()
     }
 
@@ -258,7 +258,7 @@ impl Report {
                 })
             })
             .collect();
-        let others = |status: Status| -> Vec<Value> {
+        let others = |status: AuditStatus| -> Vec<Value> {
             self.results
                 .iter()
                 .filter(|r| r.status == status)
@@ -271,16 +271,16 @@ impl Report {
             "controlPlane": self.control_plane,
             "verdict": self.verdict().as_str(),
             "counts": {
-                "pass": self.count(Status::Pass),
-                "skipped": self.count(Status::Skipped),
-                "info": self.count(Status::Info),
-                "warning": self.count(Status::Warning),
-                "critical": self.count(Status::Critical),
+                "pass": self.count(AuditStatus::Pass),
+                "skipped": self.count(AuditStatus::Skipped),
+                "info": self.count(AuditStatus::Info),
+                "warning": self.count(AuditStatus::Warning),
+                "critical": self.count(AuditStatus::Critical),
                 "errors": self.errors.len(),
             },
             "findings": findings,
-            "passed": others(Status::Pass),
-            "skipped": others(Status::Skipped),
+            "passed": others(AuditStatus::Pass),
+            "skipped": others(AuditStatus::Skipped),
             "errors": self.errors.iter().map(|e| json!({"input": e.input, "message": e.message})).collect::<Vec<_>>(),
         })
     }
@@ -292,7 +292,7 @@ impl Report {
 /// exist skips the checks that need it (an etcd manifest with an external etcd, a kubelet
 /// config on a machine without a kubelet). If nothing at all is found under the root, that is
 /// an error too: there is nothing to audit.
-pub fn audit(options: &AuditOptions) -> Report {
+pub fn audit(options: &AuditOptions) -> AuditReport {
     node::audit(options)
 }
 

@@ -13,7 +13,7 @@ use serde_json::Value;
 use super::kubelet::{self, KubeletFacts, ServingCert};
 use super::manifests::{self, EtcdCaFacts};
 use super::pki::{self, CertFile, KeyFile, PkiFacts, SaFacts};
-use super::{AuditOptions, Report, display_path};
+use super::{AuditOptions, AuditReport, display_path};
 use crate::inventory::InputError;
 use crate::inventory::flags::{Flags, env_file, split_words};
 use crate::inventory::manifests::{Manifest, flags_of};
@@ -134,7 +134,7 @@ fn strip_path(message: &str) -> String {
     message.split_once(": ").map_or(message, |(_, rest)| rest).to_owned()
 }
 
-pub(super) fn audit(options: &AuditOptions) -> Report {
+pub(super) fn audit(options: &AuditOptions) -> AuditReport {
     let mut node = NodeFs { root: &options.root, errors: Vec::new() };
     let mut results = Vec::new();
 
@@ -233,7 +233,7 @@ pub(super) fn audit(options: &AuditOptions) -> Report {
             super::CheckResult::new(
                 "kubelet",
                 super::Component::Kubelet,
-                super::Status::Skipped,
+                super::AuditStatus::Skipped,
                 super::Advice::Kubelet,
             )
             .file(node.shown(Path::new(KUBELET_CONFIG)))
@@ -303,7 +303,7 @@ pub(super) fn audit(options: &AuditOptions) -> Report {
             ),
         ));
     }
-    Report { root: options.root.clone(), cert_dir, control_plane, results, errors }
+    AuditReport { root: options.root.clone(), cert_dir, control_plane, results, errors }
 }
 
 fn skipped(node: &NodeFs<'_>, component: super::Component, name: &'static str, node_path: &Path) -> super::CheckResult {
@@ -314,7 +314,7 @@ fn skipped(node: &NodeFs<'_>, component: super::Component, name: &'static str, n
     } else {
         format!("no {} on this node", path.display())
     };
-    super::CheckResult::new(name, component, super::Status::Skipped, advice).file(&path).message(message)
+    super::CheckResult::new(name, component, super::AuditStatus::Skipped, advice).file(&path).message(message)
 }
 
 /// A path named in a configuration file: absolute as is, relative to the file's directory.

@@ -8,7 +8,7 @@ use kubepki_pki::sa::{PublicKey, PublicKeySet, SaKeyAlgorithm};
 use kubepki_pki::{Certificate, original_lifetime};
 use time::{Duration, OffsetDateTime};
 
-use super::{Advice, CheckResult, Component, LifetimePolicy, Status};
+use super::{Advice, AuditStatus, CheckResult, Component, LifetimePolicy};
 use crate::inventory::sa_keys::{AgeSource, SaFile};
 use crate::text::rfc3339;
 
@@ -90,7 +90,7 @@ pub(super) fn check(f: &PkiFacts, policy: &LifetimePolicy) -> Vec<CheckResult> {
         if !others && !group {
             continue;
         }
-        let status = if k.ca || others { Status::Critical } else { Status::Warning };
+        let status = if k.ca || others { AuditStatus::Critical } else { AuditStatus::Warning };
         let who = if others { "every user on the node" } else { "its group" };
         bad.push(
             at("pki-key-permissions", status, Advice::KeyProtection)
@@ -105,9 +105,9 @@ pub(super) fn check(f: &PkiFacts, policy: &LifetimePolicy) -> Vec<CheckResult> {
     }
     if bad.is_empty() {
         out.push(if f.keys.is_empty() {
-            at("pki-key-permissions", Status::Skipped, Advice::KeyProtection).message("no private key files found")
+            at("pki-key-permissions", AuditStatus::Skipped, Advice::KeyProtection).message("no private key files found")
         } else {
-            at("pki-key-permissions", Status::Pass, Advice::KeyProtection)
+            at("pki-key-permissions", AuditStatus::Pass, Advice::KeyProtection)
                 .message(format!("{} private key files are readable by their owner only", f.keys.len()))
         });
     }
@@ -117,7 +117,7 @@ pub(super) fn check(f: &PkiFacts, policy: &LifetimePolicy) -> Vec<CheckResult> {
     for (dir, mode) in &f.dirs {
         if mode & 0o022 != 0 {
             bad.push(
-                at("pki-dir-permissions", Status::Critical, Advice::KeyProtection)
+                at("pki-dir-permissions", AuditStatus::Critical, Advice::KeyProtection)
                     .file(dir)
                     .message(format!(
                         "a directory of keys has mode {}: others can replace the keys and certificates in it",
@@ -129,7 +129,7 @@ pub(super) fn check(f: &PkiFacts, policy: &LifetimePolicy) -> Vec<CheckResult> {
     }
     if bad.is_empty() && !f.dirs.is_empty() {
         out.push(
-            at("pki-dir-permissions", Status::Pass, Advice::KeyProtection)
+            at("pki-dir-permissions", AuditStatus::Pass, Advice::KeyProtection)
                 .message("the directories holding keys are writable by their owner only"),
         );
     }
@@ -138,19 +138,19 @@ pub(super) fn check(f: &PkiFacts, policy: &LifetimePolicy) -> Vec<CheckResult> {
     // CA keys belong on control-plane nodes.
     let ca_keys: Vec<&KeyFile> = f.keys.iter().filter(|k| k.ca).collect();
     if f.control_plane {
-        out.push(at("pki-ca-key-placement", Status::Pass, Advice::KeyProtection).message(format!(
+        out.push(at("pki-ca-key-placement", AuditStatus::Pass, Advice::KeyProtection).message(format!(
             "a control-plane node (it has a kube-apiserver manifest) with {} CA keys",
             ca_keys.len()
         )));
     } else if ca_keys.is_empty() {
         out.push(
-            at("pki-ca-key-placement", Status::Pass, Advice::KeyProtection)
+            at("pki-ca-key-placement", AuditStatus::Pass, Advice::KeyProtection)
                 .message("no CA key on this node, which runs no control plane"),
         );
     } else {
         for k in ca_keys {
             out.push(
-                at("pki-ca-key-placement", Status::Critical, Advice::KeyProtection)
+                at("pki-ca-key-placement", AuditStatus::Critical, Advice::KeyProtection)
                     .file(&k.path)
                     .message(
                         "a CA key on a node that runs no control plane (no kube-apiserver manifest): whoever \
@@ -166,7 +166,7 @@ pub(super) fn check(f: &PkiFacts, policy: &LifetimePolicy) -> Vec<CheckResult> {
 
     if f.certs.is_empty() {
         for id in ["pki-system-masters", "pki-lifetime", "pki-weak-key"] {
-            out.push(at(id, Status::Skipped, Advice::Rotation).message("no certificates found"));
+            out.push(at(id, AuditStatus::Skipped, Advice::Rotation).message("no certificates found"));
         }
         return out;
     }
@@ -179,7 +179,7 @@ pub(super) fn check(f: &PkiFacts, policy: &LifetimePolicy) -> Vec<CheckResult> {
             continue;
         }
         bad.push(
-            at("pki-system-masters", Status::Warning, Advice::Rbac)
+            at("pki-system-masters", AuditStatus::Warning, Advice::Rbac)
                 .file(&c.path)
                 .message(format!(
                     "{} ({}) is in group system:masters, which bypasses RBAC and cannot be revoked short of \
@@ -195,7 +195,7 @@ pub(super) fn check(f: &PkiFacts, policy: &LifetimePolicy) -> Vec<CheckResult> {
     }
     if bad.is_empty() {
         out.push(
-            at("pki-system-masters", Status::Pass, Advice::Rbac)
+            at("pki-system-masters", AuditStatus::Pass, Advice::Rbac)
                 .message("no system:masters client certificate besides super-admin.conf's"),
         );
     }
@@ -210,7 +210,7 @@ pub(super) fn check(f: &PkiFacts, policy: &LifetimePolicy) -> Vec<CheckResult> {
             continue;
         }
         bad.push(
-            at("pki-lifetime", Status::Warning, Advice::Rotation)
+            at("pki-lifetime", AuditStatus::Warning, Advice::Rotation)
                 .file(&c.path)
                 .message(format!(
                     "{} lives {} days (until {}), more than the {} days allowed for a {}",
@@ -232,7 +232,7 @@ pub(super) fn check(f: &PkiFacts, policy: &LifetimePolicy) -> Vec<CheckResult> {
         );
     }
     if bad.is_empty() {
-        out.push(at("pki-lifetime", Status::Pass, Advice::Rotation).message(format!(
+        out.push(at("pki-lifetime", AuditStatus::Pass, Advice::Rotation).message(format!(
             "every certificate lives at most {} days (CAs {} days)",
             policy.max_leaf.duration().as_secs() / 86400,
             policy.max_ca.duration().as_secs() / 86400
@@ -259,14 +259,14 @@ pub(super) fn check(f: &PkiFacts, policy: &LifetimePolicy) -> Vec<CheckResult> {
             None => "replace it with an RSA-2048 or ECDSA-P256 key".to_owned(),
         };
         bad.push(
-            at("pki-weak-key", Status::Critical, Advice::Authentication)
+            at("pki-weak-key", AuditStatus::Critical, Advice::Authentication)
                 .file(path)
                 .message(format!("{what} has a {key} key: RSA keys need at least 2048 bits"))
                 .fix(fix),
         );
     }
     if bad.is_empty() {
-        out.push(at("pki-weak-key", Status::Pass, Advice::Authentication).message("no RSA key below 2048 bits"));
+        out.push(at("pki-weak-key", AuditStatus::Pass, Advice::Authentication).message("no RSA key below 2048 bits"));
     }
     out.extend(bad);
     out
@@ -285,7 +285,7 @@ pub(super) fn check_sa(f: Option<&SaFacts>, max_age: Duration, at: OffsetDateTim
     let advice = [Advice::Authentication, Advice::Authentication, Advice::Rotation];
     let at_ = |i: usize, status| CheckResult::new(ids[i], Component::Pki, status, advice[i]);
     let Some(f) = f else {
-        return (0..3).map(|i| at_(i, Status::Skipped).message("no service-account keys on this node")).collect();
+        return (0..3).map(|i| at_(i, AuditStatus::Skipped).message("no service-account keys on this node")).collect();
     };
     let mut out = Vec::new();
     let files = f.key_files.iter().map(|(p, _)| p.display().to_string()).collect::<Vec<_>>().join(", ");
@@ -303,7 +303,7 @@ pub(super) fn check_sa(f: Option<&SaFacts>, max_age: Duration, at: OffsetDateTim
             SaFile::Read(set) => sets.push(set),
             SaFile::NotReadable => unread = true,
             SaFile::Missing => out.push(
-                at_(0, Status::Critical)
+                at_(0, AuditStatus::Critical)
                     .file(path)
                     .message(format!(
                         "the --service-account-key-file{named} does not exist: kube-apiserver cannot start"
@@ -311,7 +311,7 @@ pub(super) fn check_sa(f: Option<&SaFacts>, max_age: Duration, at: OffsetDateTim
                     .fix("restore it from a backup (kubeadm writes the public key of sa.key to sa.pub)"),
             ),
             SaFile::Invalid(why) => out.push(
-                at_(0, Status::Critical)
+                at_(0, AuditStatus::Critical)
                     .file(path)
                     .message(format!("the --service-account-key-file{named} is unusable: {why}"))
                     .fix("restore it from a backup: kube-apiserver cannot start with it"),
@@ -321,13 +321,13 @@ pub(super) fn check_sa(f: Option<&SaFacts>, max_age: Duration, at: OffsetDateTim
     let trusted_count: usize = sets.iter().map(|s| s.keys.len()).sum();
     match &f.signing_key {
         SaFile::Read(key) if sets.iter().any(|s| s.contains(key)) => {
-            out.push(at_(0, Status::Pass).file(&f.signing_key_file).message(format!(
+            out.push(at_(0, AuditStatus::Pass).file(&f.signing_key_file).message(format!(
                 "the signing key (kid {}) is one of the {trusted_count} public keys of {files}",
                 key.key_id()
             )));
         }
         SaFile::Read(key) if !sets.is_empty() && !unread => out.push(
-            at_(0, Status::Critical)
+            at_(0, AuditStatus::Critical)
                 .file(&f.signing_key_file)
                 .message(format!(
                     "the signing key (kid {}) is not one of the {trusted_count} public keys of {files}: every token \
@@ -341,7 +341,7 @@ pub(super) fn check_sa(f: Option<&SaFacts>, max_age: Duration, at: OffsetDateTim
         ),
         SaFile::Read(_) | SaFile::NotReadable => {}
         SaFile::Missing => out.push(
-            at_(0, Status::Critical)
+            at_(0, AuditStatus::Critical)
                 .file(&f.signing_key_file)
                 .message(format!(
                     "the --service-account-signing-key-file{named} does not exist: no token can be signed"
@@ -349,7 +349,7 @@ pub(super) fn check_sa(f: Option<&SaFacts>, max_age: Duration, at: OffsetDateTim
                 .fix("restore it from a backup, with the public key that matches it in sa.pub"),
         ),
         SaFile::Invalid(why) => out.push(
-            at_(0, Status::Critical)
+            at_(0, AuditStatus::Critical)
                 .file(&f.signing_key_file)
                 .message(format!("the --service-account-signing-key-file{named} is unusable: {why}"))
                 .fix("restore it from a backup: kube-apiserver cannot start with it"),
@@ -357,7 +357,9 @@ pub(super) fn check_sa(f: Option<&SaFacts>, max_age: Duration, at: OffsetDateTim
     }
 
     if !out.iter().any(|r| r.id == ids[0]) {
-        out.push(at_(0, Status::Skipped).message("the service-account key files could not be read (see the errors)"));
+        out.push(
+            at_(0, AuditStatus::Skipped).message("the service-account key files could not be read (see the errors)"),
+        );
     }
 
     // Strength: the signing key and every trusted key (a weak old key can still forge tokens).
@@ -382,7 +384,7 @@ pub(super) fn check_sa(f: Option<&SaFacts>, max_age: Duration, at: OffsetDateTim
             && bits < 2048
         {
             bad.push(
-                at_(1, Status::Critical)
+                at_(1, AuditStatus::Critical)
                     .file(path)
                     .message(format!(
                         "service-account key kid {} is {}: RSA keys need at least 2048 bits, or tokens can be forged",
@@ -395,7 +397,7 @@ pub(super) fn check_sa(f: Option<&SaFacts>, max_age: Duration, at: OffsetDateTim
     }
     if bad.is_empty() && !seen.is_empty() {
         let n = seen.len();
-        out.push(at_(1, Status::Pass).message(format!("no service-account key below RSA-2048 ({n} keys)")));
+        out.push(at_(1, AuditStatus::Pass).message(format!("no service-account key below RSA-2048 ({n} keys)")));
     }
     out.extend(bad);
 
@@ -403,7 +405,7 @@ pub(super) fn check_sa(f: Option<&SaFacts>, max_age: Duration, at: OffsetDateTim
     let days = |d: Duration| d.whole_days();
     let max_days = days(max_age);
     out.push(match f.created_at.filter(|_| matches!(f.signing_key, SaFile::Read(_))) {
-        Some((made, source)) if at - made > max_age => at_(2, Status::Warning)
+        Some((made, source)) if at - made > max_age => at_(2, AuditStatus::Warning)
             .file(&f.signing_key_file)
             .message(format!(
                 "the signing key is {} days old (since {}, from its {}), more than the {max_days} days allowed",
@@ -412,12 +414,12 @@ pub(super) fn check_sa(f: Option<&SaFacts>, max_age: Duration, at: OffsetDateTim
                 age_source(source)
             ))
             .fix(SA_ROTATE_FIX),
-        Some((made, source)) => at_(2, Status::Pass).file(&f.signing_key_file).message(format!(
+        Some((made, source)) => at_(2, AuditStatus::Pass).file(&f.signing_key_file).message(format!(
             "the signing key is {} days old (from its {}), within {max_days} days",
             days(at - made),
             age_source(source)
         )),
-        None => at_(2, Status::Skipped).file(&f.signing_key_file).message("the signing key's age is unknown"),
+        None => at_(2, AuditStatus::Skipped).file(&f.signing_key_file).message("the signing key's age is unknown"),
     });
     out
 }
@@ -456,19 +458,19 @@ mod tests {
             ..PkiFacts::default()
         };
         let all = check(&facts, &LifetimePolicy::default());
-        let found: Vec<(String, Status)> = results(&all, "pki-key-permissions")
+        let found: Vec<(String, AuditStatus)> = results(&all, "pki-key-permissions")
             .iter()
             .map(|r| (r.file.as_ref().unwrap().display().to_string(), r.status))
             .collect();
         assert_eq!(
             found,
             [
-                ("/pki/group.key".to_owned(), Status::Warning),
-                ("/pki/world.key".to_owned(), Status::Critical),
-                ("/pki/ca.key".to_owned(), Status::Critical),
+                ("/pki/group.key".to_owned(), AuditStatus::Warning),
+                ("/pki/world.key".to_owned(), AuditStatus::Critical),
+                ("/pki/ca.key".to_owned(), AuditStatus::Critical),
             ]
         );
-        assert_eq!(results(&all, "pki-ca-key-placement")[0].status, Status::Pass);
+        assert_eq!(results(&all, "pki-ca-key-placement")[0].status, AuditStatus::Pass);
     }
 
     #[test]
@@ -485,9 +487,9 @@ mod tests {
         let all = check(&facts, &LifetimePolicy::default());
         let placement = results(&all, "pki-ca-key-placement");
         assert_eq!(placement.len(), 2);
-        assert!(placement.iter().all(|r| r.status == Status::Critical));
+        assert!(placement.iter().all(|r| r.status == AuditStatus::Critical));
         // Without certificates the certificate checks are skipped, not passed.
-        assert_eq!(results(&all, "pki-lifetime")[0].status, Status::Skipped);
+        assert_eq!(results(&all, "pki-lifetime")[0].status, AuditStatus::Skipped);
     }
 
     #[test]
@@ -510,7 +512,7 @@ mod tests {
             .collect();
         let facts = PkiFacts { control_plane: true, certs, ..PkiFacts::default() };
         let all = check(&facts, &LifetimePolicy::default());
-        assert_eq!(results(&all, "pki-lifetime")[0].status, Status::Pass, "{all:#?}");
+        assert_eq!(results(&all, "pki-lifetime")[0].status, AuditStatus::Pass, "{all:#?}");
         let strict = LifetimePolicy { max_leaf: "90d".parse().unwrap(), max_ca: "3650d".parse().unwrap() };
         let all = check(&facts, &strict);
         let names: Vec<&str> =

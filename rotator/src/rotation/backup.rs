@@ -13,7 +13,7 @@ const MANIFEST: &str = "manifest.json";
 
 /// One backed-up file.
 #[derive(Clone, Debug, Deserialize, Eq, PartialEq, Serialize)]
-pub struct Entry {
+pub struct BackedUpFile {
     /// Where the file lives.
     pub path: PathBuf,
     /// Its permission bits.
@@ -38,7 +38,7 @@ pub struct Backup {
     /// The backup directory.
     pub dir: PathBuf,
     /// What is in it.
-    pub entries: Vec<Entry>,
+    pub entries: Vec<BackedUpFile>,
 }
 
 /// Where backups go by default: `<parent of the cert dir>/tmp` (kubeadm keeps its backups in
@@ -205,7 +205,7 @@ impl Backup {
     pub fn create(dir: &Path, files: &[&Path]) -> Result<Self> {
         let parent = dir.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
         fsio::create_dir_all(parent, 0o700)?;
-        let mut entries: Vec<Entry> = Vec::with_capacity(files.len());
+        let mut entries: Vec<BackedUpFile> = Vec::with_capacity(files.len());
         let mut contents = Vec::with_capacity(files.len() + 1);
         for &path in files {
             let abs = std::path::absolute(path)
@@ -214,12 +214,12 @@ impl Backup {
                 continue;
             }
             let Some(bytes) = fsio::read_optional(path, MAX_CONFIG_FILE, "file to back up")? else {
-                entries.push(Entry { path: abs, mode: 0, versioned: false, absent: true });
+                entries.push(BackedUpFile { path: abs, mode: 0, versioned: false, absent: true });
                 continue;
             };
             let mode = fsio::mode_of(path)?;
             contents.push((relative(&abs), Zeroizing::new(bytes), mode));
-            entries.push(Entry { path: abs, mode, versioned: false, absent: false });
+            entries.push(BackedUpFile { path: abs, mode, versioned: false, absent: false });
         }
         let manifest = Zeroizing::new(crate::text::json_record(&entries, &dir.join(MANIFEST))?);
         contents.push((PathBuf::from(MANIFEST), manifest, 0o600));

@@ -37,7 +37,7 @@ pub struct Renewed {
 
 /// What a run did.
 #[derive(Debug)]
-pub struct Outcome {
+pub struct Execution {
     /// What was renewed.
     pub renewed: Vec<Renewed>,
     /// The backup of every file replaced.
@@ -65,9 +65,9 @@ pub(crate) fn execute(
     cas: &Cas,
     pki: &PkiDir,
     options: &ExecuteOptions,
-) -> Result<Outcome> {
+) -> Result<Execution> {
     if plan.is_empty() {
-        return Ok(Outcome { renewed: Vec::new(), backup: None, written: Vec::new() });
+        return Ok(Execution { renewed: Vec::new(), backup: None, written: Vec::new() });
     }
     // Keys are generated and certificates signed in parallel (RSA keys dominate).
     let issued: Vec<(PrivateKey, Certificate)> =
@@ -120,7 +120,7 @@ pub(crate) fn execute(
     if let Some(log) = &options.audit_log {
         audit_log::append(log, &records(&renewed, "renew"))?;
     }
-    Ok(Outcome { renewed, backup: Some(backup), written })
+    Ok(Execution { renewed, backup: Some(backup), written })
 }
 
 fn issue(r: &Renewal, discovery: &Discovery, cas: &Cas) -> Result<(PrivateKey, Certificate)> {

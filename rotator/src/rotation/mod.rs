@@ -71,7 +71,7 @@ use std::time::Duration;
 use kubepki_pki::InitOptions;
 use time::OffsetDateTime;
 
-pub use execute::{Outcome, Renewed};
+pub use execute::{Execution, Renewed};
 pub use hook::Hook;
 pub use hook::{ProcessGroup, leave_signals_to_caller};
 pub use pending::Resumed;
@@ -217,7 +217,7 @@ pub struct RotateReport {
     /// Whether it was a dry run.
     pub dry_run: bool,
     /// What was written (`None` in a dry run, or when nothing was due).
-    pub outcome: Option<Outcome>,
+    pub outcome: Option<Execution>,
     /// Each Secret of the configuration and what was done to it.
     pub secrets: Vec<SecretSynced>,
     /// The older backups removed (`keep_backups`).
@@ -226,7 +226,7 @@ pub struct RotateReport {
     pub recovered: Vec<PathBuf>,
     /// What verification found after the write and the hook (`None`: nothing was written, or
     /// no endpoint to verify). Every check passed: a failure rolls the run back.
-    pub verification: Option<crate::verify::Report>,
+    pub verification: Option<crate::verify::VerifyReport>,
     /// An earlier run interrupted after its write, finished by this one before it planned
     /// ([`pending::finish_interrupted_locked`]; one that could not be finished is undone and ends this run with
     /// [`Error::RolledBack`]). In a dry run: still pending, reported, not touched.
@@ -428,7 +428,7 @@ pub fn rotate_observed(request: &RotateRequest, observer: &mut dyn Observer) -> 
 }
 
 /// The hook's environment: the names renewed and the backup.
-fn hook_environment(outcome: &Outcome) -> Vec<(&'static str, std::ffi::OsString)> {
+fn hook_environment(outcome: &Execution) -> Vec<(&'static str, std::ffi::OsString)> {
     let names: Vec<&str> = outcome.renewed.iter().map(|r| r.name.as_str()).collect();
     let backup_dir = outcome.backup.as_ref().map(|b| b.dir.clone().into_os_string()).unwrap_or_default();
     vec![("KUBEPKI_ROTATED", names.join(" ").into()), ("KUBEPKI_BACKUP_DIR", backup_dir)]

@@ -15,7 +15,7 @@ use kubepki_pki::{
 use time::OffsetDateTime;
 
 use crate::error::{Error, Result};
-use crate::rotation::policy::Policy;
+use crate::rotation::policy::RenewalPolicy;
 use crate::rotation::targets::{Cas, Discovery, External, Location, Problem, Skipped, Unusable};
 
 /// Why a certificate is renewed.
@@ -211,7 +211,7 @@ impl Desired {
 #[derive(Clone, Debug)]
 pub struct PlanOptions {
     /// When certificates are due.
-    pub policy: Policy,
+    pub policy: RenewalPolicy,
     /// The moment to evaluate the policy at (`--at`; now by default).
     pub at: OffsetDateTime,
     /// The moment new certificates are issued at (now).
@@ -238,7 +238,7 @@ impl PlanOptions {
     /// keeping its lifetime and key algorithm, with a new key.
     pub fn new(now: OffsetDateTime) -> Self {
         Self {
-            policy: Policy::default(),
+            policy: RenewalPolicy::default(),
             at: now,
             now,
             force: Vec::new(),

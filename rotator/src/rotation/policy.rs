@@ -20,7 +20,7 @@ use time::OffsetDateTime;
 /// serial, so that a fleet on one cron schedule spreads out while each node's decision stays
 /// the same from run to run.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Policy {
+pub struct RenewalPolicy {
     /// Renew this long before NotAfter.
     pub renew_before: Option<Duration>,
     /// Renew once this share of the lifetime (0–1) has passed.
@@ -31,7 +31,7 @@ pub struct Policy {
     pub floor: Option<f64>,
 }
 
-impl Default for Policy {
+impl Default for RenewalPolicy {
     fn default() -> Self {
         Self {
             renew_before: Some(Duration::from_secs(30 * 86400)),
@@ -42,7 +42,7 @@ impl Default for Policy {
     }
 }
 
-impl Policy {
+impl RenewalPolicy {
     /// The moment `cert` becomes due under this policy.
     ///
     /// Shares of the lifetime count from the moment of issue: NotBefore, or five minutes after
@@ -136,17 +136,17 @@ mod tests {
         let t0 = datetime!(2026-01-01 00:00 UTC);
         let year = cert_valid(t0, "8760h");
         // 2/3 of a year comes before 30 days before expiry.
-        assert_eq!(Policy::default().renewal_point(&year), issued(&year) + lifetime(&year) * (2.0 / 3.0));
+        assert_eq!(RenewalPolicy::default().renewal_point(&year), issued(&year) + lifetime(&year) * (2.0 / 3.0));
         let sixty = cert_valid(t0, "1440h");
         // For 60 days, 30 days before expiry comes first.
-        assert_eq!(Policy::default().renewal_point(&sixty), sixty.not_after - time::Duration::days(30));
+        assert_eq!(RenewalPolicy::default().renewal_point(&sixty), sixty.not_after - time::Duration::days(30));
         let day = cert_valid(t0, "24h");
         // For 24 hours, 30 days before expiry is before it started: the floor, half the
         // lifetime, decides.
         let want = issued(&day) + lifetime(&day) / 2;
-        assert_eq!(Policy::default().renewal_point(&day), want);
-        assert!(!Policy::default().is_due(&day, issued(&day) + time::Duration::hours(11)));
-        assert!(Policy::default().is_due(&day, issued(&day) + time::Duration::hours(13)));
+        assert_eq!(RenewalPolicy::default().renewal_point(&day), want);
+        assert!(!RenewalPolicy::default().is_due(&day, issued(&day) + time::Duration::hours(11)));
+        assert!(RenewalPolicy::default().is_due(&day, issued(&day) + time::Duration::hours(13)));
     }
 
     #[test]
@@ -154,28 +154,32 @@ mod tests {
         // A 90-second leaf issued kubeadm's way spans 6m30s: counted from NotBefore, half its
         // span is already behind it when it is issued, and it would be due again at once.
         let short = cert_valid(datetime!(2026-01-01 00:00 UTC), "90s");
-        let point = Policy::default().renewal_point(&short);
+        let point = RenewalPolicy::default().renewal_point(&short);
         assert_eq!(point, issued(&short) + time::Duration::seconds(45));
-        assert!(!Policy::default().is_due(&short, issued(&short) + time::Duration::seconds(1)));
+        assert!(!RenewalPolicy::default().is_due(&short, issued(&short) + time::Duration::seconds(1)));
     }
 
     #[test]
     fn only_the_given_rules_apply() {
         let c = cert_valid(datetime!(2026-01-01 00:00 UTC), "48h");
-        let before =
-            Policy { renew_before: Some(Duration::from_secs(72 * 3600)), renew_at: None, jitter: None, floor: None };
+        let before = RenewalPolicy {
+            renew_before: Some(Duration::from_secs(72 * 3600)),
+            renew_at: None,
+            jitter: None,
+            floor: None,
+        };
         assert!(before.is_due(&c, c.not_before), "72h before a 48h cert's expiry is before its start");
-        let at = Policy { renew_before: None, renew_at: Some(0.5), jitter: None, floor: None };
+        let at = RenewalPolicy { renew_before: None, renew_at: Some(0.5), jitter: None, floor: None };
         assert_eq!(at.renewal_point(&c), issued(&c) + lifetime(&c) / 2);
     }
 
     #[test]
     fn jitter_is_stable_per_certificate_and_bounded() {
         let c = cert_valid(datetime!(2026-01-01 00:00 UTC), "8760h");
-        let p = Policy { jitter: Some(Duration::from_secs(6 * 3600)), ..Policy::default() };
+        let p = RenewalPolicy { jitter: Some(Duration::from_secs(6 * 3600)), ..RenewalPolicy::default() };
         let point = p.renewal_point(&c);
         assert_eq!(point, p.renewal_point(&c));
-        let base = Policy::default().renewal_point(&c);
+        let base = RenewalPolicy::default().renewal_point(&c);
         assert!(point <= base && base - point < time::Duration::hours(6));
     }
 

@@ -154,7 +154,7 @@ pub struct AfterWrite<'a> {
 impl AfterWrite<'_> {
     /// Runs the hook, then verifies; if either fails, rolls `changes` back
     /// ([`Changes::fail`]). Returns what verification found (`None`: nothing to verify).
-    pub fn keep_or_roll_back(&self, changes: &Changes<'_>) -> Result<Option<crate::verify::Report>> {
+    pub fn keep_or_roll_back(&self, changes: &Changes<'_>) -> Result<Option<crate::verify::VerifyReport>> {
         self.keep_or_roll_back_recorded(changes, &mut |_| Ok(()))
     }
 
@@ -164,7 +164,7 @@ impl AfterWrite<'_> {
         &self,
         changes: &Changes<'_>,
         hook_started: &mut dyn FnMut(super::ProcessGroup) -> Result<()>,
-    ) -> Result<Option<crate::verify::Report>> {
+    ) -> Result<Option<crate::verify::VerifyReport>> {
         if let Some(hook) = self.hook
             && let Err(e) = hook.run_recorded(self.env, hook_started)
         {

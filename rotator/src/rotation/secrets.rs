@@ -5,7 +5,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use crate::error::Result;
-use crate::rotation::execute::Outcome;
+use crate::rotation::execute::Execution;
 use crate::rotation::secret_sink::{self, Desired, RotationConfig, SecretTarget, Synced};
 use crate::rotation::targets::{Cas, Discovery};
 
@@ -67,7 +67,7 @@ impl SecretsSync {
         targets: &[SecretTarget],
         discovery: &Discovery,
         cas: &Cas,
-        outcome: Option<&Outcome>,
+        outcome: Option<&Execution>,
     ) -> Result<()> {
         for target in targets {
             // Sources are checked against the discovery before anything is written.

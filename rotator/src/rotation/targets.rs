@@ -46,7 +46,7 @@ impl Location {
 
 /// A certificate `rotate` can renew.
 #[derive(Debug)]
-pub struct Target {
+pub struct RenewalTarget {
     /// kubeadm's name (`apiserver`, `etcd-peer`, `admin.conf`), the file stem of another leaf
     /// in the cert dir, or `<file>:<user>` for a kubeconfig user other than the current one.
     pub name: String,
@@ -168,7 +168,7 @@ impl Cas {
 #[derive(Debug, Default)]
 pub struct Discovery {
     /// What can be renewed.
-    pub targets: Vec<Target>,
+    pub targets: Vec<RenewalTarget>,
     /// Cert dir leaves that are broken or missing: renewed only when named with `--force`.
     pub unusable: Vec<Unusable>,
     /// Leaves of an externally managed CA.
@@ -356,7 +356,7 @@ fn add_sound(
             not_after: cert.not_after,
             location,
         }),
-        _ => out.targets.push(Target { name, location, cert, key, ca }),
+        _ => out.targets.push(RenewalTarget { name, location, cert, key, ca }),
     }
 }
 

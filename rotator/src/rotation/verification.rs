@@ -5,7 +5,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use crate::error::{Error, Result};
-use crate::verify::{self, CheckId, Options, Report, Status, Target, TargetKind};
+use crate::verify::{self, CheckId, CheckStatus, Options, Target, TargetKind, VerifyReport};
 
 /// Endpoints to verify after a run wrote (and after its hook); a failed check rolls the run
 /// back.
@@ -38,7 +38,7 @@ impl Verification {
     /// Verifies `targets`, waiting up to [`Self::wait`] for each: the report of every check
     /// (`None` when there are no targets), or [`Error::VerificationFailed`] with every problem
     /// when any check fails.
-    pub fn check(&self, targets: &[Target]) -> Result<Option<Report>> {
+    pub fn check(&self, targets: &[Target]) -> Result<Option<VerifyReport>> {
         if targets.is_empty() {
             return Ok(None);
         }
@@ -51,7 +51,7 @@ impl Verification {
             .endpoints
             .iter()
             .zip(targets)
-            .filter(|(e, _)| e.check(CheckId::ServedMatchesDisk).is_some_and(|c| c.status == Status::Fail))
+            .filter(|(e, _)| e.check(CheckId::ServedMatchesDisk).is_some_and(|c| c.status == CheckStatus::Fail))
             .filter_map(|(_, t)| t.served_cert().map(Path::to_owned))
             .collect();
         Err(Error::VerificationFailed { problems: report.problems(), stale })

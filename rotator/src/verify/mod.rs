@@ -62,7 +62,7 @@ use rustls_pki_types::{CertificateDer, UnixTime};
 use time::OffsetDateTime;
 use tokio::task::JoinSet;
 
-pub use report::{Check, CheckId, EndpointReport, Outcome, Report, Status, Verdict};
+pub use report::{Check, CheckId, CheckStatus, EndpointReport, Outcome, VerifyReport, VerifyVerdict};
 pub use target::{ClientCredential, EndpointUrl, Target, TargetKind, WrongCa};
 
 use crate::error::Result;
@@ -101,7 +101,7 @@ impl Default for Options {
 ///
 /// Never fails as a whole: an unreadable file or an unreachable endpoint is reported for
 /// its target (see [`Outcome`]).
-pub async fn verify(targets: &[Target], options: &Options) -> Report {
+pub async fn verify(targets: &[Target], options: &Options) -> VerifyReport {
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let mut set = JoinSet::new();
     for (i, target) in targets.iter().cloned().enumerate() {
@@ -130,12 +130,12 @@ pub async fn verify(targets: &[Target], options: &Options) -> Report {
             })
         })
         .collect();
-    Report { endpoints }
+    VerifyReport { endpoints }
 }
 
 /// [`verify`] for synchronous callers (`rotate`), on the process's runtime
 /// ([`crate::runtime::block_on`]).
-pub fn verify_blocking(targets: &[Target], options: &Options) -> Result<Report> {
+pub fn verify_blocking(targets: &[Target], options: &Options) -> Result<VerifyReport> {
     crate::runtime::block_on(verify(targets, options))
 }
 
@@ -160,7 +160,7 @@ async fn verify_settled(target: &Target, options: &Options, provider: &Arc<Crypt
             }
         };
         // Still the old process, or it went away between two probes of this run.
-        let stale = report.check(CheckId::ServedMatchesDisk).is_some_and(|c| c.status == Status::Fail)
+        let stale = report.check(CheckId::ServedMatchesDisk).is_some_and(|c| c.status == CheckStatus::Fail)
             || matches!(report.outcome, Outcome::Unreachable { .. });
         if !stale || tokio::time::Instant::now() >= deadline {
             return report;
@@ -225,7 +225,7 @@ async fn verify_target(
         if target.kind() == TargetKind::Kubelet {
             ids.push(CheckId::SelfSigned);
         }
-        let status = if chain.is_empty() { Status::Skip } else { Status::Fail };
+        let status = if chain.is_empty() { CheckStatus::Skip } else { CheckStatus::Fail };
         report.checks.extend(ids.into_iter().map(|id| Check::new(id, status, why)));
         return report;
     };
@@ -250,7 +250,11 @@ async fn verify_target(
     report.checks.push(refused_check(target, &material, anonymous, seen, None));
     match (wrong, material.wrong.as_ref()) {
         (Some(attempt), Some(id)) => report.checks.push(refused_check(target, &material, attempt, seen, Some(id))),
-        _ => report.checks.push(Check::new(CheckId::WrongCaRefused, Status::Skip, "no wrong-CA probe was asked for")),
+        _ => report.checks.push(Check::new(
+            CheckId::WrongCaRefused,
+            CheckStatus::Skip,
+            "no wrong-CA probe was asked for",
+        )),
     }
     if target.kind() == TargetKind::Kubelet {
         let chain_verified = matches!(chain_ok, Some(Ok(())));
@@ -270,15 +274,17 @@ fn tls_version(main: &probe::Handshake, legacy: &LegacyAnswer) -> Check {
     };
     let id = CheckId::TlsVersion;
     match (negotiated, legacy) {
-        (Err(e), LegacyAnswer::Accepted(v)) => Check::new(id, Status::Fail, format!("{e}; the server accepts {v}")),
-        (Err(e), LegacyAnswer::Refused(_)) => Check::new(id, Status::Fail, e),
+        (Err(e), LegacyAnswer::Accepted(v)) => {
+            Check::new(id, CheckStatus::Fail, format!("{e}; the server accepts {v}"))
+        }
+        (Err(e), LegacyAnswer::Refused(_)) => Check::new(id, CheckStatus::Fail, e),
         (Ok(n), LegacyAnswer::Accepted(v)) => Check::new(
             id,
-            Status::Fail,
+            CheckStatus::Fail,
             format!("{n}, but the server also accepts {v}: set its minimum TLS version to 1.2"),
         ),
         (Ok(n), LegacyAnswer::Refused(how)) => {
-            Check::new(id, Status::Pass, format!("{n}; a TLS 1.1 ClientHello was refused ({how})"))
+            Check::new(id, CheckStatus::Pass, format!("{n}; a TLS 1.1 ClientHello was refused ({how})"))
         }
     }
 }
@@ -298,13 +304,13 @@ fn chain_check(
         };
         return Check::new(
             id,
-            Status::Warn,
+            CheckStatus::Warn,
             format!("not checked: no CA was given for the {} serving certificate{hint}", target.kind()),
         );
     };
     let path = ca.path.display();
     match verified {
-        Ok(()) => Check::new(id, Status::Pass, format!("chains to {path} (issuer {})", leaf.issuer_string)),
+        Ok(()) => Check::new(id, CheckStatus::Pass, format!("chains to {path} (issuer {})", leaf.issuer_string)),
         Err(e) => {
             let why = match e {
                 rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer) => {
@@ -315,7 +321,7 @@ fn chain_check(
                 }
                 other => format!("{other}"),
             };
-            Check::new(id, Status::Fail, format!("does not chain to {path}: {why}"))
+            Check::new(id, CheckStatus::Fail, format!("does not chain to {path}: {why}"))
         }
     }
 }
@@ -323,11 +329,11 @@ fn chain_check(
 fn hostname_check(target: &Target, chain: &[CertificateDer<'static>], leaf: &kubepki_pki::Certificate) -> Check {
     let host = target.url().host();
     match probe::verify_name(chain, target.url().server_name()) {
-        Ok(()) => Check::new(CheckId::Hostname, Status::Pass, format!("valid for {host}")),
+        Ok(()) => Check::new(CheckId::Hostname, CheckStatus::Pass, format!("valid for {host}")),
         Err(_) => {
             let sans = leaf.sans.to_string();
             let sans = if sans.is_empty() { "none".to_owned() } else { sans };
-            Check::new(CheckId::Hostname, Status::Fail, format!("not valid for {host}: its SANs are {sans}"))
+            Check::new(CheckId::Hostname, CheckStatus::Fail, format!("not valid for {host}: its SANs are {sans}"))
         }
     }
 }
@@ -335,17 +341,17 @@ fn hostname_check(target: &Target, chain: &[CertificateDer<'static>], leaf: &kub
 fn expiry_check(leaf: &kubepki_pki::Certificate, now: OffsetDateTime, warn_within: Duration) -> Check {
     let id = CheckId::Expiry;
     if now < leaf.not_before {
-        return Check::new(id, Status::Fail, format!("not valid until {}", short_date(leaf.not_before)));
+        return Check::new(id, CheckStatus::Fail, format!("not valid until {}", short_date(leaf.not_before)));
     }
     if now >= leaf.not_after {
-        return Check::new(id, Status::Fail, format!("expired on {}", short_date(leaf.not_after)));
+        return Check::new(id, CheckStatus::Fail, format!("expired on {}", short_date(leaf.not_after)));
     }
     let left = leaf.not_after - now;
     let window = time::Duration::try_from(warn_within).unwrap_or(time::Duration::MAX);
     if left < window {
         Check::new(
             id,
-            Status::Warn,
+            CheckStatus::Warn,
             format!(
                 "expires on {} (in {}), within the warning window of {}",
                 short_date(leaf.not_after),
@@ -356,7 +362,7 @@ fn expiry_check(leaf: &kubepki_pki::Certificate, now: OffsetDateTime, warn_withi
     } else {
         Check::new(
             id,
-            Status::Pass,
+            CheckStatus::Pass,
             format!("valid until {} ({} left)", short_date(leaf.not_after), short_duration(left)),
         )
     }
@@ -369,15 +375,15 @@ fn served_check(target: &Target, material: &Material, leaf: &kubepki_pki::Certif
             TargetKind::Kubelet => " (the kubelet's is /var/lib/kubelet/pki/kubelet.crt by default)",
             _ => "",
         };
-        return Check::new(id, Status::Skip, format!("no certificate file to compare with was given{hint}"));
+        return Check::new(id, CheckStatus::Skip, format!("no certificate file to compare with was given{hint}"));
     };
     let (served, on_disk) = (leaf.fingerprint_sha256(), disk.fingerprint_sha256());
     if served == on_disk {
-        Check::new(id, Status::Pass, format!("serves {} (serial {})", path.display(), leaf.serial))
+        Check::new(id, CheckStatus::Pass, format!("serves {} (serial {})", path.display(), leaf.serial))
     } else {
         Check::new(
             id,
-            Status::Fail,
+            CheckStatus::Fail,
             format!(
                 "serves serial {} (sha256 {}…) but {} holds serial {} (sha256 {}…): the component has not loaded the \
                  certificate on disk; reload or restart it",
@@ -473,35 +479,37 @@ impl Attempts<'_> {
 fn accepted_check(target: &Target, material: &Material, attempt: Option<Attempt>) -> Check {
     let id = CheckId::ClientCertAccepted;
     let (Some(attempt), Some(client)) = (attempt, &material.client) else {
-        return Check::new(id, Status::Skip, "no client certificate was given");
+        return Check::new(id, CheckStatus::Skip, "no client certificate was given");
     };
     let who = format!("{} ({})", client.leaf.subject, client.source);
     let path = target.kind().http_path();
     match attempt {
         Attempt::EtcdAnswered { version, requested: true } => {
-            Check::new(id, Status::Pass, format!("etcd {version} answered a Status request from {who}"))
+            Check::new(id, CheckStatus::Pass, format!("etcd {version} answered a Status request from {who}"))
         }
         Attempt::EtcdAnswered { version, requested: false } => Check::new(
             id,
-            Status::Warn,
+            CheckStatus::Warn,
             format!("etcd {version} answered, but never asked for a client certificate, so {who} was not checked"),
         ),
         Attempt::Http { code: 401, .. } => {
-            Check::new(id, Status::Fail, format!("GET {path} answered 401 Unauthorized: {who} was not accepted"))
+            Check::new(id, CheckStatus::Fail, format!("GET {path} answered 401 Unauthorized: {who} was not accepted"))
         }
         Attempt::Http { code, requested: false } => Check::new(
             id,
-            Status::Warn,
+            CheckStatus::Warn,
             format!("answered {code}, but the server never asked for a client certificate, so {who} was not checked"),
         ),
         Attempt::Http { code: 403, .. } => Check::new(
             id,
-            Status::Pass,
+            CheckStatus::Pass,
             format!("GET {path} answered 403: {who} was authenticated (but is not authorized for {path})"),
         ),
-        Attempt::Http { code, .. } => Check::new(id, Status::Pass, format!("GET {path} answered {code} for {who}")),
-        Attempt::Refused(why) => Check::new(id, Status::Fail, format!("{who} was refused: {why}")),
-        Attempt::NoAnswer(why) => Check::new(id, Status::Fail, format!("no answer with {who}: {why}")),
+        Attempt::Http { code, .. } => {
+            Check::new(id, CheckStatus::Pass, format!("GET {path} answered {code} for {who}"))
+        }
+        Attempt::Refused(why) => Check::new(id, CheckStatus::Fail, format!("{who} was refused: {why}")),
+        Attempt::NoAnswer(why) => Check::new(id, CheckStatus::Fail, format!("no answer with {who}: {why}")),
     }
 }
 
@@ -552,33 +560,33 @@ fn refused_check(
     match attempt {
         Attempt::Refused(why) if !seen.right_answered && target.kind() == TargetKind::Etcd => Check::new(
             id,
-            Status::Warn,
+            CheckStatus::Warn,
             format!("inconclusive: {what} was refused ({why}), but so was the right client certificate"),
         ),
-        Attempt::Refused(why) => Check::new(id, Status::Pass, format!("{what} was refused: {why}")),
-        Attempt::NoAnswer(why) => Check::new(id, Status::Pass, format!("{what} got no answer: {why}")),
+        Attempt::Refused(why) => Check::new(id, CheckStatus::Pass, format!("{what} was refused: {why}")),
+        Attempt::NoAnswer(why) => Check::new(id, CheckStatus::Pass, format!("{what} got no answer: {why}")),
         Attempt::EtcdAnswered { version, .. } => Check::new(
             id,
-            Status::Fail,
+            CheckStatus::Fail,
             format!("etcd {version} answered a Status request from {what}: {answered_hint}"),
         ),
         Attempt::Http { code: 401, .. } => {
-            Check::new(id, Status::Pass, format!("GET {path} from {what} answered 401 Unauthorized"))
+            Check::new(id, CheckStatus::Pass, format!("GET {path} from {what} answered 401 Unauthorized"))
         }
         Attempt::Http { code: 403, .. } => Check::new(
             id,
-            Status::Pass,
+            CheckStatus::Pass,
             format!(
                 "GET {path} from {what} answered 403: not authorized (it was treated as anonymous; \
                  --anonymous-auth=false would answer 401)"
             ),
         ),
         Attempt::Http { code, .. } if (200..300).contains(&code) => {
-            Check::new(id, Status::Fail, format!("GET {path} from {what} answered {code}: {answered_hint}"))
+            Check::new(id, CheckStatus::Fail, format!("GET {path} from {what} answered {code}: {answered_hint}"))
         }
         Attempt::Http { code, .. } => Check::new(
             id,
-            Status::Warn,
+            CheckStatus::Warn,
             format!("GET {path} from {what} answered {code}; expected a refused handshake, 401 or 403"),
         ),
     }
@@ -587,24 +595,28 @@ fn refused_check(
 fn self_signed_check(chain: &[kubepki_pki::Certificate], chain_verified: bool) -> Check {
     let id = CheckId::SelfSigned;
     let Some(leaf) = chain.first() else {
-        return Check::new(id, Status::Skip, "no certificate was served");
+        return Check::new(id, CheckStatus::Skip, "no certificate was served");
     };
     let consequence = "the API server cannot verify the kubelet; issue its serving certificate from the cluster CA \
                        (serverTLSBootstrap: true, or kubepki issue kubelet-serving)";
     if leaf.is_self_issued() {
-        return Check::new(id, Status::Warn, format!("the kubelet serves a self-signed certificate: {consequence}"));
+        return Check::new(
+            id,
+            CheckStatus::Warn,
+            format!("the kubelet serves a self-signed certificate: {consequence}"),
+        );
     }
     let own_root = chain.iter().skip(1).find(|c| c.is_self_issued() && c.raw_subject == leaf.raw_issuer);
     match own_root {
         Some(root) if !chain_verified => Check::new(
             id,
-            Status::Warn,
+            CheckStatus::Warn,
             format!(
                 "the kubelet serves a certificate signed by its own CA \"{}\" (the kubelet's generated one): \
                  {consequence}",
                 root.subject_string
             ),
         ),
-        _ => Check::new(id, Status::Pass, format!("issued by \"{}\", not self-signed", leaf.issuer_string)),
+        _ => Check::new(id, CheckStatus::Pass, format!("issued by \"{}\", not self-signed", leaf.issuer_string)),
     }
 }

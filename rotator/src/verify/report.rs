@@ -9,7 +9,7 @@ use super::target::TargetKind;
 
 /// A check's result.
 #[derive(Clone, Copy, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
-pub enum Status {
+pub enum CheckStatus {
     /// The check passed.
     Pass,
     /// The check could not be applied (no material for it); never affects the verdict.
@@ -20,7 +20,7 @@ pub enum Status {
     Fail,
 }
 
-impl Status {
+impl CheckStatus {
     /// `pass`, `skip`, `warn` or `fail`.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -32,7 +32,7 @@ impl Status {
     }
 }
 
-impl fmt::Display for Status {
+impl fmt::Display for CheckStatus {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
     }
@@ -96,13 +96,13 @@ pub struct Check {
     /// Which check.
     pub id: CheckId,
     /// Its result.
-    pub status: Status,
+    pub status: CheckStatus,
     /// Why, in a sentence naming the file or endpoint at fault.
     pub reason: String,
 }
 
 impl Check {
-    pub(crate) fn new(id: CheckId, status: Status, reason: impl Into<String>) -> Self {
+    pub(crate) fn new(id: CheckId, status: CheckStatus, reason: impl Into<String>) -> Self {
         Self { id, status, reason: reason.into() }
     }
 }
@@ -157,23 +157,23 @@ impl EndpointReport {
     }
 
     /// The worst status among the checks (`Pass` when there are none).
-    pub fn worst(&self) -> Status {
-        self.checks.iter().map(|c| c.status).max().unwrap_or(Status::Pass)
+    pub fn worst(&self) -> CheckStatus {
+        self.checks.iter().map(|c| c.status).max().unwrap_or(CheckStatus::Pass)
     }
 
     /// The endpoint's verdict.
-    pub fn verdict(&self) -> Verdict {
+    pub fn verdict(&self) -> VerifyVerdict {
         match self.outcome {
-            Outcome::Checked if self.worst() == Status::Fail => Verdict::Failed,
-            Outcome::Checked => Verdict::Passed,
-            Outcome::Unreachable { .. } | Outcome::InvalidInput { .. } => Verdict::Incomplete,
+            Outcome::Checked if self.worst() == CheckStatus::Fail => VerifyVerdict::Failed,
+            Outcome::Checked => VerifyVerdict::Passed,
+            Outcome::Unreachable { .. } | Outcome::InvalidInput { .. } => VerifyVerdict::Incomplete,
         }
     }
 }
 
 /// The overall result.
 #[derive(Clone, Copy, Debug, Eq, Hash, PartialEq)]
-pub enum Verdict {
+pub enum VerifyVerdict {
     /// Every endpoint was checked and no check failed (warnings allowed).
     Passed,
     /// Some check failed.
@@ -184,28 +184,28 @@ pub enum Verdict {
 
 /// The report of a [`verify`](super::verify) run.
 #[derive(Clone, Debug)]
-pub struct Report {
+pub struct VerifyReport {
     /// One report per target, in the order the targets were given.
     pub endpoints: Vec<EndpointReport>,
 }
 
-impl Report {
+impl VerifyReport {
     /// `Incomplete` if any endpoint was unreachable or had unreadable material, else `Failed`
     /// if any check failed, else `Passed`.
-    pub fn verdict(&self) -> Verdict {
+    pub fn verdict(&self) -> VerifyVerdict {
         let verdicts: Vec<_> = self.endpoints.iter().map(EndpointReport::verdict).collect();
-        if verdicts.contains(&Verdict::Incomplete) {
-            Verdict::Incomplete
-        } else if verdicts.contains(&Verdict::Failed) {
-            Verdict::Failed
+        if verdicts.contains(&VerifyVerdict::Incomplete) {
+            VerifyVerdict::Incomplete
+        } else if verdicts.contains(&VerifyVerdict::Failed) {
+            VerifyVerdict::Failed
         } else {
-            Verdict::Passed
+            VerifyVerdict::Passed
         }
     }
 
     /// Whether verification passed: what `rotate` keeps a rotation on.
     pub fn passed(&self) -> bool {
-        self.verdict() == Verdict::Passed
+        self.verdict() == VerifyVerdict::Passed
     }
 
     /// Every failed check and every endpoint that could not be checked, as one line each
@@ -219,7 +219,7 @@ impl Report {
                 Outcome::Checked => out.extend(
                     e.checks
                         .iter()
-                        .filter(|c| c.status == Status::Fail)
+                        .filter(|c| c.status == CheckStatus::Fail)
                         .map(|c| format!("{} {}: {}: {}", e.kind, e.url, c.id, c.reason)),
                 ),
             }
@@ -249,7 +249,7 @@ pub(crate) fn short_duration(d: time::Duration) -> String {
 mod tests {
     use super::*;
 
-    fn endpoint(outcome: Outcome, statuses: &[Status]) -> EndpointReport {
+    fn endpoint(outcome: Outcome, statuses: &[CheckStatus]) -> EndpointReport {
         let mut e = EndpointReport::new(TargetKind::Etcd, "https://127.0.0.1:2379".into());
         e.outcome = outcome;
         e.checks = statuses.iter().map(|&s| Check::new(CheckId::Chain, s, "r")).collect();
@@ -258,15 +258,15 @@ mod tests {
 
     #[test]
     fn warnings_and_skips_pass_a_failure_fails_and_an_unchecked_endpoint_is_incomplete() {
-        let ok = endpoint(Outcome::Checked, &[Status::Pass, Status::Warn, Status::Skip]);
-        let failed = endpoint(Outcome::Checked, &[Status::Pass, Status::Fail]);
+        let ok = endpoint(Outcome::Checked, &[CheckStatus::Pass, CheckStatus::Warn, CheckStatus::Skip]);
+        let failed = endpoint(Outcome::Checked, &[CheckStatus::Pass, CheckStatus::Fail]);
         let down = endpoint(Outcome::Unreachable { reason: "refused".into() }, &[]);
-        assert!(Report { endpoints: vec![ok.clone()] }.passed());
-        let r = Report { endpoints: vec![ok.clone(), failed.clone()] };
-        assert_eq!(r.verdict(), Verdict::Failed);
+        assert!(VerifyReport { endpoints: vec![ok.clone()] }.passed());
+        let r = VerifyReport { endpoints: vec![ok.clone(), failed.clone()] };
+        assert_eq!(r.verdict(), VerifyVerdict::Failed);
         assert_eq!(r.problems(), vec!["etcd https://127.0.0.1:2379: chain: r".to_owned()]);
-        assert_eq!(Report { endpoints: vec![failed, down] }.verdict(), Verdict::Incomplete);
-        assert_eq!(ok.worst(), Status::Warn);
+        assert_eq!(VerifyReport { endpoints: vec![failed, down] }.verdict(), VerifyVerdict::Incomplete);
+        assert_eq!(ok.worst(), CheckStatus::Warn);
     }
 
     #[test]

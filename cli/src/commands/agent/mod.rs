@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use clap::Args;
 use kubepki_rotator::check::prometheus;
-use kubepki_rotator::check::{self, Policy};
+use kubepki_rotator::check::{self, ExpiryPolicy};
 use kubepki_rotator::inventory::{InventoryBuilder, SourcePath, Sources};
 use kubepki_rotator::rotation::restart;
 use kubepki_rotator::rotation::{RotateReport, RotateRequest};
@@ -240,7 +240,7 @@ pub(super) struct Reading {
 
 fn read_inventory(sources: &Sources) -> Reading {
     let inventory = InventoryBuilder::discover(sources).finish();
-    let report = check::evaluate(&inventory, &Policy::default(), OffsetDateTime::now_utc());
+    let report = check::evaluate(&inventory, &ExpiryPolicy::default(), OffsetDateTime::now_utc());
     let metrics = prometheus::render(&report);
     let tally = report.tally();
     let mut problems: Vec<String> = tally.errors.iter().map(ToString::to_string).collect();
