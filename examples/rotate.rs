@@ -39,7 +39,7 @@ fn main() -> Result<()> {
 
     request.hook = Some(Hook::shell("echo \"backup in $KUBEPKI_BACKUP_DIR\""));
     let report = rotate(&request)?;
-    for r in report.outcome.iter().flat_map(|o| &o.renewed) {
+    for r in report.execution.iter().flat_map(|o| &o.renewed) {
         let old = r.old.as_ref().map_or("(none)", |c| c.serial.as_str());
         println!("{:<26} serial {old} → {}", r.name, r.new.serial);
     }

@@ -381,7 +381,7 @@ pub fn recover(request: &RecoverRequest, observer: &mut dyn Observer) -> Result<
     };
     // What reads what changed on this node, from its manifests and kubelet configuration.
     let mut changed = ca_written.clone();
-    changed.extend(rotation.outcome.iter().flat_map(|o| o.written.iter().cloned()));
+    changed.extend(rotation.execution.iter().flat_map(|o| o.written.iter().cloned()));
     if let Some(client) = plan.kubelet_client.as_ref().filter(|c| c.written.is_some()) {
         changed.push(client.link.clone());
     }

@@ -28,7 +28,7 @@ fn dry_run(node: &Path, aux: &Path) -> usize {
     request.dry_run = true;
     request.plan.all = true;
     let report = rotation::rotate(&request).unwrap();
-    assert!(report.outcome.is_none());
+    assert!(report.execution.is_none());
     report.plan.renewals.len()
 }
 
@@ -92,8 +92,8 @@ fn a_failed_hook_restores_every_file_without_the_binary() {
     request.keep_backups = Some(1);
     request.hook = Some(Hook::shell("test -n \"$KUBEPKI_BACKUP_DIR\""));
     let report = rotation::rotate(&request).unwrap();
-    let outcome = report.outcome.as_ref().unwrap();
-    assert_eq!(outcome.renewed.len(), 12);
+    let execution = report.execution.as_ref().unwrap();
+    assert_eq!(execution.renewed.len(), 12);
     assert_eq!(report.pruned.len(), 1, "{:?}", report.pruned);
     assert_ne!(cert(&node.join("pki/apiserver.crt")).serial, original.serial);
 }

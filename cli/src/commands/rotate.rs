@@ -191,7 +191,7 @@ pub(crate) fn run(args: &RotateArgs) -> Result<ExitCode> {
             None => anyhow::Error::from(e),
         })?;
     report.plan = complete_fixes(report.plan, &printer.flags);
-    let restart = report.outcome.as_ref().map(|o| restart::restarts(&o.written, &node));
+    let restart = report.execution.as_ref().map(|o| restart::restarts(&o.written, &node));
     render(args.output, &report, restart.as_ref())?;
     // Everything else was renewed; what could not be is named, with its fix, and fails the run.
     if !report.plan.unrenewable.is_empty() {
@@ -301,7 +301,7 @@ fn resumed_json(run: &ResumedRun) -> Option<Value> {
 /// `-o json`'s document (schemaVersion 1, docs/rotation.md); `restart`: what reads the files
 /// written (`None`: nothing was written).
 pub(crate) fn report_json(report: &RotateReport, restart: Option<&RestartList>) -> Value {
-    let (plan, outcome, pruned, dry_run) = (&report.plan, report.outcome.as_ref(), &report.pruned, report.dry_run);
+    let (plan, execution, pruned, dry_run) = (&report.plan, report.execution.as_ref(), &report.pruned, report.dry_run);
     let secret_results = secret_results(report);
     json!({
             "schemaVersion": 1,
@@ -348,7 +348,7 @@ pub(crate) fn report_json(report: &RotateReport, restart: Option<&RestartList>) 
             "skipped": plan.skipped.iter().map(|s| json!({"name": s.name, "path": s.path, "reason": s.reason})).collect::<Vec<_>>(),
             "warnings": plan.warnings,
             "secrets": secret_results.iter().map(|(secret, source, action)| json!({"secret": secret, "source": source, "action": action})).collect::<Vec<_>>(),
-            "result": outcome.map(|o| json!({
+            "result": execution.map(|o| json!({
                 "renewed": o.renewed.iter().map(|r| json!({
                     "name": r.name,
                     "oldSerial": r.old.as_ref().map(|c| c.serial.clone()),
@@ -377,7 +377,7 @@ fn secret_results(report: &RotateReport) -> Vec<(String, String, &'static str)> 
 }
 
 pub(crate) fn render(format: Format, report: &RotateReport, restart: Option<&RestartList>) -> Result<()> {
-    let (outcome, pruned, dry_run) = (report.outcome.as_ref(), &report.pruned, report.dry_run);
+    let (execution, pruned, dry_run) = (report.execution.as_ref(), &report.pruned, report.dry_run);
     let secret_results = secret_results(report);
     match format {
         Format::Json => output::print_json(&report_json(report, restart)),
@@ -385,7 +385,7 @@ pub(crate) fn render(format: Format, report: &RotateReport, restart: Option<&Res
             for (secret, source, action) in &secret_results {
                 println!("[rotate] secret {secret} ({source}): {action}");
             }
-            if let Some(o) = outcome {
+            if let Some(o) = execution {
                 for r in &o.renewed {
                     match &r.old {
                         Some(old) => println!("[rotate] {} renewed: serial {} → {}", r.name, old.serial, r.new.serial),

@@ -176,7 +176,7 @@ pub(crate) fn run(args: &RotateCaArgs) -> Result<ExitCode> {
             _ => {}
         }
     }
-    let (phase, report, outcome, audit_log) = match &args.phase {
+    let (phase, report, execution, audit_log) = match &args.phase {
         PhaseCommand::Prepare { from: Some(from), .. } => {
             (Phase::Prepared, rotation.prepare_adopting(from)?, None, None)
         }
@@ -185,8 +185,8 @@ pub(crate) fn run(args: &RotateCaArgs) -> Result<ExitCode> {
         }
         PhaseCommand::Trust(_) => (Phase::Trusted, rotation.trust()?, None, None),
         PhaseCommand::Reissue { audit_log, .. } => {
-            let (report, outcome) = rotation.reissue(audit_log.clone(), now)?;
-            (Phase::Reissued, report, outcome, audit_log.as_deref())
+            let (report, execution) = rotation.reissue(audit_log.clone(), now)?;
+            (Phase::Reissued, report, execution, audit_log.as_deref())
         }
         PhaseCommand::Retire(_) => (Phase::Retired, rotation.retire()?, None, None),
         PhaseCommand::Status(c) => return status(&rotation, &pki, &kubeconfigs, c, cluster.as_ref()),
@@ -213,7 +213,7 @@ pub(crate) fn run(args: &RotateCaArgs) -> Result<ExitCode> {
     let env = [("KUBEPKI_PHASE", OsStr::new(phase.as_str())), ("KUBEPKI_CA", OsStr::new(common.ca.name()))];
     let changes = Changes {
         files: Some(&rotation),
-        renewed: outcome.as_ref().map_or(&[], |o| &o.renewed),
+        renewed: execution.as_ref().map_or(&[], |o| &o.renewed),
         audit_log,
         secrets: None,
     };

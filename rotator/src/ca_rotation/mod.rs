@@ -521,26 +521,26 @@ impl CaRotation {
             .map(|t| t.name.clone())
             .collect();
         let mut report = PhaseReport { written, elsewhere: leaf_users(self.ca), ..PhaseReport::default() };
-        let outcome = if force.is_empty() {
+        let execution = if force.is_empty() {
             None
         } else {
             let options = PlanOptions { force, ..PlanOptions::new(now) };
             let mut the_plan = plan::plan(&discovery, &cas, &options)?;
             the_plan.renewals.retain(|r| r.ca == self.ca);
             let backup_dir = self.backup_dir(Phase::Reissued);
-            let outcome = execute::execute(
+            let execution = execute::execute(
                 &the_plan,
                 &discovery,
                 &cas,
                 &pki,
                 &ExecuteOptions { backup_dir: backup_dir.clone(), audit_log },
             )?;
-            if outcome.backup.is_some() {
+            if execution.backup.is_some() {
                 backups.push(backup_dir);
             }
-            report.reissued = outcome.renewed.iter().map(|r| r.name.clone()).collect();
-            report.written.extend(outcome.written.iter().cloned());
-            Some(outcome)
+            report.reissued = execution.renewed.iter().map(|r| r.name.clone()).collect();
+            report.written.extend(execution.written.iter().cloned());
+            Some(execution)
         };
         if state.phase == Phase::Trusted {
             self.record(state, Phase::Reissued, backups, report.written.clone())?;
@@ -556,7 +556,7 @@ impl CaRotation {
             }
             self.save(&state)?;
         }
-        Ok((report, outcome))
+        Ok((report, execution))
     }
 
     /// Phase 4: the old CA leaves every bundle — refused while anything renewable still chains

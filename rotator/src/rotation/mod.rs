@@ -33,7 +33,7 @@
 //! request.verify.endpoints.push((TargetKind::Etcd, "https://127.0.0.1:2379".into()));
 //! match rotation::rotate(&request) {
 //!     Ok(report) => {
-//!         for r in report.outcome.iter().flat_map(|o| &o.renewed) {
+//!         for r in report.execution.iter().flat_map(|o| &o.renewed) {
 //!             let old = r.old.as_ref().map_or("none", |c| c.serial.as_str());
 //!             println!("{} renewed: serial {old} → {}", r.name, r.new.serial);
 //!         }
@@ -217,7 +217,7 @@ pub struct RotateReport {
     /// Whether it was a dry run.
     pub dry_run: bool,
     /// What was written (`None` in a dry run, or when nothing was due).
-    pub outcome: Option<Execution>,
+    pub execution: Option<Execution>,
     /// Each Secret of the configuration and what was done to it.
     pub secrets: Vec<SecretSynced>,
     /// The older backups removed (`keep_backups`).
@@ -333,27 +333,27 @@ pub fn rotate_observed(request: &RotateRequest, observer: &mut dyn Observer) -> 
 
     observer.planned(&plan);
 
-    let outcome = if request.dry_run || plan.is_empty() {
+    let execution = if request.dry_run || plan.is_empty() {
         None
     } else {
         let backup_dir = backup::run_dir(&backup_parent, now)?;
         let exec_options = ExecuteOptions { backup_dir, audit_log: request.audit_log.clone() };
         Some(execute::execute(&plan, &discovery, &cas, &pki, &exec_options)?)
     };
-    let from_backup = outcome
+    let from_backup = execution
         .as_ref()
         .and_then(|o| o.backup.as_ref())
         .map(|backup| FromBackup { backup, cert_dir: &request.cert_dir });
     let mut changes = Changes {
         files: from_backup.as_ref().map(|f| f as &dyn RestoreFiles),
-        renewed: outcome.as_ref().map_or(&[], |o| &o.renewed),
+        renewed: execution.as_ref().map_or(&[], |o| &o.renewed),
         audit_log: request.audit_log.as_deref(),
         secrets: None,
     };
 
     // From here until the run is kept or undone, what it owes is on disk.
-    let hook_env = outcome.as_ref().map(hook_environment).unwrap_or_default();
-    let mut record = match (&outcome, from_backup.as_ref()) {
+    let hook_env = execution.as_ref().map(hook_environment).unwrap_or_default();
+    let mut record = match (&execution, from_backup.as_ref()) {
         (Some(o), Some(b)) => {
             let record = pending::Pending {
                 schema_version: 1,
@@ -382,7 +382,7 @@ pub fn rotate_observed(request: &RotateRequest, observer: &mut dyn Observer) -> 
         None
     } else {
         let mut session = SecretsSync::connect(&request.config, request.dry_run).map_err(|e| changes.fail(e))?;
-        if let Err(e) = session.sync(&request.config.secrets, &discovery, &cas, outcome.as_ref()) {
+        if let Err(e) = session.sync(&request.config.secrets, &discovery, &cas, execution.as_ref()) {
             return Err(Changes { secrets: Some(&session), ..changes }.fail(e));
         }
         Some(session)
@@ -391,7 +391,7 @@ pub fn rotate_observed(request: &RotateRequest, observer: &mut dyn Observer) -> 
 
     // Keep what was written only if the hook and every live check pass.
     let mut verified = None;
-    if outcome.is_some() {
+    if execution.is_some() {
         let env: Vec<(&str, &OsStr)> = hook_env.iter().map(|(k, v)| (*k, v.as_os_str())).collect();
         let after =
             AfterWrite { hook: request.hook.as_ref(), env: &env, verification: &verification, targets: &probes };
@@ -411,14 +411,14 @@ pub fn rotate_observed(request: &RotateRequest, observer: &mut dyn Observer) -> 
     }
 
     // Only now, when this run's files are kept, are older backups expendable.
-    let pruned = match (request.keep_backups, outcome.as_ref().and_then(|o| o.backup.as_ref())) {
+    let pruned = match (request.keep_backups, execution.as_ref().and_then(|o| o.backup.as_ref())) {
         (Some(keep), Some(backup)) => backup::prune(&backup.dir, keep)?,
         _ => Vec::new(),
     };
     Ok(RotateReport {
         plan,
         dry_run: request.dry_run,
-        outcome,
+        execution,
         secrets: secrets.map(SecretsSync::into_results).unwrap_or_default(),
         pruned,
         recovered,
@@ -428,8 +428,8 @@ pub fn rotate_observed(request: &RotateRequest, observer: &mut dyn Observer) -> 
 }
 
 /// The hook's environment: the names renewed and the backup.
-fn hook_environment(outcome: &Execution) -> Vec<(&'static str, std::ffi::OsString)> {
-    let names: Vec<&str> = outcome.renewed.iter().map(|r| r.name.as_str()).collect();
-    let backup_dir = outcome.backup.as_ref().map(|b| b.dir.clone().into_os_string()).unwrap_or_default();
+fn hook_environment(execution: &Execution) -> Vec<(&'static str, std::ffi::OsString)> {
+    let names: Vec<&str> = execution.renewed.iter().map(|r| r.name.as_str()).collect();
+    let backup_dir = execution.backup.as_ref().map(|b| b.dir.clone().into_os_string()).unwrap_or_default();
     vec![("KUBEPKI_ROTATED", names.join(" ").into()), ("KUBEPKI_BACKUP_DIR", backup_dir)]
 }

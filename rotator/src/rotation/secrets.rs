@@ -60,19 +60,19 @@ impl SecretsSync {
     }
 
     /// Brings each of `targets` in step with its source's certificate, key and CA bundle: the
-    /// renewed ones of `outcome`, else those in use. Stops at the first Secret that cannot be;
+    /// renewed ones of `execution`, else those in use. Stops at the first Secret that cannot be;
     /// what was done before it stays recorded, for [`Self::undo`].
     pub fn sync(
         &mut self,
         targets: &[SecretTarget],
         discovery: &Discovery,
         cas: &Cas,
-        outcome: Option<&Execution>,
+        execution: Option<&Execution>,
     ) -> Result<()> {
         for target in targets {
             // Sources are checked against the discovery before anything is written.
             let Some(source) = discovery.targets.iter().find(|t| t.name == target.source) else { continue };
-            let renewed = outcome.and_then(|o| o.renewed.iter().find(|r| r.name == target.source));
+            let renewed = execution.and_then(|o| o.renewed.iter().find(|r| r.name == target.source));
             let (cert_pem, key_pem) = match renewed {
                 Some(r) => (r.new.to_pem(), r.key_pem.clone()),
                 None => (source.cert.to_pem(), source.key.to_pem()),

@@ -203,7 +203,7 @@ async fn work(config: Config, shared: Shared, changed: Arc<Notify>, mut stop: si
             let ran = tokio::task::spawn_blocking(move || rotate_if_due(request, &hold)).await;
             let ran = ran.unwrap_or_else(|e| Err(anyhow::anyhow!("the rotation task ended: {e}")));
             if let Ok(Pass { wrote: Some(report), .. }) = &ran {
-                let names = report.outcome.iter().flat_map(|o| &o.renewed).map(|r| r.name.clone()).collect();
+                let names = report.execution.iter().flat_map(|o| &o.renewed).map(|r| r.name.clone()).collect();
                 recent = Some((Instant::now(), names));
             }
             next_due = state::rotation_ran(&shared, ran, config.interval);
@@ -293,7 +293,7 @@ fn rotate_if_due(request: RotateRequest, hold: &[String]) -> Result<Pass> {
     let report = kubepki_rotator::rotate(&at(request.clone()))?;
     // What reads the files written and whether it must be restarted, as `rotate` reports it.
     let node = restart::Node::new(&request.cert_dir, &request.kubeconfig_dir);
-    let restart = report.outcome.as_ref().map(|o| restart::restarts(&o.written, &node).to_json());
+    let restart = report.execution.as_ref().map(|o| restart::restarts(&o.written, &node).to_json());
     // The run's plan kept only what was not due; the next due time counts the new leaves too.
     let mut dry = at(request);
     dry.dry_run = true;

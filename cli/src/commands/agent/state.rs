@@ -178,7 +178,7 @@ pub(super) fn rotation_ran(shared: &Shared, pass: Result<Pass>, retry: Duration)
             s.errors_now("rotation", &[]);
             if let Some(report) = &pass.wrote {
                 let renewed: Vec<_> = report
-                    .outcome
+                    .execution
                     .iter()
                     .flat_map(|o| &o.renewed)
                     .map(|r| {
@@ -190,7 +190,7 @@ pub(super) fn rotation_ran(shared: &Shared, pass: Result<Pass>, retry: Duration)
                     "rotation done",
                     json!({
                         "renewed": renewed,
-                        "backup": report.outcome.as_ref().and_then(|o| o.backup.as_ref()).map(|b| b.dir.clone()),
+                        "backup": report.execution.as_ref().and_then(|o| o.backup.as_ref()).map(|b| b.dir.clone()),
                         "verified": report.verification.is_some(),
                         "restart": pass.restart,
                     }),
