@@ -222,7 +222,7 @@ pub struct RecoverReport {
 }
 
 /// Told what a recovery is about to do.
-pub trait Observer: rotation::Observer {
+pub trait RecoveryObserver: rotation::RotationObserver {
     /// Recover's own plan, once every input is checked and before anything is written.
     fn recovery_planned(&mut self, plan: &RecoverPlan) {
         let _ = plan;
@@ -230,7 +230,7 @@ pub trait Observer: rotation::Observer {
 }
 
 /// No observer.
-impl Observer for () {}
+impl RecoveryObserver for () {}
 
 fn invalid(field: &'static str, reason: String) -> Error {
     Error::InvalidRequest { field, reason }
@@ -241,7 +241,7 @@ fn invalid(field: &'static str, reason: String) -> Error {
 /// Errors: an input problem (a CA key absent or not matching, a kubelet certificate file that
 /// cannot be read) as [`Error::InvalidRequest`] or the CA model's error, before anything is
 /// written; any error of the rotation; an I/O failure as it happened.
-pub fn recover(request: &RecoverRequest, observer: &mut dyn Observer) -> Result<RecoverReport> {
+pub fn recover(request: &RecoverRequest, observer: &mut dyn RecoveryObserver) -> Result<RecoverReport> {
     let mut rotate = request.rotate.clone();
     rotate.plan.policy = request.policy();
     rotate.plan.backdate = Some(request.backdate);
@@ -388,8 +388,10 @@ pub fn recover(request: &RecoverRequest, observer: &mut dyn Observer) -> Result<
     if let Some(serving) = plan.kubelet_serving.as_ref().filter(|s| s.written.is_some()) {
         changed.push(serving.path.clone());
     }
-    let restart =
-        rotation::restart::restarts(&changed, &rotation::restart::Node::new(&rotate.cert_dir, &rotate.kubeconfig_dir));
+    let restart = rotation::restart::restarts(
+        &changed,
+        &rotation::restart::NodePaths::new(&rotate.cert_dir, &rotate.kubeconfig_dir),
+    );
     Ok(RecoverReport { plan, ca_written, ca_backup, rotation, workers, restart, finished })
 }
 

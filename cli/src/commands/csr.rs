@@ -7,7 +7,7 @@ use anyhow::Result;
 use clap::{Args, Subcommand};
 use kubepki_pki::KeyAlgorithm;
 use kubepki_rotator::rotation::external_ca::{self, GenerateOptions, GenerateReport, InstallOptions, InstallReport};
-use kubepki_rotator::rotation::restart::{self, Node, RestartList};
+use kubepki_rotator::rotation::restart::{self, NodePaths, RestartList};
 use serde_json::json;
 use time::OffsetDateTime;
 
@@ -211,7 +211,7 @@ fn install(args: &InstallArgs) -> Result<ExitCode> {
     kubepki_rotator::rotation::backup::remove_unfinished(&backup_parent);
     let options = InstallOptions { backup_parent, audit_log: args.audit_log.clone(), now };
     let report = external_ca::install(&pki, &kubeconfig_dir, &args.from, &options)?;
-    let restart = restart::restarts(&report.written, &Node::new(pki.root(), &kubeconfig_dir));
+    let restart = restart::restarts(&report.written, &NodePaths::new(pki.root(), &kubeconfig_dir));
     render_install(args, &report, &restart)?;
     Ok(ExitCode::SUCCESS)
 }

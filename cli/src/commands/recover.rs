@@ -12,7 +12,7 @@ use kubepki_rotator::inventory::resolve_under;
 use kubepki_rotator::inventory::{InventoryBuilder, SourcePath, Sources};
 use kubepki_rotator::recover::{self, RecoverPlan, RecoverReport, RecoverRequest, Workers};
 use kubepki_rotator::rotation::plan::Plan;
-use kubepki_rotator::rotation::{Observer, ResumedRun};
+use kubepki_rotator::rotation::{ResumedRun, RotationObserver};
 use serde_json::{Value, json};
 
 use crate::commands::init::parse_duration;
@@ -117,7 +117,7 @@ struct Printer {
     rotate: PlanPrinter,
 }
 
-impl Observer for Printer {
+impl RotationObserver for Printer {
     fn planned(&mut self, plan: &Plan) {
         self.rotate.planned(plan);
     }
@@ -127,7 +127,7 @@ impl Observer for Printer {
     }
 }
 
-impl recover::Observer for Printer {
+impl recover::RecoveryObserver for Printer {
     fn recovery_planned(&mut self, plan: &RecoverPlan) {
         if self.rotate.table {
             print_recovery_plan(plan, self.rotate.dry_run);

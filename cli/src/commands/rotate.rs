@@ -9,10 +9,10 @@ use clap::Args;
 use kubepki_pki::{Certificate, KeyAlgorithm, Lifetime};
 use kubepki_rotator::rotation::plan::{self, Plan};
 use kubepki_rotator::rotation::policy::{self, RenewalPolicy};
-use kubepki_rotator::rotation::restart::{self, Node, RestartList};
+use kubepki_rotator::rotation::restart::{self, NodePaths, RestartList};
 use kubepki_rotator::rotation::secret_sink::RotationConfig;
 use kubepki_rotator::rotation::targets::{Location, Problem};
-use kubepki_rotator::rotation::{EtcdLockRequest, Hook, Observer, ResumedRun, RotateReport, RotateRequest};
+use kubepki_rotator::rotation::{EtcdLockRequest, Hook, ResumedRun, RotateReport, RotateRequest, RotationObserver};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 
@@ -140,7 +140,7 @@ pub(crate) struct PlanPrinter {
     pub(crate) flags: String,
 }
 
-impl Observer for PlanPrinter {
+impl RotationObserver for PlanPrinter {
     fn resumed(&mut self, run: &ResumedRun) {
         if !self.table {
             return;
@@ -184,7 +184,7 @@ pub(crate) fn run(args: &RotateArgs) -> Result<ExitCode> {
         ("--kubeconfig-dir", args.cluster.kubeconfigs.kubeconfig_dir.as_deref()),
     ]);
     let mut printer = PlanPrinter { table: args.output == Format::Table, dry_run: request.dry_run, flags };
-    let node = Node::new(&request.cert_dir, &request.kubeconfig_dir);
+    let node = NodePaths::new(&request.cert_dir, &request.kubeconfig_dir);
     let mut report =
         kubepki_rotator::rotate_observed(&request, &mut printer).map_err(|e| match stale_hint(&e, &node) {
             Some(hint) => coded(FAILURE, anyhow::anyhow!("{e}; {hint}")),
@@ -206,7 +206,7 @@ pub(crate) fn run(args: &RotateArgs) -> Result<ExitCode> {
 /// A verification that failed because an endpoint still serves the certificate it had before
 /// the renewal (its `served-matches-disk` check): which component reads that file, and the
 /// command that restarts it (or, for one that reloads by itself, that it needs longer).
-fn stale_hint(error: &kubepki_rotator::Error, node: &Node) -> Option<String> {
+fn stale_hint(error: &kubepki_rotator::Error, node: &NodePaths) -> Option<String> {
     let kubepki_rotator::Error::RolledBack { cause, .. } = error else { return None };
     let kubepki_rotator::Error::VerificationFailed { stale, .. } = cause.as_ref() else { return None };
     if stale.is_empty() {

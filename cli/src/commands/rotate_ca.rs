@@ -9,7 +9,7 @@ use clap::{Args, Subcommand};
 use kubepki_pki::{CaKind, Certificate, InitOptions, KeyAlgorithm, Lifetime};
 use kubepki_rotator::ca_rotation::{CaRotation, Phase, PhaseReport};
 use kubepki_rotator::rotation::cluster_phases::NodePhase;
-use kubepki_rotator::rotation::restart::{self, Node, RestartList};
+use kubepki_rotator::rotation::restart::{self, NodePaths, RestartList};
 use kubepki_rotator::rotation::targets::{self, Cas};
 use kubepki_rotator::rotation::{Changes, Hook};
 use serde_json::json;
@@ -231,7 +231,7 @@ pub(crate) fn run(args: &RotateCaArgs) -> Result<ExitCode> {
         })?,
         _ => Vec::new(),
     };
-    let restart = restart::restarts(&report.written, &Node::new(&common.cert_dir, &common.kubeconfig_dir));
+    let restart = restart::restarts(&report.written, &NodePaths::new(&common.cert_dir, &common.kubeconfig_dir));
     render(common, phase, &report, &restart, &behind)
 }
 
@@ -291,7 +291,7 @@ fn restart_hint(
         .and_then(|s| s.history.into_iter().rev().find(|h| h.phase == Phase::Trusted))
         .map(|h| h.written)
         .unwrap_or_default();
-    let list = restart::restarts(&trusted, &Node::new(&common.cert_dir, &common.kubeconfig_dir));
+    let list = restart::restarts(&trusted, &NodePaths::new(&common.cert_dir, &common.kubeconfig_dir));
     let restarts: Vec<String> = list
         .to_restart()
         .map(|r| format!("{} ({})", r.component.as_str(), r.command.as_deref().unwrap_or_default()))

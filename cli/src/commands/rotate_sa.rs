@@ -11,7 +11,7 @@ use kubepki_pki::KeyAlgorithm;
 use kubepki_pki::sa::PublicKey;
 use kubepki_rotator::rotation::cluster_phases::NodePhase;
 use kubepki_rotator::rotation::phases::Phase;
-use kubepki_rotator::rotation::restart::{self, Node};
+use kubepki_rotator::rotation::restart::{self, NodePaths};
 use kubepki_rotator::rotation::{Changes, Hook, Verification};
 use kubepki_rotator::sa_rotation::{self, PhaseReport, SaRotation, State, TokenLifetime};
 use serde_json::json;
@@ -266,7 +266,7 @@ fn render(common: &Common, phase: Phase, report: &PhaseReport, behind: &[NodePha
     // What reads the files this phase changed on this node (kube-apiserver's
     // --service-account-key-file and --service-account-signing-key-file, the controller
     // manager's --service-account-private-key-file), from its manifests.
-    let restart = restart::restarts(&report.written, &Node::new(&common.cert_dir, &common.kubeconfig_dir));
+    let restart = restart::restarts(&report.written, &NodePaths::new(&common.cert_dir, &common.kubeconfig_dir));
     match common.output {
         Format::Json => output::print_json(&json!({
             "phase": phase.as_str(),

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use serde_json::Value;
 
-use super::{Advice, AuditStatus, CheckResult, Component};
+use super::{Advice, AuditComponent, AuditStatus, CheckResult};
 use crate::inventory::flags::{Flags, parse_bool};
 
 /// A setting's value and where it came from, for messages.
@@ -164,7 +164,7 @@ pub(super) struct KubeletFacts {
 /// Judges the kubelet.
 pub(super) fn check(f: &KubeletFacts) -> Vec<CheckResult> {
     let s = &f.settings;
-    let at = |id, status, advice| CheckResult::new(id, Component::Kubelet, status, advice).file(&f.file);
+    let at = |id, status, advice| CheckResult::new(id, AuditComponent::Kubelet, status, advice).file(&f.file);
     let mut out = Vec::new();
 
     let a = &s.anonymous_auth;

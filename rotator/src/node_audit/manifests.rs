@@ -2,17 +2,23 @@
 //! kube-apiserver and etcd (and the controller manager and scheduler), judged against the advice.
 //! Reading them is the inventory's ([`crate::inventory::manifests`]).
 
-use super::{Advice, AuditStatus, CheckResult, Component};
+use super::{Advice, AuditComponent, AuditStatus, CheckResult};
 use crate::inventory::manifests::Manifest;
 
-fn result(m: &Manifest, component: Component, id: &'static str, status: AuditStatus, advice: Advice) -> CheckResult {
+fn result(
+    m: &Manifest,
+    component: AuditComponent,
+    id: &'static str,
+    status: AuditStatus,
+    advice: Advice,
+) -> CheckResult {
     CheckResult::new(id, component, status, advice).file(&m.path)
 }
 
 /// Judges kube-apiserver's flags.
 pub(super) fn check_apiserver(m: &Manifest) -> Vec<CheckResult> {
     let f = &m.flags;
-    let at = |id, status, advice| result(m, Component::ApiServer, id, status, advice);
+    let at = |id, status, advice| result(m, AuditComponent::ApiServer, id, status, advice);
     let mut out = Vec::new();
 
     out.push(match f.get("client-ca-file").filter(|v| !v.is_empty()) {
@@ -209,7 +215,7 @@ pub(super) struct EtcdCaFacts {
 /// Judges etcd's flags.
 pub(super) fn check_etcd(m: &Manifest, facts: EtcdCaFacts) -> Vec<CheckResult> {
     let f = &m.flags;
-    let at = |id, status, advice| result(m, Component::Etcd, id, status, advice);
+    let at = |id, status, advice| result(m, AuditComponent::Etcd, id, status, advice);
     let mut out = Vec::new();
 
     // etcd's transport (pkg/transport TLSInfo.ServerConfig) asks for and verifies client
@@ -320,10 +326,10 @@ pub(super) fn check_etcd(m: &Manifest, facts: EtcdCaFacts) -> Vec<CheckResult> {
 pub(super) fn check_insecure_port(m: &Manifest, component: &str) -> CheckResult {
     let id = if component == "kube-scheduler" { "scheduler-insecure-port" } else { "controller-manager-insecure-port" };
     match m.flags.get("port").filter(|p| p.trim() != "0") {
-        Some(port) => result(m, Component::ControlPlane, id, AuditStatus::Critical, Advice::Tls)
+        Some(port) => result(m, AuditComponent::ControlPlane, id, AuditStatus::Critical, Advice::Tls)
             .message(format!("{component} --port={port} serves plain HTTP without authentication"))
             .fix(format!("set --port=0 on {component} (or remove it on releases where it is gone)")),
-        None => result(m, Component::ControlPlane, id, AuditStatus::Pass, Advice::Tls)
+        None => result(m, AuditComponent::ControlPlane, id, AuditStatus::Pass, Advice::Tls)
             .message(format!("{component} serves no plain-HTTP port")),
     }
 }

@@ -89,7 +89,7 @@ impl fmt::Display for AuditStatus {
 
 /// The part of the node a check looks at.
 #[derive(Clone, Copy, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
-pub enum Component {
+pub enum AuditComponent {
     /// The kubelet: `/var/lib/kubelet/config.yaml` and its flags.
     Kubelet,
     /// The kube-apiserver static pod.
@@ -102,7 +102,7 @@ pub enum Component {
     Pki,
 }
 
-impl Component {
+impl AuditComponent {
     /// `kubelet`, `kube-apiserver`, `etcd`, `control-plane`, `pki`.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -121,7 +121,7 @@ pub struct CheckResult {
     /// A stable identifier, e.g. `kubelet-anonymous-auth` (the list is in `docs/audit.md`).
     pub id: &'static str,
     /// What it looks at.
-    pub component: Component,
+    pub component: AuditComponent,
     /// The outcome.
     pub status: AuditStatus,
     /// The file at fault or checked (the path read, under the audit root).
@@ -136,7 +136,7 @@ pub struct CheckResult {
 
 impl CheckResult {
     /// A result.
-    pub fn new(id: &'static str, component: Component, status: AuditStatus, advice: Advice) -> Self {
+    pub fn new(id: &'static str, component: AuditComponent, status: AuditStatus, advice: Advice) -> Self {
         Self { id, component, status, file: None, message: String::new(), advice, fix: String::new() }
     }
 

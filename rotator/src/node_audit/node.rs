@@ -232,7 +232,7 @@ pub(super) fn audit(options: &AuditOptions) -> AuditReport {
         results.push(
             super::CheckResult::new(
                 "kubelet",
-                super::Component::Kubelet,
+                super::AuditComponent::Kubelet,
                 super::AuditStatus::Skipped,
                 super::Advice::Kubelet,
             )
@@ -245,7 +245,7 @@ pub(super) fn audit(options: &AuditOptions) -> AuditReport {
         Some(m) => results.extend(manifests::check_apiserver(m)),
         None => results.push(skipped(
             &node,
-            super::Component::ApiServer,
+            super::AuditComponent::ApiServer,
             "kube-apiserver",
             &manifests_dir.join("kube-apiserver.yaml"),
         )),
@@ -270,7 +270,7 @@ pub(super) fn audit(options: &AuditOptions) -> AuditReport {
             };
             results.extend(manifests::check_etcd(m, facts));
         }
-        None => results.push(skipped(&node, super::Component::Etcd, "etcd", &manifests_dir.join("etcd.yaml"))),
+        None => results.push(skipped(&node, super::AuditComponent::Etcd, "etcd", &manifests_dir.join("etcd.yaml"))),
     }
     for (m, component) in [(&controller_manager, "kube-controller-manager"), (&scheduler, "kube-scheduler")] {
         if let Some(m) = m {
@@ -306,8 +306,14 @@ pub(super) fn audit(options: &AuditOptions) -> AuditReport {
     AuditReport { root: options.root.clone(), cert_dir, control_plane, results, errors }
 }
 
-fn skipped(node: &NodeFs<'_>, component: super::Component, name: &'static str, node_path: &Path) -> super::CheckResult {
-    let advice = if component == super::Component::Etcd { super::Advice::Etcd } else { super::Advice::Authentication };
+fn skipped(
+    node: &NodeFs<'_>,
+    component: super::AuditComponent,
+    name: &'static str,
+    node_path: &Path,
+) -> super::CheckResult {
+    let advice =
+        if component == super::AuditComponent::Etcd { super::Advice::Etcd } else { super::Advice::Authentication };
     let path = node.shown(node_path);
     let message = if node.exists(node_path) {
         format!("{} could not be read (see the errors)", path.display())

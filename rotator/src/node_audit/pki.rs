@@ -8,7 +8,7 @@ use kubepki_pki::sa::{PublicKey, PublicKeySet, SaKeyAlgorithm};
 use kubepki_pki::{Certificate, original_lifetime};
 use time::{Duration, OffsetDateTime};
 
-use super::{Advice, AuditStatus, CheckResult, Component, LifetimePolicy};
+use super::{Advice, AuditComponent, AuditStatus, CheckResult, LifetimePolicy};
 use crate::inventory::sa_keys::{AgeSource, SaFile};
 use crate::text::rfc3339;
 
@@ -79,7 +79,7 @@ fn mode_string(mode: u32) -> String {
 
 /// Judges the PKI.
 pub(super) fn check(f: &PkiFacts, policy: &LifetimePolicy) -> Vec<CheckResult> {
-    let at = |id, status, advice| CheckResult::new(id, Component::Pki, status, advice);
+    let at = |id, status, advice| CheckResult::new(id, AuditComponent::Pki, status, advice);
     let mut out = Vec::new();
 
     // Key file modes: owner only, as kubeadm writes them.
@@ -283,7 +283,7 @@ const SA_ROTATE_FIX: &str = "rotate the service-account key with an overlap: `ku
 pub(super) fn check_sa(f: Option<&SaFacts>, max_age: Duration, at: OffsetDateTime) -> Vec<CheckResult> {
     let ids = ["sa-key-trusted", "sa-key-strength", "sa-key-age"];
     let advice = [Advice::Authentication, Advice::Authentication, Advice::Rotation];
-    let at_ = |i: usize, status| CheckResult::new(ids[i], Component::Pki, status, advice[i]);
+    let at_ = |i: usize, status| CheckResult::new(ids[i], AuditComponent::Pki, status, advice[i]);
     let Some(f) = f else {
         return (0..3).map(|i| at_(i, AuditStatus::Skipped).message("no service-account keys on this node")).collect();
     };

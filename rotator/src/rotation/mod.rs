@@ -14,7 +14,7 @@
 //! 5. Older backups pruned, only now that this run's files are kept.
 //!
 //! Every input problem is found before anything is written; [`rotate_observed`] hands the plan
-//! to an [`Observer`] before step 3, so a caller can show what will be done before it is.
+//! to a [`RotationObserver`] before step 3, so a caller can show what will be done before it is.
 //! `rotate` blocks (it drives its
 //! own runtimes for the API and the probes): call it from synchronous code, or from
 //! `tokio::task::spawn_blocking`.
@@ -244,7 +244,7 @@ pub enum ResumedRun {
 }
 
 /// Told what a rotation is about to do, while it runs ([`rotate_observed`]).
-pub trait Observer {
+pub trait RotationObserver {
     /// The plan, once every input is checked and before anything is written (also in a dry
     /// run, and when nothing is due).
     fn planned(&mut self, plan: &Plan) {
@@ -259,7 +259,7 @@ pub trait Observer {
 }
 
 /// No observer: [`rotate`].
-impl Observer for () {}
+impl RotationObserver for () {}
 
 /// Renews what `request` says is due, and every copy of it, keeping the result only if the
 /// Secrets, the hook and verification all succeed; see the [module](self) for the steps.
@@ -273,7 +273,7 @@ pub fn rotate(request: &RotateRequest) -> Result<RotateReport> {
 }
 
 /// [`rotate`], telling `observer` the plan before anything is written.
-pub fn rotate_observed(request: &RotateRequest, observer: &mut dyn Observer) -> Result<RotateReport> {
+pub fn rotate_observed(request: &RotateRequest, observer: &mut dyn RotationObserver) -> Result<RotateReport> {
     request.check_paths()?;
     let verification = request.verification();
     let probes = verification.targets(&request.cert_dir)?;

@@ -4,7 +4,7 @@
 //!
 //! The derivation is one function, [`restarts`], for every command that writes: given the
 //! absolute paths of the files that changed (certificates, keys, kubeconfigs, CA bundles,
-//! `sa.key`/`sa.pub`) and the [`Node`], it reads the static pod manifests of
+//! `sa.key`/`sa.pub`) and the node's [`NodePaths`], it reads the static pod manifests of
 //! `<kubeconfig dir>/manifests` (etcd, kube-apiserver, kube-controller-manager, kube-scheduler,
 //! parsed as `kubepki audit` parses them) and the kubelet's configuration, and names every
 //! component one of whose flags names a changed file — directly, or through a kubeconfig the flag
@@ -16,12 +16,13 @@
 //! the kubelet (the reasons are in `docs/rotation.md`, "What to restart").
 //!
 //! ```
-//! use kubepki_rotator::rotation::restart::{self, Node};
+//! use kubepki_rotator::rotation::restart::{self, NodePaths};
 //!
 //! let dir = tempfile::tempdir().unwrap();
 //! let (kubeconfig_dir, cert_dir) = (dir.path().to_owned(), dir.path().join("pki"));
 //! // No manifests: kubeadm's wiring. The API server reads its etcd client certificate at start.
-//! let list = restart::restarts(&[cert_dir.join("apiserver-etcd-client.crt")], &Node::new(&cert_dir, &kubeconfig_dir));
+//! let node = NodePaths::new(&cert_dir, &kubeconfig_dir);
+//! let list = restart::restarts(&[cert_dir.join("apiserver-etcd-client.crt")], &node);
 //! assert_eq!(list.items.len(), 1);
 //! assert_eq!(list.items[0].component.as_str(), "kube-apiserver");
 //! assert!(list.items[0].command.as_deref().unwrap().contains("manifests/kube-apiserver.yaml"));
@@ -96,9 +97,10 @@ impl Source {
     }
 }
 
-/// The node whose components are looked at.
+/// Where the files of the node whose components are looked at are: its cert dir, its kubeconfig
+/// dir, its filesystem root.
 #[derive(Clone, Debug)]
-pub struct Node {
+pub struct NodePaths {
     /// The cert dir (for kubeadm's default wiring).
     pub cert_dir: PathBuf,
     /// The kubeconfig dir; its `manifests/` holds the static pod manifests.
@@ -111,8 +113,8 @@ pub struct Node {
     pub root: Option<PathBuf>,
 }
 
-impl Node {
-    /// The node of this cert dir and kubeconfig dir (the root as described at [`Node::root`]).
+impl NodePaths {
+    /// The node of this cert dir and kubeconfig dir (the root as described at [`NodePaths::root`]).
     pub fn new(cert_dir: &Path, kubeconfig_dir: &Path) -> Self {
         let root = kubeconfig_dir
             .strip_suffix_components(&["etc", "kubernetes"])
@@ -452,7 +454,7 @@ fn path_flags(flags: &Flags) -> Vec<(String, PathBuf)> {
 
 /// The kubelet's wiring: `kubelet.conf` (kubeadm's `--kubeconfig`, in the kubeconfig dir) and
 /// from its configuration file `clientCAFile`, `tlsCertFile`, `tlsPrivateKeyFile`.
-fn kubelet_flags(node: &Node) -> Option<Result<Vec<(String, PathBuf)>, String>> {
+fn kubelet_flags(node: &NodePaths) -> Option<Result<Vec<(String, PathBuf)>, String>> {
     let root = node.root.as_ref()?;
     let config = crate::inventory::resolve_under(root, Path::new(kubepki_pki::paths::KUBELET_CONFIG));
     let text = match fsio::read_optional(&config, MAX_CONFIG_FILE, "kubelet configuration") {
@@ -513,7 +515,7 @@ fn shell_word(p: &Path) -> String {
 /// Which components of `node` read any of `changed` (absolute paths), how, and how to restart
 /// each: see the module documentation. Reads only; a manifest that cannot be read is reported in
 /// [`RestartList::problems`] and kubeadm's wiring assumed for its component.
-pub fn restarts(changed: &[PathBuf], node: &Node) -> RestartList {
+pub fn restarts(changed: &[PathBuf], node: &NodePaths) -> RestartList {
     let changed = Changed::new(changed);
     let manifests_dir = node.manifests_dir();
     let mut list = RestartList { manifests_dir: manifests_dir.clone(), ..RestartList::default() };
@@ -606,8 +608,8 @@ mod tests {
             Self { _dir: dir, kubeconfig_dir, cert_dir }
         }
 
-        fn node(&self) -> Node {
-            Node::new(&self.cert_dir, &self.kubeconfig_dir)
+        fn node(&self) -> NodePaths {
+            NodePaths::new(&self.cert_dir, &self.kubeconfig_dir)
         }
 
         fn manifest(&self, component: &str, flags: &[String]) {
@@ -703,9 +705,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let kubeconfig_dir = dir.path().join("etc/kubernetes");
         fs::create_dir_all(kubeconfig_dir.join("manifests")).unwrap();
-        let node = Node::new(&kubeconfig_dir.join("pki"), &kubeconfig_dir);
+        let node = NodePaths::new(&kubeconfig_dir.join("pki"), &kubeconfig_dir);
         assert_eq!(node.root.as_deref(), Some(dir.path()));
-        assert_eq!(Node::new(Path::new("/etc/kubernetes/pki"), Path::new("/etc/kubernetes")).root, Some("/".into()));
+        assert_eq!(
+            NodePaths::new(Path::new("/etc/kubernetes/pki"), Path::new("/etc/kubernetes")).root,
+            Some("/".into())
+        );
         let pod = json!({"kind": "Pod", "spec": {"containers": [{"name": "kube-scheduler",
             "command": ["kube-scheduler", "--kubeconfig=/etc/kubernetes/scheduler.conf"]}]}});
         fs::write(kubeconfig_dir.join("manifests/kube-scheduler.yaml"), pod.to_string()).unwrap();
@@ -726,7 +731,7 @@ mod tests {
              tlsCertFile: /srv/kubelet.crt\ntlsPrivateKeyFile: /srv/kubelet.key\n",
         )
         .unwrap();
-        let node = Node::new(&kubeconfig_dir.join("pki"), &kubeconfig_dir);
+        let node = NodePaths::new(&kubeconfig_dir.join("pki"), &kubeconfig_dir);
         // The serving certificate is reloaded by the kubelet; its client CA is not.
         let serving = restarts(&[dir.path().join("srv/kubelet.crt")], &node);
         assert_eq!(names(&serving), ["kubelet"]);

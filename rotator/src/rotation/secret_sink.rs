@@ -157,7 +157,7 @@ impl RotationConfig {
 }
 
 /// What a Secret must hold.
-pub struct Desired<'a> {
+pub struct DesiredSecret<'a> {
     /// The target.
     pub target: &'a SecretTarget,
     /// The certificate PEM.
@@ -186,7 +186,7 @@ fn api_err(secret: &SecretRef, what: &str, e: &kube::Error) -> Error {
     }
 }
 
-fn desired_data(d: &Desired<'_>) -> BTreeMap<String, ByteString> {
+fn desired_data(d: &DesiredSecret<'_>) -> BTreeMap<String, ByteString> {
     let mut data = BTreeMap::new();
     data.insert(d.target.keys.cert.clone(), ByteString(d.cert_pem.clone().into_bytes()));
     data.insert(d.target.keys.key.clone(), ByteString(d.key_pem.as_bytes().to_vec()));
@@ -209,7 +209,7 @@ pub const CONFLICT_RETRIES: usize = 5;
 /// replaced — other keys, labels and annotations kept — with the resourceVersion it was read
 /// at; a 409 Conflict (someone wrote in between) re-reads and retries. `None` when it was
 /// already in step. With `dry_run`, reports what would change without writing.
-pub async fn sync_one(client: &kube::Client, desired: &Desired<'_>, dry_run: bool) -> Result<Option<Synced>> {
+pub async fn sync_one(client: &kube::Client, desired: &DesiredSecret<'_>, dry_run: bool) -> Result<Option<Synced>> {
     let target = desired.target;
     let api: Api<Secret> = Api::namespaced(client.clone(), &target.secret.namespace);
     let want = desired_data(desired);

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use crate::error::Result;
 use crate::rotation::execute::Execution;
-use crate::rotation::secret_sink::{self, Desired, RotationConfig, SecretTarget, Synced};
+use crate::rotation::secret_sink::{self, DesiredSecret, RotationConfig, SecretTarget, Synced};
 use crate::rotation::targets::{Cas, Discovery};
 
 /// How long connecting to the API and each of its answers may take.
@@ -78,7 +78,7 @@ impl SecretsSync {
                 None => (source.cert.to_pem(), source.key.to_pem()),
             };
             let ca_pem = cas.get(source.ca).map(|c| c.bundle_pem()).unwrap_or_default();
-            let desired = Desired { target, cert_pem, key_pem, ca_pem };
+            let desired = DesiredSecret { target, cert_pem, key_pem, ca_pem };
             let change = self.runtime.block_on(secret_sink::sync_one(&self.client, &desired, self.dry_run))?;
             self.results.push(SecretSynced { target: target.clone(), change });
         }

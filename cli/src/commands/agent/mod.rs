@@ -292,7 +292,7 @@ fn rotate_if_due(request: RotateRequest, hold: &[String]) -> Result<Pass> {
     );
     let report = kubepki_rotator::rotate(&at(request.clone()))?;
     // What reads the files written and whether it must be restarted, as `rotate` reports it.
-    let node = restart::Node::new(&request.cert_dir, &request.kubeconfig_dir);
+    let node = restart::NodePaths::new(&request.cert_dir, &request.kubeconfig_dir);
     let restart = report.execution.as_ref().map(|o| restart::restarts(&o.written, &node).to_json());
     // The run's plan kept only what was not due; the next due time counts the new leaves too.
     let mut dry = at(request);
