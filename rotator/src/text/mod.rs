@@ -26,7 +26,8 @@ pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
 
 /// `value` as pretty JSON, for the record kubepki keeps in `path` (a backup manifest, a phase's
 /// state, an interrupted run): an error naming `path` when it has no JSON form (a path in it
-/// that is not UTF-8), so that a record is never written empty.
+/// that is not UTF-8), so that a record is never written empty. Only the rotations keep records.
+#[cfg(feature = "live")]
 pub(crate) fn json_record(value: &impl serde::Serialize, path: &std::path::Path) -> crate::Result<Vec<u8>> {
     serde_json::to_vec_pretty(value).map_err(|e| crate::Error::Config {
         path: path.to_owned(),
