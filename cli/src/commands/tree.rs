@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
 use kubepki_rotator::inventory::{InventoryBuilder, Sources};
-use kubepki_rotator::tree::{Node, TextStyle, Tree};
+use kubepki_rotator::tree::{TextStyle, Tree, TreeNode};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 
@@ -119,7 +119,7 @@ pub(crate) fn run(args: &TreeArgs) -> Result<ExitCode> {
     Ok(if inventory.has_unreadable_input() { ExitCode::from(crate::exit::FAILURE) } else { ExitCode::SUCCESS })
 }
 
-fn node_json(n: &Node) -> Value {
+fn node_json(n: &TreeNode) -> Value {
     json!({
         "name": n.name,
         "kind": n.kind.as_str(),

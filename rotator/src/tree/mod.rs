@@ -68,7 +68,7 @@ impl NodeKind {
 
 /// One certificate in the tree.
 #[derive(Clone, Debug)]
-pub struct Node {
+pub struct TreeNode {
     /// The item's name (`ca`, `apiserver`, `admin.conf`, `kubelet-client-current.pem`).
     pub name: String,
     /// What it is.
@@ -85,7 +85,7 @@ pub struct Node {
     pub children: Vec<Self>,
 }
 
-impl Node {
+impl TreeNode {
     fn from_item(item: &Item, kind: NodeKind) -> Self {
         let cert = item.cert();
         Self {
@@ -129,11 +129,11 @@ pub struct Tree {
     /// The roots: the cert dir's CAs in kubeadm's order (`ca`, `front-proxy-ca`, `etcd-ca`,
     /// each CA file's further certificates after it), then an [`NodeKind::Unlinked`] group if
     /// anything is left over.
-    pub roots: Vec<Node>,
+    pub roots: Vec<TreeNode>,
     /// The cert dir's service-account keys, if it has any: the signing key's kid and algorithm
     /// as the subject, how many keys `sa.pub` trusts and whether `sa.key` is one of them as the
     /// note. Drawn after the roots, with no edge.
-    pub service_account: Option<Node>,
+    pub service_account: Option<TreeNode>,
 }
 
 fn kind_of(item: &Item) -> NodeKind {
@@ -156,7 +156,7 @@ impl Tree {
     /// shown again; a certificate that no cert dir CA signed goes under the unlinked group.
     pub fn build(inventory: &Inventory) -> Self {
         let items: Vec<&Item> = inventory.reported().collect();
-        let mut roots: Vec<Node> = Vec::new();
+        let mut roots: Vec<TreeNode> = Vec::new();
         let mut used = vec![false; items.len()];
         for ca in &inventory.cas {
             for (i, item) in items.iter().enumerate() {
@@ -166,7 +166,7 @@ impl Tree {
                     continue;
                 }
                 used[i] = true;
-                let mut node = Node::from_item(item, NodeKind::Ca);
+                let mut node = TreeNode::from_item(item, NodeKind::Ca);
                 if item.location.index() == 0 {
                     for (j, child) in items.iter().enumerate() {
                         // A missing certificate (or a key without it) goes under the CA
@@ -177,7 +177,7 @@ impl Tree {
                             matches!(&child.location, Location::CertDir { base, .. } if base == ca.kind.base_name());
                         if signed && !is_ca_file && !used[j] {
                             used[j] = true;
-                            node.children.push(Node::from_item(child, kind_of(child)));
+                            node.children.push(TreeNode::from_item(child, kind_of(child)));
                         }
                     }
                     // Leaves first, then kubeconfigs, then the kubelet's, then the rest.
@@ -204,14 +204,14 @@ impl Tree {
             ("unreadable", NodeKind::Unreadable, unreadable),
         ] {
             if !group.is_empty() {
-                roots.push(Node {
+                roots.push(TreeNode {
                     name: name.into(),
                     kind,
                     location: String::new(),
                     subject: String::new(),
                     validity: None,
                     note: None,
-                    children: group.iter().map(|item| Node::from_item(item, kind_of(item))).collect(),
+                    children: group.iter().map(|item| TreeNode::from_item(item, kind_of(item))).collect(),
                 });
             }
         }
@@ -219,8 +219,8 @@ impl Tree {
     }
 
     /// Every node, depth first, then the service-account keys.
-    pub fn nodes(&self) -> Vec<&Node> {
-        self.roots.iter().chain(&self.service_account).flat_map(Node::walk).collect()
+    pub fn nodes(&self) -> Vec<&TreeNode> {
+        self.roots.iter().chain(&self.service_account).flat_map(TreeNode::walk).collect()
     }
 
     /// Graphviz dot: a left-to-right digraph with one node per certificate (CAs bold, kubeconfigs
@@ -255,7 +255,7 @@ impl Tree {
         if self.roots.is_empty() && self.service_account.is_none() {
             return "no certificates found\n".into();
         }
-        let mut lines: Vec<(String, Option<&Node>)> = Vec::new();
+        let mut lines: Vec<(String, Option<&TreeNode>)> = Vec::new();
         for root in self.roots.iter().chain(&self.service_account) {
             lines.push((root.name.clone(), Some(root)));
             let n = root.children.len();
@@ -304,7 +304,7 @@ impl Tree {
 
 /// The node of the service-account keys: kid and algorithm (or why `sa.key` was not read) as
 /// the subject, what `sa.pub` trusts as the note.
-fn service_account_node(keys: &SaKeys) -> Node {
+fn service_account_node(keys: &SaKeys) -> TreeNode {
     let subject = match (&keys.signing, keys.signing_key()) {
         (_, Some(key)) => format!("kid {}, {}", key.key_id(), key.algorithm()),
         (SigningKey::NotReadable, None) => "sa.key not readable by this user".to_owned(),
@@ -326,7 +326,7 @@ fn service_account_node(keys: &SaKeys) -> Node {
         (TrustedKeys::Missing, _) => "sa.pub missing".to_owned(),
         (TrustedKeys::Invalid(why), _) => format!("sa.pub unusable: {why}"),
     };
-    Node {
+    TreeNode {
         name: "sa.key / sa.pub".into(),
         kind: NodeKind::ServiceAccountKeys,
         location: keys.key_path.display().to_string(),
@@ -386,7 +386,7 @@ fn date(t: OffsetDateTime) -> String {
 }
 
 /// The lines of a node's label: name, subject, expiry.
-fn label_lines(node: &Node, at: OffsetDateTime) -> Vec<String> {
+fn label_lines(node: &TreeNode, at: OffsetDateTime) -> Vec<String> {
     let mut lines = vec![node.name.clone()];
     if !node.subject.is_empty() {
         lines.push(node.subject.clone());
@@ -409,7 +409,7 @@ fn dot_escape(s: &str) -> String {
     s.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', " ")
 }
 
-fn fill(node: &Node, at: OffsetDateTime) -> &'static str {
+fn fill(node: &TreeNode, at: OffsetDateTime) -> &'static str {
     match (node.validity, node.remaining(at)) {
         (Some((_, na)), Some(share)) => {
             let left = (na - at).whole_seconds();
@@ -425,7 +425,7 @@ fn fill(node: &Node, at: OffsetDateTime) -> &'static str {
     }
 }
 
-fn dot_node(out: &mut String, node: &Node, parent: Option<usize>, at: OffsetDateTime, next: &mut usize) {
+fn dot_node(out: &mut String, node: &TreeNode, parent: Option<usize>, at: OffsetDateTime, next: &mut usize) {
     let id = *next;
     *next += 1;
     let label = label_lines(node, at).iter().map(|l| dot_escape(l)).collect::<Vec<_>>().join("\\n");
@@ -452,7 +452,7 @@ fn mermaid_escape(s: &str) -> String {
     s.replace('&', "#amp;").replace('"', "#quot;").replace('<', "#lt;").replace('>', "#gt;")
 }
 
-fn mermaid_node(out: &mut String, node: &Node, parent: Option<usize>, at: OffsetDateTime, next: &mut usize) {
+fn mermaid_node(out: &mut String, node: &TreeNode, parent: Option<usize>, at: OffsetDateTime, next: &mut usize) {
     let id = *next;
     *next += 1;
     let label = label_lines(node, at).iter().map(|l| mermaid_escape(l)).collect::<Vec<_>>().join("<br/>");
@@ -479,8 +479,8 @@ mod tests {
 
     use super::*;
 
-    fn leaf(name: &str, kind: NodeKind) -> Node {
-        Node {
+    fn leaf(name: &str, kind: NodeKind) -> TreeNode {
+        TreeNode {
             name: name.into(),
             kind,
             location: format!("/pki/{name}.crt"),
