@@ -113,6 +113,22 @@ mod tests {
     use super::*;
 
     #[test]
+    fn times_are_written_in_utc_whole_seconds() {
+        let t = OffsetDateTime::parse("2027-03-04T05:06:07.89+02:00", &Rfc3339).unwrap();
+        assert_eq!(rfc3339(t), "2027-03-04T03:06:07Z");
+        assert_eq!(rfc3339(OffsetDateTime::UNIX_EPOCH), "1970-01-01T00:00:00Z");
+        let end = OffsetDateTime::parse("9999-12-31T23:59:59Z", &Rfc3339).unwrap();
+        assert_eq!(serde_json::to_string(&Rfc3339Utc(end)).unwrap(), "\"9999-12-31T23:59:59Z\"");
+        let early = OffsetDateTime::parse("0001-02-03T04:05:06Z", &Rfc3339).unwrap();
+        assert_eq!(rfc3339(early), "0001-02-03T04:05:06Z");
+        let before = time::Date::from_calendar_date(-1, time::Month::January, 1).unwrap().midnight().assume_utc();
+        assert_eq!(
+            (rfc3339(before), serde_json::to_string(&Rfc3339Utc(before)).unwrap()),
+            (String::new(), "\"\"".into())
+        );
+    }
+
+    #[test]
     fn times_parse_absolute_and_relative() {
         let now = OffsetDateTime::parse("2026-01-01T12:00:00Z", &Rfc3339).unwrap();
         assert_eq!(parse_time("now", now).unwrap(), now);
