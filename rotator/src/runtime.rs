@@ -17,12 +17,15 @@ use crate::error::{Error, Result};
 
 static RUNTIME: OnceLock<Runtime> = OnceLock::new();
 
-/// The runtime, built the first time it is asked for (multi-threaded, every driver on).
+/// The runtime, built the first time it is asked for (two worker threads, every driver on).
 pub fn shared() -> Result<&'static Runtime> {
     if let Some(runtime) = RUNTIME.get() {
         return Ok(runtime);
     }
+    // Two workers whatever the node's core count (tokio's default is one per core: 64 threads
+    // for an idle agent on a large node): enough for a lease kept alive beside a request.
     let built = Builder::new_multi_thread()
+        .worker_threads(2)
         .thread_name("kubepki-runtime")
         .enable_all()
         .build()
