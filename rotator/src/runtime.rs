@@ -15,24 +15,17 @@ use tokio::runtime::{Builder, Handle, Runtime};
 
 use crate::error::{Error, Result};
 
-static RUNTIME: OnceLock<Runtime> = OnceLock::new();
+static RUNTIME: OnceLock<std::io::Result<Runtime>> = OnceLock::new();
 
-/// The runtime, built the first time it is asked for (two worker threads, every driver on).
+/// The runtime, built the first time it is asked for (two worker threads, every driver on),
+/// once: callers racing to it wait for the one build, and a build that failed stays failed.
 pub fn shared() -> Result<&'static Runtime> {
-    if let Some(runtime) = RUNTIME.get() {
-        return Ok(runtime);
-    }
     // Two workers whatever the node's core count (tokio's default is one per core: 64 threads
     // for an idle agent on a large node): enough for a lease kept alive beside a request.
-    let built = Builder::new_multi_thread()
-        .worker_threads(2)
-        .thread_name("kubepki-runtime")
-        .enable_all()
-        .build()
-        .map_err(|source| Error::Runtime { source })?;
-    // Two threads may have built one at once: the first stored wins, the other is dropped
-    // (from synchronous code, where dropping a runtime is allowed).
-    Ok(RUNTIME.get_or_init(|| built))
+    let built = RUNTIME.get_or_init(|| {
+        Builder::new_multi_thread().worker_threads(2).thread_name("kubepki-runtime").enable_all().build()
+    });
+    built.as_ref().map_err(|e| Error::Runtime { source: std::io::Error::new(e.kind(), e.to_string()) })
 }
 
 /// Runs `future` to completion on the shared runtime, blocking the calling thread.
